@@ -1,0 +1,154 @@
+"""Primitive readers for Kafka's variable-length types, called from the compiled construct code.
+
+construct's compiled parsers receive a file-like ``io``; these helpers read one value from it.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, BinaryIO
+from uuid import UUID
+
+from construct import StreamError
+
+_INT16 = struct.Struct(">h")
+_INT32 = struct.Struct(">i")
+
+
+def read_exact(io: BinaryIO, n: int) -> bytes:
+    data = io.read(n)
+    if len(data) != n:
+        raise StreamError(f"wanted {n} bytes, found {len(data)}")
+    return data
+
+
+def read_uvarint(io: BinaryIO) -> int:
+    """Unsigned LEB128 varint (Kafka's UNSIGNED_VARINT), at most 5 bytes for int32 values."""
+    result = shift = 0
+    while True:
+        byte = io.read(1)
+        if not byte:
+            raise StreamError("truncated varint")
+        b = byte[0]
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result
+        shift += 7
+        if shift > 63:
+            raise StreamError("varint too long")
+
+
+def uvarint_bytes(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def read_int16(io: BinaryIO) -> int:
+    return _INT16.unpack(read_exact(io, 2))[0]
+
+
+def read_int32(io: BinaryIO) -> int:
+    return _INT32.unpack(read_exact(io, 4))[0]
+
+
+def read_string(io: BinaryIO) -> str | None:
+    n = read_int16(io)
+    return None if n < 0 else read_exact(io, n).decode()
+
+
+def read_compact_string(io: BinaryIO) -> str | None:
+    n = read_uvarint(io) - 1
+    return None if n < 0 else read_exact(io, n).decode()
+
+
+def read_bytes(io: BinaryIO) -> bytes | None:
+    n = read_int32(io)
+    return None if n < 0 else read_exact(io, n)
+
+
+def read_compact_bytes(io: BinaryIO) -> bytes | None:
+    n = read_uvarint(io) - 1
+    return None if n < 0 else read_exact(io, n)
+
+
+def read_array_length(io: BinaryIO) -> int:
+    """Element count of a classic array; -1 means null."""
+    return read_int32(io)
+
+
+def read_compact_array_length(io: BinaryIO) -> int:
+    return read_uvarint(io) - 1
+
+
+def write_string(io: BinaryIO, value: str | None) -> None:
+    if value is None:
+        io.write(b"\xff\xff")
+        return
+    data = value.encode()
+    io.write(_INT16.pack(len(data)))
+    io.write(data)
+
+
+def write_compact_string(io: BinaryIO, value: str | None) -> None:
+    if value is None:
+        io.write(b"\x00")
+        return
+    data = value.encode()
+    io.write(uvarint_bytes(len(data) + 1))
+    io.write(data)
+
+
+def write_bytes(io: BinaryIO, value: Any) -> None:
+    if value is None:
+        io.write(b"\xff\xff\xff\xff")
+        return
+    io.write(_INT32.pack(len(value)))
+    io.write(value)
+
+
+def write_compact_bytes(io: BinaryIO, value: Any) -> None:
+    if value is None:
+        io.write(b"\x00")
+        return
+    io.write(uvarint_bytes(len(value) + 1))
+    io.write(value)
+
+
+def write_array_length(io: BinaryIO, n: int | None) -> None:
+    io.write(_INT32.pack(-1 if n is None else n))
+
+
+def write_compact_array_length(io: BinaryIO, n: int | None) -> None:
+    io.write(uvarint_bytes(0 if n is None else n + 1))
+
+
+def read_uuid(io: BinaryIO) -> UUID:
+    return UUID(bytes=read_exact(io, 16))
+
+
+def write_uuid(io: BinaryIO, value: UUID | bytes | None) -> None:
+    if value is None:
+        io.write(bytes(16))
+    else:
+        io.write(value.bytes if isinstance(value, UUID) else value)
+
+
+def write_records(io: BinaryIO, value: Any) -> None:
+    """Classic records field: bytes, None, or a file region to be spliced in by the sender."""
+    if value is None or isinstance(value, bytes | bytearray | memoryview):
+        write_bytes(io, value)
+    else:
+        io.write(_INT32.pack(value.length))
+        io.add_region(value)
+
+
+def write_compact_records(io: BinaryIO, value: Any) -> None:
+    if value is None or isinstance(value, bytes | bytearray | memoryview):
+        write_compact_bytes(io, value)
+    else:
+        io.write(uvarint_bytes(value.length + 1))
+        io.add_region(value)

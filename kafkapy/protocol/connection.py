@@ -1,0 +1,117 @@
+"""Sans-IO Kafka connection, in the manner of h11: bytes in, requests out; responses in, bytes out.
+
+The socket loop feeds whatever it received to ``receive_data`` and takes complete requests from
+``next_request``; for each request it hands the response object to ``encode_response`` and sends the
+returned chunks (bytes, and file regions to splice with sendfile) in order.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass, field
+
+import construct as c
+
+from kafkapy.protocol.schema import Codec, Region, ResponseWriter, codec, header_construct
+from kafkapy.protocol.specs import api_specs
+
+# Kafka's socket.request.max.bytes is 100 MiB.
+DEFAULT_MAX_REQUEST_SIZE = 100 * 1024 * 1024
+
+_SIZE = struct.Struct(">i")
+_KEY_VERSION_CORRELATION = struct.Struct(">hhi")
+API_VERSIONS_KEY = 18
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not a Kafka request: the connection must be closed."""
+
+
+@dataclass
+class Request:
+    """One decoded request. ``body`` is None when the API or version is not in the specs."""
+
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None
+    size: int
+    body: c.Container | None = None
+    codec: Codec | None = field(default=None, repr=False)
+
+
+class Connection:
+    """Framing and header/body codec for one client connection."""
+
+    def __init__(self, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE) -> None:
+        self.max_request_size = max_request_size
+        self._buffer = bytearray()
+
+    def receive_data(self, data: bytes) -> None:
+        """Add bytes read from the socket."""
+        self._buffer += data
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def next_request(self) -> Request | None:
+        """The next complete request, or None until more bytes arrive.
+
+        Raises ProtocolError for a frame that cannot be a request (bad size, undecodable body).
+        """
+        buf = self._buffer
+        if len(buf) < 4:
+            return None
+        size = _SIZE.unpack_from(buf)[0]
+        if size < 8 or size > self.max_request_size:
+            raise ProtocolError(f"request size {size} outside 8..{self.max_request_size} (socket.request.max.bytes)")
+        if len(buf) < 4 + size:
+            return None
+        frame = bytes(memoryview(buf)[4 : 4 + size])
+        del buf[: 4 + size]
+        return decode_request(frame)
+
+    def encode_response(self, request: Request, body: dict, version: int | None = None) -> list[bytes | Region]:
+        """Frame a response to ``request``; ``version`` overrides the request's (ApiVersions fallback)."""
+        resp_codec = request.codec if version is None else codec(request.api_key, version)
+        assert resp_codec is not None
+        out = ResponseWriter()
+        out.write(b"\0\0\0\0")
+        header_construct("ResponseHeader", resp_codec.response_header_version).build_stream(
+            {"correlation_id": request.correlation_id}, out
+        )
+        resp_codec.encode_response(body, out)
+        chunks = out.chunks()
+        total = sum(len(ch) if isinstance(ch, bytes) else ch.length for ch in chunks) - 4
+        first = chunks[0]
+        assert isinstance(first, bytes)
+        chunks[0] = _SIZE.pack(total) + first[4:]
+        return chunks
+
+
+def decode_request(frame: bytes) -> Request:
+    """Decode one request frame (without its size prefix)."""
+    api_key, api_version, correlation_id = _KEY_VERSION_CORRELATION.unpack_from(frame)
+    spec = api_specs().get(api_key)
+    if spec is None or api_version not in spec.versions:
+        if spec is not None and api_key == API_VERSIONS_KEY and api_version > spec.versions.low:
+            # A newer ApiVersions than we know: answer it with v0 and UNSUPPORTED_VERSION.
+            return Request(api_key, api_version, correlation_id, _client_id(frame), len(frame))
+        return Request(api_key, api_version, correlation_id, None, len(frame))
+    req_codec = codec(api_key, api_version)
+    stream = io.BytesIO(frame)
+    try:
+        header = header_construct("RequestHeader", req_codec.request_header_version).parse_stream(stream)
+        body = req_codec.request.parse_stream(stream)
+    except (c.ConstructError, UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(f"cannot decode {spec.name} v{api_version} request: {exc}") from exc
+    return Request(api_key, api_version, correlation_id, header.get("client_id"), len(frame), body, req_codec)
+
+
+def _client_id(frame: bytes) -> str | None:
+    try:
+        return header_construct("RequestHeader", 1).parse(frame).get("client_id")
+    except (c.ConstructError, UnicodeDecodeError):
+        return None

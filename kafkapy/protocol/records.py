@@ -1,0 +1,518 @@
+"""Record batches (magic v2) as Kafka stores and sends them.
+
+The broker treats a batch as bytes: it reads the fixed 61-byte header, checks the CRC32C and
+rewrites the base offset in place. Individual records are decoded only by tools and tests.
+Layout (Kafka's DefaultRecordBatch):
+
+    baseOffset int64 | batchLength int32 | partitionLeaderEpoch int32 | magic int8 | crc uint32 |
+    attributes int16 | lastOffsetDelta int32 | baseTimestamp int64 | maxTimestamp int64 |
+    producerId int64 | producerEpoch int16 | baseSequence int32 | recordsCount int32 | records...
+
+batchLength counts the bytes after the batchLength field; the CRC covers attributes..end.
+
+Each record inside the (possibly compressed) records section is varint/zigzag encoded:
+
+    length varint | attributes int8 | timestampDelta varlong | offsetDelta varint |
+    keyLength varint | key | valueLength varint | value | headerCount varint | headers...
+
+with each header as keyLength varint | utf8 key | valueLength varint | value; -1 means null.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple, Protocol
+
+import crc32c
+
+from kafkapy.protocol.compression import CompressionType, compress, decompress
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+
+HEADER_SIZE = 61
+# Bytes before batchLength's coverage starts: baseOffset + batchLength.
+LOG_OVERHEAD = 12
+MAGIC_OFFSET = 16
+CRC_OFFSET = 17
+ATTRIBUTES_OFFSET = 21
+MAX_TIMESTAMP_OFFSET = 35
+PARTITION_LEADER_EPOCH_OFFSET = 12
+BASE_OFFSET_OFFSET = 0
+BATCH_LENGTH_OFFSET = 8
+# Bytes needed to read a message set's magic byte; the same offset in every format.
+HEADER_SIZE_UP_TO_MAGIC = MAGIC_OFFSET + 1
+CURRENT_MAGIC = 2
+
+_HEADER = struct.Struct(">qiibIhiqqqhii")
+
+# Attribute bits.
+COMPRESSION_MASK = 0x07
+TIMESTAMP_TYPE_MASK = 0x08  # 1 = LogAppendTime
+TRANSACTIONAL_FLAG = 0x10
+CONTROL_FLAG = 0x20
+DELETE_HORIZON_FLAG = 0x40
+
+NO_PRODUCER_ID = -1
+NO_TIMESTAMP = -1
+
+
+class BatchHeader(NamedTuple):
+    """The fixed-size header of a v2 record batch."""
+
+    base_offset: int
+    batch_length: int
+    partition_leader_epoch: int
+    magic: int
+    crc: int
+    attributes: int
+    last_offset_delta: int
+    base_timestamp: int
+    max_timestamp: int
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+    records_count: int
+
+    @property
+    def size(self) -> int:
+        """Total bytes of the batch on disk and on the wire."""
+        return LOG_OVERHEAD + self.batch_length
+
+    @property
+    def last_offset(self) -> int:
+        return self.base_offset + self.last_offset_delta
+
+    @property
+    def next_offset(self) -> int:
+        return self.base_offset + self.last_offset_delta + 1
+
+    @property
+    def compression(self) -> int:
+        return self.attributes & COMPRESSION_MASK
+
+    @property
+    def is_transactional(self) -> bool:
+        return bool(self.attributes & TRANSACTIONAL_FLAG)
+
+    @property
+    def is_control(self) -> bool:
+        return bool(self.attributes & CONTROL_FLAG)
+
+    @property
+    def log_append_time(self) -> bool:
+        return bool(self.attributes & TIMESTAMP_TYPE_MASK)
+
+
+def parse_batch_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeader:
+    """Read the batch header at ``pos``; the caller guarantees HEADER_SIZE bytes are there."""
+    return BatchHeader._make(_HEADER.unpack_from(buf, pos))
+
+
+Buffer = bytes | bytearray | memoryview
+Header = tuple[str, bytes | None]
+
+_INT64 = struct.Struct(">q")
+_INT32 = struct.Struct(">i")
+_UINT32 = struct.Struct(">I")
+_INT16 = struct.Struct(">h")
+_CONTROL_KEY = struct.Struct(">hh")
+_END_TXN_MARKER_VALUE = struct.Struct(">hi")
+
+MAX_CODEC = max(CompressionType)
+
+# Control record types (org.apache.kafka.common.record.ControlRecordType).
+CONTROL_ABORT = 0
+CONTROL_COMMIT = 1
+
+
+class Record(NamedTuple):
+    """One decoded record, with its absolute offset and effective timestamp."""
+
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[Header]
+
+
+class RecordLike(Protocol):
+    """Anything with a record's payload fields, such as a decoded ``Record``."""
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def headers(self) -> list[Header]: ...
+
+    @property
+    def timestamp(self) -> int | None: ...
+
+
+# (key, value, headers, timestamp); a None timestamp means "now".
+RecordTuple = tuple[bytes | None, bytes | None, list[Header], int | None]
+
+
+# Varints: Kafka's varint and varlong are both zigzag-encoded base-128 varints.
+
+_SMALL_UNSIGNED_VARINTS = [bytes((i,)) for i in range(0x80)]
+
+
+def encode_unsigned_varint(value: int) -> bytes:
+    """Encode a non-negative int as a base-128 varint, seven bits per byte, low bits first."""
+    if value < 0x80:
+        return _SMALL_UNSIGNED_VARINTS[value]
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_varint(value: int) -> bytes:
+    """Encode a signed int64 with zigzag, so that small negative numbers stay short."""
+    return encode_unsigned_varint((value << 1) ^ (value >> 63))
+
+
+def decode_unsigned_varint(buf: Buffer, pos: int = 0) -> tuple[int, int]:
+    """Read an unsigned varint at ``pos``; return the value and the position after it."""
+    try:
+        byte = buf[pos]
+        if byte < 0x80:
+            return byte, pos + 1
+        value = byte & 0x7F
+        shift = 7
+        while True:
+            pos += 1
+            byte = buf[pos]
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return value, pos + 1
+            shift += 7
+            if shift > 63:
+                raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "varint longer than 10 bytes")
+    except IndexError:
+        raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "truncated varint") from None
+
+
+def decode_varint(buf: Buffer, pos: int = 0) -> tuple[int, int]:
+    """Read a zigzag varint (Kafka varint or varlong) at ``pos``; return value and next position."""
+    raw, pos = decode_unsigned_varint(buf, pos)
+    return (raw >> 1) ^ -(raw & 1), pos
+
+
+def _corrupt(message: str) -> KafkaError:
+    return KafkaError(ErrorCode.CORRUPT_MESSAGE, message)
+
+
+def _magic_error(magic: int, pos: int) -> KafkaError:
+    if magic in (0, 1):
+        return KafkaError(
+            ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT,
+            f"message set with magic {magic} at byte {pos}; only v2 record batches are supported",
+        )
+    return _corrupt(f"unknown magic {magic} at byte {pos}")
+
+
+def validate_batches(buf: Buffer, *, compacted: bool = False) -> list[BatchHeader]:
+    """Check the record batches of one partition's produce data and return their headers.
+
+    This is the produce hot path: it checks framing, magic, CRC32C and the offset/count
+    invariants without decompressing or decoding records. ``compacted`` relaxes the rule that
+    offsets are dense (lastOffsetDelta == recordsCount - 1), which only holds for fresh batches.
+    Raises KafkaError with CORRUPT_MESSAGE, UNSUPPORTED_FOR_MESSAGE_FORMAT, INVALID_RECORD or
+    UNSUPPORTED_COMPRESSION_TYPE.
+    """
+    headers: list[BatchHeader] = []
+    with memoryview(buf) as view:
+        end = len(view)
+        if end == 0:
+            raise _corrupt("empty record set")
+        pos = 0
+        while pos < end:
+            remaining = end - pos
+            # Legacy message sets put magic at the same offset, so check it before the v2 layout.
+            if remaining < HEADER_SIZE_UP_TO_MAGIC:
+                raise _corrupt(f"truncated batch at byte {pos}")
+            magic = view[pos + MAGIC_OFFSET]
+            if magic != CURRENT_MAGIC:
+                raise _magic_error(magic, pos)
+            if remaining < HEADER_SIZE:
+                raise _corrupt(f"truncated batch header at byte {pos}")
+            header = parse_batch_header(view, pos)
+            batch_length = header.batch_length
+            if batch_length < HEADER_SIZE - LOG_OVERHEAD:
+                raise _corrupt(f"batch length {batch_length} at byte {pos} is smaller than a header")
+            if batch_length > remaining - LOG_OVERHEAD:
+                raise _corrupt(f"batch length {batch_length} at byte {pos} runs past the end of the data")
+            batch_end = pos + LOG_OVERHEAD + batch_length
+            if crc32c.crc32c(view[pos + ATTRIBUTES_OFFSET : batch_end]) != header.crc:
+                raise _corrupt(f"CRC mismatch in batch at byte {pos}")
+            count = header.records_count
+            if count < 0:
+                raise _corrupt(f"negative records count {count} at byte {pos}")
+            if compacted:
+                if header.last_offset_delta < count - 1:
+                    raise KafkaError(ErrorCode.INVALID_RECORD, f"batch at byte {pos} has too few offsets")
+            elif count == 0 or header.last_offset_delta != count - 1:
+                raise KafkaError(
+                    ErrorCode.INVALID_RECORD,
+                    f"batch at byte {pos} has {count} records but lastOffsetDelta {header.last_offset_delta}",
+                )
+            if header.attributes & COMPRESSION_MASK > MAX_CODEC:
+                raise KafkaError(
+                    ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
+                    f"compression codec {header.attributes & COMPRESSION_MASK} at byte {pos}",
+                )
+            headers.append(header)
+            pos = batch_end
+    return headers
+
+
+def assign_offsets(
+    buf: bytearray | memoryview,
+    headers: Iterable[BatchHeader],
+    base_offset: int,
+    *,
+    partition_leader_epoch: int = 0,
+    log_append_time_ms: int | None = None,
+) -> int:
+    """Stamp validated batches in place with log offsets, as the leader does on append.
+
+    ``headers`` are those validate_batches returned for ``buf``. baseOffset and
+    partitionLeaderEpoch lie outside the CRC, so only LogAppendTime (which rewrites the
+    timestamp type and maxTimestamp) needs the CRC recomputed. Returns the next offset.
+    """
+    pos = 0
+    offset = base_offset
+    for header in headers:
+        _INT64.pack_into(buf, pos + BASE_OFFSET_OFFSET, offset)
+        _INT32.pack_into(buf, pos + PARTITION_LEADER_EPOCH_OFFSET, partition_leader_epoch)
+        batch_end = pos + header.size
+        if log_append_time_ms is not None:
+            _INT16.pack_into(buf, pos + ATTRIBUTES_OFFSET, header.attributes | TIMESTAMP_TYPE_MASK)
+            _INT64.pack_into(buf, pos + MAX_TIMESTAMP_OFFSET, log_append_time_ms)
+            with memoryview(buf) as view:
+                crc = crc32c.crc32c(view[pos + ATTRIBUTES_OFFSET : batch_end])
+            _UINT32.pack_into(buf, pos + CRC_OFFSET, crc)
+        offset += header.last_offset_delta + 1
+        pos = batch_end
+    return offset
+
+
+def decode_records(buf: Buffer) -> Iterator[tuple[BatchHeader, list[Record]]]:
+    """Walk the batches in ``buf``, decompress them and decode every record.
+
+    For tools and tests, not the broker's hot path; CRCs are not checked (see
+    validate_batches). Control batches are decoded like any other: their records carry the
+    control key (version int16, type int16). A partial batch at the end is ignored, because
+    fetch responses may cut the last batch short.
+    """
+    with memoryview(buf) as view:
+        end = len(view)
+        pos = 0
+        while end - pos >= HEADER_SIZE_UP_TO_MAGIC:
+            magic = view[pos + MAGIC_OFFSET]
+            if magic != CURRENT_MAGIC:
+                raise _magic_error(magic, pos)
+            if end - pos < HEADER_SIZE:
+                return
+            header = parse_batch_header(view, pos)
+            if header.batch_length < HEADER_SIZE - LOG_OVERHEAD:
+                raise _corrupt(f"batch length {header.batch_length} at byte {pos} is smaller than a header")
+            batch_end = pos + header.size
+            if batch_end > end:
+                return
+            data = decompress(header.compression, view[pos + HEADER_SIZE : batch_end])
+            yield header, _decode_record_set(data, header)
+            pos = batch_end
+
+
+def _decode_record_set(data: bytes, header: BatchHeader) -> list[Record]:
+    """Decode ``header.records_count`` records from a batch's uncompressed records section."""
+    read = decode_varint
+    end = len(data)
+    base_offset = header.base_offset
+    base_timestamp = header.base_timestamp
+    # With LogAppendTime every record takes the broker's append time, stored as maxTimestamp.
+    append_time = header.max_timestamp if header.log_append_time else None
+    records: list[Record] = []
+    pos = 0
+    try:
+        for _ in range(header.records_count):
+            length, pos = read(data, pos)
+            record_end = pos + length
+            if length < 0 or record_end > end:
+                raise _corrupt(f"record length {length} runs past the end of the batch")
+            pos += 1  # attributes: unused in v2
+            timestamp_delta, pos = read(data, pos)
+            offset_delta, pos = read(data, pos)
+            key_length, pos = read(data, pos)
+            key = None
+            if key_length >= 0:
+                key = data[pos : pos + key_length]
+                pos += key_length
+            value_length, pos = read(data, pos)
+            value = None
+            if value_length >= 0:
+                value = data[pos : pos + value_length]
+                pos += value_length
+            header_count, pos = read(data, pos)
+            if header_count < 0:
+                raise _corrupt(f"negative header count {header_count}")
+            record_headers: list[Header] = []
+            for _ in range(header_count):
+                header_key_length, pos = read(data, pos)
+                if header_key_length < 0:
+                    raise _corrupt("null header key")
+                header_key = data[pos : pos + header_key_length].decode("utf-8")
+                pos += header_key_length
+                header_value_length, pos = read(data, pos)
+                header_value = None
+                if header_value_length >= 0:
+                    header_value = data[pos : pos + header_value_length]
+                    pos += header_value_length
+                record_headers.append((header_key, header_value))
+            if pos != record_end:
+                raise _corrupt(f"record at offset delta {offset_delta} does not match its length")
+            records.append(
+                Record(
+                    base_offset + offset_delta,
+                    base_timestamp + timestamp_delta if append_time is None else append_time,
+                    key,
+                    value,
+                    record_headers,
+                )
+            )
+    except UnicodeDecodeError as exc:
+        raise _corrupt(f"header key is not UTF-8: {exc}") from None
+    if pos != end:
+        raise _corrupt(f"{end - pos} bytes left after {header.records_count} records")
+    return records
+
+
+def _record_fields(record: RecordTuple | RecordLike) -> RecordTuple:
+    if hasattr(record, "key"):
+        return record.key, record.value, record.headers, record.timestamp
+    return record
+
+
+def build_batch(
+    records: Iterable[RecordTuple | RecordLike],
+    *,
+    base_offset: int = 0,
+    compression: int = 0,
+    producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+    transactional: bool = False,
+    control: bool = False,
+    partition_leader_epoch: int = 0,
+    log_append_time: bool = False,
+) -> bytes:
+    """Encode a complete v2 record batch with a valid CRC32C.
+
+    ``records`` are (key, value, headers, timestamp) tuples or Record-like objects; a None
+    timestamp means now. Offset deltas follow list order. Compression is always applied when
+    asked for, as the Java producer does, so tests exercise the codec.
+    """
+    fields = [_record_fields(record) for record in records]
+    if not fields:
+        raise ValueError("a record batch needs at least one record")
+    now_ms = int(time.time() * 1000)
+    timestamps = [now_ms if timestamp is None else timestamp for _, _, _, timestamp in fields]
+    base_timestamp = timestamps[0]
+    body = bytearray()
+    for offset_delta, ((key, value, record_headers, _), timestamp) in enumerate(
+        zip(fields, timestamps, strict=True)
+    ):
+        record = bytearray(b"\x00")  # attributes
+        record += encode_varint(timestamp - base_timestamp)
+        record += encode_varint(offset_delta)
+        _append_bytes(record, key)
+        _append_bytes(record, value)
+        record += encode_varint(len(record_headers))
+        for header_key, header_value in record_headers:
+            _append_bytes(record, header_key.encode("utf-8"))
+            _append_bytes(record, header_value)
+        body += encode_varint(len(record))
+        body += record
+    section = compress(compression, body) if compression else body
+    attributes = compression & COMPRESSION_MASK
+    if log_append_time:
+        attributes |= TIMESTAMP_TYPE_MASK
+    if transactional:
+        attributes |= TRANSACTIONAL_FLAG
+    if control:
+        attributes |= CONTROL_FLAG
+    batch = bytearray(HEADER_SIZE)
+    _HEADER.pack_into(
+        batch,
+        0,
+        base_offset,
+        HEADER_SIZE - LOG_OVERHEAD + len(section),
+        partition_leader_epoch,
+        CURRENT_MAGIC,
+        0,
+        attributes,
+        len(fields) - 1,
+        base_timestamp,
+        max(timestamps),
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        len(fields),
+    )
+    batch += section
+    with memoryview(batch) as view:
+        crc = crc32c.crc32c(view[ATTRIBUTES_OFFSET:])
+    _UINT32.pack_into(batch, CRC_OFFSET, crc)
+    return bytes(batch)
+
+
+def _append_bytes(out: bytearray, data: bytes | None) -> None:
+    """Append a varint length and the bytes, or length -1 for null."""
+    if data is None:
+        out += b"\x01"  # zigzag(-1)
+    else:
+        out += encode_varint(len(data))
+        out += data
+
+
+def build_end_txn_marker(
+    commit: bool,
+    *,
+    producer_id: int,
+    producer_epoch: int,
+    coordinator_epoch: int,
+    base_offset: int = 0,
+    partition_leader_epoch: int = 0,
+    timestamp: int | None = None,
+) -> bytes:
+    """Build the control batch that commits or aborts a transaction on one partition.
+
+    Mirrors Java's MemoryRecords.withEndTransactionMarker: one control record whose key is
+    (version 0, type) and whose value is (version 0, coordinatorEpoch).
+    """
+    key = _CONTROL_KEY.pack(0, CONTROL_COMMIT if commit else CONTROL_ABORT)
+    value = _END_TXN_MARKER_VALUE.pack(0, coordinator_epoch)
+    return build_batch(
+        [(key, value, [], timestamp)],
+        base_offset=base_offset,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        transactional=True,
+        control=True,
+        partition_leader_epoch=partition_leader_epoch,
+    )
+
+
+def parse_control_key(key: bytes | None) -> tuple[int, int]:
+    """Return (version, control type) from a control record's key."""
+    if key is None or len(key) < _CONTROL_KEY.size:
+        raise _corrupt("control record key is too short")
+    return _CONTROL_KEY.unpack_from(key)

@@ -1,0 +1,323 @@
+"""construct schemas built from protocol_specs, one compiled pair per (api, version).
+
+Every struct field is wrapped in ``Default`` so handlers may leave out whatever keeps its default.
+Tagged fields are read into and written from the same object as ordinary fields: a flexible struct
+parses its tagged section into a dict and merges it into the result, and the tagged-section builder
+reads its values from the struct being built (construct puts the struct's keys into the context).
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Protocol
+
+import construct as c
+
+from kafkapy.protocol import _wire
+from kafkapy.protocol.specs import UNSET, ApiSpec, FieldSpec, MessageSpec, api_specs, header_specs
+
+_WIRE_IMPORT = "from kafkapy.protocol._wire import *"
+
+
+class Region(Protocol):
+    """A byte range of a file that the sender splices into the response (os.sendfile)."""
+
+    length: int
+
+    def read_bytes(self) -> bytes: ...
+
+
+class ResponseWriter(io.BytesIO):
+    """Output stream that remembers where file regions go, so the bytes around them can be sent
+    as they are and the regions with sendfile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.regions: list[tuple[int, Region]] = []
+
+    def add_region(self, region: Region) -> None:
+        self.regions.append((self.tell(), region))
+
+    def chunks(self) -> list[bytes | Region]:
+        """The encoded message as bytes and regions, in order."""
+        data = self.getbuffer()
+        out: list[bytes | Region] = []
+        start = 0
+        for pos, region in self.regions:
+            out.append(bytes(data[start:pos]))
+            out.append(region)
+            start = pos
+        out.append(bytes(data[start:]))
+        del data
+        return out
+
+
+class _Prim(c.Construct):
+    """A variable-length Kafka primitive read and written by a function of ``_wire``."""
+
+    def __init__(self, reader: str, writer: str) -> None:
+        super().__init__()
+        self.reader = getattr(_wire, reader)
+        self.writer = getattr(_wire, writer)
+        self.reader_name, self.writer_name = reader, writer
+
+    def _parse(self, stream, context, path):
+        return self.reader(stream)
+
+    def _build(self, obj, stream, context, path):
+        self.writer(stream, obj)
+        return obj
+
+    def _emitparse(self, code):
+        code.append(_WIRE_IMPORT)
+        return f"{self.reader_name}(io)"
+
+    def _emitbuild(self, code):
+        code.append(_WIRE_IMPORT)
+        return f"({self.writer_name}(io, obj), obj)[1]"
+
+
+class _Array(c.Construct):
+    """A classic (int32 count) or compact (uvarint count + 1) array; count -1 means null."""
+
+    def __init__(self, subcon: c.Construct, compact: bool) -> None:
+        super().__init__()
+        self.subcon = subcon
+        self.compact = compact
+        prefix = "compact_" if compact else ""
+        self.read_len = f"read_{prefix}array_length"
+        self.write_len = f"write_{prefix}array_length"
+
+    def _parse(self, stream, context, path):
+        n = getattr(_wire, self.read_len)(stream)
+        if n < 0:
+            return None
+        return [self.subcon._parsereport(stream, context, path) for _ in range(n)]
+
+    def _build(self, obj, stream, context, path):
+        getattr(_wire, self.write_len)(stream, None if obj is None else len(obj))
+        for item in obj or ():
+            self.subcon._build(item, stream, context, path)
+        return obj
+
+    def _emitparse(self, code):
+        code.append(_WIRE_IMPORT)
+        fname = f"parse_karray_{code.allocateId()}"
+        code.append(f"""
+            def {fname}(io, this):
+                n = {self.read_len}(io)
+                if n < 0:
+                    return None
+                return [{self.subcon._compileparse(code)} for _ in range(n)]
+        """)
+        return f"{fname}(io, this)"
+
+    def _emitbuild(self, code):
+        code.append(_WIRE_IMPORT)
+        fname = f"build_karray_{code.allocateId()}"
+        code.append(f"""
+            def {fname}(obj, io, this):
+                if obj is None:
+                    {self.write_len}(io, None)
+                    return obj
+                {self.write_len}(io, len(obj))
+                items = obj
+                for obj in items:
+                    {self.subcon._compilebuild(code)}
+                return items
+        """)
+        return f"{fname}(obj, io, this)"
+
+
+@dataclass
+class _Tagged:
+    name: str
+    subcon: c.Construct
+    default: Any
+
+
+class _TaggedFields(c.Construct):
+    """The tagged-field section that ends every struct in flexible versions.
+
+    Tagged fields are rare and small, so this part runs uncompiled (construct links it in).
+    """
+
+    def __init__(self, tagged: dict[int, _Tagged]) -> None:
+        super().__init__()
+        self.flagbuildnone = True
+        self.tagged = tagged
+
+    def _parse(self, stream, context, path):
+        values: dict[str, Any] = {}
+        for _ in range(_wire.read_uvarint(stream)):
+            tag = _wire.read_uvarint(stream)
+            data = _wire.read_exact(stream, _wire.read_uvarint(stream))
+            field = self.tagged.get(tag)
+            if field is None:
+                values.setdefault("_unknown_tagged_fields", {})[tag] = data
+            else:
+                values[field.name] = field.subcon.parse(data)
+        return values
+
+    def _build(self, obj, stream, context, path):
+        present = []
+        for tag, field in sorted(self.tagged.items()):
+            value = context.get(field.name)
+            if value is None or value == field.default or value == []:
+                continue
+            present.append((tag, field.subcon.build(value)))
+        stream.write(_wire.uvarint_bytes(len(present)))
+        for tag, data in present:
+            stream.write(_wire.uvarint_bytes(tag))
+            stream.write(_wire.uvarint_bytes(len(data)))
+            stream.write(data)
+        return obj
+
+
+def _merge_tagged(result: c.Container) -> c.Container:
+    tagged = result.pop("_tagged")
+    if tagged:
+        result.update(tagged)
+    return result
+
+
+class _FlexStruct(c.Struct):
+    """A struct of a flexible version: its last subcon ``_tagged`` is merged into the result."""
+
+    def _parse(self, stream, context, path):
+        return _merge_tagged(super()._parse(stream, context, path))
+
+    def _emitparse(self, code):
+        code.append("from kafkapy.protocol.schema import _merge_tagged")
+        return f"_merge_tagged({super()._emitparse(code)})"
+
+
+_FIXED = {
+    "int8": c.Int8sb,
+    "int16": c.Int16sb,
+    "int32": c.Int32sb,
+    "int64": c.Int64sb,
+    "uint16": c.Int16ub,
+    "uint32": c.Int32ub,
+    "float64": c.Float64b,
+    "bool": c.Flag,
+}
+_ZERO = {"bool": False, "string": "", "bytes": b"", "records": None, "uuid": uuid.UUID(int=0)}
+
+
+def _primitive(ptype: str, compact: bool) -> c.Construct:
+    if ptype in _FIXED:
+        return _FIXED[ptype]
+    if ptype == "uuid":
+        return _Prim("read_uuid", "write_uuid")
+    prefix = "compact_" if compact else ""
+    if ptype == "records":
+        return _Prim(f"read_{prefix}bytes", f"write_{prefix}records")
+    return _Prim(f"read_{prefix}{ptype}", f"write_{prefix}{ptype}")
+
+
+def _default(field: FieldSpec, version: int) -> Any:
+    """The value a handler gets when it leaves the field out (see protocol_specs/README.md)."""
+    if field.default is not UNSET:
+        if field.type == "uuid" and isinstance(field.default, str):
+            return uuid.UUID(int=0)
+        return field.default
+    if version in field.nullable:
+        return None
+    if field.type == "array":
+        return []
+    if field.type == "struct":
+        return {}
+    return _ZERO.get(field.type, 0)
+
+
+def _field_construct(field: FieldSpec, version: int, flexible: bool) -> c.Construct:
+    compact = flexible and not field.noncompact
+    if field.type == "struct":
+        return _struct(field.fields, version, flexible)
+    if field.type == "array":
+        if field.item_type == "struct":
+            item = _struct(field.fields, version, flexible)
+        else:
+            item = _primitive(field.item_type or "", compact)
+        return _Array(item, compact)
+    return _primitive(field.type, compact)
+
+
+def _struct(fields: list[FieldSpec], version: int, flexible: bool) -> c.Construct:
+    subcons = []
+    tagged: dict[int, _Tagged] = {}
+    for field in fields:
+        if version not in field.versions:
+            continue
+        sub = _field_construct(field, version, flexible)
+        if field.tag is not None:
+            if flexible:
+                tagged[field.tag] = _Tagged(field.name, sub, _default(field, version))
+            continue
+        subcons.append(field.name / c.Default(sub, _default(field, version)))
+    if not flexible:
+        return c.Struct(*subcons)
+    return _FlexStruct(*subcons, "_tagged" / _TaggedFields(tagged))
+
+
+def message_construct(message: MessageSpec, version: int) -> c.Construct:
+    """The uncompiled construct of one version of a message."""
+    return _struct(message.fields, version, message.is_flexible(version))
+
+
+@dataclass
+class Codec:
+    """Compiled request and response schemas of one (api, version)."""
+
+    api_key: int
+    version: int
+    request: c.Construct
+    response: c.Construct
+    request_header_version: int
+    response_header_version: int
+
+    def decode_request(self, data: bytes | memoryview) -> c.Container:
+        return self.request.parse_stream(io.BytesIO(data))
+
+    def encode_request(self, obj: dict) -> bytes:
+        return self.request.build(obj)
+
+    def decode_response(self, data: bytes | memoryview) -> c.Container:
+        return self.response.parse_stream(io.BytesIO(data))
+
+    def encode_response(self, obj: dict, out: ResponseWriter | None = None) -> ResponseWriter:
+        out = out if out is not None else ResponseWriter()
+        self.response.build_stream(obj, out)
+        return out
+
+
+def header_versions(spec: ApiSpec, version: int) -> tuple[int, int]:
+    """(request header, response header) versions for an API version."""
+    flexible = spec.request.is_flexible(version)
+    response = 1 if flexible else 0
+    if spec.key == 18:
+        # ApiVersions responses always use header v0, so a client can read the answer even
+        # when the broker does not support the version it asked with.
+        response = 0
+    return (2 if flexible else 1), response
+
+
+@cache
+def codec(api_key: int, version: int) -> Codec:
+    """Compiled schemas for (api, version); KeyError when the specs do not cover it."""
+    spec = api_specs()[api_key]
+    if version not in spec.versions:
+        raise KeyError((api_key, version))
+    request = message_construct(spec.request, version).compile()
+    response = message_construct(spec.response, version).compile()
+    req_hv, resp_hv = header_versions(spec, version)
+    return Codec(api_key, version, request, response, req_hv, resp_hv)
+
+
+@cache
+def header_construct(name: str, version: int) -> c.Construct:
+    return message_construct(header_specs()[name], version).compile()
