@@ -1,0 +1,5 @@
+import sys
+
+from kafkapy.cli import main
+
+sys.exit(main())

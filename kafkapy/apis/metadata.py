@@ -1,0 +1,81 @@
+"""Metadata (key 3), versions 0-13: brokers, topics, partitions and their leaders.
+
+v0: an empty topic list means all topics.
+v1: null means all topics, empty means none; rack, controller id, is_internal.
+v2: cluster id.  v3: throttle time.  v4: allow_auto_topic_creation.
+v5: offline replicas.  v6: same as v5.  v7: leader epoch.
+v8: authorized operations (not computed: no ACLs, so the "not requested" sentinel is sent).
+v9: flexible.  v10: topic ids.  v11: drops cluster authorized operations.
+v12: topics may be looked up by id alone.  v13: top-level error code.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from kafkapy.apis import RequestContext, handler
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.storage.log_manager import TopicState
+
+ZERO_UUID = uuid.UUID(int=0)
+
+
+def broker_entries(ctx: RequestContext) -> list[dict]:
+    host, port = ctx.broker.config.advertised
+    return [{"node_id": ctx.broker.node_id, "host": host, "port": port}]
+
+
+def topic_entry(ctx: RequestContext, state: TopicState) -> dict:
+    node = ctx.broker.node_id
+    partitions = [
+        {
+            "error_code": ErrorCode.NONE,
+            "partition_index": index,
+            "leader_id": node,
+            "leader_epoch": 0,
+            "replica_nodes": [node],
+            "isr_nodes": [node],
+        }
+        for index in range(len(state.partitions))
+    ]
+    return {
+        "error_code": ErrorCode.NONE,
+        "name": state.name,
+        "topic_id": state.topic_id,
+        "is_internal": state.name.startswith("__"),
+        "partitions": partitions,
+    }
+
+
+def _requested_topic(ctx: RequestContext, wanted: dict, auto_create: bool) -> dict:
+    name = wanted.get("name")
+    topic_id = wanted.get("topic_id") or ZERO_UUID
+    if name is None:
+        state = ctx.broker.logs.topic_by_id(topic_id)
+        if state is None:
+            return {"error_code": ErrorCode.UNKNOWN_TOPIC_ID, "name": None, "topic_id": topic_id}
+        return topic_entry(ctx, state)
+    try:
+        state = ctx.broker.topic(name, auto_create=auto_create)
+    except KafkaError as exc:
+        return {"error_code": exc.code, "name": name}
+    if state is None:
+        return {"error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "name": name}
+    return topic_entry(ctx, state)
+
+
+@handler(3, 0, 13)
+async def handle_metadata(ctx: RequestContext, request: dict) -> dict:
+    wanted = request["topics"]
+    if wanted is None or (ctx.version == 0 and not wanted):
+        topics = [topic_entry(ctx, state) for state in ctx.broker.logs.topics.values()]
+    else:
+        # v0-v3 always auto-create; v4+ only when the client allows it.
+        auto_create = request.get("allow_auto_topic_creation", True)
+        topics = [_requested_topic(ctx, t, auto_create) for t in wanted]
+    return {
+        "brokers": broker_entries(ctx),
+        "cluster_id": ctx.broker.cluster_id,
+        "controller_id": ctx.broker.node_id,
+        "topics": topics,
+    }

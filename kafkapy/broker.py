@@ -1,0 +1,102 @@
+"""The broker's shared state: configuration, the log manager, and fetch wake-ups."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import trio
+
+from kafkapy.config import BrokerConfig
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.storage.log import Log, LogConfig
+from kafkapy.storage.log_manager import LogManager, TopicState
+
+log = logging.getLogger("kafkapy.broker")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def log_config(config: BrokerConfig) -> LogConfig:
+    """Broker-wide log defaults (Kafka's log.* settings) as the storage's per-log config."""
+    return LogConfig(
+        segment_bytes=config.log_segment_bytes,
+        segment_ms=config.log_roll_ms,
+        index_interval_bytes=config.log_index_interval_bytes,
+        flush_messages=config.log_flush_interval_messages,
+        flush_ms=config.log_flush_interval_ms,
+        retention_ms=config.log_retention_ms,
+        retention_bytes=config.log_retention_bytes,
+        message_timestamp_type=config.log_message_timestamp_type,
+        max_message_bytes=config.message_max_bytes,
+    )
+
+
+class Broker:
+    """One Kafka node: owns the logs and wakes long-polling fetches when data arrives."""
+
+    def __init__(self, config: BrokerConfig, logs: LogManager) -> None:
+        self.config = config
+        self.logs = logs
+        self._data_arrived = trio.Event()
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Background work (flushes) lives in this nursery until the broker is cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            await trio.sleep_forever()
+
+    @classmethod
+    def open(cls, config: BrokerConfig) -> Broker:
+        """Open (and recover) the data dir."""
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        logs = LogManager.open(config.data_dir, log_config(config), node_id=config.node_id)
+        return cls(config, logs)
+
+    @property
+    def node_id(self) -> int:
+        return self.config.node_id
+
+    @property
+    def cluster_id(self) -> str:
+        return self.logs.cluster_id
+
+    def topic(self, name: str, *, auto_create: bool = False) -> TopicState | None:
+        """The topic called ``name``; created with num.partitions when asked and allowed.
+
+        Raises KafkaError(INVALID_TOPIC_EXCEPTION) for an illegal name that would be created.
+        """
+        state = self.logs.topics.get(name)
+        if state is None and auto_create and self.config.auto_create_topics_enable:
+            state = self.logs.create_topic(name, self.config.num_partitions)
+            log.info("auto-created topic", extra={"topic": name, "partitions": self.config.num_partitions})
+        return state
+
+    def partition(self, topic: str, partition: int) -> Log:
+        """The log of a partition; KafkaError(UNKNOWN_TOPIC_OR_PARTITION) if there is none."""
+        found = self.logs.get_log(topic, partition)
+        if found is None:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        return found
+
+    def after_append(self, log: Log) -> None:
+        """Wake waiting fetches, and fsync in a worker thread when the flush policy says so."""
+        self._data_arrived.set()
+        self._data_arrived = trio.Event()
+        if log.needs_flush(now_ms()) and self._nursery is not None:
+            self._nursery.start_soon(self.flush_logs, [log])
+
+    async def wait_for_data(self) -> None:
+        """Return at the next append to any partition."""
+        await self._data_arrived.wait()
+
+    async def flush_logs(self, logs: list[Log]) -> None:
+        """fsync logs in a worker thread so the event loop keeps serving."""
+        await trio.to_thread.run_sync(lambda: [lg.flush() for lg in logs])
+
+    def close(self) -> None:
+        self.logs.close()

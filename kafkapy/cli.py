@@ -1,0 +1,81 @@
+"""Command line: ``kafkapy serve`` starts a broker."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+import trio
+
+from kafkapy import logs
+from kafkapy.config import BrokerConfig, load_properties_file
+from kafkapy.server.server import serve
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run a broker")
+    p.add_argument("--config", type=Path, help="Kafka-style server.properties (Kafka's config names)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 9092; 0 picks a free one)")
+    p.add_argument("--data-dir", type=Path, help="where the logs live (default ./kafkapy-data)")
+    p.add_argument("--advertised-host", help="host clients are told to connect to (default: --host)")
+    p.add_argument("--advertised-port", type=int, help="port clients are told to connect to (default: --port)")
+    p.add_argument("--node-id", type=int, help="this broker's node id (default 1)")
+    p.add_argument("--num-partitions", type=int, help="partitions of auto-created topics (default 1)")
+    p.add_argument(
+        "--no-auto-create-topics", action="store_true", help="answer UNKNOWN_TOPIC_OR_PARTITION instead of creating"
+    )
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def build_config(args: argparse.Namespace) -> BrokerConfig:
+    """Defaults, then the properties file, then flags."""
+    config = BrokerConfig()
+    if args.config:
+        load_properties_file(config, args.config)
+    for flag, attr in (
+        ("host", "host"),
+        ("port", "port"),
+        ("data_dir", "data_dir"),
+        ("advertised_host", "advertised_host"),
+        ("advertised_port", "advertised_port"),
+        ("node_id", "node_id"),
+        ("num_partitions", "num_partitions"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            setattr(config, attr, value)
+    if args.no_auto_create_topics:
+        config.auto_create_topics_enable = False
+    return config
+
+
+async def _run(config: BrokerConfig) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down cleanly (the server closes every log)."""
+
+    def ready(host: str, port: int) -> None:
+        print(f"kafkapy listening on {host}:{port}", flush=True)
+
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: serve(config, on_ready=ready))
+            async for _ in signals:
+                nursery.cancel_scope.cancel()
+                break
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kafkapy", description="A Kafka-wire-compatible broker in Python.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    args = parser.parse_args(argv)
+    logs.configure(args.log_level)
+    try:
+        config = build_config(args)
+    except (OSError, ValueError) as exc:
+        print(f"kafkapy: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    trio.run(_run, config)
+    return 0

@@ -1,0 +1,179 @@
+"""The trio TCP server: one task per connection around a sans-IO ``Connection``.
+
+Requests on a connection are handled one at a time, in order, like Apache Kafka, which mutes a
+channel while its request is being processed; a reader task keeps decoding the requests a client
+pipelines behind it, so responses always go out in request order.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import time
+from collections.abc import Callable
+
+import trio
+
+from kafkapy.apis import HANDLERS, RequestContext, load_handlers
+from kafkapy.apis.api_versions import unsupported_version_response
+from kafkapy.broker import Broker
+from kafkapy.config import BrokerConfig
+from kafkapy.protocol.connection import API_VERSIONS_KEY, Connection, ProtocolError, Request
+from kafkapy.protocol.schema import Region
+
+log = logging.getLogger("kafkapy.server")
+
+RECV_SIZE = 256 * 1024
+# Requests decoded ahead of the one being handled; more waits in the socket buffer.
+MAX_QUEUED_REQUESTS = 16
+
+
+async def _send_all(sock: trio.socket.SocketType, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        sent = await sock.send(view)
+        view = view[sent:]
+
+
+async def _send_region(sock: trio.socket.SocketType, region: Region) -> None:
+    """Zero-copy send of a segment file range; falls back to pread+send where sendfile can't."""
+    position, remaining = region.position, region.length
+    while remaining:
+        await trio.lowlevel.wait_writable(sock)
+        try:
+            sent = os.sendfile(sock.fileno(), region.fd, position, remaining)
+        except BlockingIOError:
+            continue
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+            await _send_all(sock, os.pread(region.fd, remaining, position))
+            return
+        if sent == 0:
+            raise ConnectionError(f"segment file ended {remaining} bytes early")
+        position += sent
+        remaining -= sent
+
+
+async def send_chunks(sock: trio.socket.SocketType, chunks: list[bytes | Region]) -> None:
+    for chunk in chunks:
+        if isinstance(chunk, bytes):
+            if chunk:
+                await _send_all(sock, chunk)
+        else:
+            await _send_region(sock, chunk)
+
+
+class ClientConnection:
+    """One client's connection: reads requests, dispatches them in order, writes responses."""
+
+    def __init__(self, broker: Broker, stream: trio.SocketStream) -> None:
+        self.broker = broker
+        self.sock = stream.socket
+        self.conn = Connection(broker.config.socket_request_max_bytes)
+        try:
+            host, port = self.sock.getpeername()[:2]
+            self.peer = f"{host}:{port}"
+        except OSError:
+            self.peer = "?"
+
+    async def run(self) -> None:
+        send, receive = trio.open_memory_channel[Request](MAX_QUEUED_REQUESTS)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._read_requests, send)
+            try:
+                async for request in receive:
+                    if not await self._handle(request):
+                        break
+            finally:
+                nursery.cancel_scope.cancel()
+
+    async def _read_requests(self, send: trio.MemorySendChannel[Request]) -> None:
+        async with send:
+            while True:
+                try:
+                    data = await self.sock.recv(RECV_SIZE)
+                except OSError:
+                    return
+                if not data:
+                    return
+                self.conn.receive_data(data)
+                try:
+                    while (request := self.conn.next_request()) is not None:
+                        await send.send(request)
+                except ProtocolError as exc:
+                    log.warning("closing connection: bad request frame", extra={"peer": self.peer, "error": str(exc)})
+                    return
+
+    async def _handle(self, request: Request) -> bool:
+        """Handle one request; False when the connection must be closed."""
+        started = time.perf_counter()
+        handler = HANDLERS.get(request.api_key)
+        if request.api_key == API_VERSIONS_KEY and (request.body is None or not handler.supports(request.api_version)):
+            chunks = self.conn.encode_response(request, unsupported_version_response(), version=0)
+            await send_chunks(self.sock, chunks)
+            return True
+        if handler is None or request.body is None or not handler.supports(request.api_version):
+            # Apache Kafka closes the connection too: the client cannot read an answer in a
+            # version it did not negotiate through ApiVersions.
+            log.warning(
+                "closing connection: unsupported request",
+                extra={"peer": self.peer, "api_key": request.api_key, "api_version": request.api_version},
+            )
+            return False
+        ctx = RequestContext(self.broker, request, self.peer)
+        try:
+            body = await handler.func(ctx, request.body)
+        except Exception:
+            log.exception("handler failed; closing connection", extra={"api": handler.name, "peer": self.peer})
+            return False
+        if body is not None:
+            await send_chunks(self.sock, self.conn.encode_response(request, body))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "request",
+                extra={
+                    "api": handler.name,
+                    "version": request.api_version,
+                    "correlation_id": request.correlation_id,
+                    "client_id": request.client_id,
+                    "size": request.size,
+                    "peer": self.peer,
+                    "ms": round((time.perf_counter() - started) * 1000, 3),
+                },
+            )
+        return True
+
+
+async def _serve_connection(broker: Broker, stream: trio.SocketStream) -> None:
+    async with stream:
+        try:
+            await ClientConnection(broker, stream).run()
+        except (ConnectionError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            log.debug("connection closed", extra={"error": str(exc)})
+
+
+async def serve(
+    config: BrokerConfig,
+    *,
+    on_ready: Callable[[str, int], None] | None = None,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Open the data dir, listen, and serve until cancelled; then close every log cleanly."""
+    load_handlers()
+    broker = Broker.open(config)
+    try:
+        listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+        port = listeners[0].socket.getsockname()[1]
+        config.port = port
+        async with trio.open_nursery() as nursery:
+            await nursery.start(broker.run)
+            await nursery.start(trio.serve_listeners, lambda s: _serve_connection(broker, s), listeners)
+            log.info("listening", extra={"host": config.host, "port": port, "data_dir": str(config.data_dir)})
+            if on_ready is not None:
+                on_ready(config.host, port)
+            task_status.started(port)
+    finally:
+        broker.close()
+        log.info("stopped", extra={"data_dir": str(config.data_dir)})
