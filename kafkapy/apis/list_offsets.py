@@ -29,12 +29,12 @@ def _lookup(log: Log, timestamp: int) -> tuple[int, int]:
     if timestamp in (EARLIEST, EARLIEST_LOCAL):
         return log.log_start_offset, -1
     if timestamp == MAX_TIMESTAMP:
-        found = log.max_timestamp_and_offset()
-        return (found[1], found[0]) if found is not None else (-1, -1)
+        latest_max = log.max_timestamp_and_offset()
+        return (latest_max.offset, latest_max.timestamp) if latest_max is not None else (-1, -1)
     if timestamp in (EARLIEST_PENDING_UPLOAD, LATEST_TIERED):
         return -1, -1
     found = log.offset_for_timestamp(timestamp)
-    return (found[0], found[1]) if found is not None else (-1, -1)
+    return (found.offset, found.timestamp) if found is not None else (-1, -1)
 
 
 def _partition(ctx: RequestContext, topic: str, partition: dict) -> dict:

@@ -105,7 +105,7 @@ def decode_request(frame: bytes) -> Request:
     try:
         header = header_construct("RequestHeader", req_codec.request_header_version).parse_stream(stream)
         body = req_codec.request.parse_stream(stream)
-    except (c.ConstructError, UnicodeDecodeError, ValueError) as exc:
+    except (c.ConstructError, UnicodeDecodeError, ValueError, struct.error) as exc:
         raise ProtocolError(f"cannot decode {spec.name} v{api_version} request: {exc}") from exc
     return Request(api_key, api_version, correlation_id, header.get("client_id"), len(frame), body, req_codec)
 
@@ -113,5 +113,5 @@ def decode_request(frame: bytes) -> Request:
 def _client_id(frame: bytes) -> str | None:
     try:
         return header_construct("RequestHeader", 1).parse(frame).get("client_id")
-    except (c.ConstructError, UnicodeDecodeError):
+    except (c.ConstructError, UnicodeDecodeError, struct.error):
         return None

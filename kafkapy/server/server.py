@@ -150,8 +150,11 @@ async def _serve_connection(broker: Broker, stream: trio.SocketStream) -> None:
     async with stream:
         try:
             await ClientConnection(broker, stream).run()
-        except (ConnectionError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            log.debug("connection closed", extra={"error": str(exc)})
+        except* (ConnectionError, trio.BrokenResourceError, trio.ClosedResourceError) as group:
+            log.debug("connection closed", extra={"error": str(group.exceptions[0])})
+        except* Exception:
+            # A bug met by one client must not take the broker down with it.
+            log.exception("connection failed; closed")
 
 
 async def serve(

@@ -1,0 +1,258 @@
+"""Kafka's sparse segment indexes: the offset index (``.index``) and the time index (``.timeindex``).
+
+Both files have Kafka's on-disk layout so a segment directory is readable by Kafka's tools:
+
+- offset index: 8-byte entries ``relativeOffset int32 | physicalPosition int32`` (big-endian)
+- time index: 12-byte entries ``timestamp int64 | relativeOffset int32`` (big-endian)
+
+Offsets are stored relative to the segment's base offset. Kafka preallocates and mmaps these
+files; here they are plain files opened for append, mirrored in memory by ``array`` columns so
+lookups are binary searches that never touch the disk.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+from array import array
+from bisect import bisect_left, bisect_right
+from pathlib import Path
+from typing import NamedTuple
+
+_OFFSET_ENTRY = struct.Struct(">ii")
+_TIME_ENTRY = struct.Struct(">qi")
+_LITTLE_ENDIAN = sys.byteorder == "little"
+
+
+class CorruptIndexError(Exception):
+    """An index file fails its sanity check; the segment's indexes must be rebuilt from the log."""
+
+
+class OffsetPosition(NamedTuple):
+    """An offset index entry: the batch at ``position`` holds offsets up to ``offset``."""
+
+    offset: int
+    position: int
+
+
+class TimestampOffset(NamedTuple):
+    """A time index entry: no record at or before ``offset`` has a timestamp above ``timestamp``."""
+
+    timestamp: int
+    offset: int
+
+
+def _open_append(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+
+
+def _read_all(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    data = bytearray()
+    while len(data) < size:
+        chunk = os.pread(fd, size - len(data), len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+def _big_endian_column(data: bytes, typecode: str) -> array:
+    column = array(typecode, data)
+    if _LITTLE_ENDIAN:
+        column.byteswap()
+    return column
+
+
+class OffsetIndex:
+    """Maps offsets to file positions of the batches holding them, sparsely (Kafka's OffsetIndex)."""
+
+    ENTRY_SIZE = 8
+
+    def __init__(self, path: Path, base_offset: int) -> None:
+        self.path = path
+        self.base_offset = base_offset
+        self._fd = _open_append(path)
+        self._relative_offsets = array("i")
+        self._positions = array("i")
+        try:
+            self._load()
+        except CorruptIndexError:
+            self.close()
+            raise
+
+    def _load(self) -> None:
+        data = _read_all(self._fd)
+        if len(data) % self.ENTRY_SIZE:
+            raise CorruptIndexError(f"{self.path}: size {len(data)} is not a multiple of {self.ENTRY_SIZE}")
+        # Split the interleaved (offset, position) int32 pairs into two columns.
+        both = _big_endian_column(data, "i")
+        self._relative_offsets = both[0::2]
+        self._positions = both[1::2]
+
+    def sanity_check(self, log_size: int) -> None:
+        """Raise CorruptIndexError unless entries strictly increase and point inside the log."""
+        offsets, positions = self._relative_offsets, self._positions
+        if any(a >= b for a, b in zip(offsets, offsets[1:], strict=False)):
+            raise CorruptIndexError(f"{self.path}: offsets are not strictly increasing")
+        if any(a > b for a, b in zip(positions, positions[1:], strict=False)):
+            raise CorruptIndexError(f"{self.path}: positions are not increasing")
+        if offsets and (offsets[0] < 0 or positions[0] < 0 or positions[-1] >= log_size):
+            raise CorruptIndexError(f"{self.path}: entries point outside the segment")
+
+    def __len__(self) -> int:
+        return len(self._relative_offsets)
+
+    @property
+    def last_offset(self) -> int:
+        """The largest offset indexed, or the base offset when the index is empty."""
+        if not self._relative_offsets:
+            return self.base_offset
+        return self.base_offset + self._relative_offsets[-1]
+
+    def entries(self) -> list[OffsetPosition]:
+        """All entries with absolute offsets (for tests and tools)."""
+        return [
+            OffsetPosition(self.base_offset + rel, pos)
+            for rel, pos in zip(self._relative_offsets, self._positions, strict=True)
+        ]
+
+    def append(self, offset: int, position: int) -> None:
+        """Add an entry; offsets must strictly increase as in Kafka."""
+        relative = offset - self.base_offset
+        if self._relative_offsets and relative <= self._relative_offsets[-1]:
+            raise ValueError(f"offset {offset} is not larger than the last indexed offset {self.last_offset}")
+        os.write(self._fd, _OFFSET_ENTRY.pack(relative, position))
+        self._relative_offsets.append(relative)
+        self._positions.append(position)
+
+    def lookup(self, offset: int) -> OffsetPosition:
+        """The entry with the largest offset <= ``offset``; (base offset, 0) when there is none."""
+        slot = bisect_right(self._relative_offsets, offset - self.base_offset) - 1
+        if slot < 0:
+            return OffsetPosition(self.base_offset, 0)
+        return OffsetPosition(self.base_offset + self._relative_offsets[slot], self._positions[slot])
+
+    def lookup_position(self, position: int) -> OffsetPosition:
+        """The entry with the largest position <= ``position``; (base offset, 0) when there is none."""
+        slot = bisect_right(self._positions, position) - 1
+        if slot < 0:
+            return OffsetPosition(self.base_offset, 0)
+        return OffsetPosition(self.base_offset + self._relative_offsets[slot], self._positions[slot])
+
+    def truncate_to(self, offset: int) -> None:
+        """Drop every entry for ``offset`` and above."""
+        self._truncate_entries(bisect_left(self._relative_offsets, offset - self.base_offset))
+
+    def reset(self) -> None:
+        """Drop every entry (before a rebuild)."""
+        self._truncate_entries(0)
+
+    def _truncate_entries(self, keep: int) -> None:
+        del self._relative_offsets[keep:]
+        del self._positions[keep:]
+        os.ftruncate(self._fd, keep * self.ENTRY_SIZE)
+
+    def flush(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class TimeIndex:
+    """Maps timestamps to offsets, sparsely and monotonically (Kafka's TimeIndex)."""
+
+    ENTRY_SIZE = 12
+
+    def __init__(self, path: Path, base_offset: int) -> None:
+        self.path = path
+        self.base_offset = base_offset
+        self._fd = _open_append(path)
+        self._timestamps = array("q")
+        self._relative_offsets = array("i")
+        try:
+            self._load()
+        except CorruptIndexError:
+            self.close()
+            raise
+
+    def _load(self) -> None:
+        data = _read_all(self._fd)
+        if len(data) % self.ENTRY_SIZE:
+            raise CorruptIndexError(f"{self.path}: size {len(data)} is not a multiple of {self.ENTRY_SIZE}")
+        entries = list(_TIME_ENTRY.iter_unpack(data))
+        self._timestamps = array("q", [timestamp for timestamp, _ in entries])
+        self._relative_offsets = array("i", [offset for _, offset in entries])
+
+    def sanity_check(self, last_offset: int) -> None:
+        """Raise CorruptIndexError unless entries are monotonic and within the segment's offsets."""
+        stamps, offsets = self._timestamps, self._relative_offsets
+        if any(a >= b for a, b in zip(stamps, stamps[1:], strict=False)):
+            raise CorruptIndexError(f"{self.path}: timestamps are not strictly increasing")
+        if any(a > b for a, b in zip(offsets, offsets[1:], strict=False)):
+            raise CorruptIndexError(f"{self.path}: offsets are not increasing")
+        if offsets and (offsets[0] < 0 or self.base_offset + offsets[-1] > last_offset):
+            raise CorruptIndexError(f"{self.path}: entries point outside the segment")
+
+    def __len__(self) -> int:
+        return len(self._timestamps)
+
+    @property
+    def last_entry(self) -> TimestampOffset:
+        """The newest entry, or (-1, base offset) when empty, like Kafka's TimeIndex.lastEntry."""
+        if not self._timestamps:
+            return TimestampOffset(-1, self.base_offset)
+        return TimestampOffset(self._timestamps[-1], self.base_offset + self._relative_offsets[-1])
+
+    def entries(self) -> list[TimestampOffset]:
+        """All entries with absolute offsets (for tests and tools)."""
+        return [
+            TimestampOffset(ts, self.base_offset + rel)
+            for ts, rel in zip(self._timestamps, self._relative_offsets, strict=True)
+        ]
+
+    def maybe_append(self, timestamp: int, offset: int) -> None:
+        """Add an entry only when ``timestamp`` is newer than the last one (Kafka's maybeAppend)."""
+        last = self.last_entry
+        if timestamp <= last.timestamp or offset < last.offset:
+            return
+        relative = offset - self.base_offset
+        os.write(self._fd, _TIME_ENTRY.pack(timestamp, relative))
+        self._timestamps.append(timestamp)
+        self._relative_offsets.append(relative)
+
+    def lookup(self, timestamp: int) -> TimestampOffset:
+        """The newest entry whose timestamp is strictly below ``timestamp``; (-1, base) when none.
+
+        Kafka looks up ``<=``, but an entry equal to the target can sit after earlier records with
+        the same timestamp; starting one entry earlier never skips them.
+        """
+        slot = bisect_left(self._timestamps, timestamp) - 1
+        if slot < 0:
+            return TimestampOffset(-1, self.base_offset)
+        return TimestampOffset(self._timestamps[slot], self.base_offset + self._relative_offsets[slot])
+
+    def truncate_to(self, offset: int) -> None:
+        """Drop every entry for ``offset`` and above."""
+        self._truncate_entries(bisect_left(self._relative_offsets, offset - self.base_offset))
+
+    def reset(self) -> None:
+        """Drop every entry (before a rebuild)."""
+        self._truncate_entries(0)
+
+    def _truncate_entries(self, keep: int) -> None:
+        del self._timestamps[keep:]
+        del self._relative_offsets[keep:]
+        os.ftruncate(self._fd, keep * self.ENTRY_SIZE)
+
+    def flush(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

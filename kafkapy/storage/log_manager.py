@@ -1,0 +1,328 @@
+"""The broker's data directory: every partition's log plus the broker's identity files.
+
+Layout (Kafka's, so the directory looks familiar to Kafka tooling):
+
+- ``meta.properties``: ``cluster.id``, ``node.id`` and ``version=1``, written on first start.
+- ``<topic>-<partition>/``: one Log per partition, with a ``partition.metadata`` file holding
+  the topic id exactly as Kafka writes it.
+- ``topic-configs.json``: kafkapy's own file for topic config overrides
+  (``{"topic": {"retention.ms": "1000"}}``); Kafka keeps these in its metadata log instead.
+  Only topics with overrides appear in it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.storage.log import Log, LogConfig
+
+logger = logging.getLogger("kafkapy.storage")
+
+META_PROPERTIES = "meta.properties"
+PARTITION_METADATA = "partition.metadata"
+TOPIC_CONFIGS = "topic-configs.json"
+
+# Kafka's Topic.MAX_NAME_LENGTH and legal characters.
+MAX_TOPIC_NAME_LENGTH = 249
+_LEGAL_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]+")
+_PARTITION_DIR = re.compile(r"([a-zA-Z0-9._-]+)-(\d+)")
+
+
+def uuid_to_kafka_string(value: uuid.UUID) -> str:
+    """Kafka's Uuid.toString: URL-safe base64 of the 16 bytes, without padding (22 chars)."""
+    return base64.urlsafe_b64encode(value.bytes).rstrip(b"=").decode("ascii")
+
+
+def kafka_string_to_uuid(text: str) -> uuid.UUID:
+    """Kafka's Uuid.fromString."""
+    return uuid.UUID(bytes=base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+
+
+def random_kafka_uuid() -> uuid.UUID:
+    """Kafka's Uuid.randomUuid: skips the reserved ids (zero, one, ...) and strings starting '-'."""
+    while True:
+        value = uuid.uuid4()
+        if value.int > 100 and not uuid_to_kafka_string(value).startswith("-"):
+            return value
+
+
+def validate_topic_name(name: str) -> None:
+    """Kafka's Topic.validate; raises KafkaError(INVALID_TOPIC_EXCEPTION)."""
+    if not name:
+        problem = "it can't be empty"
+    elif name in (".", ".."):
+        problem = "it can't be '.' or '..'"
+    elif len(name) > MAX_TOPIC_NAME_LENGTH:
+        problem = f"it can't be longer than {MAX_TOPIC_NAME_LENGTH} characters"
+    elif not _LEGAL_TOPIC_NAME.fullmatch(name):
+        problem = "it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+    else:
+        return
+    raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"Topic name {name!r} is illegal, {problem}")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write a small file so a crash leaves either the old or the new contents."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _read_properties(path: Path) -> dict[str, str]:
+    """Parse the simple ``key=value`` subset of Java properties that Kafka writes."""
+    properties: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line[0] in "#!":
+            continue
+        key, _, value = line.partition("=")
+        properties[key.strip()] = value.strip()
+    return properties
+
+
+@dataclass
+class TopicState:
+    """A topic as storage knows it: its id, partition logs and config overrides."""
+
+    name: str
+    topic_id: uuid.UUID
+    partitions: list[Log]
+    # Overrides by Kafka config name, as given at creation.
+    configs: dict[str, str] = field(default_factory=dict)
+    # The default config with ``configs`` applied.
+    log_config: LogConfig = field(default_factory=LogConfig)
+
+
+class LogManager:
+    """All partitions of all topics in one data directory (Kafka's LogManager)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        default_config: LogConfig,
+        *,
+        node_id: int = 1,
+        now_ms: int | None = None,
+    ) -> None:
+        """Load or initialise ``data_dir``: identity files first, then every partition's Log.
+
+        Raises ValueError when meta.properties names a different node id, as Kafka refuses
+        to start on another broker's directory.
+        """
+        self.data_dir = Path(data_dir)
+        self.default_config = default_config
+        self.node_id = node_id
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.cluster_id = self._load_meta_properties()
+        self.topics: dict[str, TopicState] = {}
+        self._topics_by_id: dict[uuid.UUID, TopicState] = {}
+        self._load_topics(now_ms)
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        default_config: LogConfig,
+        node_id: int = 1,
+        *,
+        now_ms: int | None = None,
+    ) -> LogManager:
+        """Scan ``data_dir`` and recover every partition's log."""
+        return cls(data_dir, default_config, node_id=node_id, now_ms=now_ms)
+
+    def _load_meta_properties(self) -> str:
+        path = self.data_dir / META_PROPERTIES
+        if path.exists():
+            properties = _read_properties(path)
+            stored_node_id = int(properties.get("node.id", self.node_id))
+            if stored_node_id != self.node_id:
+                raise ValueError(
+                    f"{path}: stored node.id {stored_node_id} does not match configured node id {self.node_id}"
+                )
+            cluster_id = properties.get("cluster.id")
+            if cluster_id:
+                return cluster_id
+        cluster_id = uuid_to_kafka_string(random_kafka_uuid())
+        # The layout of java.util.Properties.store: a comment line, a date line, then entries.
+        stamp = time.strftime("%a %b %d %H:%M:%S %Z %Y")
+        _write_atomically(path, f"#\n#{stamp}\ncluster.id={cluster_id}\nnode.id={self.node_id}\nversion=1\n")
+        return cluster_id
+
+    def _load_topics(self, now_ms: int | None) -> None:
+        overrides = self._read_topic_configs()
+        partition_dirs: dict[str, dict[int, Path]] = {}
+        for path in sorted(self.data_dir.iterdir()):
+            match = _PARTITION_DIR.fullmatch(path.name)
+            if match is None or not path.is_dir():
+                continue
+            partition_dirs.setdefault(match.group(1), {})[int(match.group(2))] = path
+        for name, dirs in sorted(partition_dirs.items()):
+            configs = overrides.get(name, {})
+            log_config = self.default_config.with_overrides(configs)
+            topic_id = self._load_topic_id(name, dirs)
+            count = max(dirs) + 1
+            if len(dirs) != count:
+                logger.warning("topic %s: partition directories missing; recreating them empty", name)
+            partitions = []
+            for partition in range(count):
+                directory = dirs.get(partition, self.data_dir / f"{name}-{partition}")
+                log = Log.open(directory, log_config, now_ms=now_ms)
+                self._write_partition_metadata(directory, topic_id)
+                partitions.append(log)
+            self._add_topic(TopicState(name, topic_id, partitions, dict(configs), log_config))
+
+    def _load_topic_id(self, name: str, dirs: dict[int, Path]) -> uuid.UUID:
+        """The topic id from partition.metadata (partition 0's wins); new if none is stored."""
+        found: uuid.UUID | None = None
+        for partition, directory in sorted(dirs.items()):
+            path = directory / PARTITION_METADATA
+            if not path.exists():
+                continue
+            stored = _read_partition_metadata(path)
+            if stored is None:
+                continue
+            if found is None:
+                found = stored
+            elif stored != found:
+                logger.warning("%s-%d: topic id %s differs from %s; using the latter", name, partition, stored, found)
+        return found if found is not None else random_kafka_uuid()
+
+    @staticmethod
+    def _write_partition_metadata(directory: Path, topic_id: uuid.UUID) -> None:
+        """Kafka's PartitionMetadataFile, rewritten only when it differs."""
+        path = directory / PARTITION_METADATA
+        text = f"version: 0\ntopic_id: {uuid_to_kafka_string(topic_id)}\n"
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            _write_atomically(path, text)
+
+    def _read_topic_configs(self) -> dict[str, dict[str, str]]:
+        path = self.data_dir / TOPIC_CONFIGS
+        if not path.exists():
+            return {}
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def _write_topic_configs(self, overrides: dict[str, dict[str, str]]) -> None:
+        _write_atomically(self.data_dir / TOPIC_CONFIGS, json.dumps(overrides, indent=2, sort_keys=True) + "\n")
+
+    def _save_topic_configs(self, extra: TopicState | None = None) -> None:
+        overrides = {name: topic.configs for name, topic in self.topics.items() if topic.configs}
+        if extra is not None and extra.configs:
+            overrides[extra.name] = extra.configs
+        self._write_topic_configs(overrides)
+
+    def _add_topic(self, topic: TopicState) -> None:
+        self.topics[topic.name] = topic
+        self._topics_by_id[topic.topic_id] = topic
+
+    def create_topic(
+        self,
+        name: str,
+        num_partitions: int,
+        configs: dict[str, str] | None = None,
+        *,
+        now_ms: int | None = None,
+    ) -> TopicState:
+        """Create a topic's partition directories, partition.metadata and config overrides.
+
+        Raises KafkaError: INVALID_TOPIC_EXCEPTION (bad name, or it collides with an existing
+        topic once '.' and '_' are treated alike, as in Kafka), TOPIC_ALREADY_EXISTS,
+        INVALID_PARTITIONS, INVALID_CONFIG.
+        """
+        validate_topic_name(name)
+        if name in self.topics:
+            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+        collision_key = name.replace(".", "_")
+        for existing in self.topics:
+            if existing.replace(".", "_") == collision_key:
+                raise KafkaError(
+                    ErrorCode.INVALID_TOPIC_EXCEPTION,
+                    f"Topic '{name}' collides with existing topic: {existing}",
+                )
+        if num_partitions <= 0:
+            raise KafkaError(ErrorCode.INVALID_PARTITIONS, "Number of partitions must be larger than 0.")
+        configs = dict(configs or {})
+        log_config = self.default_config.with_overrides(configs)
+        topic_id = random_kafka_uuid()
+        while topic_id in self._topics_by_id:
+            topic_id = random_kafka_uuid()
+        topic = TopicState(name, topic_id, [], configs, log_config)
+        # Overrides first: a crash before the directories exist leaves only an unused entry.
+        if configs:
+            self._save_topic_configs(extra=topic)
+        for partition in range(num_partitions):
+            directory = self.data_dir / f"{name}-{partition}"
+            log = Log.open(directory, log_config, now_ms=now_ms)
+            self._write_partition_metadata(directory, topic_id)
+            topic.partitions.append(log)
+        self._add_topic(topic)
+        return topic
+
+    def delete_topic(self, name: str) -> None:
+        """Close and remove a topic's logs and overrides; KafkaError(UNKNOWN_TOPIC_OR_PARTITION)."""
+        topic = self.topics.pop(name, None)
+        if topic is None:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name!r}")
+        del self._topics_by_id[topic.topic_id]
+        if topic.configs:
+            self._save_topic_configs()
+        for log in topic.partitions:
+            log.close()
+            shutil.rmtree(log.dir, ignore_errors=True)
+
+    def get_log(self, topic: str, partition: int) -> Log | None:
+        state = self.topics.get(topic)
+        if state is None or not 0 <= partition < len(state.partitions):
+            return None
+        return state.partitions[partition]
+
+    def topic_by_id(self, topic_id: uuid.UUID) -> TopicState | None:
+        return self._topics_by_id.get(topic_id)
+
+    def logs(self) -> Iterator[tuple[str, int, Log]]:
+        """Every (topic, partition, log), e.g. for a flush or retention scheduler."""
+        for topic in self.topics.values():
+            for partition, log in enumerate(topic.partitions):
+                yield topic.name, partition, log
+
+    def flush_all(self) -> None:
+        """fsync every log (blocking: run it in a worker thread from trio)."""
+        for _, _, log in self.logs():
+            log.flush()
+
+    def close(self) -> None:
+        """Flush and close every log, as Kafka does on a clean shutdown."""
+        for _, _, log in self.logs():
+            log.flush()
+            log.close()
+
+
+def _read_partition_metadata(path: Path) -> uuid.UUID | None:
+    """Parse Kafka's ``version: 0`` / ``topic_id: <id>`` file; None if unreadable."""
+    fields: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    try:
+        return kafka_string_to_uuid(fields["topic_id"])
+    except (KeyError, ValueError):
+        logger.warning("%s: no readable topic_id", path)
+        return None

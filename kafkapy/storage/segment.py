@@ -1,0 +1,406 @@
+"""One log segment: a ``.log`` file of record batches plus its offset and time indexes.
+
+Mirrors Kafka's LogSegment. The ``.log`` file holds v2 record batches byte-for-byte as produced
+(after offset assignment), so reads can hand file ranges straight to ``sendfile``. Only the
+61-byte batch headers are ever parsed on the append and read paths; record bodies are read
+during recovery (for the CRC) and by timestamp lookups.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import crc32c
+
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.protocol.records import (
+    ATTRIBUTES_OFFSET,
+    CURRENT_MAGIC,
+    HEADER_SIZE,
+    LOG_OVERHEAD,
+    MAGIC_OFFSET,
+    NO_TIMESTAMP,
+    BatchHeader,
+    Record,
+    decode_records,
+    parse_batch_header,
+)
+from kafkapy.storage.index import CorruptIndexError, OffsetIndex, TimeIndex, TimestampOffset
+
+logger = logging.getLogger("kafkapy.storage")
+
+LOG_FILE_SUFFIX = ".log"
+INDEX_FILE_SUFFIX = ".index"
+TIME_INDEX_FILE_SUFFIX = ".timeindex"
+
+# Offsets in the indexes are int32 relative to the segment's base offset.
+MAX_RELATIVE_OFFSET = 2**31 - 1
+
+# Reads of batch headers fetch this much at a time, so runs of small batches cost one pread.
+_HEADER_READ_CHUNK = 8192
+# Recovery reads whole batches to check CRCs; larger chunks keep the syscall count low.
+_RECOVERY_READ_CHUNK = 1 << 20
+
+
+def file_stem(base_offset: int) -> str:
+    """Kafka's segment file name: the base offset zero-padded to 20 digits."""
+    return f"{base_offset:020d}"
+
+
+class _FileWindow:
+    """Positional reads of a file through a small cache, without moving any file offset."""
+
+    def __init__(self, fd: int, end: int, chunk: int) -> None:
+        self._fd = fd
+        self._end = end
+        self._chunk = chunk
+        self._start = 0
+        self._data = b""
+
+    def get(self, position: int, length: int) -> memoryview:
+        """Up to ``length`` bytes at ``position``; fewer only at the end of the file."""
+        offset = position - self._start
+        if offset < 0 or offset + length > len(self._data):
+            want = min(max(length, self._chunk), self._end - position)
+            self._data = _pread_fully(self._fd, want, position)
+            self._start = position
+            offset = 0
+        return memoryview(self._data)[offset : offset + length]
+
+
+def _pread_fully(fd: int, length: int, position: int) -> bytes:
+    """pread until ``length`` bytes or end of file."""
+    parts: list[bytes] = []
+    while length > 0:
+        chunk = os.pread(fd, length, position)
+        if not chunk:
+            break
+        parts.append(chunk)
+        length -= len(chunk)
+        position += len(chunk)
+    return b"".join(parts)
+
+
+def _write_fully(fd: int, data: memoryview) -> None:
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+class LogSegment:
+    """A segment of one partition's log, named after its base offset (Kafka's LogSegment)."""
+
+    def __init__(self, directory: Path, base_offset: int, *, index_interval_bytes: int) -> None:
+        """Open (creating if needed) the segment's files.
+
+        An index that is missing while the log has data, or that fails to load, marks the
+        segment ``needs_recovery``; the owning Log then rebuilds it with ``recover()``.
+        """
+        self.base_offset = base_offset
+        self.index_interval_bytes = index_interval_bytes
+        stem = directory / file_stem(base_offset)
+        self.log_path = stem.with_suffix(LOG_FILE_SUFFIX)
+        self.index_path = stem.with_suffix(INDEX_FILE_SUFFIX)
+        self.time_index_path = stem.with_suffix(TIME_INDEX_FILE_SUFFIX)
+        self._lock = threading.Lock()
+        indexes_existed = self.index_path.exists() and self.time_index_path.exists()
+        self._fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        self._size = os.fstat(self._fd).st_size
+        self.needs_recovery = self._size > 0 and not indexes_existed
+        self.offset_index = self._open_index(OffsetIndex, self.index_path)
+        self.time_index = self._open_index(TimeIndex, self.time_index_path)
+        last_time_entry = self.time_index.last_entry
+        self.max_timestamp_so_far = last_time_entry.timestamp
+        # Kafka's "shallow" offset: the last offset of the batch holding the max timestamp.
+        self.shallow_offset_of_max_timestamp = last_time_entry.offset
+        self._bytes_since_last_index_entry = 0
+        self._next_offset: int | None = base_offset if self._size == 0 else None
+        # Wall-clock ms the segment's age is measured from, for segment.ms rolls.
+        self.rolling_base_ms: int | None = None
+
+    def _open_index(self, kind: type[OffsetIndex] | type[TimeIndex], path: Path) -> OffsetIndex | TimeIndex:
+        try:
+            return kind(path, self.base_offset)
+        except CorruptIndexError as exc:
+            logger.warning("%s; it will be rebuilt", exc)
+            path.unlink()
+            self.needs_recovery = True
+            return kind(path, self.base_offset)
+
+    @property
+    def fd(self) -> int:
+        """The ``.log`` file descriptor, for ``os.pread`` and ``os.sendfile``."""
+        return self._fd
+
+    @property
+    def size(self) -> int:
+        """Bytes in the ``.log`` file."""
+        return self._size
+
+    @property
+    def next_offset(self) -> int:
+        """One past the last offset in the segment (its base offset when empty)."""
+        if self._next_offset is None:
+            self._next_offset = self._read_next_offset()
+        return self._next_offset
+
+    def _read_next_offset(self) -> int:
+        """Scan from the last index entry to the end, as Kafka's readNextOffset does."""
+        next_offset = self.base_offset
+        for _, header in self.batch_headers(self.offset_index.lookup(self.offset_index.last_offset).position):
+            next_offset = header.next_offset
+        return next_offset
+
+    def sanity_check(self) -> None:
+        """Raise CorruptIndexError when an index does not fit the log (Kafka's sanityCheck)."""
+        self.offset_index.sanity_check(self._size)
+        self.time_index.sanity_check(self.next_offset - 1)
+
+    def batch_headers(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, BatchHeader]]:
+        """Yield (position, header) of each whole batch from ``start`` until ``end`` (the size)."""
+        end = self._size if end is None else end
+        window = _FileWindow(self._fd, end, _HEADER_READ_CHUNK)
+        position = start
+        while position + HEADER_SIZE <= end:
+            header = parse_batch_header(window.get(position, HEADER_SIZE))
+            if position + header.size > end:
+                return
+            yield position, header
+            position += header.size
+
+    def append(self, buf: bytes | bytearray | memoryview, headers: Sequence[BatchHeader], *, now_ms: int) -> None:
+        """Write offset-assigned batches with one write, then index them sparsely.
+
+        ``headers`` describe the batches in ``buf`` with their final offsets. Entries are added
+        once more than index.interval.bytes were appended since the last one, pointing at the
+        current batch, as Kafka does.
+        """
+        position = self._size
+        try:
+            _write_fully(self._fd, memoryview(buf))
+        except OSError as exc:
+            os.ftruncate(self._fd, position)
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"append to {self.log_path}: {exc}") from exc
+        if position == 0:
+            self.rolling_base_ms = now_ms
+        for header in headers:
+            self._index_batch(header, position)
+            position += header.size
+        self._size = position
+        self._next_offset = headers[-1].next_offset
+
+    def _index_batch(self, header: BatchHeader, position: int) -> None:
+        """Track the max timestamp and add index entries when the interval has passed."""
+        if header.max_timestamp > self.max_timestamp_so_far:
+            self.max_timestamp_so_far = header.max_timestamp
+            self.shallow_offset_of_max_timestamp = header.last_offset
+        if self._bytes_since_last_index_entry > self.index_interval_bytes:
+            self.offset_index.append(header.last_offset, position)
+            self.time_index.maybe_append(self.max_timestamp_so_far, self.shallow_offset_of_max_timestamp)
+            self._bytes_since_last_index_entry = 0
+        self._bytes_since_last_index_entry += header.size
+
+    def translate_offset(self, offset: int, start: int = 0) -> tuple[int, BatchHeader] | None:
+        """(position, header) of the first batch whose last offset is >= ``offset``, if any."""
+        start = max(start, self.offset_index.lookup(offset).position)
+        for position, header in self.batch_headers(start):
+            if header.last_offset >= offset:
+                return position, header
+        return None
+
+    def read(
+        self,
+        start_offset: int,
+        max_size: int,
+        min_one_batch: bool = True,
+        *,
+        max_offset: int | None = None,
+    ) -> tuple[int, int] | None:
+        """(position, length) of whole batches from the one holding ``start_offset``.
+
+        At most ``max_size`` bytes, except that with ``min_one_batch`` the first batch is
+        returned whole even when larger (Kafka's minOneMessage). Batches starting at or after
+        ``max_offset`` are left out. None when the segment holds nothing at or after
+        ``start_offset``; length 0 when nothing fits.
+        """
+        found = self.translate_offset(start_offset)
+        if found is None:
+            return None
+        start, first = found
+        end_limit = self._size
+        if max_offset is not None:
+            if first.base_offset >= max_offset:
+                return start, 0
+            bound = self.translate_offset(max_offset, start)
+            if bound is not None:
+                bound_position, bound_header = bound
+                end_limit = bound_position
+                if bound_header.base_offset < max_offset:
+                    end_limit += bound_header.size
+        budget = max(max_size, first.size) if min_one_batch else max_size
+        target_end = min(start + budget, end_limit)
+        end = start + first.size
+        if end > target_end:
+            return start, 0
+        # Index positions are batch boundaries: jump to the last one that still fits, then
+        # walk the few headers after it rather than every header from the start.
+        end = max(end, self.offset_index.lookup_position(target_end).position)
+        for position, header in self.batch_headers(end, target_end):
+            end = position + header.size
+        return start, end - start
+
+    def find_offset_by_timestamp(self, timestamp: int, starting_offset: int) -> TimestampOffset | None:
+        """The first record at or after ``starting_offset`` with a timestamp >= ``timestamp``.
+
+        Kafka's LogSegment.findOffsetByTimestamp: the time index gives a start position, batch
+        headers skip batches whose max timestamp is too old, and only the one candidate batch
+        is decoded to find the exact record.
+        """
+        indexed = self.time_index.lookup(timestamp)
+        start = self.offset_index.lookup(max(indexed.offset, starting_offset)).position
+        for position, header in self.batch_headers(start):
+            if header.max_timestamp < timestamp or header.last_offset < starting_offset:
+                continue
+            for record in self._decode_batch(position, header):
+                if record.timestamp >= timestamp and record.offset >= starting_offset:
+                    return TimestampOffset(record.timestamp, record.offset)
+        return None
+
+    def max_timestamp_and_offset(self) -> TimestampOffset | None:
+        """The max timestamp and the offset of the first record carrying it, or None if empty."""
+        start = self.offset_index.lookup(self.shallow_offset_of_max_timestamp).position
+        for position, header in self.batch_headers(start):
+            if header.max_timestamp == self.max_timestamp_so_far:
+                for record in self._decode_batch(position, header):
+                    if record.timestamp == header.max_timestamp:
+                        return TimestampOffset(record.timestamp, record.offset)
+                return TimestampOffset(header.max_timestamp, header.base_offset)
+        return None
+
+    def _decode_batch(self, position: int, header: BatchHeader) -> list[Record]:
+        data = _pread_fully(self._fd, header.size, position)
+        for _, records in decode_records(data):
+            return records
+        return []
+
+    def recover(self) -> int:
+        """Rebuild the indexes from the log, truncating at the first invalid batch.
+
+        Kafka's LogSegment.recover: a torn tail (header or body cut short), a bad CRC, a bad
+        magic or offsets that do not increase end the valid data. Returns the bytes truncated.
+        """
+        self.offset_index.reset()
+        self.time_index.reset()
+        self.max_timestamp_so_far = NO_TIMESTAMP
+        self.shallow_offset_of_max_timestamp = self.base_offset
+        self._bytes_since_last_index_entry = 0
+        valid_bytes, next_offset, problem = self._scan_valid(self._index_batch)
+        truncated = self._size - valid_bytes
+        if truncated:
+            logger.warning(
+                "%s: %s at byte %d; truncating %d of %d bytes",
+                self.log_path,
+                problem,
+                valid_bytes,
+                truncated,
+                self._size,
+            )
+            os.ftruncate(self._fd, valid_bytes)
+            self._size = valid_bytes
+        self._next_offset = next_offset
+        self.time_index.maybe_append(self.max_timestamp_so_far, self.shallow_offset_of_max_timestamp)
+        self.needs_recovery = False
+        return truncated
+
+    def _scan_valid(self, on_batch: Callable[[BatchHeader, int], None]) -> tuple[int, int, str]:
+        """Walk the batches checking each; return (valid bytes, next offset, why it stopped)."""
+        window = _FileWindow(self._fd, self._size, _RECOVERY_READ_CHUNK)
+        position = 0
+        next_offset = self.base_offset
+        while position < self._size:
+            head = window.get(position, HEADER_SIZE)
+            if len(head) < HEADER_SIZE:
+                return position, next_offset, f"torn batch header ({len(head)} bytes)"
+            if head[MAGIC_OFFSET] != CURRENT_MAGIC:
+                return position, next_offset, f"bad magic {head[MAGIC_OFFSET]}"
+            header = parse_batch_header(head)
+            if header.batch_length < HEADER_SIZE - LOG_OVERHEAD or header.last_offset_delta < 0:
+                return position, next_offset, f"bad batch length {header.batch_length}"
+            body = window.get(position, header.size)
+            if len(body) < header.size:
+                return position, next_offset, f"torn batch ({len(body)} of {header.size} bytes)"
+            if crc32c.crc32c(body[ATTRIBUTES_OFFSET:]) != header.crc:
+                return position, next_offset, "CRC mismatch"
+            if header.base_offset < next_offset:
+                return position, next_offset, f"offset {header.base_offset} below {next_offset}"
+            if header.last_offset - self.base_offset > MAX_RELATIVE_OFFSET:
+                return position, next_offset, f"offset {header.last_offset} out of the segment's range"
+            on_batch(header, position)
+            position += header.size
+            next_offset = header.next_offset
+        return position, next_offset, ""
+
+    def load_rolling_base(self, now_ms: int) -> None:
+        """Age a reopened segment from its first batch's max timestamp, as Kafka does.
+
+        ``now_ms`` stands in when that batch has no timestamp; an empty segment starts aging
+        at its first append.
+        """
+        self.rolling_base_ms = None
+        for _, header in self.batch_headers(0):
+            self.rolling_base_ms = header.max_timestamp if header.max_timestamp >= 0 else now_ms
+            return
+
+    def truncate_to(self, offset: int) -> int:
+        """Remove the batch holding ``offset`` and everything after; return bytes removed."""
+        found = self.translate_offset(offset)
+        if found is None:
+            return 0
+        position = found[0]
+        removed = self._size - position
+        os.ftruncate(self._fd, position)
+        self._size = position
+        self.recover()
+        if position == 0:
+            self.rolling_base_ms = None
+        return removed
+
+    def on_become_inactive(self) -> None:
+        """Record the final max timestamp in the time index when the segment stops being active.
+
+        Kafka does this on roll and close, so the last time index entry of an inactive segment
+        is its exact max timestamp, which the Log reads back on open.
+        """
+        self.time_index.maybe_append(self.max_timestamp_so_far, self.shallow_offset_of_max_timestamp)
+
+    def flush(self) -> None:
+        """fsync the log and both indexes; a no-op once closed (safe from a worker thread)."""
+        with self._lock:
+            if self._fd < 0:
+                return
+            os.fsync(self._fd)
+            self.offset_index.flush()
+            self.time_index.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd < 0:
+                return
+            self.on_become_inactive()
+            os.close(self._fd)
+            self._fd = -1
+            self.offset_index.close()
+            self.time_index.close()
+
+    def delete(self) -> None:
+        """Close and remove the segment's files."""
+        self.close()
+        for path in (self.log_path, self.index_path, self.time_index_path):
+            path.unlink(missing_ok=True)
+
+    def __repr__(self) -> str:
+        return f"LogSegment(base_offset={self.base_offset}, size={self._size})"

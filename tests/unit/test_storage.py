@@ -1,0 +1,481 @@
+"""Tests for kafkapy.storage: segments, indexes, recovery and the log manager."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.protocol.records import Record, build_batch, decode_records, validate_batches
+from kafkapy.storage import (
+    AppendInfo,
+    CorruptIndexError,
+    Log,
+    LogConfig,
+    LogManager,
+    OffsetIndex,
+    kafka_string_to_uuid,
+    uuid_to_kafka_string,
+)
+
+NOW = 1_700_000_000_000
+
+
+def batch(values: list[bytes], timestamps: list[int] | None = None) -> bytes:
+    """A fresh v2 batch of ``values`` (offsets start at 0, assigned on append)."""
+    stamps = timestamps or [NOW] * len(values)
+    return build_batch([(None, value, [], ts) for value, ts in zip(values, stamps, strict=True)])
+
+
+def append(log: Log, *batches: bytes, now_ms: int = NOW) -> AppendInfo:
+    buf = bytearray(b"".join(batches))
+    return log.append(buf, validate_batches(buf), now_ms=now_ms)
+
+
+def read_records(log: Log, offset: int, max_bytes: int = 1 << 20) -> list[Record]:
+    fetched = log.read(offset, max_bytes)
+    if fetched is None:
+        return []
+    return [record for _, records in decode_records(fetched.read_bytes()) for record in records]
+
+
+def read_everything(log: Log) -> list[Record]:
+    """Read the whole log the way a consumer does, fetch after fetch."""
+    records: list[Record] = []
+    offset = log.log_start_offset
+    while offset < log.log_end_offset:
+        fetched = read_records(log, offset, 300)
+        assert fetched, f"no progress at offset {offset}"
+        records.extend(r for r in fetched if r.offset >= offset)
+        offset = fetched[-1].offset + 1
+    return records
+
+
+def open_log(path: Path, **config: object) -> Log:
+    return Log.open(path / "topic-0", LogConfig(**config), now_ms=NOW)  # type: ignore[arg-type]
+
+
+def value(i: int) -> bytes:
+    return f"value-{i:04d}".encode()
+
+
+def test_append_and_read_round_trip(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    first = append(log, batch([value(0), value(1)]), batch([value(2)]))
+    second = append(log, batch([value(3), value(4), value(5)]))
+    assert (first.first_offset, first.last_offset) == (0, 2)
+    assert (second.first_offset, second.last_offset) == (3, 5)
+    assert first.log_append_time_ms == -1
+    assert first.max_timestamp == NOW
+    assert log.log_end_offset == log.high_watermark == 6
+    records = read_records(log, 0)
+    assert [r.offset for r in records] == list(range(6))
+    assert [r.value for r in records] == [value(i) for i in range(6)]
+    # Starting mid-batch returns the whole batch holding the offset.
+    assert [r.offset for r in read_records(log, 4)] == [3, 4, 5]
+    log.close()
+
+
+def test_on_disk_layout_is_kafkas(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    data = batch([value(0)])
+    append(log, data)
+    log.close()
+    partition_dir = tmp_path / "topic-0"
+    assert sorted(p.name for p in partition_dir.iterdir()) == [
+        "00000000000000000000.index",
+        "00000000000000000000.log",
+        "00000000000000000000.timeindex",
+    ]
+    # The batch is stored byte-for-byte (offset 0 already, so nothing was rewritten).
+    assert (partition_dir / "00000000000000000000.log").read_bytes() == data
+
+
+def test_offsets_are_consecutive_across_segments(tmp_path: Path) -> None:
+    log = open_log(tmp_path, segment_bytes=1000)
+    for i in range(0, 60, 3):
+        info = append(log, batch([value(i), value(i + 1), value(i + 2)]))
+        assert info.first_offset == i
+    segments = log.segments
+    assert len(segments) >= 3
+    for previous, current in zip(segments, segments[1:], strict=False):
+        assert current.base_offset == previous.next_offset
+        assert previous.size <= 1000
+    names = sorted(p.name for p in (tmp_path / "topic-0").glob("*.log"))
+    assert names == [f"{s.base_offset:020d}.log" for s in segments]
+    assert [r.value for r in read_everything(log)] == [value(i) for i in range(60)]
+    # A fetch never spans two segment files.
+    for offset in range(60):
+        fetched = log.read(offset, 1 << 20)
+        assert fetched is not None
+        segment = next(s for s in segments if s.base_offset == fetched.segment_base_offset)
+        assert fetched.position + fetched.length <= segment.size
+        assert read_records(log, offset)[0].offset <= offset
+    log.close()
+
+
+def test_roll_by_segment_ms(tmp_path: Path) -> None:
+    log = open_log(tmp_path, segment_ms=1000)
+    append(log, batch([value(0)]), now_ms=NOW)
+    append(log, batch([value(1)]), now_ms=NOW + 1000)
+    assert len(log.segments) == 1
+    append(log, batch([value(2)]), now_ms=NOW + 1001)
+    assert [s.base_offset for s in log.segments] == [0, 2]
+    log.close()
+
+
+def test_sparse_index_and_lookups_after_reopen(tmp_path: Path) -> None:
+    log = open_log(tmp_path, index_interval_bytes=200)
+    positions = {}
+    for i in range(40):
+        positions[i] = log.active_segment.size
+        append(log, batch([value(i)], [NOW + i]))
+    segment = log.active_segment
+    entries = segment.offset_index.entries()
+    # Roughly one entry per index.interval.bytes, each pointing at the start of its batch.
+    batch_size = segment.size // 40
+    assert 0 < len(entries) <= segment.size // 200
+    assert len(entries) >= segment.size // (200 + batch_size) - 1
+    for entry in entries:
+        assert positions[entry.offset] == entry.position
+    time_entries = segment.time_index.entries()
+    assert time_entries and all(ts == NOW + off for ts, off in time_entries)
+    log.close()
+
+    reopened = open_log(tmp_path, index_interval_bytes=200)
+    assert reopened.active_segment.offset_index.entries() == entries
+    for offset in range(40):
+        fetched = reopened.read(offset, 1)
+        assert fetched is not None and fetched.position == positions[offset]
+    assert reopened.log_end_offset == 40
+    reopened.close()
+
+
+def test_read_max_bytes_returns_whole_batches(tmp_path: Path) -> None:
+    log = open_log(tmp_path, index_interval_bytes=100)
+    for i in range(20):
+        append(log, batch([value(i)]))
+    size = log.active_segment.size // 20
+    fetched = log.read(0, size * 5 + size // 2)
+    assert fetched is not None and fetched.length == size * 5
+    assert [r.offset for _, rs in decode_records(fetched.read_bytes()) for r in rs] == [0, 1, 2, 3, 4]
+    # Too small for one batch: Kafka still returns the first batch whole.
+    fetched = log.read(7, 1)
+    assert fetched is not None and fetched.length == size
+    assert log.read(7, 1, min_one_batch=False) is None
+    # max_offset is an exclusive bound on batch base offsets.
+    fetched = log.read(2, 1 << 20, max_offset=6)
+    assert fetched is not None and fetched.length == size * 4
+    assert log.read(6, 1 << 20, max_offset=6) is None
+    log.close()
+
+
+def test_large_batch_exceeding_max_bytes(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    append(log, batch([b"x" * 5000]))
+    append(log, batch([b"y"]))
+    fetched = log.read(0, 100)
+    assert fetched is not None and fetched.length == log.active_segment.size - len(batch([b"y"]))
+    log.close()
+
+
+def test_offset_out_of_range(tmp_path: Path) -> None:
+    partition_dir = tmp_path / "topic-0"
+    partition_dir.mkdir()
+    (partition_dir / "00000000000000000010.log").touch()
+    log = open_log(tmp_path)
+    assert log.log_start_offset == log.log_end_offset == 10
+    assert log.read(10, 100) is None
+    info = append(log, batch([value(0)]))
+    assert info.first_offset == 10
+    for bad in (9, 12):
+        with pytest.raises(KafkaError) as exc_info:
+            log.read(bad, 100)
+        assert exc_info.value.code == ErrorCode.OFFSET_OUT_OF_RANGE
+    assert log.read(11, 100) is None
+    log.close()
+
+
+def test_offset_for_timestamp(tmp_path: Path) -> None:
+    log = open_log(tmp_path, segment_bytes=300, index_interval_bytes=50)
+    # Offsets 0..9 with timestamps 100, 200, ... in two-record batches, across segments.
+    for i in range(0, 10, 2):
+        append(log, batch([value(i), value(i + 1)], [100 * (i + 1), 100 * (i + 2)]))
+    assert len(log.segments) > 1
+    assert log.offset_for_timestamp(0) == (0, 100)
+    assert log.offset_for_timestamp(100) == (0, 100)
+    assert log.offset_for_timestamp(150) == (1, 200)
+    assert log.offset_for_timestamp(550) == (5, 600)
+    assert log.offset_for_timestamp(1000) == (9, 1000)
+    assert log.offset_for_timestamp(1001) is None
+    assert log.max_timestamp_and_offset() == (1000, 9)
+    log.close()
+    reopened = open_log(tmp_path, segment_bytes=300, index_interval_bytes=50)
+    assert reopened.offset_for_timestamp(550) == (5, 600)
+    assert reopened.max_timestamp_and_offset() == (1000, 9)
+    reopened.close()
+
+
+def test_offset_for_timestamp_with_out_of_order_timestamps(tmp_path: Path) -> None:
+    log = open_log(tmp_path, index_interval_bytes=0)
+    append(log, batch([value(0), value(1)], [500, 300]))
+    append(log, batch([value(2)], [400]))
+    append(log, batch([value(3)], [500]))
+    # The first record with timestamp >= 400 is offset 0 (500); >= 501 there is none.
+    assert log.offset_for_timestamp(400) == (0, 500)
+    assert log.offset_for_timestamp(501) is None
+    assert log.max_timestamp_and_offset() == (500, 0)
+    log.close()
+
+
+def test_log_append_time(tmp_path: Path) -> None:
+    log = open_log(tmp_path, message_timestamp_type="LogAppendTime")
+    info = append(log, batch([value(0), value(1)], [1, 2]), now_ms=NOW + 5)
+    assert info.log_append_time_ms == info.max_timestamp == NOW + 5
+    assert [r.timestamp for r in read_records(log, 0)] == [NOW + 5, NOW + 5]
+    assert log.offset_for_timestamp(NOW) == (0, NOW + 5)
+    log.close()
+
+
+def test_message_too_large(tmp_path: Path) -> None:
+    log = open_log(tmp_path, max_message_bytes=100)
+    with pytest.raises(KafkaError) as exc_info:
+        append(log, batch([b"x" * 100]))
+    assert exc_info.value.code == ErrorCode.MESSAGE_TOO_LARGE
+    assert log.log_end_offset == 0
+    log.close()
+
+
+def _log_file(tmp_path: Path) -> Path:
+    return sorted((tmp_path / "topic-0").glob("*.log"))[-1]
+
+
+@pytest.mark.parametrize("keep", [1, 30, 70], ids=["torn-header", "torn-header-61", "torn-body"])
+def test_recovery_truncates_torn_tail(tmp_path: Path, caplog: pytest.LogCaptureFixture, keep: int) -> None:
+    log = open_log(tmp_path)
+    append(log, batch([value(0), value(1)]))
+    append(log, batch([value(2)]))
+    good_size = log.active_segment.size
+    append(log, batch([value(3), b"z" * 100]))
+    log.close()
+    with open(_log_file(tmp_path), "r+b") as f:
+        f.truncate(good_size + keep)
+
+    with caplog.at_level(logging.WARNING, logger="kafkapy.storage"):
+        reopened = open_log(tmp_path)
+    assert f"truncating {keep} of {good_size + keep} bytes" in caplog.text
+    assert reopened.log_end_offset == 3
+    assert reopened.active_segment.size == good_size
+    assert append(reopened, batch([value(9)])).first_offset == 3
+    assert [r.value for r in read_everything(reopened)] == [value(0), value(1), value(2), value(9)]
+    reopened.close()
+
+
+def test_recovery_truncates_bad_crc(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    log = open_log(tmp_path)
+    append(log, batch([value(0)]))
+    good_size = log.active_segment.size
+    append(log, batch([value(1)]))
+    append(log, batch([value(2)]))
+    log.close()
+    with open(_log_file(tmp_path), "r+b") as f:
+        f.seek(good_size + 70)
+        byte = f.read(1)
+        f.seek(good_size + 70)
+        f.write(bytes([byte[0] ^ 0xFF]))
+
+    with caplog.at_level(logging.WARNING, logger="kafkapy.storage"):
+        reopened = open_log(tmp_path)
+    assert "CRC mismatch" in caplog.text
+    assert reopened.log_end_offset == 1
+    assert append(reopened, batch([value(5)])).first_offset == 1
+    assert [r.value for r in read_everything(reopened)] == [value(0), value(5)]
+    reopened.close()
+
+
+def test_recovery_truncates_non_increasing_offsets(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    append(log, batch([value(0)]))
+    append(log, batch([value(1)]))
+    log.close()
+    with open(_log_file(tmp_path), "ab") as f:
+        f.write(build_batch([(None, value(2), [], NOW)], base_offset=1))
+    reopened = open_log(tmp_path)
+    assert reopened.log_end_offset == 2
+    reopened.close()
+
+
+def test_missing_and_corrupt_indexes_are_rebuilt(tmp_path: Path) -> None:
+    config = {"segment_bytes": 2000, "index_interval_bytes": 100}
+    log = open_log(tmp_path, **config)
+    for i in range(100):
+        append(log, batch([value(i)], [NOW + i]))
+    before = [(s.base_offset, s.offset_index.entries(), s.time_index.entries()) for s in log.segments]
+    assert len(before) > 2 and all(entries for _, entries, _ in before)
+    log.close()
+    partition_dir = tmp_path / "topic-0"
+    indexes = sorted(partition_dir.glob("*.index"))
+    indexes[0].unlink()
+    sorted(partition_dir.glob("*.timeindex"))[1].unlink()
+    indexes[2].write_bytes(b"\x00" * 13)
+
+    reopened = open_log(tmp_path, **config)
+    after = [(s.base_offset, s.offset_index.entries(), s.time_index.entries()) for s in reopened.segments]
+    assert after == before
+    assert [r.value for r in read_everything(reopened)] == [value(i) for i in range(100)]
+    assert reopened.offset_for_timestamp(NOW + 57) == (57, NOW + 57)
+    reopened.close()
+
+
+def test_index_with_bad_size_fails_to_load(tmp_path: Path) -> None:
+    path = tmp_path / "00000000000000000000.index"
+    path.write_bytes(b"\x00" * 9)
+    with pytest.raises(CorruptIndexError):
+        OffsetIndex(path, 0)
+
+
+def test_truncate_to(tmp_path: Path) -> None:
+    log = open_log(tmp_path, segment_bytes=500)
+    for i in range(0, 30, 2):
+        append(log, batch([value(i), value(i + 1)]))
+    log.truncate_to(13)
+    # Kafka cuts at batch boundaries: the batch 12-13 goes too.
+    assert log.log_end_offset == 12
+    assert all(s.base_offset < 12 for s in log.segments)
+    assert append(log, batch([value(99)])).first_offset == 12
+    assert [r.offset for r in read_everything(log)] == list(range(13))
+    log.truncate_to(0)
+    assert log.log_start_offset == log.log_end_offset == 0
+    assert len(log.segments) == 1 and log.active_segment.size == 0
+    log.close()
+
+
+def test_flush_policy(tmp_path: Path) -> None:
+    log = open_log(tmp_path, flush_messages=3)
+    assert not log.needs_flush(NOW)
+    append(log, batch([value(0), value(1)]))
+    assert not log.needs_flush(NOW)
+    append(log, batch([value(2)]))
+    assert log.needs_flush(NOW)
+    worker = threading.Thread(target=log.flush)
+    worker.start()
+    append(log, batch([value(3)]))
+    worker.join()
+    assert log.recovery_point >= 3
+    log.flush()
+    assert log.recovery_point == 4 and not log.needs_flush(NOW)
+    log.close()
+
+    timed = open_log(tmp_path / "timed", flush_ms=1000)
+    append(timed, batch([value(0)]))
+    assert not timed.needs_flush(NOW + 999)
+    assert timed.needs_flush(NOW + 1000)
+    timed.flush(now_ms=NOW + 1000)
+    append(timed, batch([value(1)]))
+    assert not timed.needs_flush(NOW + 1999)
+    timed.close()
+
+
+def test_fetch_slice_fd_supports_sendfile(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    append(log, batch([value(0)]), batch([value(1)]))
+    fetched = log.read(0, 1 << 20)
+    assert fetched is not None
+    out_path = tmp_path / "out"
+    with open(out_path, "wb") as out:
+        sent = os.sendfile(out.fileno(), fetched.fd, fetched.position, fetched.length)
+    assert sent == fetched.length
+    assert out_path.read_bytes() == fetched.read_bytes()
+    log.close()
+
+
+def test_log_config_overrides() -> None:
+    config = LogConfig().with_overrides(
+        {"segment.bytes": "1024", "flush.messages": str(2**63 - 1), "cleanup.policy": "compact"}
+    )
+    assert config.segment_bytes == 1024 and config.flush_messages is None
+    assert LogConfig().segment_bytes == 1073741824 and LogConfig().max_message_bytes == 1048588
+    for bad in ({"segment.bytes": "abc"}, {"message.timestamp.type": "Now"}, {"segment.ms": "0"}):
+        with pytest.raises(KafkaError) as exc_info:
+            LogConfig().with_overrides(bad)
+        assert exc_info.value.code == ErrorCode.INVALID_CONFIG
+
+
+def test_kafka_uuid_strings() -> None:
+    topic_id = uuid.UUID("d5e1c2a0-44b1-4b27-9c58-0d3e9a1f5b6c")
+    text = uuid_to_kafka_string(topic_id)
+    assert len(text) == 22 and "=" not in text
+    assert kafka_string_to_uuid(text) == topic_id
+    assert uuid_to_kafka_string(uuid.UUID(int=1)) == "AAAAAAAAAAAAAAAAAAAAAQ"
+
+
+def test_log_manager_persists_identity_and_topics(tmp_path: Path) -> None:
+    manager = LogManager.open(tmp_path, LogConfig(), node_id=3)
+    cluster_id = manager.cluster_id
+    assert len(cluster_id) == 22
+    topic = manager.create_topic("orders", 3, {"segment.bytes": "4096", "cleanup.policy": "delete"})
+    assert topic.log_config.segment_bytes == 4096
+    assert len(topic.partitions) == 3
+    manager.create_topic("plain", 1)
+    log = manager.get_log("orders", 1)
+    assert log is not None
+    append(log, batch([value(0)]), batch([value(1)]))
+    meta = (tmp_path / "meta.properties").read_text()
+    assert f"cluster.id={cluster_id}\n" in meta and "node.id=3\n" in meta and "version=1\n" in meta
+    metadata = (tmp_path / "orders-2" / "partition.metadata").read_text()
+    assert metadata == f"version: 0\ntopic_id: {uuid_to_kafka_string(topic.topic_id)}\n"
+    manager.close()
+
+    reopened = LogManager.open(tmp_path, LogConfig(), node_id=3)
+    assert reopened.cluster_id == cluster_id
+    assert sorted(reopened.topics) == ["orders", "plain"]
+    orders = reopened.topics["orders"]
+    assert orders.topic_id == topic.topic_id
+    assert orders.configs == {"segment.bytes": "4096", "cleanup.policy": "delete"}
+    assert orders.log_config.segment_bytes == 4096
+    assert reopened.topics["plain"].configs == {}
+    assert reopened.topic_by_id(topic.topic_id) is orders
+    assert reopened.topic_by_id(uuid.uuid4()) is None
+    log = reopened.get_log("orders", 1)
+    assert log is not None and log.log_end_offset == 2
+    assert [r.value for r in read_records(log, 0)] == [value(0), value(1)]
+    assert reopened.get_log("orders", 3) is None and reopened.get_log("nope", 0) is None
+    reopened.delete_topic("plain")
+    assert not (tmp_path / "plain-0").exists()
+    reopened.close()
+
+    with pytest.raises(ValueError):
+        LogManager.open(tmp_path, LogConfig(), node_id=4)
+
+
+@pytest.mark.parametrize(
+    ("name", "partitions", "code"),
+    [
+        ("", 1, ErrorCode.INVALID_TOPIC_EXCEPTION),
+        (".", 1, ErrorCode.INVALID_TOPIC_EXCEPTION),
+        ("..", 1, ErrorCode.INVALID_TOPIC_EXCEPTION),
+        ("a" * 250, 1, ErrorCode.INVALID_TOPIC_EXCEPTION),
+        ("bad/name", 1, ErrorCode.INVALID_TOPIC_EXCEPTION),
+        ("my.topic", 1, ErrorCode.INVALID_TOPIC_EXCEPTION),
+        ("my_topic", 1, ErrorCode.TOPIC_ALREADY_EXISTS),
+        ("fresh", 0, ErrorCode.INVALID_PARTITIONS),
+        ("fresh", 1, None),
+        ("a" * 249, 1, None),
+    ],
+)
+def test_create_topic_validation(tmp_path: Path, name: str, partitions: int, code: ErrorCode | None) -> None:
+    manager = LogManager.open(tmp_path, LogConfig())
+    manager.create_topic("my_topic", 1)
+    if code is None:
+        manager.create_topic(name, partitions)
+        assert name in manager.topics
+    else:
+        with pytest.raises(KafkaError) as exc_info:
+            manager.create_topic(name, partitions)
+        assert exc_info.value.code == code
+    manager.close()
