@@ -8,11 +8,15 @@ import time
 import trio
 
 from kafkapy.config import BrokerConfig
+from kafkapy.coordinator.producer_ids import ProducerIdManager
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log import Log, LogConfig
 from kafkapy.storage.log_manager import LogManager, TopicState
 
 log = logging.getLogger("kafkapy.broker")
+
+# How often logs with flush.ms set are checked between appends.
+FLUSH_CHECK_INTERVAL_S = 0.1
 
 
 def now_ms() -> int:
@@ -40,13 +44,16 @@ class Broker:
     def __init__(self, config: BrokerConfig, logs: LogManager) -> None:
         self.config = config
         self.logs = logs
+        self.producer_ids = ProducerIdManager(config.data_dir)
         self._data_arrived = trio.Event()
         self._nursery: trio.Nursery | None = None
+        self._flushing: set[Log] = set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Background work (flushes) lives in this nursery until the broker is cancelled."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            nursery.start_soon(self._flush_scheduler)
             task_status.started()
             await trio.sleep_forever()
 
@@ -87,16 +94,30 @@ class Broker:
         """Wake waiting fetches, and fsync in a worker thread when the flush policy says so."""
         self._data_arrived.set()
         self._data_arrived = trio.Event()
-        if log.needs_flush(now_ms()) and self._nursery is not None:
-            self._nursery.start_soon(self.flush_logs, [log])
+        self._maybe_flush(log)
+
+    def _maybe_flush(self, log: Log) -> None:
+        """Start an fsync of ``log`` if its flush policy asks and none is running for it."""
+        if self._nursery is not None and log not in self._flushing and log.needs_flush(now_ms()):
+            self._flushing.add(log)
+            self._nursery.start_soon(self._flush, log)
+
+    async def _flush(self, log: Log) -> None:
+        try:
+            await trio.to_thread.run_sync(log.flush)
+        finally:
+            self._flushing.discard(log)
+
+    async def _flush_scheduler(self) -> None:
+        """flush.ms must hold even when no more appends come to trigger the check."""
+        while True:
+            await trio.sleep(FLUSH_CHECK_INTERVAL_S)
+            for _, _, log in self.logs.logs():
+                self._maybe_flush(log)
 
     async def wait_for_data(self) -> None:
         """Return at the next append to any partition."""
         await self._data_arrived.wait()
-
-    async def flush_logs(self, logs: list[Log]) -> None:
-        """fsync logs in a worker thread so the event loop keeps serving."""
-        await trio.to_thread.run_sync(lambda: [lg.flush() for lg in logs])
 
     def close(self) -> None:
         self.logs.close()

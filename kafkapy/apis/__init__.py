@@ -49,7 +49,7 @@ class Handler:
 HANDLERS: dict[int, Handler] = {}
 
 # The modules that register handlers, in API key order.
-_MODULES = ("produce", "fetch", "list_offsets", "metadata", "api_versions", "create_topics")
+_MODULES = ("produce", "fetch", "list_offsets", "metadata", "api_versions", "create_topics", "init_producer_id")
 
 
 def handler(api_key: int, min_version: int, max_version: int) -> Callable[[HandlerFunc], HandlerFunc]:

@@ -36,12 +36,6 @@ def _append(ctx: RequestContext, topic: str, partition: dict) -> dict:
             raise KafkaError(ErrorCode.INVALID_RECORD, f"expected one record batch, got {len(headers)}")
         if headers[0].is_control:
             raise KafkaError(ErrorCode.INVALID_RECORD, "clients may not produce control batches")
-        max_bytes = log.config.max_message_bytes
-        for header in headers:
-            if header.size > max_bytes:
-                raise KafkaError(
-                    ErrorCode.MESSAGE_TOO_LARGE, f"batch of {header.size} bytes exceeds max.message.bytes {max_bytes}"
-                )
         info = log.append(bytearray(records), headers, now_ms=now_ms())
     except KafkaError as exc:
         return _partition_error(index, exc.code, exc.message)

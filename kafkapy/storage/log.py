@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.protocol.records import BatchHeader, assign_offsets, parse_batch_header
+from kafkapy.protocol.records import NO_PRODUCER_ID, BatchHeader, assign_offsets, parse_batch_header
 from kafkapy.storage.index import CorruptIndexError, TimestampOffset
+from kafkapy.storage.producer_state import BatchMetadata, ProducerStateManager
 from kafkapy.storage.segment import (
     INDEX_FILE_SUFFIX,
     LOG_FILE_SUFFIX,
@@ -233,6 +234,7 @@ class Log:
         self._recovery_point = self._log_end_offset
         self._last_flush_ms = now_ms
         self._dir_needs_fsync = False
+        self._producer_state: ProducerStateManager | None = None
 
     @classmethod
     def open(cls, directory: Path, config: LogConfig, *, now_ms: int | None = None) -> Log:
@@ -344,6 +346,16 @@ class Log:
                 f"{len(buf)} bytes exceed segment.bytes {config.segment_bytes}",
             )
         append_time = now_ms if config.message_timestamp_type == LOG_APPEND_TIME else None
+        duplicate = self._check_producers(headers)
+        if duplicate is not None:
+            return AppendInfo(
+                first_offset=duplicate.first_offset,
+                last_offset=duplicate.last_offset,
+                log_append_time_ms=-1,
+                max_timestamp=duplicate.max_timestamp,
+                offset_of_max_timestamp=duplicate.last_offset,
+                log_start_offset=self.log_start_offset,
+            )
         with self._lock:
             first_offset = self._log_end_offset
             next_offset = assign_offsets(
@@ -357,6 +369,9 @@ class Log:
             segment = self._maybe_roll(len(buf), next_offset - 1, now_ms)
             segment.append(buf, assigned, now_ms=now_ms)
             self._log_end_offset = next_offset
+        for header in assigned:
+            if header.producer_id != NO_PRODUCER_ID:
+                self.producer_state.update(header)
         newest = max(assigned, key=lambda header: header.max_timestamp)
         if append_time is not None:
             max_timestamp, offset_of_max = append_time, first_offset
@@ -370,6 +385,29 @@ class Log:
             offset_of_max_timestamp=offset_of_max,
             log_start_offset=self.log_start_offset,
         )
+
+    @property
+    def producer_state(self) -> ProducerStateManager:
+        """Idempotent producers' state, rebuilt from the batch headers on first use."""
+        if self._producer_state is None:
+            self._producer_state = ProducerStateManager.rebuild(
+                header for segment in self._segments for _, header in segment.batch_headers()
+            )
+        return self._producer_state
+
+    def _check_producers(self, headers: list[BatchHeader]) -> BatchMetadata | None:
+        """Sequence/epoch checks of idempotent batches; the original of a retried single batch."""
+        idempotent = [h for h in headers if h.producer_id != NO_PRODUCER_ID]
+        if not idempotent:
+            return None
+        state = self.producer_state
+        if len(headers) == 1:
+            duplicate = state.find_duplicate(headers[0])
+            if duplicate is not None:
+                return duplicate
+        for header in idempotent:
+            state.check(header)
+        return None
 
     def _maybe_roll(self, append_size: int, last_offset: int, now_ms: int) -> LogSegment:
         """Kafka's shouldRoll: full, too old, or the offsets would not fit the int32 index."""
@@ -506,6 +544,7 @@ class Log:
         with self._lock:
             if offset >= self._log_end_offset:
                 return
+            self._producer_state = None
             if offset <= self._segments[0].base_offset:
                 self._truncate_fully_and_start_at(offset)
                 return

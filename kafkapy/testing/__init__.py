@@ -1,0 +1,1 @@
+"""Helpers for testing against kafkapy (and any Kafka): a raw wire client."""

@@ -1,0 +1,78 @@
+"""Idempotent producer state: duplicates answered with original offsets, gaps and stale epochs refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kafkapy.coordinator.producer_ids import BLOCK_SIZE, ProducerIdManager
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.protocol.records import build_batch, validate_batches
+from kafkapy.storage.log import Log, LogConfig
+
+
+def batch(seq: int, count: int = 2, *, producer_id: int = 7, epoch: int = 0) -> bytearray:
+    records = [(b"k", f"v{seq + i}".encode(), [], 1000) for i in range(count)]
+    return bytearray(build_batch(records, producer_id=producer_id, producer_epoch=epoch, base_sequence=seq))
+
+
+def append(log: Log, buf: bytearray):
+    return log.append(buf, validate_batches(buf), now_ms=2000)
+
+
+def test_retried_batch_gets_original_offsets_and_is_not_written(tmp_path: Path) -> None:
+    log = Log.open(tmp_path / "t-0", LogConfig())
+    assert append(log, batch(0)).first_offset == 0
+    assert append(log, batch(2)).first_offset == 2
+    retry = append(log, batch(0))
+    assert (retry.first_offset, retry.last_offset) == (0, 1)
+    assert log.log_end_offset == 4
+
+
+def test_sequence_gap_and_old_epoch_are_refused(tmp_path: Path) -> None:
+    log = Log.open(tmp_path / "t-0", LogConfig())
+    append(log, batch(0, epoch=1))
+    with pytest.raises(KafkaError) as gap:
+        append(log, batch(5, epoch=1))
+    assert gap.value.code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+    with pytest.raises(KafkaError) as stale:
+        append(log, batch(2, epoch=0))
+    assert stale.value.code == ErrorCode.INVALID_PRODUCER_EPOCH
+    with pytest.raises(KafkaError) as new_epoch:
+        append(log, batch(3, epoch=2))
+    assert new_epoch.value.code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert append(log, batch(0, epoch=2)).first_offset == 2
+    assert log.log_end_offset == 4
+
+
+def test_only_the_last_five_batches_are_deduplicated(tmp_path: Path) -> None:
+    log = Log.open(tmp_path / "t-0", LogConfig())
+    for i in range(6):
+        append(log, batch(i * 2))
+    # Sequence 0 fell out of the window, so it is no longer a duplicate but out of order.
+    with pytest.raises(KafkaError) as old:
+        append(log, batch(0))
+    assert old.value.code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert append(log, batch(2)).first_offset == 2
+
+
+def test_state_is_rebuilt_from_the_log_after_reopen(tmp_path: Path) -> None:
+    log = Log.open(tmp_path / "t-0", LogConfig())
+    append(log, batch(0))
+    append(log, batch(2))
+    log.close()
+    log = Log.open(tmp_path / "t-0", LogConfig())
+    assert append(log, batch(2)).first_offset == 2
+    with pytest.raises(KafkaError):
+        append(log, batch(9))
+    assert append(log, batch(4)).first_offset == 4
+
+
+def test_producer_ids_are_unique_across_restarts(tmp_path: Path) -> None:
+    first = ProducerIdManager(tmp_path)
+    ids = {first.next_producer_id() for _ in range(3)}
+    # A crash loses the rest of the block: the next manager starts after it.
+    second = ProducerIdManager(tmp_path)
+    assert second.next_producer_id() == BLOCK_SIZE
+    assert ids == {0, 1, 2}
