@@ -1,0 +1,134 @@
+"""Fetch long-polling: an idle fetch is held for up to max wait, and released as soon as data lands.
+
+The release test parks a consumer at the end of the log with a 5 s max wait and produces 0.5 s
+later; a broker that only answers when the wait expires delivers ~4.5 s late and fails the 3 s
+bound. The hold test counts Fetch requests in librdkafka's statistics: a broker that answers
+empty fetches immediately makes the client spin through hundreds of them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from confluent_kafka import TopicPartition
+
+from tests.broker_process import BrokerProcess
+from tests.integration.clientutil import (
+    Deadline,
+    consumer,
+    create_topic,
+    flush_all,
+    kafka_python_consumer,
+    kafka_python_producer,
+    producer,
+    unique_topic,
+)
+
+MAX_WAIT_MS = 5000
+PRODUCE_AFTER_S = 0.5
+MAX_LATENCY_S = 3.0
+
+
+def test_confluent_fetch_released_when_data_arrives(shared_broker: BrokerProcess) -> None:
+    topic = unique_topic("longpoll-ck")
+    create_topic(shared_broker.bootstrap, topic, 1)
+    p = producer(shared_broker.bootstrap, **{"linger.ms": 0})
+    p.produce(topic, value=b"warm-up")
+    flush_all(p)
+    c = consumer(shared_broker.bootstrap, **{"fetch.wait.max.ms": MAX_WAIT_MS})
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        deadline = Deadline(15, "warm-up record")
+        while True:
+            deadline.check()
+            msg = c.poll(0.5)
+            if msg is not None:
+                assert msg.error() is None, msg.error()
+                assert msg.value() == b"warm-up"
+                break
+        # The consumer's fetcher now sits at the end of the log with a 5 s fetch in flight.
+        time.sleep(PRODUCE_AFTER_S)
+        sent = time.monotonic()
+        p.produce(topic, value=b"wake-up")
+        flush_all(p, timeout=10)
+        msg = None
+        while msg is None and time.monotonic() - sent < MAX_WAIT_MS / 1000 + 5:
+            msg = c.poll(0.05)
+        latency = time.monotonic() - sent
+        assert msg is not None, "record produced at the end of the log never reached the consumer"
+        assert msg.error() is None, msg.error()
+        assert msg.value() == b"wake-up"
+        assert latency < MAX_LATENCY_S, f"delivered {latency:.2f}s after produce (max wait {MAX_WAIT_MS} ms)"
+    finally:
+        c.close()
+
+
+def test_kafka_python_fetch_released_when_data_arrives(shared_broker: BrokerProcess) -> None:
+    from kafka import TopicPartition as KTopicPartition
+
+    topic = unique_topic("longpoll-kpy")
+    create_topic(shared_broker.bootstrap, topic, 1)
+    p = kafka_python_producer(shared_broker.bootstrap, linger_ms=0)
+    c = kafka_python_consumer(shared_broker.bootstrap, fetch_max_wait_ms=MAX_WAIT_MS)
+    try:
+        p.send(topic, value=b"warm-up").get(timeout=15)
+        tp = KTopicPartition(topic, 0)
+        c.assign([tp])
+        c.seek(tp, 0)
+        deadline = Deadline(15, "warm-up record")
+        got: list[bytes] = []
+        while not got:
+            deadline.check()
+            got = [r.value for rs in c.poll(timeout_ms=500).values() for r in rs]
+        assert got == [b"warm-up"]
+        # One more poll sends the next fetch, which the broker should now hold at the log end.
+        assert c.poll(timeout_ms=200) == {}
+        time.sleep(PRODUCE_AFTER_S)
+        sent = time.monotonic()
+        p.send(topic, value=b"wake-up").get(timeout=10)
+        got = []
+        while not got and time.monotonic() - sent < MAX_WAIT_MS / 1000 + 5:
+            got = [r.value for rs in c.poll(timeout_ms=50).values() for r in rs]
+        latency = time.monotonic() - sent
+        assert got == [b"wake-up"], f"got {got}"
+        assert latency < MAX_LATENCY_S, f"delivered {latency:.2f}s after produce (max wait {MAX_WAIT_MS} ms)"
+    finally:
+        c.close()
+        p.close(timeout=10)
+
+
+def test_idle_fetch_is_held_for_max_wait(shared_broker: BrokerProcess) -> None:
+    topic = unique_topic("longpoll-idle")
+    create_topic(shared_broker.bootstrap, topic, 1)
+    samples: list[tuple[float, int]] = []
+
+    def on_stats(raw: str) -> None:
+        brokers = json.loads(raw).get("brokers", {})
+        fetches = sum(b.get("req", {}).get("Fetch", 0) for b in brokers.values() if b.get("nodeid", -1) >= 0)
+        samples.append((time.monotonic(), fetches))
+
+    wait_ms = 1000
+    c = consumer(
+        shared_broker.bootstrap,
+        **{"fetch.wait.max.ms": wait_ms, "statistics.interval.ms": 250, "stats_cb": on_stats},
+    )
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        end = time.monotonic() + 5.0
+        while time.monotonic() < end:
+            msg = c.poll(0.1)
+            assert msg is None, f"idle consumer got {msg.error() or msg.value()!r}"
+    finally:
+        c.close()
+    window = [(t, n) for t, n in samples if t >= samples[0][0] + 1.0] if samples else []
+    assert len(window) >= 2, f"too few statistics samples: {samples}"
+    (t0, n0), (t1, n1) = window[0], window[-1]
+    seconds = t1 - t0
+    fetches = n1 - n0
+    assert fetches >= 1, f"no Fetch requests in {seconds:.1f}s at the log end"
+    most = seconds / (wait_ms / 1000) * 2 + 2
+    assert fetches <= most, (
+        f"{fetches} Fetch requests in {seconds:.1f}s with fetch.wait.max.ms={wait_ms}: "
+        "the broker is answering idle fetches without waiting"
+    )

@@ -1,0 +1,200 @@
+"""Every served (api, version) over a real socket, and bad input, with kafkapy's wire client."""
+
+from __future__ import annotations
+
+import struct
+import uuid
+
+import pytest
+
+from kafkapy.protocol.errors import ErrorCode
+from kafkapy.protocol.records import build_batch
+from kafkapy.testing.wire import WireClient
+from tests.broker_process import BrokerProcess
+
+SERVED = {0: (3, 13), 1: (4, 18), 2: (1, 11), 3: (0, 13), 18: (0, 4), 19: (0, 7), 22: (0, 6)}
+
+
+@pytest.fixture
+def client(shared_broker: BrokerProcess):
+    with WireClient.connect(shared_broker.bootstrap) as c:
+        yield c
+
+
+def create(client: WireClient, name: str, partitions: int = 1) -> None:
+    resp = client.request(19, 7, {"topics": [{"name": name, "num_partitions": partitions, "replication_factor": 1}]})
+    assert resp.topics[0].error_code == ErrorCode.NONE, resp
+
+
+def metadata_topic(client: WireClient, name: str):
+    return client.request(3, 12, {"topics": [{"name": name}], "allow_auto_topic_creation": False}).topics[0]
+
+
+def produce(client: WireClient, version: int, topic: str, records: bytes, topic_id: uuid.UUID | None = None):
+    ref = {"topic_id": topic_id} if version >= 13 else {"name": topic}
+    topic_data = [{**ref, "partition_data": [{"index": 0, "records": records}]}]
+    body = {"acks": -1, "timeout_ms": 5000, "topic_data": topic_data}
+    return client.request(0, version, body).responses[0].partition_responses[0]
+
+
+def latest(client: WireClient, topic: str) -> int:
+    body = {"replica_id": -1, "topics": [{"name": topic, "partitions": [{"partition_index": 0, "timestamp": -1}]}]}
+    return client.request(2, 5, body).topics[0].partitions[0].offset
+
+
+def test_api_versions_advertises_exactly_the_handlers(client: WireClient) -> None:
+    for version in range(5):
+        resp = client.request(18, version, {"client_software_name": "t", "client_software_version": "1"})
+        assert resp.error_code == 0
+        assert {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys} == SERVED
+
+
+def test_unknown_api_versions_version_answers_v0_unsupported(client: WireClient) -> None:
+    header = struct.pack(">hhih", 18, 9, 77, 1) + b"t" + b"\x00"
+    client.send_raw(struct.pack(">i", len(header) + 3) + header + b"\x01\x01\x00")
+    resp = client.read_response(18, 0, 77)
+    assert resp.error_code == ErrorCode.UNSUPPORTED_VERSION
+    assert {k.api_key for k in resp.api_keys} == set(SERVED)
+
+
+@pytest.mark.parametrize("version", range(0, 14))
+def test_metadata_every_version(client: WireClient, version: int) -> None:
+    name = f"md-{version}"
+    topics = [] if version == 0 else [{"name": name}]
+    if version == 0:
+        create(client, name, 2)
+    resp = client.request(3, version, {"topics": topics, "allow_auto_topic_creation": True})
+    assert resp.brokers[0].node_id == 1
+    entry = next(t for t in resp.topics if t.name == name)
+    assert entry.error_code == 0
+    assert len(entry.partitions) == (2 if version == 0 else 1)
+    if version >= 2:
+        assert resp.cluster_id
+    if version >= 10:
+        assert entry.topic_id != uuid.UUID(int=0)
+
+
+def test_metadata_by_topic_id_and_unknown(client: WireClient) -> None:
+    create(client, "by-id")
+    topic_id = metadata_topic(client, "by-id").topic_id
+    resp = client.request(3, 12, {"topics": [{"topic_id": topic_id, "name": None}]})
+    assert resp.topics[0].name == "by-id"
+    resp = client.request(3, 12, {"topics": [{"topic_id": uuid.uuid4(), "name": None}]})
+    assert resp.topics[0].error_code == ErrorCode.UNKNOWN_TOPIC_ID
+    assert metadata_topic(client, "no-such-topic").error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    assert metadata_topic(client, "bad/name").error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    bad = client.request(3, 12, {"topics": [{"name": "bad/name"}], "allow_auto_topic_creation": True})
+    assert bad.topics[0].error_code == ErrorCode.INVALID_TOPIC_EXCEPTION
+
+
+@pytest.mark.parametrize("version", range(3, 14))
+def test_produce_fetch_every_version(client: WireClient, version: int) -> None:
+    topic = f"pf-{version}"
+    create(client, topic)
+    topic_id = metadata_topic(client, topic).topic_id
+    for i in range(3):
+        part = produce(client, version, topic, build_batch([(b"k", f"v{i}".encode(), [], 1000 + i)]), topic_id)
+        assert (part.error_code, part.base_offset) == (0, i)
+    for fetch_version in range(4, 19):
+        ref = {"topic_id": topic_id} if fetch_version >= 13 else {"topic": topic}
+        body = {
+            "max_wait_ms": 100,
+            "min_bytes": 1,
+            "topics": [{**ref, "partitions": [{"partition": 0, "fetch_offset": 1, "partition_max_bytes": 1 << 20}]}],
+        }
+        resp = client.request(1, fetch_version, body)
+        part = resp.responses[0].partitions[0]
+        assert (part.error_code, part.high_watermark) == (0, 3)
+        # Whole batches from the one holding offset 1 onwards.
+        assert part.records.count(b"v1") == 1 and b"v0" not in part.records
+
+
+@pytest.mark.parametrize("version", range(1, 12))
+def test_list_offsets_every_version(client: WireClient, version: int) -> None:
+    topic = f"lo-{version}"
+    create(client, topic)
+    for ts in (1000, 2000, 3000):
+        produce(client, 9, topic, build_batch([(None, b"x", [], ts)]))
+    wanted = {-2: 0, -1: 3, 1500: 1, 3000: 2, 9999: -1}
+    if version >= 7:
+        wanted[-3] = 2
+    # Kafka allows each partition once per request, so ask one timestamp at a time.
+    for ts, offset in wanted.items():
+        body = {"replica_id": -1, "topics": [{"name": topic, "partitions": [{"partition_index": 0, "timestamp": ts}]}]}
+        got = client.request(2, version, body).topics[0].partitions[0]
+        assert (got.error_code, got.offset) == (0, offset), ts
+
+
+@pytest.mark.parametrize("version", range(0, 8))
+def test_create_topics_every_version(client: WireClient, version: int) -> None:
+    def one(name: str, partitions: int = 2, rf: int = 1, configs: list | None = None) -> dict:
+        topic = {"name": name, "num_partitions": partitions, "replication_factor": rf, "configs": configs or []}
+        return client.request(19, version, {"topics": [topic], "timeout_ms": 5000}).topics[0]
+
+    name = f"ct-{version}"
+    assert one(name).error_code == 0
+    assert one(name).error_code == ErrorCode.TOPIC_ALREADY_EXISTS
+    assert one(f"{name}-rf", rf=3).error_code == ErrorCode.INVALID_REPLICATION_FACTOR
+    assert one(f"{name}-p", partitions=0).error_code == ErrorCode.INVALID_PARTITIONS
+    assert one("a" * 250).error_code == ErrorCode.INVALID_TOPIC_EXCEPTION
+    bad_config = one(f"{name}-c", configs=[{"name": "no.such.config", "value": "1"}])
+    assert bad_config.error_code == ErrorCode.INVALID_CONFIG
+    assert len(metadata_topic(client, name).partitions) == 2
+
+
+def test_bad_batches_get_error_codes_and_write_nothing(client: WireClient) -> None:
+    create(client, "bad-batches")
+    good = bytearray(build_batch([(b"k", b"v", [], 1)]))
+    assert produce(client, 9, "bad-batches", bytes(good)).error_code == 0
+    bad_crc = bytearray(good)
+    bad_crc[-1] ^= 0xFF
+    magic1 = bytearray(good)
+    magic1[16] = 1
+    cases = {
+        ErrorCode.CORRUPT_MESSAGE: [bytes(bad_crc), bytes(good[:40]), bytes(good[:-3])],
+        ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT: [bytes(magic1)],
+        ErrorCode.INVALID_RECORD: [bytes(good) + bytes(good)],
+    }
+    for code, payloads in cases.items():
+        for payload in payloads:
+            assert produce(client, 9, "bad-batches", payload).error_code == code
+    assert latest(client, "bad-batches") == 1
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"\xff\xff\xff\xff",  # negative size
+        struct.pack(">i", 200 * 1024 * 1024) + b"x" * 8,  # over socket.request.max.bytes
+        struct.pack(">i", 3) + b"abc",  # too short for a header
+        struct.pack(">ihhi", 8, 3, 9, 1),  # Metadata v9 with no body at all
+        struct.pack(">ihhih", 10, 999, 0, 1, 0),  # unknown API key
+        struct.pack(">ihhih", 10, 0, 1, 1, 0),  # Produce v1: not served
+    ],
+)
+def test_garbage_closes_connection_and_broker_survives(shared_broker: BrokerProcess, garbage: bytes) -> None:
+    with WireClient.connect(shared_broker.bootstrap) as bad:
+        bad.send_raw(garbage)
+        assert bad.is_closed_by_peer()
+    with WireClient.connect(shared_broker.bootstrap) as good:
+        assert good.request(18, 3, {"client_software_name": "t", "client_software_version": "1"}).error_code == 0
+    assert shared_broker.is_running()
+
+
+def test_truncated_frame_then_disconnect(shared_broker: BrokerProcess) -> None:
+    with WireClient.connect(shared_broker.bootstrap) as c:
+        c.send_raw(struct.pack(">i", 100) + b"\x00\x03\x00\x09")
+    with WireClient.connect(shared_broker.bootstrap) as c:
+        assert c.request(3, 1, {"topics": []}).brokers[0].node_id == 1
+
+
+def test_pipelined_requests_answered_in_order(client: WireClient) -> None:
+    ids = []
+    data = b""
+    for version in (0, 4, 9, 12, 1, 13):
+        cid, frame = client.encode(3, version, {"topics": []})
+        ids.append((cid, version))
+        data += frame
+    client.send_raw(data)
+    for cid, version in ids:
+        assert client.read_response(3, version, cid).brokers[0].node_id == 1
