@@ -13,7 +13,7 @@ from __future__ import annotations
 from kafkapy.apis import RequestContext, handler
 from kafkapy.broker import now_ms
 from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.protocol.records import validate_batches
+from kafkapy.protocol.records import NO_PRODUCER_ID, validate_batches
 
 VALID_ACKS = (0, 1, -1)
 
@@ -34,8 +34,11 @@ def _append(ctx: RequestContext, topic: str, partition: dict) -> dict:
         if len(headers) != 1:
             # Since Produce v3 (magic v2) Kafka takes exactly one batch per partition.
             raise KafkaError(ErrorCode.INVALID_RECORD, f"expected one record batch, got {len(headers)}")
-        if headers[0].is_control:
+        header = headers[0]
+        if header.is_control:
             raise KafkaError(ErrorCode.INVALID_RECORD, "clients may not produce control batches")
+        if header.producer_id != NO_PRODUCER_ID and header.base_sequence < 0:
+            raise KafkaError(ErrorCode.INVALID_RECORD, f"invalid sequence {header.base_sequence} with a producer id")
         info = log.append(bytearray(records), headers, now_ms=now_ms())
     except KafkaError as exc:
         return _partition_error(index, exc.code, exc.message)

@@ -198,3 +198,19 @@ def test_pipelined_requests_answered_in_order(client: WireClient) -> None:
     client.send_raw(data)
     for cid, version in ids:
         assert client.read_response(3, version, cid).brokers[0].node_id == 1
+
+
+def test_no_auto_create_answers_unknown_topic(broker_factory) -> None:
+    b = broker_factory("strict", extra_args=("--no-auto-create-topics",))
+    with WireClient.connect(b.bootstrap) as c:
+        resp = c.request(3, 12, {"topics": [{"name": "nope"}], "allow_auto_topic_creation": True})
+        assert resp.topics[0].error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        part = produce(c, 9, "nope", build_batch([(None, b"x", [], 1)]))
+        assert part.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        assert c.request(3, 12, {"topics": None}).topics == []
+
+
+def test_idempotent_batch_without_sequence_is_invalid(client: WireClient) -> None:
+    create(client, "bad-seq")
+    batch = build_batch([(None, b"x", [], 1)], producer_id=5, producer_epoch=0, base_sequence=-1)
+    assert produce(client, 9, "bad-seq", batch).error_code == ErrorCode.INVALID_RECORD
