@@ -31,6 +31,10 @@ class RequestContext:
         return self.request.api_version
 
 
+class CloseConnection(Exception):
+    """Raised by a handler when Kafka would answer by closing the connection."""
+
+
 HandlerFunc = Callable[[RequestContext, Any], Awaitable[dict | None]]
 
 

@@ -10,7 +10,7 @@ v11-v12: same as v10.  v13: topics addressed by topic id.
 
 from __future__ import annotations
 
-from kafkapy.apis import RequestContext, handler
+from kafkapy.apis import CloseConnection, RequestContext, handler
 from kafkapy.broker import now_ms
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import NO_PRODUCER_ID, validate_batches
@@ -80,5 +80,9 @@ async def handle_produce(ctx: RequestContext, request: dict) -> dict | None:
     acks = request["acks"]
     responses = [_topic_response(ctx, topic, acks) for topic in request["topic_data"]]
     if acks == 0:
+        if any(p["error_code"] for t in responses for p in t["partition_responses"]):
+            # An acks=0 producer reads no response; Kafka closes the connection so the client
+            # notices the error and refreshes its metadata.
+            raise CloseConnection("acks=0 produce failed")
         return None
     return {"responses": responses}

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import trio
 
-from kafkapy.apis import HANDLERS, RequestContext, load_handlers
+from kafkapy.apis import HANDLERS, CloseConnection, RequestContext, load_handlers
 from kafkapy.apis.api_versions import unsupported_version_response
 from kafkapy.broker import Broker
 from kafkapy.config import BrokerConfig
@@ -125,6 +125,9 @@ class ClientConnection:
         ctx = RequestContext(self.broker, request, self.peer)
         try:
             body = await handler.func(ctx, request.body)
+        except CloseConnection as exc:
+            log.info("closing connection", extra={"api": handler.name, "peer": self.peer, "reason": str(exc)})
+            return False
         except Exception:
             log.exception("handler failed; closing connection", extra={"api": handler.name, "peer": self.peer})
             return False

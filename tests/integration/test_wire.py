@@ -214,3 +214,12 @@ def test_idempotent_batch_without_sequence_is_invalid(client: WireClient) -> Non
     create(client, "bad-seq")
     batch = build_batch([(None, b"x", [], 1)], producer_id=5, producer_epoch=0, base_sequence=-1)
     assert produce(client, 9, "bad-seq", batch).error_code == ErrorCode.INVALID_RECORD
+
+
+def test_failed_acks0_produce_closes_the_connection(shared_broker: BrokerProcess) -> None:
+    with WireClient.connect(shared_broker.bootstrap) as c:
+        records = build_batch([(None, b"x", [], 1)])
+        topic_data = [{"name": "bad/name", "partition_data": [{"index": 0, "records": records}]}]
+        _, frame = c.encode(0, 9, {"acks": 0, "timeout_ms": 1000, "topic_data": topic_data})
+        c.send_raw(frame)
+        assert c.is_closed_by_peer()
