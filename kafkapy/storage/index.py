@@ -65,31 +65,74 @@ def _big_endian_column(data: bytes, typecode: str) -> array:
     return column
 
 
-class OffsetIndex:
-    """Maps offsets to file positions of the batches holding them, sparsely (Kafka's OffsetIndex)."""
+class _IndexFile:
+    """An append-only file of fixed-size entries mirrored by two in-memory ``array`` columns."""
 
-    ENTRY_SIZE = 8
+    ENTRY_SIZE: int
 
     def __init__(self, path: Path, base_offset: int) -> None:
         self.path = path
         self.base_offset = base_offset
         self._fd = _open_append(path)
-        self._relative_offsets = array("i")
-        self._positions = array("i")
         try:
-            self._load()
+            data = _read_all(self._fd)
+            if len(data) % self.ENTRY_SIZE:
+                raise CorruptIndexError(f"{self.path}: size {len(data)} is not a multiple of {self.ENTRY_SIZE}")
+            self._load(data)
         except CorruptIndexError:
             self.close()
             raise
 
-    def _load(self) -> None:
-        data = _read_all(self._fd)
-        if len(data) % self.ENTRY_SIZE:
-            raise CorruptIndexError(f"{self.path}: size {len(data)} is not a multiple of {self.ENTRY_SIZE}")
+    def _load(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _columns(self) -> tuple[array, array]:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self._columns()[0])
+
+    def _append_entry(self, entry: bytes, first: int, second: int) -> None:
+        os.write(self._fd, entry)
+        a, b = self._columns()
+        a.append(first)
+        b.append(second)
+
+    def truncate_to(self, offset: int) -> None:
+        """Drop every entry for ``offset`` and above."""
+        self._truncate_entries(bisect_left(self._relative_offsets, offset - self.base_offset))
+
+    def reset(self) -> None:
+        """Drop every entry (before a rebuild)."""
+        self._truncate_entries(0)
+
+    def _truncate_entries(self, keep: int) -> None:
+        for column in self._columns():
+            del column[keep:]
+        os.ftruncate(self._fd, keep * self.ENTRY_SIZE)
+
+    def flush(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class OffsetIndex(_IndexFile):
+    """Maps offsets to file positions of the batches holding them, sparsely (Kafka's OffsetIndex)."""
+
+    ENTRY_SIZE = 8
+
+    def _load(self, data: bytes) -> None:
         # Split the interleaved (offset, position) int32 pairs into two columns.
         both = _big_endian_column(data, "i")
         self._relative_offsets = both[0::2]
         self._positions = both[1::2]
+
+    def _columns(self) -> tuple[array, array]:
+        return self._relative_offsets, self._positions
 
     def sanity_check(self, log_size: int) -> None:
         """Raise CorruptIndexError unless entries strictly increase and point inside the log."""
@@ -100,9 +143,6 @@ class OffsetIndex:
             raise CorruptIndexError(f"{self.path}: positions are not increasing")
         if offsets and (offsets[0] < 0 or positions[0] < 0 or positions[-1] >= log_size):
             raise CorruptIndexError(f"{self.path}: entries point outside the segment")
-
-    def __len__(self) -> int:
-        return len(self._relative_offsets)
 
     @property
     def last_offset(self) -> int:
@@ -123,9 +163,7 @@ class OffsetIndex:
         relative = offset - self.base_offset
         if self._relative_offsets and relative <= self._relative_offsets[-1]:
             raise ValueError(f"offset {offset} is not larger than the last indexed offset {self.last_offset}")
-        os.write(self._fd, _OFFSET_ENTRY.pack(relative, position))
-        self._relative_offsets.append(relative)
-        self._positions.append(position)
+        self._append_entry(_OFFSET_ENTRY.pack(relative, position), relative, position)
 
     def lookup(self, offset: int) -> OffsetPosition:
         """The entry with the largest offset <= ``offset``; (base offset, 0) when there is none."""
@@ -141,52 +179,19 @@ class OffsetIndex:
             return OffsetPosition(self.base_offset, 0)
         return OffsetPosition(self.base_offset + self._relative_offsets[slot], self._positions[slot])
 
-    def truncate_to(self, offset: int) -> None:
-        """Drop every entry for ``offset`` and above."""
-        self._truncate_entries(bisect_left(self._relative_offsets, offset - self.base_offset))
 
-    def reset(self) -> None:
-        """Drop every entry (before a rebuild)."""
-        self._truncate_entries(0)
-
-    def _truncate_entries(self, keep: int) -> None:
-        del self._relative_offsets[keep:]
-        del self._positions[keep:]
-        os.ftruncate(self._fd, keep * self.ENTRY_SIZE)
-
-    def flush(self) -> None:
-        os.fsync(self._fd)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
-class TimeIndex:
+class TimeIndex(_IndexFile):
     """Maps timestamps to offsets, sparsely and monotonically (Kafka's TimeIndex)."""
 
     ENTRY_SIZE = 12
 
-    def __init__(self, path: Path, base_offset: int) -> None:
-        self.path = path
-        self.base_offset = base_offset
-        self._fd = _open_append(path)
-        self._timestamps = array("q")
-        self._relative_offsets = array("i")
-        try:
-            self._load()
-        except CorruptIndexError:
-            self.close()
-            raise
-
-    def _load(self) -> None:
-        data = _read_all(self._fd)
-        if len(data) % self.ENTRY_SIZE:
-            raise CorruptIndexError(f"{self.path}: size {len(data)} is not a multiple of {self.ENTRY_SIZE}")
+    def _load(self, data: bytes) -> None:
         entries = list(_TIME_ENTRY.iter_unpack(data))
         self._timestamps = array("q", [timestamp for timestamp, _ in entries])
         self._relative_offsets = array("i", [offset for _, offset in entries])
+
+    def _columns(self) -> tuple[array, array]:
+        return self._timestamps, self._relative_offsets
 
     def sanity_check(self, last_offset: int) -> None:
         """Raise CorruptIndexError unless entries are monotonic and within the segment's offsets."""
@@ -197,9 +202,6 @@ class TimeIndex:
             raise CorruptIndexError(f"{self.path}: offsets are not increasing")
         if offsets and (offsets[0] < 0 or self.base_offset + offsets[-1] > last_offset):
             raise CorruptIndexError(f"{self.path}: entries point outside the segment")
-
-    def __len__(self) -> int:
-        return len(self._timestamps)
 
     @property
     def last_entry(self) -> TimestampOffset:
@@ -221,9 +223,7 @@ class TimeIndex:
         if timestamp <= last.timestamp or offset < last.offset:
             return
         relative = offset - self.base_offset
-        os.write(self._fd, _TIME_ENTRY.pack(timestamp, relative))
-        self._timestamps.append(timestamp)
-        self._relative_offsets.append(relative)
+        self._append_entry(_TIME_ENTRY.pack(timestamp, relative), timestamp, relative)
 
     def lookup(self, timestamp: int) -> TimestampOffset:
         """The newest entry whose timestamp is strictly below ``timestamp``; (-1, base) when none.
@@ -235,24 +235,3 @@ class TimeIndex:
         if slot < 0:
             return TimestampOffset(-1, self.base_offset)
         return TimestampOffset(self._timestamps[slot], self.base_offset + self._relative_offsets[slot])
-
-    def truncate_to(self, offset: int) -> None:
-        """Drop every entry for ``offset`` and above."""
-        self._truncate_entries(bisect_left(self._relative_offsets, offset - self.base_offset))
-
-    def reset(self) -> None:
-        """Drop every entry (before a rebuild)."""
-        self._truncate_entries(0)
-
-    def _truncate_entries(self, keep: int) -> None:
-        del self._timestamps[keep:]
-        del self._relative_offsets[keep:]
-        os.ftruncate(self._fd, keep * self.ENTRY_SIZE)
-
-    def flush(self) -> None:
-        os.fsync(self._fd)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
