@@ -1,0 +1,54 @@
+"""DescribeGroups (key 15), versions 0-6: state, protocol and members of groups.
+
+v0: state, protocol type, selected protocol (when Stable) and members with metadata and assignment
+    (when Stable).
+v1: throttle time.  v2: same as v1.
+v3: authorized operations on request (there is no authorizer: every group operation is allowed).
+v4: members' group instance ids.  v5: flexible.
+v6: an unknown group answers GROUP_ID_NOT_FOUND with a message (KIP-1043); before, state Dead.
+"""
+
+from __future__ import annotations
+
+from kafkapy.apis import RequestContext, handler
+from kafkapy.coordinator.group import GroupState
+from kafkapy.protocol.errors import ErrorCode
+
+# AclOperation bits of what a group supports: READ (3), DELETE (6), DESCRIBE (8).
+GROUP_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
+OPERATIONS_NOT_REQUESTED = -(2**31)
+
+
+def _describe(ctx: RequestContext, group_id: str, operations: int) -> dict:
+    group = ctx.broker.groups.groups.get(group_id)
+    entry = {"group_id": group_id, "authorized_operations": operations, "error_code": ErrorCode.NONE}
+    if group is None or group.is_in(GroupState.DEAD):
+        entry.update(group_state=GroupState.DEAD.value, protocol_type="", protocol_data="", members=[])
+        if ctx.version >= 6:
+            entry.update(error_code=ErrorCode.GROUP_ID_NOT_FOUND, error_message=f"Group {group_id} not found.")
+        return entry
+    stable = group.is_in(GroupState.STABLE) and group.protocol_name is not None
+    protocol = group.protocol_name if stable else ""
+    entry.update(
+        group_state=group.state.value,
+        protocol_type=group.protocol_type or "",
+        protocol_data=protocol,
+        members=[
+            {
+                "member_id": m.member_id,
+                "group_instance_id": m.group_instance_id,
+                "client_id": m.client_id,
+                "client_host": m.client_host,
+                "member_metadata": m.metadata(protocol) if stable else b"",
+                "member_assignment": m.assignment if stable else b"",
+            }
+            for m in group.members.values()
+        ],
+    )
+    return entry
+
+
+@handler(15, 0, 6)
+async def handle_describe_groups(ctx: RequestContext, request: dict) -> dict:
+    operations = GROUP_OPERATIONS if request.get("include_authorized_operations") else OPERATIONS_NOT_REQUESTED
+    return {"groups": [_describe(ctx, group_id, operations) for group_id in request["groups"]]}

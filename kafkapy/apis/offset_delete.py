@@ -1,0 +1,45 @@
+"""OffsetDelete (key 47), version 0: deletes a group's committed offsets of some partitions (KIP-496).
+
+v0: the only version. An empty group loses any offsets; a consumer group with members only those of
+topics none of its members subscribes to (GROUP_SUBSCRIBED_TO_TOPIC otherwise); a group of another
+protocol type with members answers NON_EMPTY_GROUP. An empty group left without offsets is deleted.
+"""
+
+from __future__ import annotations
+
+from kafkapy.apis import RequestContext, handler
+from kafkapy.apis.offset_commit import partition_error, resolve_topic
+from kafkapy.protocol.errors import ErrorCode
+
+
+@handler(47, 0, 0)
+async def handle_offset_delete(ctx: RequestContext, request: dict) -> dict:
+    group_id = request["group_id"]
+    if not group_id:
+        return {"error_code": ErrorCode.INVALID_GROUP_ID}
+    errors: dict[tuple[str, int], ErrorCode] = {}
+    for topic in request["topics"]:
+        state, topic_error = resolve_topic(ctx, topic["name"], None)
+        for p in topic["partitions"]:
+            errors[(topic["name"], p["partition_index"])] = partition_error(state, topic_error, p["partition_index"])
+    deletable = [tp for tp, error in errors.items() if error == ErrorCode.NONE]
+    group_error, results = ctx.broker.groups.delete_offsets(group_id, deletable)
+    if group_error != ErrorCode.NONE:
+        return {"error_code": group_error}
+    errors.update(results)
+    return {
+        "error_code": ErrorCode.NONE,
+        "topics": [
+            {
+                "name": topic["name"],
+                "partitions": [
+                    {
+                        "partition_index": p["partition_index"],
+                        "error_code": errors[(topic["name"], p["partition_index"])],
+                    }
+                    for p in topic["partitions"]
+                ],
+            }
+            for topic in request["topics"]
+        ],
+    }

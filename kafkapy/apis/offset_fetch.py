@@ -1,0 +1,91 @@
+"""OffsetFetch (key 9), versions 0-10: reads a group's committed offsets.
+
+v0-v1: offsets of the listed partitions (Kafka 4 dropped v0; served here).
+v2: a null topic list means every partition with an offset; top-level error code.
+v3: throttle time.  v4: same as v3.  v5: committed leader epoch.  v6: flexible.
+v7: require_stable: a partition with an offset pending in an ongoing transaction (TxnOffsetCommit)
+    answers UNSTABLE_OFFSET_COMMIT, and the client retries (KIP-447).
+v8: several groups in one request.  v9: member id and epoch, only checked by KIP-848 groups (not served).
+v10: topics addressed by topic id.
+A partition without a committed offset answers offset -1, leader epoch -1 and empty metadata.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from kafkapy.apis import RequestContext, handler
+from kafkapy.apis.offset_commit import resolve_topic
+from kafkapy.coordinator.group import OffsetAndMetadata
+from kafkapy.protocol.errors import ErrorCode
+
+
+def _partition(index: int, offset: OffsetAndMetadata | None, error: ErrorCode = ErrorCode.NONE) -> dict:
+    if offset is None:
+        # Kafka's INVALID_OFFSET and NO_METADATA.
+        offset = OffsetAndMetadata(-1, -1, "", -1)
+    return {
+        "partition_index": index,
+        "committed_offset": offset.offset,
+        "committed_leader_epoch": offset.leader_epoch,
+        "metadata": offset.metadata,
+        "error_code": error,
+    }
+
+
+def _all_topics(ctx: RequestContext, group_id: str) -> list[dict]:
+    """Every committed partition of the group, by topic (with its id, for v10)."""
+    by_topic: dict[str, list[dict]] = defaultdict(list)
+    for (topic, index), offset in sorted(ctx.broker.groups.fetch_offsets(group_id, None).items()):
+        by_topic[topic].append(_partition(index, offset))
+    topics = []
+    for name, partitions in by_topic.items():
+        state = ctx.broker.logs.topics.get(name)
+        if state is None and ctx.version >= 10:
+            continue
+        topic_id = state.topic_id if state is not None else None
+        topics.append({"name": name, "topic_id": topic_id, "partitions": partitions})
+    return topics
+
+
+def _listed_topics(ctx: RequestContext, group_id: str, requested: list[dict], require_stable: bool) -> list[dict]:
+    """The listed partitions; unknown topics or partitions simply have no offset (-1), as in Kafka."""
+    topics = []
+    for topic in requested:
+        name, topic_id = topic.get("name"), topic.get("topic_id")
+        error = ErrorCode.NONE
+        if name is None:
+            state, error = resolve_topic(ctx, None, topic_id)
+            name = state.name if state is not None else None
+        indexes = topic["partition_indexes"]
+        found = ctx.broker.groups.fetch_offsets(group_id, [(name, i) for i in indexes]) if name is not None else {}
+        pending = ctx.broker.groups.store.pending_txn
+        partitions = [
+            _partition(i, None, ErrorCode.UNSTABLE_OFFSET_COMMIT)
+            if require_stable and name is not None and pending.is_pending(group_id, name, i)
+            else _partition(i, found.get((name, i)), error)
+            for i in indexes
+        ]
+        topics.append({"name": topic.get("name"), "topic_id": topic_id, "partitions": partitions})
+    return topics
+
+
+def _group_topics(ctx: RequestContext, group_id: str, requested: list[dict] | None, require_stable: bool) -> list[dict]:
+    return _all_topics(ctx, group_id) if requested is None else _listed_topics(ctx, group_id, requested, require_stable)
+
+
+@handler(9, 0, 10)
+async def handle_offset_fetch(ctx: RequestContext, request: dict) -> dict:
+    stable = request.get("require_stable", False)
+    if ctx.version >= 8:
+        groups = [
+            {
+                "group_id": g["group_id"],
+                "topics": _group_topics(ctx, g["group_id"], g["topics"], stable),
+                "error_code": 0,
+            }
+            for g in request["groups"]
+        ]
+        return {"groups": groups}
+    topics = _group_topics(ctx, request["group_id"], request["topics"], stable)
+    return {"topics": topics, "error_code": ErrorCode.NONE}

@@ -1,0 +1,763 @@
+"""The classic group coordinator (Kafka's kafka.coordinator.group.GroupCoordinator).
+
+Runs entirely on the trio event loop, so group state needs no locks: a handler calls in, the
+coordinator updates the ClassicGroup synchronously and, when the request has to wait for its phase
+(JoinGroup until the join phase completes, SyncGroup until the leader's assignment arrives), parks
+a Waiter that the handler awaits. Each client connection is its own task, so parking one request
+never stops heartbeats or other groups.
+
+Kafka's purgatories become deadlines on the group and its members (join phase, pending SyncGroups,
+sessions, MEMBER_ID_REQUIRED members), all checked by one timer task, ``run``, which the broker
+starts in its nursery; it also expires offsets every offsets.retention.check.interval.ms.
+
+Commits and group metadata are appended to ``__consumer_offsets`` before the response is sent,
+and ``load`` rebuilds every group from it at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import trio
+
+from kafkapy.config import BrokerConfig
+from kafkapy.coordinator.group import (
+    ClassicGroup,
+    GroupState,
+    JoinResult,
+    Member,
+    OffsetAndMetadata,
+    SyncResult,
+    Waiter,
+)
+from kafkapy.coordinator.group_records import (
+    OffsetsTopic,
+    Record,
+    decode_offsets,
+    group_metadata_record,
+    offset_commit_record,
+)
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.storage.log import Log
+from kafkapy.storage.log_manager import LogManager
+
+log = logging.getLogger("kafkapy.coordinator")
+
+# Kafka's GroupCoordinator.NewMemberJoinTimeoutMs: how long a new member's JoinGroup may stay parked.
+NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000
+
+TopicPartition = tuple[str, int]
+
+# Append errors as OffsetCommit reports them (GroupMetadataManager.storeOffsets).
+_COMMIT_APPEND_ERRORS = {
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.KAFKA_STORAGE_ERROR: ErrorCode.NOT_COORDINATOR,
+    ErrorCode.MESSAGE_TOO_LARGE: ErrorCode.INVALID_COMMIT_OFFSET_SIZE,
+    ErrorCode.RECORD_LIST_TOO_LARGE: ErrorCode.INVALID_COMMIT_OFFSET_SIZE,
+}
+# ... and as JoinGroup/SyncGroup report them (GroupMetadataManager.storeGroup).
+_GROUP_APPEND_ERRORS = {
+    **_COMMIT_APPEND_ERRORS,
+    ErrorCode.MESSAGE_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
+    ErrorCode.RECORD_LIST_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
+}
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class JoinRequest:
+    """A JoinGroup request, version differences already resolved by the handler."""
+
+    group_id: str
+    member_id: str
+    group_instance_id: str | None
+    client_id: str
+    client_host: str
+    session_timeout_ms: int
+    rebalance_timeout_ms: int
+    protocol_type: str
+    protocols: list[tuple[str, bytes]]
+    # JoinGroup v4+: a new dynamic member first gets MEMBER_ID_REQUIRED and its id.
+    require_known_member_id: bool = True
+    # JoinGroup v9+ (KIP-814): a rejoining static leader may be told to skip the assignment.
+    supports_skip_assignment: bool = False
+    reason: str | None = None
+
+
+class GroupCoordinator:
+    """Every classic group of this broker, their offsets, and the timers that drive them."""
+
+    def __init__(self, config: BrokerConfig, logs: LogManager, on_append: Callable[[Log], None]) -> None:
+        self.config = config
+        self.logs = logs
+        self.store = OffsetsTopic(logs, config.offsets_topic_num_partitions, on_append)
+        self.groups: dict[str, ClassicGroup] = {}
+        self._wakeup = trio.Event()
+        # When the timer task is due to wake next; earlier deadlines must wake it.
+        self._wake_at = float("inf")
+
+    # Start-up and timers.
+
+    def load(self) -> None:
+        """Rebuild every group from ``__consumer_offsets``; done before the broker serves requests."""
+        self.groups = self.store.load().groups(wall_ms())
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Fire join, sync, session and pending-member deadlines; expire offsets periodically."""
+        now = trio.current_time()
+        for group in self.groups.values():
+            for member in group.members.values():
+                # Loaded members get a full session to show up again (Kafka's onGroupLoaded).
+                member.heartbeat_deadline = now + member.session_timeout_ms / 1000
+        interval = self.config.offsets_retention_check_interval_ms / 1000
+        next_cleanup = now + interval
+        task_status.started()
+        while True:
+            self._wakeup = trio.Event()
+            self._wake_at = min(self._next_deadline(), next_cleanup)
+            with trio.move_on_at(self._wake_at):
+                await self._wakeup.wait()
+            now = trio.current_time()
+            self.fire_timers(now)
+            if now >= next_cleanup:
+                self.expire_offsets(wall_ms())
+                next_cleanup = now + interval
+
+    def _poke(self, deadline: float) -> None:
+        """A deadline was set: wake the timer task if it would otherwise sleep past it."""
+        if deadline < self._wake_at:
+            self._wake_at = deadline
+            self._wakeup.set()
+
+    def _next_deadline(self) -> float:
+        deadlines = [float("inf")]
+        for group in self.groups.values():
+            deadlines.extend(d for d in (group.join_deadline, group.sync_deadline) if d is not None)
+            deadlines.extend(group.pending_members.values())
+            deadlines.extend(m.heartbeat_deadline for m in group.members.values() if m.heartbeat_deadline is not None)
+        return min(deadlines)
+
+    def fire_timers(self, now: float) -> None:
+        """Run every expired deadline (Kafka's delayed operations timing out)."""
+        for group in list(self.groups.values()):
+            if group.join_deadline is not None and now >= group.join_deadline:
+                self._on_join_deadline(group, now)
+            if group.sync_deadline is not None and now >= group.sync_deadline:
+                self._on_sync_expired(group)
+            for member_id, deadline in list(group.pending_members.items()):
+                if now >= deadline:
+                    self._remove_pending_member(group, member_id)
+            for member in list(group.members.values()):
+                deadline = member.heartbeat_deadline
+                if deadline is not None and now >= deadline and group.members.get(member.member_id) is member:
+                    self._on_heartbeat_expired(group, member)
+
+    def _schedule_heartbeat(self, member: Member, timeout_ms: int | None = None) -> None:
+        """Kafka's completeAndScheduleNextHeartbeatExpiration."""
+        timeout = member.session_timeout_ms if timeout_ms is None else timeout_ms
+        member.heartbeat_deadline = trio.current_time() + timeout / 1000
+        self._poke(member.heartbeat_deadline)
+
+    def _on_heartbeat_expired(self, group: ClassicGroup, member: Member) -> None:
+        member.heartbeat_deadline = None
+        # Members parked in JoinGroup or SyncGroup are covered by the phase timers (hasSatisfiedHeartbeat).
+        if member.is_new or not (member.awaiting_join or member.awaiting_sync):
+            log.info("member session expired", extra={"group": group.group_id, "member": member.member_id})
+            self._remove_member_and_update_group(group, member)
+
+    def _remove_pending_member(self, group: ClassicGroup, member_id: str) -> None:
+        group.pending_members.pop(member_id, None)
+        if group.is_in(GroupState.PREPARING_REBALANCE):
+            self._try_complete_join(group)
+
+    def _on_sync_expired(self, group: ClassicGroup) -> None:
+        """Members that did not send SyncGroup within the rebalance timeout are removed."""
+        group.sync_deadline = None
+        if group.pending_sync and group.is_in(GroupState.COMPLETING_REBALANCE, GroupState.STABLE):
+            log.info("removing members that did not sync", extra={"group": group.group_id})
+            for member_id in list(group.pending_sync):
+                member = group.remove(member_id)
+                if member is not None:
+                    member.heartbeat_deadline = None
+            self._maybe_prepare_rebalance(group, "members did not send SyncGroup in time")
+
+    # The rebalance protocol.
+
+    def _maybe_prepare_rebalance(self, group: ClassicGroup, reason: str) -> None:
+        if group.can_rebalance():
+            self._prepare_rebalance(group, reason)
+
+    def _prepare_rebalance(self, group: ClassicGroup, reason: str) -> None:
+        if group.is_in(GroupState.COMPLETING_REBALANCE):
+            self._propagate_assignment_error(group, ErrorCode.REBALANCE_IN_PROGRESS)
+        group.sync_deadline = None
+        now = trio.current_time()
+        delay_ms = self.config.group_initial_rebalance_delay_ms
+        if group.is_in(GroupState.EMPTY):
+            # Kafka's InitialDelayedJoin: wait for more first members before the first generation.
+            group.initial_delay_remaining_ms = max(group.rebalance_timeout_ms() - delay_ms, 0)
+            group.new_member_added = False
+            group.join_deadline = now + delay_ms / 1000
+        else:
+            group.initial_delay_remaining_ms = None
+            group.join_deadline = now + group.rebalance_timeout_ms() / 1000
+        group.transition(GroupState.PREPARING_REBALANCE, wall_ms())
+        log.info(
+            "preparing to rebalance",
+            extra={"group": group.group_id, "generation": group.generation_id, "reason": reason},
+        )
+        self._poke(group.join_deadline)
+        self._try_complete_join(group)
+
+    def _try_complete_join(self, group: ClassicGroup) -> None:
+        """Complete the join phase early once every member has rejoined (not during an initial delay)."""
+        if (
+            group.is_in(GroupState.PREPARING_REBALANCE)
+            and group.initial_delay_remaining_ms is None
+            and group.has_all_members_joined()
+        ):
+            self._complete_join(group)
+
+    def _on_join_deadline(self, group: ClassicGroup, now: float) -> None:
+        remaining = group.initial_delay_remaining_ms
+        if remaining is not None and group.new_member_added and remaining > 0:
+            delay = self.config.group_initial_rebalance_delay_ms
+            group.new_member_added = False
+            group.join_deadline = now + min(delay, remaining) / 1000
+            group.initial_delay_remaining_ms = max(remaining - delay, 0)
+            return
+        self._complete_join(group)
+
+    def _complete_join(self, group: ClassicGroup) -> None:
+        """Kafka's onCompleteJoin: drop dynamic members that did not rejoin, start the next generation."""
+        group.join_deadline = None
+        group.initial_delay_remaining_ms = None
+        for member in group.not_yet_rejoined():
+            if not member.is_static:
+                member.heartbeat_deadline = None
+                group.remove(member.member_id)
+        if group.is_in(GroupState.DEAD):
+            return
+        if not group.maybe_elect_new_joined_leader() and group.members:
+            # Nobody rejoined: wait another rebalance timeout for sessions to expire the others.
+            group.join_deadline = trio.current_time() + group.rebalance_timeout_ms() / 1000
+            self._poke(group.join_deadline)
+            return
+        group.init_next_generation(wall_ms())
+        if group.is_in(GroupState.EMPTY):
+            log.info("group is empty", extra={"group": group.group_id, "generation": group.generation_id})
+            self._store_group(group, {})
+            return
+        log.info(
+            "group stabilized",
+            extra={
+                "group": group.group_id,
+                "generation": group.generation_id,
+                "protocol": group.protocol_name,
+                "members": len(group.members),
+            },
+        )
+        for member in group.members.values():
+            leader = group.is_leader(member.member_id)
+            member.resolve_join(
+                JoinResult(
+                    ErrorCode.NONE,
+                    member.member_id,
+                    group.generation_id,
+                    group.protocol_type,
+                    group.protocol_name,
+                    group.leader_id or "",
+                    members=group.current_member_metadata() if leader else [],
+                )
+            )
+            self._schedule_heartbeat(member)
+            member.is_new = False
+            group.pending_sync.add(member.member_id)
+        group.sync_deadline = trio.current_time() + group.rebalance_timeout_ms() / 1000
+        self._poke(group.sync_deadline)
+
+    def _propagate_assignment_error(self, group: ClassicGroup, error: ErrorCode) -> None:
+        """Kafka's resetAndPropagateAssignmentError."""
+        for member in group.members.values():
+            member.assignment = b""
+            member.resolve_sync(SyncResult(error))
+
+    def _set_and_propagate_assignment(self, group: ClassicGroup, assignment: dict[str, bytes]) -> None:
+        for member in group.members.values():
+            member.assignment = assignment.get(member.member_id, b"")
+            result = SyncResult(ErrorCode.NONE, group.protocol_type, group.protocol_name, member.assignment)
+            if member.resolve_sync(result):
+                self._schedule_heartbeat(member)
+
+    def _remove_member_and_update_group(self, group: ClassicGroup, member: Member) -> None:
+        # A parked JoinGroup of a new member learns it was dropped and may retry.
+        member.resolve_join(JoinResult(ErrorCode.UNKNOWN_MEMBER_ID))
+        member.resolve_sync(SyncResult(ErrorCode.UNKNOWN_MEMBER_ID))
+        member.heartbeat_deadline = None
+        group.remove(member.member_id)
+        if group.is_in(GroupState.STABLE, GroupState.COMPLETING_REBALANCE):
+            self._maybe_prepare_rebalance(group, f"removing member {member.member_id}")
+        elif group.is_in(GroupState.PREPARING_REBALANCE):
+            self._try_complete_join(group)
+
+    # JoinGroup.
+
+    async def join_group(self, request: JoinRequest) -> JoinResult:
+        outcome = self._join(request)
+        group = self.groups.get(request.group_id)
+        if group is not None and group.is_in(GroupState.PREPARING_REBALANCE):
+            self._try_complete_join(group)
+        if isinstance(outcome, Waiter):
+            return await outcome.wait()
+        return outcome
+
+    def _join(self, request: JoinRequest) -> JoinResult | Waiter[JoinResult]:
+        member_id = request.member_id
+        if not request.group_id:
+            return JoinResult(ErrorCode.INVALID_GROUP_ID, member_id)
+        config = self.config
+        if not config.group_min_session_timeout_ms <= request.session_timeout_ms <= config.group_max_session_timeout_ms:
+            return JoinResult(ErrorCode.INVALID_SESSION_TIMEOUT, member_id)
+        group = self.groups.get(request.group_id)
+        if group is None:
+            if member_id:
+                return JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id)
+            if not request.protocol_type or not request.protocols:
+                return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, member_id)
+            group = self.groups[request.group_id] = ClassicGroup(request.group_id, wall_ms())
+        if not member_id and len(group.members) + len(group.pending_members) >= config.group_max_size:
+            return JoinResult(ErrorCode.GROUP_MAX_SIZE_REACHED, member_id)
+        if group.is_in(GroupState.DEAD):
+            # The group is being deleted; the client rediscovers the coordinator and retries.
+            return JoinResult(ErrorCode.COORDINATOR_NOT_AVAILABLE, member_id)
+        if not group.supports_protocols(request.protocol_type, [name for name, _ in request.protocols]):
+            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, member_id)
+        if not member_id:
+            return self._join_unknown_member(group, request)
+        return self._join_current_member(group, request)
+
+    def _join_unknown_member(self, group: ClassicGroup, request: JoinRequest) -> JoinResult | Waiter[JoinResult]:
+        instance_id = request.group_instance_id
+        member_id = f"{instance_id if instance_id is not None else request.client_id}-{uuid.uuid4()}"
+        if instance_id is not None:
+            if instance_id in group.static_members:
+                return self._update_static_member_and_rebalance(group, request, member_id)
+            return self._add_member_and_rebalance(group, request, member_id)
+        if request.require_known_member_id:
+            deadline = group.pending_members[member_id] = trio.current_time() + request.session_timeout_ms / 1000
+            self._poke(deadline)
+            return JoinResult(ErrorCode.MEMBER_ID_REQUIRED, member_id)
+        return self._add_member_and_rebalance(group, request, member_id)
+
+    def _join_current_member(self, group: ClassicGroup, request: JoinRequest) -> JoinResult | Waiter[JoinResult]:
+        member_id = request.member_id
+        if member_id in group.pending_members:
+            return self._add_member_and_rebalance(group, request, member_id)
+        instance_id = request.group_instance_id
+        if group.is_static_member_fenced(instance_id, member_id):
+            return JoinResult(ErrorCode.FENCED_INSTANCE_ID, member_id)
+        member = group.members.get(member_id)
+        if member is None or (instance_id is not None and instance_id not in group.static_members):
+            return JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id)
+        state = group.state
+        if state is GroupState.PREPARING_REBALANCE:
+            return self._update_member_and_rebalance(group, member, request, "member rejoined")
+        if state is GroupState.COMPLETING_REBALANCE:
+            if member.matches(request.protocols):
+                # A retry of a JoinGroup whose response was lost: answer with the current generation.
+                return self._current_generation(group, member, with_members=group.is_leader(member_id))
+            return self._update_member_and_rebalance(group, member, request, "member changed its metadata")
+        if state is GroupState.STABLE:
+            if group.is_leader(member_id):
+                # The leader rejoins to have topic metadata changes reassigned.
+                return self._update_member_and_rebalance(group, member, request, "leader rejoined")
+            if not member.matches(request.protocols):
+                return self._update_member_and_rebalance(group, member, request, "member changed its subscription")
+            return self._current_generation(group, member, with_members=False)
+        return JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id)
+
+    @staticmethod
+    def _current_generation(group: ClassicGroup, member: Member, *, with_members: bool) -> JoinResult:
+        return JoinResult(
+            ErrorCode.NONE,
+            member.member_id,
+            group.generation_id,
+            group.protocol_type,
+            group.protocol_name,
+            group.leader_id or "",
+            members=group.current_member_metadata() if with_members else [],
+        )
+
+    def _add_member_and_rebalance(
+        self, group: ClassicGroup, request: JoinRequest, member_id: str
+    ) -> Waiter[JoinResult]:
+        member = Member(
+            member_id=member_id,
+            group_instance_id=request.group_instance_id,
+            client_id=request.client_id,
+            client_host=request.client_host,
+            rebalance_timeout_ms=request.rebalance_timeout_ms,
+            session_timeout_ms=request.session_timeout_ms,
+            protocol_type=request.protocol_type,
+            protocols=request.protocols,
+            is_new=True,
+        )
+        if group.is_in(GroupState.PREPARING_REBALANCE) and group.generation_id == 0:
+            group.new_member_added = True
+        waiter: Waiter[JoinResult] = Waiter()
+        group.add(member, waiter)
+        # New members cannot heartbeat while parked; a JoinGroup abandoned by its client must not
+        # hold the group forever.
+        self._schedule_heartbeat(member, NEW_MEMBER_JOIN_TIMEOUT_MS)
+        self._maybe_prepare_rebalance(group, f"adding new member {member_id}")
+        return waiter
+
+    def _update_member_and_rebalance(
+        self, group: ClassicGroup, member: Member, request: JoinRequest, reason: str
+    ) -> Waiter[JoinResult]:
+        waiter: Waiter[JoinResult] = Waiter()
+        group.update_member(member, request.protocols, request.rebalance_timeout_ms, request.session_timeout_ms, waiter)
+        self._maybe_prepare_rebalance(group, f"{reason}: {member.member_id}")
+        return waiter
+
+    def _update_static_member_and_rebalance(
+        self, group: ClassicGroup, request: JoinRequest, new_member_id: str
+    ) -> JoinResult | Waiter[JoinResult]:
+        """A known group.instance.id rejoins with a fresh member id (a restarted static member)."""
+        instance_id = request.group_instance_id
+        assert instance_id is not None
+        old_member_id = group.static_members[instance_id]
+        old_leader = group.leader_id
+        member = group.replace_static_member(instance_id, old_member_id, new_member_id)
+        old_protocols, old_timeouts = member.protocols, (member.rebalance_timeout_ms, member.session_timeout_ms)
+        self._schedule_heartbeat(member)
+        waiter: Waiter[JoinResult] = Waiter()
+        group.update_member(member, request.protocols, request.rebalance_timeout_ms, request.session_timeout_ms, waiter)
+        if group.is_in(GroupState.STABLE):
+            if group.select_protocol() != group.protocol_name:
+                self._maybe_prepare_rebalance(group, f"static member {instance_id} changed the group's protocol")
+                return waiter
+            error = self._store_group(group, {m.member_id: m.assignment for m in group.members.values()})
+            if error != ErrorCode.NONE:
+                # Undo the replacement: the old incarnation stays the member.
+                member.join_waiter = None
+                group.replace_static_member(instance_id, new_member_id, old_member_id)
+                member.protocols = old_protocols
+                member.rebalance_timeout_ms, member.session_timeout_ms = old_timeouts
+                return JoinResult(error, "")
+            log.info(
+                "static member rejoined without a rebalance",
+                extra={"group": group.group_id, "instance": instance_id, "member": new_member_id},
+            )
+            if group.is_leader(new_member_id) and request.supports_skip_assignment:
+                # KIP-814: the leader learns the members but must not compute a new assignment.
+                result = self._current_generation(group, member, with_members=True)
+                result.skip_assignment = True
+            else:
+                # The old leader id stops a rejoining leader without skip_assignment from assigning.
+                result = self._current_generation(group, member, with_members=False)
+                result.leader_id = old_leader or ""
+            member.resolve_join(result)
+        elif group.is_in(GroupState.COMPLETING_REBALANCE):
+            # The leader may be assigning to the old member id: start over.
+            self._prepare_rebalance(group, f"static member {instance_id} rejoined during CompletingRebalance")
+        return waiter
+
+    # SyncGroup, Heartbeat, LeaveGroup.
+
+    def _member_error(
+        self, group: ClassicGroup | None, member_id: str, instance_id: str | None, generation_id: int
+    ) -> ErrorCode:
+        """The checks SyncGroup and Heartbeat share, in Kafka's order."""
+        if group is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if group.is_in(GroupState.DEAD):
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if group.is_static_member_fenced(instance_id, member_id):
+            return ErrorCode.FENCED_INSTANCE_ID
+        if not group.has(member_id):
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if generation_id != group.generation_id:
+            return ErrorCode.ILLEGAL_GENERATION
+        return ErrorCode.NONE
+
+    async def sync_group(
+        self,
+        group_id: str,
+        generation_id: int,
+        member_id: str,
+        instance_id: str | None,
+        protocol_type: str | None,
+        protocol_name: str | None,
+        assignments: dict[str, bytes],
+    ) -> SyncResult:
+        if not group_id:
+            return SyncResult(ErrorCode.INVALID_GROUP_ID)
+        group = self.groups.get(group_id)
+        error = self._member_error(group, member_id, instance_id, generation_id)
+        if error != ErrorCode.NONE:
+            return SyncResult(error)
+        assert group is not None
+        if (protocol_type is not None and protocol_type != group.protocol_type) or (
+            protocol_name is not None and protocol_name != group.protocol_name
+        ):
+            return SyncResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
+        member = group.members[member_id]
+        if group.is_in(GroupState.EMPTY):
+            return SyncResult(ErrorCode.UNKNOWN_MEMBER_ID)
+        if group.is_in(GroupState.PREPARING_REBALANCE):
+            return SyncResult(ErrorCode.REBALANCE_IN_PROGRESS)
+        self._sync_done(group, member_id)
+        if group.is_in(GroupState.STABLE):
+            self._schedule_heartbeat(member)
+            return SyncResult(ErrorCode.NONE, group.protocol_type, group.protocol_name, member.assignment)
+        # A retried SyncGroup (from another connection) shares the answer of the parked one.
+        waiter: Waiter[SyncResult] = member.sync_waiter or Waiter()
+        member.sync_waiter = waiter
+        if group.is_leader(member_id):
+            assignment = {mid: assignments.get(mid, b"") for mid in group.members}
+            error = self._store_group(group, assignment)
+            if error != ErrorCode.NONE:
+                self._propagate_assignment_error(group, error)
+                self._maybe_prepare_rebalance(group, "storing the assignment failed")
+            else:
+                self._set_and_propagate_assignment(group, assignment)
+                group.transition(GroupState.STABLE, wall_ms())
+                log.info("group is stable", extra={"group": group_id, "generation": group.generation_id})
+        return await waiter.wait()
+
+    @staticmethod
+    def _sync_done(group: ClassicGroup, member_id: str) -> None:
+        group.pending_sync.discard(member_id)
+        if not group.pending_sync:
+            group.sync_deadline = None
+
+    def heartbeat(self, group_id: str, generation_id: int, member_id: str, instance_id: str | None) -> ErrorCode:
+        if not group_id:
+            return ErrorCode.INVALID_GROUP_ID
+        group = self.groups.get(group_id)
+        error = self._member_error(group, member_id, instance_id, generation_id)
+        if error != ErrorCode.NONE:
+            return error
+        assert group is not None
+        if group.is_in(GroupState.EMPTY):
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        self._schedule_heartbeat(group.members[member_id])
+        if group.is_in(GroupState.PREPARING_REBALANCE):
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        return ErrorCode.NONE
+
+    def leave_group(self, group_id: str, members: list[tuple[str, str | None]]) -> tuple[ErrorCode, list[ErrorCode]]:
+        """Remove (member id, group instance id) pairs; an empty member id removes by instance id."""
+        if not group_id:
+            return ErrorCode.INVALID_GROUP_ID, []
+        group = self.groups.get(group_id)
+        if group is None:
+            return ErrorCode.NONE, [ErrorCode.UNKNOWN_MEMBER_ID for _ in members]
+        if group.is_in(GroupState.DEAD):
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE, []
+        return ErrorCode.NONE, [self._leave(group, member_id, instance_id) for member_id, instance_id in members]
+
+    def _leave(self, group: ClassicGroup, member_id: str, instance_id: str | None) -> ErrorCode:
+        if not member_id:
+            current = group.static_members.get(instance_id) if instance_id is not None else None
+            if current is None:
+                return ErrorCode.UNKNOWN_MEMBER_ID
+            member_id = current
+        elif member_id in group.pending_members:
+            self._remove_pending_member(group, member_id)
+            return ErrorCode.NONE
+        elif group.is_static_member_fenced(instance_id, member_id):
+            return ErrorCode.FENCED_INSTANCE_ID
+        member = group.members.get(member_id)
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        log.info("member left", extra={"group": group.group_id, "member": member_id})
+        self._remove_member_and_update_group(group, member)
+        return ErrorCode.NONE
+
+    # Offsets.
+
+    def commit_offsets(
+        self,
+        group_id: str,
+        generation_id: int,
+        member_id: str,
+        instance_id: str | None,
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+    ) -> dict[TopicPartition, ErrorCode]:
+        """Store offsets (already validated per partition by the handler); an error per partition."""
+        error = self._commit_error(group_id, generation_id, member_id, instance_id)
+        if error == ErrorCode.NONE and offsets:
+            group = self.groups.get(group_id)
+            created = group is None
+            if group is None:
+                # A consumer that only stores offsets here (assign() with a group.id): a "simple" group.
+                group = ClassicGroup(group_id, wall_ms())
+            records = [offset_commit_record(group_id, t, p, o) for (t, p), o in offsets.items()]
+            error = self._append(group_id, records, _COMMIT_APPEND_ERRORS)
+            if error == ErrorCode.NONE:
+                group.offsets.update(offsets)
+                if created:
+                    self.groups[group_id] = group
+        return {tp: error for tp in offsets}
+
+    def _commit_error(self, group_id: str, generation_id: int, member_id: str, instance_id: str | None) -> ErrorCode:
+        """Kafka's validateOffsetCommit plus the state checks of doCommitOffsets."""
+        group = self.groups.get(group_id)
+        if group is None:
+            if generation_id >= 0:
+                # A generation of a group this coordinator does not know: an old generation.
+                return ErrorCode.ILLEGAL_GENERATION
+            group = ClassicGroup(group_id, wall_ms())
+        if group.is_in(GroupState.DEAD):
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if generation_id >= 0 or member_id or instance_id is not None:
+            if group.is_static_member_fenced(instance_id, member_id):
+                return ErrorCode.FENCED_INSTANCE_ID
+            if (generation_id >= 0 or member_id) and not group.has(member_id):
+                return ErrorCode.UNKNOWN_MEMBER_ID
+            if generation_id >= 0 and generation_id != group.generation_id:
+                return ErrorCode.ILLEGAL_GENERATION
+        elif not group.is_in(GroupState.EMPTY):
+            # Only members may commit for a group with members.
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if group.is_in(GroupState.COMPLETING_REBALANCE):
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        member = group.members.get(member_id)
+        if member is not None and group.is_in(GroupState.STABLE, GroupState.PREPARING_REBALANCE):
+            # A commit counts as a sign of life, as in Kafka.
+            self._schedule_heartbeat(member)
+        return ErrorCode.NONE
+
+    def fetch_offsets(
+        self, group_id: str, partitions: list[TopicPartition] | None
+    ) -> dict[TopicPartition, OffsetAndMetadata | None]:
+        """Committed offsets of ``partitions`` (None: every partition with one); None where nothing is committed."""
+        group = self.groups.get(group_id)
+        offsets = {} if group is None or group.is_in(GroupState.DEAD) else group.offsets
+        if partitions is None:
+            return dict(offsets)
+        return {tp: offsets.get(tp) for tp in partitions}
+
+    def delete_offsets(
+        self, group_id: str, partitions: list[TopicPartition]
+    ) -> tuple[ErrorCode, dict[TopicPartition, ErrorCode]]:
+        """OffsetDelete: drop offsets of topics the group does not subscribe to (all of them if it is empty)."""
+        group = self.groups.get(group_id)
+        if group is None or group.is_in(GroupState.DEAD):
+            return ErrorCode.GROUP_ID_NOT_FOUND, {}
+        if not group.is_in(GroupState.EMPTY) and group.protocol_type != "consumer":
+            return ErrorCode.NON_EMPTY_GROUP, {}
+        errors: dict[TopicPartition, ErrorCode] = {}
+        deletable: set[TopicPartition] = set()
+        for tp in partitions:
+            if not group.is_in(GroupState.EMPTY) and group.is_subscribed_to(tp[0]):
+                errors[tp] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
+            else:
+                errors[tp] = ErrorCode.NONE
+                deletable.add(tp)
+        self._cleanup([group], lambda g: [tp for tp in g.offsets if tp in deletable])
+        return ErrorCode.NONE, errors
+
+    def delete_topic_offsets(self, topics: Iterable[str]) -> None:
+        """Forget every group's offsets of deleted topics (to be called by DeleteTopics)."""
+        gone = set(topics)
+        self._cleanup(list(self.groups.values()), lambda g: [tp for tp in g.offsets if tp[0] in gone])
+
+    def expire_offsets(self, now_ms: int) -> None:
+        """Kafka's cleanupGroupMetadata on a timer: expired offsets, offsets of missing topics, empty groups."""
+        retention = self.config.offsets_retention_ms
+        topics = self.logs.topics
+
+        def expired(group: ClassicGroup) -> list[TopicPartition]:
+            if group.is_in(GroupState.EMPTY) and group.protocol_type is not None:
+                # A consumer group without members: retention counts from when it became empty.
+                since = group.state_timestamp_ms
+            elif group.protocol_type is None or (
+                group.is_in(GroupState.STABLE) and group.subscribed_topics is not None
+            ):
+                since = None
+            else:
+                return [tp for tp in group.offsets if tp[0] not in topics]
+            out = []
+            for tp, offset in group.offsets.items():
+                if tp[0] not in topics:
+                    out.append(tp)
+                elif group.is_subscribed_to(tp[0]):
+                    continue
+                elif offset.expire_timestamp is not None:
+                    if now_ms >= offset.expire_timestamp:
+                        out.append(tp)
+                elif now_ms - (offset.commit_timestamp if since is None else since) >= retention:
+                    out.append(tp)
+            return out
+
+        self._cleanup(list(self.groups.values()), expired)
+
+    def _cleanup(self, groups: list[ClassicGroup], select: Callable[[ClassicGroup], list[TopicPartition]]) -> None:
+        """Remove the selected offsets; an Empty group left without offsets dies. Tombstones follow."""
+        for group in groups:
+            removed = select(group)
+            for tp in removed:
+                del group.offsets[tp]
+            if group.is_in(GroupState.EMPTY) and not group.offsets and not group.pending_members:
+                group.transition(GroupState.DEAD, wall_ms())
+            records = [offset_commit_record(group.group_id, t, p, None) for t, p in removed]
+            if group.is_in(GroupState.DEAD) and self.groups.get(group.group_id) is group:
+                del self.groups[group.group_id]
+                log.info("group removed", extra={"group": group.group_id})
+                if group.generation_id > 0:
+                    records.append(group_metadata_record(None, group.group_id, {}))
+            self._append(group.group_id, records, _COMMIT_APPEND_ERRORS)
+
+    def complete_txn_offsets(self, producer_id: int, commit: bool) -> None:
+        """A transaction's marker is in the offsets topic: its TxnOffsetCommits apply on COMMIT (Kafka's way)."""
+        for group_id, offsets in decode_offsets(self.store.pending_txn.complete(producer_id, commit)).items():
+            group = self.groups.get(group_id)
+            if group is None:
+                group = self.groups[group_id] = ClassicGroup(group_id, wall_ms())
+            group.offsets.update(offsets)
+
+    # Admin.
+
+    def delete_groups(self, group_ids: list[str]) -> dict[str, ErrorCode]:
+        errors: dict[str, ErrorCode] = {}
+        dead: list[ClassicGroup] = []
+        for group_id in group_ids:
+            group = self.groups.get(group_id)
+            if group is None or group.is_in(GroupState.DEAD):
+                errors[group_id] = ErrorCode.GROUP_ID_NOT_FOUND
+            elif not group.is_in(GroupState.EMPTY):
+                errors[group_id] = ErrorCode.NON_EMPTY_GROUP
+            else:
+                group.transition(GroupState.DEAD, wall_ms())
+                dead.append(group)
+                errors[group_id] = ErrorCode.NONE
+        self._cleanup(dead, lambda g: list(g.offsets))
+        return errors
+
+    # Persistence.
+
+    def _store_group(self, group: ClassicGroup, assignment: dict[str, bytes]) -> ErrorCode:
+        return self._append(
+            group.group_id, [group_metadata_record(group, group.group_id, assignment)], _GROUP_APPEND_ERRORS
+        )
+
+    def _append(self, group_id: str, records: list[Record], errors: dict[ErrorCode, ErrorCode]) -> ErrorCode:
+        try:
+            self.store.append(group_id, records, wall_ms())
+        except KafkaError as exc:
+            log.error("writing to the offsets topic failed", extra={"group": group_id, "error": str(exc)})
+            return errors.get(exc.code, exc.code)
+        except OSError as exc:
+            log.error("writing to the offsets topic failed", extra={"group": group_id, "error": str(exc)})
+            return ErrorCode.NOT_COORDINATOR
+        return ErrorCode.NONE

@@ -1,0 +1,297 @@
+"""The internal topic ``__consumer_offsets``: Kafka's record layouts, appends and start-up loading.
+
+Keys and values are Kafka's own (``protocol_specs/internal/consumer_offsets.kspec``), each prefixed
+with its version as an int16, so Kafka's tools (kafka-console-consumer with the offsets formatter,
+kafka-dump-log --offsets-decoder) read a kafkapy data dir. A group's records all go to partition
+abs(javaHashCode(group id)) % partitions, as in Kafka, and are appended as uncompressed v2 batches.
+Loading replays every partition from its start: the last value per key wins and a null value
+(tombstone) deletes. Compaction is not implemented, so the log keeps every record it was given.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import construct as c
+
+from kafkapy.coordinator.group import ClassicGroup, GroupState, Member, OffsetAndMetadata
+from kafkapy.coordinator.transaction_offsets import PendingTxnOffsets
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.protocol.records import BatchHeader, build_batch, decode_records, validate_batches
+from kafkapy.protocol.records import Record as LogRecord
+from kafkapy.protocol.schema import message_construct
+from kafkapy.protocol.specs import internal_specs
+from kafkapy.storage.log import Log
+from kafkapy.storage.log_manager import LogManager, TopicState
+
+log = logging.getLogger("kafkapy.coordinator")
+
+OFFSETS_TOPIC = "__consumer_offsets"
+# Kafka's offsets.topic.segment.bytes default; the topic is compacted in Kafka.
+OFFSETS_TOPIC_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": str(100 * 1024 * 1024)}
+
+OFFSET_COMMIT_KEY_VERSION = 1
+GROUP_METADATA_KEY_VERSION = 2
+OFFSET_COMMIT_VALUE_VERSION = 3
+# Written instead of v3 when the commit has an explicit expire timestamp, as Kafka does.
+OFFSET_COMMIT_VALUE_EXPIRING_VERSION = 1
+GROUP_METADATA_VALUE_VERSION = 3
+
+# Reads of the offsets log on start-up go this many bytes at a time.
+LOAD_CHUNK_BYTES = 4 * 1024 * 1024
+
+_VERSION = struct.Struct(">h")
+
+Record = tuple[bytes, bytes | None]
+
+
+@cache
+def _schema(name: str, version: int) -> c.Construct:
+    return message_construct(internal_specs("consumer_offsets")[name], version).compile()
+
+
+def _encode(name: str, version: int, obj: dict[str, Any]) -> bytes:
+    return _VERSION.pack(version) + _schema(name, version).build(obj)
+
+
+def _decode(name: str, data: bytes) -> tuple[int, c.Container]:
+    (version,) = _VERSION.unpack_from(data)
+    return version, _schema(name, version).parse(data[_VERSION.size :])
+
+
+def offset_commit_record(group_id: str, topic: str, partition: int, offset: OffsetAndMetadata | None) -> Record:
+    """An OffsetCommitKey with its value, or a tombstone for None."""
+    key = _encode(
+        "OffsetCommitKey", OFFSET_COMMIT_KEY_VERSION, {"group": group_id, "topic": topic, "partition": partition}
+    )
+    if offset is None:
+        return key, None
+    expiring = offset.expire_timestamp is not None
+    value = _encode(
+        "OffsetCommitValue",
+        OFFSET_COMMIT_VALUE_EXPIRING_VERSION if expiring else OFFSET_COMMIT_VALUE_VERSION,
+        {
+            "offset": offset.offset,
+            "leader_epoch": offset.leader_epoch,
+            "metadata": offset.metadata,
+            "commit_timestamp": offset.commit_timestamp,
+            "expire_timestamp": offset.expire_timestamp if expiring else -1,
+        },
+    )
+    return key, value
+
+
+def group_metadata_record(group: ClassicGroup | None, group_id: str, assignment: dict[str, bytes]) -> Record:
+    """A GroupMetadataKey with the group's members and ``assignment``, or a tombstone for None."""
+    key = _encode("GroupMetadataKey", GROUP_METADATA_KEY_VERSION, {"group": group_id})
+    if group is None:
+        return key, None
+    protocol = group.protocol_name
+    members = [
+        {
+            "member_id": m.member_id,
+            "group_instance_id": m.group_instance_id,
+            "client_id": m.client_id,
+            "client_host": m.client_host,
+            "rebalance_timeout": m.rebalance_timeout_ms,
+            "session_timeout": m.session_timeout_ms,
+            "subscription": m.metadata(protocol) if protocol is not None else b"",
+            "assignment": assignment.get(m.member_id, b""),
+        }
+        for m in group.members.values()
+    ]
+    value = _encode(
+        "GroupMetadataValue",
+        GROUP_METADATA_VALUE_VERSION,
+        {
+            "protocol_type": group.protocol_type or "",
+            "generation": group.generation_id,
+            "protocol": protocol,
+            "leader": group.leader_id,
+            "current_state_timestamp": -1 if group.state_timestamp_ms is None else group.state_timestamp_ms,
+            "members": members,
+        },
+    )
+    return key, value
+
+
+@dataclass
+class LoadedState:
+    """What replaying the offsets topic yields: the latest metadata and offsets per group."""
+
+    metadata: dict[str, c.Container]
+    offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]]
+
+    def groups(self, now_ms: int) -> dict[str, ClassicGroup]:
+        """Rebuild the groups: Stable with their stored members, or Empty (offsets only, or no members)."""
+        groups: dict[str, ClassicGroup] = {}
+        with_offsets = {group_id for group_id, offsets in self.offsets.items() if offsets}
+        for group_id in self.metadata.keys() | with_offsets:
+            value = self.metadata.get(group_id)
+            group = _group_from_value(group_id, value, now_ms) if value is not None else ClassicGroup(group_id, now_ms)
+            group.offsets = self.offsets.get(group_id, {})
+            groups[group_id] = group
+        return groups
+
+
+def _group_from_value(group_id: str, value: c.Container, now_ms: int) -> ClassicGroup:
+    state = GroupState.STABLE if value.members else GroupState.EMPTY
+    group = ClassicGroup(group_id, now_ms, state)
+    group.protocol_type = value.protocol_type or None
+    group.generation_id = value.generation
+    group.protocol_name = value.protocol
+    group.leader_id = value.leader
+    group.state_timestamp_ms = value.current_state_timestamp if value.current_state_timestamp >= 0 else None
+    for m in value.members:
+        member = Member(
+            member_id=m.member_id,
+            group_instance_id=m.get("group_instance_id"),
+            client_id=m.client_id,
+            client_host=m.client_host,
+            rebalance_timeout_ms=m.get("rebalance_timeout", m.session_timeout),
+            session_timeout_ms=m.session_timeout,
+            protocol_type=group.protocol_type or "",
+            protocols=[(value.protocol or "", bytes(m.subscription))],
+            assignment=bytes(m.assignment),
+        )
+        group.members[member.member_id] = member
+        if member.group_instance_id is not None:
+            group.static_members[member.group_instance_id] = member.member_id
+    group.subscribed_topics = group.compute_subscribed_topics()
+    return group
+
+
+def java_string_hash(text: str) -> int:
+    """Java's String.hashCode (over UTF-16 code units), as a signed int32."""
+    h = 0
+    data = text.encode("utf-16-be")
+    for i in range(0, len(data), 2):
+        h = (31 * h + (data[i] << 8 | data[i + 1])) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def partition_for(group_id: str, partitions: int) -> int:
+    """Kafka's Utils.abs(groupId.hashCode) % offsets.topic.num.partitions."""
+    h = java_string_hash(group_id)
+    return (0 if h == -(1 << 31) else abs(h)) % partitions
+
+
+class OffsetsTopic:
+    """Appends to and replays ``__consumer_offsets``, creating it on first use."""
+
+    def __init__(self, logs: LogManager, num_partitions: int, on_append: Callable[[Log], None]) -> None:
+        self._logs = logs
+        self._configured_partitions = num_partitions
+        self._on_append = on_append
+        # Transactional offset commits waiting for their transaction's marker.
+        self.pending_txn = PendingTxnOffsets(decode_offsets)
+
+    @property
+    def num_partitions(self) -> int:
+        """The existing topic's partition count wins over the configured one."""
+        topic = self._logs.topics.get(OFFSETS_TOPIC)
+        return len(topic.partitions) if topic is not None else self._configured_partitions
+
+    def ensure_topic(self) -> TopicState:
+        topic = self._logs.topics.get(OFFSETS_TOPIC)
+        if topic is None:
+            topic = self._logs.create_topic(OFFSETS_TOPIC, self._configured_partitions, OFFSETS_TOPIC_CONFIGS)
+            log.info(
+                "created internal topic", extra={"topic": OFFSETS_TOPIC, "partitions": self._configured_partitions}
+            )
+        return topic
+
+    def append(
+        self, group_id: str, records: list[Record], now_ms: int, *, producer: tuple[int, int] | None = None
+    ) -> None:
+        """Write one batch to the group's partition; raises KafkaError (or OSError) when it cannot.
+
+        With ``producer`` (id, epoch) the batch is transactional (TxnOffsetCommit) and its records
+        stay pending until the transaction's marker.
+        """
+        if not records:
+            return
+        topic = self.ensure_topic()
+        partition = topic.partitions[partition_for(group_id, len(topic.partitions))]
+        rows = [(key, value, [], now_ms) for key, value in records]
+        if producer is None:
+            batch = bytearray(build_batch(rows))
+        else:
+            pid, epoch = producer
+            batch = bytearray(
+                build_batch(rows, producer_id=pid, producer_epoch=epoch, base_sequence=0, transactional=True)
+            )
+        partition.append(batch, validate_batches(batch), now_ms=now_ms, coordinator=producer is not None)
+        if producer is not None:
+            self.pending_txn.add(producer[0], records)
+        self._on_append(partition)
+
+    def load(self) -> LoadedState:
+        """Replay every partition of the topic (nothing if it does not exist yet)."""
+        state = LoadedState({}, {})
+        topic = self._logs.topics.get(OFFSETS_TOPIC)
+        if topic is None:
+            return state
+        if len(topic.partitions) != self._configured_partitions:
+            log.warning(
+                "offsets topic partition count differs from offsets.topic.num.partitions; using the topic's",
+                extra={"partitions": len(topic.partitions), "configured": self._configured_partitions},
+            )
+        count = 0
+        self.pending_txn = PendingTxnOffsets(decode_offsets)
+        for partition in topic.partitions:
+            for header, batch in _read_all(partition):
+                for key, value in self.pending_txn.replay(header, batch):
+                    count += 1
+                    _apply(state, key, value)
+        log.info("loaded consumer groups", extra={"records": count, "groups": len(state.metadata)})
+        return state
+
+
+def _read_all(partition: Log) -> Iterator[tuple[BatchHeader, list[LogRecord]]]:
+    offset = partition.log_start_offset
+    while offset < partition.log_end_offset:
+        region = partition.read(offset, LOAD_CHUNK_BYTES)
+        if region is None:
+            return
+        start = offset
+        for header, records in decode_records(region.read_bytes()):
+            yield header, records
+            offset = header.next_offset
+        if offset == start:
+            raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"no progress reading {partition.dir} at offset {offset}")
+
+
+def _apply(state: LoadedState, key: bytes, value: bytes | None) -> None:
+    """Fold one record into the loaded state; unknown record types (KIP-848 groups, ...) are skipped."""
+    (key_version,) = _VERSION.unpack_from(key)
+    if key_version in (0, 1):
+        _, k = _decode("OffsetCommitKey", key)
+        offsets = state.offsets.setdefault(k.group, {})
+        if value is None:
+            offsets.pop((k.topic, k.partition), None)
+            return
+        _, v = _decode("OffsetCommitValue", value)
+        expire = v.get("expire_timestamp", -1)
+        offsets[(k.topic, k.partition)] = OffsetAndMetadata(
+            v.offset, v.get("leader_epoch", -1), v.metadata, v.commit_timestamp, expire if expire >= 0 else None
+        )
+    elif key_version == GROUP_METADATA_KEY_VERSION:
+        _, k = _decode("GroupMetadataKey", key)
+        if value is None:
+            state.metadata.pop(k.group, None)
+        else:
+            state.metadata[k.group] = _decode("GroupMetadataValue", value)[1]
+
+
+def decode_offsets(records: list[Record]) -> dict[str, dict[tuple[str, int], OffsetAndMetadata]]:
+    """The offset commits among ``records``, by group (transactional ones once their COMMIT marker is in)."""
+    state = LoadedState({}, {})
+    for key, value in records:
+        _apply(state, key, value)
+    return state.offsets
