@@ -1,0 +1,40 @@
+"""DescribeProducers (key 61), version 0: the active producers of partitions (KIP-664).
+
+v0: flexible; per partition, each producer's id, epoch, last sequence and timestamp, the epoch of
+    the coordinator that wrote its last marker and the first offset of its ongoing transaction.
+"""
+
+from __future__ import annotations
+
+from kafkapy.apis import RequestContext, handler
+from kafkapy.protocol.errors import ErrorCode
+
+
+def _partition(ctx: RequestContext, topic: str, index: int) -> dict:
+    log = ctx.broker.logs.get_log(topic, index)
+    if log is None:
+        return {"partition_index": index, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
+    producers = [
+        {
+            "producer_id": entry.producer_id,
+            "producer_epoch": entry.producer_epoch,
+            "last_sequence": entry.last_seq,
+            "last_timestamp": entry.last_timestamp,
+            "coordinator_epoch": entry.coordinator_epoch,
+            "current_txn_start_offset": -1
+            if entry.current_txn_first_offset is None
+            else entry.current_txn_first_offset,
+        }
+        for entry in log.producer_state.producers.values()
+    ]
+    return {"partition_index": index, "error_code": ErrorCode.NONE, "active_producers": producers}
+
+
+@handler(61, 0, 0)
+async def handle_describe_producers(ctx: RequestContext, request: dict) -> dict:
+    return {
+        "topics": [
+            {"name": t["name"], "partitions": [_partition(ctx, t["name"], i) for i in t["partition_indexes"]]}
+            for t in request["topics"]
+        ]
+    }

@@ -1,0 +1,28 @@
+"""EndTxn (key 26), versions 0-5: commits or aborts a producer's transaction.
+
+v0: transactional id, producer id and epoch, commit flag.  v1: same as v0 (throttle on error).
+v2: same as v1.  v3: flexible.  v4: same as v3 (TRANSACTION_ABORTABLE may be returned).
+v5: transaction version 2 (KIP-890): the coordinator bumps the epoch when the transaction ends and
+    returns the producer id and new epoch the producer continues with.
+The coordinator writes PrepareCommit/PrepareAbort, the markers and CompleteCommit/CompleteAbort before
+answering, so the outcome is visible in every partition when the response arrives.
+"""
+
+from __future__ import annotations
+
+from kafkapy.apis import RequestContext, handler
+
+# The first EndTxn version of transaction version 2.
+TV2_VERSION = 5
+
+
+@handler(26, 0, 5)
+async def handle_end_txn(ctx: RequestContext, request: dict) -> dict:
+    error, producer_id, epoch = ctx.broker.transactions.end_txn(
+        request["transactional_id"],
+        request["producer_id"],
+        request["producer_epoch"],
+        request["committed"],
+        bump_epoch=ctx.version >= TV2_VERSION,
+    )
+    return {"error_code": error, "producer_id": producer_id, "producer_epoch": epoch}

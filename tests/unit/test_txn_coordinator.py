@@ -1,0 +1,105 @@
+"""The transaction coordinator in-process: crash recovery of prepared transactions, timeouts, expiry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kafkapy.broker import Broker
+from kafkapy.config import BrokerConfig
+from kafkapy.coordinator.group import OffsetAndMetadata
+from kafkapy.coordinator.group_records import offset_commit_record
+from kafkapy.coordinator.transaction_coordinator import wall_ms
+from kafkapy.coordinator.transaction_log import TRANSACTION_STATE_TOPIC, TxnState
+from kafkapy.protocol.errors import ErrorCode
+from kafkapy.protocol.records import build_batch, validate_batches
+
+
+def open_broker(tmp_path: Path) -> Broker:
+    return Broker.open(BrokerConfig(data_dir=tmp_path / "data"))
+
+
+def start_txn(broker: Broker, txn_id: str = "tid", group: str | None = None) -> tuple[int, int]:
+    """A transaction with one record in t-0 (and an offset commit for ``group``), left ongoing."""
+    if "t" not in broker.logs.topics:
+        broker.logs.create_topic("t", 1)
+    coordinator = broker.transactions
+    error, pid, epoch = coordinator.init_producer_id(txn_id, 60000, None)
+    assert error == ErrorCode.NONE
+    assert coordinator.add_partitions(txn_id, pid, epoch, [("t", 0)]) == ErrorCode.NONE
+    batch = bytearray(
+        build_batch(
+            [(None, b"v", [], None)], producer_id=pid, producer_epoch=epoch, base_sequence=0, transactional=True
+        )
+    )
+    broker.partition("t", 0).append(batch, validate_batches(batch), now_ms=wall_ms())
+    if group is not None:
+        assert coordinator.add_partitions(txn_id, pid, epoch, [coordinator.offsets_partition(group)]) == ErrorCode.NONE
+        record = offset_commit_record(group, "t", 0, OffsetAndMetadata(1, -1, "", wall_ms()))
+        broker.groups.store.append(group, [record], wall_ms(), producer=(pid, epoch))
+    return pid, epoch
+
+
+def test_prepared_commit_is_completed_at_start_up(tmp_path: Path) -> None:
+    broker = open_broker(tmp_path)
+    start_txn(broker, group="g")
+    coordinator = broker.transactions
+    # A crash right after PrepareCommit reached the log: no markers written yet.
+    assert coordinator._transition(coordinator.transactions["tid"], state=TxnState.PREPARE_COMMIT) == ErrorCode.NONE
+    assert broker.partition("t", 0).last_stable_offset == 0
+    broker.close()
+    reopened = open_broker(tmp_path)
+    assert reopened.transactions.transactions["tid"].state == TxnState.COMPLETE_COMMIT
+    log = reopened.partition("t", 0)
+    assert log.last_stable_offset == log.high_watermark == 2
+    assert log.aborted_transactions(0, 2) == []
+    assert reopened.groups.fetch_offsets("g", [("t", 0)])[("t", 0)].offset == 1
+    reopened.close()
+
+
+def test_prepared_abort_is_completed_and_its_offsets_dropped(tmp_path: Path) -> None:
+    broker = open_broker(tmp_path)
+    pid, _ = start_txn(broker, group="g")
+    coordinator = broker.transactions
+    assert coordinator._transition(coordinator.transactions["tid"], state=TxnState.PREPARE_ABORT) == ErrorCode.NONE
+    broker.close()
+    reopened = open_broker(tmp_path)
+    assert reopened.transactions.transactions["tid"].state == TxnState.COMPLETE_ABORT
+    log = reopened.partition("t", 0)
+    assert log.last_stable_offset == 2
+    assert [a.producer_id for a in log.aborted_transactions(0, 2)] == [pid]
+    assert reopened.groups.fetch_offsets("g", [("t", 0)])[("t", 0)] is None
+    reopened.close()
+
+
+def test_ongoing_transaction_and_pending_offsets_survive_restart(tmp_path: Path) -> None:
+    broker = open_broker(tmp_path)
+    pid, epoch = start_txn(broker, group="g")
+    broker.close()
+    reopened = open_broker(tmp_path)
+    assert reopened.partition("t", 0).last_stable_offset == 0
+    assert reopened.groups.store.pending_txn.is_pending("g", "t", 0)
+    assert reopened.transactions.end_txn("tid", pid, epoch, True, bump_epoch=False)[0] == ErrorCode.NONE
+    assert reopened.groups.fetch_offsets("g", [("t", 0)])[("t", 0)].offset == 1
+    reopened.close()
+
+
+def test_timed_out_transaction_is_aborted_with_a_new_epoch(tmp_path: Path) -> None:
+    broker = open_broker(tmp_path)
+    pid, epoch = start_txn(broker)
+    coordinator = broker.transactions
+    coordinator.abort_timed_out_transactions(wall_ms() + 10**6)
+    meta = coordinator.transactions["tid"]
+    assert (meta.state, meta.producer_epoch) == (TxnState.COMPLETE_ABORT, epoch + 1)
+    assert broker.partition("t", 0).last_stable_offset == 2
+    assert coordinator.end_txn("tid", pid, epoch, True, bump_epoch=False)[0] == ErrorCode.PRODUCER_FENCED
+    broker.close()
+
+
+def test_idle_transactional_ids_expire(tmp_path: Path) -> None:
+    broker = open_broker(tmp_path)
+    broker.transactions.init_producer_id("old", 60000, None)
+    broker.transactions.expire_transactional_ids(wall_ms() + broker.config.transactional_id_expiration_ms + 1)
+    assert "old" not in broker.transactions.transactions
+    assert TRANSACTION_STATE_TOPIC in broker.logs.topics
+    broker.close()
+    assert "old" not in open_broker(tmp_path).transactions.transactions
