@@ -1,0 +1,48 @@
+"""DeleteTopics (key 20), versions 0-6: deletes topics, their data and their committed offsets.
+
+v0: topics by name.  v1: throttle time.  v2-v3: same as v1.  v4: flexible.  v5: error messages.
+v6: topics by name or by topic id.
+A deleted topic's name is free at once (its directories are renamed, then removed after
+file.delete.delay.ms) and a re-created topic gets a new topic id.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from kafkapy.apis import RequestContext, handler
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+
+ZERO_UUID = uuid.UUID(int=0)
+
+
+def _delete(ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None) -> dict:
+    logs = ctx.broker.logs
+    entry: dict = {"name": name, "topic_id": topic_id or ZERO_UUID, "error_code": ErrorCode.NONE}
+    if name is None:
+        state = logs.topic_by_id(topic_id or ZERO_UUID)
+        if state is None:
+            entry.update(error_code=ErrorCode.UNKNOWN_TOPIC_ID, error_message=f"Topic id {topic_id} not found.")
+            return entry
+        name = state.name
+    elif topic_id not in (None, ZERO_UUID):
+        entry.update(error_code=ErrorCode.INVALID_REQUEST, error_message="Only one of name or topic id may be set.")
+        return entry
+    try:
+        state = logs.delete_topic(name)
+    except KafkaError as exc:
+        entry.update(error_code=exc.code, error_message="This server does not host this topic-partition.")
+        return entry
+    ctx.broker.groups.delete_topic_offsets([name])
+    ctx.broker.cleaner.forget(name)
+    entry.update(name=name, topic_id=state.topic_id)
+    return entry
+
+
+@handler(20, 0, 6)
+async def handle_delete_topics(ctx: RequestContext, request: dict) -> dict:
+    if ctx.version >= 6:
+        wanted = [(t.get("name"), t.get("topic_id")) for t in request["topics"]]
+    else:
+        wanted = [(name, None) for name in request["topic_names"]]
+    return {"responses": [_delete(ctx, name, topic_id) for name, topic_id in wanted]}

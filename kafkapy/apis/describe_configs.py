@@ -1,0 +1,95 @@
+"""DescribeConfigs (key 32), versions 0-4: topic and broker configs with their sources.
+
+v0: names, values, read-only / default / sensitive flags.
+v1: config source and synonyms (topic override, broker property, default), include_synonyms.
+v2: same as v1.  v3: config type and documentation (include_documentation).  v4: flexible.
+Topics list every topic config Apache Kafka 4 has (kafkapy.configs); brokers list the broker-level
+topic defaults (log.retention.hours, ...) and the broker settings kafkapy understands, all
+read-only (static: set in server.properties). The cluster-wide default resource ("") is empty, as
+there are no dynamic broker configs. Broker loggers and groups are INVALID_REQUEST.
+"""
+
+from __future__ import annotations
+
+from kafkapy.apis import RequestContext, handler
+from kafkapy.config import BrokerConfig, static_properties
+from kafkapy.configs import TOPIC_CONFIGS, ConfigSource, ConfigType, ResourceType, describe_topic_configs
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+
+
+def broker_resource_error(ctx: RequestContext, name: str) -> KafkaError | None:
+    """The error for a broker resource that is not this broker (or the cluster default "")."""
+    if name in ("", str(ctx.broker.node_id)):
+        return None
+    return KafkaError(
+        ErrorCode.INVALID_REQUEST,
+        f"Unexpected broker id, expected {ctx.broker.node_id} or empty string, but received {name}",
+    )
+
+
+def _broker_configs(config: BrokerConfig) -> list[dict]:
+    """Every broker config this broker has: the topic defaults' broker names, then its own settings."""
+    entries = []
+    for definition in TOPIC_CONFIGS.values():
+        for synonym in definition.synonyms:
+            value = config.log_properties.get(synonym.name)
+            source = ConfigSource.STATIC_BROKER_CONFIG
+            if value is None:
+                source = ConfigSource.DEFAULT_CONFIG
+                if synonym == definition.default_synonym:
+                    value = definition.default if synonym.unit == 1 else str(int(definition.default) // synonym.unit)
+            kind = definition.type if synonym.unit == 1 else ConfigType.LONG
+            entries.append(_broker_entry(synonym.name, value, source, kind, definition.doc))
+    for name, (value, is_default) in static_properties(config).items():
+        source = ConfigSource.DEFAULT_CONFIG if is_default else ConfigSource.STATIC_BROKER_CONFIG
+        kind = ConfigType.BOOLEAN if value in ("true", "false") else ConfigType.STRING
+        kind = ConfigType.INT if value.lstrip("-").isdigit() else kind
+        entries.append(_broker_entry(name, value, source, kind, None))
+    return entries
+
+
+def _broker_entry(name: str, value: str | None, source: ConfigSource, kind: int, doc: str | None) -> dict:
+    return {
+        "name": name,
+        "value": value,
+        "read_only": True,
+        "is_default": source == ConfigSource.DEFAULT_CONFIG,
+        "config_source": source,
+        "is_sensitive": False,
+        "synonyms": [{"name": name, "value": value, "source": source}],
+        "config_type": kind,
+        "documentation": doc,
+    }
+
+
+def _describe(ctx: RequestContext, resource: dict, synonyms: bool, documentation: bool) -> dict:
+    kind, name, keys = resource["resource_type"], resource["resource_name"], resource["configuration_keys"]
+    result = {"resource_type": kind, "resource_name": name, "error_code": ErrorCode.NONE, "configs": []}
+    error = None
+    if kind == ResourceType.TOPIC:
+        topic = ctx.broker.logs.topics.get(name)
+        if topic is None:
+            error = KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Topic '{name}' does not exist.")
+        else:
+            result["configs"] = describe_topic_configs(topic.configs, ctx.broker.config.log_properties, keys)
+    elif kind == ResourceType.BROKER:
+        error = broker_resource_error(ctx, name)
+        if error is None and name:
+            result["configs"] = [c for c in _broker_configs(ctx.broker.config) if keys is None or c["name"] in keys]
+    else:
+        error = KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {kind}")
+    if error is not None:
+        result.update(error_code=error.code, error_message=error.message)
+    for entry in result["configs"]:
+        if not synonyms:
+            entry["synonyms"] = []
+        if not documentation:
+            entry["documentation"] = None
+    return result
+
+
+@handler(32, 0, 4)
+async def handle_describe_configs(ctx: RequestContext, request: dict) -> dict:
+    synonyms = request.get("include_synonyms", False)
+    documentation = request.get("include_documentation", False)
+    return {"results": [_describe(ctx, r, synonyms, documentation) for r in request["resources"]]}

@@ -1,0 +1,42 @@
+"""OffsetForLeaderEpoch (key 23), versions 0-4: the end offset of a leader epoch, for truncation checks.
+
+v0: end offset per requested epoch.  v1: the epoch the answer belongs to.  v2: current leader epoch
+(fencing) and throttle time.  v3: replica id.  v4: flexible.
+Every partition has had one leader, this broker, in epoch 0 (what Metadata and Fetch report), so
+epoch 0 ends at the log end offset and later epochs are unknown (-1, -1), as in Kafka's leader
+epoch cache. A current leader epoch above 0 is UNKNOWN_LEADER_EPOCH.
+"""
+
+from __future__ import annotations
+
+from kafkapy.apis import RequestContext, handler
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+
+LEADER_EPOCH = 0
+UNDEFINED = -1
+
+
+def _partition(ctx: RequestContext, topic: str, partition: dict) -> dict:
+    entry = {"partition": partition["partition"], "error_code": ErrorCode.NONE}
+    try:
+        log = ctx.broker.partition(topic, partition["partition"])
+    except KafkaError as exc:
+        entry["error_code"] = exc.code
+        return entry
+    if partition.get("current_leader_epoch", UNDEFINED) > LEADER_EPOCH:
+        entry["error_code"] = ErrorCode.UNKNOWN_LEADER_EPOCH
+    elif LEADER_EPOCH >= partition["leader_epoch"] >= 0:
+        entry.update(leader_epoch=LEADER_EPOCH, end_offset=log.log_end_offset)
+    else:
+        entry.update(leader_epoch=UNDEFINED, end_offset=UNDEFINED)
+    return entry
+
+
+@handler(23, 0, 4)
+async def handle_offset_for_leader_epoch(ctx: RequestContext, request: dict) -> dict:
+    return {
+        "topics": [
+            {"topic": t["topic"], "partitions": [_partition(ctx, t["topic"], p) for p in t["partitions"]]}
+            for t in request["topics"]
+        ]
+    }

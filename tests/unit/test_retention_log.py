@@ -1,0 +1,119 @@
+"""Retention, DeleteRecords, delayed file deletion, the log start offset checkpoint and topic deletion."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.protocol.records import build_batch, decode_records, validate_batches
+from kafkapy.storage.log import Log, LogConfig
+from kafkapy.storage.log_manager import LogManager
+from kafkapy.storage.retention import delete_old_segments
+
+NOW = 1_700_000_000_000
+
+
+def append(log: Log, count: int, *, timestamp: int = NOW, key: bytes | None = b"k", size: int = 100) -> None:
+    for _ in range(count):
+        batch = bytearray(build_batch([(key, b"x" * size, [], timestamp)]))
+        log.append(batch, validate_batches(batch), now_ms=NOW)
+
+
+def values(log: Log) -> list[int]:
+    found = log.read(log.log_start_offset, 1 << 24)
+    return [] if found is None else [r.offset for _, records in decode_records(found.read_bytes()) for r in records]
+
+
+def test_retention_bytes_and_ms(tmp_path: Path) -> None:
+    log = Log.open(tmp_path / "t-0", LogConfig(segment_bytes=1000, retention_bytes=2500), now_ms=NOW)
+    append(log, 40)
+    assert len(log.segments) > 4
+    assert log.delete_old_segments(NOW) > 0
+    assert log.size_in_bytes <= 2500 + 1000 and log.log_start_offset == log.segments[0].base_offset > 0
+    timed = Log.open(tmp_path / "u-0", LogConfig(segment_bytes=1000, retention_ms=1000), now_ms=NOW)
+    append(timed, 20, timestamp=NOW - 5000)
+    assert timed.delete_old_segments(NOW) > 0
+    assert (timed.log_start_offset, timed.log_end_offset, values(timed)) == (20, 20, [])
+    append(timed, 1)
+    assert values(timed) == [20]
+
+
+def test_compacted_logs_keep_old_segments_and_deleted_files_wait(tmp_path: Path) -> None:
+    config = LogConfig(segment_bytes=1000, retention_ms=1, cleanup_policy=("compact",), file_delete_delay_ms=500)
+    log = Log.open(tmp_path / "t-0", config, now_ms=NOW)
+    append(log, 20, timestamp=NOW - 5000)
+    assert log.delete_old_segments(NOW) == 0
+    log.update_config(LogConfig(segment_bytes=1000, retention_ms=1, file_delete_delay_ms=500))
+    first = log.segments[0]
+    fetch = log.read(0, 100)
+    assert fetch is not None
+    assert log.delete_old_segments(NOW) > 0
+    assert first.log_path.name.endswith(".log.deleted") and first.log_path.exists()
+    assert os.pread(fetch.fd, 10, fetch.position)  # an in-flight sendfile still reads the file
+    log.purge_deleted(NOW + 100)
+    assert first.log_path.exists()
+    log.purge_deleted(NOW + 500)
+    assert not first.log_path.exists() and not list((tmp_path / "t-0").glob("*.deleted"))
+
+
+def test_delete_records_and_checkpoint_survive_restart(tmp_path: Path) -> None:
+    manager = LogManager.open(tmp_path, LogConfig())
+    log = manager.create_topic("t", 1, {"segment.bytes": "1000"}).partitions[0]
+    append(log, 30)
+    assert log.delete_records_before(13) == 13
+    assert log.delete_records_before(5) == 13
+    with pytest.raises(KafkaError) as exc_info:
+        log.delete_records_before(31)
+    assert exc_info.value.code == ErrorCode.OFFSET_OUT_OF_RANGE
+    with pytest.raises(KafkaError) as exc_info:
+        log.read(12, 100)
+    assert exc_info.value.code == ErrorCode.OFFSET_OUT_OF_RANGE
+    assert log.segments[0].base_offset <= 13 < log.segments[0].next_offset
+    manager.checkpoint_log_start_offsets()
+    manager.close()
+    reopened = LogManager.open(tmp_path, LogConfig())
+    assert reopened.get_log("t", 0).log_start_offset == 13  # type: ignore[union-attr]
+    assert delete_old_segments(reopened, NOW) == 0
+    reopened.close()
+
+
+def test_delete_topic_frees_the_name_and_removes_files_later(tmp_path: Path) -> None:
+    manager = LogManager.open(tmp_path, LogConfig())
+    old = manager.create_topic("t", 2, {"file.delete.delay.ms": "1000"})
+    append(old.partitions[0], 3)
+    fetch = old.partitions[0].read(0, 1000)
+    manager.delete_topic("t", now_ms=NOW)
+    assert not (tmp_path / "t-0").exists()
+    new = manager.create_topic("t", 1)
+    assert new.topic_id != old.topic_id and new.partitions[0].log_end_offset == 0
+    assert fetch is not None and os.pread(fetch.fd, 10, fetch.position)
+    manager.purge_deleted(NOW + 999)
+    assert len(list(tmp_path.glob("t-*-delete"))) == 2
+    manager.purge_deleted(NOW + 1000)
+    assert not list(tmp_path.glob("t-*-delete")) and (tmp_path / "t-0").exists()
+    manager.close()
+
+
+def test_compacted_topic_refuses_keyless_records_and_recompresses(tmp_path: Path) -> None:
+    log = Log.open(tmp_path / "c-0", LogConfig().with_overrides({"cleanup.policy": "compact"}), now_ms=NOW)
+    with pytest.raises(KafkaError) as exc_info:
+        append(log, 1, key=None)
+    assert exc_info.value.code == ErrorCode.INVALID_RECORD
+    zstd = Log.open(tmp_path / "z-0", LogConfig().with_overrides({"compression.type": "zstd"}), now_ms=NOW)
+    append(zstd, 2)
+    stored = zstd.read(0, 1 << 20)
+    assert stored is not None
+    headers = validate_batches(stored.read_bytes())
+    assert [h.compression for h in headers] == [4, 4]
+
+
+def test_timestamp_limits(tmp_path: Path) -> None:
+    log = Log.open(tmp_path / "t-0", LogConfig(message_timestamp_before_max_ms=1000), now_ms=NOW)
+    for timestamp in (NOW + 3600_001, NOW - 1001):
+        with pytest.raises(KafkaError) as exc_info:
+            append(log, 1, timestamp=timestamp)
+        assert exc_info.value.code == ErrorCode.INVALID_TIMESTAMP
+    append(log, 1, timestamp=NOW - 999)
