@@ -8,10 +8,16 @@ import time
 import trio
 
 from kafkapy.config import BrokerConfig
+from kafkapy.configs import broker_topic_defaults
+from kafkapy.coordinator.group_coordinator import GroupCoordinator
 from kafkapy.coordinator.producer_ids import ProducerIdManager
+from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
+from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.storage.cleaner import LogCleaner
 from kafkapy.storage.log import Log, LogConfig
 from kafkapy.storage.log_manager import LogManager, TopicState
+from kafkapy.storage.retention import run_retention
 
 log = logging.getLogger("kafkapy.broker")
 
@@ -25,17 +31,7 @@ def now_ms() -> int:
 
 def log_config(config: BrokerConfig) -> LogConfig:
     """Broker-wide log defaults (Kafka's log.* settings) as the storage's per-log config."""
-    return LogConfig(
-        segment_bytes=config.log_segment_bytes,
-        segment_ms=config.log_roll_ms,
-        index_interval_bytes=config.log_index_interval_bytes,
-        flush_messages=config.log_flush_interval_messages,
-        flush_ms=config.log_flush_interval_ms,
-        retention_ms=config.log_retention_ms,
-        retention_bytes=config.log_retention_bytes,
-        message_timestamp_type=config.log_message_timestamp_type,
-        max_message_bytes=config.message_max_bytes,
-    )
+    return LogConfig().with_overrides(broker_topic_defaults(config.log_properties))
 
 
 class Broker:
@@ -45,6 +41,16 @@ class Broker:
         self.config = config
         self.logs = logs
         self.producer_ids = ProducerIdManager(config.data_dir)
+        self.groups = GroupCoordinator(config, logs, self.after_append)
+        self.transactions = TransactionCoordinator(
+            config,
+            logs,
+            self.producer_ids,
+            self.groups,
+            TransactionStateTopic(logs, config.transaction_state_log_num_partitions, self.after_append),
+            self.after_append,
+        )
+        self.cleaner = LogCleaner(logs, backoff_ms=config.log_cleaner_backoff_ms, now_ms=now_ms)
         self._data_arrived = trio.Event()
         self._nursery: trio.Nursery | None = None
         self._flushing: set[Log] = set()
@@ -54,15 +60,30 @@ class Broker:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._flush_scheduler)
+            nursery.start_soon(
+                lambda: run_retention(
+                    self.logs, check_interval_ms=self.config.log_retention_check_interval_ms, now_ms=now_ms
+                )
+            )
+            if self.config.log_cleaner_enable:
+                nursery.start_soon(self.cleaner.run)
+            await nursery.start(self.groups.run)
+            await nursery.start(self.transactions.run)
             task_status.started()
             await trio.sleep_forever()
 
     @classmethod
     def open(cls, config: BrokerConfig) -> Broker:
-        """Open (and recover) the data dir."""
+        """Open (and recover) the data dir, load the consumer groups, then the transactions.
+
+        Loading the transactions completes those a crash left prepared, which may commit offsets.
+        """
         config.data_dir.mkdir(parents=True, exist_ok=True)
         logs = LogManager.open(config.data_dir, log_config(config), node_id=config.node_id)
-        return cls(config, logs)
+        broker = cls(config, logs)
+        broker.groups.load()
+        broker.transactions.load()
+        return broker
 
     @property
     def node_id(self) -> int:

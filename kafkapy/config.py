@@ -8,8 +8,10 @@ ignored so an existing server.properties can be reused as it is.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from kafkapy.configs import BROKER_SYNONYMS, validate_broker_property
 
 log = logging.getLogger("kafkapy.config")
 
@@ -29,20 +31,38 @@ class BrokerConfig:
     default_replication_factor: int = 1
     # Kafka's socket.request.max.bytes is 100 MiB.
     socket_request_max_bytes: int = 100 * 1024 * 1024
-    # Kafka's message.max.bytes is 1 MiB plus the 12-byte log overhead.
-    message_max_bytes: int = 1048588
-    # Kafka's log.segment.bytes is 1 GiB and log.roll.hours 168.
-    log_segment_bytes: int = 1024 * 1024 * 1024
-    log_roll_ms: int = 7 * 24 * 3600 * 1000
-    # Kafka's log.index.interval.bytes is 4096.
-    log_index_interval_bytes: int = 4096
-    # Kafka leaves flushing to the OS by default (log.flush.interval.* = Long.MAX_VALUE).
-    log_flush_interval_messages: int | None = None
-    log_flush_interval_ms: int | None = None
-    # Kafka's log.retention.hours is 168; retention.bytes -1 means unlimited.
-    log_retention_ms: int = 7 * 24 * 3600 * 1000
-    log_retention_bytes: int = -1
-    log_message_timestamp_type: str = "CreateTime"
+    # Broker-level defaults of topic configs by their Kafka broker names (log.retention.hours,
+    # message.max.bytes, log.cleanup.policy, ...); kafkapy.configs.TOPIC_CONFIGS defines them all.
+    log_properties: dict[str, str] = field(default_factory=dict)
+    # Kafka's log.retention.check.interval.ms (5 minutes), log.cleaner.enable and log.cleaner.backoff.ms.
+    log_retention_check_interval_ms: int = 300000
+    log_cleaner_enable: bool = True
+    log_cleaner_backoff_ms: int = 15000
+    # kafkapy.strict.replication.factor: false accepts any replication factor and creates one replica
+    # (metadata reports that one); true refuses more replicas than brokers, as a one-node Kafka does.
+    strict_replication_factor: bool = False
+    # Kafka's create.topic.policy.class.name / alter.config.policy.class.name, naming Python classes
+    # (kafkapy.policy); unset by default as in Kafka.
+    create_topic_policy_class_name: str = ""
+    alter_config_policy_class_name: str = ""
+    # Consumer groups. Kafka's group.initial.rebalance.delay.ms is 3000; 0 here so that a test
+    # broker does not hold every new group's first JoinGroup for 3 s.
+    group_initial_rebalance_delay_ms: int = 0
+    group_min_session_timeout_ms: int = 6000
+    group_max_session_timeout_ms: int = 1800000
+    group_max_size: int = 2**31 - 1
+    # Kafka's offsets.topic.num.partitions is 50; one partition suits a single test broker.
+    offsets_topic_num_partitions: int = 1
+    # Kafka's offsets.retention.minutes is 10080 (7 days), checked every 10 minutes.
+    offsets_retention_ms: int = 7 * 24 * 3600 * 1000
+    offsets_retention_check_interval_ms: int = 600000
+    offset_metadata_max_bytes: int = 4096
+    # Transactions, with Kafka's defaults except transaction.state.log.num.partitions (50 in Kafka).
+    transaction_state_log_num_partitions: int = 1
+    transaction_max_timeout_ms: int = 900000
+    transactional_id_expiration_ms: int = 7 * 24 * 3600 * 1000
+    transaction_abort_timed_out_transaction_cleanup_interval_ms: int = 10000
+    transaction_remove_expired_transaction_cleanup_interval_ms: int = 3600000
 
     @property
     def advertised(self) -> tuple[str, int]:
@@ -59,17 +79,32 @@ _PROPERTIES: dict[str, tuple[str, type]] = {
     "auto.create.topics.enable": ("auto_create_topics_enable", bool),
     "default.replication.factor": ("default_replication_factor", int),
     "socket.request.max.bytes": ("socket_request_max_bytes", int),
-    "message.max.bytes": ("message_max_bytes", int),
-    "log.segment.bytes": ("log_segment_bytes", int),
-    "log.roll.ms": ("log_roll_ms", int),
-    "log.index.interval.bytes": ("log_index_interval_bytes", int),
-    "log.flush.interval.messages": ("log_flush_interval_messages", int),
-    "log.flush.interval.ms": ("log_flush_interval_ms", int),
-    "log.retention.ms": ("log_retention_ms", int),
-    "log.retention.bytes": ("log_retention_bytes", int),
-    "log.message.timestamp.type": ("log_message_timestamp_type", str),
+    "log.retention.check.interval.ms": ("log_retention_check_interval_ms", int),
+    "log.cleaner.enable": ("log_cleaner_enable", bool),
+    "log.cleaner.backoff.ms": ("log_cleaner_backoff_ms", int),
+    "kafkapy.strict.replication.factor": ("strict_replication_factor", bool),
+    "create.topic.policy.class.name": ("create_topic_policy_class_name", str),
+    "alter.config.policy.class.name": ("alter_config_policy_class_name", str),
+    "group.initial.rebalance.delay.ms": ("group_initial_rebalance_delay_ms", int),
+    "group.min.session.timeout.ms": ("group_min_session_timeout_ms", int),
+    "group.max.session.timeout.ms": ("group_max_session_timeout_ms", int),
+    "group.max.size": ("group_max_size", int),
+    "offsets.topic.num.partitions": ("offsets_topic_num_partitions", int),
+    "offsets.retention.check.interval.ms": ("offsets_retention_check_interval_ms", int),
+    "offset.metadata.max.bytes": ("offset_metadata_max_bytes", int),
+    "transaction.state.log.num.partitions": ("transaction_state_log_num_partitions", int),
+    "transaction.max.timeout.ms": ("transaction_max_timeout_ms", int),
+    "transactional.id.expiration.ms": ("transactional_id_expiration_ms", int),
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms": (
+        "transaction_abort_timed_out_transaction_cleanup_interval_ms",
+        int,
+    ),
+    "transaction.remove.expired.transaction.cleanup.interval.ms": (
+        "transaction_remove_expired_transaction_cleanup_interval_ms",
+        int,
+    ),
 }
-_HOURS = {"log.roll.hours": "log_roll_ms", "log.retention.hours": "log_retention_ms"}
+_MINUTES = {"offsets.retention.minutes": "offsets_retention_ms"}
 
 
 def _convert(kind: type, value: str) -> object:
@@ -103,8 +138,11 @@ def apply_properties(config: BrokerConfig, props: dict[str, str]) -> None:
         if name in _PROPERTIES:
             attr, kind = _PROPERTIES[name]
             setattr(config, attr, _convert(kind, value))
-        elif name in _HOURS:
-            setattr(config, _HOURS[name], int(value) * 3600 * 1000)
+        elif name in BROKER_SYNONYMS:
+            validate_broker_property(name, value)
+            config.log_properties[name] = value
+        elif name in _MINUTES:
+            setattr(config, _MINUTES[name], int(value) * 60 * 1000)
         elif name == "listeners" or name == "advertised.listeners":
             host, port = _listener(value)
             if name == "listeners":
@@ -113,6 +151,17 @@ def apply_properties(config: BrokerConfig, props: dict[str, str]) -> None:
                 config.advertised_host, config.advertised_port = host, port
         else:
             log.info("ignoring unsupported property", extra={"property": name})
+
+
+def static_properties(config: BrokerConfig) -> dict[str, tuple[str, bool]]:
+    """Broker property -> (value, is it the default) for the settings in ``_PROPERTIES`` (DescribeConfigs)."""
+    defaults = {f.name: f.default for f in fields(BrokerConfig)}
+    out = {}
+    for name, (attr, kind) in _PROPERTIES.items():
+        value = getattr(config, attr)
+        text = str(value).lower() if kind is bool else str(value)
+        out[name] = (text, value == defaults.get(attr))
+    return out
 
 
 def _listener(value: str) -> tuple[str, int]:

@@ -53,7 +53,44 @@ class Handler:
 HANDLERS: dict[int, Handler] = {}
 
 # The modules that register handlers, in API key order.
-_MODULES = ("produce", "fetch", "list_offsets", "metadata", "api_versions", "create_topics", "init_producer_id")
+_MODULES = (
+    "produce",
+    "fetch",
+    "list_offsets",
+    "metadata",
+    "offset_commit",
+    "offset_fetch",
+    "find_coordinator",
+    "join_group",
+    "heartbeat",
+    "leave_group",
+    "sync_group",
+    "describe_groups",
+    "list_groups",
+    "api_versions",
+    "create_topics",
+    "delete_topics",
+    "delete_records",
+    "init_producer_id",
+    "offset_for_leader_epoch",
+    "add_partitions_to_txn",
+    "add_offsets_to_txn",
+    "end_txn",
+    "txn_offset_commit",
+    "describe_configs",
+    "alter_configs",
+    "describe_log_dirs",
+    "create_partitions",
+    "delete_groups",
+    "elect_leaders",
+    "incremental_alter_configs",
+    "offset_delete",
+    "describe_cluster",
+    "describe_producers",
+    "describe_transactions",
+    "list_transactions",
+    "describe_topic_partitions",
+)
 
 
 def handler(api_key: int, min_version: int, max_version: int) -> Callable[[HandlerFunc], HandlerFunc]:

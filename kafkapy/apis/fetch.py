@@ -1,7 +1,8 @@
 """Fetch (key 1), versions 4-18: reads record batches, long-polling until min_bytes or max_wait_ms.
 
 v0-v3: not served (v4 is the oldest that Apache Kafka 4 and current clients use).
-v4: isolation level, last stable offset, aborted transactions (none yet: transactions are issue 4).
+v4: isolation level: read_committed serves up to the last stable offset, with the aborted
+    transactions of the fetched range (from the .txnindex files) so clients drop their records.
 v5: log start offset.  v6: same as v5.
 v7: fetch sessions; this broker answers every fetch as sessionless (session id 0), which clients
     handle by sending full fetches.
@@ -24,31 +25,46 @@ READ_COMMITTED = 1
 
 
 def _partition_response(
-    ctx: RequestContext, state: TopicState | None, unknown: ErrorCode, partition: dict, budget: int, first: bool
+    state: TopicState | None, unknown: ErrorCode, partition: dict, budget: int, first: bool, read_committed: bool
 ) -> tuple[dict, int]:
     """Read one partition; returns its response entry and how many record bytes it holds."""
     index = partition["partition"]
-    entry = {"partition_index": index, "high_watermark": -1, "last_stable_offset": -1, "log_start_offset": -1}
+    # Kafka sends empty (not null) records with an error too; librdkafka rejects null ones.
+    entry = {
+        "partition_index": index,
+        "high_watermark": -1,
+        "last_stable_offset": -1,
+        "log_start_offset": -1,
+        "records": b"",
+    }
     if state is None or not 0 <= index < len(state.partitions):
         entry["error_code"] = unknown if state is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         return entry, 0
     log = state.partitions[index]
     hw = log.high_watermark
+    lso = log.last_stable_offset
     entry.update(
-        error_code=ErrorCode.NONE, high_watermark=hw, last_stable_offset=hw, log_start_offset=log.log_start_offset
+        error_code=ErrorCode.NONE, high_watermark=hw, last_stable_offset=lso, log_start_offset=log.log_start_offset
     )
     limit = min(partition["partition_max_bytes"], budget)
+    fetch_offset = partition["fetch_offset"]
     try:
-        region = log.read(partition["fetch_offset"], limit, min_one_batch=first, max_offset=hw)
+        region = log.read(fetch_offset, limit, min_one_batch=first, max_offset=lso if read_committed else hw)
     except KafkaError as exc:
         entry["error_code"] = exc.code
         return entry, 0
     entry["records"] = region if region is not None else b""
+    if read_committed:
+        aborted = log.aborted_transactions(fetch_offset, lso) if region is not None else []
+        entry["aborted_transactions"] = [
+            {"producer_id": a.producer_id, "first_offset": a.first_offset} for a in aborted
+        ]
     return entry, (region.length if region is not None else 0)
 
 
 def _read(ctx: RequestContext, request: dict) -> tuple[list[dict], int, bool]:
     """One pass over the requested partitions: (topic responses, record bytes, any error)."""
+    read_committed = request.get("isolation_level", 0) == READ_COMMITTED
     budget = request["max_bytes"]
     total = 0
     failed = False
@@ -63,7 +79,7 @@ def _read(ctx: RequestContext, request: dict) -> tuple[list[dict], int, bool]:
             unknown = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         partitions = []
         for partition in topic["partitions"]:
-            entry, size = _partition_response(ctx, state, unknown, partition, budget - total, total == 0)
+            entry, size = _partition_response(state, unknown, partition, budget - total, total == 0, read_committed)
             failed = failed or entry["error_code"] != ErrorCode.NONE
             total += size
             partitions.append(entry)
@@ -76,12 +92,10 @@ async def handle_fetch(ctx: RequestContext, request: dict) -> dict:
     deadline = trio.current_time() + max(request["max_wait_ms"], 0) / 1000
     min_bytes = max(request["min_bytes"], 1)
     responses, total, failed = _read(ctx, request)
-    while total < min_bytes and not failed and trio.current_time() < deadline:
+    # Like Kafka's ReplicaManager, a fetch of no partitions (a session being closed) is not held.
+    wanted = any(topic["partitions"] for topic in request["topics"])
+    while wanted and total < min_bytes and not failed and trio.current_time() < deadline:
         with trio.move_on_at(deadline):
             await ctx.broker.wait_for_data()
         responses, total, failed = _read(ctx, request)
-    if ctx.version >= 4 and request.get("isolation_level", 0) == READ_COMMITTED:
-        for topic in responses:
-            for entry in topic["partitions"]:
-                entry["aborted_transactions"] = []
     return {"error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}

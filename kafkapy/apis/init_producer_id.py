@@ -1,12 +1,12 @@
-"""InitProducerId (key 22), versions 0-6: producer ids for idempotent producers.
+"""InitProducerId (key 22), versions 0-6: producer ids and epochs for idempotent and transactional producers.
 
 v0: transactional id and timeout; returns a producer id and epoch.
 v1: same as v0.  v2: flexible.
-v3: existing producer id/epoch (KIP-360); a non-transactional producer gets a fresh id, as from Kafka.
+v3: existing producer id/epoch (KIP-360): a transactional producer recovering from an abortable error
+    keeps its id with a bumped epoch; a non-transactional producer gets a fresh id, as from Kafka.
 v4-v5: same as v3.  v6: two-phase-commit fields (KIP-939), not supported: enable_2pc is refused.
-Transactional ids need the transaction coordinator (issue #4), which this broker does not run yet:
-they get NOT_COORDINATOR, as from a Kafka broker that is not the id's coordinator; clients look for
-the coordinator with FindCoordinator, which ApiVersions does not offer, and stop there.
+A transactional id goes to the transaction coordinator, which fences the id's previous producer by
+bumping the epoch (aborting its ongoing transaction first: CONCURRENT_TRANSACTIONS, the client retries).
 """
 
 from __future__ import annotations
@@ -14,12 +14,20 @@ from __future__ import annotations
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode
 
+NO_PRODUCER_ID = -1
+
 
 @handler(22, 0, 6)
 async def handle_init_producer_id(ctx: RequestContext, request: dict) -> dict:
-    if request["transactional_id"] is not None:
-        return {"error_code": ErrorCode.NOT_COORDINATOR}
     if request.get("enable2_pc"):
         return {"error_code": ErrorCode.INVALID_REQUEST}
-    producer_id = ctx.broker.producer_ids.next_producer_id()
-    return {"error_code": ErrorCode.NONE, "producer_id": producer_id, "producer_epoch": 0}
+    txn_id = request["transactional_id"]
+    if txn_id is None:
+        producer_id = ctx.broker.producer_ids.next_producer_id()
+        return {"error_code": ErrorCode.NONE, "producer_id": producer_id, "producer_epoch": 0}
+    producer_id = request.get("producer_id", NO_PRODUCER_ID)
+    expected = (producer_id, request.get("producer_epoch", -1)) if producer_id != NO_PRODUCER_ID else None
+    error, producer_id, epoch = ctx.broker.transactions.init_producer_id(
+        txn_id, request["transaction_timeout_ms"], expected
+    )
+    return {"error_code": error, "producer_id": producer_id, "producer_epoch": epoch}

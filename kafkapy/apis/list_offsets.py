@@ -1,7 +1,8 @@
 """ListOffsets (key 2), versions 1-11: offsets by timestamp, earliest, latest and max timestamp.
 
 v0: not served (old-style offset lists; Apache Kafka 4 dropped it).
-v1: one offset and its timestamp per partition.  v2: isolation level.  v3: same as v2.
+v1: one offset and its timestamp per partition.  v2: isolation level (latest is the last stable
+offset for read_committed).  v3: same as v2.
 v4: current leader epoch in, leader epoch out.  v5: same as v4.  v6: flexible.
 v7: max timestamp (-3).  v8: earliest local (-4, same as earliest here: no tiered storage).
 v9: earliest pending upload (-5; nothing is ever uploaded, so no offset).  v10: timeout_ms.
@@ -20,12 +21,13 @@ MAX_TIMESTAMP = -3
 EARLIEST_LOCAL = -4
 EARLIEST_PENDING_UPLOAD = -5
 LATEST_TIERED = -6
+READ_COMMITTED = 1
 
 
-def _lookup(log: Log, timestamp: int) -> tuple[int, int]:
+def _lookup(log: Log, timestamp: int, read_committed: bool) -> tuple[int, int]:
     """(offset, timestamp) answering one partition's query; (-1, -1) when there is none."""
     if timestamp == LATEST:
-        return log.high_watermark, -1
+        return (log.last_stable_offset if read_committed else log.high_watermark), -1
     if timestamp in (EARLIEST, EARLIEST_LOCAL):
         return log.log_start_offset, -1
     if timestamp == MAX_TIMESTAMP:
@@ -37,7 +39,7 @@ def _lookup(log: Log, timestamp: int) -> tuple[int, int]:
     return (found.offset, found.timestamp) if found is not None else (-1, -1)
 
 
-def _partition(ctx: RequestContext, topic: str, partition: dict) -> dict:
+def _partition(ctx: RequestContext, topic: str, partition: dict, read_committed: bool) -> dict:
     index = partition["partition_index"]
     entry = {"partition_index": index, "error_code": ErrorCode.NONE}
     try:
@@ -45,16 +47,20 @@ def _partition(ctx: RequestContext, topic: str, partition: dict) -> dict:
     except KafkaError as exc:
         entry["error_code"] = exc.code
         return entry
-    offset, timestamp = _lookup(log, partition["timestamp"])
+    offset, timestamp = _lookup(log, partition["timestamp"], read_committed)
     entry.update(offset=offset, timestamp=timestamp, leader_epoch=0 if offset >= 0 else -1)
     return entry
 
 
 @handler(2, 1, 11)
 async def handle_list_offsets(ctx: RequestContext, request: dict) -> dict:
+    read_committed = request.get("isolation_level", 0) == READ_COMMITTED
     return {
         "topics": [
-            {"name": topic["name"], "partitions": [_partition(ctx, topic["name"], p) for p in topic["partitions"]]}
+            {
+                "name": topic["name"],
+                "partitions": [_partition(ctx, topic["name"], p, read_committed) for p in topic["partitions"]],
+            }
             for topic in request["topics"]
         ]
     }

@@ -15,7 +15,7 @@ import uuid
 
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.storage.log_manager import TopicState
+from kafkapy.storage.log_manager import TopicState, validate_topic_name
 
 ZERO_UUID = uuid.UUID(int=0)
 
@@ -60,6 +60,12 @@ def _requested_topic(ctx: RequestContext, wanted: dict, auto_create: bool) -> di
     except KafkaError as exc:
         return {"error_code": exc.code, "name": name}
     if state is None:
+        # Apache Kafka answers an illegal name with INVALID_TOPIC_EXCEPTION even when it would not
+        # create the topic anyway.
+        try:
+            validate_topic_name(name)
+        except KafkaError as exc:
+            return {"error_code": exc.code, "name": name}
         return {"error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "name": name}
     return topic_entry(ctx, state)
 

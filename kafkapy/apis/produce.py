@@ -1,7 +1,8 @@
 """Produce (key 0), versions 3-13: appends record batches to partitions.
 
 v0-v2: not served (magic v0/v1 message sets; Apache Kafka 4 dropped them too).
-v3: magic v2 record batches, transactional id (transactions are not implemented yet: issue 4).
+v3: magic v2 record batches, transactional id; a transactional batch is only accepted for a partition
+    of its producer's ongoing transaction (Kafka's transaction verification, KIP-890), else INVALID_TXN_STATE.
 v4: same as v3.  v5: log start offset.  v6-v7: same as v5.
 v8: record errors and error message.  v9: flexible.
 v10: current leader and node endpoints (tagged; not sent, there is one broker).
@@ -22,7 +23,7 @@ def _partition_error(index: int, code: ErrorCode, message: str | None = None) ->
     return {"index": index, "error_code": code, "base_offset": -1, "error_message": message}
 
 
-def _append(ctx: RequestContext, topic: str, partition: dict) -> dict:
+def _append(ctx: RequestContext, topic: str, partition: dict, transactional_id: str | None) -> dict:
     """Validate and append one partition's records; the partition's response entry."""
     index = partition["index"]
     records = partition["records"]
@@ -39,6 +40,10 @@ def _append(ctx: RequestContext, topic: str, partition: dict) -> dict:
             raise KafkaError(ErrorCode.INVALID_RECORD, "clients may not produce control batches")
         if header.producer_id != NO_PRODUCER_ID and header.base_sequence < 0:
             raise KafkaError(ErrorCode.INVALID_RECORD, f"invalid sequence {header.base_sequence} with a producer id")
+        if header.is_transactional:
+            ctx.broker.transactions.verify_produce(
+                transactional_id, header.producer_id, header.producer_epoch, (topic, index)
+            )
         info = log.append(bytearray(records), headers, now_ms=now_ms())
     except KafkaError as exc:
         return _partition_error(index, exc.code, exc.message)
@@ -52,7 +57,7 @@ def _append(ctx: RequestContext, topic: str, partition: dict) -> dict:
     }
 
 
-def _topic_response(ctx: RequestContext, topic: dict, acks: int) -> dict:
+def _topic_response(ctx: RequestContext, topic: dict, acks: int, transactional_id: str | None) -> dict:
     name = topic.get("name")
     topic_id = topic.get("topic_id")
     partitions = topic["partition_data"]
@@ -71,14 +76,15 @@ def _topic_response(ctx: RequestContext, topic: dict, acks: int) -> dict:
     if code != ErrorCode.NONE or name is None:
         results = [_partition_error(p["index"], code) for p in partitions]
     else:
-        results = [_append(ctx, name, p) for p in partitions]
+        results = [_append(ctx, name, p, transactional_id) for p in partitions]
     return {"name": topic.get("name"), "topic_id": topic_id, "partition_responses": results}
 
 
 @handler(0, 3, 13)
 async def handle_produce(ctx: RequestContext, request: dict) -> dict | None:
     acks = request["acks"]
-    responses = [_topic_response(ctx, topic, acks) for topic in request["topic_data"]]
+    txn_id = request.get("transactional_id")
+    responses = [_topic_response(ctx, topic, acks, txn_id) for topic in request["topic_data"]]
     if acks == 0:
         if any(p["error_code"] for t in responses for p in t["partition_responses"]):
             # An acks=0 producer reads no response; Kafka closes the connection so the client

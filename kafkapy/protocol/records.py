@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
 import crc32c
@@ -413,23 +413,30 @@ def build_batch(
     control: bool = False,
     partition_leader_epoch: int = 0,
     log_append_time: bool = False,
+    offset_deltas: Sequence[int] | None = None,
+    last_offset_delta: int | None = None,
+    delete_horizon_ms: int | None = None,
 ) -> bytes:
     """Encode a complete v2 record batch with a valid CRC32C.
 
     ``records`` are (key, value, headers, timestamp) tuples or Record-like objects; a None
-    timestamp means now. Offset deltas follow list order. Compression is always applied when
-    asked for, as the Java producer does, so tests exercise the codec.
+    timestamp means now. Offset deltas follow list order unless ``offset_deltas`` gives them, and
+    ``last_offset_delta`` may reach past the last record: the log cleaner keeps a compacted batch's
+    offsets this way, and writes batches with no records at all to keep a producer's last sequence.
+    ``delete_horizon_ms`` sets the delete horizon flag and stores the horizon as the base timestamp
+    (KIP-534). Compression is always applied when asked for, as the Java producer does.
     """
     fields = [_record_fields(record) for record in records]
-    if not fields:
+    if not fields and last_offset_delta is None:
         raise ValueError("a record batch needs at least one record")
     now_ms = int(time.time() * 1000)
     timestamps = [now_ms if timestamp is None else timestamp for _, _, _, timestamp in fields]
-    base_timestamp = timestamps[0]
+    base_timestamp = timestamps[0] if timestamps else NO_TIMESTAMP
+    if delete_horizon_ms is not None:
+        base_timestamp = delete_horizon_ms
+    deltas = range(len(fields)) if offset_deltas is None else offset_deltas
     body = bytearray()
-    for offset_delta, ((key, value, record_headers, _), timestamp) in enumerate(
-        zip(fields, timestamps, strict=True)
-    ):
+    for offset_delta, (key, value, record_headers, _), timestamp in zip(deltas, fields, timestamps, strict=True):
         record = bytearray(b"\x00")  # attributes
         record += encode_varint(timestamp - base_timestamp)
         record += encode_varint(offset_delta)
@@ -441,8 +448,10 @@ def build_batch(
             _append_bytes(record, header_value)
         body += encode_varint(len(record))
         body += record
-    section = compress(compression, body) if compression else body
-    attributes = compression & COMPRESSION_MASK
+    section = compress(compression, body) if compression and fields else body
+    attributes = (compression if fields else 0) & COMPRESSION_MASK
+    if delete_horizon_ms is not None:
+        attributes |= DELETE_HORIZON_FLAG
     if log_append_time:
         attributes |= TIMESTAMP_TYPE_MASK
     if transactional:
@@ -459,9 +468,9 @@ def build_batch(
         CURRENT_MAGIC,
         0,
         attributes,
-        len(fields) - 1,
+        len(fields) - 1 if last_offset_delta is None else last_offset_delta,
         base_timestamp,
-        max(timestamps),
+        max(timestamps, default=NO_TIMESTAMP),
         producer_id,
         producer_epoch,
         base_sequence,

@@ -132,6 +132,48 @@ class _Array(c.Construct):
         return f"{fname}(obj, io, this)"
 
 
+class _NullableStruct(c.Construct):
+    """A nullable struct field: int8 -1 for null, else 1 followed by the struct (Kafka's encoding)."""
+
+    def __init__(self, subcon: c.Construct) -> None:
+        super().__init__()
+        self.subcon = subcon
+        self.flagbuildnone = True
+
+    def _parse(self, stream, context, path):
+        if _wire.read_exact(stream, 1)[0] >= 0x80:
+            return None
+        return self.subcon._parsereport(stream, context, path)
+
+    def _build(self, obj, stream, context, path):
+        stream.write(b"\xff" if obj is None else b"\x01")
+        if obj is not None:
+            self.subcon._build(obj, stream, context, path)
+        return obj
+
+    def _emitparse(self, code):
+        code.append(_WIRE_IMPORT)
+        fname = f"parse_knullable_{code.allocateId()}"
+        code.append(f"""
+            def {fname}(io, this):
+                if read_exact(io, 1)[0] >= 0x80:
+                    return None
+                return {self.subcon._compileparse(code)}
+        """)
+        return f"{fname}(io, this)"
+
+    def _emitbuild(self, code):
+        fname = f"build_knullable_{code.allocateId()}"
+        code.append(f"""
+            def {fname}(obj, io, this):
+                io.write(b"\\xff" if obj is None else b"\\x01")
+                if obj is not None:
+                    {self.subcon._compilebuild(code)}
+                return obj
+        """)
+        return f"{fname}(obj, io, this)"
+
+
 @dataclass
 class _Tagged:
     name: str
@@ -237,7 +279,8 @@ def _default(field: FieldSpec, version: int) -> Any:
 def _field_construct(field: FieldSpec, version: int, flexible: bool) -> c.Construct:
     compact = flexible and not field.noncompact
     if field.type == "struct":
-        return _struct(field.fields, version, flexible)
+        struct = _struct(field.fields, version, flexible)
+        return _NullableStruct(struct) if version in field.nullable else struct
     if field.type == "array":
         if field.item_type == "struct":
             item = _struct(field.fields, version, flexible)

@@ -231,3 +231,9 @@ def api_specs(spec_dir: Path = SPEC_DIR) -> dict[int, ApiSpec]:
 def header_specs(spec_dir: Path = SPEC_DIR) -> dict[str, MessageSpec]:
     """RequestHeader and ResponseHeader."""
     return parse_message_file(spec_dir / "headers.kspec")
+
+
+@cache
+def internal_specs(name: str, spec_dir: Path = SPEC_DIR) -> dict[str, MessageSpec]:
+    """Record layouts of an internal topic, from ``protocol_specs/internal/<name>.kspec``."""
+    return parse_message_file(spec_dir / "internal" / f"{name}.kspec")

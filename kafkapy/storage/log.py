@@ -12,25 +12,50 @@ import logging
 import os
 import re
 import shutil
+import struct
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from kafkapy.configs import TOPIC_CONFIGS, check_consistency, parse_topic_configs
+from kafkapy.protocol.compression import CompressionType
 from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.protocol.records import NO_PRODUCER_ID, BatchHeader, assign_offsets, parse_batch_header
+from kafkapy.protocol.records import (
+    CONTROL_ABORT,
+    CONTROL_COMMIT,
+    NO_PRODUCER_ID,
+    BatchHeader,
+    assign_offsets,
+    build_batch,
+    decode_records,
+    parse_batch_header,
+    parse_control_key,
+    validate_batches,
+)
 from kafkapy.storage.index import CorruptIndexError, TimestampOffset
-from kafkapy.storage.producer_state import BatchMetadata, ProducerStateManager
+from kafkapy.storage.producer_state import (
+    NO_COORDINATOR_EPOCH,
+    SNAPSHOT_FILE_SUFFIX,
+    BatchMetadata,
+    CompletedTxn,
+    CorruptSnapshotError,
+    ProducerStateManager,
+    snapshot_file_name,
+)
 from kafkapy.storage.segment import (
+    DELETED_FILE_SUFFIX,
     INDEX_FILE_SUFFIX,
     LOG_FILE_SUFFIX,
     MAX_RELATIVE_OFFSET,
     TIME_INDEX_FILE_SUFFIX,
     LogSegment,
+    recover_leftover_files,
 )
+from kafkapy.storage.txn_index import TXN_INDEX_FILE_SUFFIX, AbortedTxn
 
 logger = logging.getLogger("kafkapy.storage")
 
@@ -43,132 +68,79 @@ _SEGMENT_STEM = re.compile(r"\d{20}")
 # Kafka writes Long.MAX_VALUE for "never" (flush.messages, flush.ms).
 _LONG_MAX = 2**63 - 1
 
+# Producer state snapshots kept per partition (Kafka keeps one per segment; the newest matter).
+SNAPSHOTS_TO_KEEP = 2
+# An end transaction marker's value: version int16, coordinatorEpoch int32.
+_MARKER_VALUE = struct.Struct(">hi")
+
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _default(name: str) -> Any:
+    return TOPIC_CONFIGS[name].default_value
+
+
 @dataclass(frozen=True)
 class LogConfig:
-    """Per-topic log settings: Kafka's topic config names in snake_case, with Kafka's defaults."""
+    """Per-topic log settings: Kafka's topic configs (kafkapy.configs) in snake_case, with Kafka's defaults."""
 
-    # segment.bytes <- log.segment.bytes, 1 GiB.
-    segment_bytes: int = 1024 * 1024 * 1024
-    # segment.ms <- log.roll.hours = 168 (7 days).
-    segment_ms: int = 7 * 24 * 60 * 60 * 1000
-    # index.interval.bytes <- log.index.interval.bytes, 4096.
-    index_interval_bytes: int = 4096
-    # flush.messages <- log.flush.interval.messages, Long.MAX_VALUE: no forced fsync (None).
-    flush_messages: int | None = None
-    # flush.ms <- log.flush.interval.ms, unset (falls back to Long.MAX_VALUE): None.
-    flush_ms: int | None = None
-    # retention.ms <- log.retention.hours = 168 (7 days); -1 means keep forever.
-    retention_ms: int = 7 * 24 * 60 * 60 * 1000
-    # retention.bytes <- log.retention.bytes, -1: no size limit.
-    retention_bytes: int = -1
-    # message.timestamp.type <- log.message.timestamp.type, CreateTime.
-    message_timestamp_type: str = CREATE_TIME
-    # max.message.bytes <- message.max.bytes, 1 MiB plus the 12-byte log overhead.
-    max_message_bytes: int = 1024 * 1024 + 12
+    segment_bytes: int = _default("segment.bytes")
+    segment_ms: int = _default("segment.ms")
+    index_interval_bytes: int = _default("index.interval.bytes")
+    # None: no forced fsync (Kafka's Long.MAX_VALUE).
+    flush_messages: int | None = _default("flush.messages")
+    flush_ms: int | None = _default("flush.ms")
+    # -1: keep forever / no size limit.
+    retention_ms: int = _default("retention.ms")
+    retention_bytes: int = _default("retention.bytes")
+    message_timestamp_type: str = _default("message.timestamp.type")
+    message_timestamp_before_max_ms: int = _default("message.timestamp.before.max.ms")
+    message_timestamp_after_max_ms: int = _default("message.timestamp.after.max.ms")
+    max_message_bytes: int = _default("max.message.bytes")
+    cleanup_policy: tuple[str, ...] = _default("cleanup.policy")
+    compression_type: str = _default("compression.type")
+    delete_retention_ms: int = _default("delete.retention.ms")
+    min_compaction_lag_ms: int = _default("min.compaction.lag.ms")
+    max_compaction_lag_ms: int = _default("max.compaction.lag.ms")
+    min_cleanable_dirty_ratio: float = _default("min.cleanable.dirty.ratio")
+    min_insync_replicas: int = _default("min.insync.replicas")
+    file_delete_delay_ms: int = _default("file.delete.delay.ms")
 
-    def with_overrides(self, configs: dict[str, str]) -> LogConfig:
+    def with_overrides(self, configs: Mapping[str, str | None]) -> LogConfig:
         """Apply topic config overrides given by Kafka name ("segment.bytes": "1024").
 
-        Other Kafka topic configs (cleanup.policy, compression.type, ...) are accepted and kept
-        but not interpreted here; unknown names and bad values raise KafkaError(INVALID_CONFIG).
+        Configs kafkapy does not interpret are validated and otherwise ignored; unknown names and
+        bad values raise KafkaError(INVALID_CONFIG).
         """
-        changes: dict[str, object] = {}
-        for name, raw in configs.items():
-            parser = _CONFIG_PARSERS.get(name)
-            if parser is None:
-                if name not in TOPIC_CONFIG_NAMES:
-                    raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
-                continue
-            field, convert = parser
-            try:
-                changes[field] = convert(raw)
-            except ValueError as exc:
-                raise KafkaError(ErrorCode.INVALID_CONFIG, f"invalid value {raw!r} for {name}: {exc}") from None
-        return dataclasses.replace(self, **changes)
+        changed = dataclasses.replace(self, **parse_topic_configs(configs))
+        check_consistency(dataclasses.asdict(changed))
+        return changed
 
+    @property
+    def compact(self) -> bool:
+        return "compact" in self.cleanup_policy
 
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    def convert(raw: str) -> int:
-        value = int(raw)
-        if value < minimum:
-            raise ValueError(f"must be at least {minimum}")
-        return value
+    @property
+    def delete(self) -> bool:
+        return "delete" in self.cleanup_policy
 
-    return convert
+    @property
+    def target_codec(self) -> int | None:
+        """The codec the broker recompresses to, or None to keep the producer's (compression.type=producer)."""
+        if self.compression_type == "producer":
+            return None
+        return 0 if self.compression_type == "uncompressed" else int(CompressionType[self.compression_type.upper()])
 
-
-def _optional_long(minimum: int) -> Callable[[str], int | None]:
-    at_least = _int_at_least(minimum)
-
-    def convert(raw: str) -> int | None:
-        value = at_least(raw)
-        return None if value >= _LONG_MAX else value
-
-    return convert
-
-
-def _timestamp_type(raw: str) -> str:
-    if raw not in (CREATE_TIME, LOG_APPEND_TIME):
-        raise ValueError(f"must be {CREATE_TIME} or {LOG_APPEND_TIME}")
-    return raw
-
-
-# Every topic-level config Apache Kafka 4 knows (LogConfig / TopicConfig).
-TOPIC_CONFIG_NAMES = frozenset(
-    {
-        "cleanup.policy",
-        "compression.type",
-        "compression.gzip.level",
-        "compression.lz4.level",
-        "compression.zstd.level",
-        "delete.retention.ms",
-        "file.delete.delay.ms",
-        "flush.messages",
-        "flush.ms",
-        "follower.replication.throttled.replicas",
-        "index.interval.bytes",
-        "leader.replication.throttled.replicas",
-        "local.retention.bytes",
-        "local.retention.ms",
-        "max.compaction.lag.ms",
-        "max.message.bytes",
-        "message.timestamp.after.max.ms",
-        "message.timestamp.before.max.ms",
-        "message.timestamp.type",
-        "min.cleanable.dirty.ratio",
-        "min.compaction.lag.ms",
-        "min.insync.replicas",
-        "preallocate",
-        "remote.log.copy.disable",
-        "remote.log.delete.on.disable",
-        "remote.storage.enable",
-        "retention.bytes",
-        "retention.ms",
-        "segment.bytes",
-        "segment.index.bytes",
-        "segment.jitter.ms",
-        "segment.ms",
-        "unclean.leader.election.enable",
-    }
-)
-
-# Minimums follow Kafka's LogConfig validators.
-_CONFIG_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
-    "segment.bytes": ("segment_bytes", _int_at_least(14)),
-    "segment.ms": ("segment_ms", _int_at_least(1)),
-    "index.interval.bytes": ("index_interval_bytes", _int_at_least(0)),
-    "flush.messages": ("flush_messages", _optional_long(1)),
-    "flush.ms": ("flush_ms", _optional_long(0)),
-    "retention.ms": ("retention_ms", _int_at_least(-1)),
-    "retention.bytes": ("retention_bytes", _int_at_least(-1)),
-    "message.timestamp.type": ("message_timestamp_type", _timestamp_type),
-    "max.message.bytes": ("max_message_bytes", _int_at_least(0)),
-}
+    @property
+    def inspects_records(self) -> bool:
+        """Whether appends must decode records: recompression, keys of compacted topics, old timestamps."""
+        return (
+            self.compression_type != "producer"
+            or self.compact
+            or (self.message_timestamp_type == CREATE_TIME and self.message_timestamp_before_max_ms < _LONG_MAX)
+        )
 
 
 @dataclass(frozen=True)
@@ -222,7 +194,9 @@ class OffsetAndTimestamp(NamedTuple):
 class Log:
     """One partition's log on disk: ``<data_dir>/<topic>-<partition>/`` (Kafka's UnifiedLog)."""
 
-    def __init__(self, directory: Path, config: LogConfig, segments: list[LogSegment], *, now_ms: int) -> None:
+    def __init__(
+        self, directory: Path, config: LogConfig, segments: list[LogSegment], *, now_ms: int, log_start_offset: int = 0
+    ) -> None:
         """Wrap already-opened, recovered segments; use ``Log.open``."""
         self._dir = directory
         self._config = config
@@ -235,19 +209,29 @@ class Log:
         self._last_flush_ms = now_ms
         self._dir_needs_fsync = False
         self._producer_state: ProducerStateManager | None = None
+        # Kafka's logStartOffset: may lie inside the first segment after DeleteRecords.
+        self._log_start_offset = max(log_start_offset, segments[0].base_offset)
+        # Segments renamed to .deleted, with the wall-clock ms their files may go (file.delete.delay.ms).
+        self._deleted: list[tuple[int, LogSegment]] = []
+        self._moved = False
 
     @classmethod
-    def open(cls, directory: Path, config: LogConfig, *, now_ms: int | None = None) -> Log:
+    def open(
+        cls, directory: Path, config: LogConfig, *, now_ms: int | None = None, log_start_offset: int = 0
+    ) -> Log:
         """Load the partition's segments, recovering the active one and any with a bad index.
 
-        A fresh directory gets an empty segment at offset 0.
+        A fresh directory gets an empty segment at offset 0. Leftovers of deletion and compaction
+        are dealt with first (``recover_leftover_files``). ``log_start_offset`` comes from the
+        log-start-offset-checkpoint file.
         """
         now_ms = _now_ms() if now_ms is None else now_ms
         directory.mkdir(parents=True, exist_ok=True)
+        recover_leftover_files(directory, config.index_interval_bytes)
         base_offsets = sorted(
             int(path.stem) for path in directory.glob("*" + LOG_FILE_SUFFIX) if _SEGMENT_STEM.fullmatch(path.stem)
         )
-        for suffix in (INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX):
+        for suffix in (INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, TXN_INDEX_FILE_SUFFIX):
             for path in directory.glob("*" + suffix):
                 if not path.with_suffix(LOG_FILE_SUFFIX).exists():
                     logger.warning("%s: deleting index file without a log file", path)
@@ -271,7 +255,7 @@ class Log:
         active = segments[-1]
         active.recover()
         active.load_rolling_base(now_ms)
-        return cls(directory, config, segments, now_ms=now_ms)
+        return cls(directory, config, segments, now_ms=now_ms, log_start_offset=log_start_offset)
 
     @property
     def dir(self) -> Path:
@@ -295,7 +279,7 @@ class Log:
 
     @property
     def log_start_offset(self) -> int:
-        return self._segments[0].base_offset
+        return self._log_start_offset
 
     @property
     def log_end_offset(self) -> int:
@@ -323,10 +307,13 @@ class Log:
         *,
         leader_epoch: int = 0,
         now_ms: int,
+        coordinator: bool = False,
     ) -> AppendInfo:
         """Assign offsets to validated batches (in place) and append them to the active segment.
 
-        ``headers`` are validate_batches' result for ``buf``. Rolls a new segment first when
+        ``headers`` are validate_batches' result for ``buf``. ``coordinator`` marks an append by a
+        coordinator (Kafka's AppendOrigin.COORDINATOR: markers, transactional offset commits), whose
+        sequence numbers are not checked. Control batches must be COMMIT/ABORT markers. Rolls a new segment first when
         the batches would overflow segment.bytes or the segment is older than segment.ms.
         Raises KafkaError MESSAGE_TOO_LARGE for a batch over max.message.bytes and
         RECORD_LIST_TOO_LARGE when the data cannot fit in any segment.
@@ -345,8 +332,13 @@ class Log:
                 ErrorCode.RECORD_LIST_TOO_LARGE,
                 f"{len(buf)} bytes exceed segment.bytes {config.segment_bytes}",
             )
+        if config.message_timestamp_type == CREATE_TIME:
+            _check_future_timestamps(headers, now_ms, config.message_timestamp_after_max_ms)
+        if config.inspects_records and not any(header.is_control for header in headers):
+            buf, headers = self._inspect_records(buf, headers, now_ms)
         append_time = now_ms if config.message_timestamp_type == LOG_APPEND_TIME else None
-        duplicate = self._check_producers(headers)
+        markers = _read_markers(buf, headers)
+        duplicate = self._check_producers(headers, markers, check_sequences=not coordinator)
         if duplicate is not None:
             return AppendInfo(
                 first_offset=duplicate.first_offset,
@@ -367,11 +359,16 @@ class Log:
                 assigned.append(parse_batch_header(buf, position))
                 position += header.size
             segment = self._maybe_roll(len(buf), next_offset - 1, now_ms)
+            self._index_aborted_txns(segment, assigned, markers)
             segment.append(buf, assigned, now_ms=now_ms)
             self._log_end_offset = next_offset
-        for header in assigned:
-            if header.producer_id != NO_PRODUCER_ID:
+        for header, marker in zip(assigned, markers, strict=True):
+            if header.producer_id == NO_PRODUCER_ID:
+                continue
+            if marker is None:
                 self.producer_state.update(header)
+            else:
+                self.producer_state.complete_txn(header, marker.aborted, marker.coordinator_epoch)
         newest = max(assigned, key=lambda header: header.max_timestamp)
         if append_time is not None:
             max_timestamp, offset_of_max = append_time, first_offset
@@ -386,27 +383,118 @@ class Log:
             log_start_offset=self.log_start_offset,
         )
 
+    def _index_aborted_txns(
+        self, segment: LogSegment, assigned: list[BatchHeader], markers: list[_Marker | None]
+    ) -> None:
+        """Add the transactions that abort markers end to ``segment``'s .txnindex, before the markers."""
+        for header, marker in zip(assigned, markers, strict=True):
+            if marker is None or not marker.aborted:
+                continue
+            state = self.producer_state
+            completed = state.preview_completion(header, aborted=True)
+            if completed.first_offset is not None:
+                lso = state.last_stable_offset_after(completed)
+                entry = AbortedTxn(header.producer_id, completed.first_offset, header.base_offset, lso)
+                segment.txn_index.append(entry)
+
     @property
     def producer_state(self) -> ProducerStateManager:
-        """Idempotent producers' state, rebuilt from the batch headers on first use."""
+        """Producers' state, loaded on first use from the newest snapshot plus the batches after it."""
         if self._producer_state is None:
-            self._producer_state = ProducerStateManager.rebuild(
-                header for segment in self._segments for _, header in segment.batch_headers()
-            )
+            self._producer_state = self._load_producer_state()
         return self._producer_state
 
-    def _check_producers(self, headers: list[BatchHeader]) -> BatchMetadata | None:
-        """Sequence/epoch checks of idempotent batches; the original of a retried single batch."""
-        idempotent = [h for h in headers if h.producer_id != NO_PRODUCER_ID]
-        if not idempotent:
+    def _snapshots(self) -> list[tuple[int, Path]]:
+        """(offset, path) of the producer state snapshots, oldest first."""
+        found = []
+        for path in self._dir.glob("*" + SNAPSHOT_FILE_SUFFIX):
+            stem = path.name[: -len(SNAPSHOT_FILE_SUFFIX)]
+            if _SEGMENT_STEM.fullmatch(stem):
+                found.append((int(stem), path))
+        return sorted(found)
+
+    def _load_producer_state(self) -> ProducerStateManager:
+        """Kafka's loadProducerState: snapshots past the log end are stale (the log was cut) and go."""
+        state: ProducerStateManager | None = None
+        start = self.log_start_offset
+        for offset, path in reversed(self._snapshots()):
+            if offset > self._log_end_offset:
+                path.unlink(missing_ok=True)
+                continue
+            if state is not None:
+                continue
+            try:
+                state = ProducerStateManager.from_snapshot(path.read_bytes())
+                start = offset
+            except (OSError, CorruptSnapshotError) as exc:
+                logger.warning("%s: %s; ignoring it", path, exc)
+                path.unlink(missing_ok=True)
+        if state is None:
+            state = ProducerStateManager()
+        state.replay(self._batches_from(start))
+        return state
+
+    def _batches_from(self, start_offset: int) -> Iterator[tuple[BatchHeader, CompletedTxn | None]]:
+        """Headers of the batches from ``start_offset`` on, each marker with what it completes."""
+        for segment in self._segments[self._segment_index_for(start_offset) :]:
+            for position, header in segment.batch_headers():
+                if header.base_offset < start_offset:
+                    continue
+                completed = None
+                if header.is_control and header.producer_id != NO_PRODUCER_ID:
+                    marker = _read_marker(os.pread(segment.fd, header.size, position))
+                    if marker is not None:
+                        completed = CompletedTxn(header.producer_id, None, header.base_offset, marker.aborted)
+                yield header, completed
+
+    def take_snapshot(self) -> None:
+        """Write the producer state at the log end offset (on roll and close, as Kafka does)."""
+        if self._producer_state is None:
+            return
+        path = self._dir / snapshot_file_name(self._log_end_offset)
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_bytes(self._producer_state.to_snapshot())
+            os.replace(tmp, path)
+            for _, old in self._snapshots()[:-SNAPSHOTS_TO_KEEP]:
+                old.unlink(missing_ok=True)
+        except OSError as exc:
+            logger.warning("%s: producer state snapshot failed: %s", path, exc)
+
+    @property
+    def last_stable_offset(self) -> int:
+        """The first offset of the earliest ongoing transaction, else the high watermark (Kafka's LSO)."""
+        first = self.producer_state.first_unstable_offset()
+        return self.high_watermark if first is None else min(first, self.high_watermark)
+
+    def aborted_transactions(self, start_offset: int, end_offset: int) -> list[AbortedTxn]:
+        """Aborted transactions that may hold records in [start_offset, end_offset), from the .txnindex files."""
+        first = self._segment_index_for(start_offset)
+        return [entry for s in self._segments[first:] for entry in s.txn_index.overlapping(start_offset, end_offset)]
+
+    def _check_producers(
+        self, headers: list[BatchHeader], markers: list[_Marker | None], *, check_sequences: bool
+    ) -> BatchMetadata | None:
+        """Sequence/epoch checks of idempotent batches and markers; the original of a retried single batch."""
+        if all(h.producer_id == NO_PRODUCER_ID for h in headers):
             return None
         state = self.producer_state
-        if len(headers) == 1:
+        if not check_sequences:
+            for header, marker in zip(headers, markers, strict=True):
+                if marker is not None:
+                    state.check_marker(header, marker.coordinator_epoch)
+            return None
+        if len(headers) == 1 and markers[0] is None:
             duplicate = state.find_duplicate(headers[0])
             if duplicate is not None:
                 return duplicate
-        for header in idempotent:
-            state.check(header)
+        for header, marker in zip(headers, markers, strict=True):
+            if header.producer_id == NO_PRODUCER_ID:
+                continue
+            if marker is None:
+                state.check(header)
+            else:
+                state.check_marker(header, marker.coordinator_epoch)
         return None
 
     def _maybe_roll(self, append_size: int, last_offset: int, now_ms: int) -> LogSegment:
@@ -431,6 +519,7 @@ class Log:
 
     def _roll(self) -> LogSegment:
         self._segments[-1].on_become_inactive()
+        self.take_snapshot()
         segment = LogSegment(self._dir, self._log_end_offset, index_interval_bytes=self._config.index_interval_bytes)
         self._segments.append(segment)
         self._base_offsets.append(segment.base_offset)
@@ -525,7 +614,10 @@ class Log:
         for segment in segments:
             segment.flush()
         if fsync_dir:
-            dir_fd = os.open(self._dir, os.O_RDONLY)
+            try:
+                dir_fd = os.open(self._dir, os.O_RDONLY)
+            except FileNotFoundError:
+                return  # the topic was deleted meanwhile
             try:
                 os.fsync(dir_fd)
             finally:
@@ -533,6 +625,162 @@ class Log:
         with self._lock:
             self._recovery_point = max(self._recovery_point, target)
             self._last_flush_ms = _now_ms() if now_ms is None else now_ms
+
+    def _inspect_records(
+        self, buf: bytearray, headers: list[BatchHeader], now_ms: int
+    ) -> tuple[bytearray, list[BatchHeader]]:
+        """Kafka's LogValidator beyond the header checks: keys of compacted topics, old timestamps, recompression.
+
+        Only for topics whose configs ask for it (``LogConfig.inspects_records``); the batches come
+        back re-encoded with compression.type's codec when it is not "producer".
+        """
+        config = self._config
+        codec = config.target_codec
+        oldest = None
+        if config.message_timestamp_type == CREATE_TIME and config.message_timestamp_before_max_ms < _LONG_MAX:
+            oldest = now_ms - config.message_timestamp_before_max_ms
+        out = bytearray()
+        position = 0
+        for header, (_, records) in zip(headers, decode_records(buf), strict=True):
+            for record in records:
+                if config.compact and record.key is None:
+                    raise KafkaError(
+                        ErrorCode.INVALID_RECORD,
+                        f"Compacted topic cannot accept message without key in topic partition {self._dir.name}.",
+                    )
+                if oldest is not None and record.timestamp < oldest:
+                    raise KafkaError(
+                        ErrorCode.INVALID_TIMESTAMP,
+                        f"Timestamp {record.timestamp} of message with offset {record.offset} is out of range: "
+                        f"more than message.timestamp.before.max.ms ({config.message_timestamp_before_max_ms}) old",
+                    )
+            if codec is None or codec == header.compression:
+                out += buf[position : position + header.size]
+            else:
+                out += build_batch(
+                    records,
+                    compression=codec,
+                    producer_id=header.producer_id,
+                    producer_epoch=header.producer_epoch,
+                    base_sequence=header.base_sequence,
+                    transactional=header.is_transactional,
+                    log_append_time=header.log_append_time,
+                )
+            position += header.size
+        if codec is None:
+            return buf, headers
+        return out, validate_batches(out)
+
+    # Retention, DeleteRecords and compaction: all run on the event loop (see kafkapy.storage.retention
+    # and kafkapy.storage.cleaner), so readers never see the segment list change under them.
+
+    def delete_records_before(self, offset: int) -> int:
+        """DeleteRecords: move the log start offset up to ``offset`` and drop segments wholly below it.
+
+        Returns the new log start offset. Raises KafkaError(OFFSET_OUT_OF_RANGE) past the high watermark.
+        """
+        if offset > self.high_watermark or offset < 0:
+            raise KafkaError(
+                ErrorCode.OFFSET_OUT_OF_RANGE,
+                f"Cannot increment the log start offset to {offset} of partition {self._dir.name} "
+                f"since it is larger than the high watermark {self.high_watermark}",
+            )
+        if offset > self._log_start_offset:
+            self._log_start_offset = offset
+            self.delete_old_segments(_now_ms(), retention=False)
+        return self._log_start_offset
+
+    def delete_old_segments(self, now_ms: int, *, retention: bool = True) -> int:
+        """Kafka's deleteOldSegments: segments below the log start offset, past retention.ms or over retention.bytes.
+
+        The time and size limits apply only with cleanup.policy delete (and ``retention``). An expired
+        active segment is rolled first, as Kafka does. Returns how many segments were deleted.
+        """
+        config = self._config
+        by_time = retention and config.delete and config.retention_ms >= 0
+        excess = self.size_in_bytes - config.retention_bytes if retention and config.delete else -1
+        excess = excess if config.retention_bytes >= 0 else -1
+        doomed: list[LogSegment] = []
+        for index, segment in enumerate(self._segments):
+            is_active = index == len(self._segments) - 1
+            if is_active and segment.size == 0:
+                break
+            below_start = not is_active and self._segments[index + 1].base_offset <= self._log_start_offset
+            expired = by_time and now_ms - segment.largest_timestamp > config.retention_ms
+            oversized = excess >= segment.size
+            if not (below_start or expired or oversized):
+                break
+            excess -= segment.size
+            doomed.append(segment)
+        if not doomed:
+            return 0
+        with self._lock:
+            if doomed[-1] is self._segments[-1]:
+                self._roll()
+            del self._segments[: len(doomed)]
+            del self._base_offsets[: len(doomed)]
+            self._log_start_offset = max(self._log_start_offset, self._segments[0].base_offset)
+            self._retire(doomed, now_ms)
+        logger.info(
+            "%s: deleted %d segment(s); log start offset %d", self._dir.name, len(doomed), self._log_start_offset
+        )
+        return len(doomed)
+
+    def _retire(self, segments: Sequence[LogSegment], now_ms: int) -> None:
+        """Rename removed segments to .deleted; their fds stay open for in-flight sendfiles until purged."""
+        due = now_ms + self._config.file_delete_delay_ms
+        for segment in segments:
+            try:
+                segment.rename_suffix(DELETED_FILE_SUFFIX)
+            except OSError as exc:
+                logger.warning("%s: renaming a deleted segment failed: %s", segment.log_path, exc)
+            self._deleted.append((due, segment))
+        self._dir_needs_fsync = True
+
+    def purge_deleted(self, now_ms: int | None = None) -> None:
+        """Close and remove the .deleted segments whose file.delete.delay.ms is over (all of them if now_ms is None)."""
+        keep = []
+        for due, segment in self._deleted:
+            if now_ms is None or due <= now_ms:
+                segment.delete()
+            else:
+                keep.append((due, segment))
+        self._deleted = keep
+
+    def moved_to(self, directory: Path) -> None:
+        """The partition directory was renamed for deletion: point every file there, and refuse swaps."""
+        self._dir = directory
+        self._moved = True
+        for segment in [*self._segments, *(segment for _, segment in self._deleted)]:
+            segment.moved_to(directory)
+
+    def cleanable_segments(self) -> list[LogSegment]:
+        """The closed segments (everything but the active one), for the cleaner."""
+        return self._segments[:-1]
+
+    def replace_segments(self, old: Sequence[LogSegment], new: LogSegment, now_ms: int) -> bool:
+        """Swap a cleaned ``.swap`` segment in for ``old`` (Kafka's replaceSegments); False if ``old`` changed.
+
+        ``old`` must still be consecutive closed segments of this log: retention, DeleteRecords or
+        a deletion of the topic during cleaning make the swap abort.
+        """
+        with self._lock:
+            if self._moved:
+                return False
+            try:
+                first = next(i for i, segment in enumerate(self._segments) if segment is old[0])
+            except StopIteration:
+                return False
+            current = self._segments[first : first + len(old)]
+            if len(current) != len(old) or any(a is not b for a, b in zip(current, old, strict=True)):
+                return False
+            if first + len(old) >= len(self._segments):
+                return False
+            self._retire(old, now_ms)
+            new.rename_suffix("")
+            self._segments[first : first + len(old)] = [new]
+            self._base_offsets[first : first + len(old)] = [new.base_offset]
+        return True
 
     def truncate_to(self, offset: int) -> None:
         """Remove everything from ``offset`` on (Kafka's truncateTo, used when rewinding).
@@ -555,6 +803,7 @@ class Log:
             active.truncate_to(offset)
             active.load_rolling_base(_now_ms())
             self._log_end_offset = active.next_offset
+            self._log_start_offset = min(self._log_start_offset, self._log_end_offset)
             self._recovery_point = min(self._recovery_point, self._log_end_offset)
             self._dir_needs_fsync = True
 
@@ -565,14 +814,17 @@ class Log:
         self._segments = [segment]
         self._base_offsets = [offset]
         self._log_end_offset = offset
+        self._log_start_offset = offset
         self._recovery_point = offset
         self._dir_needs_fsync = True
 
     def close(self) -> None:
-        """Close every segment; the bytes stay in the page cache (call flush first for fsync)."""
+        """Snapshot the producer state and close every segment (call flush first for fsync)."""
         with self._lock:
+            self.take_snapshot()
             for segment in self._segments:
                 segment.close()
+        self.purge_deleted()
 
     def delete(self) -> None:
         """Close the log and remove its directory."""
@@ -584,3 +836,52 @@ class Log:
             f"Log({self._dir.name}, log_start_offset={self.log_start_offset}, "
             f"log_end_offset={self._log_end_offset}, segments={len(self._segments)})"
         )
+
+
+class _Marker(NamedTuple):
+    """An end transaction marker's meaning."""
+
+    aborted: bool
+    coordinator_epoch: int
+
+
+def _check_future_timestamps(headers: list[BatchHeader], now_ms: int, after_max_ms: int) -> None:
+    """message.timestamp.after.max.ms on batch headers: a batch's max timestamp bounds its records'."""
+    if after_max_ms >= _LONG_MAX:
+        return
+    for header in headers:
+        if header.max_timestamp > now_ms + after_max_ms:
+            raise KafkaError(
+                ErrorCode.INVALID_TIMESTAMP,
+                f"Timestamp {header.max_timestamp} of message is out of range: more than "
+                f"message.timestamp.after.max.ms ({after_max_ms}) in the future",
+            )
+
+
+def _read_marker(batch: bytes | bytearray | memoryview) -> _Marker | None:
+    """The COMMIT/ABORT marker in a control batch; None for other control records (LEADER_CHANGE, ...)."""
+    for _, records in decode_records(batch):
+        for record in records:
+            _, kind = parse_control_key(record.key)
+            if kind not in (CONTROL_ABORT, CONTROL_COMMIT):
+                return None
+            epoch = NO_COORDINATOR_EPOCH
+            if record.value is not None and len(record.value) >= _MARKER_VALUE.size:
+                epoch = _MARKER_VALUE.unpack_from(record.value)[1]
+            return _Marker(kind == CONTROL_ABORT, epoch)
+    return None
+
+
+def _read_markers(buf: bytearray, headers: list[BatchHeader]) -> list[_Marker | None]:
+    """For each batch to append, its marker (None for data batches); other control batches are refused."""
+    markers: list[_Marker | None] = []
+    position = 0
+    for header in headers:
+        marker = None
+        if header.is_control:
+            marker = _read_marker(memoryview(buf)[position : position + header.size])
+            if marker is None:
+                raise KafkaError(ErrorCode.INVALID_RECORD, "only COMMIT and ABORT control batches can be appended")
+        markers.append(marker)
+        position += header.size
+    return markers

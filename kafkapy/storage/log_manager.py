@@ -8,6 +8,9 @@ Layout (Kafka's, so the directory looks familiar to Kafka tooling):
 - ``topic-configs.json``: kafkapy's own file for topic config overrides
   (``{"topic": {"retention.ms": "1000"}}``); Kafka keeps these in its metadata log instead.
   Only topics with overrides appear in it.
+- ``log-start-offset-checkpoint``: log start offsets that DeleteRecords moved inside a segment.
+- ``<topic>-<partition>.<id>-delete/``: a deleted partition, removed after file.delete.delay.ms
+  (its open files keep serving fetches already under way); leftovers go at start-up.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.storage.checkpoint import LOG_START_OFFSET_CHECKPOINT, read_checkpoint, write_checkpoint
 from kafkapy.storage.log import Log, LogConfig
 
 logger = logging.getLogger("kafkapy.storage")
@@ -37,6 +41,7 @@ TOPIC_CONFIGS = "topic-configs.json"
 MAX_TOPIC_NAME_LENGTH = 249
 _LEGAL_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]+")
 _PARTITION_DIR = re.compile(r"([a-zA-Z0-9._-]+)-(\d+)")
+DELETED_DIR_SUFFIX = "-delete"
 
 
 def uuid_to_kafka_string(value: uuid.UUID) -> str:
@@ -135,6 +140,8 @@ class LogManager:
         self.cluster_id = self._load_meta_properties()
         self.topics: dict[str, TopicState] = {}
         self._topics_by_id: dict[uuid.UUID, TopicState] = {}
+        # Logs of deleted topics, with the wall-clock ms their renamed directory may go.
+        self._deleted_logs: list[tuple[int, Log, Path]] = []
         self._load_topics(now_ms)
 
     @classmethod
@@ -169,8 +176,12 @@ class LogManager:
 
     def _load_topics(self, now_ms: int | None) -> None:
         overrides = self._read_topic_configs()
+        start_offsets = read_checkpoint(self.data_dir / LOG_START_OFFSET_CHECKPOINT)
         partition_dirs: dict[str, dict[int, Path]] = {}
         for path in sorted(self.data_dir.iterdir()):
+            if path.name.endswith(DELETED_DIR_SUFFIX) and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+                continue
             match = _PARTITION_DIR.fullmatch(path.name)
             if match is None or not path.is_dir():
                 continue
@@ -185,7 +196,8 @@ class LogManager:
             partitions = []
             for partition in range(count):
                 directory = dirs.get(partition, self.data_dir / f"{name}-{partition}")
-                log = Log.open(directory, log_config, now_ms=now_ms)
+                start = start_offsets.get((name, partition), 0)
+                log = Log.open(directory, log_config, now_ms=now_ms, log_start_offset=start)
                 self._write_partition_metadata(directory, topic_id)
                 partitions.append(log)
             self._add_topic(TopicState(name, topic_id, partitions, dict(configs), log_config))
@@ -268,25 +280,82 @@ class LogManager:
         # Overrides first: a crash before the directories exist leaves only an unused entry.
         if configs:
             self._save_topic_configs(extra=topic)
-        for partition in range(num_partitions):
-            directory = self.data_dir / f"{name}-{partition}"
-            log = Log.open(directory, log_config, now_ms=now_ms)
-            self._write_partition_metadata(directory, topic_id)
-            topic.partitions.append(log)
+        self._open_partitions(topic, num_partitions, now_ms)
         self._add_topic(topic)
         return topic
 
-    def delete_topic(self, name: str) -> None:
-        """Close and remove a topic's logs and overrides; KafkaError(UNKNOWN_TOPIC_OR_PARTITION)."""
+    def _open_partitions(self, topic: TopicState, count: int, now_ms: int | None) -> None:
+        """Create partition directories (with partition.metadata) until the topic has ``count``."""
+        for partition in range(len(topic.partitions), count):
+            directory = self.data_dir / f"{topic.name}-{partition}"
+            log = Log.open(directory, topic.log_config, now_ms=now_ms)
+            self._write_partition_metadata(directory, topic.topic_id)
+            topic.partitions.append(log)
+
+    def add_partitions(self, name: str, count: int, *, now_ms: int | None = None) -> None:
+        """CreatePartitions: grow a topic to ``count`` partitions (the caller checked count is larger)."""
+        self._open_partitions(self.topics[name], count, now_ms)
+
+    def alter_topic_configs(self, name: str, configs: dict[str, str], *, validate_only: bool = False) -> LogConfig:
+        """Replace a topic's overrides (validated: KafkaError INVALID_CONFIG), persist them and apply them."""
+        topic = self.topics[name]
+        log_config = self.default_config.with_overrides(configs)
+        if not validate_only:
+            topic.configs = dict(configs)
+            topic.log_config = log_config
+            self._save_topic_configs()
+            for log in topic.partitions:
+                log.update_config(log_config)
+        return log_config
+
+    def delete_topic(self, name: str, *, now_ms: int | None = None) -> TopicState:
+        """Forget a topic at once (its name is free again) and rename its partition directories for deletion.
+
+        The logs stay open until file.delete.delay.ms has passed (``purge_deleted``), so fetches
+        already sending from them finish; their directories are then removed.
+        Raises KafkaError(UNKNOWN_TOPIC_OR_PARTITION).
+        """
         topic = self.topics.pop(name, None)
         if topic is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name!r}")
         del self._topics_by_id[topic.topic_id]
         if topic.configs:
             self._save_topic_configs()
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        marker = uuid.uuid4().hex
         for log in topic.partitions:
-            log.close()
-            shutil.rmtree(log.dir, ignore_errors=True)
+            renamed = log.dir.with_name(f"{log.dir.name}.{marker}{DELETED_DIR_SUFFIX}")
+            try:
+                os.replace(log.dir, renamed)
+                log.moved_to(renamed)
+            except OSError as exc:
+                logger.warning("%s: could not rename for deletion: %s", log.dir, exc)
+                renamed = log.dir
+            self._deleted_logs.append((now_ms + log.config.file_delete_delay_ms, log, renamed))
+        self.checkpoint_log_start_offsets()
+        return topic
+
+    def purge_deleted(self, now_ms: int | None = None) -> None:
+        """Remove the files of deleted segments and topics whose delay is over (everything if now_ms is None)."""
+        for _, _, log in self.logs():
+            log.purge_deleted(now_ms)
+        keep = []
+        for due, log, path in self._deleted_logs:
+            if now_ms is None or due <= now_ms:
+                log.close()
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                keep.append((due, log, path))
+        self._deleted_logs = keep
+
+    def checkpoint_log_start_offsets(self) -> None:
+        """Write log-start-offset-checkpoint: every log start offset above its first segment's base offset."""
+        entries = {
+            (topic, partition): log.log_start_offset
+            for topic, partition, log in self.logs()
+            if log.log_start_offset > log.segments[0].base_offset
+        }
+        write_checkpoint(self.data_dir / LOG_START_OFFSET_CHECKPOINT, entries)
 
     def get_log(self, topic: str, partition: int) -> Log | None:
         state = self.topics.get(topic)
@@ -309,10 +378,12 @@ class LogManager:
             log.flush()
 
     def close(self) -> None:
-        """Flush and close every log, as Kafka does on a clean shutdown."""
+        """Flush and close every log, as Kafka does on a clean shutdown; pending deletions complete."""
+        self.checkpoint_log_start_offsets()
         for _, _, log in self.logs():
             log.flush()
             log.close()
+        self.purge_deleted()
 
 
 def _read_partition_metadata(path: Path) -> uuid.UUID | None:

@@ -30,6 +30,7 @@ from kafkapy.protocol.records import (
     parse_batch_header,
 )
 from kafkapy.storage.index import CorruptIndexError, OffsetIndex, TimeIndex, TimestampOffset
+from kafkapy.storage.txn_index import TXN_INDEX_FILE_SUFFIX, TransactionIndex
 
 logger = logging.getLogger("kafkapy.storage")
 
@@ -44,6 +45,16 @@ MAX_RELATIVE_OFFSET = 2**31 - 1
 _HEADER_READ_CHUNK = 8192
 # Recovery reads whole batches to check CRCs; larger chunks keep the syscall count low.
 _RECOVERY_READ_CHUNK = 1 << 20
+
+
+# Suffixes of segments on their way out or in (Kafka's LogFileUtils): removed after file.delete.delay.ms,
+# written by the cleaner, and cleaned segments ready to replace the originals.
+DELETED_FILE_SUFFIX = ".deleted"
+CLEANED_FILE_SUFFIX = ".cleaned"
+SWAP_FILE_SUFFIX = ".swap"
+
+# Segment file names start with the base offset, zero-padded to 20 digits.
+STEM_LENGTH = 20
 
 
 def file_stem(base_offset: int) -> str:
@@ -85,6 +96,12 @@ def _pread_fully(fd: int, length: int, position: int) -> bytes:
     return b"".join(parts)
 
 
+def _with_file_suffix(path: Path, suffix: str) -> Path:
+    """``path`` with its segment file type (``.log``, ``.index``, ...) followed by ``suffix`` instead."""
+    stem, kind = path.name[:STEM_LENGTH], path.name[STEM_LENGTH:].split(".")[1]
+    return path.with_name(f"{stem}.{kind}{suffix}")
+
+
 def _write_fully(fd: int, data: memoryview) -> None:
     while data:
         written = os.write(fd, data)
@@ -94,18 +111,20 @@ def _write_fully(fd: int, data: memoryview) -> None:
 class LogSegment:
     """A segment of one partition's log, named after its base offset (Kafka's LogSegment)."""
 
-    def __init__(self, directory: Path, base_offset: int, *, index_interval_bytes: int) -> None:
+    def __init__(self, directory: Path, base_offset: int, *, index_interval_bytes: int, suffix: str = "") -> None:
         """Open (creating if needed) the segment's files.
 
         An index that is missing while the log has data, or that fails to load, marks the
         segment ``needs_recovery``; the owning Log then rebuilds it with ``recover()``.
+        ``suffix`` follows each file name (Kafka's ``.cleaned`` and ``.swap`` while compacting).
         """
         self.base_offset = base_offset
         self.index_interval_bytes = index_interval_bytes
         stem = directory / file_stem(base_offset)
-        self.log_path = stem.with_suffix(LOG_FILE_SUFFIX)
-        self.index_path = stem.with_suffix(INDEX_FILE_SUFFIX)
-        self.time_index_path = stem.with_suffix(TIME_INDEX_FILE_SUFFIX)
+        self.log_path = Path(f"{stem}{LOG_FILE_SUFFIX}{suffix}")
+        self.index_path = Path(f"{stem}{INDEX_FILE_SUFFIX}{suffix}")
+        self.time_index_path = Path(f"{stem}{TIME_INDEX_FILE_SUFFIX}{suffix}")
+        self.txn_index = TransactionIndex(Path(f"{stem}{TXN_INDEX_FILE_SUFFIX}{suffix}"))
         self._lock = threading.Lock()
         indexes_existed = self.index_path.exists() and self.time_index_path.exists()
         self._fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
@@ -312,6 +331,8 @@ class LogSegment:
             os.ftruncate(self._fd, valid_bytes)
             self._size = valid_bytes
         self._next_offset = next_offset
+        # Entries are written just before their abort marker: drop those whose marker is gone.
+        self.txn_index.truncate_to(next_offset)
         self.time_index.maybe_append(self.max_timestamp_so_far, self.shallow_offset_of_max_timestamp)
         self.needs_recovery = False
         return truncated
@@ -385,6 +406,7 @@ class LogSegment:
             os.fsync(self._fd)
             self.offset_index.flush()
             self.time_index.flush()
+            self.txn_index.flush()
 
     def close(self) -> None:
         with self._lock:
@@ -396,11 +418,85 @@ class LogSegment:
             self.offset_index.close()
             self.time_index.close()
 
+    @property
+    def largest_timestamp(self) -> int:
+        """Kafka's largestTimestamp: the max record timestamp, else the file's modification time (retention)."""
+        if self.max_timestamp_so_far > 0:
+            return self.max_timestamp_so_far
+        return int(os.stat(self.log_path).st_mtime * 1000)
+
+    def moved_to(self, directory: Path) -> None:
+        """Point the file paths into ``directory`` (the partition directory was renamed)."""
+        for index in (self.offset_index, self.time_index, self.txn_index):
+            index.path = directory / index.path.name
+        self.index_path = self.offset_index.path
+        self.time_index_path = self.time_index.path
+        self.log_path = directory / self.log_path.name
+
+    def rename_suffix(self, suffix: str) -> None:
+        """Rename the segment's files to end with ``suffix`` ("" for live, ``.deleted``, ...); fds stay open.
+
+        The log file goes last, so a crash leaves it under its old name with whatever indexes
+        recovery rebuilds anyway.
+        """
+        for index in (self.offset_index, self.time_index, self.txn_index):
+            new = _with_file_suffix(index.path, suffix)
+            if index.path.exists():
+                os.replace(index.path, new)
+            index.path = new
+        self.index_path = self.offset_index.path
+        self.time_index_path = self.time_index.path
+        new_log = _with_file_suffix(self.log_path, suffix)
+        os.replace(self.log_path, new_log)
+        self.log_path = new_log
+
     def delete(self) -> None:
         """Close and remove the segment's files."""
         self.close()
         for path in (self.log_path, self.index_path, self.time_index_path):
             path.unlink(missing_ok=True)
+        self.txn_index.delete()
 
     def __repr__(self) -> str:
         return f"LogSegment(base_offset={self.base_offset}, size={self._size})"
+
+
+def recover_leftover_files(directory: Path, index_interval_bytes: int) -> None:
+    """Kafka's start-up cleanup of a partition directory before its segments are loaded.
+
+    ``.deleted`` files (deletion was pending) and ``.cleaned`` files (compaction was interrupted
+    before its output was complete) are removed. A ``.log.swap`` is a complete cleaned segment
+    whose swap was interrupted: the segments it replaces (those inside its offset range) are
+    removed and it takes its final name.
+    """
+    for path in list(directory.iterdir()):
+        if path.name.endswith((DELETED_FILE_SUFFIX, CLEANED_FILE_SUFFIX)):
+            path.unlink(missing_ok=True)
+    for path in sorted(directory.glob("*" + LOG_FILE_SUFFIX + SWAP_FILE_SUFFIX)):
+        base_offset = int(path.name[:STEM_LENGTH])
+        swap = LogSegment(directory, base_offset, index_interval_bytes=index_interval_bytes, suffix=SWAP_FILE_SUFFIX)
+        swap.recover()
+        end = swap.next_offset
+        for live in directory.glob("*" + LOG_FILE_SUFFIX):
+            if base_offset <= int(live.name[:STEM_LENGTH]) < max(end, base_offset + 1):
+                stem = live.name[:STEM_LENGTH]
+                for kind in (LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, TXN_INDEX_FILE_SUFFIX):
+                    (directory / f"{stem}{kind}").unlink(missing_ok=True)
+        swap.on_become_inactive()
+        swap.rename_suffix("")
+        swap.close()
+        logger.warning("%s: completed an interrupted compaction swap", path)
+    for path in directory.glob("*" + SWAP_FILE_SUFFIX):
+        path.unlink(missing_ok=True)
+
+
+def iter_batches(fd: int, start: int, end: int) -> Iterator[tuple[int, BatchHeader, memoryview]]:
+    """(position, header, bytes) of each whole batch in ``fd`` between ``start`` and ``end``, read in large chunks."""
+    window = _FileWindow(fd, end, _RECOVERY_READ_CHUNK)
+    position = start
+    while position + HEADER_SIZE <= end:
+        header = parse_batch_header(window.get(position, HEADER_SIZE))
+        if position + header.size > end:
+            return
+        yield position, header, window.get(position, header.size)
+        position += header.size

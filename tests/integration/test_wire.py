@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import time
 import uuid
 
 import pytest
@@ -12,7 +13,44 @@ from kafkapy.protocol.records import build_batch
 from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
 
-SERVED = {0: (3, 13), 1: (4, 18), 2: (1, 11), 3: (0, 13), 18: (0, 4), 19: (0, 7), 22: (0, 6)}
+SERVED = {
+    0: (3, 13),
+    1: (4, 18),
+    2: (1, 11),
+    3: (0, 13),
+    8: (0, 10),
+    9: (0, 10),
+    10: (0, 6),
+    11: (0, 9),
+    12: (0, 4),
+    13: (0, 5),
+    14: (0, 5),
+    15: (0, 6),
+    16: (0, 5),
+    18: (0, 4),
+    19: (0, 7),
+    20: (0, 6),
+    21: (0, 2),
+    22: (0, 6),
+    23: (0, 4),
+    24: (0, 5),
+    25: (0, 4),
+    26: (0, 5),
+    28: (0, 5),
+    32: (0, 4),
+    33: (0, 2),
+    35: (0, 5),
+    37: (0, 3),
+    42: (0, 2),
+    43: (0, 2),
+    44: (0, 1),
+    47: (0, 0),
+    60: (0, 2),
+    61: (0, 0),
+    65: (0, 0),
+    66: (0, 2),
+    75: (0, 0),
+}
 
 
 @pytest.fixture
@@ -82,7 +120,7 @@ def test_metadata_by_topic_id_and_unknown(client: WireClient) -> None:
     resp = client.request(3, 12, {"topics": [{"topic_id": uuid.uuid4(), "name": None}]})
     assert resp.topics[0].error_code == ErrorCode.UNKNOWN_TOPIC_ID
     assert metadata_topic(client, "no-such-topic").error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-    assert metadata_topic(client, "bad/name").error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    assert metadata_topic(client, "bad/name").error_code == ErrorCode.INVALID_TOPIC_EXCEPTION
     bad = client.request(3, 12, {"topics": [{"name": "bad/name"}], "allow_auto_topic_creation": True})
     assert bad.topics[0].error_code == ErrorCode.INVALID_TOPIC_EXCEPTION
 
@@ -134,7 +172,10 @@ def test_create_topics_every_version(client: WireClient, version: int) -> None:
     name = f"ct-{version}"
     assert one(name).error_code == 0
     assert one(name).error_code == ErrorCode.TOPIC_ALREADY_EXISTS
-    assert one(f"{name}-rf", rf=3).error_code == ErrorCode.INVALID_REPLICATION_FACTOR
+    assert one(f"{name}-rf", rf=0).error_code == ErrorCode.INVALID_REPLICATION_FACTOR
+    # One broker, one replica: a larger factor is accepted and reported as 1 (kafkapy.strict.replication.factor).
+    rf3 = one(f"{name}-rf3", rf=3)
+    assert rf3.error_code == 0 and (version < 5 or rf3.replication_factor == 1)
     assert one(f"{name}-p", partitions=0).error_code == ErrorCode.INVALID_PARTITIONS
     assert one("a" * 250).error_code == ErrorCode.INVALID_TOPIC_EXCEPTION
     bad_config = one(f"{name}-c", configs=[{"name": "no.such.config", "value": "1"}])
@@ -188,6 +229,12 @@ def test_truncated_frame_then_disconnect(shared_broker: BrokerProcess) -> None:
         assert c.request(3, 1, {"topics": []}).brokers[0].node_id == 1
 
 
+def test_fetch_of_no_partitions_is_answered_at_once(client: WireClient) -> None:
+    started = time.monotonic()
+    resp = client.request(1, 12, {"max_wait_ms": 5000, "min_bytes": 1, "topics": []})
+    assert resp.error_code == 0 and time.monotonic() - started < 2
+
+
 def test_pipelined_requests_answered_in_order(client: WireClient) -> None:
     ids = []
     data = b""
@@ -223,3 +270,10 @@ def test_failed_acks0_produce_closes_the_connection(shared_broker: BrokerProcess
         _, frame = c.encode(0, 9, {"acks": 0, "timeout_ms": 1000, "topic_data": topic_data})
         c.send_raw(frame)
         assert c.is_closed_by_peer()
+
+
+def test_describe_topic_partitions_sends_empty_elr_lists(client: WireClient) -> None:
+    create(client, "elr", 2)
+    body = {"topics": [{"name": "elr"}], "response_partition_limit": 100, "cursor": None}
+    partitions = client.request(75, 0, body).topics[0].partitions
+    assert [(p.eligible_leader_replicas, p.last_known_elr) for p in partitions] == [([], [])] * 2

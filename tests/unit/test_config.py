@@ -9,6 +9,7 @@ import pytest
 
 from kafkapy.cli import _serve_parser, build_config
 from kafkapy.config import BrokerConfig, apply_properties, parse_properties
+from kafkapy.configs import broker_topic_defaults
 
 
 def serve_args(*argv: str) -> argparse.Namespace:
@@ -39,7 +40,7 @@ def test_kafka_names_map_to_config() -> None:
     )
     assert (config.node_id, config.data_dir, config.num_partitions) == (3, Path("/tmp/a"), 6)
     assert config.auto_create_topics_enable is False
-    assert config.log_roll_ms == 2 * 3600 * 1000
+    assert broker_topic_defaults(config.log_properties)["segment.ms"] == str(2 * 3600 * 1000)
     assert (config.host, config.port) == ("0.0.0.0", 19092)
     assert config.advertised == ("kafka.local", 29092)
 
