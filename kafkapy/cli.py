@@ -1,4 +1,4 @@
-"""Command line: ``kafkapy serve`` starts a broker."""
+"""Command line: ``kafkapy serve`` starts a broker; the other subcommands are tools (kafkapy.tools)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 import trio
 
 from kafkapy import logs
-from kafkapy.config import BrokerConfig, load_properties_file
+from kafkapy.config import BrokerConfig, apply_properties, load_properties_file, parse_properties
 from kafkapy.server.server import serve
+from kafkapy.tools import commands
 
 
 def _serve_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +28,14 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-auto-create-topics", action="store_true", help="answer UNKNOWN_TOPIC_OR_PARTITION instead of creating"
     )
+    p.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Kafka property, as in kafka-server-start --override (repeatable; after --config)",
+    )
+    p.add_argument("--ready-file", type=Path, help="write HOST:PORT here once the broker accepts connections")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
@@ -35,6 +44,7 @@ def build_config(args: argparse.Namespace) -> BrokerConfig:
     config = BrokerConfig()
     if args.config:
         load_properties_file(config, args.config)
+    apply_properties(config, parse_properties("\n".join(args.override)))
     for flag, attr in (
         ("host", "host"),
         ("port", "port"),
@@ -52,10 +62,15 @@ def build_config(args: argparse.Namespace) -> BrokerConfig:
     return config
 
 
-async def _run(config: BrokerConfig) -> None:
+async def _run(config: BrokerConfig, ready_file: Path | None = None) -> None:
     """Serve until SIGINT or SIGTERM, then shut down cleanly (the server closes every log)."""
 
     def ready(host: str, port: int) -> None:
+        if ready_file is not None:
+            # Written whole then renamed, so a watcher never reads half an address.
+            tmp = ready_file.with_name(ready_file.name + ".tmp")
+            tmp.write_text(f"{host}:{port}\n")
+            tmp.replace(ready_file)
         print(f"kafkapy listening on {host}:{port}", flush=True)
 
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -70,12 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kafkapy", description="A Kafka-wire-compatible broker in Python.")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    commands.add_parsers(sub)
     args = parser.parse_args(argv)
+    if args.command != "serve":
+        return commands.run(args)
     logs.configure(args.log_level)
     try:
         config = build_config(args)
     except (OSError, ValueError) as exc:
         print(f"kafkapy: bad configuration: {exc}", file=sys.stderr)
         return 2
-    trio.run(_run, config)
+    trio.run(_run, config, args.ready_file)
     return 0

@@ -1,1 +1,5 @@
-"""Helpers for testing against kafkapy (and any Kafka): a raw wire client."""
+"""Testing with kafkapy: a real broker per test session (KafkaBroker), a pytest plugin, a wire client."""
+
+from kafkapy.testing.broker import KafkaBroker, open_kafka_broker
+
+__all__ = ["KafkaBroker", "open_kafka_broker"]

@@ -1,0 +1,20 @@
+#!/bin/sh
+# kafkapy's container entrypoint: maps KAFKA_* environment variables to Kafka property names
+# (the convention of Apache Kafka's and Confluent's images: KAFKA_ prefix dropped, lower case,
+# "_" -> ".", "__" -> "_", "___" -> "-"), e.g. KAFKA_AUTO_CREATE_TOPICS_ENABLE=false becomes
+# auto.create.topics.enable=false, KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://localhost:9092 sets the
+# advertised host and port. KAFKAPY_HOST, KAFKAPY_PORT, KAFKAPY_DATA_DIR and KAFKAPY_LOG_LEVEL set
+# kafkapy's own flags. Extra arguments go to `kafkapy serve` as they are.
+set -eu
+
+set -- --host "${KAFKAPY_HOST:-0.0.0.0}" --port "${KAFKAPY_PORT:-9092}" \
+    --data-dir "${KAFKAPY_DATA_DIR:-/var/lib/kafkapy}" --log-level "${KAFKAPY_LOG_LEVEL:-info}" "$@"
+
+for name in $(env | sed -n 's/^\(KAFKA_[A-Z0-9_]*\)=.*/\1/p'); do
+    property=$(printf '%s' "${name#KAFKA_}" | tr 'A-Z' 'a-z' \
+        | sed -e 's/___/-/g' -e 's/__/@/g' -e 's/_/./g' -e 's/@/_/g')
+    eval "value=\${$name}"
+    set -- "$@" --override "$property=$value"
+done
+
+exec "${KAFKAPY_BIN:-kafkapy}" serve "$@"

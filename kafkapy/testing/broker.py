@@ -1,0 +1,216 @@
+"""KafkaBroker: a real kafkapy broker for a test, started in a subprocess or a background thread.
+
+    with KafkaBroker() as kafka:
+        producer = Producer({"bootstrap.servers": kafka.bootstrap_servers})
+
+A subprocess (the default) keeps a client bug in the test from wedging the broker and allows
+crash tests; ``in_process=True`` runs the broker's trio loop in a thread of this process, which
+starts faster. Either way it is the same broker as ``kafkapy serve``, on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import trio
+
+from kafkapy.config import BrokerConfig, apply_properties
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.testing.process import BrokerProcess
+from kafkapy.testing.wire import WireClient
+
+DEFAULT_STARTUP_TIMEOUT = 10.0
+
+
+class _ThreadBroker:
+    """``serve`` running in its own trio loop on a daemon thread."""
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.port: int | None = None
+        self._ready = threading.Event()
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._cancel: trio.CancelScope | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="kafkapy-broker", daemon=True)
+
+    def start(self, timeout: float) -> None:
+        self._thread.start()
+        if not self._ready.wait(timeout) or self.port is None:
+            raise RuntimeError(f"in-process broker did not start: {self._error!r}")
+
+    def _run(self) -> None:
+        try:
+            trio.run(self._main)
+        except BaseException as exc:  # reported to start(); the thread must not die silently
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        from kafkapy.server.server import serve
+
+        self._token = trio.lowlevel.current_trio_token()
+        with trio.CancelScope() as scope:
+            self._cancel = scope
+            async with trio.open_nursery() as nursery:
+                self.port = await nursery.start(lambda task_status: serve(self.config, task_status=task_status))
+                self._ready.set()
+
+    def stop(self) -> None:
+        if self._token is not None and self._cancel is not None and self._thread.is_alive():
+            trio.from_thread.run_sync(self._cancel.cancel, trio_token=self._token)
+        self._thread.join(timeout=10)
+
+
+class _TopicAdmin:
+    """Topic housekeeping over the wire, for any broker reachable at ``bootstrap_servers``."""
+
+    bootstrap_servers: str
+
+    def client(self) -> WireClient:
+        """A raw wire client connected to the broker (kafkapy.testing.wire)."""
+        return WireClient.connect(self.bootstrap_servers)
+
+    def create_topic(self, name: str, partitions: int = 1, config: dict[str, str] | None = None) -> uuid.UUID:
+        """Create a topic (CreateTopics v7); returns its topic id. KafkaError if the broker refuses."""
+        configs = [{"name": k, "value": v} for k, v in (config or {}).items()]
+        topic = {"name": name, "num_partitions": partitions, "replication_factor": 1, "configs": configs}
+        with self.client() as client:
+            result = client.request(19, 7, {"topics": [topic], "timeout_ms": 30000}).topics[0]
+        if result.error_code != ErrorCode.NONE:
+            raise KafkaError(ErrorCode(result.error_code), result.error_message)
+        return result.topic_id
+
+    def delete_topic(self, name: str) -> None:
+        """Delete a topic (DeleteTopics v6); missing topics are ignored."""
+        with self.client() as client:
+            result = client.request(20, 6, {"topics": [{"name": name}], "timeout_ms": 30000}).responses[0]
+        if result.error_code not in (ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION):
+            raise KafkaError(ErrorCode(result.error_code), result.error_message)
+
+
+class ExternalKafka(_TopicAdmin):
+    """A broker someone else runs (kafkapy or Apache Kafka), for the same test code."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+
+    def __repr__(self) -> str:
+        return f"<ExternalKafka {self.bootstrap_servers}>"
+
+
+class KafkaBroker(_TopicAdmin):
+    """A kafkapy broker on a free loopback port, with its own data dir unless one is given."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: str | Path | None = None,
+        port: int = 0,
+        in_process: bool = False,
+        num_partitions: int = 1,
+        config: dict[str, str] | None = None,
+        log_level: str = "warning",
+        startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+    ) -> None:
+        self._own_dir = data_dir is None
+        self.data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="kafkapy-")) / "data"
+        self.port = port
+        self.in_process = in_process
+        self.num_partitions = num_partitions
+        self.properties = dict(config or {})
+        self.log_level = log_level
+        self.startup_timeout = startup_timeout
+        self._process: BrokerProcess | None = None
+        self._thread: _ThreadBroker | None = None
+
+    @property  # type: ignore[override]
+    def bootstrap_servers(self) -> str:
+        """``127.0.0.1:PORT`` for a client's bootstrap.servers."""
+        if self._process is not None and self._process.port is not None:
+            return self._process.bootstrap
+        if self._thread is not None and self._thread.port is not None:
+            return f"127.0.0.1:{self._thread.port}"
+        raise RuntimeError("the broker is not running")
+
+    def start(self) -> KafkaBroker:
+        """Start and return once the broker accepts connections."""
+        if self.in_process:
+            config = BrokerConfig(port=self.port, data_dir=self.data_dir, num_partitions=self.num_partitions)
+            apply_properties(config, self.properties)
+            self._thread = _ThreadBroker(config)
+            self._thread.start(self.startup_timeout)
+            self.port = self._thread.port or 0
+        else:
+            overrides = tuple(arg for k, v in self.properties.items() for arg in ("--override", f"{k}={v}"))
+            self._process = BrokerProcess(
+                self.data_dir,
+                port=self.port,
+                num_partitions=self.num_partitions,
+                log_level=self.log_level,
+                extra_args=overrides,
+                log_path=self.data_dir.parent / "kafkapy.log",
+                ready_timeout=self.startup_timeout,
+            ).start()
+            self.port = self._process.port or 0
+        return self
+
+    def stop(self, *, remove_data: bool | None = None) -> None:
+        """Shut down cleanly; a temporary data dir is removed unless ``remove_data=False``."""
+        self._halt()
+        if remove_data if remove_data is not None else self._own_dir:
+            shutil.rmtree(self.data_dir.parent if self._own_dir else self.data_dir, ignore_errors=True)
+
+    def _halt(self) -> None:
+        if self._process is not None:
+            self._process.close()
+            self._process = None
+        if self._thread is not None:
+            self._thread.stop()
+            self._thread = None
+
+    def restart(self) -> KafkaBroker:
+        """Stop and start again on the same data dir and port: everything acknowledged is kept."""
+        self._halt()
+        return self.start()
+
+    def kill(self) -> None:
+        """SIGKILL the subprocess (a crash); ``start()`` then recovers the data dir."""
+        if self._process is None:
+            raise RuntimeError("kill() needs the subprocess mode")
+        self._process.kill9()
+
+    def __enter__(self) -> KafkaBroker:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        mode = "in-process" if self.in_process else "subprocess"
+        return f"<KafkaBroker {mode} port={self.port} data_dir={self.data_dir}>"
+
+
+@asynccontextmanager
+async def open_kafka_broker(**kwargs: Any) -> AsyncIterator[KafkaBroker]:
+    """The async (trio) flavour: ``async with open_kafka_broker() as kafka: ...``.
+
+    Starting and stopping run in a worker thread, so the caller's event loop keeps running.
+    """
+    broker = KafkaBroker(**kwargs)
+    await trio.to_thread.run_sync(broker.start)
+    try:
+        yield broker
+    finally:
+        await trio.to_thread.run_sync(broker.stop)

@@ -1,0 +1,154 @@
+"""``kafkapy topics ...`` and ``kafkapy groups ...``, printing like kafka-topics.sh and kafka-consumer-groups.sh."""
+
+from __future__ import annotations
+
+import argparse
+import struct
+
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.storage.log_manager import uuid_to_kafka_string
+from kafkapy.testing.wire import WireClient
+
+_ALL = None
+# kafka-consumer-groups.sh --describe columns.
+GROUP_COLUMNS = (
+    "GROUP",
+    "TOPIC",
+    "PARTITION",
+    "CURRENT-OFFSET",
+    "LOG-END-OFFSET",
+    "LAG",
+    "CONSUMER-ID",
+    "HOST",
+    "CLIENT-ID",
+)
+
+
+def _check(code: int, message: str | None = None) -> None:
+    if code != ErrorCode.NONE:
+        raise KafkaError(ErrorCode(code), message)
+
+
+def _metadata(client: WireClient, topics: list[str] | None) -> list:
+    wanted = None if topics is None else [{"name": t} for t in topics]
+    body = {"topics": wanted, "allow_auto_topic_creation": False}
+    return list(client.request(3, 12, body).topics)
+
+
+def topics_list(client: WireClient, args: argparse.Namespace) -> None:
+    for topic in sorted(_metadata(client, _ALL), key=lambda t: t.name):
+        if args.exclude_internal and topic.is_internal:
+            continue
+        print(topic.name)
+
+
+def topics_create(client: WireClient, args: argparse.Namespace) -> None:
+    configs = [{"name": k, "value": v} for k, v in (c.split("=", 1) for c in args.config)]
+    topic = {
+        "name": args.topic,
+        "num_partitions": args.partitions,
+        "replication_factor": args.replication_factor,
+        "configs": configs,
+    }
+    result = client.request(19, 7, {"topics": [topic], "timeout_ms": 30000}).topics[0]
+    _check(result.error_code, result.error_message)
+    print(f"Created topic {args.topic}.")
+
+
+def topics_delete(client: WireClient, args: argparse.Namespace) -> None:
+    result = client.request(20, 6, {"topics": [{"name": args.topic}], "timeout_ms": 30000}).responses[0]
+    _check(result.error_code, result.error_message)
+
+
+def topics_describe(client: WireClient, args: argparse.Namespace) -> None:
+    for topic in _metadata(client, [args.topic] if args.topic else _ALL):
+        _check(topic.error_code, topic.name)
+        replicas = len(topic.partitions[0].replica_nodes) if topic.partitions else 0
+        topic_id = uuid_to_kafka_string(topic.topic_id)
+        print(
+            f"Topic: {topic.name}\tTopicId: {topic_id}\tPartitionCount: {len(topic.partitions)}"
+            f"\tReplicationFactor: {replicas}\tConfigs: "
+        )
+        for p in sorted(topic.partitions, key=lambda p: p.partition_index):
+            nodes = ",".join(map(str, p.replica_nodes))
+            isr = ",".join(map(str, p.isr_nodes))
+            print(
+                f"\tTopic: {topic.name}\tPartition: {p.partition_index}\tLeader: {p.leader_id}"
+                f"\tReplicas: {nodes}\tIsr: {isr}"
+            )
+
+
+
+
+def groups_list(client: WireClient, args: argparse.Namespace) -> None:
+    response = client.request(16, 5, {"states_filter": [], "types_filter": []})
+    _check(response.error_code)
+    for group in sorted(response.groups, key=lambda g: g.group_id):
+        print(group.group_id)
+
+
+def _assignment_partitions(assignment: bytes) -> list[tuple[str, int]]:
+    """Topic partitions in a consumer protocol assignment (ConsumerProtocolAssignment v0+)."""
+    if len(assignment) < 6:
+        return []
+    pos = 2
+    (topics,) = struct.unpack_from(">i", assignment, pos)
+    pos += 4
+    out = []
+    for _ in range(max(topics, 0)):
+        (size,) = struct.unpack_from(">h", assignment, pos)
+        name = assignment[pos + 2 : pos + 2 + size].decode()
+        pos += 2 + size
+        (count,) = struct.unpack_from(">i", assignment, pos)
+        pos += 4
+        for _ in range(count):
+            out.append((name, struct.unpack_from(">i", assignment, pos)[0]))
+            pos += 4
+    return out
+
+
+def groups_describe(client: WireClient, args: argparse.Namespace) -> None:
+    group = client.request(15, 5, {"groups": [args.group]}).groups[0]
+    _check(group.error_code, args.group)
+    owners = {
+        tp: member for member in group.members for tp in _assignment_partitions(bytes(member.member_assignment))
+    }
+    fetched = client.request(9, 8, {"groups": [{"group_id": args.group, "topics": None}]}).groups[0]
+    _check(fetched.error_code, args.group)
+    rows = []
+    for topic in fetched.topics:
+        ends = _log_end_offsets(client, topic.name, [p.partition_index for p in topic.partitions])
+        for p in topic.partitions:
+            member = owners.get((topic.name, p.partition_index))
+            end = ends.get(p.partition_index, -1)
+            lag = end - p.committed_offset if p.committed_offset >= 0 and end >= 0 else "-"
+            rows.append(
+                (
+                    args.group,
+                    topic.name,
+                    p.partition_index,
+                    p.committed_offset,
+                    end,
+                    lag,
+                    member.member_id if member else "-",
+                    member.client_host if member else "-",
+                    member.client_id if member else "-",
+                )
+            )
+    if not rows:
+        print(f"Consumer group '{args.group}' has no committed offsets; it is {group.group_state}.")
+        return
+    _print_table([GROUP_COLUMNS, *sorted(rows, key=lambda r: (r[1], r[2]))])
+
+
+def _log_end_offsets(client: WireClient, topic: str, partitions: list[int]) -> dict[int, int]:
+    parts = [{"partition_index": p, "timestamp": -1} for p in partitions]
+    body = {"replica_id": -1, "topics": [{"name": topic, "partitions": parts}]}
+    response = client.request(2, 7, body)
+    return {p.partition_index: p.offset for t in response.topics for p in t.partitions if p.error_code == 0}
+
+
+def _print_table(rows: list[tuple]) -> None:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(" ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,101 @@
+"""kafkapy.testing: KafkaBroker (subprocess and in-process), the async flavour and the pytest plugin."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import trio
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.testing import KafkaBroker, open_kafka_broker
+
+
+def round_trip(bootstrap: str, topic: str, value: bytes) -> bytes | None:
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce(topic, value=value, partition=0)
+    assert producer.flush(10) == 0
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "t", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    try:
+        msg = consumer.poll(10)
+        return None if msg is None else msg.value()
+    finally:
+        consumer.close()
+
+
+@pytest.mark.parametrize("in_process", [False, True])
+def test_broker_keeps_data_across_restart(in_process: bool) -> None:
+    with KafkaBroker(in_process=in_process) as kafka:
+        topic_id = kafka.create_topic("orders", partitions=3)
+        assert round_trip(kafka.bootstrap_servers, "orders", b"first") == b"first"
+        kafka.restart()
+        with kafka.client() as client:
+            meta = client.request(3, 12, {"topics": [{"name": "orders"}]}).topics[0]
+        assert (meta.topic_id, len(meta.partitions)) == (topic_id, 3)
+        with pytest.raises(KafkaError) as exists:
+            kafka.create_topic("orders")
+        assert exists.value.code == ErrorCode.TOPIC_ALREADY_EXISTS
+        data_dir = kafka.data_dir
+    assert not data_dir.exists()
+
+
+def test_kill_and_recover(tmp_path: Path) -> None:
+    kafka = KafkaBroker(data_dir=tmp_path / "data").start()
+    try:
+        assert round_trip(kafka.bootstrap_servers, "crash", b"acked") == b"acked"
+        kafka.kill()
+        kafka.start()
+        assert round_trip(kafka.bootstrap_servers, "crash", b"second") == b"acked"
+    finally:
+        kafka.stop()
+    assert (tmp_path / "data").exists(), "a caller's data dir is never removed"
+
+
+async def test_async_flavour() -> None:
+    async with open_kafka_broker(in_process=True) as kafka:
+        value = await trio.to_thread.run_sync(round_trip, kafka.bootstrap_servers, "async", b"v")
+        assert value == b"v"
+
+
+PLUGIN_TESTS = """
+import pytest
+from confluent_kafka import Producer
+
+def test_topic_is_fresh(kafka_topic, kafka_bootstrap, kafka_broker):
+    with kafka_broker.client() as client:
+        meta = client.request(3, 12, {"topics": [{"name": kafka_topic}], "allow_auto_topic_creation": False})
+    assert meta.topics[0].error_code == 0
+    p = Producer({"bootstrap.servers": kafka_bootstrap})
+    p.produce(kafka_topic, value=b"x")
+    assert p.flush(10) == 0
+
+@pytest.mark.kafka_topic(partitions=4, config={"retention.ms": "60000"})
+def test_marker(kafka_topic, kafka_broker):
+    with kafka_broker.client() as client:
+        meta = client.request(3, 12, {"topics": [{"name": kafka_topic}], "allow_auto_topic_creation": False})
+    assert len(meta.topics[0].partitions) == 4
+
+def test_topics_are_deleted_after_each_test(kafka_broker):
+    with kafka_broker.client() as client:
+        names = [t.name for t in client.request(3, 12, {"topics": None}).topics]
+    assert not [n for n in names if n.startswith("test-")], names
+"""
+
+
+@pytest.mark.parametrize("extra", [[], ["--kafka-in-process"], ["external"]])
+def test_pytest_plugin(tmp_path: Path, extra: list[str]) -> None:
+    (tmp_path / "test_user_suite.py").write_text(textwrap.dedent(PLUGIN_TESTS))
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path), *extra]
+    if extra == ["external"]:
+        with KafkaBroker() as kafka:
+            args[-1:] = ["--kafka-broker=external", f"--kafka-bootstrap={kafka.bootstrap_servers}"]
+            result = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    else:
+        result = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
