@@ -9,6 +9,7 @@ static here (server.properties), so altering a broker resource is INVALID_CONFIG
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from kafkapy import policy
 from kafkapy.apis import RequestContext, handler
@@ -48,32 +49,37 @@ def resource_result(kind: int, name: str, error: KafkaError | None = None) -> di
     return result
 
 
-def duplicate_error(kind: int, name: str) -> KafkaError:
-    return KafkaError(ErrorCode.INVALID_REQUEST, f"Duplicate resource {kind}/{name} in the request")
+NewOverrides = Callable[[dict[str, str], list[dict]], dict[str, str]]
 
 
-def _alter(ctx: RequestContext, resource: dict, validate_only: bool, duplicated: bool) -> dict:
-    kind, name = resource["resource_type"], resource["resource_name"]
-    try:
-        if duplicated:
-            raise duplicate_error(kind, name)
-        current_overrides(ctx, kind, name)
-        configs = {c["name"]: c["value"] for c in resource["configs"]}
-        for key, value in configs.items():
-            if value is None:
-                raise KafkaError(ErrorCode.INVALID_REQUEST, f"Null value not supported for : {key}")
-        alter_topic(ctx, kind, name, configs, validate_only)
-    except KafkaError as exc:
-        return resource_result(kind, name, exc)
-    return resource_result(kind, name)
+def alter_resources(ctx: RequestContext, request: dict, new_overrides: NewOverrides) -> dict:
+    """The response of AlterConfigs or IncrementalAlterConfigs, which differ only in how a
+    resource's new overrides follow from its current ones and the request's config entries."""
+    resources = request["resources"]
+    counts = Counter((r["resource_type"], r["resource_name"]) for r in resources)
+    responses = []
+    for resource in resources:
+        kind, name = resource["resource_type"], resource["resource_name"]
+        try:
+            if counts[(kind, name)] > 1:
+                raise KafkaError(ErrorCode.INVALID_REQUEST, f"Duplicate resource {kind}/{name} in the request")
+            overrides = new_overrides(current_overrides(ctx, kind, name), resource["configs"])
+            alter_topic(ctx, kind, name, overrides, request["validate_only"])
+        except KafkaError as exc:
+            responses.append(resource_result(kind, name, exc))
+        else:
+            responses.append(resource_result(kind, name))
+    return {"responses": responses}
+
+
+def _replace(current: dict[str, str], entries: list[dict]) -> dict[str, str]:
+    """AlterConfigs: the entries are the complete new set of overrides."""
+    for entry in entries:
+        if entry["value"] is None:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"Null value not supported for : {entry['name']}")
+    return {entry["name"]: entry["value"] for entry in entries}
 
 
 @handler(33, 0, 2)
 async def handle_alter_configs(ctx: RequestContext, request: dict) -> dict:
-    counts = Counter((r["resource_type"], r["resource_name"]) for r in request["resources"])
-    validate_only = request["validate_only"]
-    responses = [
-        _alter(ctx, r, validate_only, counts[(r["resource_type"], r["resource_name"])] > 1)
-        for r in request["resources"]
-    ]
-    return {"responses": responses}
+    return alter_resources(ctx, request, _replace)

@@ -8,33 +8,16 @@ invalid names or values. A config named twice is INVALID_REQUEST. Broker configs
 
 from __future__ import annotations
 
-from collections import Counter
-
 from kafkapy.apis import RequestContext, handler
-from kafkapy.apis.alter_configs import alter_topic, current_overrides, duplicate_error, resource_result
+from kafkapy.apis.alter_configs import alter_resources
 from kafkapy.configs import apply_incremental
-from kafkapy.protocol.errors import KafkaError
 
 
-def _alter(ctx: RequestContext, resource: dict, validate_only: bool, duplicated: bool) -> dict:
-    kind, name = resource["resource_type"], resource["resource_name"]
-    try:
-        if duplicated:
-            raise duplicate_error(kind, name)
-        current = current_overrides(ctx, kind, name)
-        changes = [(c["name"], c["config_operation"], c["value"]) for c in resource["configs"]]
-        alter_topic(ctx, kind, name, apply_incremental(current, changes), validate_only)
-    except KafkaError as exc:
-        return resource_result(kind, name, exc)
-    return resource_result(kind, name)
+def _apply(current: dict[str, str], entries: list[dict]) -> dict[str, str]:
+    changes = [(e["name"], e["config_operation"], e["value"]) for e in entries]
+    return apply_incremental(current, changes)
 
 
 @handler(44, 0, 1)
 async def handle_incremental_alter_configs(ctx: RequestContext, request: dict) -> dict:
-    counts = Counter((r["resource_type"], r["resource_name"]) for r in request["resources"])
-    validate_only = request["validate_only"]
-    responses = [
-        _alter(ctx, r, validate_only, counts[(r["resource_type"], r["resource_name"])] > 1)
-        for r in request["resources"]
-    ]
-    return {"responses": responses}
+    return alter_resources(ctx, request, _apply)
