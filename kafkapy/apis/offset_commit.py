@@ -39,6 +39,16 @@ def partition_error(state: TopicState | None, error: ErrorCode, partition: int) 
     return error
 
 
+def commit_error(
+    state: TopicState | None, topic_error: ErrorCode, partition: int, metadata: str, max_metadata: int
+) -> ErrorCode:
+    """Why one partition's commit (plain or transactional) is refused, or NONE."""
+    error = partition_error(state, topic_error, partition)
+    if error == ErrorCode.NONE and len(metadata.encode()) > max_metadata:
+        return ErrorCode.OFFSET_METADATA_TOO_LARGE
+    return error
+
+
 @handler(8, 0, 10)
 async def handle_offset_commit(ctx: RequestContext, request: dict) -> dict:
     version = ctx.version
@@ -53,9 +63,7 @@ async def handle_offset_commit(ctx: RequestContext, request: dict) -> dict:
         for p in topic["partitions"]:
             index = p["partition_index"]
             metadata = p["committed_metadata"] or ""
-            error = partition_error(state, topic_error, index)
-            if error == ErrorCode.NONE and len(metadata.encode()) > max_metadata:
-                error = ErrorCode.OFFSET_METADATA_TOO_LARGE
+            error = commit_error(state, topic_error, index, metadata, max_metadata)
             name = state.name if state is not None else None
             if error == ErrorCode.NONE and name is not None:
                 commit_ts = p.get("commit_timestamp", -1)

@@ -10,7 +10,7 @@ the transaction commits (its marker reaches the offsets partition); an abort dro
 from __future__ import annotations
 
 from kafkapy.apis import RequestContext, handler
-from kafkapy.apis.offset_commit import partition_error, resolve_topic
+from kafkapy.apis.offset_commit import commit_error, resolve_topic
 from kafkapy.coordinator.group import ClassicGroup, GroupState, OffsetAndMetadata
 from kafkapy.coordinator.group_coordinator import wall_ms
 from kafkapy.coordinator.group_records import offset_commit_record
@@ -67,17 +67,15 @@ async def handle_txn_offset_commit(ctx: RequestContext, request: dict) -> dict:
         for p in topic["partitions"]:
             index = p["partition_index"]
             metadata = p["committed_metadata"] or ""
-            error = partition_error(state, topic_error, index)
-            if error == ErrorCode.NONE and len(metadata.encode()) > max_metadata:
-                error = ErrorCode.OFFSET_METADATA_TOO_LARGE
+            error = commit_error(state, topic_error, index, metadata, max_metadata)
             if error == ErrorCode.NONE:
                 offsets[(topic["name"], index)] = OffsetAndMetadata(
                     p["committed_offset"], p.get("committed_leader_epoch", -1), metadata, now, None
                 )
             errors.append((topic["name"], index, error))
-    commit_error = _commit(ctx, request, offsets)
+    txn_error = _commit(ctx, request, offsets)
     by_topic: dict[str, list[dict]] = {}
     for name, index, error in errors:
-        code = commit_error if error == ErrorCode.NONE else error
+        code = txn_error if error == ErrorCode.NONE else error
         by_topic.setdefault(name, []).append({"partition_index": index, "error_code": code})
     return {"topics": [{"name": name, "partitions": partitions} for name, partitions in by_topic.items()]}
