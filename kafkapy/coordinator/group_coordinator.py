@@ -266,17 +266,7 @@ class GroupCoordinator:
         )
         for member in group.members.values():
             leader = group.is_leader(member.member_id)
-            member.resolve_join(
-                JoinResult(
-                    ErrorCode.NONE,
-                    member.member_id,
-                    group.generation_id,
-                    group.protocol_type,
-                    group.protocol_name,
-                    group.leader_id or "",
-                    members=group.current_member_metadata() if leader else [],
-                )
-            )
+            member.resolve_join(self._current_generation(group, member, with_members=leader))
             self._schedule_heartbeat(member)
             member.is_new = False
             group.pending_sync.add(member.member_id)
