@@ -1,8 +1,10 @@
-"""Broker for the compatibility tests: `--bootstrap host:port`, or a kafkapy started here.
+"""Broker for the compatibility tests: `--bootstrap host:port`, `--reference-kafka`, or a kafkapy started here.
 
 The started broker is the same `tests/broker_process.py` helper the integration suite uses; with
 `--bootstrap` nothing is started and the tests run against whatever listens there (kafkapy or a
-real Kafka), which is how a failing test is told apart from a failing broker.
+real Kafka), which is how a failing test is told apart from a failing broker. `--reference-kafka`
+assembles and starts Apache Kafka itself (reference_kafka.py). The client × scenario table of
+test_matrix.py is printed at the end of the run.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
+
+from reference_kafka import ReferenceKafka  # noqa: E402
+from scenarios import Target  # noqa: E402
 
 from tests.broker_process import BrokerProcess  # noqa: E402
 
@@ -29,6 +35,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="HOST:PORT",
         help="run compat_tests against this broker instead of starting kafkapy",
+    )
+    parser.addoption(
+        "--reference-kafka",
+        action="store_true",
+        help="assemble Apache Kafka from Maven Central, start it on loopback and run compat_tests against it",
     )
 
 
@@ -44,20 +55,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """On failure, attach the stderr of the kafkapy broker (when we started one)."""
+    """On failure, attach the stderr of the kafkapy broker (when we started one) and the drivers' logs."""
     report = yield
     if report.failed:
         for value in getattr(item, "funcargs", {}).values():
             if isinstance(value, BrokerProcess):
                 report.sections.append((f"broker stderr ({value.log_path})", value.stderr_tail()))
+            if isinstance(value, Target) and value.process is not None:
+                report.sections.append((f"broker stderr ({value.process.log_path})", value.process.stderr_tail()))
+        for name, paths in item.user_properties:
+            for path in paths if name == "driver_logs" else ():
+                lines = Path(path).read_text("utf-8", "replace").splitlines()[-60:]
+                report.sections.append((f"driver log ({path})", "\n".join(lines)))
     return report
 
 
 @pytest.fixture(scope="session")
-def compat_broker(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[BrokerProcess | None]:
-    """The kafkapy broker started for this session, or None when --bootstrap was given."""
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """The broker under test: --bootstrap, --reference-kafka, or a kafkapy started (and restartable) here."""
     address = request.config.getoption("--bootstrap")
     if address:
         host, _, port = str(address).rpartition(":")
@@ -65,20 +80,77 @@ def compat_broker(
             socket.create_connection((host, int(port)), timeout=5).close()
         except (OSError, ValueError) as exc:
             raise RuntimeError(f"--bootstrap {address}: cannot connect ({exc})") from exc
-        yield None
+        yield Target(str(address), "--bootstrap broker")
+        return
+    if request.config.getoption("--reference-kafka"):
+        with ReferenceKafka(tmp_path_factory.mktemp("reference-kafka")) as kafka:
+            yield Target(kafka.bootstrap, "reference Apache Kafka")
         return
     base = tmp_path_factory.mktemp("compat-broker")
     b = BrokerProcess(base / "data", log_path=base / "stderr.log")
     b.start()
     try:
-        yield b
+        yield Target(b.bootstrap, "kafkapy", b)
     finally:
         b.close()
 
 
+@pytest.fixture(scope="session")
+def compat_broker(target: Target) -> BrokerProcess | None:
+    """The kafkapy broker started for this session, or None when the broker is external."""
+    return target.process
+
+
 @pytest.fixture
-def bootstrap(request: pytest.FixtureRequest, compat_broker: BrokerProcess | None) -> str:
-    """bootstrap.servers for the broker under test."""
-    if compat_broker is None:
-        return str(request.config.getoption("--bootstrap"))
-    return compat_broker.bootstrap
+def bootstrap(target: Target) -> str:
+    """bootstrap.servers for the broker under test (current: a restart may have moved it)."""
+    return target.bootstrap
+
+
+# --- the summary table -------------------------------------------------------------------------
+
+# (table, row, column) -> outcome, filled as reports arrive; one pytest session per process.
+MATRIX_RESULTS: dict[tuple[str, str, str], str] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember each matrix cell's outcome: pass, FAIL, unsup (the driver said so) or skip."""
+    props: dict[str, Any] = dict(report.user_properties)
+    cell = props.get("matrix_cell")
+    if cell is None or (report.when != "call" and report.passed):
+        return
+    if report.failed:
+        outcome = "FAIL" if report.when == "call" else "ERROR"
+    elif report.skipped:
+        outcome = "unsup" if "unsupported" in props else "skip"
+    else:
+        outcome = f"pass:{props['codec']}" if props.get("codec") else "pass"
+    MATRIX_RESULTS[tuple(cell)] = outcome
+
+
+def render_table(title: str, cells: dict[tuple[str, str], str], rows: list[str], columns: list[str]) -> list[str]:
+    """A fixed-width text table; '-' where a cell was not run."""
+    width = max([len(c) for c in columns] + [len(v) for v in cells.values()] + [4])
+    first = max(len(r) for r in rows + [title])
+    lines = [f"{title:<{first}}  " + "  ".join(f"{c:<{width}}" for c in columns)]
+    for r in rows:
+        lines.append(f"{r:<{first}}  " + "  ".join(f"{cells.get((r, c), '-'):<{width}}" for c in columns))
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    results = MATRIX_RESULTS
+    if not results:
+        return
+    for table, title, heading in (
+        ("scenario", "compat matrix: scenario × client", "scenario"),
+        ("cross", "cross-client round trips: producer (row) × consumer (column), codec used", "producer"),
+    ):
+        cells = {(row, col): v for (t, row, col), v in results.items() if t == table}
+        if not cells:
+            continue
+        rows = list(dict.fromkeys(r for r, _ in cells))
+        columns = sorted({c for _, c in cells})
+        terminalreporter.write_sep("=", title)
+        for line in render_table(heading, cells, rows, columns):
+            terminalreporter.write_line(line)

@@ -1,0 +1,197 @@
+"""Plumbing shared by the Python client drivers (and the runner): the JSON-lines loop, bytes, error names.
+
+A driver subclasses `Driver`, sets `client`/`version`, and implements `op_<name>(request) -> reply
+fields` for each op it supports (see README.md in this folder for the ops). Everything else — reading
+requests, base64, turning exceptions into `{"ok": false, "error": ...}`, running `async def` ops on
+one event loop, answering `unsupported` for unknown ops — lives here once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import inspect
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
+
+# Kafka's error names for the errors the scenarios expect, keyed by the names clients use instead.
+# librdkafka (confluent-kafka, kcat) abbreviates some broker errors and reports client-side checks as
+# local errors (leading underscore); these are the same condition a Java client reports.
+KAFKA_ERROR_NAMES = {
+    "MSG_SIZE_TOO_LARGE": "MESSAGE_TOO_LARGE",
+    "_MSG_SIZE_TOO_LARGE": "MESSAGE_TOO_LARGE",
+    "UNKNOWN_TOPIC_OR_PART": "UNKNOWN_TOPIC_OR_PARTITION",
+    "_UNKNOWN_PARTITION": "UNKNOWN_TOPIC_OR_PARTITION",
+    "_UNKNOWN_TOPIC": "UNKNOWN_TOPIC_OR_PARTITION",
+    "TOPIC_EXCEPTION": "INVALID_TOPIC_EXCEPTION",
+    "INVALID_TOPIC": "INVALID_TOPIC_EXCEPTION",
+    "MESSAGE_SIZE_TOO_LARGE": "MESSAGE_TOO_LARGE",
+}
+
+
+class Unsupported(Exception):
+    """The client cannot do this step or option; the reply says `unsupported` instead of failing."""
+
+
+class ClientError(Exception):
+    """A failure the client reported, with Kafka's error name when known."""
+
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(f"{error}: {message}")
+        self.error = kafka_error_name(error)
+        self.message = message
+
+
+def kafka_error_name(name: str) -> str:
+    """Kafka's name for an error a client calls `name`."""
+    return KAFKA_ERROR_NAMES.get(name, name)
+
+
+def error_name(exc: BaseException) -> str:
+    """Kafka's error name for a client exception if it carries one, else the exception's class name.
+
+    kafka-python and aiokafka broker errors carry it as `.message` (an upper-case constant) next to
+    `.errno`; anything else is named by its class.
+    """
+    if isinstance(exc, ClientError):
+        return exc.error
+    name = getattr(exc, "message", None)
+    if getattr(exc, "errno", None) is not None and isinstance(name, str) and name.isupper():
+        return kafka_error_name(name)
+    return type(exc).__name__
+
+
+def b64d(text: str | None) -> bytes | None:
+    return None if text is None else base64.b64decode(text)
+
+
+def b64e(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One record as the protocol carries it, with bytes decoded."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+    timestamp: int | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> Message:
+        return cls(
+            key=b64d(d.get("key")),
+            value=b64d(d.get("value")),
+            headers=tuple((str(h[0]), b64d(h[1])) for h in d.get("headers") or ()),
+            timestamp=d.get("timestamp"),
+            partition=d.get("partition"),
+            offset=d.get("offset"),
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "partition": self.partition,
+            "offset": self.offset,
+            "key": b64e(self.key),
+            "value": b64e(self.value),
+            "headers": [[k, b64e(v)] for k, v in self.headers],
+            "timestamp": self.timestamp,
+        }
+
+
+def messages(request: dict[str, Any]) -> list[Message]:
+    """The `messages` of a produce request, decoded."""
+    return [Message.from_wire(m) for m in request["messages"]]
+
+
+def codec(request: dict[str, Any], supported: tuple[str, ...] = CODECS) -> str:
+    """The request's compression codec, or Unsupported when this client cannot produce it."""
+    name = request.get("compression") or "none"
+    if name not in supported:
+        raise Unsupported(f"compression {name!r}")
+    return name
+
+
+def start_offsets(request: dict[str, Any], partitions: list[int]) -> dict[int, int | str]:
+    """Where a consume starts on each partition: an offset, or "earliest"/"latest"."""
+    start = request.get("start", "earliest")
+    if isinstance(start, dict):
+        return {p: int(start[str(p)]) if str(p) in start else "earliest" for p in partitions}
+    if start not in ("earliest", "latest"):
+        raise Unsupported(f"start {start!r}")
+    return dict.fromkeys(partitions, start)
+
+
+class Driver:
+    """Base of a driver: subclasses set `client`/`version` and define `op_<name>` methods."""
+
+    client = "?"
+    version = "?"
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def run(self, result: Any) -> Any:
+        """Await `result` on the driver's own event loop if it is awaitable (asyncio clients keep one loop)."""
+        if not inspect.isawaitable(result):
+            return result
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(result)
+
+    def ops(self) -> list[str]:
+        return sorted(name[3:] for name in dir(self) if name.startswith("op_"))
+
+    def op_hello(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"client": self.client, "version": self.version, "ops": self.ops()}
+
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One request in, one reply out; never raises."""
+        op = request.get("op")
+        handler: Callable[[dict[str, Any]], Any] | None = getattr(self, f"op_{op}", None)
+        if handler is None:
+            return {"ok": False, "unsupported": True, "message": f"op {op!r} not implemented by {self.client}"}
+        try:
+            return {"ok": True, **self.run(handler(request))}
+        except Unsupported as exc:
+            return {"ok": False, "unsupported": True, "message": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - every client failure becomes a reply
+            traceback.print_exc(file=sys.stderr)
+            message = exc.message if isinstance(exc, ClientError) else str(exc)
+            return {"ok": False, "error": error_name(exc), "message": message or repr(exc)}
+
+    def close(self) -> Any:
+        """Release clients the driver keeps between requests (may be a coroutine)."""
+
+
+def serve(factory: Callable[[str], Driver], argv: list[str] | None = None) -> None:
+    """Parse `--bootstrap`, then answer JSON lines from stdin until it closes."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bootstrap", required=True)
+    args = parser.parse_args(argv)
+    driver = factory(args.bootstrap)
+    try:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                request = json.loads(line)
+            except json.JSONDecodeError as exc:
+                reply: dict[str, Any] = {"ok": False, "error": "BadRequest", "message": str(exc)}
+            else:
+                reply = driver.handle(request)
+            sys.stdout.write(json.dumps(reply) + "\n")
+            sys.stdout.flush()
+    finally:
+        driver.run(driver.close())

@@ -1,0 +1,320 @@
+"""Driver manager for the compat matrix: manifests, builds, one driver process per client, request/reply.
+
+Each client's driver (drivers/<name>/driver.json, protocol in drivers/README.md) is built on first
+use, started once per session, and spoken to in JSON lines. Every request has a timeout; a driver
+that misses it, dies or prints garbage is killed and restarted on the next request, so one broken
+client fails its own cells and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DRIVERS_DIR = Path(__file__).resolve().parent / "drivers"
+if str(DRIVERS_DIR) not in sys.path:
+    sys.path.insert(0, str(DRIVERS_DIR))
+
+from pydriver import Message  # noqa: E402
+
+BUILD_TIMEOUT_S = 900.0
+START_TIMEOUT_S = 60.0
+REQUEST_TIMEOUT_S = 60.0
+
+
+class Unsupported(Exception):
+    """The driver answered `unsupported`: the client cannot do this step."""
+
+
+class Unavailable(Exception):
+    """The client cannot run here (a required executable is missing)."""
+
+
+class DriverBroken(Exception):
+    """The driver process failed the protocol: died, timed out, or replied with something not JSON."""
+
+
+class ClientFailure(Exception):
+    """The client reported a failure: `error` is Kafka's error name (or the client's exception class)."""
+
+    def __init__(self, op: str, error: str, message: str) -> None:
+        super().__init__(f"{op}: {error}: {message}")
+        self.op = op
+        self.error = error
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A driver's driver.json."""
+
+    name: str
+    client: str
+    version: str
+    requires: tuple[str, ...]
+    build: tuple[tuple[str, ...], ...]
+    built: str
+    run: tuple[str, ...]
+    folder: Path
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        d = json.loads(path.read_text())
+        return cls(
+            name=d["name"],
+            client=d.get("client", d["name"]),
+            version=str(d["version"]),
+            requires=tuple(d.get("requires", ())),
+            build=tuple(tuple(c) for c in d.get("build", ())),
+            built=d.get("built", ""),
+            run=tuple(d["run"]),
+            folder=path.parent,
+        )
+
+    def missing(self) -> list[str]:
+        return [exe for exe in self.requires if shutil.which(exe) is None]
+
+    def command(self, bootstrap: str) -> list[str]:
+        """The run command; `python3` means the interpreter running the suite (its packages are the pinned ones)."""
+        head, *rest = self.run
+        return [sys.executable if head in ("python3", "python") else head, *rest, "--bootstrap", bootstrap]
+
+
+def load_manifests(root: Path = DRIVERS_DIR) -> dict[str, Manifest]:
+    """Every drivers/<name>/driver.json, by name."""
+    found = (Manifest.load(p) for p in sorted(root.glob("*/driver.json")))
+    return {m.name: m for m in found}
+
+
+class DriverProcess:
+    """One running driver: a subprocess with a thread turning its stdout into a queue of lines."""
+
+    def __init__(self, manifest: Manifest, bootstrap: str, log_path: Path) -> None:
+        self.manifest = manifest
+        self.log_path = log_path
+        with log_path.open("ab") as log:
+            log.write(f"\n===== {' '.join(manifest.command(bootstrap))}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                manifest.command(bootstrap),
+                cwd=manifest.folder,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                bufsize=1,
+            )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            line = self.lines.get(timeout=timeout)
+        except (BrokenPipeError, OSError) as exc:
+            raise DriverBroken(f"{self.manifest.name}: cannot write to driver ({exc})") from exc
+        except queue.Empty:
+            raise DriverBroken(f"{self.manifest.name}: no reply to {request['op']} within {timeout:.0f}s") from None
+        if line is None:
+            raise DriverBroken(f"{self.manifest.name}: driver exited ({self.proc.poll()}) during {request['op']}")
+        try:
+            reply = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DriverBroken(f"{self.manifest.name}: reply is not JSON: {line[:300]!r}") from exc
+        if not isinstance(reply, dict) or "ok" not in reply:
+            raise DriverBroken(f"{self.manifest.name}: reply without 'ok': {line[:300]!r}")
+        return reply
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Close stdin (the driver's signal to exit), then kill it if it lingers."""
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=timeout)
+
+
+class Client:
+    """A client as scenarios see it: typed steps over its driver, which is (re)started on demand.
+
+    One scenario uses a client at a time: a driver answers one request at a time, in order.
+    """
+
+    def __init__(self, manifest: Manifest, bootstrap: str, log_dir: Path) -> None:
+        self.manifest = manifest
+        self.name = manifest.name
+        self.bootstrap = bootstrap
+        self.log_path = log_dir / f"driver-{manifest.name}.log"
+        self.hello: dict[str, Any] = {}
+        self._proc: DriverProcess | None = None
+
+    def start(self) -> None:
+        if self._proc is None:
+            self._proc = DriverProcess(self.manifest, self.bootstrap, self.log_path)
+            self.hello = self.call("hello", timeout=START_TIMEOUT_S)
+
+    def restart(self, bootstrap: str) -> None:
+        self.close()
+        self.bootstrap = bootstrap
+        self.start()
+
+    def log_tail(self, lines: int = 80) -> str:
+        try:
+            return "\n".join(self.log_path.read_text("utf-8", "replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "<no log>"
+
+    def call(self, op: str, timeout: float = REQUEST_TIMEOUT_S, **fields: Any) -> dict[str, Any]:
+        """One step; Unsupported / ClientFailure when the driver says so, DriverBroken if it misbehaves."""
+        self.start()
+        assert self._proc is not None
+        try:
+            reply = self._proc.call({"op": op, **fields}, timeout)
+        except DriverBroken:
+            self.close()
+            raise
+        if reply["ok"]:
+            return reply
+        if reply.get("unsupported"):
+            raise Unsupported(f"{self.name}: {op}: {reply.get('message', '')}")
+        raise ClientFailure(op, str(reply.get("error")), str(reply.get("message", "")))
+
+    def produce(self, topic: str, messages: list[Message], **options: Any) -> list[tuple[int | None, int | None]]:
+        """Produce in order; (partition, offset) per message, None where the client does not report it."""
+        options.setdefault("compression", "none")
+        options.setdefault("acks", "all")
+        options.setdefault("idempotent", False)
+        reply = self.call("produce", topic=topic, messages=[m.to_wire() for m in messages], **options)
+        return [(r.get("partition"), r.get("offset")) for r in reply["results"]]
+
+    def consume(
+        self,
+        topic: str,
+        count: int,
+        start: str | dict[int, int] = "earliest",
+        partitions: list[int] | None = None,
+        timeout_ms: int = 10000,
+    ) -> list[Message]:
+        wire_start = {str(p): o for p, o in start.items()} if isinstance(start, dict) else start
+        reply = self.call(
+            "consume",
+            timeout=timeout_ms / 1000 + REQUEST_TIMEOUT_S,
+            topic=topic,
+            partitions=partitions,
+            start=wire_start,
+            count=count,
+            timeout_ms=timeout_ms,
+        )
+        return [Message.from_wire(m) for m in reply["messages"]]
+
+    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        reply = self.call("watermarks", topic=topic, partition=partition)
+        return int(reply["low"]), int(reply["high"])
+
+    def offsets_for_times(self, topic: str, partition: int, timestamp: int) -> int:
+        return int(self.call("offsets_for_times", topic=topic, partition=partition, timestamp=timestamp)["offset"])
+
+    def metadata(self, topics: list[str] | None = None) -> dict[str, Any]:
+        return self.call("metadata", topics=topics)
+
+    def create_topic(self, topic: str, partitions: int = 1, configs: dict[str, str] | None = None) -> None:
+        self.call("create_topic", topic=topic, partitions=partitions, replication_factor=1, configs=configs or {})
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.close()
+
+
+class DriverPool:
+    """All clients of a session: built and started on first use (in parallel by `prepare`), closed at the end."""
+
+    def __init__(self, bootstrap: str, log_dir: Path, manifests: dict[str, Manifest] | None = None) -> None:
+        self.bootstrap = bootstrap
+        self.log_dir = log_dir
+        self.manifests = load_manifests() if manifests is None else manifests
+        self.clients: dict[str, Client] = {}
+        self.failures: dict[str, BaseException] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return sorted(self.manifests)
+
+    def _build(self, m: Manifest) -> None:
+        if not m.built or (m.folder / m.built).exists():
+            return
+        with (self.log_dir / f"build-{m.name}.log").open("ab") as log:
+            for cmd in m.build:
+                log.write(f"\n===== {' '.join(cmd)}\n".encode())
+                log.flush()
+                try:
+                    subprocess.run(
+                        cmd, cwd=m.folder, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                        timeout=BUILD_TIMEOUT_S, check=True,
+                    )  # fmt: skip
+                except (subprocess.SubprocessError, OSError) as exc:
+                    raise DriverBroken(f"{m.name}: build step {cmd} failed ({exc}); see {log.name}") from exc
+
+    def _open(self, name: str) -> Client:
+        m = self.manifests[name]
+        if missing := m.missing():
+            raise Unavailable(f"{name}: {', '.join(missing)} not on PATH")
+        self._build(m)
+        client = Client(m, self.bootstrap, self.log_dir)
+        client.start()
+        return client
+
+    def get(self, name: str) -> Client:
+        """The started client, or the reason it cannot run (remembered, so a broken build fails fast)."""
+        with self._lock:
+            if name in self.clients:
+                return self.clients[name]
+            if name in self.failures:
+                raise self.failures[name]
+        try:
+            client = self._open(name)
+        except (Unavailable, DriverBroken, ClientFailure) as exc:
+            with self._lock:
+                self.failures[name] = exc
+            raise
+        with self._lock:
+            self.clients[name] = client
+        return client
+
+    def prepare(self, names: list[str]) -> None:
+        """Build and start these clients concurrently (JVM and Node start-up overlap); failures surface on get()."""
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+            for future in [pool.submit(self.get, n) for n in names]:
+                future.exception()
+
+    def restart_all(self, bootstrap: str) -> None:
+        """Point every started driver at a (possibly moved) broker."""
+        self.bootstrap = bootstrap
+        with ThreadPoolExecutor(max_workers=max(1, len(self.clients))) as pool:
+            list(pool.map(lambda c: c.restart(bootstrap), self.clients.values()))
+
+    def close(self) -> None:
+        with ThreadPoolExecutor(max_workers=max(1, len(self.clients))) as pool:
+            list(pool.map(lambda c: c.close(), self.clients.values()))
+
