@@ -15,6 +15,7 @@ from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
 from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.cleaner import LogCleaner
+from kafkapy.storage.fs import file_system
 from kafkapy.storage.log import Log, LogConfig
 from kafkapy.storage.log_manager import LogManager, TopicState
 from kafkapy.storage.retention import run_retention
@@ -40,7 +41,7 @@ class Broker:
     def __init__(self, config: BrokerConfig, logs: LogManager) -> None:
         self.config = config
         self.logs = logs
-        self.producer_ids = ProducerIdManager(config.data_dir)
+        self.producer_ids = ProducerIdManager(config.data_dir, logs.fs)
         self.groups = GroupCoordinator(config, logs, self.after_append)
         self.transactions = TransactionCoordinator(
             config,
@@ -76,10 +77,11 @@ class Broker:
     def open(cls, config: BrokerConfig) -> Broker:
         """Open (and recover) the data dir, load the consumer groups, then the transactions.
 
+        The data dir lives in the file system ``config.storage`` names (in memory: nothing on disk).
         Loading the transactions completes those a crash left prepared, which may commit offsets.
         """
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        logs = LogManager.open(config.data_dir, log_config(config), node_id=config.node_id)
+        fs = file_system(config.storage)
+        logs = LogManager.open(config.data_dir, log_config(config), node_id=config.node_id, fs=fs)
         broker = cls(config, logs)
         broker.groups.load()
         broker.transactions.load()

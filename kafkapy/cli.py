@@ -10,7 +10,7 @@ from pathlib import Path
 import trio
 
 from kafkapy import logs
-from kafkapy.config import BrokerConfig, apply_properties, load_properties_file, parse_properties
+from kafkapy.config import STORAGE_MODES, BrokerConfig, apply_properties, load_properties_file, parse_properties
 from kafkapy.server.server import serve
 from kafkapy.tools import commands
 
@@ -21,6 +21,11 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (default 9092; 0 picks a free one)")
     p.add_argument("--data-dir", type=Path, help="where the logs live (default ./kafkapy-data)")
+    p.add_argument(
+        "--storage",
+        choices=STORAGE_MODES,
+        help="disk: Kafka-format segment files (default); memory: nothing written, everything lost on exit",
+    )
     p.add_argument("--advertised-host", help="host clients are told to connect to (default: --host)")
     p.add_argument("--advertised-port", type=int, help="port clients are told to connect to (default: --port)")
     p.add_argument("--node-id", type=int, help="this broker's node id (default 1)")
@@ -49,6 +54,7 @@ def build_config(args: argparse.Namespace) -> BrokerConfig:
         ("host", "host"),
         ("port", "port"),
         ("data_dir", "data_dir"),
+        ("storage", "storage"),
         ("advertised_host", "advertised_host"),
         ("advertised_port", "advertised_port"),
         ("node_id", "node_id"),

@@ -8,12 +8,17 @@ ignored so an existing server.properties can be reused as it is.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from kafkapy.configs import BROKER_SYNONYMS, validate_broker_property
 
 log = logging.getLogger("kafkapy.config")
+
+# kafkapy.storage: where the logs live. disk: Kafka-format segment files in data_dir; memory: the
+# same storage code over an in-memory file system (kafkapy.storage.fs), nothing written, lost on exit.
+STORAGE_MODES = ("disk", "memory")
 
 
 @dataclass
@@ -24,6 +29,7 @@ class BrokerConfig:
     advertised_host: str | None = None
     advertised_port: int | None = None
     data_dir: Path = Path("kafkapy-data")
+    storage: str = "disk"
     node_id: int = 1
     # Kafka's num.partitions is 1 and auto.create.topics.enable is true.
     num_partitions: int = 1
@@ -69,12 +75,19 @@ class BrokerConfig:
         return self.advertised_host or self.host, self.advertised_port or self.port
 
 
+def _storage_mode(value: str) -> str:
+    if value not in STORAGE_MODES:
+        raise ValueError(f"kafkapy.storage must be one of {', '.join(STORAGE_MODES)}, not {value!r}")
+    return value
+
+
 # Kafka property name -> (attribute, converter)
-_PROPERTIES: dict[str, tuple[str, type]] = {
+_PROPERTIES: dict[str, tuple[str, Callable[[str], object]]] = {
     "node.id": ("node_id", int),
     "broker.id": ("node_id", int),
     "log.dirs": ("data_dir", Path),
     "log.dir": ("data_dir", Path),
+    "kafkapy.storage": ("storage", _storage_mode),
     "num.partitions": ("num_partitions", int),
     "auto.create.topics.enable": ("auto_create_topics_enable", bool),
     "default.replication.factor": ("default_replication_factor", int),
@@ -107,7 +120,7 @@ _PROPERTIES: dict[str, tuple[str, type]] = {
 _MINUTES = {"offsets.retention.minutes": "offsets_retention_ms"}
 
 
-def _convert(kind: type, value: str) -> object:
+def _convert(kind: Callable[[str], object], value: str) -> object:
     if kind is bool:
         if value.lower() not in ("true", "false"):
             raise ValueError(f"expected true or false, got {value!r}")

@@ -1,7 +1,8 @@
 """DescribeLogDirs (key 35), versions 0-5: the data directory and the partitions in it.
 
 v0: log dirs with each partition's size (offset lag 0: no future replicas).  v1: same as v0.
-v2: flexible.  v3: top-level error code.  v4: total and usable bytes of the file system.
+v2: flexible.  v3: top-level error code.  v4: total and usable bytes of the file system (-1 with
+``--storage memory``, Kafka's UNKNOWN_VOLUME_BYTES).
 v5: is_cordoned (never).
 Topics not on this broker are left out, as in Kafka; null topics means every partition.
 """
@@ -9,7 +10,6 @@ Topics not on this broker are left out, as in Kafka; null topics means every par
 from __future__ import annotations
 
 import os
-import shutil
 
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode
@@ -32,12 +32,12 @@ async def handle_describe_log_dirs(ctx: RequestContext, request: dict) -> dict:
                 entries.append({"partition_index": index, "partition_size": log.size_in_bytes, "offset_lag": 0})
         if entries:
             topics.append({"name": name, "partitions": entries})
-    usage = shutil.disk_usage(logs.data_dir)
+    total, free = logs.fs.disk_usage(logs.data_dir)
     result = {
         "error_code": ErrorCode.NONE,
         "log_dir": os.path.abspath(logs.data_dir),
         "topics": topics,
-        "total_bytes": usage.total,
-        "usable_bytes": usage.free,
+        "total_bytes": total,
+        "usable_bytes": free,
     }
     return {"error_code": ErrorCode.NONE, "results": [result]}

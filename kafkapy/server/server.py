@@ -37,18 +37,25 @@ async def _send_all(sock: trio.socket.SocketType, data: bytes) -> None:
 
 
 async def _send_region(sock: trio.socket.SocketType, region: Region) -> None:
-    """Zero-copy send of a segment file range; falls back to pread+send where sendfile can't."""
+    """Zero-copy send of a segment file range; falls back to pread+send where sendfile can't.
+
+    A region without an OS file descriptor (``fd`` None: ``--storage memory``) is sent from its bytes.
+    """
+    fd = getattr(region, "fd", None)
+    if fd is None:
+        await _send_all(sock, region.read_bytes())
+        return
     position, remaining = region.position, region.length
     while remaining:
         await trio.lowlevel.wait_writable(sock)
         try:
-            sent = os.sendfile(sock.fileno(), region.fd, position, remaining)
+            sent = os.sendfile(sock.fileno(), fd, position, remaining)
         except BlockingIOError:
             continue
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
                 raise
-            await _send_all(sock, os.pread(region.fd, remaining, position))
+            await _send_all(sock, os.pread(fd, remaining, position))
             return
         if sent == 0:
             raise ConnectionError(f"segment file ended {remaining} bytes early")

@@ -11,9 +11,10 @@ The format of Kafka's OffsetCheckpointFile, so a data directory stays familiar t
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
+
+from kafkapy.storage.fs import FileSystem
 
 logger = logging.getLogger("kafkapy.storage")
 
@@ -24,10 +25,10 @@ CHECKPOINT_VERSION = 0
 TopicPartition = tuple[str, int]
 
 
-def read_checkpoint(path: Path) -> dict[TopicPartition, int]:
+def read_checkpoint(fs: FileSystem, path: Path) -> dict[TopicPartition, int]:
     """The entries of a checkpoint file; empty (with a warning) if it is missing or malformed."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = fs.read_text(path).splitlines()
     except FileNotFoundError:
         return {}
     try:
@@ -46,13 +47,8 @@ def read_checkpoint(path: Path) -> dict[TopicPartition, int]:
         return {}
 
 
-def write_checkpoint(path: Path, entries: Mapping[TopicPartition, int]) -> None:
+def write_checkpoint(fs: FileSystem, path: Path, entries: Mapping[TopicPartition, int]) -> None:
     """Replace the checkpoint atomically (write, fsync, rename), as Kafka does."""
     lines = [str(CHECKPOINT_VERSION), str(len(entries))]
     lines += [f"{topic} {partition} {offset}" for (topic, partition), offset in sorted(entries.items())]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    fs.write_text(path, "\n".join(lines) + "\n")

@@ -18,17 +18,15 @@ cleans it in a worker thread:
    keep serving fetches until file.delete.delay.ms) and the ``.swap`` files take their names.
    ``Log.open`` finishes an interrupted swap (``recover_leftover_files``).
 
-The worker reads through its own duplicated fds, so retention or a topic deletion closing the
+The worker reads through its own duplicated handles, so retention or a topic deletion closing the
 segments meanwhile cannot disturb it; the swap then sees the segments changed and aborts.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import trio
 
@@ -55,7 +53,7 @@ _WRITE_CHUNK = 1 << 20
 
 @dataclass
 class SourceSegment:
-    """A closed segment as the worker sees it: its own fd, so nobody can close it under the worker."""
+    """A closed segment as the worker sees it: its own handle, so nobody can close it under the worker."""
 
     segment: LogSegment
     fd: int
@@ -82,7 +80,7 @@ class CleaningPlan:
 
     def close(self) -> None:
         for source in self.sources:
-            os.close(source.fd)
+            self.log.fs.close(source.fd)
 
 
 @dataclass
@@ -106,7 +104,7 @@ class LogCleaner:
         self.backoff_ms = backoff_ms
         self._now_ms = now_ms
         self._checkpoint_path = logs.data_dir / CLEANER_OFFSET_CHECKPOINT
-        self._first_dirty = read_checkpoint(self._checkpoint_path)
+        self._first_dirty = read_checkpoint(logs.fs, self._checkpoint_path)
         # Earliest delete horizon of the tombstones each partition keeps (None: none kept); a partition
         # missing here after a restart is due at once if it has been cleaned before.
         self._horizons: dict[tuple[str, int], int | None] = {}
@@ -192,7 +190,7 @@ class LogCleaner:
         end = cleanable[-1].next_offset
         aborted = log.aborted_transactions(start, end)
         sources = [
-            SourceSegment(s, os.dup(s.fd), s.size, s.base_offset, s.next_offset, aborted) for s in cleanable
+            SourceSegment(s, log.fs.dup(s.fd), s.size, s.base_offset, s.next_offset, aborted) for s in cleanable
         ]
         return CleaningPlan(topic, partition, log, config, sources, max(first_dirty, start), end, now_ms, ratio)
 
@@ -226,7 +224,7 @@ class LogCleaner:
     def _write_checkpoint(self) -> None:
         live = {(topic, partition) for topic, partition, _ in self.logs.logs()}
         self._first_dirty = {tp: offset for tp, offset in self._first_dirty.items() if tp in live}
-        write_checkpoint(self._checkpoint_path, self._first_dirty)
+        write_checkpoint(self.logs.fs, self._checkpoint_path, self._first_dirty)
 
     def forget(self, topic: str) -> None:
         """A topic was deleted: its cleaner checkpoints go with it."""
@@ -255,7 +253,7 @@ def _offset_map(plan: CleaningPlan) -> tuple[dict[bytes, int], dict[int, int]]:
     latest: dict[bytes, int] = {}
     last_batches: dict[int, int] = {}
     for source in plan.sources:
-        for _, header, data in iter_batches(source.fd, 0, source.size):
+        for _, header, data in iter_batches(plan.log.fs, source.fd, 0, source.size):
             if header.producer_id != NO_PRODUCER_ID and not header.is_control:
                 last_batches[header.producer_id] = header.base_offset
             if header.is_control or header.last_offset < plan.first_dirty:
@@ -289,11 +287,13 @@ def clean(plan: CleaningPlan) -> CleanerStats:
     stats = CleanerStats()
     latest, last_batches = _offset_map(plan)
     directory = plan.log.dir
+    fs = plan.log.fs
     try:
         for group in _groups(plan):
             cleaned = LogSegment(
                 directory,
                 group[0].base_offset,
+                fs=fs,
                 index_interval_bytes=plan.config.index_interval_bytes,
                 suffix=CLEANED_FILE_SUFFIX,
             )
@@ -305,7 +305,7 @@ def clean(plan: CleaningPlan) -> CleanerStats:
             cleaned.on_become_inactive()
             cleaned.flush()
             cleaned.rename_suffix(SWAP_FILE_SUFFIX)
-        _fsync_dir(directory)
+        fs.fsync_dir(directory)
     except BaseException:
         for _, cleaned in stats.groups:
             cleaned.delete()
@@ -325,7 +325,7 @@ def _copy_segment(
     """Kafka's cleanInto: the retained part of each batch of ``source`` appended to ``cleaned``."""
     pending = bytearray()
     headers: list[BatchHeader] = []
-    for _, header, data in iter_batches(source.fd, 0, source.size):
+    for _, header, data in iter_batches(plan.log.fs, source.fd, 0, source.size):
         stats.bytes_read += header.size
         kept = _retain(plan, header, data, source.aborted, latest, last_batches.get(header.producer_id), stats)
         if kept is None:
@@ -394,10 +394,3 @@ def _retain(
         delete_horizon_ms=horizon,
     )
 
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -6,19 +6,20 @@ Both files have Kafka's on-disk layout so a segment directory is readable by Kaf
 - time index: 12-byte entries ``timestamp int64 | relativeOffset int32`` (big-endian)
 
 Offsets are stored relative to the segment's base offset. Kafka preallocates and mmaps these
-files; here they are plain files opened for append, mirrored in memory by ``array`` columns so
-lookups are binary searches that never touch the disk.
+files; here they are plain files opened for append (through the storage's FileSystem), mirrored in
+memory by ``array`` columns so lookups are binary searches that never touch the file.
 """
 
 from __future__ import annotations
 
-import os
 import struct
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from pathlib import Path
 from typing import NamedTuple
+
+from kafkapy.storage.fs import FileSystem
 
 _OFFSET_ENTRY = struct.Struct(">ii")
 _TIME_ENTRY = struct.Struct(">qi")
@@ -43,21 +44,6 @@ class TimestampOffset(NamedTuple):
     offset: int
 
 
-def _open_append(path: Path) -> int:
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-
-
-def _read_all(fd: int) -> bytes:
-    size = os.fstat(fd).st_size
-    data = bytearray()
-    while len(data) < size:
-        chunk = os.pread(fd, size - len(data), len(data))
-        if not chunk:
-            break
-        data += chunk
-    return bytes(data)
-
-
 def _big_endian_column(data: bytes, typecode: str) -> array:
     column = array(typecode, data)
     if _LITTLE_ENDIAN:
@@ -70,12 +56,13 @@ class _IndexFile:
 
     ENTRY_SIZE: int
 
-    def __init__(self, path: Path, base_offset: int) -> None:
+    def __init__(self, path: Path, base_offset: int, *, fs: FileSystem) -> None:
         self.path = path
         self.base_offset = base_offset
-        self._fd = _open_append(path)
+        self._fs = fs
+        self._fd = fs.open(path)
         try:
-            data = _read_all(self._fd)
+            data = fs.pread_fully(self._fd, fs.fsize(self._fd), 0)
             if len(data) % self.ENTRY_SIZE:
                 raise CorruptIndexError(f"{self.path}: size {len(data)} is not a multiple of {self.ENTRY_SIZE}")
             self._load(data)
@@ -93,7 +80,7 @@ class _IndexFile:
         return len(self._columns()[0])
 
     def _append_entry(self, entry: bytes, first: int, second: int) -> None:
-        os.write(self._fd, entry)
+        self._fs.write_fully(self._fd, entry)
         a, b = self._columns()
         a.append(first)
         b.append(second)
@@ -109,14 +96,14 @@ class _IndexFile:
     def _truncate_entries(self, keep: int) -> None:
         for column in self._columns():
             del column[keep:]
-        os.ftruncate(self._fd, keep * self.ENTRY_SIZE)
+        self._fs.ftruncate(self._fd, keep * self.ENTRY_SIZE)
 
     def flush(self) -> None:
-        os.fsync(self._fd)
+        self._fs.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd >= 0:
-            os.close(self._fd)
+            self._fs.close(self._fd)
             self._fd = -1
 
 

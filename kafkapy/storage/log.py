@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import re
-import shutil
 import struct
 import threading
 import time
@@ -36,6 +34,7 @@ from kafkapy.protocol.records import (
     parse_control_key,
     validate_batches,
 )
+from kafkapy.storage.fs import DISK, FileSystem
 from kafkapy.storage.index import CorruptIndexError, TimestampOffset
 from kafkapy.storage.producer_state import (
     NO_COORDINATOR_EPOCH,
@@ -161,27 +160,24 @@ class AppendInfo:
 class FetchSlice:
     """A byte range of one segment file holding whole record batches, ready for sendfile.
 
-    ``fd`` belongs to the segment: never close it, and use the slice right away, since closing
-    the log or deleting the segment (truncation, later retention) closes the fd.
+    ``handle`` is the segment's, in ``fs``: never close it, and use the slice right away, since
+    closing the log or deleting the segment (truncation, later retention) closes it.
     """
 
-    fd: int
+    handle: int
     position: int
     length: int
     segment_base_offset: int
+    fs: FileSystem
+
+    @property
+    def fd(self) -> int | None:
+        """The OS file descriptor to ``sendfile`` from; None when the storage has none (memory)."""
+        return self.fs.sendfile_fd(self.handle)
 
     def read_bytes(self) -> bytes:
         """The slice's bytes, via pread (for when sendfile cannot be used)."""
-        parts: list[bytes] = []
-        position, remaining = self.position, self.length
-        while remaining > 0:
-            chunk = os.pread(self.fd, remaining, position)
-            if not chunk:
-                break
-            parts.append(chunk)
-            position += len(chunk)
-            remaining -= len(chunk)
-        return b"".join(parts)
+        return self.fs.pread_fully(self.handle, self.length, self.position)
 
 
 class OffsetAndTimestamp(NamedTuple):
@@ -192,13 +188,21 @@ class OffsetAndTimestamp(NamedTuple):
 
 
 class Log:
-    """One partition's log on disk: ``<data_dir>/<topic>-<partition>/`` (Kafka's UnifiedLog)."""
+    """One partition's log: ``<data_dir>/<topic>-<partition>/`` in its FileSystem (Kafka's UnifiedLog)."""
 
     def __init__(
-        self, directory: Path, config: LogConfig, segments: list[LogSegment], *, now_ms: int, log_start_offset: int = 0
+        self,
+        directory: Path,
+        config: LogConfig,
+        segments: list[LogSegment],
+        *,
+        fs: FileSystem,
+        now_ms: int,
+        log_start_offset: int = 0,
     ) -> None:
         """Wrap already-opened, recovered segments; use ``Log.open``."""
         self._dir = directory
+        self._fs = fs
         self._config = config
         self._segments = segments
         self._base_offsets = [segment.base_offset for segment in segments]
@@ -217,29 +221,34 @@ class Log:
 
     @classmethod
     def open(
-        cls, directory: Path, config: LogConfig, *, now_ms: int | None = None, log_start_offset: int = 0
+        cls,
+        directory: Path,
+        config: LogConfig,
+        *,
+        fs: FileSystem = DISK,
+        now_ms: int | None = None,
+        log_start_offset: int = 0,
     ) -> Log:
-        """Load the partition's segments, recovering the active one and any with a bad index.
+        """Load the partition's segments from ``fs``, recovering the active one and any with a bad index.
 
         A fresh directory gets an empty segment at offset 0. Leftovers of deletion and compaction
         are dealt with first (``recover_leftover_files``). ``log_start_offset`` comes from the
         log-start-offset-checkpoint file.
         """
         now_ms = _now_ms() if now_ms is None else now_ms
-        directory.mkdir(parents=True, exist_ok=True)
-        recover_leftover_files(directory, config.index_interval_bytes)
-        base_offsets = sorted(
-            int(path.stem) for path in directory.glob("*" + LOG_FILE_SUFFIX) if _SEGMENT_STEM.fullmatch(path.stem)
-        )
-        for suffix in (INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, TXN_INDEX_FILE_SUFFIX):
-            for path in directory.glob("*" + suffix):
-                if not path.with_suffix(LOG_FILE_SUFFIX).exists():
-                    logger.warning("%s: deleting index file without a log file", path)
-                    path.unlink()
-        if not base_offsets:
-            base_offsets = [0]
+        fs.makedirs(directory)
+        recover_leftover_files(fs, directory, config.index_interval_bytes)
+        names = fs.listdir(directory)
+        log_stems = {name[: -len(LOG_FILE_SUFFIX)] for name in names if name.endswith(LOG_FILE_SUFFIX)}
+        base_offsets = sorted(int(stem) for stem in log_stems if _SEGMENT_STEM.fullmatch(stem))
+        index_suffixes = (INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, TXN_INDEX_FILE_SUFFIX)
+        for name in names:
+            if name.endswith(index_suffixes) and name.rsplit(".", 1)[0] not in log_stems:
+                logger.warning("%s: deleting index file without a log file", directory / name)
+                fs.unlink(directory / name)
         segments = [
-            LogSegment(directory, base, index_interval_bytes=config.index_interval_bytes) for base in base_offsets
+            LogSegment(directory, base, fs=fs, index_interval_bytes=config.index_interval_bytes)
+            for base in base_offsets or [0]
         ]
         for segment in segments[:-1]:
             if not segment.needs_recovery:
@@ -255,11 +264,16 @@ class Log:
         active = segments[-1]
         active.recover()
         active.load_rolling_base(now_ms)
-        return cls(directory, config, segments, now_ms=now_ms, log_start_offset=log_start_offset)
+        return cls(directory, config, segments, fs=fs, now_ms=now_ms, log_start_offset=log_start_offset)
 
     @property
     def dir(self) -> Path:
         return self._dir
+
+    @property
+    def fs(self) -> FileSystem:
+        """Where the log's files live."""
+        return self._fs
 
     @property
     def config(self) -> LogConfig:
@@ -407,10 +421,10 @@ class Log:
     def _snapshots(self) -> list[tuple[int, Path]]:
         """(offset, path) of the producer state snapshots, oldest first."""
         found = []
-        for path in self._dir.glob("*" + SNAPSHOT_FILE_SUFFIX):
-            stem = path.name[: -len(SNAPSHOT_FILE_SUFFIX)]
-            if _SEGMENT_STEM.fullmatch(stem):
-                found.append((int(stem), path))
+        for name in self._fs.listdir(self._dir):
+            stem = name[: -len(SNAPSHOT_FILE_SUFFIX)]
+            if name.endswith(SNAPSHOT_FILE_SUFFIX) and _SEGMENT_STEM.fullmatch(stem):
+                found.append((int(stem), self._dir / name))
         return sorted(found)
 
     def _load_producer_state(self) -> ProducerStateManager:
@@ -419,16 +433,16 @@ class Log:
         start = self.log_start_offset
         for offset, path in reversed(self._snapshots()):
             if offset > self._log_end_offset:
-                path.unlink(missing_ok=True)
+                self._fs.unlink(path, missing_ok=True)
                 continue
             if state is not None:
                 continue
             try:
-                state = ProducerStateManager.from_snapshot(path.read_bytes())
+                state = ProducerStateManager.from_snapshot(self._fs.read_bytes(path))
                 start = offset
             except (OSError, CorruptSnapshotError) as exc:
                 logger.warning("%s: %s; ignoring it", path, exc)
-                path.unlink(missing_ok=True)
+                self._fs.unlink(path, missing_ok=True)
         if state is None:
             state = ProducerStateManager()
         state.replay(self._batches_from(start))
@@ -442,7 +456,7 @@ class Log:
                     continue
                 completed = None
                 if header.is_control and header.producer_id != NO_PRODUCER_ID:
-                    marker = _read_marker(os.pread(segment.fd, header.size, position))
+                    marker = _read_marker(self._fs.pread_fully(segment.fd, header.size, position))
                     if marker is not None:
                         completed = CompletedTxn(header.producer_id, None, header.base_offset, marker.aborted)
                 yield header, completed
@@ -452,12 +466,10 @@ class Log:
         if self._producer_state is None:
             return
         path = self._dir / snapshot_file_name(self._log_end_offset)
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            tmp.write_bytes(self._producer_state.to_snapshot())
-            os.replace(tmp, path)
+            self._fs.write_atomic(path, self._producer_state.to_snapshot(), sync=False)
             for _, old in self._snapshots()[:-SNAPSHOTS_TO_KEEP]:
-                old.unlink(missing_ok=True)
+                self._fs.unlink(old, missing_ok=True)
         except OSError as exc:
             logger.warning("%s: producer state snapshot failed: %s", path, exc)
 
@@ -520,7 +532,9 @@ class Log:
     def _roll(self) -> LogSegment:
         self._segments[-1].on_become_inactive()
         self.take_snapshot()
-        segment = LogSegment(self._dir, self._log_end_offset, index_interval_bytes=self._config.index_interval_bytes)
+        segment = LogSegment(
+            self._dir, self._log_end_offset, fs=self._fs, index_interval_bytes=self._config.index_interval_bytes
+        )
         self._segments.append(segment)
         self._base_offsets.append(segment.base_offset)
         self._dir_needs_fsync = True
@@ -563,7 +577,7 @@ class Log:
             position, length = found
             if length == 0:
                 return None
-            return FetchSlice(segment.fd, position, length, segment.base_offset)
+            return FetchSlice(segment.fd, position, length, segment.base_offset, self._fs)
         return None
 
     def offset_for_timestamp(self, timestamp: int) -> OffsetAndTimestamp | None:
@@ -615,13 +629,9 @@ class Log:
             segment.flush()
         if fsync_dir:
             try:
-                dir_fd = os.open(self._dir, os.O_RDONLY)
+                self._fs.fsync_dir(self._dir)
             except FileNotFoundError:
                 return  # the topic was deleted meanwhile
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
         with self._lock:
             self._recovery_point = max(self._recovery_point, target)
             self._last_flush_ms = _now_ms() if now_ms is None else now_ms
@@ -810,7 +820,7 @@ class Log:
     def _truncate_fully_and_start_at(self, offset: int) -> None:
         for segment in self._segments:
             segment.delete()
-        segment = LogSegment(self._dir, offset, index_interval_bytes=self._config.index_interval_bytes)
+        segment = LogSegment(self._dir, offset, fs=self._fs, index_interval_bytes=self._config.index_interval_bytes)
         self._segments = [segment]
         self._base_offsets = [offset]
         self._log_end_offset = offset
@@ -829,7 +839,7 @@ class Log:
     def delete(self) -> None:
         """Close the log and remove its directory."""
         self.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._fs.rmtree(self._dir)
 
     def __repr__(self) -> str:
         return (

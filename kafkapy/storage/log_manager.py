@@ -1,5 +1,7 @@
 """The broker's data directory: every partition's log plus the broker's identity files.
 
+It lives in a FileSystem (kafkapy.storage.fs): on disk, or in memory for ``--storage memory``.
+
 Layout (Kafka's, so the directory looks familiar to Kafka tooling):
 
 - ``meta.properties``: ``cluster.id``, ``node.id`` and ``version=1``, written on first start.
@@ -18,9 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +29,7 @@ from pathlib import Path
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.checkpoint import LOG_START_OFFSET_CHECKPOINT, read_checkpoint, write_checkpoint
+from kafkapy.storage.fs import DISK, FileSystem
 from kafkapy.storage.log import Log, LogConfig
 
 logger = logging.getLogger("kafkapy.storage")
@@ -77,25 +78,10 @@ def validate_topic_name(name: str) -> None:
     raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"Topic name {name!r} is illegal, {problem}")
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write a small file so a crash leaves either the old or the new contents."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _read_properties(path: Path) -> dict[str, str]:
+def _parse_properties(text: str) -> dict[str, str]:
     """Parse the simple ``key=value`` subset of Java properties that Kafka writes."""
     properties: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if not line or line[0] in "#!":
             continue
@@ -127,8 +113,9 @@ class LogManager:
         *,
         node_id: int = 1,
         now_ms: int | None = None,
+        fs: FileSystem = DISK,
     ) -> None:
-        """Load or initialise ``data_dir``: identity files first, then every partition's Log.
+        """Load or initialise ``data_dir`` in ``fs``: identity files first, then every partition's Log.
 
         Raises ValueError when meta.properties names a different node id, as Kafka refuses
         to start on another broker's directory.
@@ -136,7 +123,8 @@ class LogManager:
         self.data_dir = Path(data_dir)
         self.default_config = default_config
         self.node_id = node_id
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.fs = fs
+        fs.makedirs(self.data_dir)
         self.cluster_id = self._load_meta_properties()
         self.topics: dict[str, TopicState] = {}
         self._topics_by_id: dict[uuid.UUID, TopicState] = {}
@@ -152,14 +140,15 @@ class LogManager:
         node_id: int = 1,
         *,
         now_ms: int | None = None,
+        fs: FileSystem = DISK,
     ) -> LogManager:
-        """Scan ``data_dir`` and recover every partition's log."""
-        return cls(data_dir, default_config, node_id=node_id, now_ms=now_ms)
+        """Scan ``data_dir`` in ``fs`` and recover every partition's log."""
+        return cls(data_dir, default_config, node_id=node_id, now_ms=now_ms, fs=fs)
 
     def _load_meta_properties(self) -> str:
         path = self.data_dir / META_PROPERTIES
-        if path.exists():
-            properties = _read_properties(path)
+        if self.fs.exists(path):
+            properties = _parse_properties(self.fs.read_text(path))
             stored_node_id = int(properties.get("node.id", self.node_id))
             if stored_node_id != self.node_id:
                 raise ValueError(
@@ -171,19 +160,20 @@ class LogManager:
         cluster_id = uuid_to_kafka_string(random_kafka_uuid())
         # The layout of java.util.Properties.store: a comment line, a date line, then entries.
         stamp = time.strftime("%a %b %d %H:%M:%S %Z %Y")
-        _write_atomically(path, f"#\n#{stamp}\ncluster.id={cluster_id}\nnode.id={self.node_id}\nversion=1\n")
+        self.fs.write_text(path, f"#\n#{stamp}\ncluster.id={cluster_id}\nnode.id={self.node_id}\nversion=1\n")
         return cluster_id
 
     def _load_topics(self, now_ms: int | None) -> None:
         overrides = self._read_topic_configs()
-        start_offsets = read_checkpoint(self.data_dir / LOG_START_OFFSET_CHECKPOINT)
+        start_offsets = read_checkpoint(self.fs, self.data_dir / LOG_START_OFFSET_CHECKPOINT)
         partition_dirs: dict[str, dict[int, Path]] = {}
-        for path in sorted(self.data_dir.iterdir()):
-            if path.name.endswith(DELETED_DIR_SUFFIX) and path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
+        for name in sorted(self.fs.listdir(self.data_dir)):
+            path = self.data_dir / name
+            if name.endswith(DELETED_DIR_SUFFIX) and self.fs.is_dir(path):
+                self.fs.rmtree(path)
                 continue
-            match = _PARTITION_DIR.fullmatch(path.name)
-            if match is None or not path.is_dir():
+            match = _PARTITION_DIR.fullmatch(name)
+            if match is None or not self.fs.is_dir(path):
                 continue
             partition_dirs.setdefault(match.group(1), {})[int(match.group(2))] = path
         for name, dirs in sorted(partition_dirs.items()):
@@ -197,7 +187,7 @@ class LogManager:
             for partition in range(count):
                 directory = dirs.get(partition, self.data_dir / f"{name}-{partition}")
                 start = start_offsets.get((name, partition), 0)
-                log = Log.open(directory, log_config, now_ms=now_ms, log_start_offset=start)
+                log = Log.open(directory, log_config, fs=self.fs, now_ms=now_ms, log_start_offset=start)
                 self._write_partition_metadata(directory, topic_id)
                 partitions.append(log)
             self._add_topic(TopicState(name, topic_id, partitions, dict(configs), log_config))
@@ -207,9 +197,9 @@ class LogManager:
         found: uuid.UUID | None = None
         for partition, directory in sorted(dirs.items()):
             path = directory / PARTITION_METADATA
-            if not path.exists():
+            if not self.fs.exists(path):
                 continue
-            stored = _read_partition_metadata(path)
+            stored = _parse_partition_metadata(path, self.fs.read_text(path))
             if stored is None:
                 continue
             if found is None:
@@ -218,22 +208,21 @@ class LogManager:
                 logger.warning("%s-%d: topic id %s differs from %s; using the latter", name, partition, stored, found)
         return found if found is not None else random_kafka_uuid()
 
-    @staticmethod
-    def _write_partition_metadata(directory: Path, topic_id: uuid.UUID) -> None:
+    def _write_partition_metadata(self, directory: Path, topic_id: uuid.UUID) -> None:
         """Kafka's PartitionMetadataFile, rewritten only when it differs."""
         path = directory / PARTITION_METADATA
         text = f"version: 0\ntopic_id: {uuid_to_kafka_string(topic_id)}\n"
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            _write_atomically(path, text)
+        if not self.fs.exists(path) or self.fs.read_text(path) != text:
+            self.fs.write_text(path, text)
 
     def _read_topic_configs(self) -> dict[str, dict[str, str]]:
         path = self.data_dir / TOPIC_CONFIGS
-        if not path.exists():
+        if not self.fs.exists(path):
             return {}
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(self.fs.read_text(path))
 
     def _write_topic_configs(self, overrides: dict[str, dict[str, str]]) -> None:
-        _write_atomically(self.data_dir / TOPIC_CONFIGS, json.dumps(overrides, indent=2, sort_keys=True) + "\n")
+        self.fs.write_text(self.data_dir / TOPIC_CONFIGS, json.dumps(overrides, indent=2, sort_keys=True) + "\n")
 
     def _save_topic_configs(self, extra: TopicState | None = None) -> None:
         overrides = {name: topic.configs for name, topic in self.topics.items() if topic.configs}
@@ -288,7 +277,7 @@ class LogManager:
         """Create partition directories (with partition.metadata) until the topic has ``count``."""
         for partition in range(len(topic.partitions), count):
             directory = self.data_dir / f"{topic.name}-{partition}"
-            log = Log.open(directory, topic.log_config, now_ms=now_ms)
+            log = Log.open(directory, topic.log_config, fs=self.fs, now_ms=now_ms)
             self._write_partition_metadata(directory, topic.topic_id)
             topic.partitions.append(log)
 
@@ -326,7 +315,7 @@ class LogManager:
         for log in topic.partitions:
             renamed = log.dir.with_name(f"{log.dir.name}.{marker}{DELETED_DIR_SUFFIX}")
             try:
-                os.replace(log.dir, renamed)
+                self.fs.replace(log.dir, renamed)
                 log.moved_to(renamed)
             except OSError as exc:
                 logger.warning("%s: could not rename for deletion: %s", log.dir, exc)
@@ -343,7 +332,7 @@ class LogManager:
         for due, log, path in self._deleted_logs:
             if now_ms is None or due <= now_ms:
                 log.close()
-                shutil.rmtree(path, ignore_errors=True)
+                self.fs.rmtree(path)
             else:
                 keep.append((due, log, path))
         self._deleted_logs = keep
@@ -355,7 +344,7 @@ class LogManager:
             for topic, partition, log in self.logs()
             if log.log_start_offset > log.segments[0].base_offset
         }
-        write_checkpoint(self.data_dir / LOG_START_OFFSET_CHECKPOINT, entries)
+        write_checkpoint(self.fs, self.data_dir / LOG_START_OFFSET_CHECKPOINT, entries)
 
     def get_log(self, topic: str, partition: int) -> Log | None:
         state = self.topics.get(topic)
@@ -386,10 +375,10 @@ class LogManager:
         self.purge_deleted()
 
 
-def _read_partition_metadata(path: Path) -> uuid.UUID | None:
-    """Parse Kafka's ``version: 0`` / ``topic_id: <id>`` file; None if unreadable."""
+def _parse_partition_metadata(path: Path, text: str) -> uuid.UUID | None:
+    """Parse Kafka's ``version: 0`` / ``topic_id: <id>`` file (``path`` for the warning); None if unreadable."""
     fields: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         key, _, value = line.partition(":")
         fields[key.strip()] = value.strip()
     try:

@@ -1,15 +1,15 @@
 """One log segment: a ``.log`` file of record batches plus its offset and time indexes.
 
 Mirrors Kafka's LogSegment. The ``.log`` file holds v2 record batches byte-for-byte as produced
-(after offset assignment), so reads can hand file ranges straight to ``sendfile``. Only the
-61-byte batch headers are ever parsed on the append and read paths; record bodies are read
-during recovery (for the CRC) and by timestamp lookups.
+(after offset assignment), so reads can hand file ranges straight to ``sendfile`` (on disk). Only
+the 61-byte batch headers are ever parsed on the append and read paths; record bodies are read
+during recovery (for the CRC) and by timestamp lookups. Every file is accessed through the
+storage's FileSystem (kafkapy.storage.fs), on disk or in memory.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -29,6 +29,7 @@ from kafkapy.protocol.records import (
     decode_records,
     parse_batch_header,
 )
+from kafkapy.storage.fs import FileSystem
 from kafkapy.storage.index import CorruptIndexError, OffsetIndex, TimeIndex, TimestampOffset
 from kafkapy.storage.txn_index import TXN_INDEX_FILE_SUFFIX, TransactionIndex
 
@@ -65,7 +66,8 @@ def file_stem(base_offset: int) -> str:
 class _FileWindow:
     """Positional reads of a file through a small cache, without moving any file offset."""
 
-    def __init__(self, fd: int, end: int, chunk: int) -> None:
+    def __init__(self, fs: FileSystem, fd: int, end: int, chunk: int) -> None:
+        self._fs = fs
         self._fd = fd
         self._end = end
         self._chunk = chunk
@@ -77,23 +79,10 @@ class _FileWindow:
         offset = position - self._start
         if offset < 0 or offset + length > len(self._data):
             want = min(max(length, self._chunk), self._end - position)
-            self._data = _pread_fully(self._fd, want, position)
+            self._data = self._fs.pread_fully(self._fd, want, position)
             self._start = position
             offset = 0
         return memoryview(self._data)[offset : offset + length]
-
-
-def _pread_fully(fd: int, length: int, position: int) -> bytes:
-    """pread until ``length`` bytes or end of file."""
-    parts: list[bytes] = []
-    while length > 0:
-        chunk = os.pread(fd, length, position)
-        if not chunk:
-            break
-        parts.append(chunk)
-        length -= len(chunk)
-        position += len(chunk)
-    return b"".join(parts)
 
 
 def _with_file_suffix(path: Path, suffix: str) -> Path:
@@ -102,17 +91,13 @@ def _with_file_suffix(path: Path, suffix: str) -> Path:
     return path.with_name(f"{stem}.{kind}{suffix}")
 
 
-def _write_fully(fd: int, data: memoryview) -> None:
-    while data:
-        written = os.write(fd, data)
-        data = data[written:]
-
-
 class LogSegment:
     """A segment of one partition's log, named after its base offset (Kafka's LogSegment)."""
 
-    def __init__(self, directory: Path, base_offset: int, *, index_interval_bytes: int, suffix: str = "") -> None:
-        """Open (creating if needed) the segment's files.
+    def __init__(
+        self, directory: Path, base_offset: int, *, fs: FileSystem, index_interval_bytes: int, suffix: str = ""
+    ) -> None:
+        """Open (creating if needed) the segment's files in ``fs``.
 
         An index that is missing while the log has data, or that fails to load, marks the
         segment ``needs_recovery``; the owning Log then rebuilds it with ``recover()``.
@@ -120,15 +105,16 @@ class LogSegment:
         """
         self.base_offset = base_offset
         self.index_interval_bytes = index_interval_bytes
+        self.fs = fs
         stem = directory / file_stem(base_offset)
         self.log_path = Path(f"{stem}{LOG_FILE_SUFFIX}{suffix}")
         self.index_path = Path(f"{stem}{INDEX_FILE_SUFFIX}{suffix}")
         self.time_index_path = Path(f"{stem}{TIME_INDEX_FILE_SUFFIX}{suffix}")
-        self.txn_index = TransactionIndex(Path(f"{stem}{TXN_INDEX_FILE_SUFFIX}{suffix}"))
+        self.txn_index = TransactionIndex(Path(f"{stem}{TXN_INDEX_FILE_SUFFIX}{suffix}"), fs=fs)
         self._lock = threading.Lock()
-        indexes_existed = self.index_path.exists() and self.time_index_path.exists()
-        self._fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        self._size = os.fstat(self._fd).st_size
+        indexes_existed = fs.exists(self.index_path) and fs.exists(self.time_index_path)
+        self._fd = fs.open(self.log_path)
+        self._size = fs.fsize(self._fd)
         self.needs_recovery = self._size > 0 and not indexes_existed
         self.offset_index = self._open_index(OffsetIndex, self.index_path)
         self.time_index = self._open_index(TimeIndex, self.time_index_path)
@@ -143,16 +129,16 @@ class LogSegment:
 
     def _open_index(self, kind: type[OffsetIndex] | type[TimeIndex], path: Path) -> OffsetIndex | TimeIndex:
         try:
-            return kind(path, self.base_offset)
+            return kind(path, self.base_offset, fs=self.fs)
         except CorruptIndexError as exc:
             logger.warning("%s; it will be rebuilt", exc)
-            path.unlink()
+            self.fs.unlink(path)
             self.needs_recovery = True
-            return kind(path, self.base_offset)
+            return kind(path, self.base_offset, fs=self.fs)
 
     @property
     def fd(self) -> int:
-        """The ``.log`` file descriptor, for ``os.pread`` and ``os.sendfile``."""
+        """The ``.log`` file's handle in ``fs`` (a file descriptor on disk, for ``sendfile``)."""
         return self._fd
 
     @property
@@ -182,7 +168,7 @@ class LogSegment:
     def batch_headers(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, BatchHeader]]:
         """Yield (position, header) of each whole batch from ``start`` until ``end`` (the size)."""
         end = self._size if end is None else end
-        window = _FileWindow(self._fd, end, _HEADER_READ_CHUNK)
+        window = _FileWindow(self.fs, self._fd, end, _HEADER_READ_CHUNK)
         position = start
         while position + HEADER_SIZE <= end:
             header = parse_batch_header(window.get(position, HEADER_SIZE))
@@ -200,9 +186,9 @@ class LogSegment:
         """
         position = self._size
         try:
-            _write_fully(self._fd, memoryview(buf))
+            self.fs.write_fully(self._fd, buf)
         except OSError as exc:
-            os.ftruncate(self._fd, position)
+            self.fs.ftruncate(self._fd, position)
             raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"append to {self.log_path}: {exc}") from exc
         if position == 0:
             self.rolling_base_ms = now_ms
@@ -301,7 +287,7 @@ class LogSegment:
         return None
 
     def _decode_batch(self, position: int, header: BatchHeader) -> list[Record]:
-        data = _pread_fully(self._fd, header.size, position)
+        data = self.fs.pread_fully(self._fd, header.size, position)
         for _, records in decode_records(data):
             return records
         return []
@@ -328,7 +314,7 @@ class LogSegment:
                 truncated,
                 self._size,
             )
-            os.ftruncate(self._fd, valid_bytes)
+            self.fs.ftruncate(self._fd, valid_bytes)
             self._size = valid_bytes
         self._next_offset = next_offset
         # Entries are written just before their abort marker: drop those whose marker is gone.
@@ -339,7 +325,7 @@ class LogSegment:
 
     def _scan_valid(self, on_batch: Callable[[BatchHeader, int], None]) -> tuple[int, int, str]:
         """Walk the batches checking each; return (valid bytes, next offset, why it stopped)."""
-        window = _FileWindow(self._fd, self._size, _RECOVERY_READ_CHUNK)
+        window = _FileWindow(self.fs, self._fd, self._size, _RECOVERY_READ_CHUNK)
         position = 0
         next_offset = self.base_offset
         while position < self._size:
@@ -383,7 +369,7 @@ class LogSegment:
             return 0
         position = found[0]
         removed = self._size - position
-        os.ftruncate(self._fd, position)
+        self.fs.ftruncate(self._fd, position)
         self._size = position
         self.recover()
         if position == 0:
@@ -403,7 +389,7 @@ class LogSegment:
         with self._lock:
             if self._fd < 0:
                 return
-            os.fsync(self._fd)
+            self.fs.fsync(self._fd)
             self.offset_index.flush()
             self.time_index.flush()
             self.txn_index.flush()
@@ -413,7 +399,7 @@ class LogSegment:
             if self._fd < 0:
                 return
             self.on_become_inactive()
-            os.close(self._fd)
+            self.fs.close(self._fd)
             self._fd = -1
             self.offset_index.close()
             self.time_index.close()
@@ -423,7 +409,7 @@ class LogSegment:
         """Kafka's largestTimestamp: the max record timestamp, else the file's modification time (retention)."""
         if self.max_timestamp_so_far > 0:
             return self.max_timestamp_so_far
-        return int(os.stat(self.log_path).st_mtime * 1000)
+        return self.fs.mtime_ms(self.log_path)
 
     def moved_to(self, directory: Path) -> None:
         """Point the file paths into ``directory`` (the partition directory was renamed)."""
@@ -441,27 +427,27 @@ class LogSegment:
         """
         for index in (self.offset_index, self.time_index, self.txn_index):
             new = _with_file_suffix(index.path, suffix)
-            if index.path.exists():
-                os.replace(index.path, new)
+            if self.fs.exists(index.path):
+                self.fs.replace(index.path, new)
             index.path = new
         self.index_path = self.offset_index.path
         self.time_index_path = self.time_index.path
         new_log = _with_file_suffix(self.log_path, suffix)
-        os.replace(self.log_path, new_log)
+        self.fs.replace(self.log_path, new_log)
         self.log_path = new_log
 
     def delete(self) -> None:
         """Close and remove the segment's files."""
         self.close()
         for path in (self.log_path, self.index_path, self.time_index_path):
-            path.unlink(missing_ok=True)
+            self.fs.unlink(path, missing_ok=True)
         self.txn_index.delete()
 
     def __repr__(self) -> str:
         return f"LogSegment(base_offset={self.base_offset}, size={self._size})"
 
 
-def recover_leftover_files(directory: Path, index_interval_bytes: int) -> None:
+def recover_leftover_files(fs: FileSystem, directory: Path, index_interval_bytes: int) -> None:
     """Kafka's start-up cleanup of a partition directory before its segments are loaded.
 
     ``.deleted`` files (deletion was pending) and ``.cleaned`` files (compaction was interrupted
@@ -469,30 +455,37 @@ def recover_leftover_files(directory: Path, index_interval_bytes: int) -> None:
     whose swap was interrupted: the segments it replaces (those inside its offset range) are
     removed and it takes its final name.
     """
-    for path in list(directory.iterdir()):
-        if path.name.endswith((DELETED_FILE_SUFFIX, CLEANED_FILE_SUFFIX)):
-            path.unlink(missing_ok=True)
-    for path in sorted(directory.glob("*" + LOG_FILE_SUFFIX + SWAP_FILE_SUFFIX)):
-        base_offset = int(path.name[:STEM_LENGTH])
-        swap = LogSegment(directory, base_offset, index_interval_bytes=index_interval_bytes, suffix=SWAP_FILE_SUFFIX)
+    for name in fs.listdir(directory):
+        if name.endswith((DELETED_FILE_SUFFIX, CLEANED_FILE_SUFFIX)):
+            fs.unlink(directory / name, missing_ok=True)
+    for name in sorted(_names_ending(fs, directory, LOG_FILE_SUFFIX + SWAP_FILE_SUFFIX)):
+        base_offset = int(name[:STEM_LENGTH])
+        swap = LogSegment(
+            directory, base_offset, fs=fs, index_interval_bytes=index_interval_bytes, suffix=SWAP_FILE_SUFFIX
+        )
         swap.recover()
         end = swap.next_offset
-        for live in directory.glob("*" + LOG_FILE_SUFFIX):
-            if base_offset <= int(live.name[:STEM_LENGTH]) < max(end, base_offset + 1):
-                stem = live.name[:STEM_LENGTH]
+        for live in _names_ending(fs, directory, LOG_FILE_SUFFIX):
+            if base_offset <= int(live[:STEM_LENGTH]) < max(end, base_offset + 1):
+                stem = live[:STEM_LENGTH]
                 for kind in (LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, TXN_INDEX_FILE_SUFFIX):
-                    (directory / f"{stem}{kind}").unlink(missing_ok=True)
+                    fs.unlink(directory / f"{stem}{kind}", missing_ok=True)
         swap.on_become_inactive()
         swap.rename_suffix("")
         swap.close()
-        logger.warning("%s: completed an interrupted compaction swap", path)
-    for path in directory.glob("*" + SWAP_FILE_SUFFIX):
-        path.unlink(missing_ok=True)
+        logger.warning("%s: completed an interrupted compaction swap", directory / name)
+    for name in _names_ending(fs, directory, SWAP_FILE_SUFFIX):
+        fs.unlink(directory / name, missing_ok=True)
 
 
-def iter_batches(fd: int, start: int, end: int) -> Iterator[tuple[int, BatchHeader, memoryview]]:
+def _names_ending(fs: FileSystem, directory: Path, suffix: str) -> list[str]:
+    """Names in ``directory`` ending with ``suffix`` (``glob("*" + suffix)``)."""
+    return [name for name in fs.listdir(directory) if name.endswith(suffix)]
+
+
+def iter_batches(fs: FileSystem, fd: int, start: int, end: int) -> Iterator[tuple[int, BatchHeader, memoryview]]:
     """(position, header, bytes) of each whole batch in ``fd`` between ``start`` and ``end``, read in large chunks."""
-    window = _FileWindow(fd, end, _RECOVERY_READ_CHUNK)
+    window = _FileWindow(fs, fd, end, _RECOVERY_READ_CHUNK)
     position = start
     while position + HEADER_SIZE <= end:
         header = parse_batch_header(window.get(position, HEADER_SIZE))

@@ -12,10 +12,11 @@ its first entry, so segments without aborted transactions have none, as in Kafka
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 from typing import NamedTuple
+
+from kafkapy.storage.fs import FileSystem
 
 TXN_INDEX_FILE_SUFFIX = ".txnindex"
 ABORTED_TXN_VERSION = 0
@@ -37,11 +38,12 @@ class AbortedTxn(NamedTuple):
 class TransactionIndex:
     """The aborted transactions of one segment, kept in memory and appended to its file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, fs: FileSystem) -> None:
         self.path = path
+        self._fs = fs
         self.entries: list[AbortedTxn] = []
-        if path.exists():
-            data = path.read_bytes()
+        if fs.exists(path):
+            data = fs.read_bytes(path)
             usable = len(data) - len(data) % ENTRY_SIZE
             for position in range(0, usable, ENTRY_SIZE):
                 version, *fields = _ENTRY.unpack_from(data, position)
@@ -53,11 +55,11 @@ class TransactionIndex:
 
     def append(self, entry: AbortedTxn) -> None:
         """Add an entry; written before its abort marker, so a crash can only leave an extra one."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        handle = self._fs.open(self.path)
         try:
-            os.write(fd, entry.encode())
+            self._fs.write_fully(handle, entry.encode())
         finally:
-            os.close(fd)
+            self._fs.close(handle)
         self.entries.append(entry)
 
     def truncate_to(self, offset: int) -> None:
@@ -69,24 +71,22 @@ class TransactionIndex:
 
     def _rewrite(self) -> None:
         if not self.entries:
-            self.path.unlink(missing_ok=True)
+            self._fs.unlink(self.path, missing_ok=True)
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_bytes(b"".join(entry.encode() for entry in self.entries))
-        os.replace(tmp, self.path)
+        self._fs.write_atomic(self.path, b"".join(entry.encode() for entry in self.entries), sync=False)
 
     def overlapping(self, start_offset: int, end_offset: int) -> list[AbortedTxn]:
         """Entries of transactions that may hold records in [start_offset, end_offset)."""
         return [e for e in self.entries if e.last_offset >= start_offset and e.first_offset < end_offset]
 
     def flush(self) -> None:
-        if self.entries and self.path.exists():
-            fd = os.open(self.path, os.O_RDONLY)
+        if self.entries and self._fs.exists(self.path):
+            handle = self._fs.open(self.path, create=False)
             try:
-                os.fsync(fd)
+                self._fs.fsync(handle)
             finally:
-                os.close(fd)
+                self._fs.close(handle)
 
     def delete(self) -> None:
         self.entries = []
-        self.path.unlink(missing_ok=True)
+        self._fs.unlink(self.path, missing_ok=True)

@@ -6,6 +6,8 @@
 A subprocess (the default) keeps a client bug in the test from wedging the broker and allows
 crash tests; ``in_process=True`` runs the broker's trio loop in a thread of this process, which
 starts faster. Either way it is the same broker as ``kafkapy serve``, on a free loopback port.
+``storage="memory"`` keeps the logs in memory (``kafkapy serve --storage memory``): nothing is
+written, and a restart starts empty.
 """
 
 from __future__ import annotations
@@ -109,7 +111,11 @@ class ExternalKafka(_TopicAdmin):
 
 
 class KafkaBroker(_TopicAdmin):
-    """A kafkapy broker on a free loopback port, with its own data dir unless one is given."""
+    """A kafkapy broker on a free loopback port, with its own data dir unless one is given.
+
+    ``storage`` is ``"disk"`` (Kafka-format segment files in ``data_dir``) or ``"memory"`` (the data
+    dir is never created; everything is gone when the broker stops).
+    """
 
     def __init__(
         self,
@@ -117,6 +123,7 @@ class KafkaBroker(_TopicAdmin):
         data_dir: str | Path | None = None,
         port: int = 0,
         in_process: bool = False,
+        storage: str = "disk",
         num_partitions: int = 1,
         config: dict[str, str] | None = None,
         log_level: str = "warning",
@@ -126,6 +133,7 @@ class KafkaBroker(_TopicAdmin):
         self.data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="kafkapy-")) / "data"
         self.port = port
         self.in_process = in_process
+        self.storage = storage
         self.num_partitions = num_partitions
         self.properties = dict(config or {})
         self.log_level = log_level
@@ -145,7 +153,9 @@ class KafkaBroker(_TopicAdmin):
     def start(self) -> KafkaBroker:
         """Start and return once the broker accepts connections."""
         if self.in_process:
-            config = BrokerConfig(port=self.port, data_dir=self.data_dir, num_partitions=self.num_partitions)
+            config = BrokerConfig(
+                port=self.port, data_dir=self.data_dir, storage=self.storage, num_partitions=self.num_partitions
+            )
             apply_properties(config, self.properties)
             self._thread = _ThreadBroker(config)
             self._thread.start(self.startup_timeout)
@@ -157,7 +167,7 @@ class KafkaBroker(_TopicAdmin):
                 port=self.port,
                 num_partitions=self.num_partitions,
                 log_level=self.log_level,
-                extra_args=overrides,
+                extra_args=("--storage", self.storage, *overrides),
                 log_path=self.data_dir.parent / "kafkapy.log",
                 ready_timeout=self.startup_timeout,
             ).start()
@@ -179,12 +189,15 @@ class KafkaBroker(_TopicAdmin):
             self._thread = None
 
     def restart(self) -> KafkaBroker:
-        """Stop and start again on the same data dir and port: everything acknowledged is kept."""
+        """Stop and start again on the same data dir and port.
+
+        With disk storage everything acknowledged is kept; with memory storage the broker starts empty.
+        """
         self._halt()
         return self.start()
 
     def kill(self) -> None:
-        """SIGKILL the subprocess (a crash); ``start()`` then recovers the data dir."""
+        """SIGKILL the subprocess (a crash); ``start()`` then recovers the data dir (memory: starts empty)."""
         if self._process is None:
             raise RuntimeError("kill() needs the subprocess mode")
         self._process.kill9()
@@ -199,7 +212,7 @@ class KafkaBroker(_TopicAdmin):
 
     def __repr__(self) -> str:
         mode = "in-process" if self.in_process else "subprocess"
-        return f"<KafkaBroker {mode} port={self.port} data_dir={self.data_dir}>"
+        return f"<KafkaBroker {mode} storage={self.storage} port={self.port} data_dir={self.data_dir}>"
 
 
 @asynccontextmanager

@@ -104,7 +104,8 @@ class BrokerProcess:
         """Start the broker and block until it prints its ready line (or fail with its stderr)."""
         if self.is_running():
             raise RuntimeError("broker already running")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # The broker creates its data dir itself (or never, with --storage memory).
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         use_port = self.requested_port if port is None else port
         self.starts += 1
         self._ready.clear()

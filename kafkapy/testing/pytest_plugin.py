@@ -1,8 +1,9 @@
 """pytest plugin (entry point ``pytest11``): a real Kafka broker for your test suite.
 
 Fixtures:
-- ``kafka_broker`` (session): a kafkapy broker started on first use, stopped at the end; or the
-  broker at ``--kafka-bootstrap`` (kafkapy or Apache Kafka) with ``--kafka-broker=external``.
+- ``kafka_broker`` (session): a kafkapy broker started on first use, stopped at the end (its logs on
+  disk, or in memory with ``--kafka-storage=memory``); or the broker at ``--kafka-bootstrap``
+  (kafkapy or Apache Kafka) with ``--kafka-broker=external``.
 - ``kafka_bootstrap``: its ``host:port`` for bootstrap.servers.
 - ``kafka_topic``: a fresh, uniquely named topic per test, deleted afterwards. Ask for partitions
   or configs with ``@pytest.mark.kafka_topic(partitions=3, config={"cleanup.policy": "compact"})``.
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from kafkapy.config import STORAGE_MODES
 from kafkapy.testing.broker import ExternalKafka, KafkaBroker
 
 
@@ -32,6 +34,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--kafka-in-process",
         action="store_true",
         help="run the embedded broker in a thread of the test process instead of a subprocess",
+    )
+    group.addoption(
+        "--kafka-storage",
+        choices=STORAGE_MODES,
+        default="disk",
+        help="where the embedded broker keeps its logs: disk (default) or memory (nothing written, fastest)",
     )
 
 
@@ -50,7 +58,7 @@ def kafka_broker(request: pytest.FixtureRequest) -> Iterator[KafkaBroker | Exter
             raise pytest.UsageError("--kafka-broker=external needs --kafka-bootstrap HOST:PORT")
         yield ExternalKafka(bootstrap)
         return
-    with KafkaBroker(in_process=option("--kafka-in-process")) as broker:
+    with KafkaBroker(in_process=option("--kafka-in-process"), storage=option("--kafka-storage")) as broker:
         yield broker
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import trio
 
 from kafkapy.protocol.records import build_batch, build_end_txn_marker, decode_records, validate_batches
+from kafkapy.storage.fs import FileSystem
 from kafkapy.storage.log import Log, LogConfig
 from kafkapy.storage.log_manager import LogManager
 from kafkapy.storage.segment import SWAP_FILE_SUFFIX
@@ -30,6 +31,10 @@ def records(log: Log) -> list[tuple[int, bytes | None, bytes | None]]:
     return out
 
 
+def swap_files(fs: FileSystem, directory: Path) -> list[str]:
+    return [name for name in fs.listdir(directory) if name.endswith(SWAP_FILE_SUFFIX)]
+
+
 def clean_until_idle(manager: LogManager, now_ms: int) -> int:
     from kafkapy.storage.cleaner import LogCleaner
 
@@ -44,8 +49,8 @@ def clean_until_idle(manager: LogManager, now_ms: int) -> int:
     return trio.run(run)
 
 
-def test_latest_value_per_key_offsets_kept_and_tombstones_removed_later(tmp_path: Path) -> None:
-    manager = LogManager.open(tmp_path, LogConfig())
+def test_latest_value_per_key_offsets_kept_and_tombstones_removed_later(tmp_path: Path, fs: FileSystem) -> None:
+    manager = LogManager.open(tmp_path, LogConfig(), fs=fs)
     log = manager.create_topic("c", 1, COMPACT).partitions[0]
     for i in range(300):
         append(log, b"k%d" % (i % 10), b"v%d" % i)
@@ -63,13 +68,13 @@ def test_latest_value_per_key_offsets_kept_and_tombstones_removed_later(tmp_path
     assert b"k3" not in {key for _, key, _ in records(log)}
     manager.purge_deleted(None)
     manager.close()
-    reopened = LogManager.open(tmp_path, LogConfig())
+    reopened = LogManager.open(tmp_path, LogConfig(), fs=fs)
     assert b"k3" not in {key for _, key, _ in records(reopened.get_log("c", 0))}  # type: ignore[arg-type]
     reopened.close()
 
 
-def test_aborted_transactions_are_removed_and_markers_kept(tmp_path: Path) -> None:
-    manager = LogManager.open(tmp_path, LogConfig())
+def test_aborted_transactions_are_removed_and_markers_kept(tmp_path: Path, fs: FileSystem) -> None:
+    manager = LogManager.open(tmp_path, LogConfig(), fs=fs)
     log = manager.create_topic("c", 1, COMPACT).partitions[0]
     append(log, b"a", b"committed", producer_id=7, producer_epoch=0, base_sequence=0, transactional=True)
     marker = bytearray(build_end_txn_marker(True, producer_id=7, producer_epoch=0, coordinator_epoch=0, timestamp=NOW))
@@ -87,8 +92,8 @@ def test_aborted_transactions_are_removed_and_markers_kept(tmp_path: Path) -> No
     manager.close()
 
 
-def test_interrupted_swap_is_completed_at_start_up(tmp_path: Path) -> None:
-    manager = LogManager.open(tmp_path, LogConfig())
+def test_interrupted_swap_is_completed_at_start_up(tmp_path: Path, fs: FileSystem) -> None:
+    manager = LogManager.open(tmp_path, LogConfig(), fs=fs)
     log = manager.create_topic("c", 1, COMPACT).partitions[0]
     for i in range(200):
         append(log, b"k%d" % (i % 5), b"v%d" % i)
@@ -99,11 +104,11 @@ def test_interrupted_swap_is_completed_at_start_up(tmp_path: Path) -> None:
     assert plan is not None
     stats = clean(plan)
     plan.close()
-    assert list((tmp_path / "c-0").glob("*" + SWAP_FILE_SUFFIX))
+    assert swap_files(fs, tmp_path / "c-0")
     # A crash now: the old segments and the complete .swap files are both on disk.
     manager.close()
-    reopened = LogManager.open(tmp_path, LogConfig())
-    assert not list((tmp_path / "c-0").glob("*" + SWAP_FILE_SUFFIX))
+    reopened = LogManager.open(tmp_path, LogConfig(), fs=fs)
+    assert not swap_files(fs, tmp_path / "c-0")
     kept = records(reopened.get_log("c", 0))  # type: ignore[arg-type]
     assert {key: value for _, key, value in kept} == {b"k%d" % k: b"v%d" % (195 + k) for k in range(5)}
     assert len(kept) < 200 and stats.records_kept < stats.records_read

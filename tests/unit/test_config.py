@@ -60,3 +60,14 @@ def test_flags_win_over_the_file(tmp_path: Path) -> None:
     assert config.auto_create_topics_enable is False
     defaults = build_config(serve_args())
     assert (defaults.host, defaults.port, defaults.data_dir) == ("127.0.0.1", 9092, Path("kafkapy-data"))
+
+
+def test_storage_mode() -> None:
+    assert build_config(serve_args()).storage == "disk"
+    assert build_config(serve_args("--storage", "memory")).storage == "memory"
+    assert build_config(serve_args("--override", "kafkapy.storage=memory")).storage == "memory"
+    assert build_config(serve_args("--override", "kafkapy.storage=memory", "--storage", "disk")).storage == "disk"
+    with pytest.raises(ValueError):
+        apply_properties(BrokerConfig(), {"kafkapy.storage": "tape"})
+    with pytest.raises(SystemExit):
+        serve_args("--storage", "tape")

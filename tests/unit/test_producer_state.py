@@ -9,6 +9,7 @@ import pytest
 from kafkapy.coordinator.producer_ids import BLOCK_SIZE, ProducerIdManager
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import build_batch, validate_batches
+from kafkapy.storage.fs import FileSystem
 from kafkapy.storage.log import Log, LogConfig
 
 
@@ -21,8 +22,8 @@ def append(log: Log, buf: bytearray):
     return log.append(buf, validate_batches(buf), now_ms=2000)
 
 
-def test_retried_batch_gets_original_offsets_and_is_not_written(tmp_path: Path) -> None:
-    log = Log.open(tmp_path / "t-0", LogConfig())
+def test_retried_batch_gets_original_offsets_and_is_not_written(tmp_path: Path, fs: FileSystem) -> None:
+    log = Log.open(tmp_path / "t-0", LogConfig(), fs=fs)
     assert append(log, batch(0)).first_offset == 0
     assert append(log, batch(2)).first_offset == 2
     retry = append(log, batch(0))
@@ -30,8 +31,8 @@ def test_retried_batch_gets_original_offsets_and_is_not_written(tmp_path: Path) 
     assert log.log_end_offset == 4
 
 
-def test_sequence_gap_and_old_epoch_are_refused(tmp_path: Path) -> None:
-    log = Log.open(tmp_path / "t-0", LogConfig())
+def test_sequence_gap_and_old_epoch_are_refused(tmp_path: Path, fs: FileSystem) -> None:
+    log = Log.open(tmp_path / "t-0", LogConfig(), fs=fs)
     append(log, batch(0, epoch=1))
     with pytest.raises(KafkaError) as gap:
         append(log, batch(5, epoch=1))
@@ -46,8 +47,8 @@ def test_sequence_gap_and_old_epoch_are_refused(tmp_path: Path) -> None:
     assert log.log_end_offset == 4
 
 
-def test_only_the_last_five_batches_are_deduplicated(tmp_path: Path) -> None:
-    log = Log.open(tmp_path / "t-0", LogConfig())
+def test_only_the_last_five_batches_are_deduplicated(tmp_path: Path, fs: FileSystem) -> None:
+    log = Log.open(tmp_path / "t-0", LogConfig(), fs=fs)
     for i in range(6):
         append(log, batch(i * 2))
     # Sequence 0 fell out of the window, so it is no longer a duplicate but out of order.
@@ -57,22 +58,23 @@ def test_only_the_last_five_batches_are_deduplicated(tmp_path: Path) -> None:
     assert append(log, batch(2)).first_offset == 2
 
 
-def test_state_is_rebuilt_from_the_log_after_reopen(tmp_path: Path) -> None:
-    log = Log.open(tmp_path / "t-0", LogConfig())
+def test_state_is_rebuilt_from_the_log_after_reopen(tmp_path: Path, fs: FileSystem) -> None:
+    log = Log.open(tmp_path / "t-0", LogConfig(), fs=fs)
     append(log, batch(0))
     append(log, batch(2))
     log.close()
-    log = Log.open(tmp_path / "t-0", LogConfig())
+    log = Log.open(tmp_path / "t-0", LogConfig(), fs=fs)
     assert append(log, batch(2)).first_offset == 2
     with pytest.raises(KafkaError):
         append(log, batch(9))
     assert append(log, batch(4)).first_offset == 4
 
 
-def test_producer_ids_are_unique_across_restarts(tmp_path: Path) -> None:
-    first = ProducerIdManager(tmp_path)
+def test_producer_ids_are_unique_across_restarts(tmp_path: Path, fs: FileSystem) -> None:
+    fs.makedirs(tmp_path)
+    first = ProducerIdManager(tmp_path, fs)
     ids = {first.next_producer_id() for _ in range(3)}
     # A crash loses the rest of the block: the next manager starts after it.
-    second = ProducerIdManager(tmp_path)
+    second = ProducerIdManager(tmp_path, fs)
     assert second.next_producer_id() == BLOCK_SIZE
     assert ids == {0, 1, 2}

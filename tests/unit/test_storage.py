@@ -1,4 +1,8 @@
-"""Tests for kafkapy.storage: segments, indexes, recovery and the log manager."""
+"""Tests for kafkapy.storage: segments, indexes, recovery and the log manager.
+
+Tests taking the ``fs`` fixture run twice, on DiskFS and on MemoryFS (tests/unit/conftest.py), and
+inspect or damage files through that interface.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +27,7 @@ from kafkapy.storage import (
     kafka_string_to_uuid,
     uuid_to_kafka_string,
 )
+from kafkapy.storage.fs import DISK, FileSystem, MemoryFS
 
 NOW = 1_700_000_000_000
 
@@ -56,16 +62,21 @@ def read_everything(log: Log) -> list[Record]:
     return records
 
 
-def open_log(path: Path, **config: object) -> Log:
-    return Log.open(path / "topic-0", LogConfig(**config), now_ms=NOW)  # type: ignore[arg-type]
+def open_log(path: Path, fs: FileSystem, **config: object) -> Log:
+    return Log.open(path / "topic-0", LogConfig(**config), fs=fs, now_ms=NOW)  # type: ignore[arg-type]
+
+
+def names(fs: FileSystem, directory: Path, suffix: str = "") -> list[str]:
+    """Sorted names in ``directory`` ending with ``suffix``."""
+    return sorted(name for name in fs.listdir(directory) if name.endswith(suffix))
 
 
 def value(i: int) -> bytes:
     return f"value-{i:04d}".encode()
 
 
-def test_append_and_read_round_trip(tmp_path: Path) -> None:
-    log = open_log(tmp_path)
+def test_append_and_read_round_trip(tmp_path: Path, fs: FileSystem) -> None:
+    log = open_log(tmp_path, fs)
     first = append(log, batch([value(0), value(1)]), batch([value(2)]))
     second = append(log, batch([value(3), value(4), value(5)]))
     assert (first.first_offset, first.last_offset) == (0, 2)
@@ -81,23 +92,23 @@ def test_append_and_read_round_trip(tmp_path: Path) -> None:
     log.close()
 
 
-def test_on_disk_layout_is_kafkas(tmp_path: Path) -> None:
-    log = open_log(tmp_path)
+def test_on_disk_layout_is_kafkas(tmp_path: Path, fs: FileSystem) -> None:
+    log = open_log(tmp_path, fs)
     data = batch([value(0)])
     append(log, data)
     log.close()
     partition_dir = tmp_path / "topic-0"
-    assert sorted(p.name for p in partition_dir.iterdir()) == [
+    assert names(fs, partition_dir) == [
         "00000000000000000000.index",
         "00000000000000000000.log",
         "00000000000000000000.timeindex",
     ]
     # The batch is stored byte-for-byte (offset 0 already, so nothing was rewritten).
-    assert (partition_dir / "00000000000000000000.log").read_bytes() == data
+    assert fs.read_bytes(partition_dir / "00000000000000000000.log") == data
 
 
-def test_offsets_are_consecutive_across_segments(tmp_path: Path) -> None:
-    log = open_log(tmp_path, segment_bytes=1000)
+def test_offsets_are_consecutive_across_segments(tmp_path: Path, fs: FileSystem) -> None:
+    log = open_log(tmp_path, fs, segment_bytes=1000)
     for i in range(0, 60, 3):
         info = append(log, batch([value(i), value(i + 1), value(i + 2)]))
         assert info.first_offset == i
@@ -106,8 +117,7 @@ def test_offsets_are_consecutive_across_segments(tmp_path: Path) -> None:
     for previous, current in zip(segments, segments[1:], strict=False):
         assert current.base_offset == previous.next_offset
         assert previous.size <= 1000
-    names = sorted(p.name for p in (tmp_path / "topic-0").glob("*.log"))
-    assert names == [f"{s.base_offset:020d}.log" for s in segments]
+    assert names(fs, tmp_path / "topic-0", ".log") == [f"{s.base_offset:020d}.log" for s in segments]
     assert [r.value for r in read_everything(log)] == [value(i) for i in range(60)]
     # A fetch never spans two segment files.
     for offset in range(60):
@@ -119,8 +129,8 @@ def test_offsets_are_consecutive_across_segments(tmp_path: Path) -> None:
     log.close()
 
 
-def test_roll_by_segment_ms(tmp_path: Path) -> None:
-    log = open_log(tmp_path, segment_ms=1000)
+def test_roll_by_segment_ms(tmp_path: Path, fs: FileSystem) -> None:
+    log = open_log(tmp_path, fs, segment_ms=1000)
     append(log, batch([value(0)]), now_ms=NOW)
     append(log, batch([value(1)]), now_ms=NOW + 1000)
     assert len(log.segments) == 1
@@ -129,8 +139,8 @@ def test_roll_by_segment_ms(tmp_path: Path) -> None:
     log.close()
 
 
-def test_sparse_index_and_lookups_after_reopen(tmp_path: Path) -> None:
-    log = open_log(tmp_path, index_interval_bytes=200)
+def test_sparse_index_and_lookups_after_reopen(tmp_path: Path, fs: FileSystem) -> None:
+    log = open_log(tmp_path, fs, index_interval_bytes=200)
     positions = {}
     for i in range(40):
         positions[i] = log.active_segment.size
@@ -147,7 +157,7 @@ def test_sparse_index_and_lookups_after_reopen(tmp_path: Path) -> None:
     assert time_entries and all(ts == NOW + off for ts, off in time_entries)
     log.close()
 
-    reopened = open_log(tmp_path, index_interval_bytes=200)
+    reopened = open_log(tmp_path, fs, index_interval_bytes=200)
     assert reopened.active_segment.offset_index.entries() == entries
     for offset in range(40):
         fetched = reopened.read(offset, 1)
@@ -156,8 +166,8 @@ def test_sparse_index_and_lookups_after_reopen(tmp_path: Path) -> None:
     reopened.close()
 
 
-def test_read_max_bytes_returns_whole_batches(tmp_path: Path) -> None:
-    log = open_log(tmp_path, index_interval_bytes=100)
+def test_read_max_bytes_returns_whole_batches(tmp_path: Path, fs: FileSystem) -> None:
+    log = open_log(tmp_path, fs, index_interval_bytes=100)
     for i in range(20):
         append(log, batch([value(i)]))
     size = log.active_segment.size // 20
@@ -175,8 +185,8 @@ def test_read_max_bytes_returns_whole_batches(tmp_path: Path) -> None:
     log.close()
 
 
-def test_large_batch_exceeding_max_bytes(tmp_path: Path) -> None:
-    log = open_log(tmp_path)
+def test_large_batch_exceeding_max_bytes(tmp_path: Path, fs: FileSystem) -> None:
+    log = open_log(tmp_path, fs)
     append(log, batch([b"x" * 5000]))
     append(log, batch([b"y"]))
     fetched = log.read(0, 100)
@@ -184,11 +194,11 @@ def test_large_batch_exceeding_max_bytes(tmp_path: Path) -> None:
     log.close()
 
 
-def test_offset_out_of_range(tmp_path: Path) -> None:
+def test_offset_out_of_range(tmp_path: Path, fs: FileSystem) -> None:
     partition_dir = tmp_path / "topic-0"
-    partition_dir.mkdir()
-    (partition_dir / "00000000000000000010.log").touch()
-    log = open_log(tmp_path)
+    fs.makedirs(partition_dir)
+    fs.close(fs.open(partition_dir / "00000000000000000010.log"))
+    log = open_log(tmp_path, fs)
     assert log.log_start_offset == log.log_end_offset == 10
     assert log.read(10, 100) is None
     info = append(log, batch([value(0)]))
@@ -201,8 +211,8 @@ def test_offset_out_of_range(tmp_path: Path) -> None:
     log.close()
 
 
-def test_offset_for_timestamp(tmp_path: Path) -> None:
-    log = open_log(tmp_path, segment_bytes=300, index_interval_bytes=50)
+def test_offset_for_timestamp(tmp_path: Path, fs: FileSystem) -> None:
+    log = open_log(tmp_path, fs, segment_bytes=300, index_interval_bytes=50)
     # Offsets 0..9 with timestamps 100, 200, ... in two-record batches, across segments.
     for i in range(0, 10, 2):
         append(log, batch([value(i), value(i + 1)], [100 * (i + 1), 100 * (i + 2)]))
@@ -215,14 +225,14 @@ def test_offset_for_timestamp(tmp_path: Path) -> None:
     assert log.offset_for_timestamp(1001) is None
     assert log.max_timestamp_and_offset() == (1000, 9)
     log.close()
-    reopened = open_log(tmp_path, segment_bytes=300, index_interval_bytes=50)
+    reopened = open_log(tmp_path, fs, segment_bytes=300, index_interval_bytes=50)
     assert reopened.offset_for_timestamp(550) == (5, 600)
     assert reopened.max_timestamp_and_offset() == (1000, 9)
     reopened.close()
 
 
-def test_offset_for_timestamp_with_out_of_order_timestamps(tmp_path: Path) -> None:
-    log = open_log(tmp_path, index_interval_bytes=0)
+def test_offset_for_timestamp_with_out_of_order_timestamps(tmp_path: Path, fs: FileSystem) -> None:
+    log = open_log(tmp_path, fs, index_interval_bytes=0)
     append(log, batch([value(0), value(1)], [500, 300]))
     append(log, batch([value(2)], [400]))
     append(log, batch([value(3)], [500]))
@@ -233,8 +243,8 @@ def test_offset_for_timestamp_with_out_of_order_timestamps(tmp_path: Path) -> No
     log.close()
 
 
-def test_log_append_time(tmp_path: Path) -> None:
-    log = open_log(tmp_path, message_timestamp_type="LogAppendTime")
+def test_log_append_time(tmp_path: Path, fs: FileSystem) -> None:
+    log = open_log(tmp_path, fs, message_timestamp_type="LogAppendTime")
     info = append(log, batch([value(0), value(1)], [1, 2]), now_ms=NOW + 5)
     assert info.log_append_time_ms == info.max_timestamp == NOW + 5
     assert [r.timestamp for r in read_records(log, 0)] == [NOW + 5, NOW + 5]
@@ -242,8 +252,8 @@ def test_log_append_time(tmp_path: Path) -> None:
     log.close()
 
 
-def test_message_too_large(tmp_path: Path) -> None:
-    log = open_log(tmp_path, max_message_bytes=100)
+def test_message_too_large(tmp_path: Path, fs: FileSystem) -> None:
+    log = open_log(tmp_path, fs, max_message_bytes=100)
     with pytest.raises(KafkaError) as exc_info:
         append(log, batch([b"x" * 100]))
     assert exc_info.value.code == ErrorCode.MESSAGE_TOO_LARGE
@@ -251,23 +261,33 @@ def test_message_too_large(tmp_path: Path) -> None:
     log.close()
 
 
-def _log_file(tmp_path: Path) -> Path:
-    return sorted((tmp_path / "topic-0").glob("*.log"))[-1]
+def _log_file(fs: FileSystem, tmp_path: Path) -> Path:
+    return tmp_path / "topic-0" / names(fs, tmp_path / "topic-0", ".log")[-1]
+
+
+def _rewrite(fs: FileSystem, path: Path, edit: Callable[[bytearray], None]) -> None:
+    """Damage a file the way a crash or a bad disk would, through the file system under test."""
+    data = bytearray(fs.read_bytes(path))
+    edit(data)
+    fs.write_atomic(path, bytes(data))
 
 
 @pytest.mark.parametrize("keep", [1, 30, 70], ids=["torn-header", "torn-header-61", "torn-body"])
-def test_recovery_truncates_torn_tail(tmp_path: Path, caplog: pytest.LogCaptureFixture, keep: int) -> None:
-    log = open_log(tmp_path)
+def test_recovery_truncates_torn_tail(
+    tmp_path: Path, fs: FileSystem, caplog: pytest.LogCaptureFixture, keep: int
+) -> None:
+    log = open_log(tmp_path, fs)
     append(log, batch([value(0), value(1)]))
     append(log, batch([value(2)]))
     good_size = log.active_segment.size
     append(log, batch([value(3), b"z" * 100]))
     log.close()
-    with open(_log_file(tmp_path), "r+b") as f:
-        f.truncate(good_size + keep)
+    handle = fs.open(_log_file(fs, tmp_path), create=False)
+    fs.ftruncate(handle, good_size + keep)
+    fs.close(handle)
 
     with caplog.at_level(logging.WARNING, logger="kafkapy.storage"):
-        reopened = open_log(tmp_path)
+        reopened = open_log(tmp_path, fs)
     assert f"truncating {keep} of {good_size + keep} bytes" in caplog.text
     assert reopened.log_end_offset == 3
     assert reopened.active_segment.size == good_size
@@ -276,21 +296,21 @@ def test_recovery_truncates_torn_tail(tmp_path: Path, caplog: pytest.LogCaptureF
     reopened.close()
 
 
-def test_recovery_truncates_bad_crc(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    log = open_log(tmp_path)
+def test_recovery_truncates_bad_crc(tmp_path: Path, fs: FileSystem, caplog: pytest.LogCaptureFixture) -> None:
+    log = open_log(tmp_path, fs)
     append(log, batch([value(0)]))
     good_size = log.active_segment.size
     append(log, batch([value(1)]))
     append(log, batch([value(2)]))
     log.close()
-    with open(_log_file(tmp_path), "r+b") as f:
-        f.seek(good_size + 70)
-        byte = f.read(1)
-        f.seek(good_size + 70)
-        f.write(bytes([byte[0] ^ 0xFF]))
+
+    def flip(data: bytearray) -> None:
+        data[good_size + 70] ^= 0xFF
+
+    _rewrite(fs, _log_file(fs, tmp_path), flip)
 
     with caplog.at_level(logging.WARNING, logger="kafkapy.storage"):
-        reopened = open_log(tmp_path)
+        reopened = open_log(tmp_path, fs)
     assert "CRC mismatch" in caplog.text
     assert reopened.log_end_offset == 1
     assert append(reopened, batch([value(5)])).first_offset == 1
@@ -298,33 +318,34 @@ def test_recovery_truncates_bad_crc(tmp_path: Path, caplog: pytest.LogCaptureFix
     reopened.close()
 
 
-def test_recovery_truncates_non_increasing_offsets(tmp_path: Path) -> None:
-    log = open_log(tmp_path)
+def test_recovery_truncates_non_increasing_offsets(tmp_path: Path, fs: FileSystem) -> None:
+    log = open_log(tmp_path, fs)
     append(log, batch([value(0)]))
     append(log, batch([value(1)]))
     log.close()
-    with open(_log_file(tmp_path), "ab") as f:
-        f.write(build_batch([(None, value(2), [], NOW)], base_offset=1))
-    reopened = open_log(tmp_path)
+    handle = fs.open(_log_file(fs, tmp_path), create=False)
+    fs.write_fully(handle, build_batch([(None, value(2), [], NOW)], base_offset=1))
+    fs.close(handle)
+    reopened = open_log(tmp_path, fs)
     assert reopened.log_end_offset == 2
     reopened.close()
 
 
-def test_missing_and_corrupt_indexes_are_rebuilt(tmp_path: Path) -> None:
+def test_missing_and_corrupt_indexes_are_rebuilt(tmp_path: Path, fs: FileSystem) -> None:
     config = {"segment_bytes": 2000, "index_interval_bytes": 100}
-    log = open_log(tmp_path, **config)
+    log = open_log(tmp_path, fs, **config)
     for i in range(100):
         append(log, batch([value(i)], [NOW + i]))
     before = [(s.base_offset, s.offset_index.entries(), s.time_index.entries()) for s in log.segments]
     assert len(before) > 2 and all(entries for _, entries, _ in before)
     log.close()
     partition_dir = tmp_path / "topic-0"
-    indexes = sorted(partition_dir.glob("*.index"))
-    indexes[0].unlink()
-    sorted(partition_dir.glob("*.timeindex"))[1].unlink()
-    indexes[2].write_bytes(b"\x00" * 13)
+    indexes = names(fs, partition_dir, ".index")
+    fs.unlink(partition_dir / indexes[0])
+    fs.unlink(partition_dir / names(fs, partition_dir, ".timeindex")[1])
+    fs.write_atomic(partition_dir / indexes[2], b"\x00" * 13)
 
-    reopened = open_log(tmp_path, **config)
+    reopened = open_log(tmp_path, fs, **config)
     after = [(s.base_offset, s.offset_index.entries(), s.time_index.entries()) for s in reopened.segments]
     assert after == before
     assert [r.value for r in read_everything(reopened)] == [value(i) for i in range(100)]
@@ -332,15 +353,16 @@ def test_missing_and_corrupt_indexes_are_rebuilt(tmp_path: Path) -> None:
     reopened.close()
 
 
-def test_index_with_bad_size_fails_to_load(tmp_path: Path) -> None:
+def test_index_with_bad_size_fails_to_load(tmp_path: Path, fs: FileSystem) -> None:
     path = tmp_path / "00000000000000000000.index"
-    path.write_bytes(b"\x00" * 9)
+    fs.makedirs(tmp_path)
+    fs.write_atomic(path, b"\x00" * 9)
     with pytest.raises(CorruptIndexError):
-        OffsetIndex(path, 0)
+        OffsetIndex(path, 0, fs=fs)
 
 
-def test_truncate_to(tmp_path: Path) -> None:
-    log = open_log(tmp_path, segment_bytes=500)
+def test_truncate_to(tmp_path: Path, fs: FileSystem) -> None:
+    log = open_log(tmp_path, fs, segment_bytes=500)
     for i in range(0, 30, 2):
         append(log, batch([value(i), value(i + 1)]))
     log.truncate_to(13)
@@ -355,8 +377,8 @@ def test_truncate_to(tmp_path: Path) -> None:
     log.close()
 
 
-def test_flush_policy(tmp_path: Path) -> None:
-    log = open_log(tmp_path, flush_messages=3)
+def test_flush_policy(tmp_path: Path, fs: FileSystem) -> None:
+    log = open_log(tmp_path, fs, flush_messages=3)
     assert not log.needs_flush(NOW)
     append(log, batch([value(0), value(1)]))
     assert not log.needs_flush(NOW)
@@ -371,7 +393,7 @@ def test_flush_policy(tmp_path: Path) -> None:
     assert log.recovery_point == 4 and not log.needs_flush(NOW)
     log.close()
 
-    timed = open_log(tmp_path / "timed", flush_ms=1000)
+    timed = open_log(tmp_path / "timed", fs, flush_ms=1000)
     append(timed, batch([value(0)]))
     assert not timed.needs_flush(NOW + 999)
     assert timed.needs_flush(NOW + 1000)
@@ -382,7 +404,7 @@ def test_flush_policy(tmp_path: Path) -> None:
 
 
 def test_fetch_slice_fd_supports_sendfile(tmp_path: Path) -> None:
-    log = open_log(tmp_path)
+    log = open_log(tmp_path, DISK)
     append(log, batch([value(0)]), batch([value(1)]))
     fetched = log.read(0, 1 << 20)
     assert fetched is not None
@@ -391,6 +413,16 @@ def test_fetch_slice_fd_supports_sendfile(tmp_path: Path) -> None:
         sent = os.sendfile(out.fileno(), fetched.fd, fetched.position, fetched.length)
     assert sent == fetched.length
     assert out_path.read_bytes() == fetched.read_bytes()
+    log.close()
+
+
+def test_memory_fetch_slice_has_no_fd(tmp_path: Path) -> None:
+    """Without an OS fd the server sends ``read_bytes()`` instead of using sendfile."""
+    log = open_log(tmp_path, MemoryFS())
+    append(log, batch([value(0)]), batch([value(1)]))
+    fetched = log.read(0, 1 << 20)
+    assert fetched is not None and fetched.fd is None
+    assert [r.value for _, rs in decode_records(fetched.read_bytes()) for r in rs] == [value(0), value(1)]
     log.close()
 
 
@@ -414,8 +446,8 @@ def test_kafka_uuid_strings() -> None:
     assert uuid_to_kafka_string(uuid.UUID(int=1)) == "AAAAAAAAAAAAAAAAAAAAAQ"
 
 
-def test_log_manager_persists_identity_and_topics(tmp_path: Path) -> None:
-    manager = LogManager.open(tmp_path, LogConfig(), node_id=3)
+def test_log_manager_persists_identity_and_topics(tmp_path: Path, fs: FileSystem) -> None:
+    manager = LogManager.open(tmp_path, LogConfig(), node_id=3, fs=fs)
     cluster_id = manager.cluster_id
     assert len(cluster_id) == 22
     topic = manager.create_topic("orders", 3, {"segment.bytes": "4096", "cleanup.policy": "delete"})
@@ -425,13 +457,13 @@ def test_log_manager_persists_identity_and_topics(tmp_path: Path) -> None:
     log = manager.get_log("orders", 1)
     assert log is not None
     append(log, batch([value(0)]), batch([value(1)]))
-    meta = (tmp_path / "meta.properties").read_text()
+    meta = fs.read_text(tmp_path / "meta.properties")
     assert f"cluster.id={cluster_id}\n" in meta and "node.id=3\n" in meta and "version=1\n" in meta
-    metadata = (tmp_path / "orders-2" / "partition.metadata").read_text()
+    metadata = fs.read_text(tmp_path / "orders-2" / "partition.metadata")
     assert metadata == f"version: 0\ntopic_id: {uuid_to_kafka_string(topic.topic_id)}\n"
     manager.close()
 
-    reopened = LogManager.open(tmp_path, LogConfig(), node_id=3)
+    reopened = LogManager.open(tmp_path, LogConfig(), node_id=3, fs=fs)
     assert reopened.cluster_id == cluster_id
     assert sorted(reopened.topics) == ["orders", "plain"]
     orders = reopened.topics["orders"]
@@ -446,11 +478,11 @@ def test_log_manager_persists_identity_and_topics(tmp_path: Path) -> None:
     assert [r.value for r in read_records(log, 0)] == [value(0), value(1)]
     assert reopened.get_log("orders", 3) is None and reopened.get_log("nope", 0) is None
     reopened.delete_topic("plain")
-    assert not (tmp_path / "plain-0").exists()
+    assert not fs.exists(tmp_path / "plain-0")
     reopened.close()
 
     with pytest.raises(ValueError):
-        LogManager.open(tmp_path, LogConfig(), node_id=4)
+        LogManager.open(tmp_path, LogConfig(), node_id=4, fs=fs)
 
 
 @pytest.mark.parametrize(
@@ -468,8 +500,10 @@ def test_log_manager_persists_identity_and_topics(tmp_path: Path) -> None:
         ("a" * 249, 1, None),
     ],
 )
-def test_create_topic_validation(tmp_path: Path, name: str, partitions: int, code: ErrorCode | None) -> None:
-    manager = LogManager.open(tmp_path, LogConfig())
+def test_create_topic_validation(
+    tmp_path: Path, fs: FileSystem, name: str, partitions: int, code: ErrorCode | None
+) -> None:
+    manager = LogManager.open(tmp_path, LogConfig(), fs=fs)
     manager.create_topic("my_topic", 1)
     if code is None:
         manager.create_topic(name, partitions)
