@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import trio
 from confluent_kafka import Consumer, Producer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as KafkaTopicPartition
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.testing import KafkaBroker, open_kafka_broker
@@ -26,6 +28,28 @@ def round_trip(bootstrap: str, topic: str, value: bytes) -> bytes | None:
         return None if msg is None else msg.value()
     finally:
         consumer.close()
+
+
+def round_trip_kafka_python(bootstrap: str, topic: str, value: bytes) -> bytes | None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer.send(topic, value=value, partition=0).get(timeout=10)
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=10000)
+    consumer.assign([KafkaTopicPartition(topic, 0)])
+    consumer.seek_to_beginning()
+    try:
+        return next(iter(consumer)).value
+    finally:
+        consumer.close()
+
+
+@pytest.mark.parametrize("storage", ["disk", "memory"])
+@pytest.mark.parametrize("in_process", [False, True])
+def test_context_manager_with_both_clients(storage: str, in_process: bool) -> None:
+    with KafkaBroker(storage=storage, in_process=in_process) as kafka:
+        kafka.create_topic("both")
+        assert round_trip(kafka.bootstrap_servers, "both", b"librdkafka") == b"librdkafka"
+        assert round_trip_kafka_python(kafka.bootstrap_servers, "both", b"python") == b"librdkafka"
 
 
 @pytest.mark.parametrize("in_process", [False, True])
@@ -80,6 +104,17 @@ def test_marker(kafka_topic, kafka_broker):
         meta = client.request(3, 12, {"topics": [{"name": kafka_topic}], "allow_auto_topic_creation": False})
     assert len(meta.topics[0].partitions) == 4
 
+def test_kafka_python_with_the_fixtures(kafka_topic, kafka_bootstrap):
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    producer.send(kafka_topic, b"kp").get(timeout=10)
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, consumer_timeout_ms=10000)
+    consumer.assign([TopicPartition(kafka_topic, 0)])
+    consumer.seek_to_beginning()
+    assert next(iter(consumer)).value == b"kp"
+    consumer.close()
+
 def test_topics_are_deleted_after_each_test(kafka_broker):
     with kafka_broker.client() as client:
         names = [t.name for t in client.request(3, 12, {"topics": None}).topics]
@@ -87,7 +122,16 @@ def test_topics_are_deleted_after_each_test(kafka_broker):
 """
 
 
-@pytest.mark.parametrize("extra", [[], ["--kafka-in-process"], ["external"]])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        ["--kafka-in-process"],
+        ["--kafka-storage=memory"],
+        ["--kafka-storage=memory", "--kafka-in-process"],
+        ["external"],
+    ],
+)
 def test_pytest_plugin(tmp_path: Path, extra: list[str]) -> None:
     (tmp_path / "test_user_suite.py").write_text(textwrap.dedent(PLUGIN_TESTS))
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path), *extra]
@@ -98,4 +142,4 @@ def test_pytest_plugin(tmp_path: Path, extra: list[str]) -> None:
     else:
         result = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed" in result.stdout
+    assert "4 passed" in result.stdout
