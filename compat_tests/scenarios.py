@@ -353,7 +353,9 @@ def cross_client(ctx: Ctx, producer: Client, consumer: Client, pair_index: int) 
         topic = ctx.create_topic(f"cross-{producer.name}-{consumer.name}", partitions=2)
         sent = sample_messages(producer.name, count=30)
         try:
-            acked = producer.produce(topic, sent, compression=codec)
+            # Idempotent, so a retried request (a slow broker or machine) cannot write a batch twice:
+            # without it Kafka promises at-least-once only, and an exact comparison would be wrong.
+            acked = producer.produce(topic, sent, compression=codec, idempotent=True)
             got = consumer.consume(topic, count=len(sent), timeout_ms=CONSUME_TIMEOUT_MS)
         except Unsupported as exc:
             skipped.append(str(exc))
