@@ -28,6 +28,8 @@ from pydriver import Message  # noqa: E402
 BUILD_TIMEOUT_S = 900.0
 START_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 60.0
+# A compiled driver is rebuilt when one of these is newer than its `built` file.
+SOURCE_SUFFIXES = frozenset({".go", ".mod", ".sum", ".java", ".xml", ".properties"})
 
 
 class Unsupported(Exception):
@@ -78,6 +80,19 @@ class Manifest:
             run=tuple(d["run"]),
             folder=path.parent,
         )
+
+    def up_to_date(self) -> bool:
+        """`built` exists and is newer than every source of a compiled driver (Go, Java, build files)."""
+        built = self.folder / self.built
+        if not built.exists():
+            return False
+        sources = (
+            f
+            for f in self.folder.rglob("*")
+            if f.suffix in SOURCE_SUFFIXES and not {"node_modules", "target"} & set(f.relative_to(self.folder).parts)
+        )
+        newest = max((f.stat().st_mtime for f in sources if f.is_file()), default=0.0)
+        return built.stat().st_mtime >= newest
 
     def missing(self) -> list[str]:
         return [exe for exe in self.requires if shutil.which(exe) is None]
@@ -215,7 +230,9 @@ class Client:
         start: str | dict[int, int] = "earliest",
         partitions: list[int] | None = None,
         timeout_ms: int = 10000,
+        **options: Any,
     ) -> list[Message]:
+        """By assign(); `options` are further request fields (e.g. isolation_level)."""
         wire_start = {str(p): o for p, o in start.items()} if isinstance(start, dict) else start
         reply = self.call(
             "consume",
@@ -225,6 +242,7 @@ class Client:
             start=wire_start,
             count=count,
             timeout_ms=timeout_ms,
+            **options,
         )
         return [Message.from_wire(m) for m in reply["messages"]]
 
@@ -262,7 +280,7 @@ class DriverPool:
         return sorted(self.manifests)
 
     def _build(self, m: Manifest) -> None:
-        if not m.built or (m.folder / m.built).exists():
+        if not m.built or m.up_to_date():
             return
         with (self.log_dir / f"build-{m.name}.log").open("ab") as log:
             for cmd in m.build:

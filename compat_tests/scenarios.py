@@ -7,6 +7,7 @@ scenarios (groups, transactions, admin) are new functions registered with `@scen
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import uuid
@@ -14,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from matrix import Client, ClientFailure, DriverPool, Unsupported
 from pydriver import Message
@@ -195,7 +197,8 @@ def produce_consume(ctx: Ctx, client: Client) -> None:
     """Keys, headers, null keys and values round-trip; order per partition; a key keeps its partition."""
     topic = ctx.create_topic(f"pc-{client.name}", partitions=3)
     sent = sample_messages(client.name, count=40)
-    acked = client.produce(topic, sent[:20]) + client.produce(topic, sent[20:])
+    # Idempotent for an exact comparison: a plain producer's retry may write a batch twice (at-least-once).
+    acked = client.produce(topic, sent[:20], idempotent=True) + client.produce(topic, sent[20:], idempotent=True)
     got = client.consume(topic, count=len(sent), timeout_ms=CONSUME_TIMEOUT_MS)
     check_round_trip(sent, acked, got, partitions=3)
 
@@ -363,3 +366,212 @@ def cross_client(ctx: Ctx, producer: Client, consumer: Client, pair_index: int) 
         check_round_trip(sent, acked, got, partitions=2)
         return codec
     raise Unsupported(f"no codec of {COMPRESSION_CODECS} works both ways: {skipped}")
+
+
+# --- consumer groups, transactions, admin (issue #7, scenarios 5-7) -----------------------------
+# Driver ops: group_consume, txn_produce, consume(isolation_level), and the admin ops (drivers/README.md).
+# The group and transaction state a scenario checks afterwards is read with the suite's own admin
+# (confluent-kafka), so each client is judged only on what it did itself.
+
+GROUP_TIMEOUT_MS = 30000
+SESSION_TIMEOUT_MS = 6000
+
+
+@functools.cache
+def _admin_for(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap, "broker.address.family": "v4"})
+
+
+def suite_admin(ctx: Ctx) -> AdminClient:
+    """The suite's own admin, kept alive: a dropped AdminClient never completes its futures."""
+    return _admin_for(ctx.target.bootstrap)
+
+
+def committed_offsets(ctx: Ctx, group: str, topic: str, partitions: int) -> dict[int, int]:
+    """The group's committed offsets on `topic` (OffsetFetch), -1 where none."""
+    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(partitions)])
+    found = suite_admin(ctx).list_consumer_group_offsets([request])[group].result(timeout=20)
+    return {tp.partition: max(tp.offset, -1) for tp in found.topic_partitions}  # none: OFFSET_INVALID (-1001)
+
+
+def produce_per_partition(client: Client, topic: str, partitions: int, per_partition: int, tag: str) -> list[Message]:
+    """`per_partition` records on each partition, values naming partition and rank.
+
+    Idempotent, so that a client retrying a whole send (kafkajs does when one partition of a brand-new
+    topic answers NOT_LEADER/UNKNOWN_TOPIC on Apache Kafka) cannot write a record twice.
+    """
+    sent = [
+        Message(b"k", f"{tag} p{p} #{i}".encode(), partition=p) for p in range(partitions) for i in range(per_partition)
+    ]
+    client.produce(topic, sent, idempotent=True)
+    return sent
+
+
+def group_consume(client: Client, topic: str, group: str, count: int, **options: object) -> dict[str, object]:
+    options.setdefault("session_timeout_ms", SESSION_TIMEOUT_MS)
+    return client.call(
+        "group_consume", timeout=GROUP_TIMEOUT_MS / 1000 + 30, topic=topic, group=group, count=count,
+        timeout_ms=GROUP_TIMEOUT_MS, **options,
+    )  # fmt: skip
+
+
+def check_split(members: list[dict[str, object]], partitions: int, sent: list[Message]) -> None:
+    """The members split the partitions (disjoint, every one owned), and each partition's owner read
+    all of its records (a member may also have read some before a rebalance moved them away)."""
+    owned = [set(m["assigned"]) for m in members]  # type: ignore[arg-type]
+    assert all(owned), f"a member got no partition: {owned}"
+    assert sorted(p for o in owned for p in o) == list(range(partitions)), f"not a split of the partitions: {owned}"
+    for m, mine in zip(members, owned, strict=True):
+        read = {x.value for x in map(Message.from_wire, m["messages"]) if x.partition in mine}  # type: ignore[union-attr]
+        want = {x.value for x in sent if x.partition in mine}
+        assert read == want, f"owner of {sorted(mine)} read {len(read)} of its {len(want)} records"
+
+
+def groups(assignor: str | None) -> Scenario:
+    def run(ctx: Ctx, client: Client) -> None:
+        partitions = 4
+        topic = ctx.create_topic(f"group-{client.name}", partitions=partitions)
+        group = ctx.topic(f"g-{client.name}")
+        sent = produce_per_partition(client, topic, partitions, 3, "first")
+        reply = group_consume(client, topic, group, len(sent), members=2, assignor=assignor, commit=True, leave=True)
+        check_split(reply["members"], partitions, sent)  # type: ignore[arg-type]
+        # Member 0 left (LeaveGroup): the rebalance gave its partitions to member 1.
+        assert reply["after_leave"] == [list(range(partitions))], reply["after_leave"]
+        committed = committed_offsets(ctx, group, topic, partitions)
+        assert committed == dict.fromkeys(range(partitions), 3), f"committed offsets: {committed}"
+        # A new member of the group resumes at the committed offsets: it reads only newer records.
+        more = produce_per_partition(client, topic, partitions, 1, "second")
+        again = group_consume(client, topic, group, len(more), members=1, assignor=assignor, commit=True)
+        [member] = again["members"]  # type: ignore[misc]
+        assert sorted(member["assigned"]) == list(range(partitions)), member["assigned"]
+        values = sorted(Message.from_wire(m).value or b"" for m in member["messages"])
+        assert values == sorted(m.value or b"" for m in more), values
+        committed = committed_offsets(ctx, group, topic, partitions)
+        assert committed == dict.fromkeys(range(partitions), 4), f"committed offsets: {committed}"
+
+    run.__doc__ = (
+        f"Two members split 4 partitions ({assignor or 'client default'} assignor), one leaves and its "
+        "partitions move, commits are resumed by a new member."
+    )
+    return run
+
+
+scenario("group")(groups(None))
+# KIP-429 incremental cooperative rebalancing (clients without the cooperative-sticky assignor: unsupported).
+scenario("group_cooperative")(groups("cooperative-sticky"))
+
+
+@scenario("group_static")
+def group_static(ctx: Ctx, client: Client) -> None:
+    """Static members (KIP-345, group.instance.id) split the partitions; closing them sends no
+    LeaveGroup, so the group still lists both instance ids afterwards (until the session times out)."""
+    partitions = 2
+    topic = ctx.create_topic(f"static-{client.name}", partitions=partitions)
+    group = ctx.topic(f"gs-{client.name}")
+    ids = [f"{client.name}-a", f"{client.name}-b"]
+    sent = produce_per_partition(client, topic, partitions, 2, "static")
+    reply = group_consume(client, topic, group, len(sent), members=2, instance_ids=ids, commit=True)
+    check_split(reply["members"], partitions, sent)  # type: ignore[arg-type]
+    desc = suite_admin(ctx).describe_consumer_groups([group])[group].result(timeout=20)
+    assert sorted(m.group_instance_id or "" for m in desc.members) == ids, desc
+
+
+def txn_offsets(group: str, topic: str, offsets: dict[int, int]) -> dict[str, object]:
+    return {"group": group, "topic": topic, "offsets": {str(p): o for p, o in offsets.items()}}
+
+
+@scenario("transactions")
+def transactions(ctx: Ctx, client: Client) -> None:
+    """Transactional produce: committed records are visible to read_committed, aborted ones only to
+    read_uncommitted; each transaction ends with a control record that takes an offset (KIP-98)."""
+    topic = ctx.create_topic(f"txn-{client.name}", partitions=1)
+    txn_id = ctx.topic(f"txn-{client.name}")
+    batches = [("commit", 3), ("abort", 2), ("commit", 2)]
+    sent: list[tuple[str, Message]] = []
+    for n, (end, size) in enumerate(batches):
+        msgs = [Message(b"k", f"txn {n} {end} #{i}".encode(), partition=0) for i in range(size)]
+        client.call("txn_produce", topic=topic, transactional_id=txn_id, end=end,
+                    messages=[m.to_wire() for m in msgs], send_offsets=None)  # fmt: skip
+        sent += [(end, m) for m in msgs]
+    assert client.watermarks(topic, 0)[1] == len(sent) + len(batches), "one control record per transaction"
+    total = len(sent) + 1  # ask for one more: nothing else may arrive
+    committed = client.consume(topic, count=total, timeout_ms=3000, isolation_level="read_committed")
+    assert [m.value for m in committed] == [m.value for end, m in sent if end == "commit"]
+    everything = client.consume(topic, count=total, timeout_ms=3000, isolation_level="read_uncommitted")
+    assert [m.value for m in everything] == [m.value for _, m in sent]
+
+
+@scenario("txn_send_offsets")
+def txn_send_offsets(ctx: Ctx, client: Client) -> None:
+    """Offsets sent to a transaction (AddOffsetsToTxn + TxnOffsetCommit) are committed for the group
+    when the transaction commits, and dropped when it aborts."""
+    source = ctx.create_topic(f"txsrc-{client.name}", partitions=2)
+    sink = ctx.create_topic(f"txsink-{client.name}", partitions=1)
+    group = ctx.topic(f"gtx-{client.name}")
+    txn_id = ctx.topic(f"txo-{client.name}")
+
+    def txn(end: str, offsets: dict[int, int]) -> None:
+        msg = Message(b"k", f"{end} {offsets}".encode(), partition=0)
+        client.call("txn_produce", topic=sink, transactional_id=txn_id, end=end, messages=[msg.to_wire()],
+                    send_offsets=txn_offsets(group, source, offsets))  # fmt: skip
+
+    txn("abort", {0: 7, 1: 9})
+    assert committed_offsets(ctx, group, source, 2) == {0: -1, 1: -1}
+    txn("commit", {0: 5, 1: 6})
+    # Kafka writes the commit markers after answering EndTxn, so the offsets show up shortly after.
+    deadline = time.monotonic() + 10
+    while (found := committed_offsets(ctx, group, source, 2)) != {0: 5, 1: 6}:
+        assert time.monotonic() < deadline and found == {0: -1, 1: -1}, found
+        time.sleep(0.1)
+
+
+@scenario("admin_configs")
+def admin_configs(ctx: Ctx, client: Client) -> None:
+    """IncrementalAlterConfigs SET and DELETE (KIP-339), each seen by DescribeConfigs."""
+    topic = ctx.create_topic(f"config-{client.name}", partitions=1)
+    client.call("alter_configs", topic=topic, set={"retention.ms": "123456789", "cleanup.policy": "compact"},
+                delete=[])  # fmt: skip
+    configs = client.call("describe_configs", topic=topic)["configs"]
+    assert configs.get("retention.ms") == "123456789" and configs.get("cleanup.policy") == "compact", configs
+    client.call("alter_configs", topic=topic, set={}, delete=["cleanup.policy"])
+    configs = client.call("describe_configs", topic=topic)["configs"]
+    assert configs.get("cleanup.policy") == "delete" and configs.get("retention.ms") == "123456789", configs
+
+
+@scenario("admin_topics")
+def admin_topics(ctx: Ctx, client: Client) -> None:
+    """CreatePartitions, DeleteRecords, DeleteTopics (and UNKNOWN_TOPIC_OR_PARTITION deleting it again)."""
+    topic = ctx.create_topic(f"admin-{client.name}", partitions=1)
+    client.call("create_partitions", topic=topic, count=3)
+    assert client.metadata([topic])["topics"][topic] == {"partitions": 3}
+    client.produce(topic, [Message(b"k", f"v{i}".encode(), partition=0) for i in range(10)])
+    lows = client.call("delete_records", topic=topic, offsets={"0": 4})["low_watermarks"]
+    assert lows.get("0") in (4, None), lows  # None: the client does not report it
+    assert client.watermarks(topic, 0) == (4, 10)
+    assert [m.offset for m in client.consume(topic, count=6, partitions=[0])] == list(range(4, 10))
+    client.call("delete_topic", topic=topic)
+    deadline = time.monotonic() + 15
+    while topic in suite_admin(ctx).list_topics(timeout=10).topics:
+        assert time.monotonic() < deadline, f"{topic} still listed after DeleteTopics"
+        time.sleep(0.2)
+    try:  # not expect_failure: CLIENT_ERRORS' producer-side renames do not apply to the admin API
+        client.call("delete_topic", topic=topic)
+    except ClientFailure as exc:
+        assert exc.error == "UNKNOWN_TOPIC_OR_PARTITION", exc
+    else:
+        raise AssertionError(f"deleting {topic} twice succeeded")
+
+
+@scenario("admin_groups")
+def admin_groups(ctx: Ctx, client: Client) -> None:
+    """ListGroups, DescribeGroups and DeleteGroups on a group that has committed offsets and no members."""
+    topic = ctx.create_topic(f"agroup-{client.name}", partitions=1)
+    group = ctx.topic(f"ga-{client.name}")
+    offsets = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 1)])
+    suite_admin(ctx).alter_consumer_group_offsets([offsets])[group].result(timeout=20)
+    assert group in client.call("list_groups")["groups"]
+    desc = client.call("describe_group", group=group)
+    assert desc["state"].replace("_", "").lower() == "empty" and desc["members"] == [], desc
+    client.call("delete_group", group=group)
+    assert group not in client.call("list_groups")["groups"]
+    expect_failure(client, "GROUP_ID_NOT_FOUND", lambda: client.call("delete_group", group=group))

@@ -3,7 +3,8 @@
 A driver subclasses `Driver`, sets `client`/`version`, and implements `op_<name>(request) -> reply
 fields` for each op it supports (see README.md in this folder for the ops). Everything else — reading
 requests, base64, turning exceptions into `{"ok": false, "error": ...}`, running `async def` ops on
-one event loop, answering `unsupported` for unknown ops — lives here once.
+one event loop, answering `unsupported` for unknown ops, the `group_consume` loop over a client's
+consumers (`run_group`) — lives here once.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import base64
 import inspect
 import json
 import sys
+import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
@@ -130,6 +133,125 @@ def start_offsets(request: dict[str, Any], partitions: list[int]) -> dict[int, i
     if start not in ("earliest", "latest"):
         raise Unsupported(f"start {start!r}")
     return dict.fromkeys(partitions, start)
+
+
+@dataclass
+class _Slot:
+    """One group member under `run_group`. A sync member's calls all run, one at a time, on the
+    slot's own thread (sync consumers are not thread-safe); its lock keeps them in order."""
+
+    member: Any
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    thread: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
+    assigned: set[int] = field(default_factory=set)
+    read: dict[tuple[int, int], Message] = field(default_factory=dict)
+    closed: bool = False
+
+    async def do(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call a member method: awaited if it is a coroutine function, else on the slot's thread."""
+        if inspect.iscoroutinefunction(fn):
+            return await fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self.thread, fn, *args)
+
+    async def pump(self) -> None:
+        """Poll until closed, remembering the assignment after each poll and every record read."""
+        while not self.closed:
+            async with self.lock:
+                if self.closed:
+                    break
+                got = await self.do(self.member.poll, 0.2)
+                self.assigned = set(await self.do(self.member.assignment))
+            for m in got:
+                self.read[(m.partition, m.offset)] = m
+            await asyncio.sleep(0)
+
+    async def close(self) -> None:
+        async with self.lock:
+            if not self.closed:
+                self.closed = True
+                await self.do(self.member.close)
+                self.thread.shutdown(wait=False)
+
+
+def _split(slots: list[_Slot]) -> bool:
+    """Every member owns partitions, and no partition has two owners."""
+    sets = [s.assigned for s in slots]
+    return all(sets) and sum(map(len, sets)) == len(set().union(*sets))
+
+
+async def run_group(request: dict[str, Any], members: list[Any]) -> dict[str, Any]:
+    """The `group_consume` op over started members (objects with `poll(timeout_s) -> [Message]`,
+    `assignment() -> partitions`, `commit()`, `close()`, each sync or async); see README.md.
+
+    Members poll concurrently until they split the partitions and the owners have read `count`
+    records from their partitions; then each commits (`commit`), member 0 leaves and the others
+    poll until they own everything it owned (`leave`); all are closed at the end.
+    """
+    slots = [_Slot(m) for m in members]
+    deadline = time.monotonic() + int(request.get("timeout_ms", 30000)) / 1000
+    count = int(request["count"])
+    pumps = [asyncio.ensure_future(s.pump()) for s in slots]
+
+    async def until(done: Callable[[], bool], what: str) -> None:
+        while not done():
+            for task in pumps:
+                if task.done() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            if time.monotonic() > deadline:
+                state = [(sorted(s.assigned), len(s.read)) for s in slots if not s.closed]
+                raise ClientError("Timeout", f"{what}: members' (assignment, records read): {state}")
+            await asyncio.sleep(0.05)
+
+    def owners_read() -> int:
+        return sum(1 for s in slots for (p, _) in s.read if p in s.assigned)
+
+    try:
+        await until(lambda: _split(slots) and owners_read() >= count, f"split and read {count} records")
+        reply: dict[str, Any] = {
+            "members": [
+                {"assigned": sorted(s.assigned), "messages": [m.to_wire() for m in s.read.values()]} for s in slots
+            ]
+        }
+        if request.get("commit"):
+            for s in slots:
+                async with s.lock:
+                    await s.do(s.member.commit)
+        if request.get("leave"):
+            everything = set().union(*(s.assigned for s in slots))
+            await slots[0].close()
+            rest = slots[1:]
+            await until(lambda: _split(rest) and set().union(*(s.assigned for s in rest)) == everything, "takeover")
+            reply["after_leave"] = [sorted(s.assigned) for s in rest]
+        return reply
+    finally:
+        for s in slots:
+            await s.close()
+        await asyncio.gather(*pumps, return_exceptions=True)
+
+
+def instance_ids(request: dict[str, Any]) -> list[str | None]:
+    """group_consume's static instance id per member (None: a dynamic member)."""
+    n = int(request.get("members", 1))
+    ids = request.get("instance_ids") or [None] * n
+    if len(ids) != n:
+        raise ValueError(f"{n} members but {len(ids)} instance_ids")
+    return list(ids)
+
+
+def isolation_level(request: dict[str, Any]) -> str:
+    """consume's isolation level: read_uncommitted (Kafka's default) unless asked otherwise."""
+    level = request.get("isolation_level") or "read_uncommitted"
+    if level not in ("read_committed", "read_uncommitted"):
+        raise ValueError(f"isolation_level {level!r}")
+    return level
+
+
+def send_offsets(request: dict[str, Any]) -> tuple[str, str, dict[int, int]] | None:
+    """txn_produce's `send_offsets` as (group, topic, {partition: offset}), or None."""
+    so = request.get("send_offsets")
+    if not so:
+        return None
+    return so["group"], so["topic"], {int(p): int(o) for p, o in so["offsets"].items()}
 
 
 class Driver:

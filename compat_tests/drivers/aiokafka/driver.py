@@ -14,13 +14,56 @@ from typing import Any
 
 import aiokafka
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic, RecordsToDelete
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import for_code
+from aiokafka.structs import OffsetAndMetadata
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pydriver import ClientError, Driver, Message, codec, messages, serve, start_offsets  # noqa: E402
+from pydriver import (  # noqa: E402
+    ClientError,
+    Driver,
+    Message,
+    Unsupported,
+    codec,
+    instance_ids,
+    isolation_level,
+    messages,
+    run_group,
+    send_offsets,
+    serve,
+    start_offsets,
+)
 
 TIMEOUT_MS = 15000
+# aiokafka has no cooperative-sticky assignor (no KIP-429).
+ASSIGNORS = {"range": RangePartitionAssignor, "roundrobin": RoundRobinPartitionAssignor}
+
+
+def to_message(r: Any) -> Message:
+    return Message(r.key, r.value, tuple(r.headers or ()), r.timestamp, r.partition, r.offset)
+
+
+class Member:
+    """One subscribed AIOKafkaConsumer of a group_consume run (see pydriver.run_group)."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self.consumer = consumer
+
+    async def poll(self, timeout_s: float) -> list[Message]:
+        batches = await self.consumer.getmany(timeout_ms=int(timeout_s * 1000))
+        return [to_message(r) for records in batches.values() for r in records]
+
+    async def assignment(self) -> list[int]:
+        return [tp.partition for tp in self.consumer.assignment()]
+
+    async def commit(self) -> None:
+        await self.consumer.commit()
+
+    async def close(self) -> None:
+        await self.consumer.stop()
 
 
 def kafka_error(code: int, message: str | None = None) -> ClientError:
@@ -35,6 +78,7 @@ class AiokafkaDriver(Driver):
     def __init__(self, bootstrap: str) -> None:
         super().__init__(bootstrap)
         self.producers: dict[tuple[Any, ...], AIOKafkaProducer] = {}
+        self.txn_producers: dict[str, AIOKafkaProducer] = {}
         self._admin: AIOKafkaAdminClient | None = None
         self._lookup: AIOKafkaConsumer | None = None
 
@@ -45,8 +89,10 @@ class AiokafkaDriver(Driver):
             self._admin = admin
         return self._admin
 
-    async def consumer(self) -> AIOKafkaConsumer:
-        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
+    async def consumer(self, isolation: str = "read_uncommitted") -> AIOKafkaConsumer:
+        c = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None, isolation_level=isolation
+        )
         await c.start()
         return c
 
@@ -114,7 +160,7 @@ class AiokafkaDriver(Driver):
     async def op_consume(self, request: dict[str, Any]) -> dict[str, Any]:
         topic, count = request["topic"], int(request["count"])
         parts = request.get("partitions") or await self.partitions(topic)
-        consumer = await self.consumer()
+        consumer = await self.consumer(isolation_level(request))
         try:
             tps = {p: TopicPartition(topic, p) for p in parts}
             consumer.assign(list(tps.values()))
@@ -130,17 +176,7 @@ class AiokafkaDriver(Driver):
             while len(got) < count and (left := deadline - time.monotonic()) > 0:
                 batches = await consumer.getmany(timeout_ms=int(min(left, 0.5) * 1000), max_records=count - len(got))
                 for records in batches.values():
-                    got.extend(
-                        Message(
-                            key=r.key,
-                            value=r.value,
-                            headers=tuple(r.headers or ()),
-                            timestamp=r.timestamp,
-                            partition=r.partition,
-                            offset=r.offset,
-                        ).to_wire()
-                        for r in records
-                    )
+                    got.extend(to_message(r).to_wire() for r in records)
             return {"messages": got}
         finally:
             await consumer.stop()
@@ -182,8 +218,98 @@ class AiokafkaDriver(Driver):
                 raise kafka_error(code, message[0] if message else None)
         return {}
 
+    async def op_txn_produce(self, request: dict[str, Any]) -> dict[str, Any]:
+        """begin, send, send_offsets_to_transaction (optional), commit or abort (KIP-98)."""
+        tid = request["transactional_id"]
+        if tid not in self.txn_producers:
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=tid, linger_ms=5)
+            await producer.start()  # InitProducerId
+            self.txn_producers[tid] = producer
+        producer = self.txn_producers[tid]
+        await producer.begin_transaction()
+        futures = [
+            await producer.send(request["topic"], value=m.value, key=m.key, headers=list(m.headers),
+                                partition=m.partition)  # fmt: skip
+            for m in messages(request)
+        ]
+        sent = await asyncio.wait_for(asyncio.gather(*futures), timeout=30)
+        if (offsets := send_offsets(request)) is not None:
+            group, topic, positions = offsets
+            tps = {TopicPartition(topic, p): OffsetAndMetadata(o, "") for p, o in positions.items()}
+            await producer.send_offsets_to_transaction(tps, group)
+        if request.get("end", "commit") == "commit":
+            await producer.commit_transaction()
+        else:
+            await producer.abort_transaction()
+        return {"results": [{"partition": md.partition, "offset": md.offset} for md in sent]}
+
+    async def op_group_consume(self, request: dict[str, Any]) -> dict[str, Any]:
+        settings: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "group_id": request["group"],
+            "auto_offset_reset": "earliest",
+            "enable_auto_commit": False,
+            "session_timeout_ms": int(request.get("session_timeout_ms", 6000)),
+            "heartbeat_interval_ms": 500,
+        }
+        if request.get("assignor"):
+            if request["assignor"] not in ASSIGNORS:
+                raise Unsupported(f"aiokafka has no {request['assignor']} assignor")
+            settings["partition_assignment_strategy"] = (ASSIGNORS[request["assignor"]],)
+        members = []
+        for instance in instance_ids(request):
+            consumer = AIOKafkaConsumer(request["topic"], group_instance_id=instance, **settings)
+            await consumer.start()
+            members.append(Member(consumer))
+        return await run_group(request, members)
+
+    async def op_delete_topic(self, request: dict[str, Any]) -> dict[str, Any]:
+        response = await (await self.admin()).delete_topics([request["topic"]], timeout_ms=TIMEOUT_MS)
+        for _name, code, *_ in response.topic_error_codes:
+            if code:
+                raise kafka_error(code)
+        return {}
+
+    async def op_create_partitions(self, request: dict[str, Any]) -> dict[str, Any]:
+        new = {request["topic"]: NewPartitions(int(request["count"]))}
+        response = await (await self.admin()).create_partitions(new, timeout_ms=TIMEOUT_MS)
+        for _name, code, message, *_ in response.topic_errors:
+            if code:
+                raise kafka_error(code, message)
+        return {}
+
+    async def op_describe_configs(self, request: dict[str, Any]) -> dict[str, Any]:
+        resource = ConfigResource(ConfigResourceType.TOPIC, request["topic"])
+        [response] = await (await self.admin()).describe_configs([resource])
+        [(code, message, _type, _name, entries, *_)] = response.resources
+        if code:
+            raise kafka_error(code, message)
+        return {"configs": {name: value for name, value, *_ in entries}}
+
+    async def op_alter_configs(self, request: dict[str, Any]) -> dict[str, Any]:
+        # AIOKafkaAdminClient.alter_configs sends AlterConfigs, which replaces the whole set of
+        # dynamic configs; there is no IncrementalAlterConfigs (KIP-339) in aiokafka.
+        raise Unsupported("aiokafka has no incremental alter configs")
+
+    async def op_delete_records(self, request: dict[str, Any]) -> dict[str, Any]:
+        topic = request["topic"]
+        offsets = {TopicPartition(topic, int(p)): RecordsToDelete(int(o)) for p, o in request["offsets"].items()}
+        found = await (await self.admin()).delete_records(offsets, timeout_ms=TIMEOUT_MS)
+        return {"low_watermarks": {str(tp.partition): low for tp, low in found.items()}}
+
+    async def op_list_groups(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"groups": sorted(g[0] for g in await (await self.admin()).list_consumer_groups())}
+
+    async def op_describe_group(self, request: dict[str, Any]) -> dict[str, Any]:
+        [response] = await (await self.admin()).describe_consumer_groups([request["group"]])
+        [group] = response.groups
+        code, _gid, state, _ptype, _protocol, members, *_ = group
+        if code:
+            raise kafka_error(code)
+        return {"state": state, "members": [{"member_id": m[0], "assigned": []} for m in members]}
+
     async def close(self) -> None:
-        for p in self.producers.values():
+        for p in [*self.producers.values(), *self.txn_producers.values()]:
             await p.stop()
         if self._lookup is not None:
             await self._lookup.stop()

@@ -9,10 +9,30 @@ from typing import Any
 
 import confluent_kafka
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewPartitions,
+    NewTopic,
+    ResourceType,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pydriver import ClientError, Driver, Message, codec, messages, serve, start_offsets  # noqa: E402
+from pydriver import (  # noqa: E402
+    ClientError,
+    Driver,
+    Message,
+    codec,
+    instance_ids,
+    isolation_level,
+    messages,
+    run_group,
+    send_offsets,
+    serve,
+    start_offsets,
+)
 
 REQUEST_TIMEOUT_S = 15.0
 
@@ -27,6 +47,51 @@ def unwrap(exc: KafkaException) -> ClientError:
     return client_error(err) if isinstance(err, KafkaError) else ClientError(type(exc).__name__, str(exc))
 
 
+def wait(future: Any) -> Any:
+    """An admin future's result, its KafkaException as a ClientError."""
+    try:
+        return future.result(timeout=REQUEST_TIMEOUT_S + 5)
+    except KafkaException as exc:
+        raise unwrap(exc) from exc
+
+
+def to_message(msg: Any) -> Message:
+    """A consumed confluent_kafka.Message, or its error raised."""
+    if msg.error() is not None:
+        raise client_error(msg.error())
+    return Message(
+        key=msg.key(),
+        value=msg.value(),
+        headers=tuple(msg.headers() or ()),
+        timestamp=msg.timestamp()[1],
+        partition=msg.partition(),
+        offset=msg.offset(),
+    )
+
+
+class Member:
+    """One subscribed consumer of a group_consume run (see pydriver.run_group)."""
+
+    def __init__(self, conf: dict[str, Any], topic: str) -> None:
+        self.consumer = Consumer(conf)
+        self.consumer.subscribe([topic])
+
+    def poll(self, timeout_s: float) -> list[Message]:
+        return [to_message(m) for m in self.consumer.consume(num_messages=100, timeout=timeout_s)]
+
+    def assignment(self) -> list[int]:
+        return [tp.partition for tp in self.consumer.assignment()]
+
+    def commit(self) -> None:
+        try:
+            self.consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            raise unwrap(exc) from exc
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
 class ConfluentDriver(Driver):
     client = "confluent-kafka"
     version = confluent_kafka.__version__
@@ -35,6 +100,7 @@ class ConfluentDriver(Driver):
         super().__init__(bootstrap)
         self.conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "broker.address.family": "v4"}
         self.producers: dict[tuple[Any, ...], Producer] = {}
+        self.txn_producers: dict[str, Producer] = {}
         self._admin: AdminClient | None = None
         self._lookup: Consumer | None = None
 
@@ -65,8 +131,10 @@ class ConfluentDriver(Driver):
         return self.producers[key]
 
     def op_produce(self, request: dict[str, Any]) -> dict[str, Any]:
-        producer = self.producer(request)
-        msgs = messages(request)
+        return {"results": self.send(self.producer(request), request["topic"], messages(request))}
+
+    def send(self, producer: Producer, topic: str, msgs: list[Message]) -> list[dict[str, Any] | None]:
+        """Produce and flush; (partition, offset) per message in order."""
         results: list[dict[str, Any] | None] = [None] * len(msgs)
         errors: list[KafkaError] = []
 
@@ -82,7 +150,7 @@ class ConfluentDriver(Driver):
         for i, m in enumerate(msgs):
             try:
                 producer.produce(
-                    request["topic"],
+                    topic,
                     value=m.value,
                     key=m.key,
                     headers=list(m.headers),
@@ -98,7 +166,50 @@ class ConfluentDriver(Driver):
             raise client_error(errors[0])
         if remaining:
             raise ClientError("Timeout", f"{remaining} messages not delivered in 30s")
+        return results
+
+    def op_txn_produce(self, request: dict[str, Any]) -> dict[str, Any]:
+        """begin, produce, send_offsets_to_transaction (optional), commit or abort (KIP-98)."""
+        tid = request["transactional_id"]
+        try:
+            if tid not in self.txn_producers:
+                producer = Producer({**self.conf, "transactional.id": tid, "linger.ms": 5})
+                producer.init_transactions(REQUEST_TIMEOUT_S)
+                self.txn_producers[tid] = producer
+            producer = self.txn_producers[tid]
+            producer.begin_transaction()
+            results = self.send(producer, request["topic"], messages(request))
+            if (offsets := send_offsets(request)) is not None:
+                group, topic, positions = offsets
+                # The group's metadata (KIP-447) from a consumer that never subscribes.
+                holder = Consumer({**self.conf, "group.id": group})
+                meta = holder.consumer_group_metadata()
+                holder.close()
+                tps = [TopicPartition(topic, p, o) for p, o in positions.items()]
+                producer.send_offsets_to_transaction(tps, meta, REQUEST_TIMEOUT_S)
+            if request.get("end", "commit") == "commit":
+                producer.commit_transaction(REQUEST_TIMEOUT_S)
+            else:
+                producer.abort_transaction(REQUEST_TIMEOUT_S)
+        except KafkaException as exc:
+            raise unwrap(exc) from exc
         return {"results": results}
+
+    async def op_group_consume(self, request: dict[str, Any]) -> dict[str, Any]:
+        conf = {
+            **self.conf,
+            "group.id": request["group"],
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "session.timeout.ms": int(request.get("session_timeout_ms", 6000)),
+            "heartbeat.interval.ms": 500,
+        }
+        if request.get("assignor"):
+            conf["partition.assignment.strategy"] = request["assignor"]
+        members = []
+        for instance in instance_ids(request):
+            members.append(Member({**conf, **({"group.instance.id": instance} if instance else {})}, request["topic"]))
+        return await run_group(request, members)
 
     def partitions(self, topic: str) -> list[int]:
         md = self.admin().list_topics(topic, timeout=REQUEST_TIMEOUT_S).topics[topic]
@@ -111,7 +222,14 @@ class ConfluentDriver(Driver):
         parts = request.get("partitions") or self.partitions(topic)
         positions = {"earliest": OFFSET_BEGINNING, "latest": OFFSET_END}
         starts = start_offsets(request, parts)
-        consumer = Consumer({**self.conf, "group.id": "compat-unused", "enable.auto.commit": False})
+        consumer = Consumer(
+            {
+                **self.conf,
+                "group.id": "compat-unused",
+                "enable.auto.commit": False,
+                "isolation.level": isolation_level(request),  # librdkafka defaults to read_committed
+            }
+        )
         try:
             consumer.assign([TopicPartition(topic, p, positions.get(o, o)) for p, o in starts.items()])  # type: ignore[arg-type]
             got: list[dict[str, Any]] = []
@@ -120,18 +238,7 @@ class ConfluentDriver(Driver):
                 msg = consumer.poll(min(left, 0.5))
                 if msg is None:
                     continue
-                if msg.error() is not None:
-                    raise client_error(msg.error())
-                got.append(
-                    Message(
-                        key=msg.key(),
-                        value=msg.value(),
-                        headers=tuple(msg.headers() or ()),
-                        timestamp=msg.timestamp()[1],
-                        partition=msg.partition(),
-                        offset=msg.offset(),
-                    ).to_wire()
-                )
+                got.append(to_message(msg).to_wire())
             return {"messages": got}
         finally:
             consumer.close()
@@ -181,6 +288,54 @@ class ConfluentDriver(Driver):
             future.result(timeout=REQUEST_TIMEOUT_S + 5)
         except KafkaException as exc:
             raise unwrap(exc) from exc
+        return {}
+
+    def op_delete_topic(self, request: dict[str, Any]) -> dict[str, Any]:
+        wait(self.admin().delete_topics([request["topic"]], operation_timeout=REQUEST_TIMEOUT_S)[request["topic"]])
+        return {}
+
+    def op_create_partitions(self, request: dict[str, Any]) -> dict[str, Any]:
+        new = NewPartitions(request["topic"], int(request["count"]))
+        wait(self.admin().create_partitions([new], operation_timeout=REQUEST_TIMEOUT_S)[request["topic"]])
+        return {}
+
+    def op_describe_configs(self, request: dict[str, Any]) -> dict[str, Any]:
+        resource = ConfigResource(ResourceType.TOPIC, request["topic"])
+        entries = wait(self.admin().describe_configs([resource])[resource])
+        return {"configs": {name: e.value for name, e in entries.items()}}
+
+    def op_alter_configs(self, request: dict[str, Any]) -> dict[str, Any]:
+        ops = [ConfigEntry(n, str(v), incremental_operation=AlterConfigOpType.SET) for n, v in request["set"].items()]
+        ops += [ConfigEntry(n, None, incremental_operation=AlterConfigOpType.DELETE) for n in request.get("delete", [])]
+        resource = ConfigResource(ResourceType.TOPIC, request["topic"], incremental_configs=ops)
+        wait(self.admin().incremental_alter_configs([resource])[resource])
+        return {}
+
+    def op_delete_records(self, request: dict[str, Any]) -> dict[str, Any]:
+        tps = [TopicPartition(request["topic"], int(p), int(o)) for p, o in request["offsets"].items()]
+        found = self.admin().delete_records(tps, operation_timeout=REQUEST_TIMEOUT_S)
+        return {"low_watermarks": {str(tp.partition): wait(f).low_watermark for tp, f in found.items()}}
+
+    def op_list_groups(self, request: dict[str, Any]) -> dict[str, Any]:
+        listed = wait(self.admin().list_consumer_groups(request_timeout=REQUEST_TIMEOUT_S))
+        return {"groups": sorted(g.group_id for g in listed.valid)}
+
+    def op_describe_group(self, request: dict[str, Any]) -> dict[str, Any]:
+        group = request["group"]
+        desc = wait(self.admin().describe_consumer_groups([group], request_timeout=REQUEST_TIMEOUT_S)[group])
+        members = [
+            {
+                "member_id": m.member_id,
+                "instance_id": m.group_instance_id,
+                "assigned": [[tp.topic, tp.partition] for tp in m.assignment.topic_partitions] if m.assignment else [],
+            }
+            for m in desc.members
+        ]
+        return {"state": desc.state.name, "members": members}
+
+    def op_delete_group(self, request: dict[str, Any]) -> dict[str, Any]:
+        group = request["group"]
+        wait(self.admin().delete_consumer_groups([group], request_timeout=REQUEST_TIMEOUT_S)[group])
         return {}
 
     def close(self) -> None:

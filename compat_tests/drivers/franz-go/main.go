@@ -28,7 +28,9 @@ import (
 
 const clientModule = "github.com/twmb/franz-go"
 
-var ops = []string{"hello", "create_topic", "metadata", "produce", "consume", "watermarks", "offsets_for_times"}
+var ops = []string{"hello", "create_topic", "metadata", "produce", "consume", "watermarks", "offsets_for_times",
+	"group_consume", "txn_produce", "delete_topic", "create_partitions", "describe_configs", "alter_configs",
+	"delete_records", "list_groups", "describe_group", "delete_group"}
 
 // b64 is a JSON bytes field: base64 text, or null (nil). "" decodes to a non-nil empty slice,
 // so an empty key stays distinct from a null key.
@@ -95,6 +97,8 @@ type request struct {
 	TimeoutMs         int64                      `json:"timeout_ms"`
 	Timestamp         int64                      `json:"timestamp"`
 	MaxRequestBytes   int32                      `json:"max_request_bytes"` // the client's own size limit; 0: default
+	IsolationLevel    string                     `json:"isolation_level"`
+	groupFields
 }
 
 type reply map[string]any
@@ -197,6 +201,13 @@ func (d *driver) handle(line []byte) reply {
 		return d.watermarks(&req)
 	case "offsets_for_times":
 		return d.offsetsForTimes(&req)
+	case "group_consume":
+		return d.groupConsume(&req)
+	case "txn_produce":
+		return d.txnProduce(&req)
+	case "delete_topic", "create_partitions", "describe_configs", "alter_configs", "delete_records",
+		"list_groups", "describe_group", "delete_group":
+		return d.adminOp(&req)
 	}
 	return unsupported("op not implemented by the franz-go driver: " + req.Op)
 }
@@ -523,6 +534,13 @@ func (d *driver) consume(req *request) reply {
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{req.Topic: assign}),
 		kgo.FetchMaxWait(500*time.Millisecond),
 	)
+	switch req.IsolationLevel {
+	case "", "read_uncommitted":
+	case "read_committed":
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	default:
+		return badRequest("unknown isolation_level " + req.IsolationLevel)
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return errReply(err)
@@ -548,21 +566,25 @@ func (d *driver) consume(req *request) reply {
 			if len(msgs) >= req.Count {
 				return
 			}
-			hs := [][]any{}
-			for _, h := range r.Headers {
-				hs = append(hs, []any{h.Key, enc(h.Value)})
-			}
-			msgs = append(msgs, reply{
-				"partition": r.Partition,
-				"offset":    r.Offset,
-				"key":       enc(r.Key),
-				"value":     enc(r.Value),
-				"headers":   hs,
-				"timestamp": r.Timestamp.UnixMilli(),
-			})
+			msgs = append(msgs, recordReply(r))
 		})
 	}
 	return okReply(reply{"messages": msgs})
+}
+
+func recordReply(r *kgo.Record) reply {
+	hs := [][]any{}
+	for _, h := range r.Headers {
+		hs = append(hs, []any{h.Key, enc(h.Value)})
+	}
+	return reply{
+		"partition": r.Partition,
+		"offset":    r.Offset,
+		"key":       enc(r.Key),
+		"value":     enc(r.Value),
+		"headers":   hs,
+		"timestamp": r.Timestamp.UnixMilli(),
+	}
 }
 
 func lookup(lo kadm.ListedOffsets, topic string, partition int32) (kadm.ListedOffset, error) {

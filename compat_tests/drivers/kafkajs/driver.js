@@ -22,6 +22,7 @@ const {
   CompressionTypes,
   CompressionCodecs,
   Partitioners,
+  ConfigResourceTypes,
   logLevel,
 } = require('kafkajs')
 const SnappyCodec = require('kafkajs-snappy')
@@ -30,7 +31,11 @@ const LZ4Codec = require('kafkajs-lz4')
 CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec
 CompressionCodecs[CompressionTypes.LZ4] = new LZ4Codec().codec
 
-const OPS = ['hello', 'create_topic', 'metadata', 'produce', 'consume', 'watermarks', 'offsets_for_times']
+const OPS = [
+  'hello', 'create_topic', 'metadata', 'produce', 'consume', 'watermarks', 'offsets_for_times',
+  'group_consume', 'txn_produce', 'delete_topic', 'create_partitions', 'describe_configs', 'delete_records',
+  'list_groups', 'describe_group', 'delete_group',
+]
 const CODECS = {
   none: CompressionTypes.None,
   gzip: CompressionTypes.GZIP,
@@ -72,6 +77,8 @@ const enc = b => (b === null || b === undefined ? null : Buffer.from(b).toString
 // Kafka's error name when kafkajs has one (KafkaJSProtocolError.type is Kafka's upper-snake name),
 // looking through kafkajs' wrappers (retries exceeded, aggregate errors); else the error class.
 function errorName(e) {
+  // KafkaJSDeleteGroupsError carries the per-group protocol errors in `groups`.
+  if (e && Array.isArray(e.groups) && e.groups.length && e.groups[0].error) return errorName(e.groups[0].error)
   for (let cur = e, depth = 0; cur && depth < 10; depth++) {
     if (typeof cur.type === 'string' && /^[A-Z_]+$/.test(cur.type)) return cur.type
     if (Array.isArray(cur.errors) && cur.errors.length) {
@@ -274,6 +281,7 @@ async function consume(req) {
   const consumer = kafka.consumer({
     groupId: `kafkapy-compat-kafkajs-${crypto.randomUUID()}`,
     maxWaitTimeInMs: 500,
+    readUncommitted: req.isolation_level !== 'read_committed',
     retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 1000 },
   })
   const messages = []
@@ -361,6 +369,186 @@ async function offsetsForTimes(req) {
   return { ok: true, offset: offset >= Number(high.high) ? -1 : offset }
 }
 
+// ---------------------------------------------------------------- groups
+
+// One consumer of a group_consume run. kafkajs reports each member's assignment in the GROUP_JOIN
+// event (after every join + sync); REBALANCING means it is giving it up.
+function startMember(req) {
+  const m = { assigned: [], read: new Map(), failure: null, stopped: false }
+  m.consumer = kafka.consumer({
+    groupId: req.group,
+    sessionTimeout: req.session_timeout_ms || 6000,
+    heartbeatInterval: 500,
+    maxWaitTimeInMs: 500,
+    retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 1000 },
+  })
+  const { GROUP_JOIN, REBALANCING, CRASH } = m.consumer.events
+  m.consumer.on(GROUP_JOIN, ev => {
+    m.assigned = [...(ev.payload.memberAssignment[req.topic] || [])].sort((a, b) => a - b)
+  })
+  m.consumer.on(REBALANCING, () => {
+    m.assigned = []
+  })
+  m.consumer.on(CRASH, ev => {
+    m.failure = ev.payload.error
+  })
+  m.started = (async () => {
+    await m.consumer.connect()
+    await m.consumer.subscribe({ topics: [req.topic], fromBeginning: true })
+    await m.consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => {
+        m.read.set(`${partition}/${message.offset}`, {
+          partition,
+          offset: Number(message.offset),
+          key: enc(message.key),
+          value: enc(message.value),
+          headers: [],
+          timestamp: Number(message.timestamp),
+        })
+      },
+    })
+  })().catch(e => {
+    m.failure = m.failure || e
+  })
+  return m
+}
+
+const ownedRead = m => [...m.read.values()].filter(r => m.assigned.includes(r.partition)).length
+
+// Every member owns partitions and none is owned twice.
+function split(ms) {
+  const all = new Set(ms.flatMap(m => m.assigned))
+  return ms.every(m => m.assigned.length) && all.size === ms.reduce((n, m) => n + m.assigned.length, 0)
+}
+
+async function waitFor(ms, deadline, what, cond) {
+  while (!cond()) {
+    const failed = ms.find(m => m.failure)
+    if (failed) throw failed.failure
+    if (Date.now() > deadline) {
+      const state = ms.map(m => [m.assigned, m.read.size])
+      return { ok: false, error: 'Timeout', message: `${what}: members' (assignment, records read): ${JSON.stringify(state)}` }
+    }
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  return null
+}
+
+async function groupConsume(req) {
+  if (req.instance_ids) return unsupported('kafkajs has no static membership (group.instance.id, KIP-345)')
+  if (req.assignor && req.assignor !== 'roundrobin') {
+    // kafkajs ships only its round-robin assigner (and no cooperative rebalancing, KIP-429).
+    return unsupported(`kafkajs has no ${req.assignor} assignor`)
+  }
+  const deadline = Date.now() + (req.timeout_ms || 30000)
+  let ms = []
+  for (let i = 0; i < (req.members || 1); i++) ms.push(startMember(req))
+  try {
+    let failed = await waitFor(ms, deadline, `split and read ${req.count} records`,
+      () => split(ms) && ms.reduce((n, m) => n + ownedRead(m), 0) >= req.count)
+    if (failed) return failed
+    const reply = {
+      ok: true,
+      members: ms.map(m => ({ assigned: m.assigned, messages: [...m.read.values()] })),
+    }
+    if (req.commit) {
+      for (const [i, m] of ms.entries()) {
+        // Commit the next offset to read on each partition owned at the split (what auto-commit would).
+        const owned = reply.members[i].assigned
+        const next = new Map()
+        for (const r of m.read.values()) {
+          if (owned.includes(r.partition)) next.set(r.partition, Math.max(next.get(r.partition) || 0, r.offset + 1))
+        }
+        const offsets = [...next].map(([partition, o]) => ({ topic: req.topic, partition, offset: String(o) }))
+        await m.consumer.commitOffsets(offsets)
+      }
+    }
+    if (req.leave) {
+      const everything = new Set(ms.flatMap(m => m.assigned))
+      const [first, ...rest] = ms
+      ms = rest
+      await first.consumer.disconnect() // LeaveGroup
+      failed = await waitFor(rest, deadline, 'takeover',
+        () => split(rest) && new Set(rest.flatMap(m => m.assigned)).size === everything.size)
+      if (failed) return failed
+      reply.after_leave = rest.map(m => m.assigned)
+    }
+    return reply
+  } finally {
+    await Promise.all(ms.map(m => m.consumer.disconnect().catch(() => {})))
+  }
+}
+
+// ---------------------------------------------------------------- transactions
+
+const txnProducers = new Map()
+async function txnProduce(req) {
+  if (!txnProducers.has(req.transactional_id)) {
+    const p = kafka.producer({ transactionalId: req.transactional_id, idempotent: true, maxInFlightRequests: 1 })
+    await p.connect()
+    txnProducers.set(req.transactional_id, p)
+  }
+  const txn = await txnProducers.get(req.transactional_id).transaction()
+  try {
+    const messages = req.messages.map(m => {
+      const msg = { key: dec(m.key), value: dec(m.value) }
+      if (!isNull(m, 'partition')) msg.partition = m.partition
+      return msg
+    })
+    await txn.send({ topic: req.topic, messages, acks: -1 })
+    if (req.send_offsets) {
+      const { group, topic, offsets } = req.send_offsets
+      const partitions = Object.entries(offsets).map(([partition, offset]) => ({ partition: Number(partition), offset: String(offset) }))
+      await txn.sendOffsets({ consumerGroupId: group, topics: [{ topic, partitions }] })
+    }
+    if (req.end === 'abort') await txn.abort()
+    else await txn.commit()
+  } catch (e) {
+    if (txn.isActive()) await txn.abort().catch(() => {})
+    throw e
+  }
+  return { ok: true, results: req.messages.map(m => ({ partition: m.partition, offset: null })) }
+}
+
+// ---------------------------------------------------------------- admin
+
+async function adminOp(req) {
+  const a = await getAdmin()
+  switch (req.op) {
+    case 'delete_topic':
+      await a.deleteTopics({ topics: [req.topic], timeout: 10000 })
+      return { ok: true }
+    case 'create_partitions':
+      await a.createPartitions({ topicPartitions: [{ topic: req.topic, count: req.count }] })
+      return { ok: true }
+    case 'describe_configs': {
+      const res = await a.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: req.topic }] })
+      const configs = {}
+      for (const e of res.resources[0].configEntries) configs[e.configName] = e.configValue
+      return { ok: true, configs }
+    }
+    case 'delete_records': {
+      const partitions = Object.entries(req.offsets).map(([partition, offset]) => ({ partition: Number(partition), offset: String(offset) }))
+      await a.deleteTopicRecords({ topic: req.topic, partitions })
+      // kafkajs does not report the new low watermarks.
+      return { ok: true, low_watermarks: Object.fromEntries(Object.keys(req.offsets).map(p => [p, null])) }
+    }
+    case 'list_groups':
+      return { ok: true, groups: (await a.listGroups()).groups.map(g => g.groupId) }
+    case 'describe_group': {
+      const [g] = (await a.describeGroups([req.group])).groups
+      if (g.errorCode) return { ok: false, error: `errorCode ${g.errorCode}`, message: 'describeGroups' }
+      const members = g.members.map(m => ({ member_id: m.memberId, instance_id: null, assigned: [] }))
+      return { ok: true, state: g.state, members }
+    }
+    case 'delete_group':
+      await a.deleteGroups([req.group])
+      return { ok: true }
+  }
+  return unsupported(`op not implemented by the kafkajs driver: ${req.op}`)
+}
+
 async function handle(req) {
   switch (req.op) {
     case 'hello':
@@ -377,6 +565,21 @@ async function handle(req) {
       return watermarks(req)
     case 'offsets_for_times':
       return offsetsForTimes(req)
+    case 'group_consume':
+      return groupConsume(req)
+    case 'txn_produce':
+      return txnProduce(req)
+    case 'delete_topic':
+    case 'create_partitions':
+    case 'describe_configs':
+    case 'delete_records':
+    case 'list_groups':
+    case 'describe_group':
+    case 'delete_group':
+      return adminOp(req)
+    case 'alter_configs':
+      // kafkajs' alterConfigs is AlterConfigs (replaces every dynamic config); no incremental form.
+      return unsupported('kafkajs has no incremental alter configs (KIP-339)')
     default:
       return unsupported(`op not implemented by the kafkajs driver: ${req.op}`)
   }
@@ -395,7 +598,7 @@ async function main() {
     }
     process.stdout.write(JSON.stringify(reply) + '\n')
   }
-  await Promise.all([...producers.values()].map(p => p.disconnect().catch(() => {})))
+  await Promise.all([...producers.values(), ...txnProducers.values()].map(p => p.disconnect().catch(() => {})))
   if (admin) await admin.disconnect().catch(() => {})
   process.exit(0)
 }

@@ -1,6 +1,7 @@
 """kcat driver: each step runs the `kcat` CLI (librdkafka) the way a user would, and parses what it prints.
 
-What kcat cannot express is answered `unsupported`: creating topics (no admin mode), per-message
+What kcat cannot express is answered `unsupported`: creating topics and every other admin op (no admin
+mode), transactions, group_consume (`-G` balanced consumers print no assignment to check), per-message
 timestamps, null header values, and the offsets the producer was given (it does not print them, so
 `results` carry null partition/offset). Keys and values are binary-safe both ways: produce input
 is split on delimiters that appear in no message, and consume output carries lengths (%K/%S).
@@ -19,7 +20,17 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pydriver import ClientError, Driver, Message, Unsupported, codec, messages, serve, start_offsets  # noqa: E402
+from pydriver import (  # noqa: E402
+    ClientError,
+    Driver,
+    Message,
+    Unsupported,
+    codec,
+    isolation_level,
+    messages,
+    serve,
+    start_offsets,
+)
 
 KCAT = shutil.which("kcat") or shutil.which("kafkacat") or "kcat"
 TIMEOUT_S = 30.0
@@ -102,6 +113,7 @@ class KcatDriver(Driver):
             offset = {"earliest": "beginning", "latest": "end"}.get(str(start), str(start))
             out = self.kcat(
                 "-C", "-t", topic, "-p", str(partition), "-o", offset, "-c", str(count - len(got)), "-e", "-q",
+                "-X", f"isolation.level={isolation_level(request)}",  # librdkafka defaults to read_committed
                 "-f", "%p %o %T %K %S %h\\n%k%s\\n",
                 timeout=timeout + 10,
             )  # fmt: skip

@@ -30,7 +30,9 @@ import (
 
 const clientModule = "github.com/IBM/sarama"
 
-var ops = []string{"hello", "create_topic", "metadata", "produce", "consume", "watermarks", "offsets_for_times"}
+var ops = []string{"hello", "create_topic", "metadata", "produce", "consume", "watermarks", "offsets_for_times",
+	"group_consume", "txn_produce", "delete_topic", "create_partitions", "describe_configs", "alter_configs",
+	"delete_records", "list_groups", "describe_group", "delete_group"}
 
 // b64 is a JSON bytes field: base64 text, or null (nil). "" decodes to a non-nil empty slice,
 // so an empty key stays distinct from a null key.
@@ -105,6 +107,8 @@ type request struct {
 	TimeoutMs         int64                      `json:"timeout_ms"`
 	Timestamp         int64                      `json:"timestamp"`
 	MaxRequestBytes   int                        `json:"max_request_bytes"` // the client's own size limit; 0: default
+	IsolationLevel    string                     `json:"isolation_level"`
+	groupFields
 }
 
 type reply map[string]any
@@ -225,6 +229,13 @@ func (d *driver) handle(line []byte) reply {
 		return d.watermarks(&req)
 	case "offsets_for_times":
 		return d.offsetsForTimes(&req)
+	case "group_consume":
+		return d.groupConsume(&req)
+	case "txn_produce":
+		return d.txnProduce(&req)
+	case "delete_topic", "create_partitions", "describe_configs", "alter_configs", "delete_records",
+		"list_groups", "describe_group", "delete_group":
+		return d.adminOp(&req)
 	}
 	return unsupported("op not implemented by the sarama driver: " + req.Op)
 }
@@ -480,6 +491,13 @@ func (d *driver) consume(req *request) reply {
 
 	c := newConfig()
 	c.Consumer.Return.Errors = true
+	switch req.IsolationLevel {
+	case "", "read_uncommitted":
+	case "read_committed":
+		c.Consumer.IsolationLevel = sarama.ReadCommitted
+	default:
+		return badRequest("unknown isolation_level " + req.IsolationLevel)
+	}
 	consumer, err := sarama.NewConsumer(d.addrs, c)
 	if err != nil {
 		return errReply(err)
@@ -563,24 +581,27 @@ func (d *driver) consume(req *request) reply {
 			if it.err != nil {
 				return errReply(it.err)
 			}
-			m := it.msg
-			hs := [][]any{}
-			for _, h := range m.Headers {
-				hs = append(hs, []any{string(h.Key), enc(h.Value)})
-			}
-			msgs = append(msgs, reply{
-				"partition": m.Partition,
-				"offset":    m.Offset,
-				"key":       enc(m.Key),
-				"value":     enc(m.Value),
-				"headers":   hs,
-				"timestamp": m.Timestamp.UnixMilli(),
-			})
+			msgs = append(msgs, messageReply(it.msg))
 		case <-deadline.C:
 			return okReply(reply{"messages": msgs})
 		}
 	}
 	return okReply(reply{"messages": msgs})
+}
+
+func messageReply(m *sarama.ConsumerMessage) reply {
+	hs := [][]any{}
+	for _, h := range m.Headers {
+		hs = append(hs, []any{string(h.Key), enc(h.Value)})
+	}
+	return reply{
+		"partition": m.Partition,
+		"offset":    m.Offset,
+		"key":       enc(m.Key),
+		"value":     enc(m.Value),
+		"headers":   hs,
+		"timestamp": m.Timestamp.UnixMilli(),
+	}
 }
 
 func (d *driver) watermarks(req *request) reply {

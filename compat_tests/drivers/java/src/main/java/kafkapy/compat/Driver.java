@@ -19,16 +19,29 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.DeletedRecords;
+import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.MemberDescription;
+import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -38,6 +51,7 @@ import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.ApiException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
@@ -55,7 +69,13 @@ import org.json.JSONObject;
  */
 public final class Driver {
     static final List<String> OPS = List.of(
-            "hello", "create_topic", "metadata", "produce", "consume", "watermarks", "offsets_for_times");
+            "hello", "create_topic", "metadata", "produce", "consume", "watermarks", "offsets_for_times",
+            "group_consume", "txn_produce", "delete_topic", "create_partitions", "describe_configs", "alter_configs",
+            "delete_records", "list_groups", "describe_group", "delete_group");
+    static final Map<String, String> ASSIGNORS = Map.of(
+            "range", "org.apache.kafka.clients.consumer.RangeAssignor",
+            "roundrobin", "org.apache.kafka.clients.consumer.RoundRobinAssignor",
+            "cooperative-sticky", "org.apache.kafka.clients.consumer.CooperativeStickyAssignor");
     static final Set<String> CODECS = Set.of("none", "gzip", "snappy", "lz4", "zstd");
 
     /** Raised for a malformed request; becomes {"ok": false, "error": "BAD_REQUEST"}. */
@@ -67,6 +87,7 @@ public final class Driver {
 
     private final String bootstrap;
     private final Map<String, KafkaProducer<byte[], byte[]>> producers = new HashMap<>();
+    private final Map<String, KafkaProducer<byte[], byte[]>> txnProducers = new HashMap<>();
     private Admin admin;
     private KafkaConsumer<byte[], byte[]> lookup;
 
@@ -129,6 +150,30 @@ public final class Driver {
                 return watermarks(req);
             case "offsets_for_times":
                 return offsetsForTimes(req);
+            case "group_consume":
+                return groupConsume(req);
+            case "txn_produce":
+                return txnProduce(req);
+            case "delete_topic":
+                admin().deleteTopics(List.of(req.getString("topic"))).all().get(30, TimeUnit.SECONDS);
+                return ok();
+            case "create_partitions":
+                admin().createPartitions(Map.of(req.getString("topic"), NewPartitions.increaseTo(req.getInt("count"))))
+                        .all().get(30, TimeUnit.SECONDS);
+                return ok();
+            case "describe_configs":
+                return describeConfigs(req);
+            case "alter_configs":
+                return alterConfigs(req);
+            case "delete_records":
+                return deleteRecords(req);
+            case "list_groups":
+                return listGroups();
+            case "describe_group":
+                return describeGroup(req);
+            case "delete_group":
+                admin().deleteConsumerGroups(List.of(req.getString("group"))).all().get(30, TimeUnit.SECONDS);
+                return ok();
             default:
                 return new JSONObject().put("ok", false).put("unsupported", true)
                         .put("message", "op not implemented by the java driver: " + op);
@@ -206,9 +251,14 @@ public final class Driver {
     }
 
     KafkaConsumer<byte[], byte[]> newConsumer() {
+        return newConsumer("read_uncommitted");
+    }
+
+    KafkaConsumer<byte[], byte[]> newConsumer(String isolationLevel) {
         Properties p = common();
         // No group.id: assign() only, nothing committed.
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolationLevel);
         return new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
     }
 
@@ -241,6 +291,9 @@ public final class Driver {
 
     void close() {
         for (KafkaProducer<byte[], byte[]> p : producers.values()) {
+            p.close(Duration.ofSeconds(5));
+        }
+        for (KafkaProducer<byte[], byte[]> p : txnProducers.values()) {
             p.close(Duration.ofSeconds(5));
         }
         if (lookup != null) {
@@ -378,7 +431,8 @@ public final class Driver {
             throw new BadRequest("start must be earliest, latest or {partition: offset}");
         }
 
-        try (KafkaConsumer<byte[], byte[]> c = newConsumer()) {
+        String isolation = isNull(req, "isolation_level") ? "read_uncommitted" : req.getString("isolation_level");
+        try (KafkaConsumer<byte[], byte[]> c = newConsumer(isolation)) {
             Set<Integer> parts = new TreeSet<>();
             if (!isNull(req, "partitions")) {
                 JSONArray ps = req.getJSONArray("partitions");
@@ -432,17 +486,7 @@ public final class Driver {
                     if (out.length() >= count) {
                         break;
                     }
-                    JSONArray hs = new JSONArray();
-                    for (Header h : r.headers()) {
-                        hs.put(new JSONArray().put(h.key()).put(b64(h.value())));
-                    }
-                    out.put(new JSONObject()
-                            .put("partition", r.partition())
-                            .put("offset", r.offset())
-                            .put("key", b64(r.key()))
-                            .put("value", b64(r.value()))
-                            .put("headers", hs)
-                            .put("timestamp", r.timestamp()));
+                    out.put(recordJson(r));
                 }
             }
             return ok().put("messages", out);
@@ -463,5 +507,298 @@ public final class Driver {
         OffsetAndTimestamp ot = res.get(tp);
         // The consumer maps the broker's "no such offset" (-1) to a null entry.
         return ok().put("offset", ot == null ? -1 : ot.offset());
+    }
+
+    static JSONObject recordJson(ConsumerRecord<byte[], byte[]> r) {
+        JSONArray hs = new JSONArray();
+        for (Header h : r.headers()) {
+            hs.put(new JSONArray().put(h.key()).put(b64(h.value())));
+        }
+        return new JSONObject()
+                .put("partition", r.partition())
+                .put("offset", r.offset())
+                .put("key", b64(r.key()))
+                .put("value", b64(r.value()))
+                .put("headers", hs)
+                .put("timestamp", r.timestamp());
+    }
+
+    // ---------------------------------------------------------------- groups
+
+    /** One consumer of a group_consume run, polling on its own thread (a KafkaConsumer is single-threaded). */
+    static final class Member implements Runnable {
+        final KafkaConsumer<byte[], byte[]> consumer;
+        final String topic;
+        final Map<String, JSONObject> read = new ConcurrentHashMap<>();
+        volatile Set<Integer> assigned = Set.of();
+        volatile boolean commitRequested;
+        volatile boolean committed;
+        volatile boolean closeRequested;
+        volatile boolean closed;
+        volatile Throwable failure;
+
+        Member(Properties p, String topic) {
+            this.consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+            this.topic = topic;
+        }
+
+        @Override
+        public void run() {
+            try {
+                consumer.subscribe(List.of(topic));
+                while (!closeRequested) {
+                    for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                        read.put(r.partition() + "/" + r.offset(), recordJson(r));
+                    }
+                    Set<Integer> now = new TreeSet<>();
+                    for (TopicPartition tp : consumer.assignment()) {
+                        now.add(tp.partition());
+                    }
+                    assigned = now;
+                    if (commitRequested && !committed) {
+                        consumer.commitSync();
+                        committed = true;
+                    }
+                }
+            } catch (Throwable t) {
+                failure = t;
+            } finally {
+                // A static member (group.instance.id) sends no LeaveGroup on close (KIP-345).
+                consumer.close(Duration.ofSeconds(5));
+                closed = true;
+            }
+        }
+
+        long ownedRead() {
+            Set<Integer> mine = assigned;
+            return read.values().stream().filter(m -> mine.contains(m.getInt("partition"))).count();
+        }
+    }
+
+    /** Each member owns partitions and none is owned twice. */
+    static boolean split(List<Member> ms) {
+        Set<Integer> all = new TreeSet<>();
+        int total = 0;
+        for (Member m : ms) {
+            Set<Integer> a = m.assigned;
+            if (a.isEmpty()) {
+                return false;
+            }
+            all.addAll(a);
+            total += a.size();
+        }
+        return total == all.size();
+    }
+
+    /** Wait for a condition while members poll; null when it holds, else the error reply. */
+    static JSONObject await(List<Member> ms, long deadline, BooleanSupplier cond, String what) throws InterruptedException {
+        while (!cond.getAsBoolean()) {
+            for (Member m : ms) {
+                if (m.failure != null) {
+                    return error(m.failure);
+                }
+            }
+            if (System.nanoTime() > deadline) {
+                JSONArray state = new JSONArray();
+                for (Member m : ms) {
+                    state.put(new JSONArray().put(new JSONArray(m.assigned)).put(m.read.size()));
+                }
+                return new JSONObject().put("ok", false).put("error", "Timeout")
+                        .put("message", what + ": members' (assignment, records read): " + state);
+            }
+            Thread.sleep(50);
+        }
+        return null;
+    }
+
+    JSONObject groupConsume(JSONObject req) throws Exception {
+        String topic = req.getString("topic");
+        int n = req.optInt("members", 1);
+        long count = req.getLong("count");
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(req.optLong("timeout_ms", 30000));
+        Properties base = common();
+        base.put(ConsumerConfig.GROUP_ID_CONFIG, req.getString("group"));
+        base.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        base.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        base.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, String.valueOf(req.optInt("session_timeout_ms", 6000)));
+        base.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
+        if (!isNull(req, "assignor")) {
+            String cls = ASSIGNORS.get(req.getString("assignor"));
+            if (cls == null) {
+                throw new BadRequest("unknown assignor " + req.getString("assignor"));
+            }
+            base.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, cls);
+        }
+        JSONArray ids = req.optJSONArray("instance_ids");
+        List<Member> ms = new ArrayList<>();
+        List<Thread> threads = new ArrayList<>();
+        try {
+            for (int i = 0; i < n; i++) {
+                Properties p = (Properties) base.clone();
+                p.put(ConsumerConfig.CLIENT_ID_CONFIG, "kafkapy-compat-java-" + i);
+                if (ids != null) {
+                    p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, ids.getString(i));
+                }
+                Member m = new Member(p, topic);
+                ms.add(m);
+                Thread t = new Thread(m, "member-" + i);
+                threads.add(t);
+                t.start();
+            }
+            JSONObject failed = await(ms, deadline,
+                    () -> split(ms) && ms.stream().mapToLong(Member::ownedRead).sum() >= count,
+                    "split and read " + count + " records");
+            if (failed != null) {
+                return failed;
+            }
+            JSONArray members = new JSONArray();
+            for (Member m : ms) {
+                members.put(new JSONObject().put("assigned", new JSONArray(m.assigned))
+                        .put("messages", new JSONArray(m.read.values())));
+            }
+            JSONObject reply = ok().put("members", members);
+            if (req.optBoolean("commit", false)) {
+                ms.forEach(m -> m.commitRequested = true);
+                failed = await(ms, deadline, () -> ms.stream().allMatch(m -> m.committed), "commit");
+                if (failed != null) {
+                    return failed;
+                }
+            }
+            if (req.optBoolean("leave", false)) {
+                Set<Integer> everything = new TreeSet<>();
+                ms.forEach(m -> everything.addAll(m.assigned));
+                ms.get(0).closeRequested = true;
+                threads.get(0).join(15000);
+                List<Member> rest = ms.subList(1, ms.size());
+                failed = await(rest, deadline, () -> {
+                    Set<Integer> union = new TreeSet<>();
+                    rest.forEach(m -> union.addAll(m.assigned));
+                    return split(rest) && union.equals(everything);
+                }, "takeover");
+                if (failed != null) {
+                    return failed;
+                }
+                JSONArray after = new JSONArray();
+                rest.forEach(m -> after.put(new JSONArray(m.assigned)));
+                reply.put("after_leave", after);
+            }
+            return reply;
+        } finally {
+            ms.forEach(m -> m.closeRequested = true);
+            for (Thread t : threads) {
+                t.join(15000);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- transactions
+
+    JSONObject txnProduce(JSONObject req) throws Exception {
+        String tid = req.getString("transactional_id");
+        KafkaProducer<byte[], byte[]> p = txnProducers.computeIfAbsent(tid, k -> {
+            Properties props = common();
+            props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, k);
+            props.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "20000");
+            KafkaProducer<byte[], byte[]> created = new KafkaProducer<>(props, new ByteArraySerializer(), new ByteArraySerializer());
+            created.initTransactions();
+            return created;
+        });
+        String topic = req.getString("topic");
+        p.beginTransaction();
+        JSONArray msgs = req.getJSONArray("messages");
+        List<Future<RecordMetadata>> futures = new ArrayList<>();
+        for (int i = 0; i < msgs.length(); i++) {
+            JSONObject m = msgs.getJSONObject(i);
+            Integer partition = isNull(m, "partition") ? null : m.getInt("partition");
+            futures.add(p.send(new ProducerRecord<>(topic, partition, null, bytes(m.opt("key")), bytes(m.opt("value")))));
+        }
+        p.flush();
+        JSONArray results = new JSONArray();
+        for (Future<RecordMetadata> f : futures) {
+            RecordMetadata md = f.get(60, TimeUnit.SECONDS);
+            results.put(new JSONObject().put("partition", md.partition()).put("offset", md.offset()));
+        }
+        JSONObject so = req.optJSONObject("send_offsets");
+        if (so != null) {
+            Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+            JSONObject positions = so.getJSONObject("offsets");
+            for (String part : positions.keySet()) {
+                offsets.put(new TopicPartition(so.getString("topic"), Integer.parseInt(part)),
+                        new OffsetAndMetadata(positions.getLong(part)));
+            }
+            p.sendOffsetsToTransaction(offsets, new ConsumerGroupMetadata(so.getString("group")));
+        }
+        if (req.optString("end", "commit").equals("commit")) {
+            p.commitTransaction();
+        } else {
+            p.abortTransaction();
+        }
+        return ok().put("results", results);
+    }
+
+    // ---------------------------------------------------------------- admin
+
+    JSONObject describeConfigs(JSONObject req) throws Exception {
+        ConfigResource r = new ConfigResource(ConfigResource.Type.TOPIC, req.getString("topic"));
+        Config config = admin().describeConfigs(List.of(r)).all().get(30, TimeUnit.SECONDS).get(r);
+        JSONObject configs = new JSONObject();
+        for (ConfigEntry e : config.entries()) {
+            configs.put(e.name(), e.value() == null ? JSONObject.NULL : e.value());
+        }
+        return ok().put("configs", configs);
+    }
+
+    JSONObject alterConfigs(JSONObject req) throws Exception {
+        ConfigResource r = new ConfigResource(ConfigResource.Type.TOPIC, req.getString("topic"));
+        List<AlterConfigOp> ops = new ArrayList<>();
+        JSONObject set = req.optJSONObject("set");
+        if (set != null) {
+            for (String name : set.keySet()) {
+                ops.add(new AlterConfigOp(new ConfigEntry(name, String.valueOf(set.get(name))), AlterConfigOp.OpType.SET));
+            }
+        }
+        JSONArray delete = req.optJSONArray("delete");
+        for (int i = 0; delete != null && i < delete.length(); i++) {
+            ops.add(new AlterConfigOp(new ConfigEntry(delete.getString(i), null), AlterConfigOp.OpType.DELETE));
+        }
+        admin().incrementalAlterConfigs(Map.of(r, ops)).all().get(30, TimeUnit.SECONDS);
+        return ok();
+    }
+
+    JSONObject deleteRecords(JSONObject req) throws Exception {
+        String topic = req.getString("topic");
+        JSONObject offsets = req.getJSONObject("offsets");
+        Map<TopicPartition, RecordsToDelete> wanted = new HashMap<>();
+        for (String part : offsets.keySet()) {
+            wanted.put(new TopicPartition(topic, Integer.parseInt(part)), RecordsToDelete.beforeOffset(offsets.getLong(part)));
+        }
+        JSONObject lows = new JSONObject();
+        for (Map.Entry<TopicPartition, KafkaFuture<DeletedRecords>> e : admin().deleteRecords(wanted).lowWatermarks().entrySet()) {
+            lows.put(String.valueOf(e.getKey().partition()), e.getValue().get(30, TimeUnit.SECONDS).lowWatermark());
+        }
+        return ok().put("low_watermarks", lows);
+    }
+
+    JSONObject listGroups() throws Exception {
+        JSONArray groups = new JSONArray();
+        for (GroupListing g : admin().listGroups().all().get(30, TimeUnit.SECONDS)) {
+            groups.put(g.groupId());
+        }
+        return ok().put("groups", groups);
+    }
+
+    JSONObject describeGroup(JSONObject req) throws Exception {
+        String group = req.getString("group");
+        ConsumerGroupDescription d = admin().describeConsumerGroups(List.of(group)).all().get(30, TimeUnit.SECONDS).get(group);
+        JSONArray members = new JSONArray();
+        for (MemberDescription m : d.members()) {
+            JSONArray assigned = new JSONArray();
+            for (TopicPartition tp : m.assignment().topicPartitions()) {
+                assigned.put(new JSONArray().put(tp.topic()).put(tp.partition()));
+            }
+            members.put(new JSONObject().put("member_id", m.consumerId())
+                    .put("instance_id", m.groupInstanceId().orElse(null)).put("assigned", assigned));
+        }
+        return ok().put("state", d.groupState().toString()).put("members", members);
     }
 }
