@@ -80,8 +80,13 @@ def test_three_members_share_partitions_and_take_over_from_a_leaver(
     bootstrap = group_broker.bootstrap
     topic, group = unique_topic("grp"), group_name()
     create_topic(bootstrap, topic, PARTITIONS)
-    make = CLIENTS[client]
-    members.extend(make(bootstrap, group, topic, f"{client}-{i}") for i in range(3))
+    # Two kafka-python 3.0.12 consumers in one process can deadlock in its network selector (a client
+    # bug, seen against Apache Kafka too), so the kafka-python case is one kafka-python member (the
+    # one that leaves) beside two librdkafka members using the same range assignor.
+    makers = [CLIENTS[client]] + [CLIENTS["confluent"] if client == "kafka-python" else CLIENTS[client]] * 2
+    conf = {"partition.assignment.strategy": "range"} if client == "kafka-python" else {}
+    members.append(makers[0](bootstrap, group, topic, f"{client}-0"))
+    members.extend(make(bootstrap, group, topic, f"{client}-{i}", **conf) for i, make in enumerate(makers[1:], 1))
     wait_until(lambda: covers(members, PARTITIONS, each=2), SETTLE_S, "2 each", lambda: partitions_of(members))
     leaver = members.pop(0)
     leaver.close()
