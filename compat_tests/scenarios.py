@@ -493,7 +493,11 @@ def transactions(ctx: Ctx, client: Client) -> None:
         client.call("txn_produce", topic=topic, transactional_id=txn_id, end=end,
                     messages=[m.to_wire() for m in msgs], send_offsets=None)  # fmt: skip
         sent += [(end, m) for m in msgs]
-    assert client.watermarks(topic, 0)[1] == len(sent) + len(batches), "one control record per transaction"
+    # Kafka writes the markers after it answers EndTxn (KIP-98), so the last one may still be on its way.
+    deadline = time.monotonic() + 10
+    while (high := client.watermarks(topic, 0)[1]) != len(sent) + len(batches):
+        assert time.monotonic() < deadline, f"one control record per transaction: high watermark {high}"
+        time.sleep(0.1)
     total = len(sent) + 1  # ask for one more: nothing else may arrive
     committed = client.consume(topic, count=total, timeout_ms=3000, isolation_level="read_committed")
     assert [m.value for m in committed] == [m.value for end, m in sent if end == "commit"]
