@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 
 import trio
 
@@ -52,7 +53,8 @@ class Broker:
             self.after_append,
         )
         self.cleaner = LogCleaner(logs, backoff_ms=config.log_cleaner_backoff_ms, now_ms=now_ms)
-        self._data_arrived = trio.Event()
+        # Long-polling fetches, by the partition logs they wait on.
+        self._fetch_waiters: dict[Log, set[trio.Event]] = {}
         self._nursery: trio.Nursery | None = None
         self._flushing: set[Log] = set()
 
@@ -114,9 +116,9 @@ class Broker:
         return found
 
     def after_append(self, log: Log) -> None:
-        """Wake waiting fetches, and fsync in a worker thread when the flush policy says so."""
-        self._data_arrived.set()
-        self._data_arrived = trio.Event()
+        """Wake the fetches waiting on ``log``, and fsync in a worker thread when the flush policy says so."""
+        for waiter in self._fetch_waiters.pop(log, ()):
+            waiter.set()
         self._maybe_flush(log)
 
     def _maybe_flush(self, log: Log) -> None:
@@ -138,9 +140,21 @@ class Broker:
             for _, _, log in self.logs.logs():
                 self._maybe_flush(log)
 
-    async def wait_for_data(self) -> None:
-        """Return at the next append to any partition."""
-        await self._data_arrived.wait()
+    async def wait_for_data(self, logs: Iterable[Log]) -> None:
+        """Return at the next append to any of ``logs`` (only those fetches wake: no thundering herd)."""
+        waiter = trio.Event()
+        watched = list(logs)
+        for log in watched:
+            self._fetch_waiters.setdefault(log, set()).add(waiter)
+        try:
+            await waiter.wait()
+        finally:
+            for log in watched:
+                waiters = self._fetch_waiters.get(log)
+                if waiters is not None:
+                    waiters.discard(waiter)
+                    if not waiters:
+                        del self._fetch_waiters[log]
 
     def close(self) -> None:
         self.logs.close()

@@ -19,6 +19,7 @@ import trio
 
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.storage.log import Log
 from kafkapy.storage.log_manager import TopicState
 
 READ_COMMITTED = 1
@@ -87,15 +88,30 @@ def _read(ctx: RequestContext, request: dict) -> tuple[list[dict], int, bool]:
     return responses, total, failed
 
 
+def _fetched_logs(ctx: RequestContext, request: dict) -> list[Log]:
+    """The existing partition logs a fetch reads: an append to one of them ends its long poll."""
+    logs = []
+    for topic in request["topics"]:
+        name = topic.get("topic")
+        state = ctx.broker.logs.topic_by_id(topic["topic_id"]) if name is None else ctx.broker.logs.topics.get(name)
+        if state is not None:
+            logs.extend(
+                state.partitions[p["partition"]]
+                for p in topic["partitions"]
+                if 0 <= p["partition"] < len(state.partitions)
+            )
+    return logs
+
+
 @handler(1, 4, 18)
 async def handle_fetch(ctx: RequestContext, request: dict) -> dict:
     deadline = trio.current_time() + max(request["max_wait_ms"], 0) / 1000
     min_bytes = max(request["min_bytes"], 1)
     responses, total, failed = _read(ctx, request)
     # Like Kafka's ReplicaManager, a fetch of no partitions (a session being closed) is not held.
-    wanted = any(topic["partitions"] for topic in request["topics"])
-    while wanted and total < min_bytes and not failed and trio.current_time() < deadline:
+    watched = _fetched_logs(ctx, request) if total < min_bytes and not failed else []
+    while watched and total < min_bytes and not failed and trio.current_time() < deadline:
         with trio.move_on_at(deadline):
-            await ctx.broker.wait_for_data()
+            await ctx.broker.wait_for_data(watched)
         responses, total, failed = _read(ctx, request)
     return {"error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}
