@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import construct as c
 
-from kafkapy.protocol.schema import Codec, Region, ResponseWriter, codec, header_construct
+from kafkapy.protocol.schema import Codec, Region, ResponseWriter, build_stream, codec, header_construct, parse_stream
 from kafkapy.protocol.specs import api_specs
 
 # Kafka's socket.request.max.bytes is 100 MiB.
@@ -79,8 +79,10 @@ class Connection:
         assert resp_codec is not None
         out = ResponseWriter()
         out.write(b"\0\0\0\0")
-        header_construct("ResponseHeader", resp_codec.response_header_version).build_stream(
-            {"correlation_id": request.correlation_id}, out
+        build_stream(
+            header_construct("ResponseHeader", resp_codec.response_header_version),
+            {"correlation_id": request.correlation_id},
+            out,
         )
         resp_codec.encode_response(body, out)
         chunks = out.chunks()
@@ -103,8 +105,8 @@ def decode_request(frame: bytes) -> Request:
     req_codec = codec(api_key, api_version)
     stream = io.BytesIO(frame)
     try:
-        header = header_construct("RequestHeader", req_codec.request_header_version).parse_stream(stream)
-        body = req_codec.request.parse_stream(stream)
+        header = parse_stream(header_construct("RequestHeader", req_codec.request_header_version), stream)
+        body = parse_stream(req_codec.request, stream)
     except (c.ConstructError, UnicodeDecodeError, ValueError, struct.error) as exc:
         raise ProtocolError(f"cannot decode {spec.name} v{api_version} request: {exc}") from exc
     return Request(api_key, api_version, correlation_id, header.get("client_id"), len(frame), body, req_codec)
