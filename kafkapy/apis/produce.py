@@ -44,7 +44,9 @@ def _append(ctx: RequestContext, topic: str, partition: dict, transactional_id: 
             ctx.broker.transactions.verify_produce(
                 transactional_id, header.producer_id, header.producer_epoch, (topic, index)
             )
-        info = log.append(bytearray(records), headers, now_ms=now_ms())
+        # Offsets are patched in place: a writable view into the request frame needs no copy.
+        writable = isinstance(records, memoryview) and not records.readonly
+        info = log.append(records if writable else bytearray(records), headers, now_ms=now_ms())
     except KafkaError as exc:
         return _partition_error(index, exc.code, exc.message)
     ctx.broker.after_append(log)

@@ -75,6 +75,28 @@ def read_compact_bytes(io: BinaryIO) -> bytes | None:
     return None if n < 0 else read_exact(io, n)
 
 
+def _read_view(io: BinaryIO, n: int) -> bytes | memoryview:
+    """``n`` bytes, as a view into the frame when the stream can give one (FrameReader): record
+    batches are the bulk of a produce request and need not be copied out of it."""
+    read_view = getattr(io, "read_view", None)
+    if read_view is None:
+        return read_exact(io, n)
+    view = read_view(n)
+    if len(view) != n:
+        raise StreamError(f"wanted {n} bytes, found {len(view)}")
+    return view
+
+
+def read_records(io: BinaryIO) -> bytes | memoryview | None:
+    n = read_int32(io)
+    return None if n < 0 else _read_view(io, n)
+
+
+def read_compact_records(io: BinaryIO) -> bytes | memoryview | None:
+    n = read_uvarint(io) - 1
+    return None if n < 0 else _read_view(io, n)
+
+
 def read_array_length(io: BinaryIO) -> int:
     """Element count of a classic array; -1 means null."""
     return read_int32(io)

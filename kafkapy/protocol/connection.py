@@ -7,7 +7,6 @@ returned chunks (bytes, and file regions to splice with sendfile) in order.
 
 from __future__ import annotations
 
-import io
 import struct
 from dataclasses import dataclass, field
 
@@ -69,7 +68,11 @@ class Connection:
             raise ProtocolError(f"request size {size} outside 8..{self.max_request_size} (socket.request.max.bytes)")
         if len(buf) < 4 + size:
             return None
-        frame = bytes(memoryview(buf)[4 : 4 + size])
+        if len(buf) == 4 + size:
+            # The common case for a large request: hand the buffer itself over, no copy.
+            self._buffer = bytearray()
+            return decode_request(memoryview(buf)[4:])
+        frame = buf[4 : 4 + size]
         del buf[: 4 + size]
         return decode_request(frame)
 
@@ -93,7 +96,34 @@ class Connection:
         return chunks
 
 
-def decode_request(frame: bytes) -> Request:
+class FrameReader:
+    """A read-only stream over one request frame for the compiled parsers.
+
+    ``read`` copies, like a file; ``read_view`` hands out a view into the frame, which the
+    ``records`` fields use so a produce request's batches reach the log without a copy (and,
+    over a bytearray frame, writable, so the base offsets can be patched in place).
+    """
+
+    __slots__ = ("_view", "_position")
+
+    def __init__(self, frame: bytes | bytearray | memoryview) -> None:
+        self._view = memoryview(frame)
+        self._position = 0
+
+    def read(self, n: int = -1) -> bytes:
+        return bytes(self.read_view(n))
+
+    def read_view(self, n: int = -1) -> memoryview:
+        start = self._position
+        end = len(self._view) if n < 0 else min(start + n, len(self._view))
+        self._position = end
+        return self._view[start:end]
+
+    def tell(self) -> int:
+        return self._position
+
+
+def decode_request(frame: bytes | bytearray | memoryview) -> Request:
     """Decode one request frame (without its size prefix)."""
     api_key, api_version, correlation_id = _KEY_VERSION_CORRELATION.unpack_from(frame)
     spec = api_specs().get(api_key)
@@ -103,7 +133,7 @@ def decode_request(frame: bytes) -> Request:
             return Request(api_key, api_version, correlation_id, _client_id(frame), len(frame))
         return Request(api_key, api_version, correlation_id, None, len(frame))
     req_codec = codec(api_key, api_version)
-    stream = io.BytesIO(frame)
+    stream = FrameReader(frame)
     try:
         header = parse_stream(header_construct("RequestHeader", req_codec.request_header_version), stream)
         body = parse_stream(req_codec.request, stream)
@@ -112,7 +142,7 @@ def decode_request(frame: bytes) -> Request:
     return Request(api_key, api_version, correlation_id, header.get("client_id"), len(frame), body, req_codec)
 
 
-def _client_id(frame: bytes) -> str | None:
+def _client_id(frame: bytes | bytearray | memoryview) -> str | None:
     try:
         return header_construct("RequestHeader", 1).parse(frame).get("client_id")
     except (c.ConstructError, UnicodeDecodeError, struct.error):

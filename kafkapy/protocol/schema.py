@@ -284,7 +284,7 @@ def _primitive(ptype: str, compact: bool) -> c.Construct:
         return _Prim("read_uuid", "write_uuid")
     prefix = "compact_" if compact else ""
     if ptype == "records":
-        return _Prim(f"read_{prefix}bytes", f"write_{prefix}records")
+        return _Prim(f"read_{prefix}records", f"write_{prefix}records")
     return _Prim(f"read_{prefix}{ptype}", f"write_{prefix}{ptype}")
 
 
