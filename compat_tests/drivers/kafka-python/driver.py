@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import faulthandler
-import os
 import signal
 import sys
 import time
@@ -13,16 +12,13 @@ from typing import Any
 import kafka
 from kafka import ConsumerGroupMetadata, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import AlterConfigOp, ConfigResource, KafkaAdminClient, NewPartitions, NewTopic
-from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
-from kafka.coordinator.assignors.range import RangePartitionAssignor
-from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from kafka.structs import OffsetAndMetadata
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from group_member import ASSIGNORS, MemberProcess, to_message  # noqa: E402
 from pydriver import (  # noqa: E402
     ClientError,
     Driver,
-    Message,
     Unsupported,
     codec,
     instance_ids,
@@ -35,36 +31,6 @@ from pydriver import (  # noqa: E402
 )
 
 TIMEOUT_MS = 15000
-ASSIGNORS = {
-    "range": RangePartitionAssignor,
-    "roundrobin": RoundRobinPartitionAssignor,
-    "cooperative-sticky": CooperativeStickyAssignor,
-}
-
-
-def to_message(r: Any) -> Message:
-    return Message(r.key, r.value, tuple(r.headers or ()), r.timestamp, r.partition, r.offset)
-
-
-class Member:
-    """One subscribed KafkaConsumer of a group_consume run (see pydriver.run_group)."""
-
-    def __init__(self, consumer: KafkaConsumer, topic: str) -> None:
-        self.consumer = consumer
-        consumer.subscribe([topic])
-
-    def poll(self, timeout_s: float) -> list[Message]:
-        batches = self.consumer.poll(timeout_ms=int(timeout_s * 1000))
-        return [to_message(r) for records in batches.values() for r in records]
-
-    def assignment(self) -> list[int]:
-        return [tp.partition for tp in self.consumer.assignment()]
-
-    def commit(self) -> None:
-        self.consumer.commit()
-
-    def close(self) -> None:
-        self.consumer.close()
 
 
 class KafkaPythonDriver(Driver):
@@ -228,14 +194,12 @@ class KafkaPythonDriver(Driver):
             producer.abort_transaction()
         return {"results": results}
 
-    def op_group_consume(self, request: dict[str, Any]) -> Any:
-        # kafka-python 3.0.12 deadlocks now and then with two consumers polling in one process (a member
-        # thread waits forever in kafka/net/selector.py NetworkSelector.run's event.wait(); seen on
-        # Apache Kafka 4.3.1 as on kafkapy, ~1 run in 4). Until that is fixed or worked around, the
-        # cells say unsupported; KAFKAPY_COMPAT_KAFKA_PYTHON_GROUPS=1 runs them anyway.
-        if os.environ.get("KAFKAPY_COMPAT_KAFKA_PYTHON_GROUPS") != "1":
-            raise Unsupported("kafka-python 3.0.12 deadlocks with concurrent consumers in one process (see driver)")
-        settings: dict[str, Any] = {
+    def op_group_consume(self, request: dict[str, Any]) -> dict[str, Any]:
+        """pydriver.run_group over members that each run in a child process (group_member.py says why)."""
+        assignor = request.get("assignor")
+        if assignor and assignor not in ASSIGNORS:
+            raise Unsupported(f"assignor {assignor!r}")
+        config: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap,
             "group_id": request["group"],
             "auto_offset_reset": "earliest",
@@ -243,14 +207,25 @@ class KafkaPythonDriver(Driver):
             "session_timeout_ms": int(request.get("session_timeout_ms", 6000)),
             "heartbeat_interval_ms": 500,
             "request_timeout_ms": 10000,
+            "topic": request["topic"],
+            "assignor": assignor,
         }
-        if request.get("assignor"):
-            settings["partition_assignment_strategy"] = [ASSIGNORS[request["assignor"]]]
-        members = [
-            Member(KafkaConsumer(**settings, group_instance_id=instance), request["topic"])
-            for instance in instance_ids(request)
-        ]
-        return run_group(request, members)
+        # Every call to a member ends by the op's deadline (a little after run_group's own, which
+        # reports what the members saw); a member that misses it is killed, and none outlives the op.
+        op_seconds = int(request.get("timeout_ms", 30000)) / 1000 + 2
+        members: list[MemberProcess] = []
+        try:
+            for i, instance in enumerate(instance_ids(request)):
+                members.append(MemberProcess(f"member {i}", {**config, "group_instance_id": instance}, op_seconds))
+            for m in members:
+                m.ready()
+            deadline = time.monotonic() + op_seconds
+            for m in members:
+                m.deadline = deadline
+            return self.run(run_group(request, members))
+        finally:
+            for m in members:
+                m.kill()
 
     def op_delete_topic(self, request: dict[str, Any]) -> dict[str, Any]:
         self.admin().delete_topics([request["topic"]], timeout_ms=TIMEOUT_MS, raise_errors=True)
