@@ -305,10 +305,9 @@ class MemoryFS(FileSystem):
             return len(data)
 
     def pread(self, handle: int, length: int, position: int) -> bytes:
-        with self._lock:
-            # One copy: slicing the bytearray first would make two.
-            with memoryview(self._file(handle).data) as view:
-                return bytes(view[position : position + length])
+        # One copy: slicing the bytearray first would make two.
+        with self._lock, memoryview(self._file(handle).data) as view:
+            return bytes(view[position : position + length])
 
     def ftruncate(self, handle: int, length: int) -> None:
         with self._lock:
