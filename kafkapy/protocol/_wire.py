@@ -24,7 +24,12 @@ def read_exact(io: BinaryIO, n: int) -> bytes:
 
 def read_uvarint(io: BinaryIO) -> int:
     """Unsigned LEB128 varint (Kafka's UNSIGNED_VARINT), at most 5 bytes for int32 values."""
-    result = shift = 0
+    first = io.read(1)
+    if first and first[0] < 0x80:
+        return first[0]  # most lengths and counts fit in one byte
+    if not first:
+        raise StreamError("truncated varint")
+    result, shift = first[0] & 0x7F, 7
     while True:
         byte = io.read(1)
         if not byte:
@@ -38,7 +43,12 @@ def read_uvarint(io: BinaryIO) -> int:
             raise StreamError("varint too long")
 
 
+_ONE_BYTE_UVARINTS = [bytes((i,)) for i in range(0x80)]
+
+
 def uvarint_bytes(value: int) -> bytes:
+    if 0 <= value < 0x80:
+        return _ONE_BYTE_UVARINTS[value]
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)

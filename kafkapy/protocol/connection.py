@@ -111,7 +111,10 @@ class FrameReader:
         self._position = 0
 
     def read(self, n: int = -1) -> bytes:
-        return bytes(self.read_view(n))
+        start = self._position
+        end = len(self._view) if n < 0 else min(start + n, len(self._view))
+        self._position = end
+        return self._view[start:end].tobytes()
 
     def read_view(self, n: int = -1) -> memoryview:
         start = self._position

@@ -206,10 +206,14 @@ class _TaggedFields(c.Construct):
         super().__init__()
         self.flagbuildnone = True
         self.tagged = tagged
+        self._in_tag_order = sorted(tagged.items())
 
     def _parse(self, stream, context, path):
         values: dict[str, Any] = {}
-        for _ in range(_wire.read_uvarint(stream)):
+        count = _wire.read_uvarint(stream)
+        if not count:
+            return values
+        for _ in range(count):
             tag = _wire.read_uvarint(stream)
             data = _wire.read_exact(stream, _wire.read_uvarint(stream))
             field = self.tagged.get(tag)
@@ -221,11 +225,14 @@ class _TaggedFields(c.Construct):
 
     def _build(self, obj, stream, context, path):
         present = []
-        for tag, field in sorted(self.tagged.items()):
+        for tag, field in self._in_tag_order:
             value = context.get(field.name)
             if value is None or value == field.default or value == []:
                 continue
             present.append((tag, field.build(value)))
+        if not present:
+            stream.write(b"\x00")
+            return obj
         stream.write(_wire.uvarint_bytes(len(present)))
         for tag, data in present:
             stream.write(_wire.uvarint_bytes(tag))
