@@ -15,8 +15,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from matrix import Client, ClientFailure, DriverPool, Unsupported
 from pydriver import Message
 
@@ -70,7 +70,18 @@ class Ctx:
         while len(admin.list_topics(name, timeout=10).topics[name].partitions) < partitions:
             assert time.monotonic() < deadline, f"{name}: not in metadata with {partitions} partitions"
             time.sleep(0.1)
-        return name
+        # Apache Kafka lists a new topic before its leaders serve it: a first produce then meets
+        # NOT_LEADER_OR_FOLLOWER, and some clients' retries of it go wrong (kafkajs's idempotent
+        # producer answers it with an out-of-order sequence). Wait until every leader answers.
+        specs = {TopicPartition(name, p): OffsetSpec.latest() for p in range(partitions)}
+        while True:
+            try:
+                for future in admin.list_offsets(specs, request_timeout=10).values():
+                    future.result(timeout=15)
+                return name
+            except KafkaException:
+                assert time.monotonic() < deadline, f"{name}: partition leaders not serving"
+                time.sleep(0.1)
 
 
 Scenario = Callable[[Ctx, Client], None]

@@ -76,7 +76,22 @@ def test_kcat_keyed_produce_then_consume(bootstrap: str, codec: str) -> None:
     topic = new_topic(bootstrap)
     sent = [(f"key-{i % 17}", f"value-{i}") for i in range(COUNT)]
     lines = "".join(f"{k}:{v}\n" for k, v in sent)
-    kcat(bootstrap, "-P", "-t", topic, "-K:", "-z", codec, "-H", "origin=kcat", stdin=lines)
+    # Idempotent: Kafka keeps a partition's produce order across retries only then (a plain producer
+    # retrying a failed batch behind later ones reorders them, on Apache Kafka too).
+    kcat(
+        bootstrap,
+        "-P",
+        "-t",
+        topic,
+        "-K:",
+        "-z",
+        codec,
+        "-H",
+        "origin=kcat",
+        "-X",
+        "enable.idempotence=true",
+        stdin=lines,
+    )
 
     records = consume_json(bootstrap, topic)
     assert Counter((r["key"], r["payload"]) for r in records) == Counter(sent)
