@@ -7,6 +7,7 @@ returned chunks (bytes, and file regions to splice with sendfile) in order.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from dataclasses import dataclass, field
 
@@ -40,40 +41,112 @@ class Request:
     codec: Codec | None = field(default=None, repr=False)
 
 
+# Receive buffer of a connection: small requests are read into it and copied out whole.
+RECEIVE_BUFFER_SIZE = 128 * 1024
+# A request at least this large that has not fully arrived gets a buffer of its own, and the rest
+# of it is read straight into that buffer (no copy, no growing buffer).
+LARGE_REQUEST_SIZE = 64 * 1024
+
+
 class Connection:
-    """Framing and header/body codec for one client connection."""
+    """Framing and header/body codec for one client connection.
+
+    Bytes come in either through ``receive_data`` (any bytes object) or, without a copy, in the
+    manner of asyncio's BufferedProtocol: read into ``get_buffer()`` and report ``buffer_updated(n)``.
+    """
 
     def __init__(self, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE) -> None:
         self.max_request_size = max_request_size
-        self._buffer = bytearray()
+        self._scratch = bytearray(RECEIVE_BUFFER_SIZE)
+        self._start = 0  # unparsed bytes are _scratch[_start:_end]
+        self._end = 0
+        self._large: bytearray | None = None  # a large request's frame (without its size) being filled
+        self._large_filled = 0
 
-    def receive_data(self, data: bytes) -> None:
-        """Add bytes read from the socket."""
-        self._buffer += data
+    def _filling_large(self) -> bool:
+        return self._large is not None and self._large_filled < len(self._large)
+
+    def get_buffer(self) -> memoryview:
+        """Where the next bytes from the socket should be read to (never empty)."""
+        if self._large is not None and self._filling_large():
+            return memoryview(self._large)[self._large_filled :]
+        if self._end == len(self._scratch):
+            pending = self._end - self._start
+            if self._start:
+                self._scratch[:pending] = self._scratch[self._start : self._end]
+                self._start, self._end = 0, pending
+            else:
+                # Full of unparsed bytes: only a caller that feeds without taking requests gets here.
+                self._scratch.extend(bytes(len(self._scratch)))
+        return memoryview(self._scratch)[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """``nbytes`` were written at the start of the last ``get_buffer()``."""
+        if self._filling_large():
+            self._large_filled += nbytes
+        else:
+            self._end += nbytes
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Add bytes read from the socket (copied into the receive buffer)."""
+        view = memoryview(data)
+        while view:
+            with self.get_buffer() as target:  # released at once: the buffer may grow next round
+                n = min(len(target), len(view))
+                target[:n] = view[:n]
+            self.buffer_updated(n)
+            view = view[n:]
+            with contextlib.suppress(ProtocolError):  # next_request reports a bad size
+                self._start_large_request()
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        return self._end - self._start + (self._large_filled if self._large is not None else 0)
+
+    def _frame_size(self) -> int | None:
+        """The size of the request at the head of the buffer, once its 4 bytes are in."""
+        if self._end - self._start < 4:
+            return None
+        size = _SIZE.unpack_from(self._scratch, self._start)[0]
+        if size < 8 or size > self.max_request_size:
+            raise ProtocolError(f"request size {size} outside 8..{self.max_request_size} (socket.request.max.bytes)")
+        return size
+
+    def _start_large_request(self) -> None:
+        """Move an incomplete large request out of the receive buffer into one of its own size."""
+        if self._large is not None:
+            return
+        size = self._frame_size()
+        if size is None or size < LARGE_REQUEST_SIZE or self._end - self._start >= 4 + size:
+            return
+        frame = bytearray(size)
+        got = self._end - self._start - 4
+        frame[:got] = self._scratch[self._start + 4 : self._end]
+        self._large, self._large_filled = frame, got
+        self._start = self._end = 0
 
     def next_request(self) -> Request | None:
         """The next complete request, or None until more bytes arrive.
 
         Raises ProtocolError for a frame that cannot be a request (bad size, undecodable body).
         """
-        buf = self._buffer
-        if len(buf) < 4:
+        if self._large is not None:
+            if self._large_filled < len(self._large):
+                return None
+            frame, self._large = self._large, None
+            return decode_request(frame)
+        size = self._frame_size()
+        if size is None:
             return None
-        size = _SIZE.unpack_from(buf)[0]
-        if size < 8 or size > self.max_request_size:
-            raise ProtocolError(f"request size {size} outside 8..{self.max_request_size} (socket.request.max.bytes)")
-        if len(buf) < 4 + size:
+        if self._end - self._start < 4 + size:
+            self._start_large_request()
             return None
-        if len(buf) == 4 + size:
-            # The common case for a large request: hand the buffer itself over, no copy.
-            self._buffer = bytearray()
-            return decode_request(memoryview(buf)[4:])
-        frame = buf[4 : 4 + size]
-        del buf[: 4 + size]
+        begin = self._start + 4
+        # A bytearray copy: the request may keep views into it (writable record batches).
+        frame = self._scratch[begin : begin + size]
+        self._start = begin + size
+        if self._start == self._end:
+            self._start = self._end = 0
         return decode_request(frame)
 
     def encode_response(self, request: Request, body: dict, version: int | None = None) -> list[bytes | Region]:

@@ -24,7 +24,6 @@ from kafkapy.protocol.schema import Region
 
 log = logging.getLogger("kafkapy.server")
 
-RECV_SIZE = 256 * 1024
 # Requests decoded ahead of the one being handled; more waits in the socket buffer.
 MAX_QUEUED_REQUESTS = 16
 
@@ -100,12 +99,12 @@ class ClientConnection:
         async with send:
             while True:
                 try:
-                    data = await self.sock.recv(RECV_SIZE)
+                    received = await self.sock.recv_into(self.conn.get_buffer())
                 except OSError:
                     return
-                if not data:
+                if not received:
                     return
-                self.conn.receive_data(data)
+                self.conn.buffer_updated(received)
                 try:
                     while (request := self.conn.next_request()) is not None:
                         await send.send(request)

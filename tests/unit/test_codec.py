@@ -208,3 +208,51 @@ def test_truncated_records_are_a_protocol_error() -> None:
     conn.receive_data(bytes(cut))
     with pytest.raises(ProtocolError):
         conn.next_request()
+
+
+def _feed_like_a_socket(conn: Connection, data: bytes, chunk: int) -> list:
+    """recv_into-style feeding (get_buffer/buffer_updated), taking requests after every read."""
+    requests, view = [], memoryview(data)
+    while view:
+        with conn.get_buffer() as target:
+            assert len(target) > 0
+            n = min(len(target), len(view), chunk)
+            target[:n] = view[:n]
+        conn.buffer_updated(n)
+        view = view[n:]
+        while (req := conn.next_request()) is not None:
+            requests.append(req)
+    return requests
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 65536, 1 << 20])
+@pytest.mark.parametrize("feed", ["receive_data", "get_buffer"])
+def test_large_and_small_requests_pipelined_in_any_chunks(chunk: int, feed: str) -> None:
+    """A request over LARGE_REQUEST_SIZE is read into a buffer of its own; the small requests around
+    it still come out in order, whole, whichever way the bytes arrive."""
+    big = bytes(range(256)) * 1200  # 300 KiB of "records"
+    data = _produce_frame(9, b"first") + _produce_frame(9, big) + _produce_frame(9, b"after") + _produce_frame(9, big)
+    conn = Connection()
+    if feed == "get_buffer":
+        requests = _feed_like_a_socket(conn, data, chunk)
+    else:
+        requests = []
+        for i in range(0, len(data), chunk):
+            conn.receive_data(data[i : i + chunk])
+            while (req := conn.next_request()) is not None:
+                requests.append(req)
+    records = [r.body.topic_data[0].partition_data[0].records for r in requests]
+    assert [bytes(r) for r in records] == [b"first", big, b"after", big]
+    assert all(isinstance(r, memoryview) and not r.readonly for r in records)
+    assert conn.buffered == 0
+
+
+def test_receive_data_all_at_once_keeps_every_request() -> None:
+    big = b"x" * 200_000
+    data = b"".join(_produce_frame(9, p) for p in (big, b"a", big, b"b" * 100_000, b"c"))
+    conn = Connection()
+    conn.receive_data(data)
+    got = []
+    while (req := conn.next_request()) is not None:
+        got.append(bytes(req.body.topic_data[0].partition_data[0].records))
+    assert got == [big, b"a", big, b"b" * 100_000, b"c"]
