@@ -20,6 +20,10 @@ TOOLS_JAR = ROOT / "bench" / "loadgen" / "target" / "lib" / "kafka-tools-4.3.1.j
 @pytest.mark.skipif(
     shutil.which("mvn") is None and not TOOLS_JAR.exists(), reason="mvn not on PATH to fetch kafka-tools"
 )
+@pytest.mark.skipif(
+    shutil.which("gcc") is None or shutil.which("apt-get") is None,
+    reason="gcc and apt-get build rdkafka_performance (Debian's librdkafka source)",
+)
 @pytest.mark.timeout(600)
 def test_compare_kafkapy_memory_tiny(tmp_path: Path) -> None:
     # Building the load generators (first use only) is not part of the run being timed.
