@@ -39,7 +39,7 @@ for _p in (str(REPO_ROOT), str(HERE)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from startup import _first_metadata, _free_port  # noqa: E402
+from startup import _first_metadata, _free_port, compile_bytecode  # noqa: E402
 
 from compat_tests import reference_kafka  # noqa: E402
 
@@ -278,6 +278,10 @@ class KafkapyBroker(_ProcessBroker):
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         return env
+
+    @classmethod
+    def install(cls) -> None:
+        compile_bytecode()
 
     @classmethod
     def version(cls) -> str:
