@@ -205,8 +205,10 @@ def consume_phase(broker: brokers.Broker, topic: str, w: Workload, records: int,
     if opts.loadgen == "java":
         return java_consume_phase(broker, topic, w, records, opts.max_seconds)
     run, s = rdkafka_perf.consume(broker.bootstrap, topic, w.partitions, records, timeout=opts.max_seconds)
-    figure = rate_figure(s.messages, w.size, s.seconds)
-    figure.update(loadgen_cpu_s=run.cpu_seconds, loadgen_wall_s=round(run.seconds, 3))
+    figure = rate_figure(s.messages, w.size, s.seconds)  # first Fetch to the last record (rdkafka_perf)
+    figure.update(
+        loadgen_cpu_s=run.cpu_seconds, loadgen_wall_s=round(run.seconds, 3), first_record_to_last_s=s.elapsed_ms / 1000
+    )
     return figure
 
 

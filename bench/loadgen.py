@@ -26,7 +26,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
@@ -255,10 +255,17 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
     proc.wait(timeout=10)
 
 
-def _drain(stream: IO[str], sink: deque[str], first_line: threading.Event | None = None) -> None:
-    """Read a pipe to its end, keeping the last lines (the deque is bounded; a chatty tool cannot fill memory)."""
+def _drain(
+    stream: IO[str],
+    sink: deque[str],
+    first_line: threading.Event | None = None,
+    keep: Callable[[str], bool] | None = None,
+) -> None:
+    """Read a pipe to its end, keeping the last lines that `keep` accepts (all without it); the deque
+    is bounded, so a chatty tool cannot fill memory."""
     for line in stream:
-        sink.append(line)
+        if keep is None or keep(line):
+            sink.append(line)
         if first_line is not None:
             first_line.set()
 
@@ -274,9 +281,11 @@ def run_command(
     *,
     first_output_timeout: float | None = None,
     env: Mapping[str, str] | None = None,
+    keep_stderr: Callable[[str], bool] | None = None,
 ) -> ToolRun:
     """Run one tool in its own process group; kill the group after `timeout` s, if it printed nothing
-    on stdout within `first_output_timeout` s, or on any exception (Ctrl-C included)."""
+    on stdout within `first_output_timeout` s, or on any exception (Ctrl-C included). Of stderr, only
+    the lines `keep_stderr` accepts are kept (all without it)."""
     started = time.perf_counter()
     cpu_before = _children_cpu()
     proc = subprocess.Popen(
@@ -295,7 +304,7 @@ def run_command(
     assert proc.stdout is not None and proc.stderr is not None
     readers = [
         threading.Thread(target=_drain, args=(proc.stdout, out, first), daemon=True),
-        threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True),
+        threading.Thread(target=_drain, args=(proc.stderr, err, None, keep_stderr), daemon=True),
     ]
     for r in readers:
         r.start()

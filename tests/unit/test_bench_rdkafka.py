@@ -42,3 +42,35 @@ def test_consumer_summary_is_the_last_row() -> None:
 def test_output_without_a_table_is_an_error() -> None:
     with pytest.raises(rdkafka_perf.loadgen.LoadgenError):
         rdkafka_perf.parse_producer("% ERROR: broker transport failure\n")
+
+
+# librdkafka 2.16's `debug=fetch` log of a consume from Tansu (lines cut): the first response held
+# 579233 records, so the tool's own clock started 1.3 s after the first Fetch request.
+FETCH_LOG = """\
+%7|1796606604.696|INIT|rdkafka#consumer-1| [thrd:app]: librdkafka v2.16.0 (0x21000ff) rdkafka#consumer-1 initialized
+%7|1796606605.199|FETCH|rdkafka#consumer-1| [thrd:127.0.0.1:48065/111]: 127.0.0.1:48065/111: Topic t [0] in state active at offset 0
+%7|1796606605.200|FETCH|rdkafka#consumer-1| [thrd:127.0.0.1:48065/111]: 127.0.0.1:48065/111: Fetch topic t [0] at offset 0 (leader epoch 0)
+%7|1796606605.200|FETCH|rdkafka#consumer-1| [thrd:127.0.0.1:48065/111]: 127.0.0.1:48065/111: Fetch 1/1/1 toppar(s)
+%7|1796606606.529|FETCH|rdkafka#consumer-1| [thrd:127.0.0.1:48065/111]: 127.0.0.1:48065/111: Fetch topic t [0] at offset 579233 (leader epoch 0)
+%7|1796606607.385|DESTROY|rdkafka#consumer-1| [thrd:app]: Terminating instance (destroy flags none (0x0))
+%7|1796606607.385|DESTROY|rdkafka#consumer-1| [thrd:main]: Destroy internal
+"""  # noqa: E501
+
+
+def test_consume_rate_is_timed_from_the_first_fetch_request() -> None:
+    s = rdkafka_perf.parse_consumer(CONSUMER, FETCH_LOG)
+    assert (s.elapsed_ms, s.fetch_ms) == (318, 2185)
+    assert s.seconds == pytest.approx(2.185)
+
+
+def test_a_log_without_fetch_requests_is_an_error() -> None:
+    with pytest.raises(rdkafka_perf.loadgen.LoadgenError):
+        rdkafka_perf.fetch_window_ms(FETCH_LOG.replace("Fetch topic", "Fetched"))
+
+
+def test_the_log_filter_keeps_what_the_fetch_window_needs() -> None:
+    keep = rdkafka_perf.FetchLogFilter()
+    kept = "".join(line for line in FETCH_LOG.splitlines(keepends=True) if keep(line))
+    assert kept.count("Fetch topic") == 1 and kept.count("\n") == 2
+    assert rdkafka_perf.fetch_window_ms(kept) == 2185
+    assert keep("% ERROR: broker transport failure\n")
