@@ -27,8 +27,15 @@ def read_uvarint(io: BinaryIO) -> int:
     first = io.read(1)
     if first and first[0] < 0x80:
         return first[0]  # most lengths and counts fit in one byte
+    return read_uvarint_from(first, io)
+
+
+def read_uvarint_from(first: bytes, io: BinaryIO) -> int:
+    """The rest of a varint whose first byte (empty at the end of the stream) was already read."""
     if not first:
         raise StreamError("truncated varint")
+    if first[0] < 0x80:
+        return first[0]
     result, shift = first[0] & 0x7F, 7
     while True:
         byte = io.read(1)

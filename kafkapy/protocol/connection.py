@@ -185,9 +185,9 @@ class FrameReader:
 
     def read(self, n: int = -1) -> bytes:
         start = self._position
-        end = len(self._view) if n < 0 else min(start + n, len(self._view))
-        self._position = end
-        return self._view[start:end].tobytes()
+        data = self._view[start:] if n < 0 else self._view[start : start + n]  # slices stop at the end
+        self._position = start + len(data)
+        return data.tobytes()
 
     def read_view(self, n: int = -1) -> memoryview:
         start = self._position

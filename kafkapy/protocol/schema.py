@@ -3,7 +3,9 @@
 Every struct field is wrapped in ``Default`` so handlers may leave out whatever keeps its default.
 Tagged fields are read into and written from the same object as ordinary fields: a flexible struct
 parses its tagged section into a dict and merges it into the result, and the tagged-section builder
-reads its values from the struct being built (construct puts the struct's keys into the context).
+reads its values from the struct being built (its context is the struct's input object).
+Structs compile to our own lean code (``_Struct``); construct's uncompiled classes remain the
+reference the tests compare it with, byte for byte.
 """
 
 from __future__ import annotations
@@ -209,8 +211,12 @@ class _TaggedFields(c.Construct):
         self._in_tag_order = sorted(tagged.items())
 
     def _parse(self, stream, context, path):
+        return self.parse_section(_wire.read_exact(stream, 1), stream)
+
+    def parse_section(self, first: bytes, stream: Any) -> dict[str, Any]:
+        """The section's values by field name; ``first`` is its first byte, already read."""
         values: dict[str, Any] = {}
-        count = _wire.read_uvarint(stream)
+        count = _wire.read_uvarint_from(first, stream)
         if not count:
             return values
         for _ in range(count):
@@ -249,15 +255,45 @@ def _merge_tagged(result: c.Container) -> c.Container:
 
 
 class _Struct(c.Struct):
-    """A struct whose compiled build hands its parent the input object instead of its context.
+    """A struct of named fields, compiled to lean code: one plain function per struct.
 
-    construct's contexts link each child to its parent (``_``) and the parent back to the child's
-    returned context: one reference cycle per struct, which keeps every message's buffers alive
-    until the cyclic GC runs. A 1 MiB produce then costs a fresh, page-faulted megabyte per request.
+    construct's own compiled Struct gives every struct a context Container linked to its parent, copies
+    the input into it and assigns every field twice; Kafka's schemas never refer to other fields, so
+    none of that is needed, and it was half the cost of a produce request's codec. The one reader of a
+    context is the tagged section's builder, which gets the struct's input object as its context.
+    Without compilation (``parse``/``build`` of an uncompiled schema) construct's generic Struct runs.
+    The build hands its parent the input object, never a context that would link back to it.
     """
 
+    def _emitparse(self, code):
+        fname = f"parse_struct_{code.allocateId()}"
+        lines = [f"def {fname}(io, this):", "    result = Container()"]
+        for sc in self.subcons:
+            if isinstance(sc.subcon, _TaggedFields):
+                # Tagged fields are merged into the result; most sections are one zero byte.
+                sc.subcon._compileinstance(code)
+                lines += [
+                    "    first = io.read(1)",
+                    "    if first != b'\\x00':",
+                    f"        result.update(linkedinstances[{id(sc.subcon)}].parse_section(first, io))",
+                ]
+            else:
+                lines.append(f"    result[{sc.name!r}] = {sc._compileparse(code)}")
+        lines.append("    return result")
+        code.append("\n".join(lines) + "\n")
+        return f"{fname}(io, this)"
+
     def _emitbuild(self, code):
-        return f"({super()._emitbuild(code)}, obj)[1]"
+        fname = f"build_struct_{code.allocateId()}"
+        lines = [f"def {fname}(obj, io, this):", "    this = objdict = obj"]
+        for sc in self.subcons:
+            if isinstance(sc.subcon, _TaggedFields) and not sc.subcon.tagged:
+                lines.append("    io.write(b'\\x00')")  # a struct without tagged fields: an empty section
+            else:
+                lines += [f"    obj = objdict.get({sc.name!r})", f"    {sc._compilebuild(code)}"]
+        lines.append("    return objdict")
+        code.append("\n".join(lines) + "\n")
+        return f"{fname}(obj, io, this)"
 
 
 class _FlexStruct(_Struct):
@@ -266,9 +302,22 @@ class _FlexStruct(_Struct):
     def _parse(self, stream, context, path):
         return _merge_tagged(super()._parse(stream, context, path))
 
-    def _emitparse(self, code):
-        code.append("from kafkapy.protocol.schema import _merge_tagged")
-        return f"_merge_tagged({super()._emitparse(code)})"
+
+# Defaults that compiled code can spell as literals; others are read from the linked instance.
+_LITERAL_TYPES = (bool, int, float, str, bytes, type(None))
+
+
+class _Default(c.Default):
+    """construct's Default (None builds as the default), compiled without a lambda per field."""
+
+    def _emitbuild(self, code):
+        value = self.value
+        if isinstance(value, _LITERAL_TYPES) or value in ([], {}):
+            default = repr(value)
+        else:
+            self._compileinstance(code)
+            default = f"linkedinstances[{id(self)}].value"
+        return f"(obj := {default} if obj is None else obj, {self.subcon._compilebuild(code)})[1]"
 
 
 _FIXED = {
@@ -335,7 +384,7 @@ def _struct(fields: list[FieldSpec], version: int, flexible: bool) -> c.Construc
             if flexible:
                 tagged[field.tag] = _Tagged(field.name, sub, _default(field, version))
             continue
-        subcons.append(field.name / c.Default(sub, _default(field, version)))
+        subcons.append(field.name / _Default(sub, _default(field, version)))
     if not flexible:
         return _Struct(*subcons)
     return _FlexStruct(*subcons, "_tagged" / _TaggedFields(tagged))
