@@ -7,7 +7,10 @@ Both files have Kafka's on-disk layout so a segment directory is readable by Kaf
 
 Offsets are stored relative to the segment's base offset. Kafka preallocates and mmaps these
 files; here they are plain files opened for append (through the storage's FileSystem), mirrored in
-memory by ``array`` columns so lookups are binary searches that never touch the file.
+memory by ``array`` columns so lookups are binary searches that never touch the file. New entries
+are written in blocks, not one small write per batch: an index that lacks its newest entries is
+still a valid sparse index, the active segment's indexes are rebuilt from the log on every open
+anyway, and a segment writes what it holds when it stops being active or is closed.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from kafkapy.storage.fs import FileSystem
 _OFFSET_ENTRY = struct.Struct(">ii")
 _TIME_ENTRY = struct.Struct(">qi")
 _LITTLE_ENDIAN = sys.byteorder == "little"
+# Entries are held back until this many bytes (512 offset index entries) are ready to write.
+PENDING_WRITE_BYTES = 4096
 
 
 class CorruptIndexError(Exception):
@@ -61,6 +66,7 @@ class _IndexFile:
         self.base_offset = base_offset
         self._fs = fs
         self._fd = fs.open(path)
+        self._pending = bytearray()  # entries in the columns but not yet in the file
         try:
             data = fs.pread_fully(self._fd, fs.fsize(self._fd), 0)
             if len(data) % self.ENTRY_SIZE:
@@ -80,10 +86,18 @@ class _IndexFile:
         return len(self._columns()[0])
 
     def _append_entry(self, entry: bytes, first: int, second: int) -> None:
-        self._fs.write_fully(self._fd, entry)
+        self._pending += entry
         a, b = self._columns()
         a.append(first)
         b.append(second)
+        if len(self._pending) >= PENDING_WRITE_BYTES:
+            self.write_pending()
+
+    def write_pending(self) -> None:
+        """Write the entries held back so far (one write)."""
+        if self._pending:
+            self._fs.write_fully(self._fd, self._pending)
+            self._pending = bytearray()
 
     def truncate_to(self, offset: int) -> None:
         """Drop every entry for ``offset`` and above."""
@@ -94,15 +108,23 @@ class _IndexFile:
         self._truncate_entries(0)
 
     def _truncate_entries(self, keep: int) -> None:
+        written = len(self) - len(self._pending) // self.ENTRY_SIZE
         for column in self._columns():
             del column[keep:]
-        self._fs.ftruncate(self._fd, keep * self.ENTRY_SIZE)
+        if keep >= written:
+            del self._pending[(keep - written) * self.ENTRY_SIZE :]
+        else:
+            self._pending = bytearray()
+            self._fs.ftruncate(self._fd, keep * self.ENTRY_SIZE)
 
     def flush(self) -> None:
+        """fsync what is written; entries held back stay in memory (called from a worker thread, so
+        it leaves them to the appending thread)."""
         self._fs.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd >= 0:
+            self.write_pending()
             self._fs.close(self._fd)
             self._fd = -1
 

@@ -380,9 +380,12 @@ class LogSegment:
         """Record the final max timestamp in the time index when the segment stops being active.
 
         Kafka does this on roll and close, so the last time index entry of an inactive segment
-        is its exact max timestamp, which the Log reads back on open.
+        is its exact max timestamp, which the Log reads back on open. Index entries held back are
+        written now: only the active segment's indexes are rebuilt on open.
         """
         self.time_index.maybe_append(self.max_timestamp_so_far, self.shallow_offset_of_max_timestamp)
+        self.offset_index.write_pending()
+        self.time_index.write_pending()
 
     def flush(self) -> None:
         """fsync the log and both indexes; a no-op once closed (safe from a worker thread)."""

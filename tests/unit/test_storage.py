@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import threading
 import uuid
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from kafkapy.storage import (
     uuid_to_kafka_string,
 )
 from kafkapy.storage.fs import DISK, FileSystem, MemoryFS
+from kafkapy.storage.index import PENDING_WRITE_BYTES
 
 NOW = 1_700_000_000_000
 
@@ -359,6 +361,61 @@ def test_index_with_bad_size_fails_to_load(tmp_path: Path, fs: FileSystem) -> No
     fs.write_atomic(path, b"\x00" * 9)
     with pytest.raises(CorruptIndexError):
         OffsetIndex(path, 0, fs=fs)
+
+
+def _on_disk(fs: FileSystem, index: OffsetIndex) -> list[tuple[int, int]]:
+    fd = fs.open(index.path)
+    try:
+        data = fs.pread_fully(fd, fs.fsize(fd), 0)
+    finally:
+        fs.close(fd)
+    return [(index.base_offset + rel, pos) for rel, pos in struct.iter_unpack(">ii", data)]
+
+
+def test_index_entries_are_written_in_blocks(tmp_path: Path, fs: FileSystem) -> None:
+    """One small write per batch was a syscall per produce request: entries wait for a block, and
+    lookups see them at once from memory."""
+    fs.makedirs(tmp_path)
+    index = OffsetIndex(tmp_path / "00000000000000000100.index", 100, fs=fs)
+    per_block = PENDING_WRITE_BYTES // index.ENTRY_SIZE
+    for i in range(per_block - 1):
+        index.append(100 + i, 10 * i)
+    assert _on_disk(fs, index) == []
+    assert index.lookup(105) == (105, 50)
+    index.append(100 + per_block - 1, 10 * (per_block - 1))
+    assert _on_disk(fs, index) == [tuple(e) for e in index.entries()]
+    index.append(100 + per_block, 10 * per_block)
+    assert len(_on_disk(fs, index)) == per_block
+    index.close()
+    assert len(_on_disk(fs, index)) == per_block + 1
+
+
+@pytest.mark.parametrize("keep", [0, 3, 520, 600, 700])
+def test_index_truncation_spans_written_and_held_back_entries(tmp_path: Path, fs: FileSystem, keep: int) -> None:
+    fs.makedirs(tmp_path)
+    path = tmp_path / "00000000000000000000.index"
+    index = OffsetIndex(path, 0, fs=fs)
+    for i in range(650):  # 512 written, 138 held back
+        index.append(i, 10 * i)
+    index.truncate_to(keep)
+    expected = [(i, 10 * i) for i in range(min(keep, 650))]
+    assert [tuple(e) for e in index.entries()] == expected
+    index.append(1000, 10_000)
+    index.close()
+    reopened = OffsetIndex(path, 0, fs=fs)
+    assert [tuple(e) for e in reopened.entries()] == [*expected, (1000, 10_000)]
+    reopened.close()
+
+
+def test_rolled_segments_write_their_held_back_entries(tmp_path: Path, fs: FileSystem) -> None:
+    """Only the active segment's indexes are rebuilt on open, so a rolled one must be complete on disk."""
+    log = open_log(tmp_path, fs, segment_bytes=2000, index_interval_bytes=100)
+    for i in range(60):
+        append(log, batch([value(i)], [NOW + i]))
+    assert len(log.segments) > 2
+    for segment in log.segments[:-1]:
+        assert _on_disk(fs, segment.offset_index) == [tuple(e) for e in segment.offset_index.entries()]
+    log.close()
 
 
 def test_truncate_to(tmp_path: Path, fs: FileSystem) -> None:
