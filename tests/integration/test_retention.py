@@ -16,8 +16,18 @@ FAST_HOUSEKEEPING = ("--override", "log.retention.check.interval.ms=200")
 
 
 def log_bytes(partition_dir: Path) -> int:
-    """Bytes in the partition's files, deleted-but-not-yet-removed ones included."""
-    return sum(p.stat().st_size for p in partition_dir.iterdir() if p.is_file())
+    """Bytes in the partition's files, deleted-but-not-yet-removed ones included.
+
+    The broker renames and removes files while we walk the directory; a file gone between the
+    listing and its stat has no bytes left to count.
+    """
+    total = 0
+    for path in partition_dir.iterdir():
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def watermarks(bootstrap: str, topic: str) -> tuple[int, int]:
