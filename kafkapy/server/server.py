@@ -1,8 +1,8 @@
 """The trio TCP server: one task per connection around a sans-IO ``Connection``.
 
 Requests on a connection are handled one at a time, in order, like Apache Kafka, which mutes a
-channel while its request is being processed; a reader task keeps decoding the requests a client
-pipelines behind it, so responses always go out in request order.
+channel while its request is being processed, so responses always go out in request order; the
+requests a client pipelines behind it wait, already read, in the connection's buffer.
 """
 
 from __future__ import annotations
@@ -24,14 +24,24 @@ from kafkapy.protocol.schema import Region
 
 log = logging.getLogger("kafkapy.server")
 
-# Requests decoded ahead of the one being handled; more waits in the socket buffer.
-MAX_QUEUED_REQUESTS = 16
+# Requests one connection handles from its buffer before it yields to the other connections.
+REQUESTS_PER_CHECKPOINT = 16
 
 
 async def _send_all(sock: trio.socket.SocketType, data: bytes) -> None:
+    """Write all of ``data``, waiting for the socket only when its send buffer is full.
+
+    trio's ``sock.send`` yields to the scheduler after every successful call; the connection task
+    already yields once per receive, so a response's writes skip that extra scheduler pass.
+    """
+    fd = sock.fileno()
     view = memoryview(data)
     while view:
-        sent = await sock.send(view)
+        try:
+            sent = os.write(fd, view)
+        except BlockingIOError:
+            await trio.lowlevel.wait_writable(sock)
+            continue
         view = view[sent:]
 
 
@@ -85,32 +95,43 @@ class ClientConnection:
             self.peer = "?"
 
     async def run(self) -> None:
-        send, receive = trio.open_memory_channel[Request](MAX_QUEUED_REQUESTS)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._read_requests, send)
-            try:
-                async for request in receive:
-                    if not await self._handle(request):
-                        break
-            finally:
-                nursery.cancel_scope.cancel()
+        """Handle requests in order until the client closes or a request needs the connection closed.
 
-    async def _read_requests(self, send: trio.MemorySendChannel[Request]) -> None:
-        async with send:
-            while True:
-                try:
-                    received = await self.sock.recv_into(self.conn.get_buffer())
-                except OSError:
+        One task does it all, like Kafka muting a channel while its request is processed: the next
+        request is decoded only after this one is answered, and the socket is read only when no
+        complete request is buffered.
+        """
+        handled_since_receive = 0
+        while True:
+            try:
+                request = self.conn.next_request()
+            except ProtocolError as exc:
+                log.warning("closing connection: bad request frame", extra={"peer": self.peer, "error": str(exc)})
+                return
+            if request is None:
+                handled_since_receive = 0
+                if not await self._receive():
                     return
-                if not received:
-                    return
-                self.conn.buffer_updated(received)
-                try:
-                    while (request := self.conn.next_request()) is not None:
-                        await send.send(request)
-                except ProtocolError as exc:
-                    log.warning("closing connection: bad request frame", extra={"peer": self.peer, "error": str(exc)})
-                    return
+                continue
+            if handled_since_receive == REQUESTS_PER_CHECKPOINT:
+                # One receive can hold hundreds of small pipelined requests; let other
+                # connections run between them.
+                handled_since_receive = 0
+                await trio.lowlevel.checkpoint()
+            handled_since_receive += 1
+            if not await self._handle(request):
+                return
+
+    async def _receive(self) -> bool:
+        """Read what the socket has into the connection's buffer; False once the client is gone."""
+        try:
+            received = await self.sock.recv_into(self.conn.get_buffer())
+        except OSError:
+            return False
+        if not received:
+            return False
+        self.conn.buffer_updated(received)
+        return True
 
     async def _handle(self, request: Request) -> bool:
         """Handle one request; False when the connection must be closed."""

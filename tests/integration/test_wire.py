@@ -247,6 +247,24 @@ def test_pipelined_requests_answered_in_order(client: WireClient) -> None:
         assert client.read_response(3, version, cid).brokers[0].node_id == 1
 
 
+def test_client_not_reading_its_responses_stalls_only_itself(shared_broker: BrokerProcess) -> None:
+    """Pipelined requests whose answers (~5 MB) overfill the socket buffers; other clients are still served."""
+    body = {"client_software_name": "greedy", "client_software_version": "1"}
+    with WireClient.connect(shared_broker.bootstrap) as greedy, WireClient.connect(shared_broker.bootstrap) as other:
+        ids = []
+        data = bytearray()
+        for _ in range(20_000):
+            cid, frame = greedy.encode(18, 3, body)
+            ids.append(cid)
+            data += frame
+        greedy.send_raw(bytes(data))
+        started = time.monotonic()
+        assert other.request(18, 3, body).error_code == ErrorCode.NONE
+        assert time.monotonic() - started < 5
+        for cid in ids:
+            assert greedy.read_response(18, 3, cid).error_code == ErrorCode.NONE
+
+
 def test_no_auto_create_answers_unknown_topic(broker_factory) -> None:
     b = broker_factory("strict", extra_args=("--no-auto-create-topics",))
     with WireClient.connect(b.bootstrap) as c:
