@@ -67,3 +67,12 @@ def test_compare_kafkapy_memory_tiny(tmp_path: Path) -> None:
         assert medians[figure]["median"]["p99_ms"] >= 0
     for phase in ("produce", "consume"):
         assert medians["python_client"][phase]["median"]["msgs_per_s"] > 0
+
+
+def test_request_cost_every_workload() -> None:
+    cmd = [sys.executable, str(ROOT / "bench" / "request_cost.py"), "--requests", "30", "--fetch-batches", "5"]
+    done = subprocess.run([*cmd, "--storage", "memory"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["produce-lz4", "produce-16k", "fetch-1m"]
+    assert all("30 requests" in line and "broker CPU per request: user" in line for line in lines)
