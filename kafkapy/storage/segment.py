@@ -237,7 +237,8 @@ class LogSegment:
             return None
         start, first = found
         end_limit = self._size
-        if max_offset is not None:
+        # A bound at or past this segment's end (the high watermark, usually) cuts nothing: no scan.
+        if max_offset is not None and max_offset < self.next_offset:
             if first.base_offset >= max_offset:
                 return start, 0
             bound = self.translate_offset(max_offset, start)

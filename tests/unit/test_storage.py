@@ -184,6 +184,12 @@ def test_read_max_bytes_returns_whole_batches(tmp_path: Path, fs: FileSystem) ->
     fetched = log.read(2, 1 << 20, max_offset=6)
     assert fetched is not None and fetched.length == size * 4
     assert log.read(6, 1 << 20, max_offset=6) is None
+    # A bound at or past the log end (the high watermark) cuts nothing; one inside the last batch does.
+    for bound in (20, 21, 1 << 40):
+        fetched = log.read(15, 1 << 20, max_offset=bound)
+        assert fetched is not None and fetched.length == size * 5
+    fetched = log.read(15, 1 << 20, max_offset=19)
+    assert fetched is not None and fetched.length == size * 4
     log.close()
 
 
