@@ -48,6 +48,7 @@ async def _send_all(sock: trio.socket.SocketType, data: bytes) -> None:
 async def _send_region(sock: trio.socket.SocketType, region: Region) -> None:
     """Zero-copy send of a segment file range; falls back to pread+send where sendfile can't.
 
+    Like ``_send_all`` it writes first and waits for the socket only when its buffer is full.
     A region without an OS file descriptor (``fd`` None: ``--storage memory``) is sent from its bytes.
     """
     fd = getattr(region, "fd", None)
@@ -56,10 +57,10 @@ async def _send_region(sock: trio.socket.SocketType, region: Region) -> None:
         return
     position, remaining = region.position, region.length
     while remaining:
-        await trio.lowlevel.wait_writable(sock)
         try:
             sent = os.sendfile(sock.fileno(), fd, position, remaining)
         except BlockingIOError:
+            await trio.lowlevel.wait_writable(sock)
             continue
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
