@@ -41,6 +41,11 @@ TICKS = os.sysconf("SC_CLK_TCK")
 _SIZE = struct.Struct(">i")
 
 
+def _batch_of_16k_records() -> bytes:
+    """63 uncompressed records of 16 KiB: ~1 MB, what fits one 1 MiB fetch."""
+    return build_batch([(None, os.urandom(16384), [], TIMESTAMP)] * 63)
+
+
 def _produce_frame(client: WireClient, batch: bytes) -> bytes:
     body = {
         "transactional_id": None,
@@ -118,7 +123,7 @@ def _produce(client: WireClient, frame: bytes, count: int, window: int) -> None:
 
 def _prepare_fetches(client: WireClient, requests: int, window: int, batches: int) -> Callable[[], None]:
     """Write ``batches`` of ~1 MB; a function fetching ``requests`` of them, in order and round again."""
-    batch = build_batch([(None, os.urandom(16384), [], TIMESTAMP)] * 63)
+    batch = _batch_of_16k_records()
     _produce(client, _produce_frame(client, batch), batches, window)
     topic_id = client.request(3, 12, {"topics": [{"name": TOPIC}]}).topics[0].topic_id
     responses = Responses(client)
@@ -142,7 +147,7 @@ def run_workload(
         if name == "produce-lz4":
             batch = build_batch([(None, b"x" * 1024, [], TIMESTAMP)] * 967, compression=CompressionType.LZ4)
         else:
-            batch = build_batch([(None, os.urandom(16384), [], TIMESTAMP)] * 63)
+            batch = _batch_of_16k_records()
         frame = _produce_frame(client, batch)
 
         def run() -> None:
