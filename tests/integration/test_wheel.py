@@ -22,9 +22,11 @@ import pytest
 from kafkapy.testing.process import READY_RE
 
 ROOT = Path(__file__).resolve().parents[2]
-# Building and installing takes ~15 s with a warm pip cache; a cold one downloads ~10 MB.
+# Building and installing takes 15-30 s with a warm pip cache; a cold one downloads ~10 MB.
 INSTALL_TIMEOUT_S = 300
 RUN_TIMEOUT_S = 60
+# The first test also builds and installs (the module fixture): more than the suite's 120 s per test.
+pytestmark = pytest.mark.timeout(3 * INSTALL_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
