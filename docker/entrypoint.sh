@@ -4,8 +4,13 @@
 # "_" -> ".", "__" -> "_", "___" -> "-"), e.g. KAFKA_AUTO_CREATE_TOPICS_ENABLE=false becomes
 # auto.create.topics.enable=false, KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://localhost:9092 sets the
 # advertised host and port. KAFKAPY_HOST, KAFKAPY_PORT, KAFKAPY_DATA_DIR and KAFKAPY_LOG_LEVEL set
-# kafkapy's own flags. Extra arguments go to `kafkapy serve` as they are.
+# kafkapy's own flags. Extra arguments go to `kafkapy serve` as they are. The broker writes the
+# HOST:PORT it listens on to KAFKAPY_READY_FILE, where the image's healthcheck (healthcheck.sh) reads it.
 set -eu
+
+ready_file=${KAFKAPY_READY_FILE:-/tmp/kafkapy.ready}
+# A file left by an earlier run of this container must not vouch for a broker not yet listening.
+rm -f "$ready_file"
 
 set -- --host "${KAFKAPY_HOST:-0.0.0.0}" --port "${KAFKAPY_PORT:-9092}" \
     --data-dir "${KAFKAPY_DATA_DIR:-/var/lib/kafkapy}" --log-level "${KAFKAPY_LOG_LEVEL:-info}" "$@"
@@ -16,5 +21,6 @@ for name in $(env | sed -n 's/^\(KAFKA_[A-Z0-9_]*\)=.*/\1/p'); do
     eval "value=\${$name}"
     set -- "$@" --override "$property=$value"
 done
+set -- "$@" --ready-file "$ready_file"
 
 exec "${KAFKAPY_BIN:-kafkapy}" serve "$@"

