@@ -131,8 +131,10 @@ class KafkaBroker(_TopicAdmin):
     """A kafkapy broker on a free loopback port, with its own data dir unless one is given.
 
     ``storage`` is ``"disk"`` (Kafka-format segment files in ``data_dir``) or ``"memory"`` (the data
-    dir is never created; everything is gone when the broker stops). A subprocess broker's log goes
-    to ``log_path``; by default into the broker's temporary directory, removed by ``stop()``.
+    dir is never created; everything is gone when the broker stops). ``config`` holds Kafka
+    properties (``{"num.partitions": "3"}``); ``num_partitions``, when given, wins over them. A
+    subprocess broker's log goes to ``log_path``; by default into the broker's temporary
+    directory, removed by ``stop()``.
     """
 
     def __init__(
@@ -142,7 +144,7 @@ class KafkaBroker(_TopicAdmin):
         port: int = 0,
         in_process: bool = False,
         storage: str = "disk",
-        num_partitions: int = 1,
+        num_partitions: int | None = None,
         config: dict[str, str] | None = None,
         log_level: str = "warning",
         log_path: str | Path | None = None,
@@ -205,6 +207,9 @@ class KafkaBroker(_TopicAdmin):
             return f"127.0.0.1:{self._thread.port}"
         raise RuntimeError("the broker is not running")
 
+    def is_running(self) -> bool:
+        return (self._process is not None and self._process.is_running()) or self._thread is not None
+
     def start(self) -> KafkaBroker:
         """Start and return once the broker accepts connections.
 
@@ -223,10 +228,10 @@ class KafkaBroker(_TopicAdmin):
         return self
 
     def _start_thread(self) -> None:
-        config = BrokerConfig(
-            port=self.port, data_dir=self.data_dir, storage=self.storage, num_partitions=self.num_partitions
-        )
+        config = BrokerConfig(port=self.port, data_dir=self.data_dir, storage=self.storage)
         apply_properties(config, self.properties)
+        if self.num_partitions is not None:
+            config.num_partitions = self.num_partitions
         self._thread = _ThreadBroker(config)
         self._thread.start(self.startup_timeout)
         self.port = self._thread.port or 0

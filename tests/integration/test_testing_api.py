@@ -73,6 +73,14 @@ def test_broker_keeps_data_across_restart(in_process: bool) -> None:
     assert not data_dir.exists()
 
 
+@pytest.mark.parametrize("in_process", [False, True])
+def test_properties_are_not_overridden_by_the_num_partitions_default(in_process: bool) -> None:
+    """KafkaBroker passed --num-partitions 1 after the properties, so num.partitions was ignored."""
+    with KafkaBroker(in_process=in_process, config={"num.partitions": "3"}) as kafka, kafka.client() as client:
+        meta = client.request(3, 12, {"topics": [{"name": "auto"}], "allow_auto_topic_creation": True})
+        assert len(meta.topics[0].partitions) == 3
+
+
 def test_kill_and_recover(tmp_path: Path) -> None:
     kafka = KafkaBroker(data_dir=tmp_path / "data").start()
     try:
