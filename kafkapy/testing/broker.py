@@ -174,9 +174,9 @@ class KafkaBroker(_TopicAdmin):
     @property
     def log_path(self) -> Path | None:
         """Where the subprocess broker writes its log; None in-process (the logging module has it)."""
-        if self._log_path is not None or self.in_process or self._data_dir is None:
-            return self._log_path
-        return self._data_dir.parent / "kafkapy.log"
+        if self.in_process or self._log_path is not None:
+            return None if self.in_process else self._log_path
+        return self._data_dir.parent / "kafkapy.log" if self._data_dir is not None else None
 
     def log_size(self) -> int:
         """Bytes in the log file so far: pass it to ``log_text`` to read what a test added."""
