@@ -95,9 +95,9 @@ class _TopicAdmin:
 
     bootstrap_servers: str
 
-    def client(self) -> WireClient:
-        """A raw wire client connected to the broker (kafkapy.testing.wire)."""
-        return WireClient.connect(self.bootstrap_servers)
+    def client(self, **kwargs: Any) -> WireClient:
+        """A raw wire client connected to the broker (kafkapy.testing.wire); kwargs are WireClient's."""
+        return WireClient.connect(self.bootstrap_servers, **kwargs)
 
     def create_topic(self, name: str, partitions: int = 1, config: dict[str, str] | None = None) -> uuid.UUID:
         """Create a topic (CreateTopics v7); returns its topic id. KafkaError if the broker refuses."""

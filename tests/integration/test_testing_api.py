@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -200,6 +201,36 @@ def test_reset_empties_the_broker_without_a_restart(storage: str, in_process: bo
             kafka.start()
             with kafka.client() as client:
                 assert _state(client) == ([], [], [])
+
+
+@pytest.mark.parametrize("in_process", [False, True])
+def test_reset_answers_a_parked_join_group(in_process: bool) -> None:
+    """A JoinGroup waiting for the rebalance answers UNKNOWN_MEMBER_ID at reset instead of waiting forever."""
+    join = {
+        "group_id": "parked",
+        "session_timeout_ms": 30000,
+        "rebalance_timeout_ms": 60000,
+        "member_id": "",
+        "protocol_type": "consumer",
+        "protocols": [{"name": "range", "metadata": b""}],
+    }
+    # The first join of an empty group waits group.initial.rebalance.delay.ms.
+    config = {"group.initial.rebalance.delay.ms": "60000"}
+    with (
+        KafkaBroker(in_process=in_process, config=config) as kafka,
+        kafka.client(timeout=30) as member,
+        kafka.client() as admin,
+    ):
+        required = member.request(11, 5, join)
+        assert required.error_code == ErrorCode.MEMBER_ID_REQUIRED
+        correlation_id, frame = member.encode(11, 5, {**join, "member_id": required.member_id})
+        member.send_raw(frame)
+        deadline = time.monotonic() + 30
+        while [g.group_id for g in admin.request(16, 4, {"states_filter": []}).groups] != ["parked"]:
+            assert time.monotonic() < deadline, "the join never reached the coordinator"
+            time.sleep(0.05)
+        kafka.reset()
+        assert member.read_response(11, 5, correlation_id).error_code == ErrorCode.UNKNOWN_MEMBER_ID
 
 
 @pytest.mark.parametrize("storage", ["disk", "memory"])
