@@ -250,16 +250,18 @@ class KafkaBroker(_TopicAdmin):
         self._process.start()
         self.port = self._process.port or 0
 
-    def stop(self, *, remove_data: bool | None = None) -> None:
+    def stop(self, *, remove_data: bool | None = None, keep_log: bool = False) -> None:
         """Shut down cleanly; a temporary data dir is removed unless ``remove_data=False``.
 
-        A ``log_path`` given to the constructor is never removed: the caller keeps it for as long as
-        a failure report needs it.
+        With ``keep_log`` the log stays in the temporary directory (removed otherwise) for a failure
+        report to show. A ``log_path`` given to the constructor is never removed.
         """
         self._halt()
         if self._data_dir is None or not (remove_data if remove_data is not None else self._own_dir):
             return
-        shutil.rmtree(self._data_dir.parent if self._own_dir else self._data_dir, ignore_errors=True)
+        keep_parent = keep_log and self._own_dir and self.log_path is not None and self._log_path is None
+        doomed = self._data_dir.parent if self._own_dir and not keep_parent else self._data_dir
+        shutil.rmtree(doomed, ignore_errors=True)
         if self._own_dir:
             self._data_dir = None
 
@@ -307,7 +309,13 @@ class KafkaBroker(_TopicAdmin):
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop()
+        """Stop; when the block failed, a subprocess broker's log is kept and its path added to the error."""
+        log_path = self.log_path
+        if not isinstance(exc, Exception) or log_path is None or not log_path.exists():
+            self.stop()
+            return
+        self.stop(keep_log=True)
+        exc.add_note(f"kafkapy broker log: {log_path}")
 
     def __repr__(self) -> str:
         mode = "in-process" if self.in_process else "subprocess"

@@ -233,6 +233,21 @@ def test_reset_answers_a_parked_join_group(in_process: bool) -> None:
         assert member.read_response(11, 5, correlation_id).error_code == ErrorCode.UNKNOWN_MEMBER_ID
 
 
+def test_log_is_kept_when_the_with_block_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(AssertionError) as failure, KafkaBroker(log_level="info") as kafka:
+        with kafka.client() as client:
+            client.request(3, 12, {"topics": [{"name": "evidence"}], "allow_auto_topic_creation": True})
+        raise AssertionError("the test failed")
+    note = failure.value.__notes__[0]
+    log = Path(note.removeprefix("kafkapy broker log: "))
+    assert "auto-created topic" in log.read_text() and "evidence" in log.read_text()
+    assert [p.name for p in log.parent.iterdir()] == [log.name], "the data dir is removed, the log kept"
+    with KafkaBroker() as kafka:
+        pass
+    assert list(tmp_path.iterdir()) == [log.parent], "without a failure nothing is kept"
+
+
 @pytest.mark.parametrize("storage", ["disk", "memory"])
 @pytest.mark.parametrize("in_process", [False, True])
 def test_no_temporary_dir_is_left_when_start_fails(
