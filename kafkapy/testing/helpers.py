@@ -242,17 +242,19 @@ def consume(
     from_offsets: dict[int, int] | None = None,
     read_committed: bool = True,
 ) -> list[ConsumedRecord]:
-    """The first ``count`` records of ``topic`` (from the log start, or ``from_offsets``), waiting for them.
+    """The first ``count`` records of ``topic``, waiting for them.
 
-    No consumer group is used or committed. Records of aborted transactions are skipped, as a
-    read_committed consumer does (``read_committed=False`` reads them). Raises WaitTimeout if fewer
-    than ``count`` arrive within ``timeout`` (Spring's getRecords with a minimum count).
+    Every partition is read from its log start; ``partitions`` narrows that down, and
+    ``from_offsets`` ({partition: offset}) reads just those partitions from those offsets. Records
+    come partition by partition within each fetch. No consumer group is used or committed.
+    Records of aborted transactions are skipped, as a read_committed consumer does
+    (``read_committed=False`` reads them). Raises WaitTimeout if fewer than ``count`` arrive
+    within ``timeout`` (Spring's getRecords with a minimum count).
     """
     records: list[ConsumedRecord] = []
     with _Cluster(bootstrap_servers) as cluster:
-        positions = dict(from_offsets or _list_offsets(cluster, topic, EARLIEST, timeout))
-        if partitions is not None:
-            positions = {p: positions.get(p, 0) for p in partitions}
+        start = from_offsets if from_offsets is not None else _list_offsets(cluster, topic, EARLIEST, timeout)
+        positions = dict(start) if partitions is None else {p: start[p] for p in partitions}
         leaders = _retrying(timeout, lambda: cluster.leaders(topic))
         seen = lambda: f"{len(records)} of {count} records from {topic} (positions {positions})"  # noqa: E731
         for left in _deadline_loop(timeout, seen):

@@ -51,6 +51,8 @@ def test_produce_consume_and_offsets(kafka: ExternalKafka) -> None:
     assert [(r.key, r.value, r.offset) for r in records if r.partition == 1] == [(b"k", b"text", 0), (None, None, 1)]
     tail = helpers.consume(kafka.bootstrap_servers, topic, 2, from_offsets={0: 1198})
     assert [r.value for r in tail] == [b"v1198", b"v1199"]
+    only_one = helpers.consume(kafka.bootstrap_servers, topic, 2, partitions=[1])
+    assert [(r.partition, r.value) for r in only_one] == [(1, b"text"), (1, None)]
     with pytest.raises(WaitTimeout, match="1202 of 1203 records"):
         helpers.consume(kafka.bootstrap_servers, topic, 1203, timeout=1)
 
