@@ -204,8 +204,12 @@ def test_reset_empties_the_broker_without_a_restart(storage: str, in_process: bo
 
 
 @pytest.mark.parametrize("in_process", [False, True])
-def test_reset_answers_a_parked_join_group(in_process: bool) -> None:
-    """A JoinGroup waiting for the rebalance answers UNKNOWN_MEMBER_ID at reset instead of waiting forever."""
+def test_reset_answers_parked_requests(in_process: bool) -> None:
+    """A JoinGroup waiting for the rebalance and a long-polling Fetch answer at reset, not at their deadline.
+
+    Both deadlines (60 s) are longer than the clients' socket timeout (30 s), so a request that
+    only answers at its deadline fails the test.
+    """
     join = {
         "group_id": "parked",
         "session_timeout_ms": 30000,
@@ -214,23 +218,31 @@ def test_reset_answers_a_parked_join_group(in_process: bool) -> None:
         "protocol_type": "consumer",
         "protocols": [{"name": "range", "metadata": b""}],
     }
+    partitions = [{"partition": 0, "fetch_offset": 0, "partition_max_bytes": 1 << 20}]
+    fetch = {"max_wait_ms": 60000, "min_bytes": 1, "topics": [{"topic": "idle", "partitions": partitions}]}
     # The first join of an empty group waits group.initial.rebalance.delay.ms.
     config = {"group.initial.rebalance.delay.ms": "60000"}
     with (
         KafkaBroker(in_process=in_process, config=config) as kafka,
         kafka.client(timeout=30) as member,
+        kafka.client(timeout=30) as consumer,
         kafka.client() as admin,
     ):
+        kafka.create_topic("idle")
         required = member.request(11, 5, join)
         assert required.error_code == ErrorCode.MEMBER_ID_REQUIRED
-        correlation_id, frame = member.encode(11, 5, {**join, "member_id": required.member_id})
+        join_id, frame = member.encode(11, 5, {**join, "member_id": required.member_id})
         member.send_raw(frame)
+        fetch_id, frame = consumer.encode(1, 12, {**fetch, "forgotten_topics_data": []})
+        consumer.send_raw(frame)
         deadline = time.monotonic() + 30
         while [g.group_id for g in admin.request(16, 4, {"states_filter": []}).groups] != ["parked"]:
             assert time.monotonic() < deadline, "the join never reached the coordinator"
             time.sleep(0.05)
         kafka.reset()
-        assert member.read_response(11, 5, correlation_id).error_code == ErrorCode.UNKNOWN_MEMBER_ID
+        assert member.read_response(11, 5, join_id).error_code == ErrorCode.UNKNOWN_MEMBER_ID
+        fetched = consumer.read_response(1, 12, fetch_id).responses[0].partitions[0]
+        assert fetched.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
 
 
 def test_log_is_kept_when_the_with_block_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
