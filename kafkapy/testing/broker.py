@@ -123,6 +123,13 @@ class ExternalKafka(_TopicAdmin):
     def __init__(self, bootstrap_servers: str) -> None:
         self.bootstrap_servers = bootstrap_servers
 
+    def reset(self) -> None:
+        """Not possible: reset is a control of the kafkapy process (KafkaBroker.reset), not a Kafka request."""
+        raise RuntimeError(
+            f"reset() needs a broker this process started (KafkaBroker); {self.bootstrap_servers} is external: "
+            "isolate tests with their own topics and groups (kafka_topic) instead"
+        )
+
     def __repr__(self) -> str:
         return f"<ExternalKafka {self.bootstrap_servers}>"
 

@@ -19,6 +19,7 @@ from kafka import TopicPartition as KafkaTopicPartition
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.testing import KafkaBroker, open_kafka_broker
+from kafkapy.testing.broker import ExternalKafka
 from kafkapy.testing.process import BrokerStartError
 from kafkapy.testing.wire import WireClient
 
@@ -243,6 +244,11 @@ def test_reset_answers_parked_requests(in_process: bool) -> None:
         assert member.read_response(11, 5, join_id).error_code == ErrorCode.UNKNOWN_MEMBER_ID
         fetched = consumer.read_response(1, 12, fetch_id).responses[0].partitions[0]
         assert fetched.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_an_external_broker_cannot_be_reset() -> None:
+    with pytest.raises(RuntimeError, match="127.0.0.1:9 is external"):
+        ExternalKafka("127.0.0.1:9").reset()
 
 
 def test_log_is_kept_when_the_with_block_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
