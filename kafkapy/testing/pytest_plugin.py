@@ -149,7 +149,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     unknown = set(marker.kwargs) - set(MARKER_KWARGS)
     if marker.args or unknown:
-        raise pytest.UsageError(f"kafka_broker marker takes keyword arguments {MARKER_KWARGS}, not {unknown}")
+        wrong = [*map(repr, marker.args), *sorted(unknown)]
+        raise pytest.UsageError(f"the kafka_broker marker takes keyword arguments {MARKER_KWARGS}, not {wrong}")
     settings = {k: v for k, v in marker.kwargs.items() if v is not None}
     label = ",".join(f"{k}={v}" for k, v in sorted({**settings.pop("config", {}), **settings}.items()))
     metafunc.parametrize("kafka_broker", [marker.kwargs], indirect=True, ids=[label or "kafka_broker"], scope="module")
