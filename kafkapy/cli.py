@@ -10,8 +10,10 @@ from pathlib import Path
 import trio
 
 from kafkapy import logs
+from kafkapy.broker import Broker
 from kafkapy.config import STORAGE_MODES, BrokerConfig, apply_properties, load_properties_file, parse_properties
 from kafkapy.server.server import serve
+from kafkapy.testing.process import RESET_DONE_LINE
 from kafkapy.tools import commands
 
 
@@ -69,7 +71,12 @@ def build_config(args: argparse.Namespace) -> BrokerConfig:
 
 
 async def _run(config: BrokerConfig, ready_file: Path | None = None) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down cleanly (the server closes every log)."""
+    """Serve until SIGINT or SIGTERM, then shut down cleanly (the server closes every log).
+
+    SIGUSR1 empties the broker (Broker.reset) for test suites; a signal only the process's owner
+    can send, so no Kafka client can reach it by accident.
+    """
+    brokers: list[Broker] = []
 
     def ready(host: str, port: int) -> None:
         if ready_file is not None:
@@ -79,12 +86,16 @@ async def _run(config: BrokerConfig, ready_file: Path | None = None) -> None:
             tmp.replace(ready_file)
         print(f"kafkapy listening on {host}:{port}", flush=True)
 
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGUSR1) as signals:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(lambda: serve(config, on_ready=ready))
-            async for _ in signals:
-                nursery.cancel_scope.cancel()
-                break
+            nursery.start_soon(lambda: serve(config, on_ready=ready, on_open=brokers.append))
+            async for signum in signals:
+                if signum != signal.SIGUSR1:
+                    nursery.cancel_scope.cancel()
+                    break
+                if brokers:
+                    brokers[0].reset()
+                    print(RESET_DONE_LINE, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

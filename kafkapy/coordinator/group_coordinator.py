@@ -718,6 +718,20 @@ class GroupCoordinator:
 
     # Admin.
 
+    def reset(self) -> None:
+        """Forget every group and its offsets (KafkaBroker.reset; ``__consumer_offsets`` is deleted with the topics).
+
+        Requests parked in JoinGroup or SyncGroup answer UNKNOWN_MEMBER_ID, as to a member a fresh
+        coordinator has never seen, so their clients rejoin.
+        """
+        for group in self.groups.values():
+            for member in group.members.values():
+                member.resolve_join(JoinResult(ErrorCode.UNKNOWN_MEMBER_ID))
+                member.resolve_sync(SyncResult(ErrorCode.UNKNOWN_MEMBER_ID))
+        self.groups = {}
+        self.store.pending_txn.by_producer.clear()
+        self._poke(float("-inf"))
+
     def delete_groups(self, group_ids: list[str]) -> dict[str, ErrorCode]:
         errors: dict[str, ErrorCode] = {}
         dead: list[ClassicGroup] = []

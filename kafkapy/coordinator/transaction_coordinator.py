@@ -82,6 +82,13 @@ class TransactionCoordinator:
         self.complete_prepared()
         log.info("loaded transactions", extra={"transactional_ids": len(self.transactions)})
 
+    def reset(self) -> None:
+        """Forget every transactional id (KafkaBroker.reset; ``__transaction_state`` is deleted with the topics).
+
+        Producers of an ongoing transaction then meet the errors of a fresh broker's coordinator.
+        """
+        self.transactions = {}
+
     def complete_prepared(self) -> None:
         """Write the markers of transactions left in a Prepare state (by a crash or a failed write)."""
         for meta in list(self.transactions.values()):

@@ -192,11 +192,18 @@ async def serve(
     config: BrokerConfig,
     *,
     on_ready: Callable[[str, int], None] | None = None,
+    on_open: Callable[[Broker], None] | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Open the data dir, listen, and serve until cancelled; then close every log cleanly."""
+    """Open the data dir, listen, and serve until cancelled; then close every log cleanly.
+
+    ``on_open`` receives the Broker once its data dir is loaded, for kafkapy-only controls that are
+    not Kafka requests (``Broker.reset`` by SIGUSR1 or from KafkaBroker's thread).
+    """
     load_handlers()
     broker = Broker.open(config)
+    if on_open is not None:
+        on_open(broker)
     try:
         listeners = await trio.open_tcp_listeners(config.port, host=config.host)
         port = listeners[0].socket.getsockname()[1]

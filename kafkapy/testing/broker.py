@@ -20,14 +20,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import anyio
 import trio
 
 from kafkapy.config import BrokerConfig, apply_properties
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.testing.process import BrokerProcess
 from kafkapy.testing.wire import WireClient
+
+if TYPE_CHECKING:
+    from kafkapy.broker import Broker
 
 # Start-up takes ~0.2 s; the margin is for loaded CI machines, where a slow start is not a failure.
 DEFAULT_STARTUP_TIMEOUT = 30.0
@@ -43,6 +47,7 @@ class _ThreadBroker:
         self._token: trio.lowlevel.TrioToken | None = None
         self._cancel: trio.CancelScope | None = None
         self._error: BaseException | None = None
+        self._broker: Broker | None = None
         self._thread = threading.Thread(target=self._run, name="kafkapy-broker", daemon=True)
 
     def start(self, timeout: float) -> None:
@@ -65,8 +70,19 @@ class _ThreadBroker:
         with trio.CancelScope() as scope:
             self._cancel = scope
             async with trio.open_nursery() as nursery:
-                self.port = await nursery.start(lambda task_status: serve(self.config, task_status=task_status))
+                self.port = await nursery.start(
+                    lambda task_status: serve(self.config, on_open=self._opened, task_status=task_status)
+                )
                 self._ready.set()
+
+    def _opened(self, broker: Broker) -> None:
+        self._broker = broker
+
+    def reset(self) -> None:
+        """Broker.reset, run in the broker's trio loop between two requests."""
+        if self._token is None or self._broker is None:
+            raise RuntimeError("the broker is not running")
+        trio.from_thread.run_sync(self._broker.reset, trio_token=self._token)
 
     def stop(self) -> None:
         if self._token is not None and self._cancel is not None and self._thread.is_alive():
@@ -79,9 +95,9 @@ class _TopicAdmin:
 
     bootstrap_servers: str
 
-    def client(self) -> WireClient:
-        """A raw wire client connected to the broker (kafkapy.testing.wire)."""
-        return WireClient.connect(self.bootstrap_servers)
+    def client(self, **kwargs: Any) -> WireClient:
+        """A raw wire client connected to the broker (kafkapy.testing.wire); kwargs are WireClient's."""
+        return WireClient.connect(self.bootstrap_servers, **kwargs)
 
     def create_topic(self, name: str, partitions: int = 1, config: dict[str, str] | None = None) -> uuid.UUID:
         """Create a topic (CreateTopics v7); returns its topic id. KafkaError if the broker refuses."""
@@ -107,6 +123,13 @@ class ExternalKafka(_TopicAdmin):
     def __init__(self, bootstrap_servers: str) -> None:
         self.bootstrap_servers = bootstrap_servers
 
+    def reset(self) -> None:
+        """Not possible: reset is a control of the kafkapy process (KafkaBroker.reset), not a Kafka request."""
+        raise RuntimeError(
+            f"reset() needs a broker this process started (KafkaBroker); {self.bootstrap_servers} is external: "
+            "isolate tests with their own topics and groups (kafka_topic) instead"
+        )
+
     def __repr__(self) -> str:
         return f"<ExternalKafka {self.bootstrap_servers}>"
 
@@ -115,7 +138,10 @@ class KafkaBroker(_TopicAdmin):
     """A kafkapy broker on a free loopback port, with its own data dir unless one is given.
 
     ``storage`` is ``"disk"`` (Kafka-format segment files in ``data_dir``) or ``"memory"`` (the data
-    dir is never created; everything is gone when the broker stops).
+    dir is never created; everything is gone when the broker stops). ``config`` holds Kafka
+    properties (``{"num.partitions": "3"}``); ``num_partitions``, when given, wins over them. A
+    subprocess broker's log goes to ``log_path``; by default into the broker's temporary
+    directory, removed by ``stop()``.
     """
 
     def __init__(
@@ -125,22 +151,59 @@ class KafkaBroker(_TopicAdmin):
         port: int = 0,
         in_process: bool = False,
         storage: str = "disk",
-        num_partitions: int = 1,
+        num_partitions: int | None = None,
         config: dict[str, str] | None = None,
         log_level: str = "warning",
+        log_path: str | Path | None = None,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
     ) -> None:
         self._own_dir = data_dir is None
-        self.data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="kafkapy-")) / "data"
+        # A temporary data dir is made by start(), so a broker that never starts leaves nothing behind.
+        self._data_dir = Path(data_dir) if data_dir is not None else None
         self.port = port
         self.in_process = in_process
         self.storage = storage
         self.num_partitions = num_partitions
         self.properties = dict(config or {})
         self.log_level = log_level
+        self._log_path = Path(log_path) if log_path is not None else None
         self.startup_timeout = startup_timeout
         self._process: BrokerProcess | None = None
         self._thread: _ThreadBroker | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        """The broker's data dir (a temporary one exists from the first ``start()`` until ``stop()``)."""
+        if self._data_dir is None:
+            raise RuntimeError("the broker has no data dir before start()")
+        return self._data_dir
+
+    @property
+    def log_path(self) -> Path | None:
+        """Where the subprocess broker writes its log; None in-process (the logging module has it)."""
+        if self.in_process or self._log_path is not None:
+            return None if self.in_process else self._log_path
+        return self._data_dir.parent / "kafkapy.log" if self._data_dir is not None else None
+
+    def log_size(self) -> int:
+        """Bytes in the log file so far: pass it to ``log_text`` to read what a test added."""
+        path = self.log_path
+        try:
+            return path.stat().st_size if path is not None else 0
+        except FileNotFoundError:
+            return 0
+
+    def log_text(self, since: int = 0) -> str:
+        """The subprocess broker's log from byte ``since`` on ("" in-process or before any start)."""
+        path = self.log_path
+        if path is None:
+            return ""
+        try:
+            with path.open("rb") as f:
+                f.seek(since)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
 
     @property  # type: ignore[override]
     def bootstrap_servers(self) -> str:
@@ -151,35 +214,63 @@ class KafkaBroker(_TopicAdmin):
             return f"127.0.0.1:{self._thread.port}"
         raise RuntimeError("the broker is not running")
 
+    def is_running(self) -> bool:
+        return (self._process is not None and self._process.is_running()) or self._thread is not None
+
     def start(self) -> KafkaBroker:
-        """Start and return once the broker accepts connections."""
-        if self.in_process:
-            config = BrokerConfig(
-                port=self.port, data_dir=self.data_dir, storage=self.storage, num_partitions=self.num_partitions
-            )
-            apply_properties(config, self.properties)
-            self._thread = _ThreadBroker(config)
-            self._thread.start(self.startup_timeout)
-            self.port = self._thread.port or 0
-        else:
-            overrides = tuple(arg for k, v in self.properties.items() for arg in ("--override", f"{k}={v}"))
-            self._process = BrokerProcess(
-                self.data_dir,
-                port=self.port,
-                num_partitions=self.num_partitions,
-                log_level=self.log_level,
-                extra_args=("--storage", self.storage, *overrides),
-                log_path=self.data_dir.parent / "kafkapy.log",
-                ready_timeout=self.startup_timeout,
-            ).start()
-            self.port = self._process.port or 0
+        """Start and return once the broker accepts connections.
+
+        If it cannot start, the temporary directory made for it is removed before the error is raised.
+        """
+        if self._data_dir is None:
+            self._data_dir = Path(tempfile.mkdtemp(prefix="kafkapy-")) / "data"
+        try:
+            if self.in_process:
+                self._start_thread()
+            else:
+                self._start_process()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
-    def stop(self, *, remove_data: bool | None = None) -> None:
-        """Shut down cleanly; a temporary data dir is removed unless ``remove_data=False``."""
+    def _start_thread(self) -> None:
+        config = BrokerConfig(port=self.port, data_dir=self.data_dir, storage=self.storage)
+        apply_properties(config, self.properties)
+        if self.num_partitions is not None:
+            config.num_partitions = self.num_partitions
+        self._thread = _ThreadBroker(config)
+        self._thread.start(self.startup_timeout)
+        self.port = self._thread.port or 0
+
+    def _start_process(self) -> None:
+        overrides = tuple(arg for k, v in self.properties.items() for arg in ("--override", f"{k}={v}"))
+        self._process = BrokerProcess(
+            self.data_dir,
+            port=self.port,
+            num_partitions=self.num_partitions,
+            log_level=self.log_level,
+            extra_args=("--storage", self.storage, *overrides),
+            log_path=self.log_path,
+            ready_timeout=self.startup_timeout,
+        )
+        self._process.start()
+        self.port = self._process.port or 0
+
+    def stop(self, *, remove_data: bool | None = None, keep_log: bool = False) -> None:
+        """Shut down cleanly; a temporary data dir is removed unless ``remove_data=False``.
+
+        With ``keep_log`` the log stays in the temporary directory (removed otherwise) for a failure
+        report to show. A ``log_path`` given to the constructor is never removed.
+        """
         self._halt()
-        if remove_data if remove_data is not None else self._own_dir:
-            shutil.rmtree(self.data_dir.parent if self._own_dir else self.data_dir, ignore_errors=True)
+        if self._data_dir is None or not (remove_data if remove_data is not None else self._own_dir):
+            return
+        keep_parent = keep_log and self._own_dir and self.log_path is not None and self._log_path is None
+        doomed = self._data_dir.parent if self._own_dir and not keep_parent else self._data_dir
+        shutil.rmtree(doomed, ignore_errors=True)
+        if self._own_dir:
+            self._data_dir = None
 
     def _halt(self) -> None:
         if self._process is not None:
@@ -197,6 +288,22 @@ class KafkaBroker(_TopicAdmin):
         self._halt()
         return self.start()
 
+    def reset(self) -> None:
+        """Empty the running broker without a restart: topics, consumer groups, transactions.
+
+        It takes milliseconds and keeps the port, so one broker can serve a whole test session with
+        each test starting from nothing. Clients still connected see a fresh broker (unknown topics
+        and members); a topic created again starts at offset 0. In-process the call runs in the
+        broker's loop; a subprocess gets SIGUSR1 (kafkapy's own control, which no Kafka client can
+        send) and this returns once it prints that the reset is done.
+        """
+        if self._thread is not None:
+            self._thread.reset()
+        elif self._process is not None:
+            self._process.reset()
+        else:
+            raise RuntimeError("the broker is not running")
+
     def kill(self) -> None:
         """SIGKILL the subprocess (a crash); ``start()`` then recovers the data dir (memory: starts empty)."""
         if self._process is None:
@@ -209,22 +316,29 @@ class KafkaBroker(_TopicAdmin):
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop()
+        """Stop; when the block failed, a subprocess broker's log is kept and its path added to the error."""
+        log_path = self.log_path
+        if not isinstance(exc, Exception) or log_path is None or not log_path.exists():
+            self.stop()
+            return
+        self.stop(keep_log=True)
+        exc.add_note(f"kafkapy broker log: {log_path}")
 
     def __repr__(self) -> str:
         mode = "in-process" if self.in_process else "subprocess"
-        return f"<KafkaBroker {mode} storage={self.storage} port={self.port} data_dir={self.data_dir}>"
+        return f"<KafkaBroker {mode} storage={self.storage} port={self.port} data_dir={self._data_dir}>"
 
 
 @asynccontextmanager
 async def open_kafka_broker(**kwargs: Any) -> AsyncIterator[KafkaBroker]:
-    """The async (trio) flavour: ``async with open_kafka_broker() as kafka: ...``.
+    """The async flavour, for asyncio and trio alike: ``async with open_kafka_broker() as kafka: ...``.
 
-    Starting and stopping run in a worker thread, so the caller's event loop keeps running.
+    Takes KafkaBroker's arguments. Starting and stopping run in a worker thread (anyio), so the
+    caller's event loop keeps running; ``await anyio.to_thread.run_sync(kafka.reset)`` likewise.
     """
     broker = KafkaBroker(**kwargs)
-    await trio.to_thread.run_sync(broker.start)
+    await anyio.to_thread.run_sync(broker.start)
     try:
         yield broker
     finally:
-        await trio.to_thread.run_sync(broker.stop)
+        await anyio.to_thread.run_sync(broker.stop)

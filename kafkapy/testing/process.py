@@ -20,6 +20,8 @@ from types import TracebackType
 # The directory holding this kafkapy package, so the subprocess runs the same code.
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 READY_RE = re.compile(r"^kafkapy listening on (?P<host>[^\s:]+):(?P<port>\d+)$")
+# kafkapy.cli's answer to SIGUSR1 (Broker.reset), one line per reset.
+RESET_DONE_LINE = "kafkapy reset done"
 # Start-up takes ~0.2 s; the margin is for loaded CI machines, where a slow start is not a failure.
 DEFAULT_READY_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 10.0
@@ -64,6 +66,9 @@ class BrokerProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._stdout_lines: list[str] = []
         self._ready = threading.Event()
+        # Counts the reset lines on stdout; reset() waits for the next one.
+        self._resets = threading.Condition()
+        self._resets_done = 0
         self._stdout_closed = threading.Event()
         self._reader: threading.Thread | None = None
 
@@ -154,7 +159,27 @@ class BrokerProcess:
             if m and not self._ready.is_set():
                 self.port = int(m.group("port"))
                 self._ready.set()
+            elif line == RESET_DONE_LINE:
+                with self._resets:
+                    self._resets_done += 1
+                    self._resets.notify_all()
         self._stdout_closed.set()
+        with self._resets:
+            self._resets.notify_all()
+
+    def reset(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+        """Empty the running broker (every topic, group, transaction) by SIGUSR1; wait until it is done."""
+        if not self.is_running():
+            raise RuntimeError("broker is not running")
+        assert self._proc is not None
+        with self._resets:
+            target = self._resets_done + 1
+            self._proc.send_signal(signal.SIGUSR1)
+            done = self._resets.wait_for(
+                lambda: self._resets_done >= target or self._stdout_closed.is_set(), timeout=timeout
+            )
+        if not done or self._resets_done < target:
+            raise RuntimeError(self._failure(f"broker did not confirm a reset within {timeout:.0f}s"))
 
     def _failure(self, what: str) -> str:
         stdout = "\n".join(self._stdout_lines[-20:]) or "<empty>"

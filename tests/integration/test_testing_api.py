@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import trio
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, Producer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaTopicPartition
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.testing import KafkaBroker, open_kafka_broker
+from kafkapy.testing.broker import ExternalKafka
+from kafkapy.testing.process import BrokerStartError
+from kafkapy.testing.wire import WireClient
 
 
 def round_trip(bootstrap: str, topic: str, value: bytes) -> bytes | None:
@@ -68,6 +75,14 @@ def test_broker_keeps_data_across_restart(in_process: bool) -> None:
     assert not data_dir.exists()
 
 
+@pytest.mark.parametrize("in_process", [False, True])
+def test_properties_are_not_overridden_by_the_num_partitions_default(in_process: bool) -> None:
+    """KafkaBroker passed --num-partitions 1 after the properties, so num.partitions was ignored."""
+    with KafkaBroker(in_process=in_process, config={"num.partitions": "3"}) as kafka, kafka.client() as client:
+        meta = client.request(3, 12, {"topics": [{"name": "auto"}], "allow_auto_topic_creation": True})
+        assert len(meta.topics[0].partitions) == 3
+
+
 def test_kill_and_recover(tmp_path: Path) -> None:
     kafka = KafkaBroker(data_dir=tmp_path / "data").start()
     try:
@@ -80,10 +95,188 @@ def test_kill_and_recover(tmp_path: Path) -> None:
     assert (tmp_path / "data").exists(), "a caller's data dir is never removed"
 
 
-async def test_async_flavour() -> None:
+async def test_async_flavour_under_trio() -> None:
     async with open_kafka_broker(in_process=True) as kafka:
         value = await trio.to_thread.run_sync(round_trip, kafka.bootstrap_servers, "async", b"v")
         assert value == b"v"
+        await trio.to_thread.run_sync(kafka.reset)
+
+
+async def _aiokafka_round_trip() -> list[bytes]:
+    """asyncio: open_kafka_broker (was trio-only: 'must be called from async context'), aiokafka both ways."""
+    async with open_kafka_broker() as kafka:
+        await asyncio.to_thread(kafka.create_topic, "aio", 1)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+        await producer.start()
+        try:
+            for i in range(3):
+                await producer.send_and_wait("aio", f"m{i}".encode(), partition=0)
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(
+            "aio", bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest", group_id="aio"
+        )
+        await consumer.start()
+        try:
+            got: list[bytes] = []
+            async with asyncio.timeout(30):
+                while len(got) < 3:
+                    batches = await consumer.getmany(timeout_ms=1000)
+                    got += [m.value for records in batches.values() for m in records]
+            return got
+        finally:
+            await consumer.stop()
+
+
+def test_async_flavour_under_asyncio_with_aiokafka() -> None:
+    assert asyncio.run(_aiokafka_round_trip()) == [b"m0", b"m1", b"m2"]
+
+
+def _metadata_error(client: WireClient, topic: str) -> int:
+    meta = client.request(3, 12, {"topics": [{"name": topic}], "allow_auto_topic_creation": False})
+    return meta.topics[0].error_code
+
+
+def _list_offsets(client: WireClient, topic: str, timestamp: int) -> int:
+    """The offset ListOffsets answers for partition 0 (-1 latest, -2 earliest)."""
+    request = {
+        "replica_id": -1,
+        "isolation_level": 0,
+        "topics": [{"name": topic, "partitions": [{"partition_index": 0, "timestamp": timestamp}]}],
+    }
+    return client.request(2, 7, request).topics[0].partitions[0].offset
+
+
+def _state(client: WireClient) -> tuple[list[str], list[str], list[str]]:
+    """(topics, groups, transactional ids) the broker lists."""
+    topics = sorted(t.name for t in client.request(3, 12, {"topics": None}).topics)
+    groups = sorted(g.group_id for g in client.request(16, 4, {"states_filter": []}).groups)
+    txns = client.request(66, 0, {"state_filters": [], "producer_id_filters": []}).transaction_states
+    return topics, groups, sorted(t.transactional_id for t in txns)
+
+
+@pytest.mark.parametrize("storage", ["disk", "memory"])
+@pytest.mark.parametrize("in_process", [False, True])
+def test_reset_empties_the_broker_without_a_restart(storage: str, in_process: bool) -> None:
+    with KafkaBroker(storage=storage, in_process=in_process) as kafka:
+        bootstrap = kafka.bootstrap_servers
+        kafka.create_topic("orders", partitions=2, config={"retention.ms": "60000"})
+        producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+        for i in range(10):
+            producer.produce("orders", value=b"%d" % i, partition=0)
+        assert producer.flush(10) == 0
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "g", "enable.auto.commit": False})
+        consumer.commit(offsets=[TopicPartition("orders", 0, 7)], asynchronous=False)
+        consumer.close()
+        txn = Producer({"bootstrap.servers": bootstrap, "transactional.id": "tx"})
+        txn.init_transactions(10)
+        txn.begin_transaction()
+        txn.produce("orders", value=b"in-txn", partition=1)
+        assert txn.flush(10) == 0
+        with kafka.client() as connected_before:
+            assert _state(connected_before) == (
+                ["__consumer_offsets", "__transaction_state", "orders"],
+                ["g"],
+                ["tx"],
+            )
+            kafka.reset()
+            # The connection opened before the reset sees a fresh broker.
+            assert _metadata_error(connected_before, "orders") == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            assert _state(connected_before) == ([], [], [])
+            assert kafka.port == int(bootstrap.rpartition(":")[2])
+            kafka.create_topic("orders")
+            assert _list_offsets(connected_before, "orders", -1) == 0
+            fetched = connected_before.request(
+                9,
+                7,
+                {"group_id": "g", "topics": [{"name": "orders", "partition_indexes": [0]}], "require_stable": False},
+            )
+            assert fetched.topics[0].partitions[0].committed_offset == -1
+        producer.produce("orders", value=b"after", partition=0)
+        assert producer.flush(10) == 0
+        with kafka.client() as client:
+            assert _list_offsets(client, "orders", -1) == 1
+        kafka.reset()
+        if storage == "disk":
+            kafka.stop(remove_data=False)
+            kafka.start()
+            with kafka.client() as client:
+                assert _state(client) == ([], [], [])
+
+
+@pytest.mark.parametrize("in_process", [False, True])
+def test_reset_answers_parked_requests(in_process: bool) -> None:
+    """A JoinGroup waiting for the rebalance and a long-polling Fetch answer at reset, not at their deadline.
+
+    Both deadlines (60 s) are longer than the clients' socket timeout (30 s), so a request that
+    only answers at its deadline fails the test.
+    """
+    join = {
+        "group_id": "parked",
+        "session_timeout_ms": 30000,
+        "rebalance_timeout_ms": 60000,
+        "member_id": "",
+        "protocol_type": "consumer",
+        "protocols": [{"name": "range", "metadata": b""}],
+    }
+    partitions = [{"partition": 0, "fetch_offset": 0, "partition_max_bytes": 1 << 20}]
+    fetch = {"max_wait_ms": 60000, "min_bytes": 1, "topics": [{"topic": "idle", "partitions": partitions}]}
+    # The first join of an empty group waits group.initial.rebalance.delay.ms.
+    config = {"group.initial.rebalance.delay.ms": "60000"}
+    with (
+        KafkaBroker(in_process=in_process, config=config) as kafka,
+        kafka.client(timeout=30) as member,
+        kafka.client(timeout=30) as consumer,
+        kafka.client() as admin,
+    ):
+        kafka.create_topic("idle")
+        required = member.request(11, 5, join)
+        assert required.error_code == ErrorCode.MEMBER_ID_REQUIRED
+        join_id, frame = member.encode(11, 5, {**join, "member_id": required.member_id})
+        member.send_raw(frame)
+        fetch_id, frame = consumer.encode(1, 12, {**fetch, "forgotten_topics_data": []})
+        consumer.send_raw(frame)
+        deadline = time.monotonic() + 30
+        while [g.group_id for g in admin.request(16, 4, {"states_filter": []}).groups] != ["parked"]:
+            assert time.monotonic() < deadline, "the join never reached the coordinator"
+            time.sleep(0.05)
+        kafka.reset()
+        assert member.read_response(11, 5, join_id).error_code == ErrorCode.UNKNOWN_MEMBER_ID
+        fetched = consumer.read_response(1, 12, fetch_id).responses[0].partitions[0]
+        assert fetched.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_an_external_broker_cannot_be_reset() -> None:
+    with pytest.raises(RuntimeError, match="127.0.0.1:9 is external"):
+        ExternalKafka("127.0.0.1:9").reset()
+
+
+def test_log_is_kept_when_the_with_block_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(AssertionError) as failure, KafkaBroker(log_level="info") as kafka:
+        with kafka.client() as client:
+            client.request(3, 12, {"topics": [{"name": "evidence"}], "allow_auto_topic_creation": True})
+        raise AssertionError("the test failed")
+    note = failure.value.__notes__[0]
+    log = Path(note.removeprefix("kafkapy broker log: "))
+    assert "auto-created topic" in log.read_text() and "evidence" in log.read_text()
+    assert [p.name for p in log.parent.iterdir()] == [log.name], "the data dir is removed, the log kept"
+    with KafkaBroker() as kafka:
+        pass
+    assert list(tmp_path.iterdir()) == [log.parent], "without a failure nothing is kept"
+
+
+@pytest.mark.parametrize("storage", ["disk", "memory"])
+@pytest.mark.parametrize("in_process", [False, True])
+def test_no_temporary_dir_is_left_when_start_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, storage: str, in_process: bool
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    broker = KafkaBroker(storage=storage, in_process=in_process, config={"num.partitions": "many"})
+    assert list(tmp_path.iterdir()) == [], "the constructor creates nothing"
+    with pytest.raises((BrokerStartError, ValueError)):
+        broker.start()
+    assert list(tmp_path.iterdir()) == []
 
 
 PLUGIN_TESTS = """
