@@ -112,13 +112,18 @@ async def _run(config: BrokerConfig, ready_file: Path | None = None) -> None:
                 break
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """``kafkapy``'s argument parser: ``serve`` and the tool subcommands."""
     parser = argparse.ArgumentParser(prog="kafkapy", description="A Kafka-wire-compatible broker in Python.")
     parser.add_argument("--version", action="version", version=f"kafkapy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     commands.add_parsers(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command != "serve":
         return commands.run(args)
     logs.configure(args.log_level)
