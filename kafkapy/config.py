@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from kafkapy.configs import BROKER_SYNONYMS, INT_MAX, validate_broker_property
+from kafkapy.configs import BROKER_SYNONYMS, INT_MAX, LONG_MAX, validate_broker_property
 from kafkapy.kafka_properties import KAFKA_BROKER_PROPERTIES, KAFKA_IMAGE_VARIABLES, KAFKA_PROPERTY_PREFIXES
 
 log = logging.getLogger("kafkapy.config")
@@ -96,11 +96,11 @@ def _integer(minimum: int | None = None, maximum: int = INT_MAX) -> Callable[[st
             value = int(text.strip())
         except ValueError:
             raise ValueError("expected a whole number") from None
+        if minimum is not None and value < minimum and maximum in (INT_MAX, LONG_MAX):
+            raise ValueError(f"expected a whole number of at least {minimum}")
         if value > maximum or minimum is not None and value < minimum:
             if minimum is None:
                 raise ValueError(f"expected a whole number up to {maximum}")
-            if maximum == INT_MAX:
-                raise ValueError(f"expected a whole number of at least {minimum}")
             raise ValueError(f"expected a whole number from {minimum} to {maximum}")
         return value
 
@@ -129,10 +129,13 @@ def _storage_mode(value: str) -> str:
 
 # A TCP port; 0 asks the OS for a free one.
 parse_port = _integer(0, 65535)
-_ms = _integer(0)
+_non_negative = _integer(0)
 _positive = _integer(1)
+_positive_long = _integer(1, LONG_MAX)
 
-# Kafka property name -> (BrokerConfig attribute, parser of the text value); ranges as Kafka's ConfigDef.
+# Kafka property name -> (BrokerConfig attribute, parser of the text value), with the type and range
+# of Kafka 4.3's ConfigDef; where Kafka has no range but a negative value means nothing (timeouts,
+# sizes, broker.id, default.replication.factor), zero or one at least.
 _PROPERTIES: dict[str, tuple[str, Callable[[str], object]]] = {
     "node.id": ("node_id", _integer(0)),
     "broker.id": ("node_id", _integer(0)),
@@ -143,19 +146,19 @@ _PROPERTIES: dict[str, tuple[str, Callable[[str], object]]] = {
     "auto.create.topics.enable": ("auto_create_topics_enable", _boolean),
     "default.replication.factor": ("default_replication_factor", _positive),
     "socket.request.max.bytes": ("socket_request_max_bytes", _positive),
-    "log.retention.check.interval.ms": ("log_retention_check_interval_ms", _positive),
+    "log.retention.check.interval.ms": ("log_retention_check_interval_ms", _positive_long),
     "log.cleaner.enable": ("log_cleaner_enable", _boolean),
-    "log.cleaner.backoff.ms": ("log_cleaner_backoff_ms", _ms),
+    "log.cleaner.backoff.ms": ("log_cleaner_backoff_ms", _integer(0, LONG_MAX)),
     "kafkapy.strict.replication.factor": ("strict_replication_factor", _boolean),
     "create.topic.policy.class.name": ("create_topic_policy_class_name", str),
     "alter.config.policy.class.name": ("alter_config_policy_class_name", str),
-    "group.initial.rebalance.delay.ms": ("group_initial_rebalance_delay_ms", _ms),
-    "group.min.session.timeout.ms": ("group_min_session_timeout_ms", _ms),
-    "group.max.session.timeout.ms": ("group_max_session_timeout_ms", _ms),
+    "group.initial.rebalance.delay.ms": ("group_initial_rebalance_delay_ms", _non_negative),
+    "group.min.session.timeout.ms": ("group_min_session_timeout_ms", _non_negative),
+    "group.max.session.timeout.ms": ("group_max_session_timeout_ms", _non_negative),
     "group.max.size": ("group_max_size", _positive),
     "offsets.topic.num.partitions": ("offsets_topic_num_partitions", _positive),
-    "offsets.retention.check.interval.ms": ("offsets_retention_check_interval_ms", _positive),
-    "offset.metadata.max.bytes": ("offset_metadata_max_bytes", _ms),
+    "offsets.retention.check.interval.ms": ("offsets_retention_check_interval_ms", _positive_long),
+    "offset.metadata.max.bytes": ("offset_metadata_max_bytes", _non_negative),
     "transaction.state.log.num.partitions": ("transaction_state_log_num_partitions", _positive),
     "transaction.max.timeout.ms": ("transaction_max_timeout_ms", _positive),
     "transactional.id.expiration.ms": ("transactional_id_expiration_ms", _positive),

@@ -182,3 +182,11 @@ def test_bad_flags_name_the_flag(argv: tuple[str, ...], message: str) -> None:
     with pytest.raises(ConfigError) as failure:
         build_config(serve_args(*argv))
     assert str(failure.value) == message
+
+
+def test_long_properties_take_kafkas_long_range() -> None:
+    config = BrokerConfig()
+    apply_properties(config, {"log.cleaner.backoff.ms": "3000000000", "log.retention.check.interval.ms": "4000000000"})
+    assert (config.log_cleaner_backoff_ms, config.log_retention_check_interval_ms) == (3000000000, 4000000000)
+    with pytest.raises(ConfigError, match="invalid group.max.size=3000000000: expected a whole number from 1 to"):
+        apply_properties(config, {"group.max.size": "3000000000"})
