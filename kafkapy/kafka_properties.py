@@ -372,8 +372,15 @@ KAFKA_BROKER_PROPERTIES = frozenset(
     )
 )
 
-# Prefixes of per-listener and per-plugin properties Kafka accepts beyond the names above.
-KAFKA_PROPERTY_PREFIXES = ("listener.name.", "remote.log.storage.", "remote.log.metadata.", "config.providers.")
+# Prefixes of per-listener and per-plugin properties Kafka accepts beyond the names above, and of
+# Confluent Server's own (confluent.license.topic.replication.factor and the like in cp-all-in-one).
+KAFKA_PROPERTY_PREFIXES = (
+    "listener.name.",
+    "remote.log.storage.",
+    "remote.log.metadata.",
+    "config.providers.",
+    "confluent.",
+)
 
 # Names that reach `kafkapy serve --override` from KAFKA_* environment variables in compose files
 # written for Apache Kafka's, Confluent's or Bitnami's images (docker/entrypoint.sh maps them all),
@@ -388,6 +395,9 @@ KAFKA_IMAGE_VARIABLES = frozenset(
         "log4j.opts",
         "log4j.root.loglevel",
         "log4j.loggers",
+        "tools.log4j.loglevel",
+        "enable.kraft",
+        "kraft.cluster.id",
         "jvm.performance.opts",
         "gc.log.opts",
         "debug",

@@ -162,9 +162,17 @@ def test_security_properties_are_refused_not_ignored(props: dict[str, str]) -> N
 
 def test_unimplemented_properties_warn_once(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="kafkapy.config"):
-        apply_properties(BrokerConfig(), {"num.io.threads": "8", "heap.opts": "-Xmx1G", "authorizer.class.name": ""})
+        apply_properties(
+            BrokerConfig(),
+            {
+                "num.io.threads": "8",
+                "heap.opts": "-Xmx1G",
+                "authorizer.class.name": "",
+                "confluent.license.topic.replication.factor": "1",
+            },
+        )
     assert [(r.levelno, r.properties) for r in caplog.records] == [  # type: ignore[attr-defined]
-        (logging.WARNING, "num.io.threads,heap.opts,authorizer.class.name")
+        (logging.WARNING, "num.io.threads,heap.opts,authorizer.class.name,confluent.license.topic.replication.factor")
     ]
 
 
