@@ -220,6 +220,11 @@ def _open_broker(config: BrokerConfig) -> Broker:
         return Broker.open(config)
     except OSError as exc:
         raise StartupError(_data_dir_problem(config.data_dir, exc)) from None
+    except ValueError as exc:
+        # Another broker's meta.properties (node.id) or an unreadable identity file; the traceback
+        # is for --log-level debug.
+        log.debug("data dir refused", exc_info=True)
+        raise StartupError(f"cannot use data dir {config.data_dir}: {exc}; pick another with --data-dir") from None
 
 
 def _data_dir_problem(data_dir: Path, exc: OSError) -> str:

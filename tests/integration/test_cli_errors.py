@@ -167,3 +167,14 @@ def test_testing_broker_refuses_a_misspelt_property(in_process: bool) -> None:
         broker.start()
     broker.stop()
     assert expected in str(failure.value)
+
+
+def test_data_dir_of_another_node(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "meta.properties").write_text("cluster.id=ZkHN4VIOQpiljRzI9qE4CA\nnode.id=1\nversion=1\n")
+    result = serve("--port", "0", "--data-dir", "data", "--node-id", "2", cwd=tmp_path)
+    assert_fails(
+        result,
+        "cannot use data dir data: data/meta.properties: stored node.id 1 does not match configured node id 2;"
+        " pick another with --data-dir",
+    )
