@@ -20,6 +20,8 @@ COMPRESSION_CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 # kafka-console-producer's defaults: --timeout (its linger.ms) 1000 ms and --batch-size 16384 bytes.
 DEFAULT_LINGER_MS = 1000
 DEFAULT_BATCH_SIZE = 16384
+# Lines read ahead of the batches being sent: stdin is read no faster than the broker takes it.
+LINES_AHEAD = 1000
 # A v2 record's framing beyond key and value (length, attributes, deltas, header count): at most this.
 RECORD_OVERHEAD = 21
 
@@ -137,7 +139,7 @@ def produce(client: WireClient, args: argparse.Namespace) -> None:
     partitions = _partition_count(client, args.topic, create=True)
     _check_partition(args.topic, args.partition, partitions)
     separator = args.key_separator.encode() if args.key_separator else None
-    lines: queue.Queue[bytes | None] = queue.Queue()
+    lines: queue.Queue[bytes | None] = queue.Queue(maxsize=LINES_AHEAD)
     threading.Thread(target=_read_lines, args=(sys.stdin.buffer, lines), daemon=True).start()
     batches = _Batches(client, args)
     number = 0
