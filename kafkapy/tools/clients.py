@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import queue
 import sys
 import threading
 import time
-from typing import BinaryIO
+from dataclasses import dataclass
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import RecordTuple, build_batch, decode_records
@@ -22,6 +24,10 @@ DEFAULT_LINGER_MS = 1000
 DEFAULT_BATCH_SIZE = 16384
 # Lines read ahead of the batches being sent: stdin is read no faster than the broker takes it.
 LINES_AHEAD = 1000
+# How long Ctrl-C waits for a line the reader thread has taken from stdin but not yet queued.
+INTERRUPT_GRACE_S = 0.1
+# Bytes of stdin read at a time.
+READ_CHUNK = 64 * 1024
 # A v2 record's framing beyond key and value (length, attributes, deltas, header count): at most this.
 RECORD_OVERHEAD = 21
 
@@ -63,10 +69,24 @@ def _check_partition(topic: str, partition: int | None, count: int) -> None:
         raise ToolError(f"topic '{topic}' has no partition {partition} (it has {count}: 0-{count - 1})")
 
 
-def _read_lines(stream: BinaryIO, lines: queue.Queue[bytes | None]) -> None:
-    """Queue each line of ``stream`` as it arrives, without its line ending; None at EOF."""
-    for line in stream:
-        lines.put(line.rstrip(b"\n").removesuffix(b"\r"))
+def _read_lines(fd: int, lines: queue.Queue[bytes | None]) -> None:
+    """Queue each line read from ``fd`` as it arrives, without its line ending; None at EOF.
+
+    Plain ``os.read`` rather than ``sys.stdin``: this thread may still be waiting in a read when the
+    tool exits (Ctrl-C, an error), and Python aborts at exit on a buffered stdin another thread holds.
+    """
+    partial: list[bytes] = []
+    while chunk := os.read(fd, READ_CHUNK):
+        *complete, rest = chunk.split(b"\n")
+        if complete:
+            complete[0] = b"".join([*partial, complete[0]])
+            partial = []
+            for line in complete:
+                lines.put(line.removesuffix(b"\r"))
+        partial.append(rest)
+    last = b"".join(partial)
+    if last:
+        lines.put(last.removesuffix(b"\r"))
     lines.put(None)
 
 
@@ -138,35 +158,57 @@ def produce(client: WireClient, args: argparse.Namespace) -> None:
     """One record per stdin line, sent as lines arrive; ``KEY<sep>VALUE`` with --key-separator."""
     partitions = _partition_count(client, args.topic, create=True)
     _check_partition(args.topic, args.partition, partitions)
-    separator = args.key_separator.encode() if args.key_separator else None
     lines: queue.Queue[bytes | None] = queue.Queue(maxsize=LINES_AHEAD)
-    threading.Thread(target=_read_lines, args=(sys.stdin.buffer, lines), daemon=True).start()
+    threading.Thread(target=_read_lines, args=(sys.stdin.fileno(), lines), daemon=True).start()
     batches = _Batches(client, args)
-    number = 0
+    records = _LineRecords(args, partitions)
     try:
-        while True:
-            try:
-                line = lines.get(timeout=batches.wait_s())
-            except queue.Empty:
-                batches.send()
-                continue
-            if line is None:
-                break
-            number += 1
-            key = None
-            value = line
-            if separator and separator in line:
-                key, value = line.split(separator, 1)
-            if args.partition is not None:
-                partition = args.partition
-            else:
-                partition = murmur2_partition(key, partitions) if key is not None else (number - 1) % partitions
-            batches.add(partition, number, key, value)
-    finally:
-        # Also on Ctrl-C: what was typed before it is sent, as kafka-console-producer flushes on exit.
+        while (line := _next_line(lines, batches)) is not None:
+            batches.add(*records.of(line))
+    except KeyboardInterrupt:
+        # What was read before Ctrl-C is sent, as kafka-console-producer flushes on its way out;
+        # a line the reader has just taken from the pipe gets a moment to arrive.
+        with contextlib.suppress(queue.Empty):
+            while (line := lines.get(timeout=INTERRUPT_GRACE_S)) is not None:
+                batches.add(*records.of(line))
         batches.send()
+        raise
+    batches.send()
     if batches.failed:
-        raise ToolError(f"{batches.failed} of {number} records not sent")
+        raise ToolError(f"{batches.failed} of {records.number} records not sent")
+
+
+def _next_line(lines: queue.Queue[bytes | None], batches: _Batches) -> bytes | None:
+    """The next stdin line (None at EOF), sending the batches whose linger time passes meanwhile."""
+    while True:
+        try:
+            return lines.get(timeout=batches.wait_s())
+        except queue.Empty:
+            batches.send()
+
+
+class _LineRecords:
+    """Stdin lines as (partition, line number, key, value), partitioned like Kafka's producer."""
+
+    def __init__(self, args: argparse.Namespace, partitions: int) -> None:
+        self.separator = args.key_separator.encode() if args.key_separator else None
+        self.partition = args.partition
+        self.partitions = partitions
+        self.number = 0
+
+    def of(self, line: bytes) -> tuple[int, int, bytes | None, bytes]:
+        self.number += 1
+        key = None
+        value = line
+        if self.separator and self.separator in line:
+            key, value = line.split(self.separator, 1)
+        if self.partition is not None:
+            partition = self.partition
+        elif key is not None:
+            partition = murmur2_partition(key, self.partitions)
+        else:
+            partition = (self.number - 1) % self.partitions
+        return partition, self.number, key, value
 
 
 def _start_offsets(client: WireClient, topic: str, partitions: list[int], timestamp: int) -> dict[int, int]:
@@ -190,16 +232,23 @@ def consume(client: WireClient, args: argparse.Namespace) -> None:
             f"kafkapy: waiting for new records of {args.topic} (--from-beginning prints those already there)",
             file=sys.stderr,
         )
-    printed = 0
+    count = _Count()
     try:
-        printed = _print_records(client, args, positions)
+        _print_records(client, args, positions, count)
     finally:
-        print(f"Processed a total of {printed} messages", file=sys.stderr)
+        # Also on Ctrl-C, as kafka-console-consumer says it on its way out.
+        print(f"Processed a total of {count.printed} messages", file=sys.stderr)
 
 
-def _print_records(client: WireClient, args: argparse.Namespace, positions: dict[int, int]) -> int:
-    """Fetch from ``positions`` and print until a stop condition; how many records were printed."""
-    printed = 0
+@dataclass
+class _Count:
+    """Records printed so far, kept where an interrupted ``_print_records`` leaves it."""
+
+    printed: int = 0
+
+
+def _print_records(client: WireClient, args: argparse.Namespace, positions: dict[int, int], count: _Count) -> None:
+    """Fetch from ``positions`` and print until --max-messages or --timeout-ms, counting in ``count``."""
     quiet_s = None if args.timeout_ms is None else args.timeout_ms / 1000
     quiet_until = None if quiet_s is None else time.monotonic() + quiet_s
     out = sys.stdout.buffer
@@ -217,16 +266,15 @@ def _print_records(client: WireClient, args: argparse.Namespace, positions: dict
                 for record in records:
                     if record.offset < positions[part.partition_index]:
                         continue
-                    if args.max_messages is not None and printed >= args.max_messages:
+                    if args.max_messages is not None and count.printed >= args.max_messages:
                         out.flush()
-                        return printed
+                        return
                     key = (record.key or b"null") + separator if args.print_key else b""
                     out.write(key + (record.value if record.value is not None else b"null") + b"\n")
-                    printed += 1
+                    count.printed += 1
                     positions[part.partition_index] = record.offset + 1
                     if quiet_s is not None:
                         quiet_until = time.monotonic() + quiet_s
         out.flush()
-        if args.max_messages is not None and printed >= args.max_messages:
+        if args.max_messages is not None and count.printed >= args.max_messages:
             break
-    return printed

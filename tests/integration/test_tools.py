@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import signal
+import struct
 import subprocess
 import sys
+import termios
+import time
 from pathlib import Path
+from typing import IO
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from kafka.partitioner.default import murmur2
@@ -275,3 +281,35 @@ def test_dump_log_decodes_markers_offsets_and_indexes(broker: BrokerProcess) -> 
     assert index[0] == f"Dumping {log.with_suffix('.index')}"
     assert re.fullmatch(r"offset: \d+ position: \d+", index[1])
     assert re.fullmatch(r"timestamp: \d+ offset: \d+", index[-1])
+
+
+def unread_bytes(pipe: IO[str]) -> int:
+    """Bytes written into a pipe that its reader has not read yet (FIONREAD)."""
+    return struct.unpack("i", fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def test_ctrl_c_sends_what_was_typed_and_counts_what_was_printed(shared_broker: BrokerProcess) -> None:
+    b = ("-b", shared_broker.bootstrap)
+    topic = unique_topic("ctrl-c")
+    kafkapy("topics", "create", topic, *b)
+    consumer = start_kafkapy("consume", topic, *b)
+    producer = start_kafkapy("produce", topic, "--linger-ms", "600000", *b)
+    try:
+        assert consumer.stderr is not None and producer.stdin is not None
+        assert consumer.stderr.readline().startswith(f"kafkapy: waiting for new records of {topic}")
+        producer.stdin.write("typed\n")
+        producer.stdin.flush()
+        # Once produce has read the line from the pipe (it would linger ten minutes before sending it).
+        deadline = time.monotonic() + 60
+        while unread_bytes(producer.stdin) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        producer.send_signal(signal.SIGINT)
+        assert producer.wait(timeout=60) == 130
+        assert consumer.stdout is not None and consumer.stdout.readline() == "typed\n"
+        consumer.send_signal(signal.SIGINT)
+        assert consumer.wait(timeout=60) == 130
+        assert consumer.stderr.read() == "Processed a total of 1 messages\n"
+    finally:
+        for process in (producer, consumer):
+            process.kill()
+            process.wait(timeout=10)
