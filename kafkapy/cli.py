@@ -22,7 +22,8 @@ from kafkapy.config import (
     parse_properties,
     property_parser,
 )
-from kafkapy.server.server import StartupError, serve
+from kafkapy.server.server import serve
+from kafkapy.server.startup import StartupError
 from kafkapy.tools import commands
 
 

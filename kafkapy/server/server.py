@@ -10,10 +10,8 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import trio
 
@@ -23,6 +21,7 @@ from kafkapy.broker import Broker
 from kafkapy.config import BrokerConfig
 from kafkapy.protocol.connection import API_VERSIONS_KEY, Connection, ProtocolError, Request
 from kafkapy.protocol.schema import Region
+from kafkapy.server.startup import listen, open_broker, storage_fields
 
 log = logging.getLogger("kafkapy.server")
 
@@ -190,73 +189,6 @@ async def _serve_connection(broker: Broker, stream: trio.SocketStream) -> None:
             log.exception("connection failed; closed")
 
 
-class StartupError(Exception):
-    """The broker cannot start; the message is one line naming the problem and its fix."""
-
-
-async def _listen(config: BrokerConfig) -> list[trio.SocketListener]:
-    """Listen on the configured host and port; StartupError saying why not and what to change."""
-    try:
-        return await trio.open_tcp_listeners(config.port, host=config.host)
-    except OSError as exc:
-        raise StartupError(_listen_problem(config.host, config.port, exc)) from None
-
-
-def _listen_problem(host: str, port: int, exc: OSError) -> str:
-    if isinstance(exc, socket.gaierror):
-        return f"cannot listen on {host}: unknown host ({exc.strerror}); pick an address with --host"
-    if exc.errno == errno.EADDRINUSE:
-        return f"port {port} on {host} is in use (another broker?); pick one with --port"
-    if exc.errno == errno.EACCES:
-        return f"not allowed to listen on port {port} on {host} (ports below 1024 need root); pick one with --port"
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return f"cannot listen on {host}: not an address of this machine; pick one with --host"
-    return f"cannot listen on port {port} on {host}: {exc.strerror or exc}"
-
-
-def _open_broker(config: BrokerConfig) -> Broker:
-    """Broker.open, with a data dir it cannot use turned into a StartupError."""
-    try:
-        return Broker.open(config)
-    except OSError as exc:
-        raise StartupError(_data_dir_problem(config.data_dir, exc)) from None
-    except ValueError as exc:
-        # Another broker's meta.properties (node.id) or an unreadable identity file; the traceback
-        # is for --log-level debug.
-        log.debug("data dir refused", exc_info=True)
-        raise StartupError(f"cannot use data dir {config.data_dir}: {exc}; pick another with --data-dir") from None
-
-
-def _data_dir_problem(data_dir: Path, exc: OSError) -> str:
-    path = Path(exc.filename) if exc.filename else data_dir
-    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
-        return f"data dir {data_dir} is not a directory ({path} is a file); point --data-dir at a directory"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        owner = _existing(path).stat().st_uid
-        return (
-            f"data dir {data_dir} is not writable by uid {os.geteuid()} ({_existing(path)} is owned by uid {owner});"
-            " chown it (a docker volume is root's until chowned) or pick another with --data-dir"
-        )
-    if exc.errno == errno.EROFS:
-        return f"data dir {data_dir} is on a read-only file system; pick another with --data-dir"
-    where = "" if path == data_dir else f" ({path})"
-    return f"cannot use data dir {data_dir}: {exc.strerror or exc}{where}; pick another with --data-dir"
-
-
-def _existing(path: Path) -> Path:
-    """``path`` or its nearest ancestor that exists (whose owner explains a permission error)."""
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
-def _storage(config: BrokerConfig) -> dict[str, str]:
-    """What the start-up and stop lines say about storage: memory, or disk and its data dir."""
-    if config.storage == "memory":
-        return {"storage": "memory"}
-    return {"storage": config.storage, "data_dir": str(config.data_dir)}
-
-
 async def serve(
     config: BrokerConfig,
     *,
@@ -269,9 +201,9 @@ async def serve(
     a StartupError with a one-line message.
     """
     load_handlers()
-    listeners = await _listen(config)
+    listeners = await listen(config)
     try:
-        broker = _open_broker(config)
+        broker = open_broker(config)
     except BaseException:
         for listener in listeners:
             listener.socket.close()
@@ -282,10 +214,10 @@ async def serve(
         async with trio.open_nursery() as nursery:
             await nursery.start(broker.run)
             await nursery.start(trio.serve_listeners, lambda s: _serve_connection(broker, s), listeners)
-            log.info("listening", extra={"host": config.host, "port": port, **_storage(config)})
+            log.info("listening", extra={"host": config.host, "port": port, **storage_fields(config)})
             if on_ready is not None:
                 on_ready(config.host, port)
             task_status.started(port)
     finally:
         broker.close()
-        log.info("stopped", extra=_storage(config))
+        log.info("stopped", extra=storage_fields(config))
