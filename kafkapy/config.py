@@ -176,6 +176,14 @@ _LISTENERS = ("listeners", "advertised.listeners")
 # Read with listeners, to know each listener's security protocol and which one clients use.
 _LISTENER_SETTINGS = ("listener.security.protocol.map", "controller.listener.names")
 SECURITY_PROTOCOLS = ("SSL", "SASL_PLAINTEXT", "SASL_SSL")
+# Properties that only mean something with authentication or ACLs (super.users and
+# allow.everyone.if.no.acl.found are the StandardAuthorizer's, set in server.properties too).
+_AUTHORIZATION = (
+    "authorizer.class.name",
+    "delegation.token.secret.key",
+    "super.users",
+    "allow.everyone.if.no.acl.found",
+)
 _NO_SECURITY = "kafkapy has no SSL, SASL or authorizer yet, and ignoring it would leave the broker open; remove it"
 
 
@@ -264,7 +272,7 @@ def _refuse_security(props: Mapping[str, str]) -> None:
         per_listener = name.startswith("listener.name.") and (".ssl." in name or ".sasl." in name)
         if name.startswith(("ssl.", "sasl.")) or per_listener:
             raise ConfigError(f"{name} is not supported: {_NO_SECURITY}")
-        if name in ("authorizer.class.name", "delegation.token.secret.key") and value.strip():
+        if name in _AUTHORIZATION and value.strip():
             raise ConfigError(f"{name} is not supported: {_NO_SECURITY}")
         if name == "security.inter.broker.protocol" and value.strip() in SECURITY_PROTOCOLS:
             raise ConfigError(f"{name}={value} is not supported: {_NO_SECURITY}")

@@ -153,6 +153,8 @@ def test_bad_properties_name_the_property(props: dict[str, str], message: str) -
         {"listener.name.clients.sasl.jaas.config": "x"},
         {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer"},
         {"security.inter.broker.protocol": "SSL"},
+        {"super.users": "User:admin"},
+        {"allow.everyone.if.no.acl.found": "false"},
     ],
 )
 def test_security_properties_are_refused_not_ignored(props: dict[str, str]) -> None:
