@@ -5,14 +5,26 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
 
-from kafkapy import logs
+from kafkapy import __version__, logs
 from kafkapy.broker import Broker
-from kafkapy.config import STORAGE_MODES, BrokerConfig, apply_properties, load_properties_file, parse_properties
+from kafkapy.config import (
+    STORAGE_MODES,
+    BrokerConfig,
+    ConfigError,
+    apply_properties,
+    checked,
+    load_properties_file,
+    parse_port,
+    parse_properties,
+    property_parser,
+)
 from kafkapy.server.server import serve
+from kafkapy.server.startup import StartupError
 from kafkapy.testing.process import RESET_DONE_LINE
 from kafkapy.tools import commands
 
@@ -21,7 +33,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run a broker")
     p.add_argument("--config", type=Path, help="Kafka-style server.properties (Kafka's config names)")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port to listen on (default 9092; 0 picks a free one)")
+    p.add_argument("--port", help="port to listen on (default 9092; 0 picks a free one)")
     p.add_argument("--data-dir", type=Path, help="where the logs live (default ./kafkapy-data)")
     p.add_argument(
         "--storage",
@@ -29,9 +41,9 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
         help="disk: Kafka-format segment files (default); memory: nothing written, everything lost on exit",
     )
     p.add_argument("--advertised-host", help="host clients are told to connect to (default: --host)")
-    p.add_argument("--advertised-port", type=int, help="port clients are told to connect to (default: --port)")
-    p.add_argument("--node-id", type=int, help="this broker's node id (default 1)")
-    p.add_argument("--num-partitions", type=int, help="partitions of auto-created topics (default 1)")
+    p.add_argument("--advertised-port", help="port clients are told to connect to (default: --port)")
+    p.add_argument("--node-id", help="this broker's node id (default 1)")
+    p.add_argument("--num-partitions", help="partitions of auto-created topics (default 1)")
     p.add_argument(
         "--no-auto-create-topics", action="store_true", help="answer UNKNOWN_TOPIC_OR_PARTITION instead of creating"
     )
@@ -43,31 +55,45 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
         help="a Kafka property, as in kafka-server-start --override (repeatable; after --config)",
     )
     p.add_argument("--ready-file", type=Path, help="write HOST:PORT here once the broker accepts connections")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="stderr log level"
+    )
+
+
+# serve's flags: the BrokerConfig attribute each sets and the parser that checks its text.
+_FLAGS: tuple[tuple[str, Callable[[str], object]], ...] = (
+    ("host", str),
+    ("port", parse_port),
+    ("data_dir", Path),
+    ("storage", str),
+    ("advertised_host", str),
+    ("advertised_port", parse_port),
+    ("node_id", property_parser("node.id")),
+    ("num_partitions", property_parser("num.partitions")),
+)
 
 
 def build_config(args: argparse.Namespace) -> BrokerConfig:
-    """Defaults, then the properties file, then flags."""
+    """Defaults, then the properties file, then --override, then flags; ConfigError for a bad one."""
     config = BrokerConfig()
     if args.config:
         load_properties_file(config, args.config)
-    apply_properties(config, parse_properties("\n".join(args.override)))
-    for flag, attr in (
-        ("host", "host"),
-        ("port", "port"),
-        ("data_dir", "data_dir"),
-        ("storage", "storage"),
-        ("advertised_host", "advertised_host"),
-        ("advertised_port", "advertised_port"),
-        ("node_id", "node_id"),
-        ("num_partitions", "num_partitions"),
-    ):
-        value = getattr(args, flag)
+    apply_properties(config, _overrides(args.override))
+    for attr, parse in _FLAGS:
+        value = getattr(args, attr)
         if value is not None:
-            setattr(config, attr, value)
+            setattr(config, attr, checked("--" + attr.replace("_", "-"), value, parse))
     if args.no_auto_create_topics:
         config.auto_create_topics_enable = False
     return config
+
+
+def _overrides(values: list[str]) -> dict[str, str]:
+    """``--override NAME=VALUE`` arguments as properties; ConfigError for one without ``=``."""
+    for value in values:
+        if "=" not in value:
+            raise ConfigError(f"invalid --override {value}: expected NAME=VALUE")
+    return parse_properties("\n".join(values))
 
 
 async def _run(config: BrokerConfig, ready_file: Path | None = None) -> None:
@@ -98,19 +124,40 @@ async def _run(config: BrokerConfig, ready_file: Path | None = None) -> None:
                     print(RESET_DONE_LINE, flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """``kafkapy``'s argument parser: ``serve`` and the tool subcommands."""
     parser = argparse.ArgumentParser(prog="kafkapy", description="A Kafka-wire-compatible broker in Python.")
+    parser.add_argument("--version", action="version", version=f"kafkapy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     commands.add_parsers(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command != "serve":
         return commands.run(args)
     logs.configure(args.log_level)
     try:
         config = build_config(args)
-    except (OSError, ValueError) as exc:
-        print(f"kafkapy: bad configuration: {exc}", file=sys.stderr)
+    except ConfigError as exc:
+        print(f"kafkapy: {exc}", file=sys.stderr)
         return 2
-    trio.run(_run, config, args.ready_file)
+    problem = None
+    try:
+        trio.run(_run, config, args.ready_file)
+    except* StartupError as group:
+        problem = _first(group)
+    if problem is not None:
+        print(f"kafkapy: {problem}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _first(group: BaseExceptionGroup) -> BaseException:
+    """The first exception inside a (nested) exception group."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc

@@ -1,18 +1,27 @@
 """Broker configuration, with Kafka's config names and defaults.
 
-Settings come from a Kafka-style properties file (``--config server.properties``) and command-line
-flags; the flags win. Only the names listed in ``_PROPERTIES`` are understood; others are logged and
-ignored so an existing server.properties can be reused as it is.
+Settings come from a Kafka-style properties file (``--config server.properties``), ``--override``
+and command-line flags; the flags win. Every value is checked before the broker starts, and a bad
+one is a ``ConfigError`` naming the property. The names in ``_PROPERTIES`` (and the broker-level
+topic defaults of kafkapy.configs) are implemented; an unknown name is an error that suggests the
+closest known one. Kafka properties kafkapy does not implement are refused when ignoring them
+would weaken security (SSL, SASL, an authorizer) and otherwise warned about once, so an existing
+server.properties can be reused as it is.
+
+To add a property: a ``BrokerConfig`` field with Kafka's default (and a comment saying where it
+comes from), and one line in ``_PROPERTIES`` naming its parser (``_integer(minimum=1)``, ``_boolean``...).
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from kafkapy.configs import BROKER_SYNONYMS, validate_broker_property
+from kafkapy.configs import BROKER_SYNONYMS, INT_MAX, LONG_MAX, validate_broker_property
+from kafkapy.kafka_properties import KAFKA_BROKER_PROPERTIES, KAFKA_IMAGE_VARIABLES, KAFKA_PROPERTY_PREFIXES
 
 log = logging.getLogger("kafkapy.config")
 
@@ -75,59 +84,112 @@ class BrokerConfig:
         return self.advertised_host or self.host, self.advertised_port or self.port
 
 
+class ConfigError(ValueError):
+    """A setting kafkapy cannot start with; the message is one line naming the setting and the fix."""
+
+
+def _integer(minimum: int | None = None, maximum: int = INT_MAX) -> Callable[[str], int]:
+    """A parser of whole numbers from ``minimum`` to ``maximum`` (a Java int unless told)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+        if minimum is not None and value < minimum and maximum in (INT_MAX, LONG_MAX):
+            raise ValueError(f"expected a whole number of at least {minimum}")
+        if value > maximum or minimum is not None and value < minimum:
+            if minimum is None:
+                raise ValueError(f"expected a whole number up to {maximum}")
+            raise ValueError(f"expected a whole number from {minimum} to {maximum}")
+        return value
+
+    return parse
+
+
+def _boolean(text: str) -> bool:
+    if text.strip().lower() not in ("true", "false"):
+        raise ValueError("expected true or false")
+    return text.strip().lower() == "true"
+
+
+def _path(text: str) -> Path:
+    """The first directory of a log.dirs list (one broker, one data dir)."""
+    first = text.split(",")[0].strip()
+    if not first:
+        raise ValueError("expected a directory")
+    return Path(first)
+
+
 def _storage_mode(value: str) -> str:
     if value not in STORAGE_MODES:
-        raise ValueError(f"kafkapy.storage must be one of {', '.join(STORAGE_MODES)}, not {value!r}")
+        raise ValueError(f"expected one of {', '.join(STORAGE_MODES)}")
     return value
 
 
-# Kafka property name -> (attribute, converter)
+# A TCP port; 0 asks the OS for a free one.
+parse_port = _integer(0, 65535)
+_non_negative = _integer(0)
+_positive = _integer(1)
+_positive_long = _integer(1, LONG_MAX)
+
+# Kafka property name -> (BrokerConfig attribute, parser of the text value), with the type and range
+# of Kafka 4.3's ConfigDef; where Kafka has no range but a negative value means nothing (timeouts,
+# sizes, broker.id, default.replication.factor), zero or one at least.
 _PROPERTIES: dict[str, tuple[str, Callable[[str], object]]] = {
-    "node.id": ("node_id", int),
-    "broker.id": ("node_id", int),
-    "log.dirs": ("data_dir", Path),
-    "log.dir": ("data_dir", Path),
+    "node.id": ("node_id", _integer(0)),
+    "broker.id": ("node_id", _integer(0)),
+    "log.dirs": ("data_dir", _path),
+    "log.dir": ("data_dir", _path),
     "kafkapy.storage": ("storage", _storage_mode),
-    "num.partitions": ("num_partitions", int),
-    "auto.create.topics.enable": ("auto_create_topics_enable", bool),
-    "default.replication.factor": ("default_replication_factor", int),
-    "socket.request.max.bytes": ("socket_request_max_bytes", int),
-    "log.retention.check.interval.ms": ("log_retention_check_interval_ms", int),
-    "log.cleaner.enable": ("log_cleaner_enable", bool),
-    "log.cleaner.backoff.ms": ("log_cleaner_backoff_ms", int),
-    "kafkapy.strict.replication.factor": ("strict_replication_factor", bool),
+    "num.partitions": ("num_partitions", _positive),
+    "auto.create.topics.enable": ("auto_create_topics_enable", _boolean),
+    "default.replication.factor": ("default_replication_factor", _positive),
+    "socket.request.max.bytes": ("socket_request_max_bytes", _positive),
+    "log.retention.check.interval.ms": ("log_retention_check_interval_ms", _positive_long),
+    "log.cleaner.enable": ("log_cleaner_enable", _boolean),
+    "log.cleaner.backoff.ms": ("log_cleaner_backoff_ms", _integer(0, LONG_MAX)),
+    "kafkapy.strict.replication.factor": ("strict_replication_factor", _boolean),
     "create.topic.policy.class.name": ("create_topic_policy_class_name", str),
     "alter.config.policy.class.name": ("alter_config_policy_class_name", str),
-    "group.initial.rebalance.delay.ms": ("group_initial_rebalance_delay_ms", int),
-    "group.min.session.timeout.ms": ("group_min_session_timeout_ms", int),
-    "group.max.session.timeout.ms": ("group_max_session_timeout_ms", int),
-    "group.max.size": ("group_max_size", int),
-    "offsets.topic.num.partitions": ("offsets_topic_num_partitions", int),
-    "offsets.retention.check.interval.ms": ("offsets_retention_check_interval_ms", int),
-    "offset.metadata.max.bytes": ("offset_metadata_max_bytes", int),
-    "transaction.state.log.num.partitions": ("transaction_state_log_num_partitions", int),
-    "transaction.max.timeout.ms": ("transaction_max_timeout_ms", int),
-    "transactional.id.expiration.ms": ("transactional_id_expiration_ms", int),
+    "group.initial.rebalance.delay.ms": ("group_initial_rebalance_delay_ms", _non_negative),
+    "group.min.session.timeout.ms": ("group_min_session_timeout_ms", _non_negative),
+    "group.max.session.timeout.ms": ("group_max_session_timeout_ms", _non_negative),
+    "group.max.size": ("group_max_size", _positive),
+    "offsets.topic.num.partitions": ("offsets_topic_num_partitions", _positive),
+    "offsets.retention.check.interval.ms": ("offsets_retention_check_interval_ms", _positive_long),
+    "offset.metadata.max.bytes": ("offset_metadata_max_bytes", _non_negative),
+    "transaction.state.log.num.partitions": ("transaction_state_log_num_partitions", _positive),
+    "transaction.max.timeout.ms": ("transaction_max_timeout_ms", _positive),
+    "transactional.id.expiration.ms": ("transactional_id_expiration_ms", _positive),
     "transaction.abort.timed.out.transaction.cleanup.interval.ms": (
         "transaction_abort_timed_out_transaction_cleanup_interval_ms",
-        int,
+        _positive,
     ),
     "transaction.remove.expired.transaction.cleanup.interval.ms": (
         "transaction_remove_expired_transaction_cleanup_interval_ms",
-        int,
+        _positive,
     ),
 }
 _MINUTES = {"offsets.retention.minutes": "offsets_retention_ms"}
+_LISTENERS = ("listeners", "advertised.listeners")
+# Read with listeners, to know each listener's security protocol and which one clients use.
+_LISTENER_SETTINGS = ("listener.security.protocol.map", "controller.listener.names")
+SECURITY_PROTOCOLS = ("SSL", "SASL_PLAINTEXT", "SASL_SSL")
+# Properties that only mean something with authentication or ACLs (super.users and
+# allow.everyone.if.no.acl.found are the StandardAuthorizer's, set in server.properties too).
+_AUTHORIZATION = (
+    "authorizer.class.name",
+    "delegation.token.secret.key",
+    "super.users",
+    "allow.everyone.if.no.acl.found",
+)
+_NO_SECURITY = "kafkapy has no SSL, SASL or authorizer yet, and ignoring it would leave the broker open; remove it"
 
 
-def _convert(kind: Callable[[str], object], value: str) -> object:
-    if kind is bool:
-        if value.lower() not in ("true", "false"):
-            raise ValueError(f"expected true or false, got {value!r}")
-        return value.lower() == "true"
-    if kind is Path:
-        return Path(value.split(",")[0])
-    return kind(value)
+def property_parser(name: str) -> Callable[[str], object]:
+    """The parser of an implemented property, for a flag that sets the same thing (--num-partitions)."""
+    return _PROPERTIES[name][1]
 
 
 def parse_properties(text: str) -> dict[str, str]:
@@ -145,47 +207,132 @@ def parse_properties(text: str) -> dict[str, str]:
     return props
 
 
+def checked(name: str, value: str, parse: Callable[[str], object]) -> object:
+    """``parse(value)``, or a ConfigError naming the setting (``num.partitions=abc`` or ``--port 70000``)."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        setting = f"{name} {value}" if name.startswith("--") else f"{name}={value}"
+        raise ConfigError(f"invalid {setting}: {exc}") from None
+
+
 def apply_properties(config: BrokerConfig, props: dict[str, str]) -> None:
-    """Set the config from Kafka property names; raises ValueError for a bad value."""
+    """Set the config from Kafka property names; ConfigError for a bad value or an unknown name.
+
+    Kafka properties kafkapy does not implement are refused if they would secure the broker and
+    otherwise logged, all in one warning.
+    """
+    _refuse_security(props)
+    ignored = []
     for name, value in props.items():
         if name in _PROPERTIES:
-            attr, kind = _PROPERTIES[name]
-            setattr(config, attr, _convert(kind, value))
+            attr, parse = _PROPERTIES[name]
+            setattr(config, attr, checked(name, value, parse))
         elif name in BROKER_SYNONYMS:
-            validate_broker_property(name, value)
+            checked(name, value, lambda v, name=name: validate_broker_property(name, v))
             config.log_properties[name] = value
         elif name in _MINUTES:
-            setattr(config, _MINUTES[name], int(value) * 60 * 1000)
-        elif name == "listeners" or name == "advertised.listeners":
-            host, port = _listener(value)
-            if name == "listeners":
-                config.host, config.port = host or config.host, port
-            else:
-                config.advertised_host, config.advertised_port = host, port
+            setattr(config, _MINUTES[name], checked(name, value, _positive) * 60 * 1000)  # type: ignore[operator]
+        elif name in _LISTENERS:
+            _apply_listeners(config, name, value, props)
+        elif _is_kafka_property(name):
+            ignored.append(name)
         else:
-            log.info("ignoring unsupported property", extra={"property": name})
+            raise ConfigError(f"unknown property {name}{_suggestion(name)}")
+    ignored = [name for name in ignored if name not in _LISTENER_SETTINGS]
+    if ignored:
+        log.warning("ignoring Kafka properties kafkapy does not implement", extra={"properties": ",".join(ignored)})
+
+
+def _is_kafka_property(name: str) -> bool:
+    return (
+        name in KAFKA_BROKER_PROPERTIES or name in KAFKA_IMAGE_VARIABLES or name.startswith(KAFKA_PROPERTY_PREFIXES)
+    )
+
+
+def _known_names() -> list[str]:
+    return [*_PROPERTIES, *BROKER_SYNONYMS, *_MINUTES, *KAFKA_BROKER_PROPERTIES]
+
+
+def _suggestion(name: str) -> str:
+    """`` (did you mean X?)`` for the closest known property name, as difflib sees it."""
+    close = difflib.get_close_matches(name, _known_names(), n=1, cutoff=0.8)
+    if close:
+        return f" (did you mean {close[0]}?)"
+    return " (not a Kafka broker property)"
+
+
+def _refuse_security(props: Mapping[str, str]) -> None:
+    """ConfigError for a property that asks for SSL, SASL, delegation tokens or an authorizer.
+
+    kafkapy implements none of them yet; starting without would serve in the clear and to anyone
+    what the properties meant to protect, so it does not start (never fail open).
+    """
+    for name, value in props.items():
+        per_listener = name.startswith("listener.name.") and (".ssl." in name or ".sasl." in name)
+        if name.startswith(("ssl.", "sasl.")) or per_listener:
+            raise ConfigError(f"{name} is not supported: {_NO_SECURITY}")
+        if name in _AUTHORIZATION and value.strip():
+            raise ConfigError(f"{name} is not supported: {_NO_SECURITY}")
+        if name == "security.inter.broker.protocol" and value.strip() in SECURITY_PROTOCOLS:
+            raise ConfigError(f"{name}={value} is not supported: {_NO_SECURITY}")
+    protocols = _protocol_map(props.get("listener.security.protocol.map", ""))
+    for name in _LISTENERS:
+        for listener in filter(None, (item.strip() for item in props.get(name, "").split(","))):
+            listener_name = listener.split("://", 1)[0].strip().upper()
+            if protocols.get(listener_name, listener_name) in SECURITY_PROTOCOLS:
+                raise ConfigError(f"{name}={props[name]} is not supported: {_NO_SECURITY}")
+
+
+def _protocol_map(value: str) -> dict[str, str]:
+    """listener.security.protocol.map ``NAME:PROTOCOL,...`` as a dict."""
+    out = {}
+    for item in value.split(","):
+        name, _, protocol = item.partition(":")
+        if name.strip():
+            out[name.strip().upper()] = protocol.strip().upper()
+    return out
+
+
+def _apply_listeners(config: BrokerConfig, name: str, value: str, props: Mapping[str, str]) -> None:
+    """Host and port of the listener clients use: the first one that is not a KRaft controller's."""
+    controllers = {c.strip().upper() for c in props.get("controller.listener.names", "").split(",")}
+    host, port = checked(name, value, lambda v: _listener(v, controllers))  # type: ignore[misc]
+    if name == "listeners":
+        config.host, config.port = host or config.host, port
+    else:
+        config.advertised_host, config.advertised_port = host, port
 
 
 def static_properties(config: BrokerConfig) -> dict[str, tuple[str, bool]]:
     """Broker property -> (value, is it the default) for the settings in ``_PROPERTIES`` (DescribeConfigs)."""
     defaults = {f.name: f.default for f in fields(BrokerConfig)}
     out = {}
-    for name, (attr, kind) in _PROPERTIES.items():
+    for name, (attr, _) in _PROPERTIES.items():
         value = getattr(config, attr)
-        text = str(value).lower() if kind is bool else str(value)
+        text = str(value).lower() if isinstance(value, bool) else str(value)
         out[name] = (text, value == defaults.get(attr))
     return out
 
 
-def _listener(value: str) -> tuple[str, int]:
-    """First ``NAME://host:port`` of a listeners list."""
-    first = value.split(",")[0]
-    address = first.split("://", 1)[-1]
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
+def _listener(value: str, controllers: set[str]) -> tuple[str, int]:
+    """Host and port of the first ``NAME://host:port`` of a listeners list not named in ``controllers``."""
+    listeners = [item.strip() for item in value.split(",") if item.strip()]
+    chosen = next((item for item in listeners if item.split("://", 1)[0].upper() not in controllers), None)
+    if chosen is None or "://" not in chosen:
+        raise ValueError("expected NAME://HOST:PORT, like PLAINTEXT://localhost:9092")
+    host, sep, port = chosen.split("://", 1)[1].rpartition(":")
+    if not sep:
+        raise ValueError("expected NAME://HOST:PORT, like PLAINTEXT://localhost:9092")
+    return host.strip("[]"), parse_port(port)
 
 
 def load_properties_file(config: BrokerConfig, path: Path) -> None:
-    apply_properties(config, parse_properties(path.read_text()))
+    """Apply a server.properties file; ConfigError if it cannot be read."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read --config {path}: {exc.strerror or exc}") from None
+    apply_properties(config, parse_properties(text))
 
 

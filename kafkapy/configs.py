@@ -325,7 +325,10 @@ def validate_broker_property(name: str, raw: str) -> None:
     """ValueError unless ``raw`` is valid for the broker synonym ``name`` of a topic config."""
     definition, unit = BROKER_SYNONYMS[name]
     if unit != 1:
-        int(raw)
+        try:
+            int(raw)
+        except ValueError:
+            raise ValueError("expected a whole number") from None
         return
     definition.parse(raw)
 

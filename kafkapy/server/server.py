@@ -21,6 +21,7 @@ from kafkapy.broker import Broker
 from kafkapy.config import BrokerConfig
 from kafkapy.protocol.connection import API_VERSIONS_KEY, Connection, ProtocolError, Request
 from kafkapy.protocol.schema import Region
+from kafkapy.server.startup import listen, open_broker, storage_fields
 
 log = logging.getLogger("kafkapy.server")
 
@@ -195,26 +196,33 @@ async def serve(
     on_open: Callable[[Broker], None] | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Open the data dir, listen, and serve until cancelled; then close every log cleanly.
+    """Listen, open the data dir, and serve until cancelled; then close every log cleanly.
 
-    ``on_open`` receives the Broker once its data dir is loaded, for kafkapy-only controls that are
-    not Kafka requests (``Broker.reset`` by SIGUSR1 or from KafkaBroker's thread).
+    Listening comes first so that a port in use fails before any recovery work; either failure is
+    a StartupError with a one-line message. ``on_open`` receives the Broker once its data dir is
+    loaded, for kafkapy-only controls that are not Kafka requests (``Broker.reset`` by SIGUSR1 or
+    from KafkaBroker's thread).
     """
     load_handlers()
-    broker = Broker.open(config)
+    listeners = await listen(config)
+    try:
+        broker = open_broker(config)
+    except BaseException:
+        for listener in listeners:
+            listener.socket.close()
+        raise
     if on_open is not None:
         on_open(broker)
     try:
-        listeners = await trio.open_tcp_listeners(config.port, host=config.host)
         port = listeners[0].socket.getsockname()[1]
         config.port = port
         async with trio.open_nursery() as nursery:
             await nursery.start(broker.run)
             await nursery.start(trio.serve_listeners, lambda s: _serve_connection(broker, s), listeners)
-            log.info("listening", extra={"host": config.host, "port": port, "data_dir": str(config.data_dir)})
+            log.info("listening", extra={"host": config.host, "port": port, **storage_fields(config)})
             if on_ready is not None:
                 on_ready(config.host, port)
             task_status.started(port)
     finally:
         broker.close()
-        log.info("stopped", extra={"data_dir": str(config.data_dir)})
+        log.info("stopped", extra=storage_fields(config))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import struct
 
+from kafkapy import __version__
+from kafkapy.configs import ConfigSource, ResourceType
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import uuid_to_kafka_string
 from kafkapy.testing.wire import WireClient
+from kafkapy.tools import ToolError
 
 _ALL = None
 # kafka-consumer-groups.sh --describe columns.
@@ -42,32 +45,71 @@ def topics_list(client: WireClient, args: argparse.Namespace) -> None:
         print(topic.name)
 
 
+def describe_broker(client: WireClient, address: str) -> str:
+    """One line saying which broker answered ApiVersions and Metadata at ``address`` (``kafkapy health``)."""
+    body = {"client_software_name": "kafkapy-cli", "client_software_version": __version__}
+    versions = client.request(18, 3, body)
+    _check(versions.error_code)
+    meta = client.request(3, 12, {"topics": [], "allow_auto_topic_creation": False})
+    return (
+        f"broker {meta.controller_id if not meta.brokers else meta.brokers[0].node_id} of cluster {meta.cluster_id}"
+        f" answered at {address} ({len(versions.api_keys)} APIs)"
+    )
+
+
+def _topic_configs(values: list[str]) -> list[dict[str, str]]:
+    """``--config NAME=VALUE`` arguments as CreateTopics configs; ToolError for one without ``=``."""
+    configs = []
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ToolError(f"invalid --config {item}: expected NAME=VALUE, like retention.ms=60000")
+        configs.append({"name": name.strip(), "value": value.strip()})
+    return configs
+
+
 def topics_create(client: WireClient, args: argparse.Namespace) -> None:
-    configs = [{"name": k, "value": v} for k, v in (c.split("=", 1) for c in args.config)]
     topic = {
         "name": args.topic,
         "num_partitions": args.partitions,
         "replication_factor": args.replication_factor,
-        "configs": configs,
+        "configs": _topic_configs(args.config),
     }
     result = client.request(19, 7, {"topics": [topic], "timeout_ms": 30000}).topics[0]
+    if args.if_not_exists and result.error_code == ErrorCode.TOPIC_ALREADY_EXISTS:
+        return
     _check(result.error_code, result.error_message)
     print(f"Created topic {args.topic}.")
 
 
 def topics_delete(client: WireClient, args: argparse.Namespace) -> None:
     result = client.request(20, 6, {"topics": [{"name": args.topic}], "timeout_ms": 30000}).responses[0]
+    if args.if_exists and result.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
+        return
     _check(result.error_code, result.error_message)
+    print(f"Deleted topic {args.topic}.")
+
+
+def _overrides(client: WireClient, topic: str) -> str:
+    """``name=value,...`` of the topic's configs that are not Kafka's defaults, as kafka-topics.sh prints them."""
+    resource = {"resource_type": ResourceType.TOPIC, "resource_name": topic, "configuration_keys": None}
+    body = {"resources": [resource], "include_synonyms": False, "include_documentation": False}
+    result = client.request(32, 4, body).results[0]
+    _check(result.error_code, result.error_message)
+    shown = (c for c in result.configs if c.config_source != ConfigSource.DEFAULT_CONFIG and not c.is_sensitive)
+    return ",".join(f"{c.name}={c.value}" for c in shown)
 
 
 def topics_describe(client: WireClient, args: argparse.Namespace) -> None:
     for topic in _metadata(client, [args.topic] if args.topic else _ALL):
+        if topic.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
+            raise ToolError(f"topic '{topic.name}' does not exist")
         _check(topic.error_code, topic.name)
         replicas = len(topic.partitions[0].replica_nodes) if topic.partitions else 0
         topic_id = uuid_to_kafka_string(topic.topic_id)
         print(
             f"Topic: {topic.name}\tTopicId: {topic_id}\tPartitionCount: {len(topic.partitions)}"
-            f"\tReplicationFactor: {replicas}\tConfigs: "
+            f"\tReplicationFactor: {replicas}\tConfigs: {_overrides(client, topic.name)}"
         )
         for p in sorted(topic.partitions, key=lambda p: p.partition_index):
             nodes = ",".join(map(str, p.replica_nodes))
@@ -76,8 +118,6 @@ def topics_describe(client: WireClient, args: argparse.Namespace) -> None:
                 f"\tTopic: {topic.name}\tPartition: {p.partition_index}\tLeader: {p.leader_id}"
                 f"\tReplicas: {nodes}\tIsr: {isr}"
             )
-
-
 
 
 def groups_list(client: WireClient, args: argparse.Namespace) -> None:
@@ -110,6 +150,9 @@ def _assignment_partitions(assignment: bytes) -> list[tuple[str, int]]:
 def groups_describe(client: WireClient, args: argparse.Namespace) -> None:
     group = client.request(15, 5, {"groups": [args.group]}).groups[0]
     _check(group.error_code, args.group)
+    if group.group_state == "Dead":
+        # DescribeGroups answers an unknown group as an empty Dead one; kafka-consumer-groups.sh fails.
+        raise ToolError(f"consumer group '{args.group}' does not exist")
     owners = {
         tp: member for member in group.members for tp in _assignment_partitions(bytes(member.member_assignment))
     }

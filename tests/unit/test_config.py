@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import pytest
 
 from kafkapy.cli import _serve_parser, build_config
-from kafkapy.config import BrokerConfig, apply_properties, parse_properties
+from kafkapy.config import BrokerConfig, ConfigError, apply_properties, parse_properties
 from kafkapy.configs import broker_topic_defaults
 
 
@@ -35,7 +36,7 @@ def test_kafka_names_map_to_config() -> None:
             "log.roll.hours": "2",
             "listeners": "PLAINTEXT://0.0.0.0:19092",
             "advertised.listeners": "PLAINTEXT://kafka.local:29092",
-            "some.unknown.property": "ignored",
+            "num.network.threads": "3",
         },
     )
     assert (config.node_id, config.data_dir, config.num_partitions) == (3, Path("/tmp/a"), 6)
@@ -71,3 +72,131 @@ def test_storage_mode() -> None:
         apply_properties(BrokerConfig(), {"kafkapy.storage": "tape"})
     with pytest.raises(SystemExit):
         serve_args("--storage", "tape")
+
+
+# The broker part of Apache Kafka 4's config/server.properties (KRaft, combined mode).
+KAFKA_SERVER_PROPERTIES = """
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=localhost:9093
+listeners=CONTROLLER://:9093,PLAINTEXT://:19092
+inter.broker.listener.name=PLAINTEXT
+advertised.listeners=PLAINTEXT://localhost:19092,CONTROLLER://localhost:9093
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+num.network.threads=3
+num.io.threads=8
+socket.send.buffer.bytes=102400
+socket.receive.buffer.bytes=102400
+socket.request.max.bytes=104857600
+log.dirs=/tmp/kraft-combined-logs
+num.partitions=1
+num.recovery.threads.per.data.dir=1
+offsets.topic.replication.factor=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+log.retention.hours=168
+log.segment.bytes=1073741824
+log.retention.check.interval.ms=300000
+"""
+
+
+def test_kafkas_own_server_properties_start_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    config = BrokerConfig()
+    with caplog.at_level(logging.WARNING, logger="kafkapy.config"):
+        apply_properties(config, parse_properties(KAFKA_SERVER_PROPERTIES))
+    # The listener clients use, not the KRaft controller's listed first.
+    assert (config.host, config.port) == ("127.0.0.1", 19092)
+    assert config.advertised == ("localhost", 19092)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    ignored = warnings[0].properties.split(",")  # type: ignore[attr-defined]
+    assert "num.io.threads" in ignored and "process.roles" in ignored
+    assert "listener.security.protocol.map" not in ignored and "node.id" not in ignored
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"num.partitions": "abc"}, "invalid num.partitions=abc: expected a whole number"),
+        ({"num.partitions": "0"}, "invalid num.partitions=0: expected a whole number of at least 1"),
+        ({"auto.create.topics.enable": "yes"}, "invalid auto.create.topics.enable=yes: expected true or false"),
+        ({"log.retention.hours": "week"}, "invalid log.retention.hours=week: expected a whole number"),
+        ({"listeners": "PLAINTEXT://:99999"}, "invalid listeners=PLAINTEXT://:99999: expected a whole number from 0"),
+        ({"listeners": "localhost:9092"}, "invalid listeners=localhost:9092: expected NAME://HOST:PORT"),
+        (
+            {"auto.create.topic.enable": "false"},
+            "unknown property auto.create.topic.enable (did you mean auto.create.topics.enable?)",
+        ),
+        ({"num.partition": "3"}, "unknown property num.partition (did you mean num.partitions?)"),
+        ({"colour": "blue"}, "unknown property colour (not a Kafka broker property)"),
+    ],
+)
+def test_bad_properties_name_the_property(props: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as failure:
+        apply_properties(BrokerConfig(), props)
+    assert str(failure.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        {"listeners": "SSL://:9093"},
+        {"listeners": "PLAINTEXT://:9092,SASL_SSL://:9094"},
+        {"listeners": "CLIENTS://:9092", "listener.security.protocol.map": "CLIENTS:SASL_PLAINTEXT"},
+        {"advertised.listeners": "SASL_PLAINTEXT://kafka:9092"},
+        {"ssl.keystore.location": "/etc/kafka/keystore.jks"},
+        {"ssl.client.auth": "required"},
+        {"sasl.enabled.mechanisms": "PLAIN"},
+        {"listener.name.clients.sasl.jaas.config": "x"},
+        {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer"},
+        {"security.inter.broker.protocol": "SSL"},
+        {"super.users": "User:admin"},
+        {"allow.everyone.if.no.acl.found": "false"},
+    ],
+)
+def test_security_properties_are_refused_not_ignored(props: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="kafkapy has no SSL, SASL or authorizer yet"):
+        apply_properties(BrokerConfig(), props)
+
+
+def test_unimplemented_properties_warn_once(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="kafkapy.config"):
+        apply_properties(
+            BrokerConfig(),
+            {
+                "num.io.threads": "8",
+                "heap.opts": "-Xmx1G",
+                "authorizer.class.name": "",
+                "confluent.license.topic.replication.factor": "1",
+            },
+        )
+    assert [(r.levelno, r.properties) for r in caplog.records] == [  # type: ignore[attr-defined]
+        (logging.WARNING, "num.io.threads,heap.opts,authorizer.class.name,confluent.license.topic.replication.factor")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--port", "70000"), "invalid --port 70000: expected a whole number from 0 to 65535"),
+        (("--port", "-5"), "invalid --port -5: expected a whole number from 0 to 65535"),
+        (("--num-partitions", "0"), "invalid --num-partitions 0: expected a whole number of at least 1"),
+        (("--node-id", "one"), "invalid --node-id one: expected a whole number"),
+        (("--override", "retention.ms"), "invalid --override retention.ms: expected NAME=VALUE"),
+    ],
+)
+def test_bad_flags_name_the_flag(argv: tuple[str, ...], message: str) -> None:
+    with pytest.raises(ConfigError) as failure:
+        build_config(serve_args(*argv))
+    assert str(failure.value) == message
+
+
+def test_long_properties_take_kafkas_long_range() -> None:
+    config = BrokerConfig()
+    apply_properties(config, {"log.cleaner.backoff.ms": "3000000000", "log.retention.check.interval.ms": "4000000000"})
+    assert (config.log_cleaner_backoff_ms, config.log_retention_check_interval_ms) == (3000000000, 4000000000)
+    with pytest.raises(ConfigError, match="invalid group.max.size=3000000000: expected a whole number from 1 to"):
+        apply_properties(config, {"group.max.size": "3000000000"})

@@ -1,0 +1,87 @@
+"""Starting a broker: listening and opening the data dir, each failure a one-line StartupError.
+
+``kafkapy serve`` prints the message and exits with code 2; the message names the problem and
+the flag that fixes it, instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+from pathlib import Path
+
+import trio
+
+from kafkapy.broker import Broker
+from kafkapy.config import BrokerConfig
+
+log = logging.getLogger("kafkapy.server")
+
+
+class StartupError(Exception):
+    """The broker cannot start; the message is one line naming the problem and its fix."""
+
+
+async def listen(config: BrokerConfig) -> list[trio.SocketListener]:
+    """Listen on the configured host and port; StartupError saying why not and what to change."""
+    try:
+        return await trio.open_tcp_listeners(config.port, host=config.host)
+    except OSError as exc:
+        raise StartupError(_listen_problem(config.host, config.port, exc)) from None
+
+
+def _listen_problem(host: str, port: int, exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"cannot listen on {host}: unknown host ({exc.strerror}); pick an address with --host"
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is in use (another broker?); pick one with --port"
+    if exc.errno == errno.EACCES:
+        return f"not allowed to listen on port {port} on {host} (ports below 1024 need root); pick one with --port"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {host}: not an address of this machine; pick one with --host"
+    return f"cannot listen on port {port} on {host}: {exc.strerror or exc}"
+
+
+def open_broker(config: BrokerConfig) -> Broker:
+    """Broker.open, with a data dir it cannot use turned into a StartupError."""
+    try:
+        return Broker.open(config)
+    except OSError as exc:
+        raise StartupError(_data_dir_problem(config.data_dir, exc)) from None
+    except ValueError as exc:
+        # Another broker's meta.properties (node.id) or an unreadable identity file; the traceback
+        # is for --log-level debug.
+        log.debug("data dir refused", exc_info=True)
+        raise StartupError(f"cannot use data dir {config.data_dir}: {exc}; pick another with --data-dir") from None
+
+
+def _data_dir_problem(data_dir: Path, exc: OSError) -> str:
+    path = Path(exc.filename) if exc.filename else data_dir
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        return f"data dir {data_dir} is not a directory ({path} is a file); point --data-dir at a directory"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        owner = _existing(path).stat().st_uid
+        return (
+            f"data dir {data_dir} is not writable by uid {os.geteuid()} ({_existing(path)} is owned by uid {owner});"
+            " chown it (a docker volume is root's until chowned) or pick another with --data-dir"
+        )
+    if exc.errno == errno.EROFS:
+        return f"data dir {data_dir} is on a read-only file system; pick another with --data-dir"
+    where = "" if path == data_dir else f" ({path})"
+    return f"cannot use data dir {data_dir}: {exc.strerror or exc}{where}; pick another with --data-dir"
+
+
+def _existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists (whose owner explains a permission error)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def storage_fields(config: BrokerConfig) -> dict[str, str]:
+    """What the start-up and stop lines say about storage: memory, or disk and its data dir."""
+    if config.storage == "memory":
+        return {"storage": "memory"}
+    return {"storage": config.storage, "data_dir": str(config.data_dir)}

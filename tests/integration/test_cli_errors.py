@@ -1,0 +1,180 @@
+"""`kafkapy serve` start-up failures: one line on stderr naming the problem and its fix, exit code 2.
+
+Each runs the real `python -m kafkapy serve` as a subprocess, as a person at a terminal would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kafkapy.testing import KafkaBroker
+from kafkapy.testing.process import PACKAGE_ROOT
+from tests.broker_process import BrokerProcess, BrokerStartError
+
+
+def serve(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run `kafkapy serve ARGS` that is expected to fail before it listens."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "kafkapy", "serve", *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def assert_fails(result: subprocess.CompletedProcess[str], message: str) -> None:
+    """Exit code 2 and exactly ``kafkapy: MESSAGE`` on stderr, nothing else anywhere."""
+    assert (result.returncode, result.stderr, result.stdout) == (2, f"kafkapy: {message}\n", "")
+
+
+@pytest.fixture
+def port_in_use() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_port_in_use(tmp_path: Path, port_in_use: int) -> None:
+    result = serve("--port", str(port_in_use), "--data-dir", "data", cwd=tmp_path)
+    assert_fails(result, f"port {port_in_use} on 127.0.0.1 is in use (another broker?); pick one with --port")
+    assert not (tmp_path / "data").exists(), "the port is checked before the data dir is touched"
+
+
+def test_port_in_use_via_listeners_property(tmp_path: Path, port_in_use: int) -> None:
+    result = serve("--override", f"listeners=PLAINTEXT://127.0.0.1:{port_in_use}", "--storage", "memory", cwd=tmp_path)
+    assert_fails(result, f"port {port_in_use} on 127.0.0.1 is in use (another broker?); pick one with --port")
+
+
+def test_unknown_host(tmp_path: Path) -> None:
+    result = serve("--host", "no-such-host.invalid", "--port", "0", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("kafkapy: cannot listen on no-such-host.invalid: unknown host (")
+    assert result.stderr.endswith("); pick an address with --host\n")
+
+
+def test_data_dir_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("not a directory")
+    result = serve("--port", "0", "--data-dir", "data", cwd=tmp_path)
+    assert_fails(result, "data dir data is not a directory (data is a file); point --data-dir at a directory")
+
+
+def test_data_dir_unreachable(tmp_path: Path) -> None:
+    result = serve("--port", "0", "--data-dir", "/proc/kafkapy/data", cwd=tmp_path)
+    assert_fails(
+        result,
+        "cannot use data dir /proc/kafkapy/data: No such file or directory (/proc/kafkapy);"
+        " pick another with --data-dir",
+    )
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory this process cannot write to, like a docker volume owned by root.
+
+    chmod does not stop root, so as root the directory is made immutable (chattr +i) instead.
+    """
+    path = tmp_path / "volume"
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o555)
+        yield path
+        path.chmod(0o755)
+        return
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode != 0:
+        pytest.skip("running as root without chattr +i: no way to make a directory unwritable")
+    try:
+        yield path
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_data_dir_not_writable(tmp_path: Path, unwritable_dir: Path) -> None:
+    owner = unwritable_dir.stat().st_uid
+    for data_dir in (unwritable_dir, unwritable_dir / "data"):
+        result = serve("--port", "0", "--data-dir", str(data_dir), cwd=tmp_path)
+        assert_fails(
+            result,
+            f"data dir {data_dir} is not writable by uid {os.geteuid()} ({unwritable_dir} is owned by uid {owner});"
+            " chown it (a docker volume is root's until chowned) or pick another with --data-dir",
+        )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--port", "70000"), "invalid --port 70000: expected a whole number from 0 to 65535"),
+        (("--port", "-5"), "invalid --port -5: expected a whole number from 0 to 65535"),
+        (("--advertised-port", "x"), "invalid --advertised-port x: expected a whole number"),
+        (("--num-partitions", "0"), "invalid --num-partitions 0: expected a whole number of at least 1"),
+        (("--override", "num.partitions=abc"), "invalid num.partitions=abc: expected a whole number"),
+        (("--override", "num.partitions"), "invalid --override num.partitions: expected NAME=VALUE"),
+        (
+            ("--override", "auto.create.topic.enable=false"),
+            "unknown property auto.create.topic.enable (did you mean auto.create.topics.enable?)",
+        ),
+        (
+            ("--override", "ssl.keystore.location=/etc/kafka/broker.jks"),
+            "ssl.keystore.location is not supported: kafkapy has no SSL, SASL or authorizer yet,"
+            " and ignoring it would leave the broker open; remove it",
+        ),
+        (
+            ("--override", "listeners=SASL_SSL://:9094"),
+            "listeners=SASL_SSL://:9094 is not supported: kafkapy has no SSL, SASL or authorizer yet,"
+            " and ignoring it would leave the broker open; remove it",
+        ),
+        (("--config", "missing.properties"), "cannot read --config missing.properties: No such file or directory"),
+    ],
+)
+def test_bad_flags_and_properties(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    assert_fails(serve(*args, "--storage", "memory", cwd=tmp_path), message)
+
+
+def test_bad_property_in_a_file_names_it(tmp_path: Path) -> None:
+    (tmp_path / "server.properties").write_text("log.dirs=data\nnum.partitions=abc\n")
+    result = serve("--config", "server.properties", cwd=tmp_path)
+    assert_fails(result, "invalid num.partitions=abc: expected a whole number")
+
+
+def test_start_up_line_says_which_storage(tmp_path: Path) -> None:
+    for storage in ("memory", "disk"):
+        broker = BrokerProcess(tmp_path / storage, extra_args=("--storage", storage), log_path=tmp_path / "log")
+        broker.start()
+        broker.close()
+    listening = [line for line in broker.stderr_text().splitlines() if "msg=listening" in line]
+    assert "storage=memory" in listening[0] and "data_dir" not in listening[0]
+    assert f"storage=disk data_dir={tmp_path / 'disk'}" in listening[1]
+
+
+@pytest.mark.parametrize("in_process", [True, False])
+def test_testing_broker_refuses_a_misspelt_property(in_process: bool) -> None:
+    broker = KafkaBroker(in_process=in_process, storage="memory", config={"auto.create.topic.enable": "false"})
+    expected = "unknown property auto.create.topic.enable (did you mean auto.create.topics.enable?)"
+    with pytest.raises((ValueError, BrokerStartError)) as failure:
+        broker.start()
+    broker.stop()
+    assert expected in str(failure.value)
+
+
+def test_data_dir_of_another_node(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "meta.properties").write_text("cluster.id=ZkHN4VIOQpiljRzI9qE4CA\nnode.id=1\nversion=1\n")
+    result = serve("--port", "0", "--data-dir", "data", "--node-id", "2", cwd=tmp_path)
+    assert_fails(
+        result,
+        "cannot use data dir data: data/meta.properties: stored node.id 1 does not match configured node id 2;"
+        " pick another with --data-dir",
+    )
