@@ -37,6 +37,8 @@ class BrokerConfig:
     default_replication_factor: int = 1
     # Kafka's socket.request.max.bytes is 100 MiB.
     socket_request_max_bytes: int = 100 * 1024 * 1024
+    # Kafka's connections.max.idle.ms is 10 minutes (a negative value: never close idle connections).
+    connections_max_idle_ms: int = 600000
     # Broker-level defaults of topic configs by their Kafka broker names (log.retention.hours,
     # message.max.bytes, log.cleanup.policy, ...); kafkapy.configs.TOPIC_CONFIGS defines them all.
     log_properties: dict[str, str] = field(default_factory=dict)
@@ -92,6 +94,7 @@ _PROPERTIES: dict[str, tuple[str, Callable[[str], object]]] = {
     "auto.create.topics.enable": ("auto_create_topics_enable", bool),
     "default.replication.factor": ("default_replication_factor", int),
     "socket.request.max.bytes": ("socket_request_max_bytes", int),
+    "connections.max.idle.ms": ("connections_max_idle_ms", int),
     "log.retention.check.interval.ms": ("log_retention_check_interval_ms", int),
     "log.cleaner.enable": ("log_cleaner_enable", bool),
     "log.cleaner.backoff.ms": ("log_cleaner_backoff_ms", int),

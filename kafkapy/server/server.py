@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -26,6 +27,9 @@ log = logging.getLogger("kafkapy.server")
 
 # Requests one connection handles from its buffer before it yields to the other connections.
 REQUESTS_PER_CHECKPOINT = 16
+# A connection that has waited this long for its client's next bytes gives its receive buffer back
+# (allocated again when bytes arrive): idle connections cost a few KB, busy ones keep their buffer.
+BUFFER_RELEASE_S = 1.0
 
 
 async def _send_all(sock: trio.socket.SocketType, data: bytes) -> None:
@@ -89,6 +93,8 @@ class ClientConnection:
         self.broker = broker
         self.sock = stream.socket
         self.conn = Connection(broker.config.socket_request_max_bytes)
+        idle_ms = broker.config.connections_max_idle_ms
+        self.max_idle_s = idle_ms / 1000 if idle_ms >= 0 else math.inf
         try:
             host, port = self.sock.getpeername()[:2]
             self.peer = f"{host}:{port}"
@@ -124,15 +130,42 @@ class ClientConnection:
                 return
 
     async def _receive(self) -> bool:
-        """Read what the socket has into the connection's buffer; False once the client is gone."""
-        try:
-            received = await self.sock.recv_into(self.conn.get_buffer())
-        except OSError:
-            return False
+        """Read what the socket has into the connection's buffer; False once the client is gone.
+
+        The read is tried first and the socket waited on only when it has nothing; the task
+        yields once per receive either way, as trio's own ``recv_into`` does.
+        """
+        while True:
+            try:
+                received = os.readv(self.sock.fileno(), [self.conn.get_buffer()])
+            except BlockingIOError:
+                if not await self._wait_readable():
+                    return False
+                continue
+            except OSError:
+                return False
+            break
         if not received:
             return False
         self.conn.buffer_updated(received)
+        await trio.lowlevel.checkpoint()
         return True
+
+    async def _wait_readable(self) -> bool:
+        """Wait for the client's next bytes; False when it stays idle for connections.max.idle.ms.
+
+        Past BUFFER_RELEASE_S of waiting the receive buffer is given back; past the idle limit the
+        connection is closed, as Kafka's selector closes connections idle that long.
+        """
+        now = trio.current_time()
+        close_at = now + self.max_idle_s
+        for deadline in (min(now + BUFFER_RELEASE_S, close_at), close_at):
+            with trio.move_on_at(deadline):
+                await trio.lowlevel.wait_readable(self.sock)
+                return True
+            self.conn.release_buffer()
+        log.debug("closing idle connection", extra={"peer": self.peer, "idle_ms": round(self.max_idle_s * 1000)})
+        return False
 
     async def _handle(self, request: Request) -> bool:
         """Handle one request; False when the connection must be closed."""

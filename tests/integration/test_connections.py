@@ -1,0 +1,125 @@
+"""What a connection costs the broker, and the limits on connections, with Kafka's names.
+
+Real broker processes over TCP: memory is the broker's VmRSS from /proc; the limits are set with
+``--override`` as in kafka-server-start. Waits poll for a condition under a generous deadline.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pytest
+
+from kafkapy.protocol.errors import ErrorCode
+from kafkapy.testing.wire import WireClient
+from tests.broker_process import BrokerProcess
+
+MIB = 1024 * 1024
+DEADLINE_S = 30.0
+API_VERSIONS_BODY = {"client_software_name": "t", "client_software_version": "1"}
+
+
+def broker_rss(broker: BrokerProcess) -> int:
+    """The broker process's resident memory, in bytes."""
+    for line in Path(f"/proc/{broker.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def api_versions_ok(client: WireClient) -> bool:
+    return client.request(18, 3, API_VERSIONS_BODY).error_code == ErrorCode.NONE
+
+
+def answered(client: WireClient, timeout: float) -> bool:
+    """Send ApiVersions; True if it is answered within ``timeout``, False if not (or the broker closed)."""
+    client.sock.settimeout(timeout)
+    try:
+        return api_versions_ok(client)
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        return False
+    finally:
+        client.sock.settimeout(DEADLINE_S)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def clients(broker: BrokerProcess, count: int) -> Iterator[list[WireClient]]:
+    with ExitStack() as stack:
+        yield [stack.enter_context(WireClient.connect(broker.bootstrap, timeout=DEADLINE_S)) for _ in range(count)]
+
+
+def test_huge_size_prefixes_cost_what_was_sent(broker: BrokerProcess) -> None:
+    """30 connections each declare a 100 MiB request (socket.request.max.bytes) and send 8 bytes of
+    it: the broker's memory stays small and another client is answered meanwhile."""
+    with WireClient.connect(broker.bootstrap, timeout=DEADLINE_S) as other:
+        assert api_versions_ok(other)
+        before = broker_rss(broker)
+        with ExitStack() as stack:
+            socks = [stack.enter_context(socket.create_connection(("127.0.0.1", broker.port))) for _ in range(30)]
+            for sock in socks:
+                sock.sendall(struct.pack(">i", 100 * MIB) + struct.pack(">hhi", 0, 9, 1))
+            assert api_versions_ok(other)
+            # Reading those bytes is what once allocated (and zeroed) 100 MiB per connection, for
+            # seconds: watch the memory for a while.
+            grown = 0
+            for _ in range(20):
+                grown = max(grown, broker_rss(broker) - before)
+                time.sleep(0.1)
+            assert grown < 200 * MIB, f"RSS grew {grown / MIB:.0f} MiB"
+            assert api_versions_ok(other)
+
+
+def test_idle_connections_cost_a_few_kb(broker: BrokerProcess) -> None:
+    """500 connections that each made a request and went idle: a few KB each once idle."""
+    count = 500
+    with WireClient.connect(broker.bootstrap, timeout=DEADLINE_S) as first:
+        assert api_versions_ok(first)
+        before = broker_rss(broker)
+        with clients(broker, count) as many:
+            for client in many:
+                assert api_versions_ok(client)
+            per_connection: list[float] = []
+
+            def cheap() -> bool:
+                per_connection.append((broker_rss(broker) - before) / count)
+                return per_connection[-1] < 24 * 1024
+
+            try:
+                wait_for(cheap, "idle connections to cost < 24 KiB each", timeout=10)
+            finally:
+                print(f"RSS per idle connection: {per_connection[0] / 1024:.1f} KiB at once, "
+                      f"{per_connection[-1] / 1024:.1f} KiB after {len(per_connection) * 0.05:.1f} s")
+            assert all(api_versions_ok(client) for client in many[:10])
+
+
+@pytest.mark.parametrize("idle_ms", [500])
+def test_connections_max_idle_ms_closes_idle_connections(
+    broker_factory: Callable[..., BrokerProcess], idle_ms: int
+) -> None:
+    """An idle connection is closed after connections.max.idle.ms; one that keeps sending is not."""
+    broker = broker_factory(extra_args=("--override", f"connections.max.idle.ms={idle_ms}"))
+    with WireClient.connect(broker.bootstrap) as idle, WireClient.connect(broker.bootstrap) as busy:
+        assert api_versions_ok(idle) and api_versions_ok(busy)
+        started = time.monotonic()
+        while time.monotonic() - started < 3 * idle_ms / 1000:
+            assert api_versions_ok(busy)
+            time.sleep(idle_ms / 5000)
+        assert idle.is_closed_by_peer(timeout=DEADLINE_S)
+        assert api_versions_ok(busy)
+    with WireClient.connect(broker.bootstrap) as again:
+        assert api_versions_ok(again)
