@@ -10,7 +10,14 @@ from pathlib import Path
 import trio
 
 from kafkapy import logs
-from kafkapy.config import STORAGE_MODES, BrokerConfig, apply_properties, load_properties_file, parse_properties
+from kafkapy.config import (
+    STORAGE_MODES,
+    BrokerConfig,
+    apply_properties,
+    check_config,
+    load_properties_file,
+    parse_properties,
+)
 from kafkapy.server.server import serve
 from kafkapy.tools import commands
 
@@ -65,6 +72,7 @@ def build_config(args: argparse.Namespace) -> BrokerConfig:
             setattr(config, attr, value)
     if args.no_auto_create_topics:
         config.auto_create_topics_enable = False
+    check_config(config)
     return config
 
 

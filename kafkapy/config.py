@@ -39,6 +39,11 @@ class BrokerConfig:
     socket_request_max_bytes: int = 100 * 1024 * 1024
     # Kafka's connections.max.idle.ms is 10 minutes (a negative value: never close idle connections).
     connections_max_idle_ms: int = 600000
+    # Kafka's max.connections and max.connections.per.ip are Int.MaxValue; max.connections.per.ip.overrides
+    # ("host:count,ip:count") is empty.
+    max_connections: int = 2**31 - 1
+    max_connections_per_ip: int = 2**31 - 1
+    max_connections_per_ip_overrides: str = ""
     # Broker-level defaults of topic configs by their Kafka broker names (log.retention.hours,
     # message.max.bytes, log.cleanup.policy, ...); kafkapy.configs.TOPIC_CONFIGS defines them all.
     log_properties: dict[str, str] = field(default_factory=dict)
@@ -83,6 +88,29 @@ def _storage_mode(value: str) -> str:
     return value
 
 
+def _at_least_zero(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"Invalid value {number}: Value must be at least 0")
+    return number
+
+
+def parse_per_ip_overrides(value: str) -> dict[str, int]:
+    """max.connections.per.ip.overrides: ``host:count`` items, comma-separated (hosts are names or IPs)."""
+    overrides = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        host, sep, count = item.rpartition(":")
+        if not sep or not host.strip():
+            raise ValueError(f"max.connections.per.ip.overrides item {item!r} is not host:count")
+        overrides[host.strip().strip("[]")] = _at_least_zero(count.strip())
+    return overrides
+
+
+def _per_ip_overrides(value: str) -> str:
+    parse_per_ip_overrides(value)
+    return value
+
+
 # Kafka property name -> (attribute, converter)
 _PROPERTIES: dict[str, tuple[str, Callable[[str], object]]] = {
     "node.id": ("node_id", int),
@@ -95,6 +123,9 @@ _PROPERTIES: dict[str, tuple[str, Callable[[str], object]]] = {
     "default.replication.factor": ("default_replication_factor", int),
     "socket.request.max.bytes": ("socket_request_max_bytes", int),
     "connections.max.idle.ms": ("connections_max_idle_ms", int),
+    "max.connections": ("max_connections", _at_least_zero),
+    "max.connections.per.ip": ("max_connections_per_ip", _at_least_zero),
+    "max.connections.per.ip.overrides": ("max_connections_per_ip_overrides", _per_ip_overrides),
     "log.retention.check.interval.ms": ("log_retention_check_interval_ms", int),
     "log.cleaner.enable": ("log_cleaner_enable", bool),
     "log.cleaner.backoff.ms": ("log_cleaner_backoff_ms", int),
@@ -167,6 +198,12 @@ def apply_properties(config: BrokerConfig, props: dict[str, str]) -> None:
                 config.advertised_host, config.advertised_port = host, port
         else:
             log.info("ignoring unsupported property", extra={"property": name})
+
+
+def check_config(config: BrokerConfig) -> None:
+    """Checks across properties, once they are all set (Kafka's KafkaConfig.validateValues)."""
+    if config.max_connections_per_ip == 0 and not config.max_connections_per_ip_overrides:
+        raise ValueError("max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides is set")
 
 
 def static_properties(config: BrokerConfig) -> dict[str, tuple[str, bool]]:

@@ -22,6 +22,7 @@ from kafkapy.broker import Broker
 from kafkapy.config import BrokerConfig
 from kafkapy.protocol.connection import API_VERSIONS_KEY, Connection, ProtocolError, Request
 from kafkapy.protocol.schema import Region
+from kafkapy.server.connection_quotas import ConnectionQuotas, IPAddress, client_address
 
 log = logging.getLogger("kafkapy.server")
 
@@ -30,6 +31,13 @@ REQUESTS_PER_CHECKPOINT = 16
 # A connection that has waited this long for its client's next bytes gives its receive buffer back
 # (allocated again when bytes arrive): idle connections cost a few KB, busy ones keep their buffer.
 BUFFER_RELEASE_S = 1.0
+# accept() failing for want of file descriptors or memory: wait, doubling up to the maximum, and try
+# again (trio's serve_listeners waits 100 ms each time, logging every attempt).
+ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+ACCEPT_RETRY_MIN_S = 0.01
+ACCEPT_RETRY_MAX_S = 0.5
+# While accept keeps failing, it is logged at most once this often.
+ACCEPT_FAILURE_LOG_INTERVAL_S = 60.0
 
 
 async def _send_all(sock: trio.socket.SocketType, data: bytes) -> None:
@@ -210,15 +218,101 @@ class ClientConnection:
         return True
 
 
-async def _serve_connection(broker: Broker, stream: trio.SocketStream) -> None:
-    async with stream:
-        try:
+async def _serve_connection(
+    broker: Broker, stream: trio.SocketStream, quotas: ConnectionQuotas, address: IPAddress
+) -> None:
+    try:
+        async with stream:
             await ClientConnection(broker, stream).run()
-        except* (ConnectionError, trio.BrokenResourceError, trio.ClosedResourceError) as group:
-            log.debug("connection closed", extra={"error": str(group.exceptions[0])})
-        except* Exception:
-            # A bug met by one client must not take the broker down with it.
-            log.exception("connection failed; closed")
+    except* (ConnectionError, trio.BrokenResourceError, trio.ClosedResourceError) as group:
+        log.debug("connection closed", extra={"error": str(group.exceptions[0])})
+    except* Exception:
+        # A bug met by one client must not take the broker down with it.
+        log.exception("connection failed; closed")
+    finally:
+        quotas.release(address)
+
+
+class _AcceptFailures:
+    """accept() failing for lack of file descriptors or memory: logged once, then rate-limited.
+
+    The broker keeps serving its connections meanwhile and accepts again once a descriptor is free
+    (connections arriving meanwhile wait in the listen backlog).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0  # failures in a row
+        self.logged = False  # this run of failures has been logged
+        self.next_log_at = -math.inf
+
+    async def failed(self, exc: OSError) -> None:
+        self.count += 1
+        now = trio.current_time()
+        if now >= self.next_log_at:
+            self.next_log_at = now + ACCEPT_FAILURE_LOG_INTERVAL_S
+            self.logged = True
+            log.error(
+                "cannot accept connections; retrying",
+                extra={"error": os.strerror(exc.errno or 0), "failed_accepts": self.count},
+            )
+        await trio.sleep(min(ACCEPT_RETRY_MAX_S, ACCEPT_RETRY_MIN_S * 2 ** min(self.count, 16)))
+
+    def succeeded(self) -> None:
+        if self.logged:
+            log.warning("accepting connections again", extra={"failed_accepts": self.count})
+        self.count, self.logged = 0, False
+
+
+async def _accept(listener: trio.SocketListener, failures: _AcceptFailures) -> trio.SocketStream:
+    while True:
+        try:
+            stream = await listener.accept()
+        except OSError as exc:
+            if exc.errno not in ACCEPT_CAPACITY_ERRNOS:
+                raise
+            await failures.failed(exc)
+        else:
+            failures.succeeded()
+            return stream
+
+
+def _peer_address(stream: trio.SocketStream) -> IPAddress | None:
+    try:
+        return client_address(stream.socket.getpeername()[0])
+    except (OSError, ValueError):
+        return None  # already gone
+
+
+async def _serve_listener(
+    broker: Broker, listener: trio.SocketListener, quotas: ConnectionQuotas, nursery: trio.Nursery
+) -> None:
+    """Kafka's acceptor for one listener: accept, apply the connection limits, start the connection's task."""
+    failures = _AcceptFailures()
+    async with listener:
+        while True:
+            stream = await _accept(listener, failures)
+            await quotas.wait_for_slot()
+            address = _peer_address(stream)
+            if address is None:
+                await stream.aclose()
+            elif not quotas.admit(address):
+                log.info(
+                    "rejected connection: its address already has max.connections.per.ip connections",
+                    extra={"peer": str(address), "max": quotas.limit(address)},
+                )
+                await stream.aclose()
+            else:
+                nursery.start_soon(_serve_connection, broker, stream, quotas, address)
+
+
+async def _serve_listeners(
+    broker: Broker, listeners: list[trio.SocketListener], *, task_status: trio.TaskStatus[None]
+) -> None:
+    quotas = ConnectionQuotas.from_config(broker.config)
+    async with trio.open_nursery() as nursery:
+        for listener in listeners:
+            nursery.start_soon(_serve_listener, broker, listener, quotas, nursery)
+        task_status.started()
 
 
 async def serve(
@@ -236,7 +330,7 @@ async def serve(
         config.port = port
         async with trio.open_nursery() as nursery:
             await nursery.start(broker.run)
-            await nursery.start(trio.serve_listeners, lambda s: _serve_connection(broker, s), listeners)
+            await nursery.start(_serve_listeners, broker, listeners)
             log.info("listening", extra={"host": config.host, "port": port, "data_dir": str(config.data_dir)})
             if on_ready is not None:
                 on_ready(config.host, port)

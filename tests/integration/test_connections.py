@@ -6,6 +6,8 @@ Real broker processes over TCP: memory is the broker's VmRSS from /proc; the lim
 
 from __future__ import annotations
 
+import os
+import resource
 import socket
 import struct
 import time
@@ -123,3 +125,87 @@ def test_connections_max_idle_ms_closes_idle_connections(
         assert api_versions_ok(busy)
     with WireClient.connect(broker.bootstrap) as again:
         assert api_versions_ok(again)
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        ("max.connections.per.ip=2",),
+        ("max.connections.per.ip=0", "max.connections.per.ip.overrides=127.0.0.1:2,::1:5"),
+    ],
+    ids=["max.connections.per.ip", "overrides"],
+)
+def test_max_connections_per_ip_closes_excess_connections(
+    broker_factory: Callable[..., BrokerProcess], limits: tuple[str, ...]
+) -> None:
+    """Kafka closes a connection from an address that already has its limit; the others keep working,
+    and a slot freed is a slot taken again."""
+    args = [arg for limit in limits for arg in ("--override", limit)]
+    broker = broker_factory(extra_args=tuple(args))
+    with clients(broker, 2) as (a, b):
+        assert api_versions_ok(a) and api_versions_ok(b)
+        with WireClient.connect(broker.bootstrap) as third:
+            assert third.is_closed_by_peer(timeout=DEADLINE_S)
+        assert api_versions_ok(a) and api_versions_ok(b)
+        a.close()
+
+        def admitted() -> bool:
+            with WireClient.connect(broker.bootstrap) as client:
+                return answered(client, DEADLINE_S)
+
+        wait_for(admitted, "a connection once one closed")
+        assert api_versions_ok(b)
+    log = broker.log_path.read_text()
+    assert "rejected connection" in log
+
+
+def test_max_connections_waits_for_a_free_slot(broker_factory: Callable[..., BrokerProcess]) -> None:
+    """At max.connections the broker stops accepting (as Kafka's acceptor blocks): a new connection
+    is not served until an open one closes; the open ones keep working."""
+    broker = broker_factory(extra_args=("--override", "max.connections=2"))
+    with clients(broker, 2) as (a, b):
+        assert api_versions_ok(a) and api_versions_ok(b)
+        with WireClient.connect(broker.bootstrap) as third:
+            assert not answered(third, timeout=1.0)
+            assert api_versions_ok(a) and api_versions_ok(b)
+            a.close()
+            third.sock.settimeout(DEADLINE_S)
+            # The ApiVersions sent above is answered once the broker takes the connection.
+            assert third.read_response(18, 3, 1).error_code == ErrorCode.NONE
+            assert api_versions_ok(third) and api_versions_ok(b)
+
+
+def _open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_accept_survives_running_out_of_file_descriptors(broker: BrokerProcess) -> None:
+    """With RLIMIT_NOFILE lowered on the broker, connections past it wait in the backlog while the
+    open ones are served; once they close the broker accepts again, and it logs the failure once."""
+    pid = broker.pid
+    assert pid is not None
+    with WireClient.connect(broker.bootstrap) as existing:
+        assert api_versions_ok(existing)
+        logged_before = len(broker.log_path.read_text())
+        hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)[1]
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (_open_fds(pid) + 3, hard))
+        try:
+            with clients(broker, 10) as extra:
+                for client in extra:
+                    client.send_raw(client.encode(18, 3, API_VERSIONS_BODY)[1])
+                # Some were accepted before the descriptors ran out; the rest wait.
+                time.sleep(2)
+                assert api_versions_ok(existing)
+            with WireClient.connect(broker.bootstrap) as later:
+                assert answered(later, DEADLINE_S)
+            assert api_versions_ok(existing)
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (hard, hard))
+    log = broker.log_path.read_text()[logged_before:]
+    # trio's serve_listeners logged every retry (every 100 ms), each with a traceback.
+    failures = [
+        line
+        for line in log.splitlines()
+        if not line.startswith("=====") and ("accept" in line or "Too many open files" in line)
+    ]
+    assert 1 <= len(failures) <= 3, "\n".join(failures[:20])
