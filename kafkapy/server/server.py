@@ -264,6 +264,7 @@ class _AcceptFailures:
 
 
 async def _accept(listener: trio.SocketListener, failures: _AcceptFailures) -> trio.SocketStream:
+    """The next connection; waits out a shortage of descriptors or memory instead of failing."""
     while True:
         try:
             stream = await listener.accept()
@@ -277,6 +278,7 @@ async def _accept(listener: trio.SocketListener, failures: _AcceptFailures) -> t
 
 
 def _peer_address(stream: trio.SocketStream) -> IPAddress | None:
+    """The client's address as the per-address limits count it; None once it has hung up."""
     try:
         return client_address(stream.socket.getpeername()[0])
     except (OSError, ValueError):
@@ -291,7 +293,11 @@ async def _serve_listener(
     async with listener:
         while True:
             stream = await _accept(listener, failures)
-            await quotas.wait_for_slot()
+            try:
+                await quotas.wait_for_slot()
+            except trio.Cancelled:
+                stream.socket.close()  # shutting down while at max.connections
+                raise
             address = _peer_address(stream)
             if address is None:
                 await stream.aclose()
@@ -308,6 +314,7 @@ async def _serve_listener(
 async def _serve_listeners(
     broker: Broker, listeners: list[trio.SocketListener], *, task_status: trio.TaskStatus[None]
 ) -> None:
+    """Accept on every listener; the connection tasks share one nursery and one count of connections."""
     quotas = ConnectionQuotas.from_config(broker.config)
     async with trio.open_nursery() as nursery:
         for listener in listeners:
