@@ -17,6 +17,7 @@ from kafkapy.config import (
     BrokerConfig,
     ConfigError,
     apply_properties,
+    check_config,
     checked,
     load_properties_file,
     parse_port,
@@ -85,6 +86,7 @@ def build_config(args: argparse.Namespace) -> BrokerConfig:
             setattr(config, attr, checked("--" + attr.replace("_", "-"), value, parse))
     if args.no_auto_create_topics:
         config.auto_create_topics_enable = False
+    check_config(config)
     return config
 
 

@@ -46,6 +46,13 @@ class BrokerConfig:
     default_replication_factor: int = 1
     # Kafka's socket.request.max.bytes is 100 MiB.
     socket_request_max_bytes: int = 100 * 1024 * 1024
+    # Kafka's connections.max.idle.ms is 10 minutes (a negative value: never close idle connections).
+    connections_max_idle_ms: int = 600000
+    # Kafka's max.connections and max.connections.per.ip are Int.MaxValue; max.connections.per.ip.overrides
+    # ("host:count,ip:count") is empty.
+    max_connections: int = 2**31 - 1
+    max_connections_per_ip: int = 2**31 - 1
+    max_connections_per_ip_overrides: str = ""
     # Broker-level defaults of topic configs by their Kafka broker names (log.retention.hours,
     # message.max.bytes, log.cleanup.policy, ...); kafkapy.configs.TOPIC_CONFIGS defines them all.
     log_properties: dict[str, str] = field(default_factory=dict)
@@ -133,6 +140,23 @@ _non_negative = _integer(0)
 _positive = _integer(1)
 _positive_long = _integer(1, LONG_MAX)
 
+
+def parse_per_ip_overrides(value: str) -> dict[str, int]:
+    """max.connections.per.ip.overrides: ``host:count`` items, comma-separated (hosts are names or IPs)."""
+    overrides = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        host, sep, count = item.rpartition(":")
+        if not sep or not host.strip():
+            raise ValueError(f"max.connections.per.ip.overrides item {item!r} is not host:count")
+        overrides[host.strip().strip("[]")] = _non_negative(count)
+    return overrides
+
+
+def _per_ip_overrides(value: str) -> str:
+    parse_per_ip_overrides(value)
+    return value
+
+
 # Kafka property name -> (BrokerConfig attribute, parser of the text value), with the type and range
 # of Kafka 4.3's ConfigDef; where Kafka has no range but a negative value means nothing (timeouts,
 # sizes, broker.id, default.replication.factor), zero or one at least.
@@ -146,6 +170,11 @@ _PROPERTIES: dict[str, tuple[str, Callable[[str], object]]] = {
     "auto.create.topics.enable": ("auto_create_topics_enable", _boolean),
     "default.replication.factor": ("default_replication_factor", _positive),
     "socket.request.max.bytes": ("socket_request_max_bytes", _positive),
+    # Kafka's connections.max.idle.ms is a long; a negative value means never.
+    "connections.max.idle.ms": ("connections_max_idle_ms", _integer(None, LONG_MAX)),
+    "max.connections": ("max_connections", _non_negative),
+    "max.connections.per.ip": ("max_connections_per_ip", _non_negative),
+    "max.connections.per.ip.overrides": ("max_connections_per_ip_overrides", _per_ip_overrides),
     "log.retention.check.interval.ms": ("log_retention_check_interval_ms", _positive_long),
     "log.cleaner.enable": ("log_cleaner_enable", _boolean),
     "log.cleaner.backoff.ms": ("log_cleaner_backoff_ms", _integer(0, LONG_MAX)),
@@ -302,6 +331,12 @@ def _apply_listeners(config: BrokerConfig, name: str, value: str, props: Mapping
         config.host, config.port = host or config.host, port
     else:
         config.advertised_host, config.advertised_port = host, port
+
+
+def check_config(config: BrokerConfig) -> None:
+    """Checks across properties, once they are all set (Kafka's KafkaConfig.validateValues)."""
+    if config.max_connections_per_ip == 0 and not config.max_connections_per_ip_overrides:
+        raise ConfigError("max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides is set")
 
 
 def static_properties(config: BrokerConfig) -> dict[str, tuple[str, bool]]:

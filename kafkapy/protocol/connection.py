@@ -8,6 +8,7 @@ returned chunks (bytes, and file regions to splice with sendfile) in order.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import struct
 from dataclasses import dataclass, field
 
@@ -41,11 +42,27 @@ class Request:
     codec: Codec | None = field(default=None, repr=False)
 
 
-# Receive buffer of a connection: small requests are read into it and copied out whole.
+# A connection's receive buffer: small requests are read into it and copied out whole. It is
+# anonymous memory that costs RSS only for the pages written to (a request/response client touches
+# one), allocated at the connection's first read and given back to the OS when it goes idle
+# (``release_buffer``): a bytearray would be zeroed whole, and its freed memory kept in the heap.
 RECEIVE_BUFFER_SIZE = 128 * 1024
 # A request at least this large that has not fully arrived gets a buffer of its own, and the rest
-# of it is read straight into that buffer (no copy, no growing buffer).
+# of it is read straight into that buffer (no copy out). The buffer starts at twice the bytes
+# received (at least this size) and doubles whenever it is full, up to the declared size: memory
+# follows the bytes a peer sends, not the size it claims (Kafka bounds the latter with
+# queued.max.request.bytes instead).
 LARGE_REQUEST_SIZE = 64 * 1024
+# What a large request's buffer grows by is copied from here, so growing it makes no temporary
+# bytes object.
+_ZEROS = memoryview(bytes(1024 * 1024))
+# Not charged against the commit limit up front either (strict overcommit); Python 3.13+ names the flag.
+_MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0)
+
+
+def _anonymous_memory(size: int) -> mmap.mmap:
+    """``size`` bytes of private anonymous memory, backed by RAM page by page as they are written."""
+    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | _MAP_NORESERVE)
 
 
 class Connection:
@@ -57,28 +74,46 @@ class Connection:
 
     def __init__(self, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE) -> None:
         self.max_request_size = max_request_size
-        self._scratch = bytearray(RECEIVE_BUFFER_SIZE)
+        self._scratch: mmap.mmap | None = None  # allocated by get_buffer, given back by release_buffer
         self._start = 0  # unparsed bytes are _scratch[_start:_end]
         self._end = 0
         self._large: bytearray | None = None  # a large request's frame (without its size) being filled
+        self._large_size = 0  # its declared size, which len(_large) grows to
         self._large_filled = 0
 
     def _filling_large(self) -> bool:
-        return self._large is not None and self._large_filled < len(self._large)
+        return self._large is not None and self._large_filled < self._large_size
 
     def get_buffer(self) -> memoryview:
-        """Where the next bytes from the socket should be read to (never empty)."""
+        """Where the next bytes from the socket should be read to (never empty).
+
+        The caller drops the view before the next call: the large request's buffer grows in place.
+        """
         if self._large is not None and self._filling_large():
+            if self._large_filled == len(self._large):
+                self._grow_large()
             return memoryview(self._large)[self._large_filled :]
-        if self._end == len(self._scratch):
+        if self._scratch is None:
+            self._scratch = _anonymous_memory(RECEIVE_BUFFER_SIZE)
+        elif self._end == len(self._scratch):
             pending = self._end - self._start
             if self._start:
-                self._scratch[:pending] = self._scratch[self._start : self._end]
-                self._start, self._end = 0, pending
+                self._scratch.move(0, self._start, pending)
             else:
                 # Full of unparsed bytes: only a caller that feeds without taking requests gets here.
-                self._scratch.extend(bytes(len(self._scratch)))
+                grown = _anonymous_memory(2 * len(self._scratch))
+                grown.write(self._scratch)
+                self._scratch = grown
+            self._start, self._end = 0, pending
         return memoryview(self._scratch)[self._end :]
+
+    def _grow_large(self) -> None:
+        """Double a large request's full buffer, but not past its declared size."""
+        frame = self._large
+        assert frame is not None
+        target = min(2 * len(frame), self._large_size)
+        while len(frame) < target:
+            frame += _ZEROS[: target - len(frame)]
 
     def buffer_updated(self, nbytes: int) -> None:
         """``nbytes`` were written at the start of the last ``get_buffer()``."""
@@ -86,6 +121,15 @@ class Connection:
             self._large_filled += nbytes
         else:
             self._end += nbytes
+
+    def release_buffer(self) -> None:
+        """Give the receive buffer back to the OS unless it holds unparsed bytes: for an idle connection.
+
+        The next ``get_buffer`` allocates a new one.
+        """
+        if self._start == self._end:
+            self._scratch = None
+            self._start = self._end = 0
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Add bytes read from the socket (copied into the receive buffer)."""
@@ -107,22 +151,24 @@ class Connection:
         """The size of the request at the head of the buffer, once its 4 bytes are in."""
         if self._end - self._start < 4:
             return None
+        assert self._scratch is not None
         size = _SIZE.unpack_from(self._scratch, self._start)[0]
         if size < 8 or size > self.max_request_size:
             raise ProtocolError(f"request size {size} outside 8..{self.max_request_size} (socket.request.max.bytes)")
         return size
 
     def _start_large_request(self) -> None:
-        """Move an incomplete large request out of the receive buffer into one of its own size."""
+        """Move an incomplete large request out of the receive buffer into one of its own."""
         if self._large is not None:
             return
         size = self._frame_size()
         if size is None or size < LARGE_REQUEST_SIZE or self._end - self._start >= 4 + size:
             return
-        frame = bytearray(size)
+        assert self._scratch is not None
         got = self._end - self._start - 4
-        frame[:got] = self._scratch[self._start + 4 : self._end]
-        self._large, self._large_filled = frame, got
+        frame = bytearray(min(size, max(2 * got, LARGE_REQUEST_SIZE)))
+        frame[:got] = memoryview(self._scratch)[self._start + 4 : self._end]
+        self._large, self._large_size, self._large_filled = frame, size, got
         self._start = self._end = 0
 
     def next_request(self) -> Request | None:
@@ -131,7 +177,7 @@ class Connection:
         Raises ProtocolError for a frame that cannot be a request (bad size, undecodable body).
         """
         if self._large is not None:
-            if self._large_filled < len(self._large):
+            if self._filling_large():
                 return None
             frame, self._large = self._large, None
             return decode_request(frame)
@@ -142,8 +188,9 @@ class Connection:
             self._start_large_request()
             return None
         begin = self._start + 4
+        assert self._scratch is not None
         # A bytearray copy: the request may keep views into it (writable record batches).
-        frame = self._scratch[begin : begin + size]
+        frame = bytearray(memoryview(self._scratch)[begin : begin + size])
         self._start = begin + size
         if self._start == self._end:
             self._start = self._end = 0

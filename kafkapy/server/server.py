@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -21,12 +22,23 @@ from kafkapy.broker import Broker
 from kafkapy.config import BrokerConfig
 from kafkapy.protocol.connection import API_VERSIONS_KEY, Connection, ProtocolError, Request
 from kafkapy.protocol.schema import Region
+from kafkapy.server.connection_quotas import ConnectionQuotas, IPAddress, client_address
 from kafkapy.server.startup import listen, open_broker, storage_fields
 
 log = logging.getLogger("kafkapy.server")
 
 # Requests one connection handles from its buffer before it yields to the other connections.
 REQUESTS_PER_CHECKPOINT = 16
+# A connection that has waited this long for its client's next bytes gives its receive buffer back
+# (allocated again when bytes arrive): idle connections cost a few KB, busy ones keep their buffer.
+BUFFER_RELEASE_S = 1.0
+# accept() failing for want of file descriptors or memory: wait, doubling up to the maximum, and try
+# again (trio's serve_listeners waits 100 ms each time, logging every attempt).
+ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+ACCEPT_RETRY_MIN_S = 0.01
+ACCEPT_RETRY_MAX_S = 0.5
+# While accept keeps failing, it is logged at most once this often.
+ACCEPT_FAILURE_LOG_INTERVAL_S = 60.0
 
 
 async def _send_all(sock: trio.socket.SocketType, data: bytes) -> None:
@@ -90,6 +102,8 @@ class ClientConnection:
         self.broker = broker
         self.sock = stream.socket
         self.conn = Connection(broker.config.socket_request_max_bytes)
+        idle_ms = broker.config.connections_max_idle_ms
+        self.max_idle_s = idle_ms / 1000 if idle_ms >= 0 else math.inf
         try:
             host, port = self.sock.getpeername()[:2]
             self.peer = f"{host}:{port}"
@@ -125,15 +139,42 @@ class ClientConnection:
                 return
 
     async def _receive(self) -> bool:
-        """Read what the socket has into the connection's buffer; False once the client is gone."""
-        try:
-            received = await self.sock.recv_into(self.conn.get_buffer())
-        except OSError:
-            return False
+        """Read what the socket has into the connection's buffer; False once the client is gone.
+
+        The read is tried first and the socket waited on only when it has nothing; the task
+        yields once per receive either way, as trio's own ``recv_into`` does.
+        """
+        while True:
+            try:
+                received = os.readv(self.sock.fileno(), [self.conn.get_buffer()])
+            except BlockingIOError:
+                if not await self._wait_readable():
+                    return False
+                continue
+            except OSError:
+                return False
+            break
         if not received:
             return False
         self.conn.buffer_updated(received)
+        await trio.lowlevel.checkpoint()
         return True
+
+    async def _wait_readable(self) -> bool:
+        """Wait for the client's next bytes; False when it stays idle for connections.max.idle.ms.
+
+        Past BUFFER_RELEASE_S of waiting the receive buffer is given back; past the idle limit the
+        connection is closed, as Kafka's selector closes connections idle that long.
+        """
+        now = trio.current_time()
+        close_at = now + self.max_idle_s
+        for deadline in (min(now + BUFFER_RELEASE_S, close_at), close_at):
+            with trio.move_on_at(deadline):
+                await trio.lowlevel.wait_readable(self.sock)
+                return True
+            self.conn.release_buffer()
+        log.debug("closing idle connection", extra={"peer": self.peer, "idle_ms": round(self.max_idle_s * 1000)})
+        return False
 
     async def _handle(self, request: Request) -> bool:
         """Handle one request; False when the connection must be closed."""
@@ -178,15 +219,108 @@ class ClientConnection:
         return True
 
 
-async def _serve_connection(broker: Broker, stream: trio.SocketStream) -> None:
-    async with stream:
-        try:
+async def _serve_connection(
+    broker: Broker, stream: trio.SocketStream, quotas: ConnectionQuotas, address: IPAddress
+) -> None:
+    try:
+        async with stream:
             await ClientConnection(broker, stream).run()
-        except* (ConnectionError, trio.BrokenResourceError, trio.ClosedResourceError) as group:
-            log.debug("connection closed", extra={"error": str(group.exceptions[0])})
-        except* Exception:
-            # A bug met by one client must not take the broker down with it.
-            log.exception("connection failed; closed")
+    except* (ConnectionError, trio.BrokenResourceError, trio.ClosedResourceError) as group:
+        log.debug("connection closed", extra={"error": str(group.exceptions[0])})
+    except* Exception:
+        # A bug met by one client must not take the broker down with it.
+        log.exception("connection failed; closed")
+    finally:
+        quotas.release(address)
+
+
+class _AcceptFailures:
+    """accept() failing for lack of file descriptors or memory: logged once, then rate-limited.
+
+    The broker keeps serving its connections meanwhile and accepts again once a descriptor is free
+    (connections arriving meanwhile wait in the listen backlog).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0  # failures in a row
+        self.logged = False  # this run of failures has been logged
+        self.next_log_at = -math.inf
+
+    async def failed(self, exc: OSError) -> None:
+        self.count += 1
+        now = trio.current_time()
+        if now >= self.next_log_at:
+            self.next_log_at = now + ACCEPT_FAILURE_LOG_INTERVAL_S
+            self.logged = True
+            log.error(
+                "cannot accept connections; retrying",
+                extra={"error": os.strerror(exc.errno or 0), "failed_accepts": self.count},
+            )
+        await trio.sleep(min(ACCEPT_RETRY_MAX_S, ACCEPT_RETRY_MIN_S * 2 ** min(self.count, 16)))
+
+    def succeeded(self) -> None:
+        if self.logged:
+            log.warning("accepting connections again", extra={"failed_accepts": self.count})
+        self.count, self.logged = 0, False
+
+
+async def _accept(listener: trio.SocketListener, failures: _AcceptFailures) -> trio.SocketStream:
+    """The next connection; waits out a shortage of descriptors or memory instead of failing."""
+    while True:
+        try:
+            stream = await listener.accept()
+        except OSError as exc:
+            if exc.errno not in ACCEPT_CAPACITY_ERRNOS:
+                raise
+            await failures.failed(exc)
+        else:
+            failures.succeeded()
+            return stream
+
+
+def _peer_address(stream: trio.SocketStream) -> IPAddress | None:
+    """The client's address as the per-address limits count it; None once it has hung up."""
+    try:
+        return client_address(stream.socket.getpeername()[0])
+    except (OSError, ValueError):
+        return None  # already gone
+
+
+async def _serve_listener(
+    broker: Broker, listener: trio.SocketListener, quotas: ConnectionQuotas, nursery: trio.Nursery
+) -> None:
+    """Kafka's acceptor for one listener: accept, apply the connection limits, start the connection's task."""
+    failures = _AcceptFailures()
+    async with listener:
+        while True:
+            stream = await _accept(listener, failures)
+            try:
+                await quotas.wait_for_slot()
+            except trio.Cancelled:
+                stream.socket.close()  # shutting down while at max.connections
+                raise
+            address = _peer_address(stream)
+            if address is None:
+                await stream.aclose()
+            elif not quotas.admit(address):
+                log.info(
+                    "rejected connection: its address already has max.connections.per.ip connections",
+                    extra={"peer": str(address), "max": quotas.limit(address)},
+                )
+                await stream.aclose()
+            else:
+                nursery.start_soon(_serve_connection, broker, stream, quotas, address)
+
+
+async def _serve_listeners(
+    broker: Broker, listeners: list[trio.SocketListener], *, task_status: trio.TaskStatus[None]
+) -> None:
+    """Accept on every listener; the connection tasks share one nursery and one count of connections."""
+    quotas = ConnectionQuotas.from_config(broker.config)
+    async with trio.open_nursery() as nursery:
+        for listener in listeners:
+            nursery.start_soon(_serve_listener, broker, listener, quotas, nursery)
+        task_status.started()
 
 
 async def serve(
@@ -218,7 +352,7 @@ async def serve(
         config.port = port
         async with trio.open_nursery() as nursery:
             await nursery.start(broker.run)
-            await nursery.start(trio.serve_listeners, lambda s: _serve_connection(broker, s), listeners)
+            await nursery.start(_serve_listeners, broker, listeners)
             log.info("listening", extra={"host": config.host, "port": port, **storage_fields(config)})
             if on_ready is not None:
                 on_ready(config.host, port)
