@@ -15,6 +15,7 @@ import threading
 import time
 from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -160,24 +161,36 @@ class AppendInfo:
 class FetchSlice:
     """A byte range of one segment file holding whole record batches, ready for sendfile.
 
-    ``handle`` is the segment's, in ``fs``: never close it, and use the slice right away, since
-    closing the log or deleting the segment (truncation, later retention) closes it.
+    It holds no open file: a fetch of thousands of partitions must not pin thousands of fds. The
+    file is taken from the LRU of open files (reopened if need be) when the slice is sent, and held
+    until it is (``opened``). A segment deleted meanwhile keeps its renamed files for
+    file.delete.delay.ms, so the slice still reads them; one that is gone raises OSError.
     """
 
-    handle: int
+    segment: LogSegment
     position: int
     length: int
-    segment_base_offset: int
-    fs: FileSystem
 
     @property
-    def fd(self) -> int | None:
-        """The OS file descriptor to ``sendfile`` from; None when the storage has none (memory)."""
-        return self.fs.sendfile_fd(self.handle)
+    def segment_base_offset(self) -> int:
+        return self.segment.base_offset
+
+    @property
+    def fs(self) -> FileSystem:
+        return self.segment.fs
+
+    @contextmanager
+    def opened(self) -> Iterator[int | None]:
+        """The OS fd to ``sendfile`` from (None when the storage has none: memory), open for the block.
+
+        Open means open: the LRU may evict the file meanwhile, but it closes only when the block ends.
+        """
+        file = self.segment.file()
+        yield file.fs.sendfile_fd(file.handle)
 
     def read_bytes(self) -> bytes:
         """The slice's bytes, via pread (for when sendfile cannot be used)."""
-        return self.fs.pread_fully(self.handle, self.length, self.position)
+        return self.segment.pread(self.length, self.position)
 
 
 class OffsetAndTimestamp(NamedTuple):
@@ -456,7 +469,7 @@ class Log:
                     continue
                 completed = None
                 if header.is_control and header.producer_id != NO_PRODUCER_ID:
-                    marker = _read_marker(self._fs.pread_fully(segment.fd, header.size, position))
+                    marker = _read_marker(segment.pread(header.size, position))
                     if marker is not None:
                         completed = CompletedTxn(header.producer_id, None, header.base_offset, marker.aborted)
                 yield header, completed
@@ -577,7 +590,7 @@ class Log:
             position, length = found
             if length == 0:
                 return None
-            return FetchSlice(segment.fd, position, length, segment.base_offset, self._fs)
+            return FetchSlice(segment, position, length)
         return None
 
     def offset_for_timestamp(self, timestamp: int) -> OffsetAndTimestamp | None:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.checkpoint import LOG_START_OFFSET_CHECKPOINT, read_checkpoint, write_checkpoint
-from kafkapy.storage.fs import DISK, FileSystem
+from kafkapy.storage.fs import DISK, FileSystem, open_files_capacity
 from kafkapy.storage.log import Log, LogConfig
 
 logger = logging.getLogger("kafkapy.storage")
@@ -124,6 +124,8 @@ class LogManager:
         self.default_config = default_config
         self.node_id = node_id
         self.fs = fs
+        # The fd limit may have changed since the file system was made (it is a per-process singleton on disk).
+        fs.open_files.capacity = open_files_capacity()
         fs.makedirs(self.data_dir)
         self.cluster_id = self._load_meta_properties()
         self.topics: dict[str, TopicState] = {}
