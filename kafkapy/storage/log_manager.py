@@ -13,6 +13,10 @@ Layout (Kafka's, so the directory looks familiar to Kafka tooling):
 - ``log-start-offset-checkpoint``: log start offsets that DeleteRecords moved inside a segment.
 - ``<topic>-<partition>.<id>-delete/``: a deleted partition, removed after file.delete.delay.ms
   (its open files keep serving fetches already under way); leftovers go at start-up.
+
+Any other directory (a name that is not ``<topic>-<partition>``, one holding neither
+partition.metadata nor a segment, an unreadable one) is stray: logged once at start-up and left
+alone, never turned into partitions.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.checkpoint import LOG_START_OFFSET_CHECKPOINT, read_checkpoint, write_checkpoint
 from kafkapy.storage.fs import DISK, FileSystem, open_files_capacity
 from kafkapy.storage.log import Log, LogConfig
+from kafkapy.storage.segment import LOG_FILE_SUFFIX
 
 logger = logging.getLogger("kafkapy.storage")
 
@@ -182,12 +187,17 @@ class LogManager:
         partition_dirs: dict[str, dict[int, Path]] = {}
         for name in sorted(self.fs.listdir(self.data_dir)):
             path = self.data_dir / name
-            if name.endswith(DELETED_DIR_SUFFIX) and self.fs.is_dir(path):
+            if not self.fs.is_dir(path):
+                continue
+            if name.endswith(DELETED_DIR_SUFFIX):
                 self.fs.rmtree(path)
                 continue
             match = _PARTITION_DIR.fullmatch(name)
-            if match is None or not self.fs.is_dir(path):
+            problem = "not <topic>-<partition>" if match is None else self._partition_dir_problem(path, match)
+            if problem is not None:
+                logger.warning("%s: stray directory (%s); ignored", path, problem)
                 continue
+            assert match is not None
             partition_dirs.setdefault(match.group(1), {})[int(match.group(2))] = path
         for name, dirs in sorted(partition_dirs.items()):
             configs = overrides.get(name, {})
@@ -211,6 +221,22 @@ class LogManager:
                 MAX_BROKER_PARTITIONS_CONFIG,
                 self.max_partitions,
             )
+
+    def _partition_dir_problem(self, path: Path, match: re.Match[str]) -> str | None:
+        """Why a ``<topic>-<partition>`` directory is not a partition of ours, or None if it is."""
+        try:
+            validate_topic_name(match.group(1))
+        except KafkaError:
+            return "illegal topic name"
+        if int(match.group(2)) >= self.max_partitions:
+            return f"partition number not below {MAX_BROKER_PARTITIONS_CONFIG} {self.max_partitions}"
+        try:
+            names = self.fs.listdir(path)
+        except OSError as exc:
+            return f"unreadable: {exc}"
+        if PARTITION_METADATA not in names and not any(name.endswith(LOG_FILE_SUFFIX) for name in names):
+            return "neither partition.metadata nor a segment"
+        return None
 
     def _load_topic_id(self, name: str, dirs: dict[int, Path]) -> uuid.UUID:
         """The topic id from partition.metadata (partition 0's wins); new if none is stored."""

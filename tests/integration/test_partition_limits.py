@@ -169,3 +169,22 @@ def test_partition_caps(tmp_path: Path, brokers: list[BrokerProcess]) -> None:
         assert [t.error_code for t in create_topics(client, ("third", 1))] == [ErrorCode.POLICY_VIOLATION]
         assert client.request(20, 6, {"topics": [{"name": "first"}], "timeout_ms": 5000}).responses[0].error_code == 0
         assert [t.error_code for t in create_topics(client, ("third", 20))] == [0]
+
+
+def test_stray_directories_are_logged_and_ignored(tmp_path: Path, brokers: list[BrokerProcess]) -> None:
+    data_dir = tmp_path / "data"
+    broker = start(brokers, data_dir, "--nofile=1024:1024")
+    with WireClient.connect(broker.bootstrap) as client:
+        assert [t.error_code for t in create_topics(client, ("keep", 2))] == [0]
+    broker.terminate()
+    strays = ["x-7000", "keep-9", "lost+found", "not a partition-0"]
+    for name in strays:
+        (data_dir / name).mkdir()
+    broker.start()
+    with WireClient.connect(broker.bootstrap) as client:
+        assert metadata(client, "x").error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        assert len(metadata(client, "keep").partitions) == 2
+    assert not (data_dir / "x-0").exists() and not (data_dir / "keep-2").exists()
+    log = broker.stderr_text()
+    for name in strays:
+        assert log.count(f"{data_dir / name}: stray directory") == 1, name
