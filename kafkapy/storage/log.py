@@ -70,6 +70,9 @@ _LONG_MAX = 2**63 - 1
 
 # Producer state snapshots kept per partition (Kafka keeps one per segment; the newest matter).
 SNAPSHOTS_TO_KEEP = 2
+# A failed append (a full disk, mostly) is logged the first time per partition, then at most once
+# per this interval, with the number of failures since: producers retry, and each retry fails too.
+STORAGE_ERROR_LOG_INTERVAL_MS = 60_000
 # An end transaction marker's value: version int16, coordinatorEpoch int32.
 _MARKER_VALUE = struct.Struct(">hi")
 
@@ -231,6 +234,8 @@ class Log:
         # Segments renamed to .deleted, with the wall-clock ms their files may go (file.delete.delay.ms).
         self._deleted: list[tuple[int, LogSegment]] = []
         self._moved = False
+        self._storage_errors_unlogged = 0
+        self._storage_error_logged_ms: int | None = None
 
     @classmethod
     def open(
@@ -385,9 +390,17 @@ class Log:
             for header in headers:
                 assigned.append(parse_batch_header(buf, position))
                 position += header.size
-            segment = self._maybe_roll(len(buf), next_offset - 1, now_ms)
-            self._index_aborted_txns(segment, assigned, markers)
-            segment.append(buf, assigned, now_ms=now_ms)
+            try:
+                segment = self._maybe_roll(len(buf), next_offset - 1, now_ms)
+                self._index_aborted_txns(segment, assigned, markers)
+                segment.append(buf, assigned, now_ms=now_ms)
+            except KafkaError as exc:
+                if exc.code == ErrorCode.KAFKA_STORAGE_ERROR:
+                    self._log_storage_error(exc.message, now_ms)
+                raise
+            except OSError as exc:
+                self._log_storage_error(str(exc), now_ms)
+                raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"append to {self._dir.name}: {exc}") from exc
             self._log_end_offset = next_offset
         for header, marker in zip(assigned, markers, strict=True):
             if header.producer_id == NO_PRODUCER_ID:
@@ -409,6 +422,21 @@ class Log:
             offset_of_max_timestamp=offset_of_max,
             log_start_offset=self.log_start_offset,
         )
+
+    def _log_storage_error(self, problem: str | None, now_ms: int) -> None:
+        """Log a failed write once per partition, then at most once per STORAGE_ERROR_LOG_INTERVAL_MS."""
+        self._storage_errors_unlogged += 1
+        last = self._storage_error_logged_ms
+        if last is not None and now_ms - last < STORAGE_ERROR_LOG_INTERVAL_MS:
+            return
+        logger.error(
+            "%s: %d append(s) failed, answered KAFKA_STORAGE_ERROR (disk full?): %s",
+            self._dir.name,
+            self._storage_errors_unlogged,
+            problem,
+        )
+        self._storage_errors_unlogged = 0
+        self._storage_error_logged_ms = now_ms
 
     def _index_aborted_txns(
         self, segment: LogSegment, assigned: list[BatchHeader], markers: list[_Marker | None]

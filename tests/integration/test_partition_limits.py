@@ -188,3 +188,21 @@ def test_stray_directories_are_logged_and_ignored(tmp_path: Path, brokers: list[
     log = broker.stderr_text()
     for name in strays:
         assert log.count(f"{data_dir / name}: stray directory") == 1, name
+
+
+def test_a_full_disk_is_logged_once_per_partition(tmp_path: Path, brokers: list[BrokerProcess]) -> None:
+    """Appends past RLIMIT_FSIZE fail like a full disk: KAFKA_STORAGE_ERROR, one log line, the rest rate-limited."""
+    data_dir = tmp_path / "data"
+    broker = start(brokers, data_dir, "--nofile=1024:1024", f"--fsize={64 << 10}")
+    value = b"x" * 4096
+    with WireClient.connect(broker.bootstrap) as client:
+        assert [t.error_code for t in create_topics(client, ("full", 2))] == [0]
+        codes = [produce(client, "full", range(2), value)[0] for _ in range(40)]
+        assert codes[0] == 0 and codes[-5:] == [ErrorCode.KAFKA_STORAGE_ERROR] * 5
+        assert set(codes) == {0, ErrorCode.KAFKA_STORAGE_ERROR}
+        # What was acknowledged stays readable.
+        acknowledged = codes.count(0)
+        assert len(fetch_values(client, "full", range(1))[0]) >= 1
+    log = broker.stderr_text()
+    assert log.count("full-0: ") == 1 and log.count("full-1: ") == 1
+    assert "answered KAFKA_STORAGE_ERROR" in log and acknowledged < 40
