@@ -5,7 +5,9 @@ v1: same as v0.  v2: flexible.  v3: same as v2.
 The replica rules of CreateTopics apply to assignments (kafkapy.strict.replication.factor), and the
 create.topic.policy sees the new count, as in KRaft. Adding more than 10,000 partitions in one go
 (Kafka's cap per CreateTopics request) or past kafkapy.max.broker.partitions gets POLICY_VIOLATION;
-partitions whose files cannot be made get KAFKA_STORAGE_ERROR, and none of them is added.
+partitions whose files cannot be made get KAFKA_STORAGE_ERROR, and none of them is added. (Kafka
+4.3.1 answers an increase over 10,000 with UNKNOWN_SERVER_ERROR and no message, its bound on
+records per controller operation; POLICY_VIOLATION with CreateTopics' message says why.)
 """
 
 from __future__ import annotations
