@@ -22,6 +22,7 @@ import itertools
 import os
 import resource
 import shutil
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -112,7 +113,11 @@ class FileSystem(ABC):
     """What the storage layer needs from a file system; subclasses supply the primitives."""
 
     def __init__(self) -> None:
-        self.open_files = OpenFiles(open_files_capacity())
+        self.open_files = OpenFiles(self.max_open_files())
+
+    def max_open_files(self) -> int:
+        """How many segment files the LRU keeps open (from RLIMIT_NOFILE: handles are fds on disk)."""
+        return open_files_capacity()
 
     @abstractmethod
     def open(self, path: PurePath, *, create: bool = True, truncate: bool = False) -> int:
@@ -512,6 +517,10 @@ class MemoryFS(FileSystem):
 
     def disk_usage(self, path: PurePath) -> tuple[int, int]:
         return -1, -1
+
+    def max_open_files(self) -> int:
+        """No limit: memory handles are not file descriptors."""
+        return sys.maxsize
 
     def __repr__(self) -> str:
         return f"MemoryFS(open_handles={len(self._handles)})"

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.checkpoint import LOG_START_OFFSET_CHECKPOINT, read_checkpoint, write_checkpoint
-from kafkapy.storage.fs import DISK, FileSystem, open_files_capacity
+from kafkapy.storage.fs import DISK, FileSystem
 from kafkapy.storage.log import Log, LogConfig
 from kafkapy.storage.segment import LOG_FILE_SUFFIX
 
@@ -140,7 +140,7 @@ class LogManager:
         self.partition_count = 0
         self.fs = fs
         # The fd limit may have changed since the file system was made (it is a per-process singleton on disk).
-        fs.open_files.capacity = open_files_capacity()
+        fs.open_files.capacity = fs.max_open_files()
         fs.makedirs(self.data_dir)
         self.cluster_id = self._load_meta_properties()
         self.topics: dict[str, TopicState] = {}

@@ -88,7 +88,7 @@ def test_a_slice_being_sent_keeps_its_file_open_through_eviction(tmp_path: Path)
         log.close()
 
 
-class _CountingFS(MemoryFS):
+class _CountingFS(DiskFS):
     def __init__(self) -> None:
         super().__init__()
         self.opens = 0
@@ -100,6 +100,7 @@ class _CountingFS(MemoryFS):
 
 def test_the_hot_path_does_not_reopen_files(tmp_path: Path) -> None:
     fs = _CountingFS()
+    fs.open_files.capacity = CAPACITY
     log = Log.open(tmp_path / "hot-0", LogConfig(), fs=fs, now_ms=NOW)
     opens = fs.opens
     for n in range(200):
@@ -123,3 +124,4 @@ def test_lru_evicts_least_recently_used_and_capacity_follows_rlimit() -> None:
     files.get("b", lambda: (opened.append("b"), OpenFile(fs, 0))[1])
     assert opened == ["a"]
     assert 16 <= open_files_capacity() <= 65536
+    assert fs.max_open_files() > 10**9, "memory handles are not fds: no LRU limit"
