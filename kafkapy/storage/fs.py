@@ -57,7 +57,8 @@ class OpenFile:
     Holders are the LRU (``OpenFiles``), code using the handle at the moment (a local variable),
     and a fetch response whose bytes are still being sent from it with sendfile. So evicting a
     file from the LRU never closes an fd that a sendfile or a worker thread's fsync still uses,
-    and its number cannot be reused for another file under them.
+    and its number cannot be reused for another file under them. As a context manager it gives
+    the OS fd for sendfile (None in memory), and the ``with`` statement holds it until the end.
     """
 
     __slots__ = ("fs", "handle")
@@ -65,6 +66,12 @@ class OpenFile:
     def __init__(self, fs: FileSystem, handle: int) -> None:
         self.fs = fs
         self.handle = handle
+
+    def __enter__(self) -> int | None:
+        return self.fs.sendfile_fd(self.handle)
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
 
     def __del__(self) -> None:
         with suppress(OSError):
@@ -88,11 +95,15 @@ class OpenFiles:
 
     def get(self, owner: Hashable, opener: Callable[[], OpenFile]) -> OpenFile:
         """``owner``'s file, made the most recently used; ``opener`` opens it when it is not open."""
-        with self._lock:
-            file = self._files.get(owner)
-            if file is not None:
+        # The hit path, without the lock: each OrderedDict call is atomic, and a file another
+        # thread evicts between the two is still ours to use (we hold a reference).
+        file = self._files.get(owner)
+        if file is not None:
+            try:  # noqa: SIM105 - suppress() would cost an object per hit on the hot path
                 self._files.move_to_end(owner)
-                return file
+            except KeyError:
+                pass
+            return file
         file = opener()
         with self._lock:
             # Another thread may have opened it meanwhile: keep one.

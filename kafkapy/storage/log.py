@@ -15,7 +15,6 @@ import threading
 import time
 from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -35,7 +34,7 @@ from kafkapy.protocol.records import (
     parse_control_key,
     validate_batches,
 )
-from kafkapy.storage.fs import DISK, FileSystem
+from kafkapy.storage.fs import DISK, FileSystem, OpenFile
 from kafkapy.storage.index import CorruptIndexError, TimestampOffset
 from kafkapy.storage.producer_state import (
     NO_COORDINATOR_EPOCH,
@@ -182,14 +181,12 @@ class FetchSlice:
     def fs(self) -> FileSystem:
         return self.segment.fs
 
-    @contextmanager
-    def opened(self) -> Iterator[int | None]:
-        """The OS fd to ``sendfile`` from (None when the storage has none: memory), open for the block.
+    def opened(self) -> OpenFile:
+        """``with slice.opened() as fd``: the OS fd to ``sendfile`` from (None in memory), open for the block.
 
         Open means open: the LRU may evict the file meanwhile, but it closes only when the block ends.
         """
-        file = self.segment.file()
-        yield file.fs.sendfile_fd(file.handle)
+        return self.segment.file()
 
     def read_bytes(self) -> bytes:
         """The slice's bytes, via pread (for when sendfile cannot be used)."""
