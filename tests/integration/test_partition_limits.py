@@ -94,7 +94,7 @@ def partition_dirs(data_dir: Path, topic: str) -> list[str]:
 
 
 def test_many_partitions_under_a_low_fd_limit(tmp_path: Path, brokers: list[BrokerProcess]) -> None:
-    """3,000 partitions under a 512-fd limit: create, produce to all, fetch all, restart, fetch again."""
+    """3,000 partitions under a 512-fd limit: create, produce to all, fetch all, restart and crash, fetch again."""
     data_dir = tmp_path / "data"
     broker = start(brokers, data_dir, f"--nofile={LOW_FD_LIMIT}:{LOW_FD_LIMIT}", ready_timeout=SLOW_START_STOP_S)
     everything = range(MANY_PARTITIONS)
@@ -112,6 +112,12 @@ def test_many_partitions_under_a_low_fd_limit(tmp_path: Path, brokers: list[Brok
         assert fetch_values(client, "many", everything) == {p: [b"v%d" % p] for p in everything}
         assert produce(client, "many", range(0, MANY_PARTITIONS, 7), b"w") == [0] * len(range(0, MANY_PARTITIONS, 7))
         assert fetch_values(client, "many", range(7, 8)) == {7: [b"v7", b"w7"]}
+    # After a crash every partition's active segment is recovered: the same fd bound holds.
+    broker.restart(crash=True)
+    with WireClient.connect(broker.bootstrap, timeout=120.0) as client:
+        assert fetch_values(client, "many", range(0, MANY_PARTITIONS, 7)) == {
+            p: [b"v%d" % p, b"w%d" % p] for p in range(0, MANY_PARTITIONS, 7)
+        }
     assert broker.terminate(timeout=SLOW_START_STOP_S) == 0
 
 
