@@ -83,7 +83,13 @@ class Broker:
         Loading the transactions completes those a crash left prepared, which may commit offsets.
         """
         fs = file_system(config.storage)
-        logs = LogManager.open(config.data_dir, log_config(config), node_id=config.node_id, fs=fs)
+        logs = LogManager.open(
+            config.data_dir,
+            log_config(config),
+            node_id=config.node_id,
+            fs=fs,
+            max_partitions=config.max_broker_partitions,
+        )
         broker = cls(config, logs)
         broker.groups.load()
         broker.transactions.load()
@@ -100,7 +106,9 @@ class Broker:
     def topic(self, name: str, *, auto_create: bool = False) -> TopicState | None:
         """The topic called ``name``; created with num.partitions when asked and allowed.
 
-        Raises KafkaError(INVALID_TOPIC_EXCEPTION) for an illegal name that would be created.
+        Raises KafkaError for a topic that cannot be created: INVALID_TOPIC_EXCEPTION (illegal
+        name), POLICY_VIOLATION (kafkapy.max.broker.partitions), KAFKA_STORAGE_ERROR (its files
+        could not be made; nothing is left behind).
         """
         state = self.logs.topics.get(name)
         if state is None and auto_create and self.config.auto_create_topics_enable:

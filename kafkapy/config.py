@@ -22,6 +22,7 @@ from pathlib import Path
 
 from kafkapy.configs import BROKER_SYNONYMS, INT_MAX, LONG_MAX, validate_broker_property
 from kafkapy.kafka_properties import KAFKA_BROKER_PROPERTIES, KAFKA_IMAGE_VARIABLES, KAFKA_PROPERTY_PREFIXES
+from kafkapy.storage.log_manager import DEFAULT_MAX_BROKER_PARTITIONS, MAX_BROKER_PARTITIONS_CONFIG
 
 log = logging.getLogger("kafkapy.config")
 
@@ -63,6 +64,10 @@ class BrokerConfig:
     # kafkapy.strict.replication.factor: false accepts any replication factor and creates one replica
     # (metadata reports that one); true refuses more replicas than brokers, as a one-node Kafka does.
     strict_replication_factor: bool = False
+    # kafkapy.max.broker.partitions: the partitions of all topics together (Kafka has no such cap;
+    # KIP-578 proposed max.broker.partitions). CreateTopics, CreatePartitions and auto-creation past
+    # it get POLICY_VIOLATION. Kafka's own cap of 10,000 partitions per request applies as well.
+    max_broker_partitions: int = DEFAULT_MAX_BROKER_PARTITIONS
     # Kafka's create.topic.policy.class.name / alter.config.policy.class.name, naming Python classes
     # (kafkapy.policy); unset by default as in Kafka.
     create_topic_policy_class_name: str = ""
@@ -179,6 +184,7 @@ _PROPERTIES: dict[str, tuple[str, Callable[[str], object]]] = {
     "log.cleaner.enable": ("log_cleaner_enable", _boolean),
     "log.cleaner.backoff.ms": ("log_cleaner_backoff_ms", _integer(0, LONG_MAX)),
     "kafkapy.strict.replication.factor": ("strict_replication_factor", _boolean),
+    MAX_BROKER_PARTITIONS_CONFIG: ("max_broker_partitions", _positive),
     "create.topic.policy.class.name": ("create_topic_policy_class_name", str),
     "alter.config.policy.class.name": ("alter_config_policy_class_name", str),
     "group.initial.rebalance.delay.ms": ("group_initial_rebalance_delay_ms", _non_negative),

@@ -3,7 +3,11 @@
 v0: new total count per topic, optional assignments of the new partitions, validate_only.
 v1: same as v0.  v2: flexible.  v3: same as v2.
 The replica rules of CreateTopics apply to assignments (kafkapy.strict.replication.factor), and the
-create.topic.policy sees the new count, as in KRaft.
+create.topic.policy sees the new count, as in KRaft. Adding more than 10,000 partitions in one go
+(Kafka's cap per CreateTopics request) or past kafkapy.max.broker.partitions gets POLICY_VIOLATION;
+partitions whose files cannot be made get KAFKA_STORAGE_ERROR, and none of them is added. (Kafka
+4.3.1 answers an increase over 10,000 with UNKNOWN_SERVER_ERROR and no message, its bound on
+records per controller operation; POLICY_VIOLATION with CreateTopics' message says why.)
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections import Counter
 
 from kafkapy import policy
 from kafkapy.apis import RequestContext, handler
-from kafkapy.apis.create_topics import check_replicas
+from kafkapy.apis.create_topics import EXCESSIVE_PARTITIONS_MESSAGE, MAX_PARTITIONS_PER_REQUEST, check_replicas
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 
@@ -40,6 +44,9 @@ def _grow(ctx: RequestContext, topic: dict, validate_only: bool, duplicated: boo
                 "assignment(s) were specified.",
             )
         check_replicas(ctx, len(assignments[0]) if assignments else 1, assignments)
+        if count - current > MAX_PARTITIONS_PER_REQUEST:
+            raise KafkaError(ErrorCode.POLICY_VIOLATION, EXCESSIVE_PARTITIONS_MESSAGE)
+        ctx.broker.logs.check_partition_limit(count - current)
         request = policy.CreateTopicRequest(name, count, 1, None, dict(state.configs))
         policy.check(ctx.broker.config.create_topic_policy_class_name, request)
         if not validate_only:

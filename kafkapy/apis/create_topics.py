@@ -6,6 +6,10 @@ v2-v3: same as v1 (v2 adds throttle time).
 v4: num_partitions / replication_factor -1 mean the broker defaults.
 v5: flexible; returns every config of the topic with its source, the partition count and replication factor.
 v6: same as v5.  v7: returns the topic id.
+Partition caps: more than 10,000 partitions in one request fail every topic of it with
+POLICY_VIOLATION, as Kafka's controller does (MAX_PARTITIONS_PER_BATCH); a topic that would take the
+broker past kafkapy.max.broker.partitions gets POLICY_VIOLATION. A topic whose files cannot be
+made gets KAFKA_STORAGE_ERROR and leaves nothing behind.
 Replication factor: one broker holds one replica. By default (kafkapy.strict.replication.factor=false)
 a larger factor is accepted and the topic gets that one replica, which the response and Metadata
 report; with the setting true it gets INVALID_REPLICATION_FACTOR, as from a one-node Apache Kafka.
@@ -23,6 +27,11 @@ from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import validate_topic_name
 
 log = logging.getLogger("kafkapy.admin")
+
+# Kafka's ReplicationControlManager.MAX_PARTITIONS_PER_BATCH: partitions one CreateTopics (and here
+# one CreatePartitions) request may create.
+MAX_PARTITIONS_PER_REQUEST = 10_000
+EXCESSIVE_PARTITIONS_MESSAGE = "Excessively large number of partitions per request."
 
 
 def check_replicas(ctx: RequestContext, replication: int, assignments: list[list[int]]) -> None:
@@ -74,6 +83,7 @@ def _validate(ctx: RequestContext, topic: dict, configs: dict[str, str]) -> tupl
     if partitions <= 0:
         raise KafkaError(ErrorCode.INVALID_PARTITIONS, "Number of partitions was set to an invalid non-positive value.")
     check_replicas(ctx, replication, [a["broker_ids"] for a in assignments])
+    ctx.broker.logs.check_partition_limit(partitions)
     ctx.broker.logs.default_config.with_overrides(configs)
     request = policy.CreateTopicRequest(
         name,
@@ -112,9 +122,22 @@ def _create(ctx: RequestContext, topic: dict, validate_only: bool, duplicated: b
     return entry
 
 
+def _requested_partitions(topic: dict, default: int) -> int:
+    """Partitions a topic entry asks for, as Kafka's validateTotalNumberOfPartitions counts them."""
+    if topic["assignments"]:
+        return len(topic["assignments"])
+    if topic["num_partitions"] == -1:
+        return default
+    return max(topic["num_partitions"], 0)
+
+
 @handler(19, 0, 7)
 async def handle_create_topics(ctx: RequestContext, request: dict) -> dict:
     validate_only = request.get("validate_only", False)
+    default = ctx.broker.config.num_partitions
+    if sum(_requested_partitions(topic, default) for topic in request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
+        error = {"error_code": ErrorCode.POLICY_VIOLATION, "error_message": EXCESSIVE_PARTITIONS_MESSAGE}
+        return {"topics": [{"name": topic["name"], **error} for topic in request["topics"]]}
     counts = Counter(topic["name"] for topic in request["topics"])
     topics = [_create(ctx, topic, validate_only, counts[topic["name"]] > 1) for topic in request["topics"]]
     return {"topics": topics}

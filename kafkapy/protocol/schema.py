@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
@@ -27,7 +28,12 @@ _WIRE_IMPORT = "from kafkapy.protocol._wire import *"
 class Region(Protocol):
     """A byte range of a file that the sender splices into the response (os.sendfile)."""
 
+    position: int
     length: int
+
+    def opened(self) -> AbstractContextManager[int | None]:
+        """The file's OS fd (None if it has none), kept open until the block ends."""
+        ...
 
     def read_bytes(self) -> bytes: ...
 

@@ -62,13 +62,19 @@ async def _send_region(sock: trio.socket.SocketType, region: Region) -> None:
     """Zero-copy send of a segment file range; falls back to pread+send where sendfile can't.
 
     Like ``_send_all`` it writes first and waits for the socket only when its buffer is full.
-    A region without an OS file descriptor (``fd`` None: ``--storage memory``) is sent from its bytes.
+    A region without an OS file descriptor (None: ``--storage memory``) is sent from its bytes.
+    The fd stays open until the region is sent, whatever the storage's LRU of open files does
+    while this waits on the socket.
     """
-    fd = getattr(region, "fd", None)
-    if fd is None:
-        await _send_all(sock, region.read_bytes())
-        return
-    position, remaining = region.position, region.length
+    with region.opened() as fd:
+        if fd is None:
+            await _send_all(sock, region.read_bytes())
+            return
+        await _sendfile(sock, fd, region.position, region.length)
+
+
+async def _sendfile(sock: trio.socket.SocketType, fd: int, position: int, remaining: int) -> None:
+    """``os.sendfile`` of ``remaining`` bytes of ``fd`` from ``position``, pread+send where it can't."""
     while remaining:
         try:
             sent = os.sendfile(sock.fileno(), fd, position, remaining)

@@ -190,7 +190,7 @@ class LogCleaner:
         end = cleanable[-1].next_offset
         aborted = log.aborted_transactions(start, end)
         sources = [
-            SourceSegment(s, log.fs.dup(s.fd), s.size, s.base_offset, s.next_offset, aborted) for s in cleanable
+            SourceSegment(s, s.dup(), s.size, s.base_offset, s.next_offset, aborted) for s in cleanable
         ]
         return CleaningPlan(topic, partition, log, config, sources, max(first_dirty, start), end, now_ms, ratio)
 

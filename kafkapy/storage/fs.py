@@ -9,6 +9,10 @@ transactions) is the same code in both modes.
 Files are always opened for reading and appending, as the log, its indexes and every small file
 here are written: each ``write`` goes to the end, ``pread`` reads anywhere, ``ftruncate`` cuts.
 Handles are integers (file descriptors on disk).
+
+Segment files stay open only while they are in use: each FileSystem keeps a bounded LRU of them
+(``OpenFiles``), sized from the process's RLIMIT_NOFILE, so the number of partitions is not
+bounded by the file descriptor limit (Kafka keeps one fd per segment and mmaps its indexes).
 """
 
 from __future__ import annotations
@@ -16,19 +20,115 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import resource
 import shutil
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path, PurePath
 
 _OPEN_FLAGS = os.O_RDWR | os.O_APPEND
 _FILE_MODE = 0o644
 TMP_FILE_SUFFIX = ".tmp"
 
+# The share of RLIMIT_NOFILE the LRU of open segment files may take; the rest is headroom for
+# client sockets, the listener, directory scans and small files opened for a moment.
+OPEN_FILES_SHARE = 0.5
+MIN_OPEN_FILES = 16
+# When RLIMIT_NOFILE is unlimited.
+MAX_OPEN_FILES = 65536
+
+
+def open_files_capacity() -> int:
+    """How many segment files may stay open at once, from the process's soft RLIMIT_NOFILE."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_OPEN_FILES
+    return max(MIN_OPEN_FILES, min(MAX_OPEN_FILES, int(soft * OPEN_FILES_SHARE)))
+
+
+class OpenFile:
+    """A handle that is closed when the last reference to it goes.
+
+    Holders are the LRU (``OpenFiles``), code using the handle at the moment (a local variable),
+    and a fetch response whose bytes are still being sent from it with sendfile. So evicting a
+    file from the LRU never closes an fd that a sendfile or a worker thread's fsync still uses,
+    and its number cannot be reused for another file under them. As a context manager it gives
+    the OS fd for sendfile (None in memory), and the ``with`` statement holds it until the end.
+    """
+
+    __slots__ = ("fs", "handle")
+
+    def __init__(self, fs: FileSystem, handle: int) -> None:
+        self.fs = fs
+        self.handle = handle
+
+    def __enter__(self) -> int | None:
+        return self.fs.sendfile_fd(self.handle)
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def __del__(self) -> None:
+        with suppress(OSError):
+            self.fs.close(self.handle)
+
+
+class OpenFiles:
+    """A bounded LRU of open files, by their owner (a segment); safe from worker threads.
+
+    ``get`` returns the owner's open file, opening it (and evicting the least recently used) when
+    it is not open. Eviction only drops the LRU's reference (see ``OpenFile``).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._files: OrderedDict[Hashable, OpenFile] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def get(self, owner: Hashable, opener: Callable[[], OpenFile]) -> OpenFile:
+        """``owner``'s file, made the most recently used; ``opener`` opens it when it is not open."""
+        # The hit path, without the lock: each OrderedDict call is atomic, and a file another
+        # thread evicts between the two is still ours to use (we hold a reference).
+        file = self._files.get(owner)
+        if file is not None:
+            try:  # noqa: SIM105 - suppress() would cost an object per hit on the hot path
+                self._files.move_to_end(owner)
+            except KeyError:
+                pass
+            return file
+        file = opener()
+        with self._lock:
+            # Another thread may have opened it meanwhile: keep one.
+            file = self._files.setdefault(owner, file)
+            self._files.move_to_end(owner)
+            evicted = [self._files.popitem(last=False)[1] for _ in range(len(self._files) - self.capacity)]
+        del evicted  # closed here, outside the lock, unless still in use elsewhere
+        return file
+
+    def discard(self, owner: Hashable) -> None:
+        """Forget ``owner``'s file (closed once no one else holds it)."""
+        with self._lock:
+            file = self._files.pop(owner, None)
+        del file
+
 
 class FileSystem(ABC):
     """What the storage layer needs from a file system; subclasses supply the primitives."""
+
+    def __init__(self) -> None:
+        self.open_files = OpenFiles(self.max_open_files())
+
+    def max_open_files(self) -> int:
+        """How many segment files the LRU keeps open (from RLIMIT_NOFILE: handles are fds on disk)."""
+        return open_files_capacity()
 
     @abstractmethod
     def open(self, path: PurePath, *, create: bool = True, truncate: bool = False) -> int:
@@ -104,6 +204,15 @@ class FileSystem(ABC):
     def disk_usage(self, path: PurePath) -> tuple[int, int]:
         """(total, free) bytes of the volume holding ``path``; (-1, -1) when unknown (Kafka's UNKNOWN_VOLUME_BYTES)."""
 
+    @contextmanager
+    def opened(self, path: PurePath, *, create: bool = True, truncate: bool = False) -> Iterator[int]:
+        """A handle on ``path`` for the ``with`` block (``open``, then ``close`` however the block ends)."""
+        handle = self.open(path, create=create, truncate=truncate)
+        try:
+            yield handle
+        finally:
+            self.close(handle)
+
     def pread_fully(self, handle: int, length: int, position: int) -> bytes:
         """pread until ``length`` bytes or the end of the file."""
         parts: list[bytes] = []
@@ -124,11 +233,8 @@ class FileSystem(ABC):
 
     def read_bytes(self, path: PurePath) -> bytes:
         """A whole file; FileNotFoundError if missing."""
-        handle = self.open(path, create=False)
-        try:
+        with self.opened(path, create=False) as handle:
             return self.pread_fully(handle, self.fsize(handle), 0)
-        finally:
-            self.close(handle)
 
     def read_text(self, path: PurePath) -> str:
         return self.read_bytes(path).decode("utf-8")
@@ -139,13 +245,10 @@ class FileSystem(ABC):
         With ``sync`` the new file and the rename are fsynced before returning.
         """
         tmp = path.with_name(path.name + TMP_FILE_SUFFIX)
-        handle = self.open(tmp, truncate=True)
-        try:
+        with self.opened(tmp, truncate=True) as handle:
             self.write_fully(handle, data)
             if sync:
                 self.fsync(handle)
-        finally:
-            self.close(handle)
         self.replace(tmp, path)
         if sync:
             self.fsync_dir(path.parent)
@@ -247,6 +350,7 @@ class MemoryFS(FileSystem):
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self._root = _MemDir()
         self._handles: dict[int, _MemFile] = {}
         self._next_handle = itertools.count(1)
@@ -425,11 +529,16 @@ class MemoryFS(FileSystem):
     def disk_usage(self, path: PurePath) -> tuple[int, int]:
         return -1, -1
 
+    def max_open_files(self) -> int:
+        """No limit: memory handles are not file descriptors."""
+        return sys.maxsize
+
     def __repr__(self) -> str:
         return f"MemoryFS(open_handles={len(self._handles)})"
 
 
-# DiskFS holds no state, so one instance serves every caller that does not choose.
+# DiskFS holds no state but the LRU of open files, which is per process anyway: one instance
+# serves every caller that does not choose.
 DISK = DiskFS()
 
 

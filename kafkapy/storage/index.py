@@ -6,8 +6,9 @@ Both files have Kafka's on-disk layout so a segment directory is readable by Kaf
 - time index: 12-byte entries ``timestamp int64 | relativeOffset int32`` (big-endian)
 
 Offsets are stored relative to the segment's base offset. Kafka preallocates and mmaps these
-files; here they are plain files opened for append (through the storage's FileSystem), mirrored in
-memory by ``array`` columns so lookups are binary searches that never touch the file. New entries
+files; here they are plain files (in the storage's FileSystem), mirrored in memory by ``array``
+columns so lookups are binary searches that never touch the file, and opened only to be written,
+cut or fsynced: a partition does not hold file descriptors for its indexes. New entries
 are written in blocks, not one small write per batch: an index that lacks its newest entries is
 still a valid sparse index, the active segment's indexes are rebuilt from the log on every open
 anyway, and a segment writes what it holds when it stops being active or is closed.
@@ -65,16 +66,12 @@ class _IndexFile:
         self.path = path
         self.base_offset = base_offset
         self._fs = fs
-        self._fd = fs.open(path)
         self._pending = bytearray()  # entries in the columns but not yet in the file
-        try:
-            data = fs.pread_fully(self._fd, fs.fsize(self._fd), 0)
-            if len(data) % self.ENTRY_SIZE:
-                raise CorruptIndexError(f"{self.path}: size {len(data)} is not a multiple of {self.ENTRY_SIZE}")
-            self._load(data)
-        except CorruptIndexError:
-            self.close()
-            raise
+        with fs.opened(path) as handle:
+            data = fs.pread_fully(handle, fs.fsize(handle), 0)
+        if len(data) % self.ENTRY_SIZE:
+            raise CorruptIndexError(f"{self.path}: size {len(data)} is not a multiple of {self.ENTRY_SIZE}")
+        self._load(data)
 
     def _load(self, data: bytes) -> None:
         raise NotImplementedError
@@ -96,7 +93,8 @@ class _IndexFile:
     def write_pending(self) -> None:
         """Write the entries held back so far (one write)."""
         if self._pending:
-            self._fs.write_fully(self._fd, self._pending)
+            with self._fs.opened(self.path) as handle:
+                self._fs.write_fully(handle, self._pending)
             self._pending = bytearray()
 
     def truncate_to(self, offset: int) -> None:
@@ -115,18 +113,21 @@ class _IndexFile:
             del self._pending[(keep - written) * self.ENTRY_SIZE :]
         else:
             self._pending = bytearray()
-            self._fs.ftruncate(self._fd, keep * self.ENTRY_SIZE)
+            with self._fs.opened(self.path) as handle:
+                self._fs.ftruncate(handle, keep * self.ENTRY_SIZE)
 
     def flush(self) -> None:
         """fsync what is written; entries held back stay in memory (called from a worker thread, so
         it leaves them to the appending thread)."""
-        self._fs.fsync(self._fd)
+        try:
+            with self._fs.opened(self.path, create=False) as handle:
+                self._fs.fsync(handle)
+        except FileNotFoundError:
+            pass  # renamed or removed meanwhile (retention, compaction): not this flush's to sync
 
     def close(self) -> None:
-        if self._fd >= 0:
-            self.write_pending()
-            self._fs.close(self._fd)
-            self._fd = -1
+        """Write the entries held back (the index holds no open file)."""
+        self.write_pending()
 
 
 class OffsetIndex(_IndexFile):

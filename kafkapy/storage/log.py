@@ -34,7 +34,7 @@ from kafkapy.protocol.records import (
     parse_control_key,
     validate_batches,
 )
-from kafkapy.storage.fs import DISK, FileSystem
+from kafkapy.storage.fs import DISK, FileSystem, OpenFile
 from kafkapy.storage.index import CorruptIndexError, TimestampOffset
 from kafkapy.storage.producer_state import (
     NO_COORDINATOR_EPOCH,
@@ -69,6 +69,9 @@ _LONG_MAX = 2**63 - 1
 
 # Producer state snapshots kept per partition (Kafka keeps one per segment; the newest matter).
 SNAPSHOTS_TO_KEEP = 2
+# A failed append (a full disk, mostly) is logged the first time per partition, then at most once
+# per this interval, with the number of failures since: producers retry, and each retry fails too.
+STORAGE_ERROR_LOG_INTERVAL_MS = 60_000
 # An end transaction marker's value: version int16, coordinatorEpoch int32.
 _MARKER_VALUE = struct.Struct(">hi")
 
@@ -160,24 +163,34 @@ class AppendInfo:
 class FetchSlice:
     """A byte range of one segment file holding whole record batches, ready for sendfile.
 
-    ``handle`` is the segment's, in ``fs``: never close it, and use the slice right away, since
-    closing the log or deleting the segment (truncation, later retention) closes it.
+    It holds no open file: a fetch of thousands of partitions must not pin thousands of fds. The
+    file is taken from the LRU of open files (reopened if need be) when the slice is sent, and held
+    until it is (``opened``). A segment deleted meanwhile keeps its renamed files for
+    file.delete.delay.ms, so the slice still reads them; one that is gone raises OSError.
     """
 
-    handle: int
+    segment: LogSegment
     position: int
     length: int
-    segment_base_offset: int
-    fs: FileSystem
 
     @property
-    def fd(self) -> int | None:
-        """The OS file descriptor to ``sendfile`` from; None when the storage has none (memory)."""
-        return self.fs.sendfile_fd(self.handle)
+    def segment_base_offset(self) -> int:
+        return self.segment.base_offset
+
+    @property
+    def fs(self) -> FileSystem:
+        return self.segment.fs
+
+    def opened(self) -> OpenFile:
+        """``with slice.opened() as fd``: the OS fd to ``sendfile`` from (None in memory), open for the block.
+
+        Open means open: the LRU may evict the file meanwhile, but it closes only when the block ends.
+        """
+        return self.segment.file()
 
     def read_bytes(self) -> bytes:
         """The slice's bytes, via pread (for when sendfile cannot be used)."""
-        return self.fs.pread_fully(self.handle, self.length, self.position)
+        return self.segment.pread(self.length, self.position)
 
 
 class OffsetAndTimestamp(NamedTuple):
@@ -218,6 +231,8 @@ class Log:
         # Segments renamed to .deleted, with the wall-clock ms their files may go (file.delete.delay.ms).
         self._deleted: list[tuple[int, LogSegment]] = []
         self._moved = False
+        self._storage_errors_unlogged = 0
+        self._storage_error_logged_ms: int | None = None
 
     @classmethod
     def open(
@@ -372,9 +387,17 @@ class Log:
             for header in headers:
                 assigned.append(parse_batch_header(buf, position))
                 position += header.size
-            segment = self._maybe_roll(len(buf), next_offset - 1, now_ms)
-            self._index_aborted_txns(segment, assigned, markers)
-            segment.append(buf, assigned, now_ms=now_ms)
+            try:
+                segment = self._maybe_roll(len(buf), next_offset - 1, now_ms)
+                self._index_aborted_txns(segment, assigned, markers)
+                segment.append(buf, assigned, now_ms=now_ms)
+            except KafkaError as exc:
+                if exc.code == ErrorCode.KAFKA_STORAGE_ERROR:
+                    self._log_storage_error(exc.message, now_ms)
+                raise
+            except OSError as exc:
+                self._log_storage_error(str(exc), now_ms)
+                raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"append to {self._dir.name}: {exc}") from exc
             self._log_end_offset = next_offset
         for header, marker in zip(assigned, markers, strict=True):
             if header.producer_id == NO_PRODUCER_ID:
@@ -396,6 +419,21 @@ class Log:
             offset_of_max_timestamp=offset_of_max,
             log_start_offset=self.log_start_offset,
         )
+
+    def _log_storage_error(self, problem: str | None, now_ms: int) -> None:
+        """Log a failed write once per partition, then at most once per STORAGE_ERROR_LOG_INTERVAL_MS."""
+        self._storage_errors_unlogged += 1
+        last = self._storage_error_logged_ms
+        if last is not None and now_ms - last < STORAGE_ERROR_LOG_INTERVAL_MS:
+            return
+        logger.error(
+            "%s: %d append(s) failed, answered KAFKA_STORAGE_ERROR (disk full?): %s",
+            self._dir.name,
+            self._storage_errors_unlogged,
+            problem,
+        )
+        self._storage_errors_unlogged = 0
+        self._storage_error_logged_ms = now_ms
 
     def _index_aborted_txns(
         self, segment: LogSegment, assigned: list[BatchHeader], markers: list[_Marker | None]
@@ -456,7 +494,7 @@ class Log:
                     continue
                 completed = None
                 if header.is_control and header.producer_id != NO_PRODUCER_ID:
-                    marker = _read_marker(self._fs.pread_fully(segment.fd, header.size, position))
+                    marker = _read_marker(segment.pread(header.size, position))
                     if marker is not None:
                         completed = CompletedTxn(header.producer_id, None, header.base_offset, marker.aborted)
                 yield header, completed
@@ -577,7 +615,7 @@ class Log:
             position, length = found
             if length == 0:
                 return None
-            return FetchSlice(segment.fd, position, length, segment.base_offset, self._fs)
+            return FetchSlice(segment, position, length)
         return None
 
     def offset_for_timestamp(self, timestamp: int) -> OffsetAndTimestamp | None:

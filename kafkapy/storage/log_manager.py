@@ -13,6 +13,10 @@ Layout (Kafka's, so the directory looks familiar to Kafka tooling):
 - ``log-start-offset-checkpoint``: log start offsets that DeleteRecords moved inside a segment.
 - ``<topic>-<partition>.<id>-delete/``: a deleted partition, removed after file.delete.delay.ms
   (its open files keep serving fetches already under way); leftovers go at start-up.
+
+Any other directory (a name that is not ``<topic>-<partition>``, one holding neither
+partition.metadata nor a segment, an unreadable one) is stray: logged once at start-up and left
+alone, never turned into partitions.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +36,7 @@ from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.checkpoint import LOG_START_OFFSET_CHECKPOINT, read_checkpoint, write_checkpoint
 from kafkapy.storage.fs import DISK, FileSystem
 from kafkapy.storage.log import Log, LogConfig
+from kafkapy.storage.segment import LOG_FILE_SUFFIX
 
 logger = logging.getLogger("kafkapy.storage")
 
@@ -43,6 +49,10 @@ MAX_TOPIC_NAME_LENGTH = 249
 _LEGAL_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]+")
 _PARTITION_DIR = re.compile(r"([a-zA-Z0-9._-]+)-(\d+)")
 DELETED_DIR_SUFFIX = "-delete"
+# kafkapy.max.broker.partitions: Kafka has no per-broker cap (KIP-578 proposed max.broker.partitions);
+# past a few tens of thousands a test broker is more likely misused than needed.
+DEFAULT_MAX_BROKER_PARTITIONS = 50_000
+MAX_BROKER_PARTITIONS_CONFIG = "kafkapy.max.broker.partitions"
 
 
 def uuid_to_kafka_string(value: uuid.UUID) -> str:
@@ -114,16 +124,23 @@ class LogManager:
         node_id: int = 1,
         now_ms: int | None = None,
         fs: FileSystem = DISK,
+        max_partitions: int = DEFAULT_MAX_BROKER_PARTITIONS,
     ) -> None:
         """Load or initialise ``data_dir`` in ``fs``: identity files first, then every partition's Log.
 
+        ``max_partitions`` caps the partitions of all topics together (kafkapy.max.broker.partitions).
         Raises ValueError when meta.properties names a different node id, as Kafka refuses
         to start on another broker's directory.
         """
         self.data_dir = Path(data_dir)
         self.default_config = default_config
         self.node_id = node_id
+        self.max_partitions = max_partitions
+        # Partitions of all live topics, kept as a count: summing per creation is quadratic.
+        self.partition_count = 0
         self.fs = fs
+        # The fd limit may have changed since the file system was made (it is a per-process singleton on disk).
+        fs.open_files.capacity = fs.max_open_files()
         fs.makedirs(self.data_dir)
         self.cluster_id = self._load_meta_properties()
         self.topics: dict[str, TopicState] = {}
@@ -141,9 +158,10 @@ class LogManager:
         *,
         now_ms: int | None = None,
         fs: FileSystem = DISK,
+        max_partitions: int = DEFAULT_MAX_BROKER_PARTITIONS,
     ) -> LogManager:
         """Scan ``data_dir`` in ``fs`` and recover every partition's log."""
-        return cls(data_dir, default_config, node_id=node_id, now_ms=now_ms, fs=fs)
+        return cls(data_dir, default_config, node_id=node_id, now_ms=now_ms, fs=fs, max_partitions=max_partitions)
 
     def _load_meta_properties(self) -> str:
         path = self.data_dir / META_PROPERTIES
@@ -169,12 +187,17 @@ class LogManager:
         partition_dirs: dict[str, dict[int, Path]] = {}
         for name in sorted(self.fs.listdir(self.data_dir)):
             path = self.data_dir / name
-            if name.endswith(DELETED_DIR_SUFFIX) and self.fs.is_dir(path):
+            if not self.fs.is_dir(path):
+                continue
+            if name.endswith(DELETED_DIR_SUFFIX):
                 self.fs.rmtree(path)
                 continue
             match = _PARTITION_DIR.fullmatch(name)
-            if match is None or not self.fs.is_dir(path):
+            problem = "not <topic>-<partition>" if match is None else self._partition_dir_problem(path, match)
+            if problem is not None:
+                logger.warning("%s: stray directory (%s); ignored", path, problem)
                 continue
+            assert match is not None
             partition_dirs.setdefault(match.group(1), {})[int(match.group(2))] = path
         for name, dirs in sorted(partition_dirs.items()):
             configs = overrides.get(name, {})
@@ -191,6 +214,29 @@ class LogManager:
                 self._write_partition_metadata(directory, topic_id)
                 partitions.append(log)
             self._add_topic(TopicState(name, topic_id, partitions, dict(configs), log_config))
+        if self.partition_count > self.max_partitions:
+            logger.warning(
+                "%d partitions loaded, above %s %d: no more can be created",
+                self.partition_count,
+                MAX_BROKER_PARTITIONS_CONFIG,
+                self.max_partitions,
+            )
+
+    def _partition_dir_problem(self, path: Path, match: re.Match[str]) -> str | None:
+        """Why a ``<topic>-<partition>`` directory is not a partition of ours, or None if it is."""
+        try:
+            validate_topic_name(match.group(1))
+        except KafkaError:
+            return "illegal topic name"
+        if int(match.group(2)) >= self.max_partitions:
+            return f"partition number not below {MAX_BROKER_PARTITIONS_CONFIG} {self.max_partitions}"
+        try:
+            names = self.fs.listdir(path)
+        except OSError as exc:
+            return f"unreadable: {exc}"
+        if PARTITION_METADATA not in names and not any(name.endswith(LOG_FILE_SUFFIX) for name in names):
+            return "neither partition.metadata nor a segment"
+        return None
 
     def _load_topic_id(self, name: str, dirs: dict[int, Path]) -> uuid.UUID:
         """The topic id from partition.metadata (partition 0's wins); new if none is stored."""
@@ -233,6 +279,17 @@ class LogManager:
     def _add_topic(self, topic: TopicState) -> None:
         self.topics[topic.name] = topic
         self._topics_by_id[topic.topic_id] = topic
+        self.partition_count += len(topic.partitions)
+
+    def check_partition_limit(self, additional: int) -> None:
+        """KafkaError(POLICY_VIOLATION) when ``additional`` more partitions would pass kafkapy.max.broker.partitions."""
+        total = self.partition_count + additional
+        if total > self.max_partitions:
+            raise KafkaError(
+                ErrorCode.POLICY_VIOLATION,
+                f"Cannot add {additional} partition(s): the broker would hold {total}, above "
+                f"{MAX_BROKER_PARTITIONS_CONFIG}={self.max_partitions}.",
+            )
 
     def create_topic(
         self,
@@ -246,7 +303,8 @@ class LogManager:
 
         Raises KafkaError: INVALID_TOPIC_EXCEPTION (bad name, or it collides with an existing
         topic once '.' and '_' are treated alike, as in Kafka), TOPIC_ALREADY_EXISTS,
-        INVALID_PARTITIONS, INVALID_CONFIG.
+        INVALID_PARTITIONS, INVALID_CONFIG, POLICY_VIOLATION (kafkapy.max.broker.partitions),
+        KAFKA_STORAGE_ERROR (the files could not be made; whatever was made is removed again).
         """
         validate_topic_name(name)
         if name in self.topics:
@@ -260,30 +318,74 @@ class LogManager:
                 )
         if num_partitions <= 0:
             raise KafkaError(ErrorCode.INVALID_PARTITIONS, "Number of partitions must be larger than 0.")
+        self.check_partition_limit(num_partitions)
         configs = dict(configs or {})
         log_config = self.default_config.with_overrides(configs)
         topic_id = random_kafka_uuid()
         while topic_id in self._topics_by_id:
             topic_id = random_kafka_uuid()
         topic = TopicState(name, topic_id, [], configs, log_config)
-        # Overrides first: a crash before the directories exist leaves only an unused entry.
-        if configs:
-            self._save_topic_configs(extra=topic)
-        self._open_partitions(topic, num_partitions, now_ms)
+        try:
+            # Overrides first: a crash before the directories exist leaves only an unused entry.
+            if configs:
+                self._save_topic_configs(extra=topic)
+            self._open_partitions(topic, num_partitions, now_ms)
+        except KafkaError:
+            if configs:
+                self._forget_topic_configs(name)
+            raise
         self._add_topic(topic)
         return topic
 
     def _open_partitions(self, topic: TopicState, count: int, now_ms: int | None) -> None:
-        """Create partition directories (with partition.metadata) until the topic has ``count``."""
-        for partition in range(len(topic.partitions), count):
+        """Create partition directories (with partition.metadata) until the topic has ``count``.
+
+        All or nothing: when a file cannot be made (disk full, no fds, a file in the way), the
+        partitions created here are removed again and KafkaError(KAFKA_STORAGE_ERROR) is raised.
+        """
+        first = len(topic.partitions)
+        for partition in range(first, count):
             directory = self.data_dir / f"{topic.name}-{partition}"
-            log = Log.open(directory, topic.log_config, fs=self.fs, now_ms=now_ms)
-            self._write_partition_metadata(directory, topic.topic_id)
-            topic.partitions.append(log)
+            try:
+                log = Log.open(directory, topic.log_config, fs=self.fs, now_ms=now_ms)
+                topic.partitions.append(log)
+                self._write_partition_metadata(directory, topic.topic_id)
+            except OSError as exc:
+                self._remove_partitions(topic, first, directory)
+                logger.warning("%s: creating partitions %d-%d failed: %s", topic.name, first, count - 1, exc)
+                raise KafkaError(
+                    ErrorCode.KAFKA_STORAGE_ERROR,
+                    f"Could not create partition {partition} of topic '{topic.name}': {exc}",
+                ) from exc
+
+    def _remove_partitions(self, topic: TopicState, first: int, failed: Path) -> None:
+        """Undo ``_open_partitions``: close and remove partitions ``first`` on, and the directory that failed."""
+        for log in topic.partitions[first:]:
+            with suppress(OSError):
+                log.close()
+            self.fs.rmtree(log.dir)
+        del topic.partitions[first:]
+        if self.fs.is_dir(failed):
+            self.fs.rmtree(failed)
+
+    def _forget_topic_configs(self, name: str) -> None:
+        """Rewrite topic-configs.json without ``name`` (its creation failed)."""
+        try:
+            self._save_topic_configs()
+        except OSError as exc:
+            logger.warning("%s: could not drop the overrides of topic %s: %s", TOPIC_CONFIGS, name, exc)
 
     def add_partitions(self, name: str, count: int, *, now_ms: int | None = None) -> None:
-        """CreatePartitions: grow a topic to ``count`` partitions (the caller checked count is larger)."""
-        self._open_partitions(self.topics[name], count, now_ms)
+        """CreatePartitions: grow a topic to ``count`` partitions (the caller checked count is larger).
+
+        Raises KafkaError POLICY_VIOLATION (kafkapy.max.broker.partitions) or KAFKA_STORAGE_ERROR
+        (nothing was added).
+        """
+        topic = self.topics[name]
+        self.check_partition_limit(count - len(topic.partitions))
+        before = len(topic.partitions)
+        self._open_partitions(topic, count, now_ms)
+        self.partition_count += count - before
 
     def alter_topic_configs(self, name: str, configs: dict[str, str], *, validate_only: bool = False) -> LogConfig:
         """Replace a topic's overrides (validated: KafkaError INVALID_CONFIG), persist them and apply them."""
@@ -308,6 +410,7 @@ class LogManager:
         if topic is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name!r}")
         del self._topics_by_id[topic.topic_id]
+        self.partition_count -= len(topic.partitions)
         if topic.configs:
             self._save_topic_configs()
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms

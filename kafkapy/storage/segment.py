@@ -4,11 +4,14 @@ Mirrors Kafka's LogSegment. The ``.log`` file holds v2 record batches byte-for-b
 (after offset assignment), so reads can hand file ranges straight to ``sendfile`` (on disk). Only
 the 61-byte batch headers are ever parsed on the append and read paths; record bodies are read
 during recovery (for the CRC) and by timestamp lookups. Every file is accessed through the
-storage's FileSystem (kafkapy.storage.fs), on disk or in memory.
+storage's FileSystem (kafkapy.storage.fs), on disk or in memory. The ``.log`` file is open only
+while it is among the file system's most recently used ones (``OpenFiles``); the indexes, mirrored
+in memory, open their files only to write them.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +32,7 @@ from kafkapy.protocol.records import (
     decode_records,
     parse_batch_header,
 )
-from kafkapy.storage.fs import FileSystem
+from kafkapy.storage.fs import FileSystem, OpenFile
 from kafkapy.storage.index import CorruptIndexError, OffsetIndex, TimeIndex, TimestampOffset
 from kafkapy.storage.txn_index import TXN_INDEX_FILE_SUFFIX, TransactionIndex
 
@@ -97,7 +100,7 @@ class LogSegment:
     def __init__(
         self, directory: Path, base_offset: int, *, fs: FileSystem, index_interval_bytes: int, suffix: str = ""
     ) -> None:
-        """Open (creating if needed) the segment's files in ``fs``.
+        """Open (creating if needed) the segment's files in ``fs`` and load its indexes.
 
         An index that is missing while the log has data, or that fails to load, marks the
         segment ``needs_recovery``; the owning Log then rebuilds it with ``recover()``.
@@ -112,9 +115,10 @@ class LogSegment:
         self.time_index_path = Path(f"{stem}{TIME_INDEX_FILE_SUFFIX}{suffix}")
         self.txn_index = TransactionIndex(Path(f"{stem}{TXN_INDEX_FILE_SUFFIX}{suffix}"), fs=fs)
         self._lock = threading.Lock()
+        self._closed = False
         indexes_existed = fs.exists(self.index_path) and fs.exists(self.time_index_path)
-        self._fd = fs.open(self.log_path)
-        self._size = fs.fsize(self._fd)
+        file = fs.open_files.get(self, lambda: OpenFile(fs, fs.open(self.log_path)))
+        self._size = fs.fsize(file.handle)
         self.needs_recovery = self._size > 0 and not indexes_existed
         self.offset_index = self._open_index(OffsetIndex, self.index_path)
         self.time_index = self._open_index(TimeIndex, self.time_index_path)
@@ -136,10 +140,27 @@ class LogSegment:
             self.needs_recovery = True
             return kind(path, self.base_offset, fs=self.fs)
 
-    @property
-    def fd(self) -> int:
-        """The ``.log`` file's handle in ``fs`` (a file descriptor on disk, for ``sendfile``)."""
-        return self._fd
+    def file(self) -> OpenFile:
+        """The ``.log`` file, reopened if the LRU closed it; hold on to it while using its handle.
+
+        A FetchSlice holds it until its bytes are sent, so it stays open even if evicted meanwhile.
+        """
+        return self.fs.open_files.get(self, self._reopen)
+
+    def _reopen(self) -> OpenFile:
+        if self._closed:
+            raise OSError(errno.EBADF, f"{self.log_path}: segment is closed")
+        return OpenFile(self.fs, self.fs.open(self.log_path, create=False))
+
+    def pread(self, length: int, position: int) -> bytes:
+        """Up to ``length`` bytes of the ``.log`` file at ``position``."""
+        file = self.file()
+        return self.fs.pread_fully(file.handle, length, position)
+
+    def dup(self) -> int:
+        """A handle of its own on the ``.log`` file (the cleaner's), to be closed by the caller."""
+        file = self.file()
+        return self.fs.dup(file.handle)
 
     @property
     def size(self) -> int:
@@ -168,7 +189,8 @@ class LogSegment:
     def batch_headers(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, BatchHeader]]:
         """Yield (position, header) of each whole batch from ``start`` until ``end`` (the size)."""
         end = self._size if end is None else end
-        window = _FileWindow(self.fs, self._fd, end, _HEADER_READ_CHUNK)
+        file = self.file()  # held while the generator lives
+        window = _FileWindow(self.fs, file.handle, end, _HEADER_READ_CHUNK)
         position = start
         while position + HEADER_SIZE <= end:
             header = parse_batch_header(window.get(position, HEADER_SIZE))
@@ -185,10 +207,11 @@ class LogSegment:
         current batch, as Kafka does.
         """
         position = self._size
+        file = self.file()
         try:
-            self.fs.write_fully(self._fd, buf)
+            self.fs.write_fully(file.handle, buf)
         except OSError as exc:
-            self.fs.ftruncate(self._fd, position)
+            self.fs.ftruncate(file.handle, position)
             raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"append to {self.log_path}: {exc}") from exc
         if position == 0:
             self.rolling_base_ms = now_ms
@@ -288,8 +311,7 @@ class LogSegment:
         return None
 
     def _decode_batch(self, position: int, header: BatchHeader) -> list[Record]:
-        data = self.fs.pread_fully(self._fd, header.size, position)
-        for _, records in decode_records(data):
+        for _, records in decode_records(self.pread(header.size, position)):
             return records
         return []
 
@@ -315,7 +337,7 @@ class LogSegment:
                 truncated,
                 self._size,
             )
-            self.fs.ftruncate(self._fd, valid_bytes)
+            self._ftruncate(valid_bytes)
             self._size = valid_bytes
         self._next_offset = next_offset
         # Entries are written just before their abort marker: drop those whose marker is gone.
@@ -326,7 +348,8 @@ class LogSegment:
 
     def _scan_valid(self, on_batch: Callable[[BatchHeader, int], None]) -> tuple[int, int, str]:
         """Walk the batches checking each; return (valid bytes, next offset, why it stopped)."""
-        window = _FileWindow(self.fs, self._fd, self._size, _RECOVERY_READ_CHUNK)
+        file = self.file()
+        window = _FileWindow(self.fs, file.handle, self._size, _RECOVERY_READ_CHUNK)
         position = 0
         next_offset = self.base_offset
         while position < self._size:
@@ -370,12 +393,16 @@ class LogSegment:
             return 0
         position = found[0]
         removed = self._size - position
-        self.fs.ftruncate(self._fd, position)
+        self._ftruncate(position)
         self._size = position
         self.recover()
         if position == 0:
             self.rolling_base_ms = None
         return removed
+
+    def _ftruncate(self, length: int) -> None:
+        file = self.file()
+        self.fs.ftruncate(file.handle, length)
 
     def on_become_inactive(self) -> None:
         """Record the final max timestamp in the time index when the segment stops being active.
@@ -391,20 +418,22 @@ class LogSegment:
     def flush(self) -> None:
         """fsync the log and both indexes; a no-op once closed (safe from a worker thread)."""
         with self._lock:
-            if self._fd < 0:
+            if self._closed:
                 return
-            self.fs.fsync(self._fd)
+            file = self.file()
+            self.fs.fsync(file.handle)
             self.offset_index.flush()
             self.time_index.flush()
             self.txn_index.flush()
 
     def close(self) -> None:
+        """Write what the indexes hold back and let the ``.log`` file go (a fetch still sending keeps it open)."""
         with self._lock:
-            if self._fd < 0:
+            if self._closed:
                 return
             self.on_become_inactive()
-            self.fs.close(self._fd)
-            self._fd = -1
+            self._closed = True
+            self.fs.open_files.discard(self)
             self.offset_index.close()
             self.time_index.close()
 

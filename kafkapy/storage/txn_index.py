@@ -55,11 +55,8 @@ class TransactionIndex:
 
     def append(self, entry: AbortedTxn) -> None:
         """Add an entry; written before its abort marker, so a crash can only leave an extra one."""
-        handle = self._fs.open(self.path)
-        try:
+        with self._fs.opened(self.path) as handle:
             self._fs.write_fully(handle, entry.encode())
-        finally:
-            self._fs.close(handle)
         self.entries.append(entry)
 
     def truncate_to(self, offset: int) -> None:
@@ -81,11 +78,8 @@ class TransactionIndex:
 
     def flush(self) -> None:
         if self.entries and self._fs.exists(self.path):
-            handle = self._fs.open(self.path, create=False)
-            try:
+            with self._fs.opened(self.path, create=False) as handle:
                 self._fs.fsync(handle)
-            finally:
-                self._fs.close(handle)
 
     def delete(self) -> None:
         self.entries = []

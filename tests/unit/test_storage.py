@@ -472,8 +472,9 @@ def test_fetch_slice_fd_supports_sendfile(tmp_path: Path) -> None:
     fetched = log.read(0, 1 << 20)
     assert fetched is not None
     out_path = tmp_path / "out"
-    with open(out_path, "wb") as out:
-        sent = os.sendfile(out.fileno(), fetched.fd, fetched.position, fetched.length)
+    with open(out_path, "wb") as out, fetched.opened() as fd:
+        assert fd is not None
+        sent = os.sendfile(out.fileno(), fd, fetched.position, fetched.length)
     assert sent == fetched.length
     assert out_path.read_bytes() == fetched.read_bytes()
     log.close()
@@ -484,7 +485,9 @@ def test_memory_fetch_slice_has_no_fd(tmp_path: Path) -> None:
     log = open_log(tmp_path, MemoryFS())
     append(log, batch([value(0)]), batch([value(1)]))
     fetched = log.read(0, 1 << 20)
-    assert fetched is not None and fetched.fd is None
+    assert fetched is not None
+    with fetched.opened() as fd:
+        assert fd is None
     assert [r.value for _, rs in decode_records(fetched.read_bytes()) for r in rs] == [value(0), value(1)]
     log.close()
 
