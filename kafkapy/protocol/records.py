@@ -27,7 +27,7 @@ from typing import NamedTuple, Protocol
 
 import crc32c
 
-from kafkapy.protocol.compression import CompressionType, compress, decompress
+from kafkapy.protocol.compression import CompressionType, compress, decompress, iter_decompress, too_large
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 HEADER_SIZE = 61
@@ -271,6 +271,195 @@ def validate_batches(buf: Buffer, *, compacted: bool = False) -> list[BatchHeade
             headers.append(header)
             pos = batch_end
     return headers
+
+
+# The smallest record body: attributes, timestampDelta, offsetDelta, keyLength, valueLength and
+# headerCount of one byte each; as a zigzag varint, twice that.
+_MIN_RECORD_ZIGZAG = 12
+# Decompressed bytes gathered before walking them: fewer, larger walks of a compressed batch.
+_WALK_STEP = 256 * 1024
+
+
+def _invalid(message: str) -> KafkaError:
+    """Kafka's InvalidRecordException: the batch's framing is fine but its records are not."""
+    return KafkaError(ErrorCode.INVALID_RECORD, message)
+
+
+def check_records(buf: Buffer, headers: Sequence[BatchHeader], *, max_uncompressed_bytes: int) -> None:
+    """Walk the records of validated batches as Kafka's LogValidator does, without decoding them.
+
+    validate_batches checked each batch's header and CRC; this checks what the CRC cannot: that
+    the records section holds exactly recordsCount well-framed records. Uncompressed batches get
+    their record length chain walked (a loop over bytes: the produce hot path). Compressed ones
+    are inflated chunk by chunk and every record is walked field by field, with offset deltas
+    0..n-1 in order (Kafka 4.3.1 cannot renumber them: it fails such a batch with
+    UNKNOWN_SERVER_ERROR). More than ``max_uncompressed_bytes`` of inflated records raise
+    MESSAGE_TOO_LARGE; bad records INVALID_RECORD, as Kafka answers; undecodable compressed
+    data CORRUPT_MESSAGE (Kafka 4.3.1 answers UNKNOWN_SERVER_ERROR and logs an error).
+    """
+    pos = 0
+    with memoryview(buf) as view:
+        for header in headers:
+            end = pos + header.size
+            if header.compression:
+                _check_compressed_records(header, view[pos + HEADER_SIZE : end], max_uncompressed_bytes)
+            else:
+                _check_record_lengths(view, pos + HEADER_SIZE, end, header.records_count)
+            pos = end
+
+
+def _check_record_lengths(data: Buffer, pos: int, end: int, count: int) -> None:
+    """An uncompressed records section is exactly ``count`` records, going by their length varints."""
+    walked = 0
+    try:
+        while pos < end:
+            raw = data[pos]
+            if raw > 0x7F:
+                # Records of 64 bytes to 8 KiB have a two-byte length: kept off the slow path.
+                second = data[pos + 1]
+                if second > 0x7F:
+                    raw, pos = _read_uvarint(data, pos)
+                else:
+                    raw = (raw & 0x7F) | (second << 7)
+                    pos += 2
+            else:
+                pos += 1
+            if raw & 1 or raw < _MIN_RECORD_ZIGZAG:
+                raise _invalid(f"invalid record size {(raw >> 1) ^ -(raw & 1)} at record {walked}")
+            pos += raw >> 1
+            walked += 1
+    except IndexError:
+        raise _invalid("truncated record length") from None
+    if pos > end:
+        raise _invalid(f"record {walked - 1} runs {pos - end} bytes past the end of the batch")
+    if walked != count:
+        raise _invalid(f"batch declares {count} records but holds {walked}")
+
+
+def _read_uvarint(data: Buffer, pos: int) -> tuple[int, int]:
+    """A varint of up to 10 bytes at ``pos``; IndexError if ``data`` ends first."""
+    value = 0
+    shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise _invalid("varint longer than 10 bytes")
+
+
+def _check_compressed_records(header: BatchHeader, section: memoryview, max_bytes: int) -> None:
+    """Inflate a compressed records section step by step, walking each step's whole records.
+
+    Only the records not yet whole are kept between steps, so memory follows the largest record,
+    not the batch; the inflated total is bounded by ``max_bytes``.
+    """
+    count = header.records_count
+    window = b""
+    walked = 0
+    # Bytes the window must hold before the next walk can finish a record.
+    need = _WALK_STEP
+    # Inflated bytes before the window's start, and in all.
+    consumed = 0
+    total = 0
+    pending: list[bytes] = []
+    pending_size = 0
+    chunks = iter_decompress(header.compression, section)
+    for chunk in chunks:
+        total += len(chunk)
+        if total > max_bytes:
+            raise too_large(max_bytes)
+        pending.append(chunk)
+        pending_size += len(chunk)
+        if len(window) + pending_size < need:
+            continue
+        window = b"".join([window, *pending])
+        pending.clear()
+        pending_size = 0
+        if walked == count:
+            break
+        pos, walked, record_size = _walk_records(window, walked, count)
+        window = window[pos:]
+        consumed += pos
+        if consumed + record_size > max_bytes:
+            # Refused on the record's word, before inflating what it claims.
+            raise too_large(max_bytes)
+        need = max(_WALK_STEP, record_size)
+    if pending:
+        window = b"".join([window, *pending])
+        pos, walked, _ = _walk_records(window, walked, count)
+        window = window[pos:]
+    if walked < count:
+        raise _invalid(f"batch declares {count} records but its data ends after {walked}")
+    if window or next(chunks, b""):
+        raise _invalid(f"data left after the batch's {count} records")
+
+
+def _walk_records(data: bytes, walked: int, count: int) -> tuple[int, int, int]:
+    """Walk the whole records at the start of ``data``, the ``walked``-th one first.
+
+    Returns the position after the last whole record, the records walked so far and the size of
+    the next, partial record (0 if not known yet). Checks each
+    record's fields as Kafka's DefaultRecord.readFrom does, skipping keys, values and headers.
+    """
+    end = len(data)
+    pos = 0
+    record_size = 0
+    while walked < count:
+        try:
+            raw = data[pos]
+            if raw < 0x80:
+                body = pos + 1
+            else:
+                raw, body = _read_uvarint(data, pos)
+        except IndexError:
+            break
+        if raw & 1 or raw < _MIN_RECORD_ZIGZAG:
+            raise _invalid(f"invalid record size {(raw >> 1) ^ -(raw & 1)} at record {walked}")
+        record_end = body + (raw >> 1)
+        if record_end > end:
+            record_size = record_end - pos
+            break
+        try:
+            p = body + 1  # attributes
+            while data[p] > 0x7F:  # timestampDelta
+                p += 1
+            raw = data[p + 1]
+            p += 2
+            if raw > 0x7F:
+                raw, p = _read_uvarint(data, p - 1)
+            if raw != walked << 1:
+                raise _invalid(f"record {walked} has offset delta {(raw >> 1) ^ -(raw & 1)}")
+            for _ in range(2):  # key, then value; a negative length is null
+                raw = data[p]
+                p += 1
+                if raw > 0x7F:
+                    raw, p = _read_uvarint(data, p - 1)
+                if not raw & 1:
+                    p += raw >> 1
+            raw = data[p]
+            p += 1
+            if raw > 0x7F:
+                raw, p = _read_uvarint(data, p - 1)
+            if raw & 1 or raw >> 1 > record_end - p:
+                raise _invalid(f"invalid number of record headers {(raw >> 1) ^ -(raw & 1)} in record {walked}")
+            for _ in range(raw >> 1):
+                raw, p = _read_uvarint(data, p)
+                if raw & 1:
+                    raise _invalid(f"negative header key length in record {walked}")
+                raw, p = _read_uvarint(data, p + (raw >> 1))
+                if not raw & 1:
+                    p += raw >> 1
+        except IndexError:
+            p = -1
+        if p != record_end:
+            raise _invalid(f"record {walked} is {record_end - body} bytes but its fields do not fill it")
+        pos = record_end
+        walked += 1
+    return pos, walked, record_size
 
 
 def assign_offsets(
