@@ -54,10 +54,13 @@ XERIAL_HEADER = XERIAL_MAGIC + struct.pack(">ii", 1, 1)
 XERIAL_BLOCK_SIZE = 32 * 1024
 
 _INT32 = struct.Struct(">i")
-# Bytes of output each gzip and lz4 step produces at most: small enough for a bomb to stop early.
-CHUNK_SIZE = 256 * 1024
-# Compressed bytes given to zstd per step (see _zstd_chunks): at most ~2.7 MiB of output each.
-ZSTD_FEED = 64
+# Bytes of output each gzip and lz4 step produces at most: a typical batch in one step, small
+# enough for a bomb to stop early.
+CHUNK_SIZE = 1024 * 1024
+# zstd frame magic numbers (RFC 8878), little-endian; skippable frames use 16 of them.
+_ZSTD_MAGIC = 0xFD2FB528
+_ZSTD_SKIPPABLE_MAGIC = 0x184D2A50
+_UINT32_LE = struct.Struct("<I")
 # gzip framing only (zlib's 16 + 15-bit window), as Java's GZIPInputStream reads.
 _GZIP_WBITS = 31
 # A snappy block cannot inflate more than this: its best element copies 64 bytes for 2 or 3 of input.
@@ -215,28 +218,51 @@ def _lz4_chunks(data: Buffer) -> Iterator[bytes]:
 
 
 def _zstd_chunks(data: Buffer) -> Iterator[bytes]:
-    """One or more zstd frames, fed ZSTD_FEED bytes at a time.
+    """One or more zstd frames, CHUNK_SIZE bytes of output at a time.
 
-    zstandard's decompressobj cannot bound its output, and its stream reader does not notice a
-    truncated frame, so the input goes in small pieces: a zstd block of at most 128 KiB needs
-    at least 3 bytes, so ZSTD_FEED bytes never inflate past ZSTD_FEED * 43690.
+    zstandard's stream reader bounds its output but says nothing of a frame cut short, so the
+    frames' block headers are walked first (_check_zstd_frames): cheap, and linear in the input.
     """
     view = memoryview(data)
+    _check_zstd_frames(view)
+    reader = zstandard.ZstdDecompressor().stream_reader(view, read_across_frames=True)
+    while chunk := reader.read(CHUNK_SIZE):
+        yield chunk
+
+
+def _check_zstd_frames(view: memoryview) -> None:
+    """Raise CORRUPT_MESSAGE unless ``view`` is whole zstd frames (RFC 8878 framing, not content)."""
     pos = 0
     end = len(view)
     while True:
-        decompressor = zstandard.ZstdDecompressor().decompressobj()
-        while not decompressor.eof:
-            if pos >= end:
+        if end - pos < 5:
+            raise _truncated(ZSTD)
+        (magic,) = _UINT32_LE.unpack_from(view, pos)
+        if magic & 0xFFFFFFF0 == _ZSTD_SKIPPABLE_MAGIC:
+            if end - pos < 8:
                 raise _truncated(ZSTD)
-            piece = view[pos : pos + ZSTD_FEED]
-            pos += len(piece)
-            chunk = decompressor.decompress(piece)
-            if chunk:
-                yield chunk
-        # What the frame did not use of the last piece starts the next frame.
-        pos -= len(decompressor.unused_data)
+            pos += 8 + _UINT32_LE.unpack_from(view, pos + 4)[0]
+        elif magic == _ZSTD_MAGIC:
+            descriptor = view[pos + 4]
+            single_segment = descriptor >> 5 & 1
+            content_size_bytes = (single_segment, 2, 4, 8)[descriptor >> 6]
+            pos += 5 + (1 - single_segment) + (0, 1, 2, 4)[descriptor & 3] + content_size_bytes
+            last = 0
+            while not last:
+                if end - pos < 3:
+                    raise _truncated(ZSTD)
+                block = view[pos] | view[pos + 1] << 8 | view[pos + 2] << 16
+                last = block & 1
+                kind = block >> 1 & 3
+                if kind == 3:
+                    raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "reserved zstd block type")
+                pos += 3 + (1 if kind == 1 else block >> 3)
+            pos += 4 * (descriptor >> 2 & 1)  # content checksum
+        else:
+            raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"not a zstd frame (magic {magic:#x})")
         if pos >= end:
+            if pos > end:
+                raise _truncated(ZSTD)
             return
 
 

@@ -277,7 +277,9 @@ def validate_batches(buf: Buffer, *, compacted: bool = False) -> list[BatchHeade
 # headerCount of one byte each; as a zigzag varint, twice that.
 _MIN_RECORD_ZIGZAG = 12
 # Decompressed bytes gathered before walking them: fewer, larger walks of a compressed batch.
-_WALK_STEP = 256 * 1024
+_WALK_STEP = 1024 * 1024
+# The varints after the timestamp delta: the offset delta, then the key's and value's lengths.
+_DELTA_KEY_VALUE = (False, True, True)
 
 
 def _invalid(message: str) -> KafkaError:
@@ -310,6 +312,8 @@ def check_records(buf: Buffer, headers: Sequence[BatchHeader], *, max_uncompress
 
 def _check_record_lengths(data: Buffer, pos: int, end: int, count: int) -> None:
     """An uncompressed records section is exactly ``count`` records, going by their length varints."""
+    if _records_of_one_size(data, pos, end, count):
+        return
     walked = 0
     try:
         while pos < end:
@@ -334,6 +338,25 @@ def _check_record_lengths(data: Buffer, pos: int, end: int, count: int) -> None:
         raise _invalid(f"record {walked - 1} runs {pos - end} bytes past the end of the batch")
     if walked != count:
         raise _invalid(f"batch declares {count} records but holds {walked}")
+
+
+def _records_of_one_size(data: Buffer, pos: int, end: int, count: int) -> bool:
+    """Whether the section is ``count`` records as long as its first, by strided slices (C speed).
+
+    Equivalent to walking the length chain: if every ``stride``-th position from the start holds
+    the first record's length varint, each record ends where the next such varint begins. Batches
+    of fixed-size records (fixed encodings, load tests) pass in a few microseconds; any other
+    batch fails the first comparison and is walked record by record.
+    """
+    first = data[pos]
+    width = 1 if first < 0x80 else 2
+    if end - pos < 2 or (width == 2 and data[pos + 1] > 0x7F):
+        return False
+    raw = first if width == 1 else (first & 0x7F) | (data[pos + 1] << 7)
+    stride = width + (raw >> 1)
+    if raw & 1 or raw < _MIN_RECORD_ZIGZAG or stride * count != end - pos:
+        return False
+    return all(data[start:end:stride] == bytes((data[start],)) * count for start in range(pos, pos + width))
 
 
 def _read_uvarint(data: Buffer, pos: int) -> tuple[int, int]:
@@ -376,7 +399,7 @@ def _check_compressed_records(header: BatchHeader, section: memoryview, max_byte
         pending_size += len(chunk)
         if len(window) + pending_size < need:
             continue
-        window = b"".join([window, *pending])
+        window = b"".join([window, *pending]) if window or len(pending) > 1 else pending[0]
         pending.clear()
         pending_size = 0
         if walked == count:
@@ -389,7 +412,7 @@ def _check_compressed_records(header: BatchHeader, section: memoryview, max_byte
             raise too_large(max_bytes)
         need = max(_WALK_STEP, record_size)
     if pending:
-        window = b"".join([window, *pending])
+        window = b"".join([window, *pending]) if window or len(pending) > 1 else pending[0]
         pos, walked, _ = _walk_records(window, walked, count)
         window = window[pos:]
     if walked < count:
@@ -402,8 +425,10 @@ def _walk_records(data: bytes, walked: int, count: int) -> tuple[int, int, int]:
     """Walk the whole records at the start of ``data``, the ``walked``-th one first.
 
     Returns the position after the last whole record, the records walked so far and the size of
-    the next, partial record (0 if not known yet). Checks each
-    record's fields as Kafka's DefaultRecord.readFrom does, skipping keys, values and headers.
+    the next, partial record (0 if not known yet). Checks each record's fields as Kafka's
+    DefaultRecord.readFrom does, skipping keys, values and headers. Varints of one and two bytes
+    (offset deltas below 8192, lengths below 8 KiB) are read inline: this loop is the CPU cost
+    of a compressed produce.
     """
     end = len(data)
     pos = 0
@@ -424,35 +449,27 @@ def _walk_records(data: bytes, walked: int, count: int) -> tuple[int, int, int]:
             record_size = record_end - pos
             break
         try:
-            p = body + 1  # attributes
-            while data[p] > 0x7F:  # timestampDelta
+            p = body + 2  # attributes and the timestampDelta's first byte
+            while data[p - 1] > 0x7F:
                 p += 1
-            raw = data[p + 1]
-            p += 2
-            if raw > 0x7F:
-                raw, p = _read_uvarint(data, p - 1)
-            if raw != walked << 1:
-                raise _invalid(f"record {walked} has offset delta {(raw >> 1) ^ -(raw & 1)}")
-            for _ in range(2):  # key, then value; a negative length is null
+            for is_length in _DELTA_KEY_VALUE:
                 raw = data[p]
-                p += 1
-                if raw > 0x7F:
-                    raw, p = _read_uvarint(data, p - 1)
-                if not raw & 1:
-                    p += raw >> 1
+                if raw < 0x80:
+                    p += 1
+                elif data[p + 1] < 0x80:
+                    raw = (raw & 0x7F) | (data[p + 1] << 7)
+                    p += 2
+                else:
+                    raw, p = _read_uvarint(data, p)
+                if is_length:
+                    if not raw & 1:  # a negative length (odd zigzag) is null
+                        p += raw >> 1
+                elif raw != walked << 1:
+                    raise _invalid(f"record {walked} has offset delta {(raw >> 1) ^ -(raw & 1)}")
             raw = data[p]
             p += 1
-            if raw > 0x7F:
-                raw, p = _read_uvarint(data, p - 1)
-            if raw & 1 or raw >> 1 > record_end - p:
-                raise _invalid(f"invalid number of record headers {(raw >> 1) ^ -(raw & 1)} in record {walked}")
-            for _ in range(raw >> 1):
-                raw, p = _read_uvarint(data, p)
-                if raw & 1:
-                    raise _invalid(f"negative header key length in record {walked}")
-                raw, p = _read_uvarint(data, p + (raw >> 1))
-                if not raw & 1:
-                    p += raw >> 1
+            if raw:
+                p = _walk_headers(data, p - 1, record_end, walked)
         except IndexError:
             p = -1
         if p != record_end:
@@ -460,6 +477,21 @@ def _walk_records(data: bytes, walked: int, count: int) -> tuple[int, int, int]:
         pos = record_end
         walked += 1
     return pos, walked, record_size
+
+
+def _walk_headers(data: bytes, pos: int, record_end: int, walked: int) -> int:
+    """Skip a record's header count and headers at ``pos``; the position after them."""
+    raw, pos = _read_uvarint(data, pos)
+    if raw & 1 or raw >> 1 > record_end - pos:
+        raise _invalid(f"invalid number of record headers {(raw >> 1) ^ -(raw & 1)} in record {walked}")
+    for _ in range(raw >> 1):
+        raw, pos = _read_uvarint(data, pos)
+        if raw & 1:
+            raise _invalid(f"negative header key length in record {walked}")
+        raw, pos = _read_uvarint(data, pos + (raw >> 1))
+        if not raw & 1:
+            pos += raw >> 1
+    return pos
 
 
 def assign_offsets(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import os
+import struct
 import tracemalloc
 
 import cramjam
 import lz4.frame
 import pytest
+import zstandard
 
 from kafkapy.protocol.compression import (
     CHUNK_SIZE,
@@ -16,7 +18,6 @@ from kafkapy.protocol.compression import (
     LZ4,
     SNAPPY,
     ZSTD,
-    ZSTD_FEED,
     CompressionType,
     compress,
     decompress,
@@ -119,7 +120,7 @@ def test_zeros_bomb_fails_at_its_first_record_without_the_bound() -> None:
 
 @pytest.mark.parametrize("codec", [GZIP, SNAPPY, LZ4, ZSTD])
 def test_decompress_chunks_stay_small(codec: int) -> None:
-    chunk_bound = {GZIP: CHUNK_SIZE, LZ4: CHUNK_SIZE, ZSTD: ZSTD_FEED * 43690, SNAPPY: CHUNK_SIZE}[codec]
+    chunk_bound = {GZIP: CHUNK_SIZE, LZ4: CHUNK_SIZE, ZSTD: CHUNK_SIZE, SNAPPY: CHUNK_SIZE}[codec]
     data = bytes(32 * MIB)
     compressed = compress(codec, data)
     sizes = [len(chunk) for chunk in iter_decompress(codec, compressed)]
@@ -153,3 +154,31 @@ def test_concatenated_frames_and_members() -> None:
         (ZSTD, compress(ZSTD, section[:half]) + compress(ZSTD, section[half:])),
     ]:
         check(reframe(joined, codec=codec, count=6))
+
+
+@pytest.mark.parametrize("value_size", [1, 50, 1024, 9000])
+def test_records_of_one_size_and_a_changed_length(value_size: int) -> None:
+    """Fixed-size records pass by strided comparison; one changed length falls back to the walk and fails."""
+    batch = build_batch([(None, bytes(value_size), [], 1_700_000_000_000)] * 20)
+    check(batch)
+    first = 61
+    stride = len(batch[first:]) // 20
+    corrupt = bytearray(batch[first:])
+    corrupt[stride] += 2  # the second record claims one byte more (zigzag +2)
+    assert error_of(reframe(bytes(corrupt), count=20)) == ErrorCode.INVALID_RECORD
+    assert error_of(reframe(batch[first:], count=21)) == ErrorCode.INVALID_RECORD
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"write_checksum": True}, {"write_content_size": False}], ids=["size", "checksum", "no-size"]
+)
+def test_zstd_frames_cut_anywhere_are_corrupt(params: dict) -> None:
+    """zstandard's stream reader ends quietly at a cut frame: the block walk must notice every cut."""
+    data = os.urandom(3000) + bytes(300_000)
+    frame = zstandard.ZstdCompressor(**params).compress(data)
+    skippable = struct.pack("<II", 0x184D2A53, 3) + b"abc"
+    assert decompress(ZSTD, skippable + frame + frame) == data + data
+    for cut in range(1, len(frame)):
+        with pytest.raises(KafkaError) as error:
+            decompress(ZSTD, frame[:cut])
+        assert error.value.code == ErrorCode.CORRUPT_MESSAGE, cut
