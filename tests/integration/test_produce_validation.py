@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import TopicPartition
 
+from kafkapy.protocol.compression import CompressionType
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import build_batch
 from kafkapy.testing.wire import WireClient
@@ -74,6 +75,18 @@ def test_corrupt_batches_write_nothing_and_good_records_stay_readable(
         assert latest(client, topic) == 6
     records = consume_confluent(shared_broker.bootstrap, [TopicPartition(topic, 0, 0)], expected=6, timeout=60)
     assert [r.value for r in records] == [f"{tag}-v{i}".encode() for tag in ("before", "after") for i in range(3)]
+
+
+def test_batch_inflating_past_the_inline_walk_is_walked_in_a_thread_and_stored(shared_broker: BrokerProcess) -> None:
+    """~6 MiB of records in a ~1 KB zstd batch: over produce's inline 2 MiB, under the 100 MiB bound."""
+    topic = unique_topic("large")
+    values = [bytes([i]) * 100_000 for i in range(60)]
+    batch = build_batch([(None, value, [], None) for value in values], compression=CompressionType.ZSTD)
+    with WireClient.connect(shared_broker.bootstrap) as client:
+        create(client, topic, {})
+        assert produce(client, topic, batch).error_code == ErrorCode.NONE
+    records = consume_confluent(shared_broker.bootstrap, [TopicPartition(topic, 0, 0)], expected=60, timeout=60)
+    assert [r.value for r in records] == values
 
 
 def _vm_hwm(pid: int) -> int:
