@@ -27,7 +27,14 @@ from typing import NamedTuple, Protocol
 
 import crc32c
 
-from kafkapy.protocol.compression import CompressionType, compress, decompress, iter_decompress, too_large
+from kafkapy.protocol.compression import (
+    CHUNK_SIZE,
+    CompressionType,
+    compress,
+    decompress,
+    iter_decompress,
+    too_large,
+)
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 HEADER_SIZE = 61
@@ -276,8 +283,8 @@ def validate_batches(buf: Buffer, *, compacted: bool = False) -> list[BatchHeade
 # The smallest record body: attributes, timestampDelta, offsetDelta, keyLength, valueLength and
 # headerCount of one byte each; as a zigzag varint, twice that.
 _MIN_RECORD_ZIGZAG = 12
-# Decompressed bytes gathered before walking them: fewer, larger walks of a compressed batch.
-_WALK_STEP = 1024 * 1024
+# Decompressed bytes walked at a time (unless a record is larger): one chunk, see CHUNK_SIZE.
+_WALK_STEP = CHUNK_SIZE
 # The varints after the timestamp delta: the offset delta, then the key's and value's lengths.
 _DELTA_KEY_VALUE = (False, True, True)
 
@@ -312,9 +319,10 @@ def check_records(buf: Buffer, headers: Sequence[BatchHeader], *, max_uncompress
 
 def _check_record_lengths(data: Buffer, pos: int, end: int, count: int) -> None:
     """An uncompressed records section is exactly ``count`` records, going by their length varints."""
-    if _records_of_one_size(data, pos, end, count):
-        return
     walked = 0
+    # Offset deltas widen at 64 and 8192, so a batch of fixed-size records is three runs at most.
+    for _ in range(3):
+        pos, walked = _skip_run(data, pos, end, walked, count)
     try:
         while pos < end:
             raw = data[pos]
@@ -340,23 +348,29 @@ def _check_record_lengths(data: Buffer, pos: int, end: int, count: int) -> None:
         raise _invalid(f"batch declares {count} records but holds {walked}")
 
 
-def _records_of_one_size(data: Buffer, pos: int, end: int, count: int) -> bool:
-    """Whether the section is ``count`` records as long as its first, by strided slices (C speed).
+def _skip_run(data: Buffer, pos: int, end: int, walked: int, count: int) -> tuple[int, int]:
+    """Skip the records from ``pos`` on as long as the first, up to the offset delta's next widening.
 
-    Equivalent to walking the length chain: if every ``stride``-th position from the start holds
-    the first record's length varint, each record ends where the next such varint begins. Batches
-    of fixed-size records (fixed encodings, load tests) pass in a few microseconds; any other
-    batch fails the first comparison and is walked record by record.
+    Strided slices (C speed) check that every record of the run starts with the first's length
+    varint, which chains them exactly as the record by record walk would; fixed-size records
+    (fixed encodings, load tests) pass in microseconds. Returns the position and records walked
+    after the run, or the arguments unchanged when there is no run (varied sizes: walked one by one).
     """
+    if end - pos < 2:
+        return pos, walked
     first = data[pos]
     width = 1 if first < 0x80 else 2
-    if end - pos < 2 or (width == 2 and data[pos + 1] > 0x7F):
-        return False
     raw = first if width == 1 else (first & 0x7F) | (data[pos + 1] << 7)
+    if (width == 2 and data[pos + 1] > 0x7F) or raw & 1 or raw < _MIN_RECORD_ZIGZAG:
+        return pos, walked
     stride = width + (raw >> 1)
-    if raw & 1 or raw < _MIN_RECORD_ZIGZAG or stride * count != end - pos:
-        return False
-    return all(data[start:end:stride] == bytes((data[start],)) * count for start in range(pos, pos + width))
+    limit = 64 if walked < 64 else 8192 if walked < 8192 else count
+    run = min(limit, count) - walked
+    run = min(run, (end - pos) // stride)
+    run_end = pos + run * stride
+    if run < 2 or any(data[at:run_end:stride] != bytes((data[at],)) * run for at in range(pos, pos + width)):
+        return pos, walked
+    return run_end, walked + run
 
 
 def _read_uvarint(data: Buffer, pos: int) -> tuple[int, int]:

@@ -182,3 +182,14 @@ def test_zstd_frames_cut_anywhere_are_corrupt(params: dict) -> None:
         with pytest.raises(KafkaError) as error:
             decompress(ZSTD, frame[:cut])
         assert error.value.code == ErrorCode.CORRUPT_MESSAGE, cut
+
+
+@pytest.mark.parametrize("count", [2, 63, 64, 65, 200, 8191, 8192, 8300])
+def test_runs_of_one_size_across_offset_delta_widths(count: int) -> None:
+    """Offset deltas widen at 64 and 8192: each run is skipped, then the batch's end and count checked."""
+    batch = build_batch([(None, b"v", [], 1_700_000_000_000)] * count)
+    check(batch)
+    section = batch[61:]
+    assert error_of(reframe(section, count=count + 1)) == ErrorCode.INVALID_RECORD
+    assert error_of(reframe(section[:-1], count=count)) == ErrorCode.INVALID_RECORD
+    assert error_of(reframe(section + section[-10:], count=count)) == ErrorCode.INVALID_RECORD
