@@ -356,13 +356,13 @@ def _skip_run(data: Buffer, pos: int, end: int, walked: int, count: int) -> tupl
     (fixed encodings, load tests) pass in microseconds. Returns the position and records walked
     after the run, or the arguments unchanged when there is no run (varied sizes: walked one by one).
     """
-    if end - pos < 2:
+    try:
+        raw, body = _read_uvarint(data, pos)
+    except IndexError:
         return pos, walked
-    first = data[pos]
-    width = 1 if first < 0x80 else 2
-    raw = first if width == 1 else (first & 0x7F) | (data[pos + 1] << 7)
-    if (width == 2 and data[pos + 1] > 0x7F) or raw & 1 or raw < _MIN_RECORD_ZIGZAG:
+    if raw & 1 or raw < _MIN_RECORD_ZIGZAG:
         return pos, walked
+    width = body - pos
     stride = width + (raw >> 1)
     limit = 64 if walked < 64 else 8192 if walked < 8192 else count
     run = min(limit, count) - walked
