@@ -1,7 +1,10 @@
 """Record batches (magic v2) as Kafka stores and sends them.
 
 The broker treats a batch as bytes: it reads the fixed 61-byte header, checks the CRC32C and
-rewrites the base offset in place. Individual records are decoded only by tools and tests.
+rewrites the base offset in place. On produce it also walks the records without decoding them
+(check_records: an uncompressed batch's length chain, every field of a compressed batch's
+records as they inflate); records are decoded into objects only by tools, tests, the cleaner and
+topics that recompress or check keys.
 Layout (Kafka's DefaultRecordBatch):
 
     baseOffset int64 | batchLength int32 | partitionLeaderEpoch int32 | magic int8 | crc uint32 |
