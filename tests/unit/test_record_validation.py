@@ -11,7 +11,10 @@ import cramjam
 import lz4.frame
 import pytest
 import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from kafkapy.protocol import records as records_module
 from kafkapy.protocol.compression import (
     CHUNK_SIZE,
     GZIP,
@@ -24,8 +27,17 @@ from kafkapy.protocol.compression import (
     iter_decompress,
 )
 from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.protocol.records import build_batch, check_records, validate_batches
-from tests.corrupt_batches import INVALID, UNCOMPRESSED_ACCEPTED, UNDECODABLE, huge_value_record, reframe, zstd_bomb
+from kafkapy.protocol.records import build_batch, check_records, decode_varint, encode_varint, validate_batches
+from tests.corrupt_batches import (
+    INVALID,
+    UNCOMPRESSED_ACCEPTED,
+    UNDECODABLE,
+    compressed,
+    huge_value_record,
+    one_record,
+    reframe,
+    zstd_bomb,
+)
 
 MIB = 1024 * 1024
 
@@ -193,3 +205,56 @@ def test_runs_of_one_size_across_offset_delta_widths(count: int) -> None:
     assert error_of(reframe(section, count=count + 1)) == ErrorCode.INVALID_RECORD
     assert error_of(reframe(section[:-1], count=count)) == ErrorCode.INVALID_RECORD
     assert error_of(reframe(section + section[-10:], count=count)) == ErrorCode.INVALID_RECORD
+
+
+def _outcome(batch: bytes) -> ErrorCode | None:
+    try:
+        check(batch)
+    except KafkaError as exc:
+        return exc.code
+    return None
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    count=st.integers(2, 140),
+    key=st.one_of(st.none(), st.binary(max_size=3)),
+    value_size=st.sampled_from([0, 5, 100, 1000]),
+    timestamp_step=st.sampled_from([0, 1, 70]),
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 15), st.integers(1, 255)), max_size=3),
+    codec=st.sampled_from([CompressionType.NONE, CompressionType.LZ4]),
+)
+def test_runs_decide_exactly_as_the_record_by_record_walk(
+    count: int, key: bytes | None, value_size: int, timestamp_step: int, flips: list, codec: int
+) -> None:
+    """The strided-slice runs (_skip_run, _skip_record_run) accept and refuse what the plain walk does."""
+    records = [(key, bytes(value_size), [], 1_700_000_000_000 + i * timestamp_step) for i in range(count)]
+    section = bytearray(build_batch(records)[61:])
+    starts = []
+    pos = 0
+    while pos < len(section):
+        starts.append(pos)
+        length, pos = decode_varint(section, pos)
+        pos += length
+    for record, at, mask in flips:
+        # Mostly the fields before the key (what the runs compare), else anywhere.
+        where = starts[record % count] + at if at < 14 else record
+        section[where % len(section)] ^= mask
+    data = bytes(section)
+    batch = reframe(data, count=count) if codec == CompressionType.NONE else compressed(codec, data, count=count)
+    with_runs = _outcome(batch)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(records_module, "_skip_run", lambda data, pos, end, walked, count: (pos, walked))
+        patch.setattr(records_module, "_skip_record_run", lambda data, end, walked, count: (0, walked))
+        assert _outcome(batch) == with_runs
+    if not flips:
+        assert with_runs is None
+
+
+@pytest.mark.parametrize("codec", [CompressionType.NONE, CompressionType.LZ4])
+def test_every_record_claiming_a_header_it_does_not_hold(codec: int) -> None:
+    """A run of identical records, each with header count 1 and no header bytes: INVALID_RECORD."""
+    section = b"".join(one_record(b"\x00\x00" + encode_varint(i) + b"\x01\x00\x02") for i in range(10))
+    batch = reframe(section, count=10) if codec == CompressionType.NONE else compressed(codec, section, count=10)
+    expected = ErrorCode.INVALID_RECORD if codec else None  # uncompressed: only the length chain is walked
+    assert _outcome(batch) == expected
