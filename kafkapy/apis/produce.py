@@ -11,19 +11,52 @@ v11-v12: same as v10.  v13: topics addressed by topic id.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import TypeVar
+
+import trio
+
 from kafkapy.apis import CloseConnection, RequestContext, handler
 from kafkapy.broker import now_ms
 from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.protocol.records import NO_PRODUCER_ID, validate_batches
+from kafkapy.protocol.records import NO_PRODUCER_ID, BatchHeader, check_records, validate_batches
 
 VALID_ACKS = (0, 1, -1)
+# Records up to this size (inflated) are checked on the event loop, a few ms at most; larger or
+# bomb batches are walked again in a worker thread, so other connections keep being served.
+INLINE_RECORDS_BYTES = 2 * 1024 * 1024
+
+T = TypeVar("T")
 
 
 def _partition_error(index: int, code: ErrorCode, message: str | None = None) -> dict:
     return {"index": index, "error_code": code, "base_offset": -1, "error_message": message}
 
 
-def _append(ctx: RequestContext, topic: str, partition: dict, transactional_id: str | None) -> dict:
+async def _off_loop(inline: bool, work: Callable[[], T]) -> T:
+    """Run CPU-bound ``work`` here when ``inline``, else in a worker thread (it holds no broker state)."""
+    return work() if inline else await trio.to_thread.run_sync(work)
+
+
+async def _check_records(records: memoryview | bytes, headers: list[BatchHeader], max_bytes: int) -> None:
+    """Walk the records (check_records), bounding what they inflate to by socket.request.max.bytes.
+
+    Kafka accepts no request larger, so no batch a client could also send uncompressed inflates
+    past it; a bomb is refused after that much work, and only a worker thread does more than
+    INLINE_RECORDS_BYTES of it.
+    """
+    if all(header.size <= INLINE_RECORDS_BYTES for header in headers):
+        try:
+            check_records(records, headers, max_uncompressed_bytes=min(max_bytes, INLINE_RECORDS_BYTES))
+            return
+        except KafkaError as exc:
+            if exc.code != ErrorCode.MESSAGE_TOO_LARGE or max_bytes <= INLINE_RECORDS_BYTES:
+                raise
+    await trio.to_thread.run_sync(functools.partial(check_records, records, headers, max_uncompressed_bytes=max_bytes))
+
+
+async def _append(ctx: RequestContext, topic: str, partition: dict, transactional_id: str | None) -> dict:
     """Validate and append one partition's records; the partition's response entry."""
     index = partition["index"]
     records = partition["records"]
@@ -40,13 +73,21 @@ def _append(ctx: RequestContext, topic: str, partition: dict, transactional_id: 
             raise KafkaError(ErrorCode.INVALID_RECORD, "clients may not produce control batches")
         if header.producer_id != NO_PRODUCER_ID and header.base_sequence < 0:
             raise KafkaError(ErrorCode.INVALID_RECORD, f"invalid sequence {header.base_sequence} with a producer id")
+        await _check_records(records, headers, ctx.broker.config.socket_request_max_bytes)
+        # Offsets are patched in place: a writable view into the request frame needs no copy.
+        writable = isinstance(records, memoryview) and not records.readonly
+        buf = records if writable else bytearray(records)
+        now = now_ms()
+        inspected = log.config.inspects_records
+        if inspected:
+            # Decoding every record (keys, timestamps, recompression) goes off the loop when compressed.
+            inspect = functools.partial(log.inspect_records, buf, headers, now)
+            buf, headers = await _off_loop(header.compression == 0 and header.size <= INLINE_RECORDS_BYTES, inspect)
         if header.is_transactional:
             ctx.broker.transactions.verify_produce(
                 transactional_id, header.producer_id, header.producer_epoch, (topic, index)
             )
-        # Offsets are patched in place: a writable view into the request frame needs no copy.
-        writable = isinstance(records, memoryview) and not records.readonly
-        info = log.append(records if writable else bytearray(records), headers, now_ms=now_ms())
+        info = log.append(buf, headers, now_ms=now, inspected=inspected)
     except KafkaError as exc:
         return _partition_error(index, exc.code, exc.message)
     ctx.broker.after_append(log)
@@ -59,7 +100,7 @@ def _append(ctx: RequestContext, topic: str, partition: dict, transactional_id: 
     }
 
 
-def _topic_response(ctx: RequestContext, topic: dict, acks: int, transactional_id: str | None) -> dict:
+async def _topic_response(ctx: RequestContext, topic: dict, acks: int, transactional_id: str | None) -> dict:
     name = topic.get("name")
     topic_id = topic.get("topic_id")
     partitions = topic["partition_data"]
@@ -78,7 +119,7 @@ def _topic_response(ctx: RequestContext, topic: dict, acks: int, transactional_i
     if code != ErrorCode.NONE or name is None:
         results = [_partition_error(p["index"], code) for p in partitions]
     else:
-        results = [_append(ctx, name, p, transactional_id) for p in partitions]
+        results = [await _append(ctx, name, p, transactional_id) for p in partitions]
     return {"name": topic.get("name"), "topic_id": topic_id, "partition_responses": results}
 
 
@@ -86,7 +127,7 @@ def _topic_response(ctx: RequestContext, topic: dict, acks: int, transactional_i
 async def handle_produce(ctx: RequestContext, request: dict) -> dict | None:
     acks = request["acks"]
     txn_id = request.get("transactional_id")
-    responses = [_topic_response(ctx, topic, acks, txn_id) for topic in request["topic_data"]]
+    responses = [await _topic_response(ctx, topic, acks, txn_id) for topic in request["topic_data"]]
     if acks == 0:
         if any(p["error_code"] for t in responses for p in t["partition_responses"]):
             # An acks=0 producer reads no response; Kafka closes the connection so the client

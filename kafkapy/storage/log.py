@@ -337,13 +337,16 @@ class Log:
         leader_epoch: int = 0,
         now_ms: int,
         coordinator: bool = False,
+        inspected: bool = False,
     ) -> AppendInfo:
         """Assign offsets to validated batches (in place) and append them to the active segment.
 
-        ``headers`` are validate_batches' result for ``buf``. ``coordinator`` marks an append by a
-        coordinator (Kafka's AppendOrigin.COORDINATOR: markers, transactional offset commits), whose
-        sequence numbers are not checked. Control batches must be COMMIT/ABORT markers. Rolls a new segment first when
-        the batches would overflow segment.bytes or the segment is older than segment.ms.
+        ``headers`` are validate_batches' result for ``buf``; ``inspected`` says inspect_records
+        already ran on them (produce does it first, in a worker thread for compressed batches).
+        ``coordinator`` marks an append by a coordinator (Kafka's AppendOrigin.COORDINATOR: markers,
+        transactional offset commits), whose sequence numbers are not checked. Control batches must
+        be COMMIT/ABORT markers. Rolls a new segment first when the batches would overflow
+        segment.bytes or the segment is older than segment.ms.
         Raises KafkaError MESSAGE_TOO_LARGE for a batch over max.message.bytes and
         RECORD_LIST_TOO_LARGE when the data cannot fit in any segment.
         """
@@ -363,8 +366,8 @@ class Log:
             )
         if config.message_timestamp_type == CREATE_TIME:
             _check_future_timestamps(headers, now_ms, config.message_timestamp_after_max_ms)
-        if config.inspects_records and not any(header.is_control for header in headers):
-            buf, headers = self._inspect_records(buf, headers, now_ms)
+        if config.inspects_records and not inspected and not any(header.is_control for header in headers):
+            buf, headers = self.inspect_records(buf, headers, now_ms)
         append_time = now_ms if config.message_timestamp_type == LOG_APPEND_TIME else None
         markers = _read_markers(buf, headers)
         duplicate = self._check_producers(headers, markers, check_sequences=not coordinator)
@@ -674,13 +677,15 @@ class Log:
             self._recovery_point = max(self._recovery_point, target)
             self._last_flush_ms = _now_ms() if now_ms is None else now_ms
 
-    def _inspect_records(
+    def inspect_records(
         self, buf: bytearray, headers: list[BatchHeader], now_ms: int
     ) -> tuple[bytearray, list[BatchHeader]]:
         """Kafka's LogValidator beyond the header checks: keys of compacted topics, old timestamps, recompression.
 
         Only for topics whose configs ask for it (``LogConfig.inspects_records``); the batches come
-        back re-encoded with compression.type's codec when it is not "producer".
+        back re-encoded with compression.type's codec when it is not "producer". Reads only the
+        config and ``buf``, so it may run in a worker thread; ``buf``'s records must have passed
+        check_records, which bounds what they inflate to.
         """
         config = self._config
         codec = config.target_codec

@@ -1,0 +1,155 @@
+"""Produce walks a batch's records like Kafka's LogValidator; bombs are bounded and off the event loop.
+
+Over TCP against a real broker process (issue #13, parts 4 and 5): every CRC-valid but corrupt
+batch of tests/corrupt_batches.py gets Kafka's error and writes nothing, so a confluent-kafka
+consumer reads every good record around it; a zstd bomb is refused with the broker's memory
+flat while another connection is answered.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import TopicPartition
+
+from kafkapy.protocol.compression import CompressionType
+from kafkapy.protocol.errors import ErrorCode
+from kafkapy.protocol.records import build_batch
+from kafkapy.testing.wire import WireClient
+from tests.broker_process import BrokerProcess
+from tests.corrupt_batches import INVALID, UNDECODABLE, zstd_bomb
+from tests.integration.clientutil import consume_confluent, unique_topic
+
+MIB = 1024 * 1024
+EXPECTED = {**dict.fromkeys(UNDECODABLE, ErrorCode.CORRUPT_MESSAGE), **dict.fromkeys(INVALID, ErrorCode.INVALID_RECORD)}
+CORRUPT = {**UNDECODABLE, **INVALID}
+
+
+def create(client: WireClient, name: str, configs: dict[str, str]) -> None:
+    topic = {
+        "name": name,
+        "num_partitions": 1,
+        "replication_factor": 1,
+        "configs": [{"name": k, "value": v} for k, v in configs.items()],
+    }
+    resp = client.request(19, 7, {"topics": [topic], "timeout_ms": 5000})
+    assert resp.topics[0].error_code == ErrorCode.NONE, resp
+
+
+def produce(client: WireClient, topic: str, batch: bytes, version: int = 9):
+    body = {
+        "acks": -1,
+        "timeout_ms": 5000,
+        "topic_data": [{"name": topic, "partition_data": [{"index": 0, "records": batch}]}],
+    }
+    return client.request(0, version, body).responses[0].partition_responses[0]
+
+
+def latest(client: WireClient, topic: str) -> int:
+    body = {"replica_id": -1, "topics": [{"name": topic, "partitions": [{"partition_index": 0, "timestamp": -1}]}]}
+    return client.request(2, 5, body).topics[0].partitions[0].offset
+
+
+def good_batch(tag: str) -> bytes:
+    return build_batch([(f"{tag}-k{i}".encode(), f"{tag}-v{i}".encode(), [], None) for i in range(3)])
+
+
+@pytest.mark.parametrize(
+    "configs",
+    [{}, {"compression.type": "zstd"}, {"cleanup.policy": "compact"}],
+    ids=["producer-codec", "recompressed", "compacted"],
+)
+def test_corrupt_batches_write_nothing_and_good_records_stay_readable(
+    shared_broker: BrokerProcess, configs: dict[str, str]
+) -> None:
+    topic = unique_topic("corrupt")
+    with WireClient.connect(shared_broker.bootstrap) as client:
+        create(client, topic, configs)
+        assert produce(client, topic, good_batch("before")).error_code == ErrorCode.NONE
+        answers = {name: produce(client, topic, batch).error_code for name, batch in CORRUPT.items()}
+        assert answers == EXPECTED
+        assert produce(client, topic, good_batch("after")).error_code == ErrorCode.NONE
+        assert latest(client, topic) == 6
+    records = consume_confluent(shared_broker.bootstrap, [TopicPartition(topic, 0, 0)], expected=6, timeout=60)
+    assert [r.value for r in records] == [f"{tag}-v{i}".encode() for tag in ("before", "after") for i in range(3)]
+
+
+def test_batch_inflating_past_the_inline_walk_is_walked_in_a_thread_and_stored(shared_broker: BrokerProcess) -> None:
+    """~6 MiB of records in a ~1 KB zstd batch: over produce's inline 2 MiB, under the 100 MiB bound."""
+    topic = unique_topic("large")
+    values = [bytes([i]) * 100_000 for i in range(60)]
+    batch = build_batch([(None, value, [], None) for value in values], compression=CompressionType.ZSTD)
+    with WireClient.connect(shared_broker.bootstrap) as client:
+        create(client, topic, {})
+        assert produce(client, topic, batch).error_code == ErrorCode.NONE
+    records = consume_confluent(shared_broker.bootstrap, [TopicPartition(topic, 0, 0)], expected=60, timeout=60)
+    assert [r.value for r in records] == values
+
+
+def _vm_hwm(pid: int) -> int:
+    """The process's peak resident set size, in bytes (/proc/PID/status VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+class _Prober(threading.Thread):
+    """Sends ApiVersions on its own connection until stopped, keeping the slowest answer's time."""
+
+    def __init__(self, bootstrap: str) -> None:
+        super().__init__(daemon=True)
+        self.client = WireClient.connect(bootstrap, timeout=60)
+        self.stop = threading.Event()
+        self.slowest = 0.0
+        self.answers = 0
+
+    def run(self) -> None:
+        body = {"client_software_name": "probe", "client_software_version": "1"}
+        while not self.stop.is_set():
+            start = time.monotonic()
+            assert self.client.request(18, 3, body).error_code == 0
+            self.slowest = max(self.slowest, time.monotonic() - start)
+            self.answers += 1
+            time.sleep(0.01)
+        self.client.close()
+
+
+@pytest.mark.parametrize(
+    ("size", "records"),
+    [(1 << 30, 1), (4 * MIB, 64)],
+    ids=["one-gibibyte-record", "256-mib-of-records"],
+)
+def test_zstd_bomb_is_refused_with_memory_flat_and_others_served(
+    broker_factory, size: int, records: int
+) -> None:
+    """A ~40 KB zstd batch inflating to 256 MiB-1 GiB, on a topic that recompresses (the old inflate-all path).
+
+    socket.request.max.bytes is lowered to 32 MiB, the bound on inflated records: the broker
+    either refuses the record on its claimed length or walks 32 MiB of records in a worker thread.
+    """
+    broker = broker_factory(extra_args=("--override", f"socket.request.max.bytes={32 * MIB}"))
+    bomb = zstd_bomb(size, records=records)
+    assert len(bomb) < 128 * 1024
+    topic = unique_topic("bomb")
+    with WireClient.connect(broker.bootstrap, timeout=120) as client:
+        create(client, topic, {"compression.type": "zstd"})
+        assert produce(client, topic, good_batch("before")).error_code == ErrorCode.NONE
+        assert broker.pid is not None
+        baseline = _vm_hwm(broker.pid)
+        prober = _Prober(broker.bootstrap)
+        prober.start()
+        try:
+            answer = produce(client, topic, bomb)
+        finally:
+            prober.stop.set()
+            prober.join(30)
+        growth = _vm_hwm(broker.pid) - baseline
+        assert growth < 64 * MIB, f"peak RSS grew {growth / MIB:.0f} MiB"
+        # Generous: the walk runs in a worker thread, so ApiVersions waits on the GIL at most.
+        assert prober.answers > 0 and prober.slowest < 2.0, (prober.answers, prober.slowest)
+        assert answer.error_code == ErrorCode.MESSAGE_TOO_LARGE
+        assert latest(client, topic) == 3
