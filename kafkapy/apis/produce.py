@@ -11,6 +11,7 @@ v11-v12: same as v10.  v13: topics addressed by topic id.
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import CloseConnection, RequestContext, handler
 from kafkapy.broker import now_ms
 from kafkapy.protocol.errors import ErrorCode, KafkaError
@@ -69,6 +70,10 @@ def _topic_response(ctx: RequestContext, topic: dict, acks: int, transactional_i
         state = ctx.broker.logs.topic_by_id(topic_id)
         code = ErrorCode.UNKNOWN_TOPIC_ID if state is None else ErrorCode.NONE
         name = state.name if state is not None else None
+        if name is not None and not ctx.authorize(AclOperation.WRITE, ResourceType.TOPIC, name):
+            code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+    elif not ctx.authorize(AclOperation.WRITE, ResourceType.TOPIC, name):
+        code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
     else:
         try:
             state = ctx.broker.topic(name, auto_create=True)
@@ -82,10 +87,12 @@ def _topic_response(ctx: RequestContext, topic: dict, acks: int, transactional_i
     return {"name": topic.get("name"), "topic_id": topic_id, "partition_responses": results}
 
 
-@handler(0, 3, 13)
+@handler(0, 3, 13, acl=((ResourceType.TRANSACTIONAL_ID, AclOperation.WRITE), (ResourceType.TOPIC, AclOperation.WRITE)))
 async def handle_produce(ctx: RequestContext, request: dict) -> dict | None:
     acks = request["acks"]
     txn_id = request.get("transactional_id")
+    if txn_id is not None and not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
+        return ctx.error_response(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     responses = [_topic_response(ctx, topic, acks, txn_id) for topic in request["topic_data"]]
     if acks == 0:
         if any(p["error_code"] for t in responses for p in t["partition_responses"]):
