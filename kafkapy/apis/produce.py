@@ -92,6 +92,8 @@ async def handle_produce(ctx: RequestContext, request: dict) -> dict | None:
     acks = request["acks"]
     txn_id = request.get("transactional_id")
     if txn_id is not None and not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
+        if acks == 0:
+            raise CloseConnection("acks=0 produce with an unauthorized transactional id")
         return ctx.error_response(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     responses = [_topic_response(ctx, topic, acks, txn_id) for topic in request["topic_data"]]
     if acks == 0:

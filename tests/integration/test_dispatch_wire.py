@@ -203,12 +203,18 @@ def test_an_unexpected_exception_answers_unknown_server_error(
     assert len(failures) == 1
 
 
-def test_an_acks_0_produce_that_fails_closes_the_connection(kafka: KafkaBroker, broker: Broker) -> None:
+@pytest.mark.parametrize("refusal", ["hook", "transactional_id", "topic"])
+def test_an_acks_0_produce_that_is_refused_closes_the_connection(
+    kafka: KafkaBroker, broker: Broker, refusal: str
+) -> None:
     """An acks=0 producer reads no answer; Kafka closes the connection so it notices."""
-    broker.request_hooks = [lambda ctx: ErrorCode.THROTTLING_QUOTA_EXCEEDED]
+    if refusal == "hook":
+        broker.request_hooks = [lambda ctx: ErrorCode.THROTTLING_QUOTA_EXCEEDED]
+    else:
+        broker.authorizer = lambda ctx, operation, resource_type, name: resource_type.name.lower() not in refusal
     batch = build_batch([(None, b"x", [], 0)])
     produce = {
-        "transactional_id": None,
+        "transactional_id": "door-txn",
         "acks": 0,
         "timeout_ms": 5000,
         "topic_data": [{"name": TOPIC, "partition_data": [{"index": 0, "records": batch}]}],
