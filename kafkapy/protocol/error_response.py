@@ -107,6 +107,13 @@ def _struct(
         if f.name == "error_message" and message is not None:
             out[f.name] = message
             continue
+        if f.type == "records":
+            # Kafka's MemoryRecords.EMPTY: clients (librdkafka) reject null records.
+            out[f.name] = b""
+            continue
+        if f.name == "high_watermark":
+            out[f.name] = -1  # Kafka's FetchResponse.INVALID_HIGH_WATERMARK
+            continue
         match = next((requested[n] for n in (*mirrors.get(f.name, ()), f.name) if n in requested), None)
         if match is None or match.tag is not None:
             continue

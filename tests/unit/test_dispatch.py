@@ -70,6 +70,15 @@ def test_error_response_mirrors_the_requested_partitions() -> None:
     assert entries == {(t, i): ErrorCode.TOPIC_AUTHORIZATION_FAILED for t, i in [("a", 0), ("a", 3), ("b", 1)]}
 
 
+def test_error_response_of_a_fetch_has_empty_records_and_no_high_watermark() -> None:
+    """As Kafka's FetchResponse.partitionResponse(tp, error): clients reject null records."""
+    pair = codec(1, 12)
+    body = error_response(1, 12, _decoded_request(1, 12), ErrorCode.UNKNOWN_SERVER_ERROR)
+    partition = pair.decode_response(pair.encode_response(body).getvalue()).responses[0].partitions[0]
+    assert (bytes(partition.records), partition.high_watermark) == (b"", -1)
+    assert partition.error_code == ErrorCode.UNKNOWN_SERVER_ERROR
+
+
 def test_error_response_maps_bare_keys_to_entries() -> None:
     """OffsetFetch lists partitions as bare indexes; its response has an entry per index."""
     request = _decoded_request(9, 7)
