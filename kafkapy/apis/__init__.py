@@ -3,7 +3,8 @@
 Each handler declares the versions it serves with ``@handler(key, min, max, acl=...)`` beside its
 code; ApiVersions answers from this registry, so what is advertised is exactly what is implemented.
 ``acl`` lists the (resource type, operation) pairs the handler asks ``ctx.authorize`` about, after
-Kafka's KafkaApis; tests/unit/test_dispatch.py holds every handler to it with a denying authorizer.
+Kafka's KafkaApis; tests/integration/test_dispatch_wire.py holds every handler to it with an
+authorizer that denies everything.
 The request path around the handlers (version check, hooks, exception policy) is ``dispatch``.
 """
 
