@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import trio
 
+from kafkapy.acl import Authorizer, allow_everything
 from kafkapy.config import BrokerConfig
 from kafkapy.configs import broker_topic_defaults
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
@@ -20,6 +22,9 @@ from kafkapy.storage.fs import file_system
 from kafkapy.storage.log import Log, LogConfig
 from kafkapy.storage.log_manager import LogManager, TopicState
 from kafkapy.storage.retention import run_retention
+
+if TYPE_CHECKING:
+    from kafkapy.apis.dispatch import PreHandlerHook
 
 log = logging.getLogger("kafkapy.broker")
 
@@ -53,6 +58,9 @@ class Broker:
             self.after_append,
         )
         self.cleaner = LogCleaner(logs, backoff_ms=config.log_cleaner_backoff_ms, now_ms=now_ms)
+        # Who may do what, and the checks run before every handler (faults, quotas): kafkapy/apis/dispatch.py.
+        self.authorizer: Authorizer = allow_everything
+        self.request_hooks: list[PreHandlerHook] = []
         # Long-polling fetches, by the partition logs they wait on.
         self._fetch_waiters: dict[Log, set[trio.Event]] = {}
         self._nursery: trio.Nursery | None = None

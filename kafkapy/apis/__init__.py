@@ -1,16 +1,24 @@
 """Request handlers, one module per API (like franz-go's kfake).
 
-Each handler declares the versions it serves with ``@handler(key, min, max)`` beside its code;
-ApiVersions answers from this registry, so what is advertised is exactly what is implemented.
+Each handler declares the versions it serves with ``@handler(key, min, max, acl=...)`` beside its
+code; ApiVersions answers from this registry, so what is advertised is exactly what is implemented.
+``acl`` lists the (resource type, operation) pairs the handler asks ``ctx.authorize`` about, after
+Kafka's KafkaApis; tests/integration/test_dispatch_wire.py holds every handler to it with an
+authorizer that denies everything.
+The request path around the handlers (version check, hooks, exception policy) is ``dispatch``.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kafkapy.acl import ANONYMOUS, CLUSTER_NAME, PLAINTEXT, AclOperation, ResourceType
+from kafkapy.protocol.error_response import error_response
+from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.specs import api_specs
 
 if TYPE_CHECKING:
@@ -20,15 +28,31 @@ if TYPE_CHECKING:
 
 @dataclass
 class RequestContext:
-    """What a handler knows besides the request body."""
+    """What a handler knows besides the request body: who sent it, from where, through which listener.
+
+    ``client_host`` is the client's host alone (Kafka's RequestContext.clientAddress); ``peer`` is
+    "host:port", for logs.
+    """
 
     broker: Broker
     request: Request
     client_host: str = ""
+    peer: str = ""
+    principal: str = ANONYMOUS
+    listener_name: str = PLAINTEXT
 
     @property
     def version(self) -> int:
         return self.request.api_version
+
+    def authorize(self, operation: AclOperation, resource_type: ResourceType, name: str = CLUSTER_NAME) -> bool:
+        """May this request's principal do ``operation`` on the resource? One question per resource."""
+        return self.broker.authorizer(self, operation, resource_type, name)
+
+    def error_response(self, code: ErrorCode) -> dict | None:
+        """This request answered with ``code`` in every error field, for a denial of the whole request
+        (Kafka's sendErrorResponseMaybeThrottle); None for an acks=0 Produce."""
+        return error_response(self.request.api_key, self.version, self.request.body, code)
 
 
 class CloseConnection(Exception):
@@ -38,6 +62,10 @@ class CloseConnection(Exception):
 HandlerFunc = Callable[[RequestContext, Any], Awaitable[dict | None]]
 
 
+# The (resource type, operation) pairs a handler authorizes.
+Acl = tuple[tuple[ResourceType, AclOperation], ...]
+
+
 @dataclass(frozen=True)
 class Handler:
     api_key: int
@@ -45,6 +73,7 @@ class Handler:
     min_version: int
     max_version: int
     func: HandlerFunc
+    acl: Acl = ()
 
     def supports(self, version: int) -> bool:
         return self.min_version <= version <= self.max_version
@@ -52,66 +81,27 @@ class Handler:
 
 HANDLERS: dict[int, Handler] = {}
 
-# The modules that register handlers, in API key order.
-_MODULES = (
-    "produce",
-    "fetch",
-    "list_offsets",
-    "metadata",
-    "offset_commit",
-    "offset_fetch",
-    "find_coordinator",
-    "join_group",
-    "heartbeat",
-    "leave_group",
-    "sync_group",
-    "describe_groups",
-    "list_groups",
-    "api_versions",
-    "create_topics",
-    "delete_topics",
-    "delete_records",
-    "init_producer_id",
-    "offset_for_leader_epoch",
-    "add_partitions_to_txn",
-    "add_offsets_to_txn",
-    "end_txn",
-    "txn_offset_commit",
-    "describe_configs",
-    "alter_configs",
-    "describe_log_dirs",
-    "create_partitions",
-    "delete_groups",
-    "elect_leaders",
-    "incremental_alter_configs",
-    "offset_delete",
-    "describe_cluster",
-    "describe_producers",
-    "describe_transactions",
-    "list_transactions",
-    "describe_topic_partitions",
-)
 
-
-def handler(api_key: int, min_version: int, max_version: int) -> Callable[[HandlerFunc], HandlerFunc]:
+def handler(api_key: int, min_version: int, max_version: int, *, acl: Acl) -> Callable[[HandlerFunc], HandlerFunc]:
     """Register ``func`` as the handler of ``api_key`` for versions min..max.
 
     A handler returns the response body as a dict (fields it leaves out take their spec default),
-    or None when no response is sent (Produce with acks=0).
+    or None when no response is sent (Produce with acks=0). ``acl`` is what it authorizes (empty
+    only for APIs Kafka serves to anyone, like ApiVersions).
     """
     spec = api_specs()[api_key]
     if min_version not in spec.versions or max_version not in spec.versions:
         raise ValueError(f"{spec.name} {min_version}-{max_version} is outside its spec {spec.versions}")
 
     def register(func: HandlerFunc) -> HandlerFunc:
-        HANDLERS[api_key] = Handler(api_key, spec.name, min_version, max_version, func)
+        HANDLERS[api_key] = Handler(api_key, spec.name, min_version, max_version, func, acl)
         return func
 
     return register
 
 
 def load_handlers() -> dict[int, Handler]:
-    """Import every handler module (each registers itself) and return the registry."""
-    for name in _MODULES:
-        importlib.import_module(f"kafkapy.apis.{name}")
+    """Import every module of this package (each handler registers itself) and return the registry."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
     return HANDLERS

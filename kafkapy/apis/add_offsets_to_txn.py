@@ -7,12 +7,17 @@ The partition is found as FindCoordinator finds the group: abs(hash(group id)) %
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 
-@handler(25, 0, 4)
+@handler(25, 0, 4, acl=((ResourceType.TRANSACTIONAL_ID, AclOperation.WRITE), (ResourceType.GROUP, AclOperation.READ)))
 async def handle_add_offsets_to_txn(ctx: RequestContext, request: dict) -> dict:
+    if not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request["transactional_id"]):
+        return {"error_code": ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED}
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        return {"error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED}
     coordinator = ctx.broker.transactions
     try:
         partition = coordinator.offsets_partition(request["group_id"])

@@ -12,8 +12,10 @@ from collections import Counter
 from collections.abc import Callable
 
 from kafkapy import policy
+from kafkapy.acl import AclOperation
+from kafkapy.acl import ResourceType as AclResourceType
 from kafkapy.apis import RequestContext, handler
-from kafkapy.apis.describe_configs import broker_resource_error
+from kafkapy.apis.describe_configs import broker_resource_error, config_authorization_error
 from kafkapy.configs import ResourceType
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
@@ -63,6 +65,9 @@ def alter_resources(ctx: RequestContext, request: dict, new_overrides: NewOverri
         try:
             if counts[(kind, name)] > 1:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, f"Duplicate resource {kind}/{name} in the request")
+            denied = config_authorization_error(ctx, AclOperation.ALTER_CONFIGS, kind, name)
+            if denied is not None:
+                raise denied
             overrides = new_overrides(current_overrides(ctx, kind, name), resource["configs"])
             alter_topic(ctx, kind, name, overrides, request["validate_only"])
         except KafkaError as exc:
@@ -80,6 +85,12 @@ def _replace(current: dict[str, str], entries: list[dict]) -> dict[str, str]:
     return {entry["name"]: entry["value"] for entry in entries}
 
 
-@handler(33, 0, 2)
+@handler(
+    33, 0, 2,
+    acl=(
+        (AclResourceType.CLUSTER, AclOperation.ALTER_CONFIGS),
+        (AclResourceType.TOPIC, AclOperation.ALTER_CONFIGS),
+    ),
+)
 async def handle_alter_configs(ctx: RequestContext, request: dict) -> dict:
     return alter_resources(ctx, request, _replace)

@@ -26,6 +26,6 @@ def unsupported_version_response() -> dict:
     return {"error_code": ErrorCode.UNSUPPORTED_VERSION, "api_keys": api_keys()}
 
 
-@handler(18, 0, 4)
+@handler(18, 0, 4, acl=())
 async def handle_api_versions(ctx: RequestContext, request: dict) -> dict:
     return {"error_code": ErrorCode.NONE, "api_keys": api_keys()}

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 
 from kafkapy import policy
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis.create_topics import EXCESSIVE_PARTITIONS_MESSAGE, MAX_PARTITIONS_PER_REQUEST, check_replicas
 from kafkapy.protocol.errors import ErrorCode, KafkaError
@@ -25,6 +26,8 @@ def _grow(ctx: RequestContext, topic: dict, validate_only: bool, duplicated: boo
     try:
         if duplicated:
             raise KafkaError(ErrorCode.INVALID_REQUEST, "Duplicate topic in request.")
+        if not ctx.authorize(AclOperation.ALTER, ResourceType.TOPIC, name):
+            raise KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED, f"Not authorized to alter topic {name}.")
         state = ctx.broker.logs.topics.get(name)
         if state is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist.")
@@ -56,7 +59,7 @@ def _grow(ctx: RequestContext, topic: dict, validate_only: bool, duplicated: boo
     return {"name": name, "error_code": ErrorCode.NONE}
 
 
-@handler(37, 0, 3)
+@handler(37, 0, 3, acl=((ResourceType.TOPIC, AclOperation.ALTER),))
 async def handle_create_partitions(ctx: RequestContext, request: dict) -> dict:
     counts = Counter(topic["name"] for topic in request["topics"])
     validate_only = request["validate_only"]

@@ -21,6 +21,7 @@ import logging
 from collections import Counter
 
 from kafkapy import policy
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.configs import describe_topic_configs
 from kafkapy.protocol.errors import ErrorCode, KafkaError
@@ -96,12 +97,14 @@ def _validate(ctx: RequestContext, topic: dict, configs: dict[str, str]) -> tupl
     return partitions, replication
 
 
-def _create(ctx: RequestContext, topic: dict, validate_only: bool, duplicated: bool) -> dict:
+def _create(ctx: RequestContext, topic: dict, validate_only: bool, duplicated: bool, may_create: bool) -> dict:
     name = topic["name"]
     entry: dict = {"name": name}
     try:
         if duplicated:
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"Topic '{name}' appears more than once in the request.")
+        if not may_create and not ctx.authorize(AclOperation.CREATE, ResourceType.TOPIC, name):
+            raise KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Authorization failed.")
         configs = {c["name"]: c["value"] for c in topic["configs"]}
         if any(value is None for value in configs.values()):
             raise KafkaError(ErrorCode.INVALID_CONFIG, "Null value not supported for topic configs.")
@@ -113,12 +116,11 @@ def _create(ctx: RequestContext, topic: dict, validate_only: bool, duplicated: b
     except KafkaError as exc:
         entry.update(error_code=exc.code, error_message=exc.message)
         return entry
-    entry.update(
-        error_code=ErrorCode.NONE,
-        num_partitions=partitions,
-        replication_factor=1,
-        configs=describe_topic_configs(configs, ctx.broker.config.log_properties),
-    )
+    entry.update(error_code=ErrorCode.NONE, num_partitions=partitions, replication_factor=1)
+    if ctx.authorize(AclOperation.DESCRIBE_CONFIGS, ResourceType.TOPIC, name):
+        entry["configs"] = describe_topic_configs(configs, ctx.broker.config.log_properties)
+    else:
+        entry["topic_config_error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
     return entry
 
 
@@ -131,7 +133,14 @@ def _requested_partitions(topic: dict, default: int) -> int:
     return max(topic["num_partitions"], 0)
 
 
-@handler(19, 0, 7)
+@handler(
+    19, 0, 7,
+    acl=(
+        (ResourceType.CLUSTER, AclOperation.CREATE),
+        (ResourceType.TOPIC, AclOperation.CREATE),
+        (ResourceType.TOPIC, AclOperation.DESCRIBE_CONFIGS),
+    ),
+)
 async def handle_create_topics(ctx: RequestContext, request: dict) -> dict:
     validate_only = request.get("validate_only", False)
     default = ctx.broker.config.num_partitions
@@ -139,5 +148,9 @@ async def handle_create_topics(ctx: RequestContext, request: dict) -> dict:
         error = {"error_code": ErrorCode.POLICY_VIOLATION, "error_message": EXCESSIVE_PARTITIONS_MESSAGE}
         return {"topics": [{"name": topic["name"], **error} for topic in request["topics"]]}
     counts = Counter(topic["name"] for topic in request["topics"])
-    topics = [_create(ctx, topic, validate_only, counts[topic["name"]] > 1) for topic in request["topics"]]
+    # CREATE on the cluster allows every topic; else each topic needs its own.
+    may_create = ctx.authorize(AclOperation.CREATE, ResourceType.CLUSTER)
+    topics = [
+        _create(ctx, topic, validate_only, counts[topic["name"]] > 1, may_create) for topic in request["topics"]
+    ]
     return {"topics": topics}

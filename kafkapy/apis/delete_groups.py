@@ -7,10 +7,15 @@ Tombstones for the group and each offset go to ``__consumer_offsets``.
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.protocol.errors import ErrorCode
 
 
-@handler(42, 0, 2)
+@handler(42, 0, 2, acl=((ResourceType.GROUP, AclOperation.DELETE),))
 async def handle_delete_groups(ctx: RequestContext, request: dict) -> dict:
-    errors = ctx.broker.groups.delete_groups(list(request["groups_names"]))
-    return {"results": [{"group_id": group_id, "error_code": error} for group_id, error in errors.items()]}
+    wanted = list(dict.fromkeys(request["groups_names"]))
+    denied = {g for g in wanted if not ctx.authorize(AclOperation.DELETE, ResourceType.GROUP, g)}
+    errors = ctx.broker.groups.delete_groups([g for g in wanted if g not in denied])
+    errors.update(dict.fromkeys(denied, ErrorCode.GROUP_AUTHORIZATION_FAILED))
+    return {"results": [{"group_id": group_id, "error_code": errors[group_id]} for group_id in wanted]}

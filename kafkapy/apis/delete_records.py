@@ -8,16 +8,20 @@ lacks delete get POLICY_VIOLATION.
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 HIGH_WATERMARK = -1
 
 
-def _partition(ctx: RequestContext, topic: str, partition: dict) -> tuple[dict, bool]:
+def _partition(ctx: RequestContext, topic: str, partition: dict, authorized: bool) -> tuple[dict, bool]:
     """The partition's response entry, and whether its log start offset moved."""
     index = partition["partition_index"]
     entry = {"partition_index": index, "low_watermark": -1, "error_code": ErrorCode.NONE}
+    if not authorized:
+        entry["error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        return entry, False
     try:
         log = ctx.broker.partition(topic, index)
         if not log.config.delete:
@@ -31,14 +35,15 @@ def _partition(ctx: RequestContext, topic: str, partition: dict) -> tuple[dict, 
     return entry, entry["low_watermark"] != before
 
 
-@handler(21, 0, 2)
+@handler(21, 0, 2, acl=((ResourceType.TOPIC, AclOperation.DELETE),))
 async def handle_delete_records(ctx: RequestContext, request: dict) -> dict:
     topics = []
     moved = False
     for topic in request["topics"]:
         partitions = []
+        authorized = ctx.authorize(AclOperation.DELETE, ResourceType.TOPIC, topic["name"])
         for partition in topic["partitions"]:
-            entry, changed = _partition(ctx, topic["name"], partition)
+            entry, changed = _partition(ctx, topic["name"], partition, authorized)
             moved = moved or changed
             partitions.append(entry)
         topics.append({"name": topic["name"], "partitions": partitions})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
@@ -25,8 +26,14 @@ def _delete(ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None) -
             entry.update(error_code=ErrorCode.UNKNOWN_TOPIC_ID, error_message=f"Topic id {topic_id} not found.")
             return entry
         name = state.name
+        if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
+            entry.update(error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED, error_message="Authorization failed.")
+            return entry
     elif topic_id not in (None, ZERO_UUID):
         entry.update(error_code=ErrorCode.INVALID_REQUEST, error_message="Only one of name or topic id may be set.")
+        return entry
+    if not ctx.authorize(AclOperation.DELETE, ResourceType.TOPIC, name):
+        entry.update(error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED, error_message="Authorization failed.")
         return entry
     try:
         state = logs.delete_topic(name)
@@ -39,7 +46,7 @@ def _delete(ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None) -
     return entry
 
 
-@handler(20, 0, 6)
+@handler(20, 0, 6, acl=((ResourceType.TOPIC, AclOperation.DESCRIBE), (ResourceType.TOPIC, AclOperation.DELETE)))
 async def handle_delete_topics(ctx: RequestContext, request: dict) -> dict:
     if ctx.version >= 6:
         wanted = [(t.get("name"), t.get("topic_id")) for t in request["topics"]]

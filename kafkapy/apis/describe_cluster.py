@@ -15,7 +15,7 @@ from kafkapy.protocol.errors import ErrorCode
 BROKER_ENDPOINTS = 1
 
 
-@handler(60, 0, 2)
+@handler(60, 0, 2, acl=())
 async def handle_describe_cluster(ctx: RequestContext, request: dict) -> dict:
     endpoint_type = request.get("endpoint_type", BROKER_ENDPOINTS)
     if endpoint_type != BROKER_ENDPOINTS:

@@ -11,6 +11,8 @@ there are no dynamic broker configs. Broker loggers and groups are INVALID_REQUE
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation
+from kafkapy.acl import ResourceType as AclResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.config import BrokerConfig, static_properties
 from kafkapy.configs import TOPIC_CONFIGS, ConfigSource, ConfigType, ResourceType, describe_topic_configs
@@ -25,6 +27,19 @@ def broker_resource_error(ctx: RequestContext, name: str) -> KafkaError | None:
         ErrorCode.INVALID_REQUEST,
         f"Unexpected broker id, expected {ctx.broker.node_id} or empty string, but received {name}",
     )
+
+
+def config_authorization_error(
+    ctx: RequestContext, operation: AclOperation, kind: int, name: str
+) -> KafkaError | None:
+    """A topic's configs are authorized on the topic, a broker's on the cluster (Kafka's KafkaApis)."""
+    if kind == ResourceType.TOPIC and not ctx.authorize(operation, AclResourceType.TOPIC, name):
+        return KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED, f"Not authorized to {operation.name} topic {name}")
+    if kind in (ResourceType.BROKER, ResourceType.BROKER_LOGGER) and not ctx.authorize(
+        operation, AclResourceType.CLUSTER
+    ):
+        return KafkaError(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, f"Not authorized to {operation.name} the cluster")
+    return None
 
 
 def _broker_configs(config: BrokerConfig) -> list[dict]:
@@ -62,22 +77,27 @@ def _broker_entry(name: str, value: str | None, source: ConfigSource, kind: int,
     }
 
 
-def _describe(ctx: RequestContext, resource: dict, synonyms: bool, documentation: bool) -> dict:
-    kind, name, keys = resource["resource_type"], resource["resource_name"], resource["configuration_keys"]
-    result = {"resource_type": kind, "resource_name": name, "error_code": ErrorCode.NONE, "configs": []}
-    error = None
+def _configs(ctx: RequestContext, kind: int, name: str, keys: list[str] | None) -> tuple[list[dict], KafkaError | None]:
+    """A resource's config entries, or the error describing it."""
     if kind == ResourceType.TOPIC:
         topic = ctx.broker.logs.topics.get(name)
         if topic is None:
-            error = KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Topic '{name}' does not exist.")
-        else:
-            result["configs"] = describe_topic_configs(topic.configs, ctx.broker.config.log_properties, keys)
-    elif kind == ResourceType.BROKER:
+            return [], KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Topic '{name}' does not exist.")
+        return describe_topic_configs(topic.configs, ctx.broker.config.log_properties, keys), None
+    if kind == ResourceType.BROKER:
         error = broker_resource_error(ctx, name)
-        if error is None and name:
-            result["configs"] = [c for c in _broker_configs(ctx.broker.config) if keys is None or c["name"] in keys]
-    else:
-        error = KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {kind}")
+        if error is not None or not name:
+            return [], error
+        return [c for c in _broker_configs(ctx.broker.config) if keys is None or c["name"] in keys], None
+    return [], KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {kind}")
+
+
+def _describe(ctx: RequestContext, resource: dict, synonyms: bool, documentation: bool) -> dict:
+    kind, name, keys = resource["resource_type"], resource["resource_name"], resource["configuration_keys"]
+    result = {"resource_type": kind, "resource_name": name, "error_code": ErrorCode.NONE, "configs": []}
+    error = config_authorization_error(ctx, AclOperation.DESCRIBE_CONFIGS, kind, name)
+    if error is None:
+        result["configs"], error = _configs(ctx, kind, name, keys)
     if error is not None:
         result.update(error_code=error.code, error_message=error.message)
     for entry in result["configs"]:
@@ -88,7 +108,13 @@ def _describe(ctx: RequestContext, resource: dict, synonyms: bool, documentation
     return result
 
 
-@handler(32, 0, 4)
+@handler(
+    32, 0, 4,
+    acl=(
+        (AclResourceType.CLUSTER, AclOperation.DESCRIBE_CONFIGS),
+        (AclResourceType.TOPIC, AclOperation.DESCRIBE_CONFIGS),
+    ),
+)
 async def handle_describe_configs(ctx: RequestContext, request: dict) -> dict:
     synonyms = request.get("include_synonyms", False)
     documentation = request.get("include_documentation", False)

@@ -10,6 +10,7 @@ v6: an unknown group answers GROUP_ID_NOT_FOUND with a message (KIP-1043); befor
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.coordinator.group import GroupState
 from kafkapy.protocol.errors import ErrorCode
@@ -22,6 +23,9 @@ OPERATIONS_NOT_REQUESTED = -(2**31)
 def _describe(ctx: RequestContext, group_id: str, operations: int) -> dict:
     group = ctx.broker.groups.groups.get(group_id)
     entry = {"group_id": group_id, "authorized_operations": operations, "error_code": ErrorCode.NONE}
+    if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+        entry.update(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED, authorized_operations=OPERATIONS_NOT_REQUESTED)
+        return entry
     if group is None or group.is_in(GroupState.DEAD):
         entry.update(group_state=GroupState.DEAD.value, protocol_type="", protocol_data="", members=[])
         if ctx.version >= 6:
@@ -48,7 +52,7 @@ def _describe(ctx: RequestContext, group_id: str, operations: int) -> dict:
     return entry
 
 
-@handler(15, 0, 6)
+@handler(15, 0, 6, acl=((ResourceType.GROUP, AclOperation.DESCRIBE),))
 async def handle_describe_groups(ctx: RequestContext, request: dict) -> dict:
     operations = GROUP_OPERATIONS if request.get("include_authorized_operations") else OPERATIONS_NOT_REQUESTED
     return {"groups": [_describe(ctx, group_id, operations) for group_id in request["groups"]]}

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import os
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode
 
 
-@handler(35, 0, 5)
+@handler(35, 0, 5, acl=((ResourceType.CLUSTER, AclOperation.DESCRIBE),))
 async def handle_describe_log_dirs(ctx: RequestContext, request: dict) -> dict:
+    if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER):
+        return ctx.error_response(ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
     logs = ctx.broker.logs
     wanted = request["topics"]
     if wanted is None:

@@ -6,11 +6,14 @@ v0: flexible; per partition, each producer's id, epoch, last sequence and timest
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode
 
 
-def _partition(ctx: RequestContext, topic: str, index: int) -> dict:
+def _partition(ctx: RequestContext, topic: str, index: int, authorized: bool) -> dict:
+    if not authorized:
+        return {"partition_index": index, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED}
     log = ctx.broker.logs.get_log(topic, index)
     if log is None:
         return {"partition_index": index, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
@@ -30,11 +33,15 @@ def _partition(ctx: RequestContext, topic: str, index: int) -> dict:
     return {"partition_index": index, "error_code": ErrorCode.NONE, "active_producers": producers}
 
 
-@handler(61, 0, 0)
+@handler(61, 0, 0, acl=((ResourceType.TOPIC, AclOperation.READ),))
 async def handle_describe_producers(ctx: RequestContext, request: dict) -> dict:
     return {
         "topics": [
-            {"name": t["name"], "partitions": [_partition(ctx, t["name"], i) for i in t["partition_indexes"]]}
+            {
+                "name": t["name"],
+                "partitions": [_partition(ctx, t["name"], i, authorized) for i in t["partition_indexes"]],
+            }
             for t in request["topics"]
+            for authorized in [ctx.authorize(AclOperation.READ, ResourceType.TOPIC, t["name"])]
         ]
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis.metadata import topic_entry
 from kafkapy.protocol.errors import ErrorCode
@@ -16,10 +17,13 @@ from kafkapy.protocol.errors import ErrorCode
 ZERO_UUID = uuid.UUID(int=0)
 
 
-@handler(75, 0, 0)
+@handler(75, 0, 0, acl=((ResourceType.TOPIC, AclOperation.DESCRIBE),))
 async def handle_describe_topic_partitions(ctx: RequestContext, request: dict) -> dict:
     logs = ctx.broker.logs
+    # Every topic means every topic the principal may describe; a named one it may not is refused.
     names = sorted({t["name"] for t in request["topics"]} if request["topics"] else logs.topics)
+    if not request["topics"]:
+        names = [name for name in names if ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name)]
     cursor = request.get("cursor")
     if cursor is not None:
         names = [name for name in names if name >= cursor["topic_name"]]
@@ -28,6 +32,9 @@ async def handle_describe_topic_partitions(ctx: RequestContext, request: dict) -
     next_cursor = None
     for name in names:
         state = logs.topics.get(name)
+        if request["topics"] and not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
+            topics.append({"error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "name": name, "topic_id": ZERO_UUID})
+            continue
         if state is None:
             topics.append({"error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "name": name, "topic_id": ZERO_UUID})
             continue

@@ -9,6 +9,7 @@ answers with none, as Kafka does when no election is needed.
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode
 
@@ -21,8 +22,10 @@ def _result(ctx: RequestContext, topic: str, partition: int) -> dict:
     return {"partition_id": partition, "error_code": code, "error_message": message}
 
 
-@handler(43, 0, 2)
+@handler(43, 0, 2, acl=((ResourceType.CLUSTER, AclOperation.ALTER),))
 async def handle_elect_leaders(ctx: RequestContext, request: dict) -> dict:
+    if not ctx.authorize(AclOperation.ALTER, ResourceType.CLUSTER):
+        return ctx.error_response(ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
     wanted = request["topic_partitions"] or []
     results = [
         {"topic": t["topic"], "partition_result": [_result(ctx, t["topic"], p) for p in t["partitions"]]}

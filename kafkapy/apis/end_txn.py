@@ -10,14 +10,18 @@ answering, so the outcome is visible in every partition when the response arrive
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.protocol.errors import ErrorCode
 
 # The first EndTxn version of transaction version 2.
 TV2_VERSION = 5
 
 
-@handler(26, 0, 5)
+@handler(26, 0, 5, acl=((ResourceType.TRANSACTIONAL_ID, AclOperation.WRITE),))
 async def handle_end_txn(ctx: RequestContext, request: dict) -> dict:
+    if not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request["transactional_id"]):
+        return {"error_code": ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED}
     error, producer_id, epoch = ctx.broker.transactions.end_txn(
         request["transactional_id"],
         request["producer_id"],

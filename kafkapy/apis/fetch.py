@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import trio
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log import Log
@@ -78,6 +79,9 @@ def _read(ctx: RequestContext, request: dict) -> tuple[list[dict], int, bool]:
         else:
             state = ctx.broker.logs.topics.get(name)
             unknown = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        known_name = name if state is None else state.name
+        if known_name is not None and not ctx.authorize(AclOperation.READ, ResourceType.TOPIC, known_name):
+            state, unknown = None, ErrorCode.TOPIC_AUTHORIZATION_FAILED
         partitions = []
         for partition in topic["partitions"]:
             entry, size = _partition_response(state, unknown, partition, budget - total, total == 0, read_committed)
@@ -103,7 +107,7 @@ def _fetched_logs(ctx: RequestContext, request: dict) -> list[Log]:
     return logs
 
 
-@handler(1, 4, 18)
+@handler(1, 4, 18, acl=((ResourceType.TOPIC, AclOperation.READ),))
 async def handle_fetch(ctx: RequestContext, request: dict) -> dict:
     deadline = trio.current_time() + max(request["max_wait_ms"], 0) / 1000
     min_bytes = max(request["min_bytes"], 1)

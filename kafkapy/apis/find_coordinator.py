@@ -10,6 +10,7 @@ Every group and transactional id is coordinated here; answering creates ``__cons
 
 from __future__ import annotations
 
+from kafkapy.acl import DENIED, AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
@@ -22,11 +23,14 @@ def _refused(code: ErrorCode, message: str) -> dict:
     return {"error_code": code, "error_message": message, "node_id": -1, "host": "", "port": -1}
 
 
-def _coordinator(ctx: RequestContext, key_type: int) -> dict:
+def _coordinator(ctx: RequestContext, key_type: int, key: str) -> dict:
     if key_type == SHARE_KEY:
         return _refused(ErrorCode.INVALID_REQUEST, "share groups are not supported")
     if key_type not in (GROUP_KEY, TRANSACTION_KEY):
         return _refused(ErrorCode.INVALID_REQUEST, f"unknown coordinator key type {key_type}")
+    resource = ResourceType.GROUP if key_type == GROUP_KEY else ResourceType.TRANSACTIONAL_ID
+    if not ctx.authorize(AclOperation.DESCRIBE, resource, key):
+        return _refused(DENIED[resource], f"Not authorized to describe {resource.name} {key}")
     store = ctx.broker.groups.store if key_type == GROUP_KEY else ctx.broker.transactions.store
     try:
         store.ensure_topic()
@@ -42,9 +46,16 @@ def _coordinator(ctx: RequestContext, key_type: int) -> dict:
     }
 
 
-@handler(10, 0, 6)
+@handler(
+    10, 0, 6,
+    acl=(
+        (ResourceType.GROUP, AclOperation.DESCRIBE),
+        (ResourceType.TRANSACTIONAL_ID, AclOperation.DESCRIBE),
+    ),
+)
 async def handle_find_coordinator(ctx: RequestContext, request: dict) -> dict:
     key_type = request.get("key_type", GROUP_KEY)
     if ctx.version < 4:
-        return _coordinator(ctx, key_type)
-    return {"coordinators": [{"key": key, **_coordinator(ctx, key_type)} for key in request["coordinator_keys"]]}
+        return _coordinator(ctx, key_type, request["key"])
+    keys = request["coordinator_keys"]
+    return {"coordinators": [{"key": key, **_coordinator(ctx, key_type, key)} for key in keys]}

@@ -7,11 +7,15 @@ REBALANCE_IN_PROGRESS tells the member to rejoin; the session is extended either
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.protocol.errors import ErrorCode
 
 
-@handler(12, 0, 4)
+@handler(12, 0, 4, acl=((ResourceType.GROUP, AclOperation.READ),))
 async def handle_heartbeat(ctx: RequestContext, request: dict) -> dict:
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     error = ctx.broker.groups.heartbeat(
         request["group_id"], request["generation_id"], request["member_id"], request.get("group_instance_id")
     )

@@ -8,6 +8,7 @@ invalid names or values. A config named twice is INVALID_REQUEST. Broker configs
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis.alter_configs import alter_resources
 from kafkapy.configs import apply_incremental
@@ -18,6 +19,12 @@ def _apply(current: dict[str, str], entries: list[dict]) -> dict[str, str]:
     return apply_incremental(current, changes)
 
 
-@handler(44, 0, 1)
+@handler(
+    44, 0, 1,
+    acl=(
+        (ResourceType.CLUSTER, AclOperation.ALTER_CONFIGS),
+        (ResourceType.TOPIC, AclOperation.ALTER_CONFIGS),
+    ),
+)
 async def handle_incremental_alter_configs(ctx: RequestContext, request: dict) -> dict:
     return alter_resources(ctx, request, _apply)

@@ -11,17 +11,28 @@ bumping the epoch (aborting its ongoing transaction first: CONCURRENT_TRANSACTIO
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode
 
 NO_PRODUCER_ID = -1
 
 
-@handler(22, 0, 6)
+@handler(
+    22, 0, 6,
+    acl=(
+        (ResourceType.TRANSACTIONAL_ID, AclOperation.WRITE),
+        (ResourceType.CLUSTER, AclOperation.IDEMPOTENT_WRITE),
+    ),
+)
 async def handle_init_producer_id(ctx: RequestContext, request: dict) -> dict:
     if request.get("enable2_pc"):
         return {"error_code": ErrorCode.INVALID_REQUEST}
     txn_id = request["transactional_id"]
+    if txn_id is not None and not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
+        return {"error_code": ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED}
+    if txn_id is None and not ctx.authorize(AclOperation.IDEMPOTENT_WRITE, ResourceType.CLUSTER):
+        return {"error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED}
     if txn_id is None:
         producer_id = ctx.broker.producer_ids.next_producer_id()
         return {"error_code": ErrorCode.NONE, "producer_id": producer_id, "producer_epoch": 0}

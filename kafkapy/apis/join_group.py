@@ -11,18 +11,21 @@ The request is parked until the phase completes (all members rejoined or the reb
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.coordinator.group_coordinator import JoinRequest
+from kafkapy.protocol.errors import ErrorCode
 
 
 def client_host(ctx: RequestContext) -> str:
     """The client's address as Kafka shows it (InetAddress.toString: "/127.0.0.1")."""
-    host = ctx.client_host.rpartition(":")[0] or ctx.client_host
-    return "/" + host
+    return "/" + ctx.client_host
 
 
-@handler(11, 0, 9)
+@handler(11, 0, 9, acl=((ResourceType.GROUP, AclOperation.READ),))
 async def handle_join_group(ctx: RequestContext, request: dict) -> dict:
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     version = ctx.version
     session_timeout = request["session_timeout_ms"]
     result = await ctx.broker.groups.join_group(

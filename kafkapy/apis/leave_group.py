@@ -7,12 +7,15 @@ v4: flexible.  v5: a reason per member (KIP-800; logged only).
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode
 
 
-@handler(13, 0, 5)
+@handler(13, 0, 5, acl=((ResourceType.GROUP, AclOperation.READ),))
 async def handle_leave_group(ctx: RequestContext, request: dict) -> dict:
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     if ctx.version < 3:
         members = [(request["member_id"], None)]
     else:

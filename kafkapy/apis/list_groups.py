@@ -8,6 +8,7 @@ Filters compare case-insensitively, as Kafka 4 does.
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.coordinator.group import GroupState
 from kafkapy.protocol.errors import ErrorCode
@@ -15,10 +16,12 @@ from kafkapy.protocol.errors import ErrorCode
 CLASSIC = "classic"
 
 
-@handler(16, 0, 5)
+@handler(16, 0, 5, acl=((ResourceType.CLUSTER, AclOperation.DESCRIBE), (ResourceType.GROUP, AclOperation.DESCRIBE)))
 async def handle_list_groups(ctx: RequestContext, request: dict) -> dict:
     states = {s.lower() for s in request.get("states_filter", [])}
     types = {t.lower() for t in request.get("types_filter", [])}
+    # Kafka lists every group to a principal that may describe the cluster, else the groups it may describe.
+    every_group = ctx.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER)
     groups = [
         {
             "group_id": group.group_id,
@@ -30,5 +33,6 @@ async def handle_list_groups(ctx: RequestContext, request: dict) -> dict:
         if not group.is_in(GroupState.DEAD)
         and (not states or group.state.value.lower() in states)
         and (not types or CLASSIC in types)
+        and (every_group or ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group.group_id))
     ]
     return {"error_code": ErrorCode.NONE, "groups": groups}

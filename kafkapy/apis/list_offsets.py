@@ -11,6 +11,7 @@ v11: same as v10.
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log import Log
@@ -39,9 +40,12 @@ def _lookup(log: Log, timestamp: int, read_committed: bool) -> tuple[int, int]:
     return (found.offset, found.timestamp) if found is not None else (-1, -1)
 
 
-def _partition(ctx: RequestContext, topic: str, partition: dict, read_committed: bool) -> dict:
+def _partition(ctx: RequestContext, topic: str, partition: dict, read_committed: bool, authorized: bool) -> dict:
     index = partition["partition_index"]
     entry = {"partition_index": index, "error_code": ErrorCode.NONE}
+    if not authorized:
+        entry["error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        return entry
     try:
         log = ctx.broker.partition(topic, index)
     except KafkaError as exc:
@@ -52,15 +56,18 @@ def _partition(ctx: RequestContext, topic: str, partition: dict, read_committed:
     return entry
 
 
-@handler(2, 1, 11)
+@handler(2, 1, 11, acl=((ResourceType.TOPIC, AclOperation.DESCRIBE),))
 async def handle_list_offsets(ctx: RequestContext, request: dict) -> dict:
     read_committed = request.get("isolation_level", 0) == READ_COMMITTED
     return {
         "topics": [
             {
                 "name": topic["name"],
-                "partitions": [_partition(ctx, topic["name"], p, read_committed) for p in topic["partitions"]],
+                "partitions": [
+                    _partition(ctx, topic["name"], p, read_committed, authorized) for p in topic["partitions"]
+                ],
             }
             for topic in request["topics"]
+            for authorized in [ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, topic["name"])]
         ]
     }

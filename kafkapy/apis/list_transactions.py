@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.coordinator.transaction_log import TxnState
 from kafkapy.protocol.errors import ErrorCode
 
 
-@handler(66, 0, 2)
+@handler(66, 0, 2, acl=((ResourceType.TRANSACTIONAL_ID, AclOperation.DESCRIBE),))
 async def handle_list_transactions(ctx: RequestContext, request: dict) -> dict:
     names = request["state_filters"]
     states = {state for name in names if (state := TxnState.from_kafka_name(name)) is not None}
@@ -38,5 +39,6 @@ async def handle_list_transactions(ctx: RequestContext, request: dict) -> dict:
                 "transaction_state": m.state.kafka_name,
             }
             for m in found
+            if ctx.authorize(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, m.transactional_id)
         ],
     }

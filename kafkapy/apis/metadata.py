@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import TopicState, validate_topic_name
@@ -54,7 +55,13 @@ def _requested_topic(ctx: RequestContext, wanted: dict, auto_create: bool) -> di
         state = ctx.broker.logs.topic_by_id(topic_id)
         if state is None:
             return {"error_code": ErrorCode.UNKNOWN_TOPIC_ID, "name": None, "topic_id": topic_id}
-        return topic_entry(ctx, state)
+        name = state.name
+    if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
+        return {"error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "name": wanted.get("name"), "topic_id": topic_id}
+    creates = auto_create and ctx.broker.config.auto_create_topics_enable and name not in ctx.broker.logs.topics
+    if creates and not _may_create(ctx, name):
+        # Kafka answers a topic it may not create with TOPIC_AUTHORIZATION_FAILED.
+        return {"error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "name": name}
     try:
         state = ctx.broker.topic(name, auto_create=auto_create)
     except KafkaError as exc:
@@ -70,11 +77,30 @@ def _requested_topic(ctx: RequestContext, wanted: dict, auto_create: bool) -> di
     return topic_entry(ctx, state)
 
 
-@handler(3, 0, 13)
+def _may_create(ctx: RequestContext, name: str) -> bool:
+    """Kafka creates a topic for a principal with CREATE on the cluster or on the topic."""
+    return ctx.authorize(AclOperation.CREATE, ResourceType.CLUSTER) or ctx.authorize(
+        AclOperation.CREATE, ResourceType.TOPIC, name
+    )
+
+
+@handler(
+    3, 0, 13,
+    acl=(
+        (ResourceType.TOPIC, AclOperation.DESCRIBE),
+        (ResourceType.CLUSTER, AclOperation.CREATE),
+        (ResourceType.TOPIC, AclOperation.CREATE),
+    ),
+)
 async def handle_metadata(ctx: RequestContext, request: dict) -> dict:
     wanted = request["topics"]
     if wanted is None or (ctx.version == 0 and not wanted):
-        topics = [topic_entry(ctx, state) for state in ctx.broker.logs.topics.values()]
+        # Every topic means every topic the principal may describe.
+        topics = [
+            topic_entry(ctx, state)
+            for state in ctx.broker.logs.topics.values()
+            if ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, state.name)
+        ]
     else:
         # v0-v3 always auto-create; v4+ only when the client allows it.
         auto_create = request.get("allow_auto_topic_creation", True)

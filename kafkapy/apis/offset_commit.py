@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.coordinator.group import OffsetAndMetadata
 from kafkapy.coordinator.group_coordinator import wall_ms
@@ -22,13 +23,19 @@ from kafkapy.storage.log_manager import TopicState
 
 
 def resolve_topic(
-    ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None
+    ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None, operation: AclOperation
 ) -> tuple[TopicState | None, ErrorCode]:
-    """The topic a group request names (by name, or by id from the versions that use ids)."""
+    """The topic a group request names (by name, or by id from the versions that use ids), if the
+    principal may do ``operation`` on it (TOPIC_AUTHORIZATION_FAILED first, known topic or not, as in Kafka)."""
     if name is None:
         state = ctx.broker.logs.topic_by_id(topic_id) if topic_id is not None else None
-        return state, ErrorCode.UNKNOWN_TOPIC_ID if state is None else ErrorCode.NONE
-    state = ctx.broker.logs.topics.get(name)
+        if state is None:
+            return None, ErrorCode.UNKNOWN_TOPIC_ID
+        name = state.name
+    else:
+        state = ctx.broker.logs.topics.get(name)
+    if not ctx.authorize(operation, ResourceType.TOPIC, name):
+        return None, ErrorCode.TOPIC_AUTHORIZATION_FAILED
     return state, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if state is None else ErrorCode.NONE
 
 
@@ -49,8 +56,10 @@ def commit_error(
     return error
 
 
-@handler(8, 0, 10)
+@handler(8, 0, 10, acl=((ResourceType.GROUP, AclOperation.READ), (ResourceType.TOPIC, AclOperation.READ)))
 async def handle_offset_commit(ctx: RequestContext, request: dict) -> dict:
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     version = ctx.version
     now = wall_ms()
     retention = request.get("retention_time_ms", -1) if 2 <= version <= 4 else -1
@@ -59,7 +68,7 @@ async def handle_offset_commit(ctx: RequestContext, request: dict) -> dict:
     # (topic entry, partition index, topic name, error found here)
     entries: list[tuple[dict, int, str | None, ErrorCode]] = []
     for topic in request["topics"]:
-        state, topic_error = resolve_topic(ctx, topic.get("name"), topic.get("topic_id"))
+        state, topic_error = resolve_topic(ctx, topic.get("name"), topic.get("topic_id"), AclOperation.READ)
         for p in topic["partitions"]:
             index = p["partition_index"]
             metadata = p["committed_metadata"] or ""

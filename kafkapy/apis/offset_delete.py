@@ -7,19 +7,22 @@ protocol type with members answers NON_EMPTY_GROUP. An empty group left without 
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis.offset_commit import partition_error, resolve_topic
 from kafkapy.protocol.errors import ErrorCode
 
 
-@handler(47, 0, 0)
+@handler(47, 0, 0, acl=((ResourceType.GROUP, AclOperation.DELETE), (ResourceType.TOPIC, AclOperation.READ)))
 async def handle_offset_delete(ctx: RequestContext, request: dict) -> dict:
     group_id = request["group_id"]
+    if not ctx.authorize(AclOperation.DELETE, ResourceType.GROUP, group_id):
+        return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     if not group_id:
         return {"error_code": ErrorCode.INVALID_GROUP_ID}
     errors: dict[tuple[str, int], ErrorCode] = {}
     for topic in request["topics"]:
-        state, topic_error = resolve_topic(ctx, topic["name"], None)
+        state, topic_error = resolve_topic(ctx, topic["name"], None, AclOperation.READ)
         for p in topic["partitions"]:
             errors[(topic["name"], p["partition_index"])] = partition_error(state, topic_error, p["partition_index"])
     deletable = [tp for tp, error in errors.items() if error == ErrorCode.NONE]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis.offset_commit import resolve_topic
 from kafkapy.coordinator.group import OffsetAndMetadata
@@ -37,7 +38,9 @@ def _all_topics(ctx: RequestContext, group_id: str) -> list[dict]:
     """Every committed partition of the group, by topic (with its id, for v10)."""
     by_topic: dict[str, list[dict]] = defaultdict(list)
     for (topic, index), offset in sorted(ctx.broker.groups.fetch_offsets(group_id, None).items()):
-        by_topic[topic].append(_partition(index, offset))
+        # All topics means all the principal may describe.
+        if ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, topic):
+            by_topic[topic].append(_partition(index, offset))
     topics = []
     for name, partitions in by_topic.items():
         state = ctx.broker.logs.topics.get(name)
@@ -55,8 +58,10 @@ def _listed_topics(ctx: RequestContext, group_id: str, requested: list[dict], re
         name, topic_id = topic.get("name"), topic.get("topic_id")
         error = ErrorCode.NONE
         if name is None:
-            state, error = resolve_topic(ctx, None, topic_id)
+            state, error = resolve_topic(ctx, None, topic_id, AclOperation.DESCRIBE)
             name = state.name if state is not None else None
+        elif not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
+            name, error = None, ErrorCode.TOPIC_AUTHORIZATION_FAILED
         indexes = topic["partition_indexes"]
         found = ctx.broker.groups.fetch_offsets(group_id, [(name, i) for i in indexes]) if name is not None else {}
         pending = ctx.broker.groups.store.pending_txn
@@ -74,18 +79,23 @@ def _group_topics(ctx: RequestContext, group_id: str, requested: list[dict] | No
     return _all_topics(ctx, group_id) if requested is None else _listed_topics(ctx, group_id, requested, require_stable)
 
 
-@handler(9, 0, 10)
+def _group(ctx: RequestContext, group_id: str, requested: list[dict] | None, require_stable: bool) -> dict:
+    """One group's entry (v8+), GROUP_AUTHORIZATION_FAILED for a group the principal may not describe."""
+    if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+        return {"group_id": group_id, "topics": [], "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED}
+    return {
+        "group_id": group_id,
+        "topics": _group_topics(ctx, group_id, requested, require_stable),
+        "error_code": ErrorCode.NONE,
+    }
+
+
+@handler(9, 0, 10, acl=((ResourceType.GROUP, AclOperation.DESCRIBE), (ResourceType.TOPIC, AclOperation.DESCRIBE)))
 async def handle_offset_fetch(ctx: RequestContext, request: dict) -> dict:
     stable = request.get("require_stable", False)
     if ctx.version >= 8:
-        groups = [
-            {
-                "group_id": g["group_id"],
-                "topics": _group_topics(ctx, g["group_id"], g["topics"], stable),
-                "error_code": 0,
-            }
-            for g in request["groups"]
-        ]
-        return {"groups": groups}
+        return {"groups": [_group(ctx, g["group_id"], g["topics"], stable) for g in request["groups"]]}
+    if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, request["group_id"]):
+        return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     topics = _group_topics(ctx, request["group_id"], request["topics"], stable)
     return {"topics": topics, "error_code": ErrorCode.NONE}

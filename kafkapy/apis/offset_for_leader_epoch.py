@@ -9,6 +9,7 @@ epoch cache. A current leader epoch above 0 is UNKNOWN_LEADER_EPOCH.
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
@@ -16,8 +17,11 @@ LEADER_EPOCH = 0
 UNDEFINED = -1
 
 
-def _partition(ctx: RequestContext, topic: str, partition: dict) -> dict:
+def _partition(ctx: RequestContext, topic: str, partition: dict, authorized: bool) -> dict:
     entry = {"partition": partition["partition"], "error_code": ErrorCode.NONE}
+    if not authorized:
+        entry["error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        return entry
     try:
         log = ctx.broker.partition(topic, partition["partition"])
     except KafkaError as exc:
@@ -32,11 +36,12 @@ def _partition(ctx: RequestContext, topic: str, partition: dict) -> dict:
     return entry
 
 
-@handler(23, 0, 4)
+@handler(23, 0, 4, acl=((ResourceType.TOPIC, AclOperation.DESCRIBE),))
 async def handle_offset_for_leader_epoch(ctx: RequestContext, request: dict) -> dict:
     return {
         "topics": [
-            {"topic": t["topic"], "partitions": [_partition(ctx, t["topic"], p) for p in t["partitions"]]}
+            {"topic": t["topic"], "partitions": [_partition(ctx, t["topic"], p, authorized) for p in t["partitions"]]}
             for t in request["topics"]
+            for authorized in [ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, t["topic"])]
         ]
     }

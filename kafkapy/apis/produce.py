@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import trio
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import CloseConnection, RequestContext, handler
 from kafkapy.broker import now_ms
 from kafkapy.protocol.errors import ErrorCode, KafkaError
@@ -110,6 +111,10 @@ async def _topic_response(ctx: RequestContext, topic: dict, acks: int, transacti
         state = ctx.broker.logs.topic_by_id(topic_id)
         code = ErrorCode.UNKNOWN_TOPIC_ID if state is None else ErrorCode.NONE
         name = state.name if state is not None else None
+        if name is not None and not ctx.authorize(AclOperation.WRITE, ResourceType.TOPIC, name):
+            code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+    elif not ctx.authorize(AclOperation.WRITE, ResourceType.TOPIC, name):
+        code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
     else:
         try:
             state = ctx.broker.topic(name, auto_create=True)
@@ -123,10 +128,14 @@ async def _topic_response(ctx: RequestContext, topic: dict, acks: int, transacti
     return {"name": topic.get("name"), "topic_id": topic_id, "partition_responses": results}
 
 
-@handler(0, 3, 13)
+@handler(0, 3, 13, acl=((ResourceType.TRANSACTIONAL_ID, AclOperation.WRITE), (ResourceType.TOPIC, AclOperation.WRITE)))
 async def handle_produce(ctx: RequestContext, request: dict) -> dict | None:
     acks = request["acks"]
     txn_id = request.get("transactional_id")
+    if txn_id is not None and not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
+        if acks == 0:
+            raise CloseConnection("acks=0 produce with an unauthorized transactional id")
+        return ctx.error_response(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     responses = [await _topic_response(ctx, topic, acks, txn_id) for topic in request["topic_data"]]
     if acks == 0:
         if any(p["error_code"] for t in responses for p in t["partition_responses"]):

@@ -8,11 +8,15 @@ A member's request is parked until the leader's SyncGroup arrives (or the group 
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.protocol.errors import ErrorCode
 
 
-@handler(14, 0, 5)
+@handler(14, 0, 5, acl=((ResourceType.GROUP, AclOperation.READ),))
 async def handle_sync_group(ctx: RequestContext, request: dict) -> dict:
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     result = await ctx.broker.groups.sync_group(
         request["group_id"],
         request["generation_id"],

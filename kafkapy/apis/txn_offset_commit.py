@@ -9,6 +9,7 @@ the transaction commits (its marker reaches the offsets partition); an abort dro
 
 from __future__ import annotations
 
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis.offset_commit import commit_error, resolve_topic
 from kafkapy.coordinator.group import ClassicGroup, GroupState, OffsetAndMetadata
@@ -56,14 +57,25 @@ def _commit(ctx: RequestContext, request: dict, offsets: dict[tuple[str, int], O
     return ErrorCode.NONE
 
 
-@handler(28, 0, 5)
+@handler(
+    28, 0, 5,
+    acl=(
+        (ResourceType.TRANSACTIONAL_ID, AclOperation.WRITE),
+        (ResourceType.GROUP, AclOperation.READ),
+        (ResourceType.TOPIC, AclOperation.READ),
+    ),
+)
 async def handle_txn_offset_commit(ctx: RequestContext, request: dict) -> dict:
+    if not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request["transactional_id"]):
+        return ctx.error_response(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     now = wall_ms()
     max_metadata = ctx.broker.config.offset_metadata_max_bytes
     offsets: dict[tuple[str, int], OffsetAndMetadata] = {}
     errors: list[tuple[str, int, ErrorCode]] = []
     for topic in request["topics"]:
-        state, topic_error = resolve_topic(ctx, topic["name"], None)
+        state, topic_error = resolve_topic(ctx, topic["name"], None, AclOperation.READ)
         for p in topic["partitions"]:
             index = p["partition_index"]
             metadata = p["committed_metadata"] or ""

@@ -11,16 +11,15 @@ import errno
 import logging
 import math
 import os
-import time
 from collections.abc import Callable
 
 import trio
 
-from kafkapy.apis import HANDLERS, CloseConnection, RequestContext, load_handlers
-from kafkapy.apis.api_versions import unsupported_version_response
+from kafkapy.apis import CloseConnection, RequestContext, load_handlers
+from kafkapy.apis.dispatch import dispatch
 from kafkapy.broker import Broker
 from kafkapy.config import BrokerConfig
-from kafkapy.protocol.connection import API_VERSIONS_KEY, Connection, ProtocolError, Request
+from kafkapy.protocol.connection import Connection, ProtocolError, Request
 from kafkapy.protocol.schema import Region
 from kafkapy.server.connection_quotas import ConnectionQuotas, IPAddress, client_address
 from kafkapy.server.startup import listen, open_broker, storage_fields
@@ -110,11 +109,12 @@ class ClientConnection:
         self.conn = Connection(broker.config.socket_request_max_bytes)
         idle_ms = broker.config.connections_max_idle_ms
         self.max_idle_s = idle_ms / 1000 if idle_ms >= 0 else math.inf
+        # Kafka's client host is the address alone; the peer "host:port" names the connection in logs.
         try:
             host, port = self.sock.getpeername()[:2]
-            self.peer = f"{host}:{port}"
+            self.host, self.peer = host, f"{host}:{port}"
         except OSError:
-            self.peer = "?"
+            self.host = self.peer = "?"
 
     async def run(self) -> None:
         """Handle requests in order until the client closes or a request needs the connection closed.
@@ -183,45 +183,14 @@ class ClientConnection:
         return False
 
     async def _handle(self, request: Request) -> bool:
-        """Handle one request; False when the connection must be closed."""
-        started = time.perf_counter()
-        handler = HANDLERS.get(request.api_key)
-        if request.api_key == API_VERSIONS_KEY and (request.body is None or not handler.supports(request.api_version)):
-            chunks = self.conn.encode_response(request, unsupported_version_response(), version=0)
-            await send_chunks(self.sock, chunks)
-            return True
-        if handler is None or request.body is None or not handler.supports(request.api_version):
-            # Apache Kafka closes the connection too: the client cannot read an answer in a
-            # version it did not negotiate through ApiVersions.
-            log.warning(
-                "closing connection: unsupported request",
-                extra={"peer": self.peer, "api_key": request.api_key, "api_version": request.api_version},
-            )
-            return False
-        ctx = RequestContext(self.broker, request, self.peer)
+        """Answer one request (kafkapy.apis.dispatch decides with what); False when the connection must be closed."""
+        ctx = RequestContext(self.broker, request, client_host=self.host, peer=self.peer)
         try:
-            body = await handler.func(ctx, request.body)
-        except CloseConnection as exc:
-            log.info("closing connection", extra={"api": handler.name, "peer": self.peer, "reason": str(exc)})
+            answer = await dispatch(ctx, request)
+        except CloseConnection:
             return False
-        except Exception:
-            log.exception("handler failed; closing connection", extra={"api": handler.name, "peer": self.peer})
-            return False
-        if body is not None:
-            await send_chunks(self.sock, self.conn.encode_response(request, body))
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "request",
-                extra={
-                    "api": handler.name,
-                    "version": request.api_version,
-                    "correlation_id": request.correlation_id,
-                    "client_id": request.client_id,
-                    "size": request.size,
-                    "peer": self.peer,
-                    "ms": round((time.perf_counter() - started) * 1000, 3),
-                },
-            )
+        if answer is not None:
+            await send_chunks(self.sock, self.conn.encode_response(request, answer.body, answer.version))
         return True
 
 

@@ -1,0 +1,77 @@
+"""Kafka's authorization vocabulary: AclOperation, ResourceType and the authorizer a request asks.
+
+The numeric codes are Kafka's own (org.apache.kafka.common.acl.AclOperation and
+org.apache.kafka.common.resource.ResourceType), since DescribeAcls and authorized-operations bit
+fields carry them on the wire. kafkapy has no ACLs yet: its authorizer allows everything, but every
+handler already asks it, once per resource it touches, as Kafka's KafkaApis does.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import TYPE_CHECKING, Protocol
+
+from kafkapy.protocol.errors import ErrorCode
+
+if TYPE_CHECKING:
+    from kafkapy.apis import RequestContext
+
+# Kafka's KafkaPrincipal.ANONYMOUS: the principal of every PLAINTEXT connection.
+ANONYMOUS = "User:ANONYMOUS"
+PLAINTEXT = "PLAINTEXT"
+
+
+class AclOperation(IntEnum):
+    UNKNOWN = 0
+    ANY = 1
+    ALL = 2
+    READ = 3
+    WRITE = 4
+    CREATE = 5
+    DELETE = 6
+    ALTER = 7
+    DESCRIBE = 8
+    CLUSTER_ACTION = 9
+    DESCRIBE_CONFIGS = 10
+    ALTER_CONFIGS = 11
+    IDEMPOTENT_WRITE = 12
+    CREATE_TOKENS = 13
+    DESCRIBE_TOKENS = 14
+    TWO_PHASE_COMMIT = 15
+
+
+class ResourceType(IntEnum):
+    UNKNOWN = 0
+    ANY = 1
+    TOPIC = 2
+    GROUP = 3
+    CLUSTER = 4
+    TRANSACTIONAL_ID = 5
+    DELEGATION_TOKEN = 6
+    USER = 7
+
+
+# Kafka's cluster resource has one name.
+CLUSTER_NAME = "kafka-cluster"
+
+# The error a denied request gets, by the resource denied (Kafka's *AuthorizationException codes).
+DENIED = {
+    ResourceType.TOPIC: ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+    ResourceType.GROUP: ErrorCode.GROUP_AUTHORIZATION_FAILED,
+    ResourceType.CLUSTER: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+    ResourceType.TRANSACTIONAL_ID: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    ResourceType.DELEGATION_TOKEN: ErrorCode.DELEGATION_TOKEN_AUTHORIZATION_FAILED,
+}
+
+
+class Authorizer(Protocol):
+    """Kafka's Authorizer.authorize for one action: may ``ctx``'s principal do ``operation`` on the resource?"""
+
+    def __call__(
+        self, ctx: RequestContext, operation: AclOperation, resource_type: ResourceType, name: str
+    ) -> bool: ...
+
+
+def allow_everything(ctx: RequestContext, operation: AclOperation, resource_type: ResourceType, name: str) -> bool:
+    """The authorizer of a broker without ACLs (Kafka without authorizer.class.name)."""
+    return True

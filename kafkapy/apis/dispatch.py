@@ -1,0 +1,98 @@
+"""The one door every request goes through: version check, pre-handler hooks, handler, exception policy.
+
+The server deals only in bytes and connections; what a decoded request is answered with is decided
+here, as in Kafka's KafkaApis.handle. An API or version we do not serve closes the connection (the
+client cannot read an answer in a version it did not negotiate), except ApiVersions, which answers
+in v0. Before the handler, the broker's ``request_hooks`` may answer the request with an error
+(injected faults, quotas: franz-go kfake's ``tryControl``). A handler that fails unexpectedly answers
+UNKNOWN_SERVER_ERROR, built from the specs like Kafka's ``getErrorResponse``, and the connection stays open.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kafkapy.apis import HANDLERS, CloseConnection, RequestContext
+from kafkapy.apis.api_versions import unsupported_version_response
+from kafkapy.protocol.connection import API_VERSIONS_KEY, Request
+from kafkapy.protocol.error_response import error_response
+from kafkapy.protocol.errors import ErrorCode
+
+# The server's logger: these lines were the server's before dispatch moved here.
+log = logging.getLogger("kafkapy.server")
+
+# Runs before the handler: an error code answers the request with it, None lets it through.
+PreHandlerHook = Callable[[RequestContext], ErrorCode | None]
+
+
+@dataclass(slots=True)
+class Answer:
+    """A response body, encoded in the request's version unless ``version`` says otherwise."""
+
+    body: dict
+    version: int | None = None
+
+
+async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
+    """The answer to ``request``, or None when none is sent (acks=0 Produce).
+
+    Raises CloseConnection when Kafka would close the connection instead of answering.
+    """
+    started = time.perf_counter()
+    handler = HANDLERS.get(request.api_key)
+    if request.api_key == API_VERSIONS_KEY and (request.body is None or not handler.supports(request.api_version)):
+        return Answer(unsupported_version_response(), version=0)
+    if handler is None or request.body is None or not handler.supports(request.api_version):
+        # Apache Kafka closes the connection too: the client cannot read an answer in a
+        # version it did not negotiate through ApiVersions.
+        log.warning(
+            "closing connection: unsupported request",
+            extra={"peer": ctx.peer, "api_key": request.api_key, "api_version": request.api_version},
+        )
+        raise CloseConnection("unsupported request")
+    hooks = ctx.broker.request_hooks
+    try:
+        if hooks and (code := _run_hooks(hooks, ctx)) is not None:
+            return error_answer(request, code)
+        body = await handler.func(ctx, request.body)
+    except CloseConnection as exc:
+        log.info("closing connection", extra={"api": handler.name, "peer": ctx.peer, "reason": str(exc)})
+        raise
+    except Exception:
+        log.exception("handler failed; answering UNKNOWN_SERVER_ERROR", extra={"api": handler.name, "peer": ctx.peer})
+        return error_answer(request, ErrorCode.UNKNOWN_SERVER_ERROR)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "request",
+            extra={
+                "api": handler.name,
+                "version": request.api_version,
+                "correlation_id": request.correlation_id,
+                "client_id": request.client_id,
+                "size": request.size,
+                "peer": ctx.peer,
+                "ms": round((time.perf_counter() - started) * 1000, 3),
+            },
+        )
+    return None if body is None else Answer(body)
+
+
+def _run_hooks(hooks: list[PreHandlerHook], ctx: RequestContext) -> ErrorCode | None:
+    """The first error a hook answers with, or None when every hook lets the request through."""
+    for hook in hooks:
+        code = hook(ctx)
+        if code is not None:
+            return code
+    return None
+
+
+def error_answer(request: Request, code: ErrorCode, message: str | None = None) -> Answer:
+    """Answer ``request`` with ``code`` in every error field; closes the connection where no
+    response is read (acks=0 Produce), as Kafka's RequestHandlerHelper does for a null error response."""
+    body = error_response(request.api_key, request.api_version, request.body, code, message)
+    if body is None:
+        raise CloseConnection(f"{ErrorCode(code).name} for a request without a response")
+    return Answer(body)

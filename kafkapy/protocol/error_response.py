@@ -1,0 +1,146 @@
+"""The response that answers a request with one error, built from the specs (Kafka's getErrorResponse).
+
+Kafka gives every request class a ``getErrorResponse(throttle, error)`` that sets every error code of
+its response and mirrors the request's per-topic and per-partition arrays, so the client can match
+each of its entries to an error. ``error_response`` does the same for every API from protocol_specs:
+it walks the response schema next to the request's, sets each ``error_code``, copies the request
+items' keys (names, ids, partition indexes) into the response items, and leaves the rest at their
+defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kafkapy.protocol.errors import ErrorCode
+from kafkapy.protocol.specs import FieldSpec, api_specs
+
+# Response fields mirrored from a request field of another name, by API key; any other response
+# array mirrors the request array of its own name, if there is one. Values are tried in order.
+_MIRRORS: dict[int, dict[str, tuple[str, ...]]] = {
+    0: {"responses": ("topic_data",), "partition_responses": ("partition_data",)},
+    1: {"responses": ("topics",), "partition_index": ("partition",)},
+    9: {"partitions": ("partition_indexes",)},
+    10: {"coordinators": ("coordinator_keys",)},
+    20: {"responses": ("topics", "topic_names")},
+    24: {
+        "results_by_topic_v3_and_below": ("v3_and_below_topics",),
+        "results_by_partition": ("partitions",),
+        "results_by_transaction": ("transactions",),
+        "topic_results": ("topics",),
+    },
+    32: {"results": ("resources",)},
+    33: {"responses": ("resources",)},
+    37: {"results": ("topics",)},
+    42: {"results": ("groups_names",)},
+    43: {"replica_election_results": ("topic_partitions",), "partition_result": ("partitions",)},
+    44: {"responses": ("resources",)},
+    61: {"partitions": ("partition_indexes",)},
+    65: {"transaction_states": ("transactional_ids",)},
+}
+
+# The fields an error goes into (AddPartitionsToTxn's per-partition one has its own name).
+ERROR_FIELDS = frozenset({"error_code", "partition_error_code"})
+
+# The request fields copied into the response: what names an entry (never values like offsets).
+_KEYS = frozenset(
+    {
+        "name",
+        "topic",
+        "topic_id",
+        "index",
+        "partition",
+        "partition_index",
+        "partition_id",
+        "group_id",
+        "member_id",
+        "group_instance_id",
+        "transactional_id",
+        "resource_type",
+        "resource_name",
+        "key",
+    }
+)
+
+# Kafka's ProduceRequest.getErrorResponse: an acks=0 producer reads no response.
+_PRODUCE_KEY = 0
+
+
+def error_response(
+    api_key: int, version: int, request: Any, code: ErrorCode, message: str | None = None
+) -> dict | None:
+    """The response body answering ``request`` (a decoded body) with ``code`` everywhere; None for acks=0 Produce."""
+    if api_key == _PRODUCE_KEY and request["acks"] == 0:
+        return None
+    spec = api_specs()[api_key]
+    mirrors = _MIRRORS.get(api_key, {})
+    return _struct(spec.response.fields, spec.request.fields, request, version, code, message, mirrors)
+
+
+def _carries_error(f: FieldSpec) -> bool:
+    """Does this response array hold an error field, at any depth? Only those are mirrored."""
+    return any(g.name in ERROR_FIELDS or (g.has_struct and _carries_error(g)) for g in f.fields)
+
+
+def _present(fields: list[FieldSpec], version: int) -> dict[str, FieldSpec]:
+    return {f.name: f for f in fields if version in f.versions}
+
+
+def _struct(
+    fields: list[FieldSpec],
+    request_fields: list[FieldSpec],
+    source: Any,
+    version: int,
+    code: ErrorCode,
+    message: str | None,
+    mirrors: dict[str, tuple[str, ...]],
+) -> dict:
+    """One response struct mirroring the request struct ``source`` (None: nothing to mirror)."""
+    requested = _present(request_fields, version) if source is not None else {}
+    out: dict = {}
+    for f in fields:
+        if version not in f.versions:
+            continue
+        if f.name in ERROR_FIELDS:
+            out[f.name] = code
+            continue
+        if f.name == "error_message" and message is not None:
+            out[f.name] = message
+            continue
+        if f.type == "records":
+            # Kafka's MemoryRecords.EMPTY: clients (librdkafka) reject null records.
+            out[f.name] = b""
+            continue
+        if f.name == "high_watermark":
+            out[f.name] = -1  # Kafka's FetchResponse.INVALID_HIGH_WATERMARK
+            continue
+        match = next((requested[n] for n in (*mirrors.get(f.name, ()), f.name) if n in requested), None)
+        if match is None or match.tag is not None:
+            continue
+        value = source.get(match.name)
+        if f.type == "array" and f.item_type == "struct":
+            if match.type == "array" and _carries_error(f):
+                out[f.name] = [_item(f, match, item, version, code, message, mirrors) for item in value or ()]
+        elif f.name in _KEYS and f.type == match.type:
+            out[f.name] = value
+    return out
+
+
+def _item(
+    f: FieldSpec,
+    match: FieldSpec,
+    item: Any,
+    version: int,
+    code: ErrorCode,
+    message: str | None,
+    mirrors: dict[str, tuple[str, ...]],
+) -> dict:
+    """A response array item for one request array item; a bare key (``[]int32``, ``[]string``) fills the
+    first response field of its type (partition_index, group_id...)."""
+    if match.item_type == "struct":
+        return _struct(f.fields, match.fields, item, version, code, message, mirrors)
+    entry = _struct(f.fields, [], None, version, code, message, mirrors)
+    key = next((g for g in f.fields if g.name in _KEYS and version in g.versions and g.type == match.item_type), None)
+    if key is not None:
+        entry[key.name] = item
+    return entry
