@@ -24,7 +24,8 @@ import trio
 
 from kafkapy.config import BrokerConfig
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
-from kafkapy.coordinator.group_records import OFFSETS_TOPIC, partition_for
+from kafkapy.coordinator.group_records import partition_for
+from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC
 from kafkapy.coordinator.producer_ids import ProducerIdManager
 from kafkapy.coordinator.transaction_log import (
     NO_PRODUCER_EPOCH,
