@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import trio
 
 from kafkapy.config import BrokerConfig
 from kafkapy.configs import broker_topic_defaults
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
-from kafkapy.coordinator.producer_ids import ProducerIdManager
+from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_use
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
 from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.protocol.errors import ErrorCode, KafkaError
@@ -42,7 +42,7 @@ class Broker:
     def __init__(self, config: BrokerConfig, logs: LogManager) -> None:
         self.config = config
         self.logs = logs
-        self.producer_ids = ProducerIdManager(config.data_dir, logs.fs)
+        self.producer_ids = ProducerIdManager(config.data_dir, logs.fs, self._producer_ids_in_use)
         self.groups = GroupCoordinator(config, logs, self.after_append)
         self.transactions = TransactionCoordinator(
             config,
@@ -88,6 +88,12 @@ class Broker:
         broker.groups.load()
         broker.transactions.load()
         return broker
+
+    def _producer_ids_in_use(self) -> Iterator[int]:
+        """For a damaged producer-ids file: the ids partitions and transactional ids still hold."""
+        metas = self.transactions.transactions.values()
+        transactional = [pid for meta in metas for pid in (meta.producer_id, meta.last_producer_id)]
+        return producer_ids_in_use(self.logs, transactional)
 
     @property
     def node_id(self) -> int:

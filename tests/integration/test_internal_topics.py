@@ -250,3 +250,47 @@ def test_loading_skips_internal_records_it_cannot_use(broker: BrokerProcess, cli
     with WireClient.connect(broker.bootstrap) as last:
         assert committed(last, group, topic) == (6, "good")
 
+
+@pytest.mark.parametrize(
+    ("path", "damage"),
+    [
+        ("topic-configs.json", b"{not json"),
+        ("topic-configs.json", b'{"TOPIC": {"retention.ms": "abc"}, "other": 5}'),
+        ("meta.properties", b"\xff\xfe node.id=abc"),
+        ("meta.properties", b"cluster.id=abc\nnode.id=one\n"),
+        ("producer-ids", b"garbage\n"),
+        ("producer-ids", b"-5\n"),
+        ("log-start-offset-checkpoint", b"\xff\xfe\x00"),
+        ("cleaner-offset-checkpoint", b"0\n\xff\xfe\n"),
+        ("TOPIC-0/partition.metadata", b"\xff\xfe\x00"),
+    ],
+)
+def test_damaged_broker_files_do_not_stop_start_up(broker: BrokerProcess, path: str, damage: bytes) -> None:
+    """Each file the broker reads at start-up, damaged: logged, ignored or rebuilt; the data stays served."""
+    topic = unique_topic("files")
+    with WireClient.connect(broker.bootstrap) as client:
+        body = {"topics": [{"name": topic, "num_partitions": 1, "replication_factor": 1, "configs": []}]}
+        body["topics"][0]["configs"] = [{"name": "retention.ms", "value": "86400000"}]
+        assert client.request(19, 7, body).topics[0].error_code == ErrorCode.NONE
+        pid = idempotent_producer_id(client)
+        rows = [(None, b"v%d" % i, [], None) for i in range(3)]
+        records = build_batch(rows, producer_id=pid, producer_epoch=0, base_sequence=0)
+        data = [{"name": topic, "partition_data": [{"index": 0, "records": records}]}]
+        resp = client.request(0, 9, {"acks": -1, "timeout_ms": 5000, "topic_data": data})
+        assert resp.responses[0].partition_responses[0].error_code == ErrorCode.NONE
+    broker.terminate()
+    (broker.data_dir / path.replace("TOPIC", topic)).write_bytes(damage.replace(b"TOPIC", topic.encode()))
+    broker.start()
+    with WireClient.connect(broker.bootstrap) as client:
+        assert log_end_offsets(client, topic, 1) == [3]
+        # A new producer never gets an id in use, even when producer-ids could not be read.
+        assert idempotent_producer_id(client) > pid
+        assert produce(client, 9, topic).partition_responses[0].base_offset == 3
+    broker.terminate()
+    broker.start()
+
+
+def idempotent_producer_id(client: WireClient) -> int:
+    resp = client.request(22, 4, {"transactional_id": None, "transaction_timeout_ms": 60000})
+    assert resp.error_code == ErrorCode.NONE
+    return resp.producer_id
