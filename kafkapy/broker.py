@@ -11,6 +11,7 @@ import trio
 from kafkapy.config import BrokerConfig
 from kafkapy.configs import broker_topic_defaults
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
+from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_use
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
 from kafkapy.coordinator.transaction_log import TransactionStateTopic
@@ -104,12 +105,18 @@ class Broker:
         return self.logs.cluster_id
 
     def topic(self, name: str, *, auto_create: bool = False) -> TopicState | None:
-        """The topic called ``name``; created with num.partitions when asked and allowed.
+        """The topic called ``name``; created with num.partitions when asked and allowed (an internal
+        topic as its coordinator creates it).
 
         Raises KafkaError(INVALID_TOPIC_EXCEPTION) for an illegal name that would be created.
         """
         state = self.logs.topics.get(name)
         if state is None and auto_create and self.config.auto_create_topics_enable:
+            if name == OFFSETS_TOPIC:
+                # As Kafka's AutoTopicCreationManager: internal topics get their own partition count and configs.
+                return self.groups.store.ensure_topic()
+            if name == TRANSACTION_STATE_TOPIC:
+                return self.transactions.store.ensure_topic()
             state = self.logs.create_topic(name, self.config.num_partitions)
             log.info("auto-created topic", extra={"topic": name, "partitions": self.config.num_partitions})
         return state

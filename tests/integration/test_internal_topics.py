@@ -108,6 +108,20 @@ def test_produce_does_not_auto_create_internal_topics(client: WireClient) -> Non
     assert metadata(client, TRANSACTION_STATE_TOPIC).topics[0].error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
 
 
+def test_metadata_auto_creates_internal_topics_as_their_coordinators_do(broker_factory) -> None:
+    """Kafka's AutoTopicCreationManager: offsets.topic.num.partitions and compaction, not num.partitions."""
+    overrides = ("offsets.topic.num.partitions=3", "transaction.state.log.num.partitions=2", "num.partitions=5")
+    broker = broker_factory(extra_args=tuple(a for o in overrides for a in ("--override", o)))
+    with WireClient.connect(broker.bootstrap) as client:
+        body = {"topics": [{"name": n} for n in INTERNAL], "allow_auto_topic_creation": True}
+        counts = {t.name: (t.error_code, len(t.partitions)) for t in client.request(3, 12, body).topics}
+        assert counts == {OFFSETS_TOPIC: (0, 3), TRANSACTION_STATE_TOPIC: (0, 2)}
+        for name in INTERNAL:
+            resource = {"resource_type": 2, "resource_name": name, "configuration_keys": ["cleanup.policy"]}
+            described = client.request(32, 4, {"resources": [resource], "include_synonyms": False}).results[0]
+            assert [(c.name, c.value) for c in described.configs] == [("cleanup.policy", "compact")]
+
+
 def test_delete_records_on_internal_topics_is_refused_as_kafka_does(client: WireClient) -> None:
     ensure_internal_topics(client)
     create(client, "committed-topic")
