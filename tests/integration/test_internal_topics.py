@@ -278,6 +278,8 @@ def test_loading_skips_internal_records_it_cannot_use(broker: BrokerProcess, cli
         ("log-start-offset-checkpoint", b"\xff\xfe\x00"),
         ("cleaner-offset-checkpoint", b"0\n\xff\xfe\n"),
         ("TOPIC-0/partition.metadata", b"\xff\xfe\x00"),
+        # The producer state snapshot the clean shutdown wrote at the log end offset.
+        ("TOPIC-0/00000000000000000003.snapshot", b"\x00\x01" + b"\xff" * 40),
     ],
 )
 def test_damaged_broker_files_do_not_stop_start_up(broker: BrokerProcess, path: str, damage: bytes) -> None:
@@ -294,7 +296,10 @@ def test_damaged_broker_files_do_not_stop_start_up(broker: BrokerProcess, path: 
         resp = client.request(0, 9, {"acks": -1, "timeout_ms": 5000, "topic_data": data})
         assert resp.responses[0].partition_responses[0].error_code == ErrorCode.NONE
     broker.terminate()
-    (broker.data_dir / path.replace("TOPIC", topic)).write_bytes(damage.replace(b"TOPIC", topic.encode()))
+    target = broker.data_dir / path.replace("TOPIC", topic)
+    # The cleaner writes its checkpoint only once it has cleaned; a damaged one is read all the same.
+    assert target.exists() or target.name == "cleaner-offset-checkpoint"
+    target.write_bytes(damage.replace(b"TOPIC", topic.encode()))
     broker.start()
     with WireClient.connect(broker.bootstrap) as client:
         assert log_end_offsets(client, topic, 1) == [3]
