@@ -20,7 +20,7 @@ from typing import Any
 import construct as c
 
 from kafkapy.coordinator.group import ClassicGroup, GroupState, Member, OffsetAndMetadata
-from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, SkippedRecords, read_batches
+from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, HomePartitions, SkippedRecords, read_batches
 from kafkapy.coordinator.transaction_offsets import PendingTxnOffsets
 from kafkapy.protocol.records import build_batch, validate_batches
 from kafkapy.protocol.schema import message_construct
@@ -254,7 +254,8 @@ class OffsetsTopic:
         count = 0
         self.pending_txn = PendingTxnOffsets(decode_offsets)
         skipped = SkippedRecords(OFFSETS_TOPIC)
-        for partition in topic.partitions:
+        homes = HomePartitions(lambda group_id: partition_for(group_id, len(topic.partitions)))
+        for homes.index, partition in enumerate(topic.partitions):
             for header, batch in read_batches(partition, skipped):
                 try:
                     replayed = self.pending_txn.replay(header, batch)
@@ -264,7 +265,7 @@ class OffsetsTopic:
                 for key, value in replayed:
                     count += 1
                     try:
-                        _apply(state, key, value)
+                        _apply(state, key, value, homes)
                     except Exception as exc:  # whatever a bogus record raises, start-up goes on without it
                         skipped.skip(partition, header.base_offset, exc)
         skipped.report()
@@ -272,29 +273,38 @@ class OffsetsTopic:
         return state
 
 
-def _apply(state: LoadedState, key: bytes, value: bytes | None) -> None:
+def _apply(state: LoadedState, key: bytes, value: bytes | None, homes: HomePartitions | None = None) -> None:
     """Fold one record into the loaded state; unknown record types (KIP-848 groups, ...) are skipped.
 
-    Raises whatever decoding a malformed record raises, leaving the state as it was.
+    With ``homes`` (loading), a record outside its group's home partition may be outdated. Raises
+    whatever decoding a malformed record raises, leaving the state as it was.
     """
     (key_version,) = _VERSION.unpack_from(key)
     if key_version in (0, 1):
         _, k = _decode("OffsetCommitKey", key)
-        if value is None:
-            state.offsets.get(k.group, {}).pop((k.topic, k.partition), None)
+        offset = None if value is None else _offset_from(_decode("OffsetCommitValue", value)[1])
+        if homes is not None and not homes.admits(k.group, ("offset", k.group, k.topic, k.partition)):
             return
-        _, v = _decode("OffsetCommitValue", value)
-        expire = v.get("expire_timestamp", -1)
-        offset = OffsetAndMetadata(
-            v.offset, v.get("leader_epoch", -1), v.metadata, v.commit_timestamp, expire if expire >= 0 else None
-        )
-        state.offsets.setdefault(k.group, {})[(k.topic, k.partition)] = offset
+        if offset is None:
+            state.offsets.get(k.group, {}).pop((k.topic, k.partition), None)
+        else:
+            state.offsets.setdefault(k.group, {})[(k.topic, k.partition)] = offset
     elif key_version == GROUP_METADATA_KEY_VERSION:
         _, k = _decode("GroupMetadataKey", key)
-        if value is None:
+        metadata = None if value is None else _decode("GroupMetadataValue", value)[1]
+        if homes is not None and not homes.admits(k.group, ("group", k.group)):
+            return
+        if metadata is None:
             state.metadata.pop(k.group, None)
         else:
-            state.metadata[k.group] = _decode("GroupMetadataValue", value)[1]
+            state.metadata[k.group] = metadata
+
+
+def _offset_from(v: c.Container) -> OffsetAndMetadata:
+    expire = v.get("expire_timestamp", -1)
+    return OffsetAndMetadata(
+        v.offset, v.get("leader_epoch", -1), v.metadata, v.commit_timestamp, expire if expire >= 0 else None
+    )
 
 
 def decode_offsets(records: list[Record]) -> dict[str, dict[tuple[str, int], OffsetAndMetadata]]:

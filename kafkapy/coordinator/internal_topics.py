@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import HEADER_SIZE, BatchHeader, Record, decode_records, parse_batch_header
@@ -60,6 +60,29 @@ class SkippedRecords:
         if self.count > self.LOGGED:
             extra = {"topic": self.topic, "records": self.count}
             log.warning("skipped records the coordinator cannot load", extra=extra)
+
+
+class HomePartitions:
+    """Which partition's record of a key counts, once CreatePartitions (which Kafka accepts) grew the topic.
+
+    A group's or transactional id's records go to its home partition, abs(hash(id)) % partitions, so
+    after the topic grew an id has records in an old partition and in its new home, and the home
+    holds the newest whenever it has any. Partitions are replayed in index order: a record from
+    elsewhere no longer applies once the home partition has set its key.
+    """
+
+    def __init__(self, home: Callable[[str], int]) -> None:
+        self._home = home
+        # The partition being replayed.
+        self.index = 0
+        self._settled: set[Hashable] = set()
+
+    def admits(self, owner: str, key: Hashable) -> bool:
+        """Whether a record of ``key`` (of the group or transactional id ``owner``) read now may apply."""
+        if self._home(owner) == self.index:
+            self._settled.add(key)
+            return True
+        return key not in self._settled
 
 
 def read_batches(partition: Log, skipped: SkippedRecords) -> Iterator[tuple[BatchHeader, list[Record]]]:

@@ -20,7 +20,12 @@ from typing import Any
 import construct as c
 
 from kafkapy.coordinator.group_records import partition_for
-from kafkapy.coordinator.internal_topics import TRANSACTION_STATE_TOPIC, SkippedRecords, read_batches
+from kafkapy.coordinator.internal_topics import (
+    TRANSACTION_STATE_TOPIC,
+    HomePartitions,
+    SkippedRecords,
+    read_batches,
+)
 from kafkapy.protocol.records import build_batch, validate_batches
 from kafkapy.protocol.schema import message_construct
 from kafkapy.protocol.specs import internal_specs
@@ -189,23 +194,27 @@ class TransactionStateTopic:
         if topic is None:
             return found
         skipped = SkippedRecords(TRANSACTION_STATE_TOPIC)
-        for partition in topic.partitions:
+        homes = HomePartitions(lambda txn_id: partition_for(txn_id, len(topic.partitions)))
+        for homes.index, partition in enumerate(topic.partitions):
             for header, records in read_batches(partition, skipped):
                 for record in records:
                     if record.key is None:
                         continue
                     try:
-                        _replay(found, record.key, record.value)
+                        _replay(found, record.key, record.value, homes)
                     except Exception as exc:  # whatever a bogus record raises, start-up goes on without it
                         skipped.skip(partition, header.base_offset, exc)
         skipped.report()
         return found
 
 
-def _replay(found: dict[str, TransactionMetadata], key: bytes, value: bytes | None) -> None:
+def _replay(found: dict[str, TransactionMetadata], key: bytes, value: bytes | None, homes: HomePartitions) -> None:
     """Fold one record into ``found``: the id's new state, or its removal by a tombstone."""
-    if value is None:
-        found.pop(transactional_id_of(key), None)
+    txn_id = transactional_id_of(key)
+    meta = None if value is None else metadata_from_record(key, value)
+    if not homes.admits(txn_id, txn_id):
+        return
+    if meta is None:
+        found.pop(txn_id, None)
     else:
-        meta = metadata_from_record(key, value)
-        found[meta.transactional_id] = meta
+        found[txn_id] = meta

@@ -172,6 +172,33 @@ def test_internal_topic_admin_as_in_kafka_loses_nothing(broker: BrokerProcess, c
         assert init(again, "txn-before") == (pid, epoch + 1)
 
 
+def moving_id(prefix: str, first: int, then: int) -> str:
+    """An id whose home partition at ``then`` partitions comes before its home at ``first``."""
+    ids = (f"{prefix}-{i}" for i in range(10_000))
+    return next(i for i in ids if partition_for(i, first) > partition_for(i, then))
+
+
+def test_newest_state_wins_after_internal_topics_grew_twice(broker: BrokerProcess, client: WireClient) -> None:
+    """Kafka accepts CreatePartitions on internal topics: ids move to a new home partition, whose state is newest."""
+    topic, group, txn_id = unique_topic("grow"), moving_id("group", 3, 5), moving_id("txn", 3, 5)
+    create(client, topic)
+    ensure_internal_topics(client)
+    commit_offset(client, group, topic, 1)
+    pid, _ = init(client, txn_id)
+    for count, offset in ((3, 2), (5, 3)):
+        for name in INTERNAL:
+            grow = {"topics": [{"name": name, "count": count}], "timeout_ms": 5000, "validate_only": False}
+            assert client.request(37, 3, grow).results[0].error_code == ErrorCode.NONE
+        commit_offset(client, group, topic, offset)
+        assert init(client, txn_id) == (pid, offset - 1)
+    client.close()
+    broker.terminate()
+    broker.start()
+    with WireClient.connect(broker.bootstrap) as again:
+        assert committed(again, group, topic) == (3, "good")
+        assert init(again, txn_id) == (pid, 3)
+
+
 def crc_valid_garbage_batch() -> bytearray:
     """A batch whose header and CRC are right but whose records section is garbage."""
     batch = bytearray(build_batch([(b"key", b"value" * 8, [], 0)]))
