@@ -254,7 +254,8 @@ class OffsetsTopic:
         count = 0
         self.pending_txn = PendingTxnOffsets(decode_offsets)
         skipped = SkippedRecords(OFFSETS_TOPIC)
-        homes = HomePartitions(lambda group_id: partition_for(group_id, len(topic.partitions)))
+        partitions = len(topic.partitions)
+        homes = HomePartitions(partitions, lambda group_id: partition_for(group_id, partitions))
         for homes.index, partition in enumerate(topic.partitions):
             for header, batch in read_batches(partition, skipped):
                 try:
@@ -282,22 +283,24 @@ def _apply(state: LoadedState, key: bytes, value: bytes | None, homes: HomeParti
     (key_version,) = _VERSION.unpack_from(key)
     if key_version in (0, 1):
         _, k = _decode("OffsetCommitKey", key)
+        # Container attributes are slow to read, and loading does this for every record.
+        group, tp = k.group, (k.topic, k.partition)
         offset = None if value is None else _offset_from(_decode("OffsetCommitValue", value)[1])
-        if homes is not None and not homes.admits(k.group, ("offset", k.group, k.topic, k.partition)):
+        if homes is not None and not homes.admits(group, (group, *tp)):
             return
         if offset is None:
-            state.offsets.get(k.group, {}).pop((k.topic, k.partition), None)
+            state.offsets.get(group, {}).pop(tp, None)
         else:
-            state.offsets.setdefault(k.group, {})[(k.topic, k.partition)] = offset
+            state.offsets.setdefault(group, {})[tp] = offset
     elif key_version == GROUP_METADATA_KEY_VERSION:
-        _, k = _decode("GroupMetadataKey", key)
+        group = _decode("GroupMetadataKey", key)[1].group
         metadata = None if value is None else _decode("GroupMetadataValue", value)[1]
-        if homes is not None and not homes.admits(k.group, ("group", k.group)):
+        if homes is not None and not homes.admits(group, group):
             return
         if metadata is None:
-            state.metadata.pop(k.group, None)
+            state.metadata.pop(group, None)
         else:
-            state.metadata[k.group] = metadata
+            state.metadata[group] = metadata
 
 
 def _offset_from(v: c.Container) -> OffsetAndMetadata:

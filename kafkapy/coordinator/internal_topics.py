@@ -71,15 +71,24 @@ class HomePartitions:
     elsewhere no longer applies once the home partition has set its key.
     """
 
-    def __init__(self, home: Callable[[str], int]) -> None:
+    def __init__(self, partitions: int, home: Callable[[str], int]) -> None:
+        # One partition (kafkapy's default) is every id's home: nothing to decide.
+        self._single = partitions == 1
         self._home = home
+        # Home partitions by id: hashing every record's id again would slow loading down by half.
+        self._homes: dict[str, int] = {}
         # The partition being replayed.
         self.index = 0
         self._settled: set[Hashable] = set()
 
     def admits(self, owner: str, key: Hashable) -> bool:
         """Whether a record of ``key`` (of the group or transactional id ``owner``) read now may apply."""
-        if self._home(owner) == self.index:
+        if self._single:
+            return True
+        home = self._homes.get(owner)
+        if home is None:
+            home = self._homes[owner] = self._home(owner)
+        if home == self.index:
             self._settled.add(key)
             return True
         return key not in self._settled

@@ -194,7 +194,8 @@ class TransactionStateTopic:
         if topic is None:
             return found
         skipped = SkippedRecords(TRANSACTION_STATE_TOPIC)
-        homes = HomePartitions(lambda txn_id: partition_for(txn_id, len(topic.partitions)))
+        partitions = len(topic.partitions)
+        homes = HomePartitions(partitions, lambda txn_id: partition_for(txn_id, partitions))
         for homes.index, partition in enumerate(topic.partitions):
             for header, records in read_batches(partition, skipped):
                 for record in records:
