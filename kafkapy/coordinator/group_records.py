@@ -4,8 +4,10 @@ Keys and values are Kafka's own (``protocol_specs/internal/consumer_offsets.kspe
 with its version as an int16, so Kafka's tools (kafka-console-consumer with the offsets formatter,
 kafka-dump-log --offsets-decoder) read a kafkapy data dir. A group's records all go to partition
 abs(javaHashCode(group id)) % partitions, as in Kafka, and are appended as uncompressed v2 batches.
-Loading replays every partition from its start: the last value per key wins and a null value
-(tombstone) deletes. Compaction is not implemented, so the log keeps every record it was given.
+Loading replays every partition from its start: the last value per key wins (in the group's home
+partition, once CreatePartitions moved it) and a null value (tombstone) deletes; a record that
+cannot be decoded is logged and skipped. Compaction is not implemented, so the log keeps every
+record it was given.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Keys and values are Kafka's own (``protocol_specs/internal/transaction_state.kspec``), each prefixed
 with its version as an int16, so Kafka's tools (kafka-dump-log --transaction-log-decoder) read a
 kafkapy data dir. A transactional id's records go to partition abs(javaHashCode(id)) % partitions,
-as in Kafka. Loading replays every partition: the last value per key wins and a tombstone deletes;
-a record that cannot be decoded is logged and skipped.
+as in Kafka. Loading replays every partition: the last value per key wins (in the id's home
+partition, once CreatePartitions moved it) and a tombstone deletes; a record that cannot be
+decoded, or holds a state no coordinator writes, is logged and skipped.
 """
 
 from __future__ import annotations
