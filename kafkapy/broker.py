@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import trio
@@ -13,7 +13,8 @@ from kafkapy.acl import Authorizer, allow_everything
 from kafkapy.config import BrokerConfig
 from kafkapy.configs import broker_topic_defaults
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
-from kafkapy.coordinator.producer_ids import ProducerIdManager
+from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
+from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_use
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
 from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.protocol.errors import ErrorCode, KafkaError
@@ -47,7 +48,7 @@ class Broker:
     def __init__(self, config: BrokerConfig, logs: LogManager) -> None:
         self.config = config
         self.logs = logs
-        self.producer_ids = ProducerIdManager(config.data_dir, logs.fs)
+        self.producer_ids = ProducerIdManager(config.data_dir, logs.fs, self._producer_ids_in_use)
         self.groups = GroupCoordinator(config, logs, self.after_append)
         self.transactions = TransactionCoordinator(
             config,
@@ -103,6 +104,12 @@ class Broker:
         broker.transactions.load()
         return broker
 
+    def _producer_ids_in_use(self) -> Iterator[int]:
+        """For a damaged producer-ids file: the ids partitions and transactional ids still hold."""
+        metas = self.transactions.transactions.values()
+        transactional = [pid for meta in metas for pid in (meta.producer_id, meta.last_producer_id)]
+        return producer_ids_in_use(self.logs, transactional)
+
     @property
     def node_id(self) -> int:
         return self.config.node_id
@@ -112,7 +119,8 @@ class Broker:
         return self.logs.cluster_id
 
     def topic(self, name: str, *, auto_create: bool = False) -> TopicState | None:
-        """The topic called ``name``; created with num.partitions when asked and allowed.
+        """The topic called ``name``; created with num.partitions when asked and allowed (an internal
+        topic as its coordinator creates it).
 
         Raises KafkaError for a topic that cannot be created: INVALID_TOPIC_EXCEPTION (illegal
         name), POLICY_VIOLATION (kafkapy.max.broker.partitions), KAFKA_STORAGE_ERROR (its files
@@ -120,6 +128,11 @@ class Broker:
         """
         state = self.logs.topics.get(name)
         if state is None and auto_create and self.config.auto_create_topics_enable:
+            if name == OFFSETS_TOPIC:
+                # As Kafka's AutoTopicCreationManager: internal topics get their own partition count and configs.
+                return self.groups.store.ensure_topic()
+            if name == TRANSACTION_STATE_TOPIC:
+                return self.transactions.store.ensure_topic()
             state = self.logs.create_topic(name, self.config.num_partitions)
             log.info("auto-created topic", extra={"topic": name, "partitions": self.config.num_partitions})
         return state

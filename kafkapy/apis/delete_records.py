@@ -3,13 +3,15 @@
 v0: offsets per partition; -1 means the high watermark.  v1: same as v0.  v2: flexible.
 Whole segments below the new log start offset are deleted at once; the offset is persisted in
 log-start-offset-checkpoint, so it survives restarts. As in Kafka, topics whose cleanup.policy
-lacks delete get POLICY_VIOLATION.
+lacks delete get POLICY_VIOLATION, and internal topics INVALID_TOPIC_EXCEPTION (their records are
+the coordinators' state).
 """
 
 from __future__ import annotations
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.coordinator.internal_topics import is_internal
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 HIGH_WATERMARK = -1
@@ -24,6 +26,8 @@ def _partition(ctx: RequestContext, topic: str, partition: dict, authorized: boo
         return entry, False
     try:
         log = ctx.broker.partition(topic, index)
+        if is_internal(topic):
+            raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"Cannot delete records of internal topic {topic}")
         if not log.config.delete:
             raise KafkaError(ErrorCode.POLICY_VIOLATION)
         offset = partition["offset"]

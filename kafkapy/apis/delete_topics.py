@@ -4,6 +4,9 @@ v0: topics by name.  v1: throttle time.  v2-v3: same as v1.  v4: flexible.  v5: 
 v6: topics by name or by topic id.
 A deleted topic's name is free at once (its directories are renamed, then removed after
 file.delete.delay.ms) and a re-created topic gets a new topic id.
+Internal topics may be deleted, as in Kafka 4.3.1; the coordinators keep their groups and
+transactions and write them into a new topic at once (only if they hold any), so nothing they
+acknowledged is lost at the next start.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import uuid
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 ZERO_UUID = uuid.UUID(int=0)
@@ -42,6 +46,10 @@ def _delete(ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None) -
         return entry
     ctx.broker.groups.delete_topic_offsets([name])
     ctx.broker.cleaner.forget(name)
+    if name == OFFSETS_TOPIC:
+        ctx.broker.groups.rewrite_offsets_topic()
+    elif name == TRANSACTION_STATE_TOPIC:
+        ctx.broker.transactions.rewrite_state_topic()
     entry.update(name=name, topic_id=state.topic_id)
     return entry
 

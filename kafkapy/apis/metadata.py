@@ -15,6 +15,7 @@ import uuid
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.coordinator.internal_topics import is_internal
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import TopicState, validate_topic_name
 
@@ -43,7 +44,7 @@ def topic_entry(ctx: RequestContext, state: TopicState) -> dict:
         "error_code": ErrorCode.NONE,
         "name": state.name,
         "topic_id": state.topic_id,
-        "is_internal": state.name.startswith("__"),
+        "is_internal": is_internal(state.name),
         "partitions": partitions,
     }
 

@@ -7,6 +7,8 @@ v4: same as v3.  v5: log start offset.  v6-v7: same as v5.
 v8: record errors and error message.  v9: flexible.
 v10: current leader and node endpoints (tagged; not sent, there is one broker).
 v11-v12: same as v10.  v13: topics addressed by topic id.
+Internal topics (__consumer_offsets, __transaction_state) are written by the coordinators only: a
+client's batch gets INVALID_TOPIC_EXCEPTION, as from Kafka, and Produce never auto-creates them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import trio
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import CloseConnection, RequestContext, handler
 from kafkapy.broker import now_ms
+from kafkapy.coordinator.internal_topics import is_internal
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import NO_PRODUCER_ID, BatchHeader, check_records, validate_batches
 
@@ -63,6 +66,9 @@ async def _append(ctx: RequestContext, topic: str, partition: dict, transactiona
     records = partition["records"]
     try:
         log = ctx.broker.partition(topic, index)
+        if is_internal(topic):
+            # Kafka's ReplicaManager check: a record there would be loaded by a coordinator at start-up.
+            raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"Cannot append to internal topic {topic}")
         if not records:
             raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "empty records")
         headers = validate_batches(records)
@@ -117,7 +123,7 @@ async def _topic_response(ctx: RequestContext, topic: dict, acks: int, transacti
         code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
     else:
         try:
-            state = ctx.broker.topic(name, auto_create=True)
+            state = ctx.broker.topic(name, auto_create=not is_internal(name))
             code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if state is None else ErrorCode.NONE
         except KafkaError as exc:
             code = exc.code

@@ -750,6 +750,20 @@ class GroupCoordinator:
 
     # Persistence.
 
+    def rewrite_offsets_topic(self) -> None:
+        """Write every group's metadata and offsets again, after DeleteTopics took ``__consumer_offsets``.
+
+        Kafka 4.3.1 accepts that deletion (its groups then lose their offsets); kafkapy answers the
+        same but keeps serving what it acknowledged, so it must be in the new topic for the next start.
+        Transactional offsets still pending stay in memory only.
+        """
+        for group in self.groups.values():
+            records = [offset_commit_record(group.group_id, t, p, o) for (t, p), o in group.offsets.items()]
+            if group.generation_id > 0:
+                assignment = {m.member_id: m.assignment for m in group.members.values()}
+                records.append(group_metadata_record(group, group.group_id, assignment))
+            self._append(group.group_id, records, _COMMIT_APPEND_ERRORS)
+
     def _store_group(self, group: ClassicGroup, assignment: dict[str, bytes]) -> ErrorCode:
         return self._append(
             group.group_id, [group_metadata_record(group, group.group_id, assignment)], _GROUP_APPEND_ERRORS

@@ -4,15 +4,17 @@ Keys and values are Kafka's own (``protocol_specs/internal/consumer_offsets.kspe
 with its version as an int16, so Kafka's tools (kafka-console-consumer with the offsets formatter,
 kafka-dump-log --offsets-decoder) read a kafkapy data dir. A group's records all go to partition
 abs(javaHashCode(group id)) % partitions, as in Kafka, and are appended as uncompressed v2 batches.
-Loading replays every partition from its start: the last value per key wins and a null value
-(tombstone) deletes. Compaction is not implemented, so the log keeps every record it was given.
+Loading replays every partition from its start: the last value per key wins (in the group's home
+partition, once CreatePartitions moved it) and a null value (tombstone) deletes; a record that
+cannot be decoded is logged and skipped. Compaction is not implemented, so the log keeps every
+record it was given.
 """
 
 from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -20,10 +22,9 @@ from typing import Any
 import construct as c
 
 from kafkapy.coordinator.group import ClassicGroup, GroupState, Member, OffsetAndMetadata
+from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, HomePartitions, SkippedRecords, read_batches
 from kafkapy.coordinator.transaction_offsets import PendingTxnOffsets
-from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.protocol.records import BatchHeader, build_batch, decode_records, validate_batches
-from kafkapy.protocol.records import Record as LogRecord
+from kafkapy.protocol.records import build_batch, validate_batches
 from kafkapy.protocol.schema import message_construct
 from kafkapy.protocol.specs import internal_specs
 from kafkapy.storage.log import Log
@@ -31,7 +32,6 @@ from kafkapy.storage.log_manager import LogManager, TopicState
 
 log = logging.getLogger("kafkapy.coordinator")
 
-OFFSETS_TOPIC = "__consumer_offsets"
 # Kafka's offsets.topic.segment.bytes default; the topic is compacted in Kafka.
 OFFSETS_TOPIC_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": str(100 * 1024 * 1024)}
 
@@ -41,9 +41,6 @@ OFFSET_COMMIT_VALUE_VERSION = 3
 # Written instead of v3 when the commit has an explicit expire timestamp, as Kafka does.
 OFFSET_COMMIT_VALUE_EXPIRING_VERSION = 1
 GROUP_METADATA_VALUE_VERSION = 3
-
-# Reads of the offsets log on start-up go this many bytes at a time.
-LOAD_CHUNK_BYTES = 4 * 1024 * 1024
 
 _VERSION = struct.Struct(">h")
 
@@ -132,11 +129,25 @@ class LoadedState:
         groups: dict[str, ClassicGroup] = {}
         with_offsets = {group_id for group_id, offsets in self.offsets.items() if offsets}
         for group_id in self.metadata.keys() | with_offsets:
-            value = self.metadata.get(group_id)
-            group = _group_from_value(group_id, value, now_ms) if value is not None else ClassicGroup(group_id, now_ms)
+            group = _group_or_empty(group_id, self.metadata.get(group_id), now_ms)
             group.offsets = self.offsets.get(group_id, {})
             groups[group_id] = group
         return groups
+
+
+def _group_or_empty(group_id: str, value: c.Container | None, now_ms: int) -> ClassicGroup:
+    """The group its stored metadata describes; Empty when there is none, or it makes no group.
+
+    The members of a group whose metadata cannot be used rejoin as after a rebalance; its offsets stay.
+    """
+    if value is None:
+        return ClassicGroup(group_id, now_ms)
+    try:
+        return _group_from_value(group_id, value, now_ms)
+    except Exception as exc:  # a bogus GroupMetadataValue must not stop the broker from starting
+        extra = {"group": group_id, "error": repr(exc)}
+        log.warning("loading the group's metadata failed; it starts empty", extra=extra)
+        return ClassicGroup(group_id, now_ms)
 
 
 def _group_from_value(group_id: str, value: c.Container, now_ms: int) -> ClassicGroup:
@@ -244,54 +255,72 @@ class OffsetsTopic:
             )
         count = 0
         self.pending_txn = PendingTxnOffsets(decode_offsets)
-        for partition in topic.partitions:
-            for header, batch in _read_all(partition):
-                for key, value in self.pending_txn.replay(header, batch):
+        skipped = SkippedRecords(OFFSETS_TOPIC)
+        partitions = len(topic.partitions)
+        homes = HomePartitions(partitions, lambda group_id: partition_for(group_id, partitions))
+        for homes.index, partition in enumerate(topic.partitions):
+            for header, batch in read_batches(partition, skipped):
+                try:
+                    replayed = self.pending_txn.replay(header, batch)
+                except Exception as exc:  # a hostile control record: skipped like any record it cannot use
+                    skipped.skip(partition, header.base_offset, exc)
+                    continue
+                for key, value in replayed:
                     count += 1
-                    _apply(state, key, value)
+                    try:
+                        _apply(state, key, value, homes)
+                    except Exception as exc:  # whatever a bogus record raises, start-up goes on without it
+                        skipped.skip(partition, header.base_offset, exc)
+        skipped.report()
         log.info("loaded consumer groups", extra={"records": count, "groups": len(state.metadata)})
         return state
 
 
-def _read_all(partition: Log) -> Iterator[tuple[BatchHeader, list[LogRecord]]]:
-    offset = partition.log_start_offset
-    while offset < partition.log_end_offset:
-        region = partition.read(offset, LOAD_CHUNK_BYTES)
-        if region is None:
-            return
-        start = offset
-        for header, records in decode_records(region.read_bytes()):
-            yield header, records
-            offset = header.next_offset
-        if offset == start:
-            raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"no progress reading {partition.dir} at offset {offset}")
+def _apply(state: LoadedState, key: bytes, value: bytes | None, homes: HomePartitions | None = None) -> None:
+    """Fold one record into the loaded state; unknown record types (KIP-848 groups, ...) are skipped.
 
-
-def _apply(state: LoadedState, key: bytes, value: bytes | None) -> None:
-    """Fold one record into the loaded state; unknown record types (KIP-848 groups, ...) are skipped."""
+    With ``homes`` (loading), a record outside its group's home partition may be outdated. Raises
+    whatever decoding a malformed record raises, leaving the state as it was.
+    """
     (key_version,) = _VERSION.unpack_from(key)
     if key_version in (0, 1):
         _, k = _decode("OffsetCommitKey", key)
-        offsets = state.offsets.setdefault(k.group, {})
-        if value is None:
-            offsets.pop((k.topic, k.partition), None)
+        # Container attributes are slow to read, and loading does this for every record.
+        group, tp = k.group, (k.topic, k.partition)
+        offset = None if value is None else _offset_from(_decode("OffsetCommitValue", value)[1])
+        if homes is not None and not homes.admits(group, (group, *tp)):
             return
-        _, v = _decode("OffsetCommitValue", value)
-        expire = v.get("expire_timestamp", -1)
-        offsets[(k.topic, k.partition)] = OffsetAndMetadata(
-            v.offset, v.get("leader_epoch", -1), v.metadata, v.commit_timestamp, expire if expire >= 0 else None
-        )
-    elif key_version == GROUP_METADATA_KEY_VERSION:
-        _, k = _decode("GroupMetadataKey", key)
-        if value is None:
-            state.metadata.pop(k.group, None)
+        if offset is None:
+            state.offsets.get(group, {}).pop(tp, None)
         else:
-            state.metadata[k.group] = _decode("GroupMetadataValue", value)[1]
+            state.offsets.setdefault(group, {})[tp] = offset
+    elif key_version == GROUP_METADATA_KEY_VERSION:
+        group = _decode("GroupMetadataKey", key)[1].group
+        metadata = None if value is None else _decode("GroupMetadataValue", value)[1]
+        if homes is not None and not homes.admits(group, group):
+            return
+        if metadata is None:
+            state.metadata.pop(group, None)
+        else:
+            state.metadata[group] = metadata
+
+
+def _offset_from(v: c.Container) -> OffsetAndMetadata:
+    expire = v.get("expire_timestamp", -1)
+    return OffsetAndMetadata(
+        v.offset, v.get("leader_epoch", -1), v.metadata, v.commit_timestamp, expire if expire >= 0 else None
+    )
 
 
 def decode_offsets(records: list[Record]) -> dict[str, dict[tuple[str, int], OffsetAndMetadata]]:
-    """The offset commits among ``records``, by group (transactional ones once their COMMIT marker is in)."""
+    """The offset commits among ``records``, by group (transactional ones once their COMMIT marker is in).
+
+    Records that cannot be decoded are left out: pending ones may have been loaded from a damaged log.
+    """
     state = LoadedState({}, {})
     for key, value in records:
-        _apply(state, key, value)
+        try:
+            _apply(state, key, value)
+        except Exception as exc:  # pending records come from the log as they are: a bad one is left out
+            log.debug("skipping an undecodable transactional offset commit", extra={"error": repr(exc)})
     return state.offsets

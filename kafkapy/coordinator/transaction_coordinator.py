@@ -24,7 +24,8 @@ import trio
 
 from kafkapy.config import BrokerConfig
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
-from kafkapy.coordinator.group_records import OFFSETS_TOPIC, partition_for
+from kafkapy.coordinator.group_records import partition_for
+from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC
 from kafkapy.coordinator.producer_ids import ProducerIdManager
 from kafkapy.coordinator.transaction_log import (
     NO_PRODUCER_EPOCH,
@@ -379,6 +380,19 @@ class TransactionCoordinator:
                 "transaction completed",
                 extra={"transactional_id": meta.transactional_id, "state": meta.state.kafka_name},
             )
+
+    def rewrite_state_topic(self) -> None:
+        """Write every transactional id's state again, after DeleteTopics took ``__transaction_state``.
+
+        Kafka 4.3.1 accepts that deletion; the coordinator keeps its transactions (ongoing ones must
+        still end, or their partitions' last stable offset would never move), so the new topic gets them.
+        """
+        now = wall_ms()
+        for txn_id, meta in self.transactions.items():
+            try:
+                self.store.append(txn_id, meta, now)
+            except (KafkaError, OSError) as exc:
+                log.error("writing a transaction state failed", extra={"transactional_id": txn_id, "error": str(exc)})
 
     # DescribeTransactions and ListTransactions.
 

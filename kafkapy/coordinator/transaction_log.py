@@ -3,7 +3,9 @@
 Keys and values are Kafka's own (``protocol_specs/internal/transaction_state.kspec``), each prefixed
 with its version as an int16, so Kafka's tools (kafka-dump-log --transaction-log-decoder) read a
 kafkapy data dir. A transactional id's records go to partition abs(javaHashCode(id)) % partitions,
-as in Kafka. Loading replays every partition: the last value per key wins and a tombstone deletes.
+as in Kafka. Loading replays every partition: the last value per key wins (in the id's home
+partition, once CreatePartitions moved it) and a tombstone deletes; a record that cannot be
+decoded, or holds a state no coordinator writes, is logged and skipped.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from typing import Any
 import construct as c
 
 from kafkapy.coordinator.group_records import partition_for
-from kafkapy.protocol.records import build_batch, decode_records, validate_batches
+from kafkapy.coordinator.internal_topics import (
+    TRANSACTION_STATE_TOPIC,
+    HomePartitions,
+    SkippedRecords,
+    read_batches,
+)
+from kafkapy.protocol.records import build_batch, validate_batches
 from kafkapy.protocol.schema import message_construct
 from kafkapy.protocol.specs import internal_specs
 from kafkapy.storage.log import Log
@@ -27,12 +35,10 @@ from kafkapy.storage.log_manager import LogManager, TopicState
 
 log = logging.getLogger("kafkapy.coordinator")
 
-TRANSACTION_STATE_TOPIC = "__transaction_state"
 # Kafka's transaction.state.log.segment.bytes default; the topic is compacted in Kafka.
 TRANSACTION_STATE_TOPIC_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": str(100 * 1024 * 1024)}
 
 KEY_VERSION = 0
-LOAD_CHUNK_BYTES = 4 * 1024 * 1024
 NO_PRODUCER_ID = -1
 NO_PRODUCER_EPOCH = -1
 
@@ -123,8 +129,17 @@ def transaction_record(txn_id: str, meta: TransactionMetadata | None) -> tuple[b
 
 
 def metadata_from_record(key: bytes, value: bytes) -> TransactionMetadata:
+    """The state a record stores; ValueError when it decodes to values no coordinator writes.
+
+    Loaded states are acted on (markers written, epochs bumped), so they must be ones the
+    coordinator could have written: a valid producer id and epoch, a positive timeout.
+    """
     k = _decode("TransactionLogKey", key)
     v = _decode("TransactionLogValue", value)
+    if not k.transactional_id or v.producer_id < 0 or v.producer_epoch < NO_PRODUCER_EPOCH:
+        raise ValueError(f"producer id {v.producer_id} and epoch {v.producer_epoch} of {k.transactional_id!r}")
+    if v.transaction_timeout_ms <= 0:
+        raise ValueError(f"transaction timeout {v.transaction_timeout_ms} ms")
     partitions = {(p.topic, pid) for p in v.transaction_partitions or [] for pid in p.partition_ids}
     return TransactionMetadata(
         transactional_id=k.transactional_id,
@@ -179,20 +194,29 @@ class TransactionStateTopic:
         topic = self._logs.topics.get(TRANSACTION_STATE_TOPIC)
         if topic is None:
             return found
-        for partition in topic.partitions:
-            offset = partition.log_start_offset
-            while offset < partition.log_end_offset:
-                region = partition.read(offset, LOAD_CHUNK_BYTES)
-                if region is None:
-                    break
-                for header, records in decode_records(region.read_bytes()):
-                    offset = header.next_offset
-                    for record in records:
-                        if record.key is None:
-                            continue
-                        if record.value is None:
-                            found.pop(transactional_id_of(record.key), None)
-                        else:
-                            meta = metadata_from_record(record.key, record.value)
-                            found[meta.transactional_id] = meta
+        skipped = SkippedRecords(TRANSACTION_STATE_TOPIC)
+        partitions = len(topic.partitions)
+        homes = HomePartitions(partitions, lambda txn_id: partition_for(txn_id, partitions))
+        for homes.index, partition in enumerate(topic.partitions):
+            for header, records in read_batches(partition, skipped):
+                for record in records:
+                    if record.key is None:
+                        continue
+                    try:
+                        _replay(found, record.key, record.value, homes)
+                    except Exception as exc:  # whatever a bogus record raises, start-up goes on without it
+                        skipped.skip(partition, header.base_offset, exc)
+        skipped.report()
         return found
+
+
+def _replay(found: dict[str, TransactionMetadata], key: bytes, value: bytes | None, homes: HomePartitions) -> None:
+    """Fold one record into ``found``: the id's new state, or its removal by a tombstone."""
+    txn_id = transactional_id_of(key)
+    meta = None if value is None else metadata_from_record(key, value)
+    if not homes.admits(txn_id, txn_id):
+        return
+    if meta is None:
+        found.pop(txn_id, None)
+    else:
+        found[txn_id] = meta

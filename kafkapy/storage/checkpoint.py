@@ -28,10 +28,11 @@ TopicPartition = tuple[str, int]
 def read_checkpoint(fs: FileSystem, path: Path) -> dict[TopicPartition, int]:
     """The entries of a checkpoint file; empty (with a warning) if it is missing or malformed."""
     try:
-        lines = fs.read_text(path).splitlines()
+        data = fs.read_bytes(path)
     except FileNotFoundError:
         return {}
     try:
+        lines = data.decode("utf-8").splitlines()
         if int(lines[0]) != CHECKPOINT_VERSION:
             raise ValueError(f"unknown version {lines[0]}")
         count = int(lines[1])

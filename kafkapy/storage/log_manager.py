@@ -164,18 +164,23 @@ class LogManager:
         return cls(data_dir, default_config, node_id=node_id, now_ms=now_ms, fs=fs, max_partitions=max_partitions)
 
     def _load_meta_properties(self) -> str:
+        """The stored cluster id; the file is (re)written when missing or damaged, keeping a readable cluster id."""
         path = self.data_dir / META_PROPERTIES
+        properties: dict[str, str] = {}
         if self.fs.exists(path):
-            properties = _parse_properties(self.fs.read_text(path))
-            stored_node_id = int(properties.get("node.id", self.node_id))
-            if stored_node_id != self.node_id:
+            stored_node_id: int | None = None
+            try:
+                properties = _parse_properties(self.fs.read_text(path))
+                stored_node_id = int(properties.get("node.id", self.node_id))
+            except ValueError as exc:  # not UTF-8, or node.id not a number
+                logger.warning("%s: damaged (%s); writing it again", path, exc)
+            if stored_node_id is not None and stored_node_id != self.node_id:
                 raise ValueError(
                     f"{path}: stored node.id {stored_node_id} does not match configured node id {self.node_id}"
                 )
-            cluster_id = properties.get("cluster.id")
-            if cluster_id:
-                return cluster_id
-        cluster_id = uuid_to_kafka_string(random_kafka_uuid())
+            if stored_node_id is not None and properties.get("cluster.id"):
+                return properties["cluster.id"]
+        cluster_id = properties.get("cluster.id") or uuid_to_kafka_string(random_kafka_uuid())
         # The layout of java.util.Properties.store: a comment line, a date line, then entries.
         stamp = time.strftime("%a %b %d %H:%M:%S %Z %Y")
         self.fs.write_text(path, f"#\n#{stamp}\ncluster.id={cluster_id}\nnode.id={self.node_id}\nversion=1\n")
@@ -201,7 +206,11 @@ class LogManager:
             partition_dirs.setdefault(match.group(1), {})[int(match.group(2))] = path
         for name, dirs in sorted(partition_dirs.items()):
             configs = overrides.get(name, {})
-            log_config = self.default_config.with_overrides(configs)
+            try:
+                log_config = self.default_config.with_overrides(configs)
+            except KafkaError as exc:
+                logger.warning("topic %s: stored config overrides are invalid (%s); using the defaults", name, exc)
+                configs, log_config = {}, self.default_config
             topic_id = self._load_topic_id(name, dirs)
             count = max(dirs) + 1
             if len(dirs) != count:
@@ -245,7 +254,7 @@ class LogManager:
             path = directory / PARTITION_METADATA
             if not self.fs.exists(path):
                 continue
-            stored = _parse_partition_metadata(path, self.fs.read_text(path))
+            stored = _parse_partition_metadata(path, self.fs.read_bytes(path).decode("utf-8", "replace"))
             if stored is None:
                 continue
             if found is None:
@@ -258,14 +267,23 @@ class LogManager:
         """Kafka's PartitionMetadataFile, rewritten only when it differs."""
         path = directory / PARTITION_METADATA
         text = f"version: 0\ntopic_id: {uuid_to_kafka_string(topic_id)}\n"
-        if not self.fs.exists(path) or self.fs.read_text(path) != text:
+        if not self.fs.exists(path) or self.fs.read_bytes(path) != text.encode():
             self.fs.write_text(path, text)
 
     def _read_topic_configs(self) -> dict[str, dict[str, str]]:
+        """The stored overrides; a damaged file (or topic entry) is logged and ignored, not fatal."""
         path = self.data_dir / TOPIC_CONFIGS
         if not self.fs.exists(path):
             return {}
-        return json.loads(self.fs.read_text(path))
+        try:
+            stored = json.loads(self.fs.read_text(path))
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both are
+            logger.warning("%s: unreadable (%s); topics keep the default configs", path, exc)
+            return {}
+        if not isinstance(stored, dict):
+            logger.warning("%s: not a JSON object; topics keep the default configs", path)
+            return {}
+        return {name: configs for name, configs in stored.items() if _is_overrides(path, name, configs)}
 
     def _write_topic_configs(self, overrides: dict[str, dict[str, str]]) -> None:
         self.fs.write_text(self.data_dir / TOPIC_CONFIGS, json.dumps(overrides, indent=2, sort_keys=True) + "\n")
@@ -476,6 +494,14 @@ class LogManager:
             log.flush()
             log.close()
         self.purge_deleted()
+
+
+def _is_overrides(path: Path, name: str, configs: object) -> bool:
+    """Whether a topic-configs.json entry is a string-to-string map; logged when it is not."""
+    if isinstance(configs, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in configs.items()):
+        return True
+    logger.warning("%s: entry of topic %s is not a map of strings; ignoring it", path, name)
+    return False
 
 
 def _parse_partition_metadata(path: Path, text: str) -> uuid.UUID | None:
