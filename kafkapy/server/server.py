@@ -19,10 +19,17 @@ from kafkapy.apis import HANDLERS, CloseConnection, RequestContext, load_handler
 from kafkapy.apis.api_versions import unsupported_version_response
 from kafkapy.broker import Broker
 from kafkapy.config import BrokerConfig
+from kafkapy.logs import RateLimitedLog
 from kafkapy.protocol.connection import API_VERSIONS_KEY, Connection, ProtocolError, Request
 from kafkapy.protocol.schema import Region
 
 log = logging.getLogger("kafkapy.server")
+# Lines a client can cause by sending bad or unsupported requests, at most a few a second each
+# however many connections send them (a fuzzer grew the log by megabytes without these).
+bad_frame_log = RateLimitedLog(log)
+unsupported_log = RateLimitedLog(log)
+handler_closed_log = RateLimitedLog(log)
+handler_failed_log = RateLimitedLog(log)
 
 # Requests one connection handles from its buffer before it yields to the other connections.
 REQUESTS_PER_CHECKPOINT = 16
@@ -107,7 +114,7 @@ class ClientConnection:
             try:
                 request = self.conn.next_request()
             except ProtocolError as exc:
-                log.warning("closing connection: bad request frame", extra={"peer": self.peer, "error": str(exc)})
+                bad_frame_log.warning("closing connection: bad request frame", peer=self.peer, error=str(exc))
                 return
             if request is None:
                 handled_since_receive = 0
@@ -145,19 +152,21 @@ class ClientConnection:
         if handler is None or request.body is None or not handler.supports(request.api_version):
             # Apache Kafka closes the connection too: the client cannot read an answer in a
             # version it did not negotiate through ApiVersions.
-            log.warning(
+            unsupported_log.warning(
                 "closing connection: unsupported request",
-                extra={"peer": self.peer, "api_key": request.api_key, "api_version": request.api_version},
+                peer=self.peer,
+                api_key=request.api_key,
+                api_version=request.api_version,
             )
             return False
         ctx = RequestContext(self.broker, request, self.peer)
         try:
             body = await handler.func(ctx, request.body)
         except CloseConnection as exc:
-            log.info("closing connection", extra={"api": handler.name, "peer": self.peer, "reason": str(exc)})
+            handler_closed_log.info("closing connection", api=handler.name, peer=self.peer, reason=str(exc))
             return False
         except Exception:
-            log.exception("handler failed; closing connection", extra={"api": handler.name, "peer": self.peer})
+            handler_failed_log.exception("handler failed; closing connection", api=handler.name, peer=self.peer)
             return False
         if body is not None:
             await send_chunks(self.sock, self.conn.encode_response(request, body))
