@@ -55,7 +55,9 @@ def read_uvarint_from(first: bytes, io: BinaryIO) -> int:
         if not b & 0x80:
             return result
         shift += 7
-        if shift > 63:
+        if shift >= 35:
+            # Kafka's lengths, counts and tags are int32s: five bytes at most (ByteUtils.readUnsignedVarint).
+            # Longer, they could ask a read for more than a C ssize_t (OverflowError, not a codec error).
             raise StreamError("varint too long")
 
 
