@@ -12,7 +12,7 @@ from collections import Counter
 
 from kafkapy import policy
 from kafkapy.apis import RequestContext, handler
-from kafkapy.apis.create_topics import check_replicas
+from kafkapy.apis.create_topics import MAX_PARTITIONS_PER_REQUEST, TOO_MANY_PARTITIONS, check_replicas
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 
@@ -32,6 +32,10 @@ def _grow(ctx: RequestContext, topic: dict, validate_only: bool, duplicated: boo
             )
         if count == current:
             raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"Topic already has {current} partition(s).")
+        if count - current > MAX_PARTITIONS_PER_REQUEST:
+            # Kafka 4.3.1 answers UNKNOWN_SERVER_ERROR here (its controller's batch limit escapes as an
+            # unexpected exception); POLICY_VIOLATION is what it answers CreateTopics for the same limit.
+            raise KafkaError(ErrorCode.POLICY_VIOLATION, TOO_MANY_PARTITIONS)
         assignments = [a["broker_ids"] for a in topic["assignments"] or []]
         if topic["assignments"] is not None and len(assignments) != count - current:
             raise KafkaError(

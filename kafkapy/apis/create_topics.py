@@ -24,6 +24,11 @@ from kafkapy.storage.log_manager import validate_topic_name
 
 log = logging.getLogger("kafkapy.admin")
 
+# Kafka's controller creates at most 10000 partitions per request (MAX_PARTITIONS_PER_BATCH in
+# ReplicationControlManager); without a bound a single request for 2^31-1 partitions hung the broker.
+MAX_PARTITIONS_PER_REQUEST = 10_000
+TOO_MANY_PARTITIONS = "Excessively large number of partitions per request."
+
 
 def check_replicas(ctx: RequestContext, replication: int, assignments: list[list[int]]) -> None:
     """Replication factor and replica assignment rules on a single broker (also for CreatePartitions)."""
@@ -112,9 +117,25 @@ def _create(ctx: RequestContext, topic: dict, validate_only: bool, duplicated: b
     return entry
 
 
+def _requested_partitions(ctx: RequestContext, topics: list[dict]) -> int:
+    """The partitions a request asks for in all, counted as Kafka's validateTotalNumberOfPartitions does."""
+    total = 0
+    for topic in topics:
+        if topic["assignments"]:
+            total += len(topic["assignments"])
+        elif topic["num_partitions"] == -1:
+            total += ctx.broker.config.num_partitions
+        else:
+            total += max(topic["num_partitions"], 0)
+    return total
+
+
 @handler(19, 0, 7)
 async def handle_create_topics(ctx: RequestContext, request: dict) -> dict:
     validate_only = request.get("validate_only", False)
+    if _requested_partitions(ctx, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
+        error = {"error_code": ErrorCode.POLICY_VIOLATION, "error_message": TOO_MANY_PARTITIONS}
+        return {"topics": [{"name": topic["name"], **error} for topic in request["topics"]]}
     counts = Counter(topic["name"] for topic in request["topics"])
     topics = [_create(ctx, topic, validate_only, counts[topic["name"]] > 1) for topic in request["topics"]]
     return {"topics": topics}
