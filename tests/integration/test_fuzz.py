@@ -36,6 +36,7 @@ from kafkapy.protocol.specs import FieldSpec, api_specs
 from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
 from tests.integration.clientutil import consume_confluent, create_topic, produce_confluent, producer
+from tests.unit.test_codec_properties import INT_RANGES
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(150)]
 
@@ -71,16 +72,6 @@ class Pools:
     config_values: list[str | None] = field(default_factory=lambda: ["-1", "0", "1", "compact", "abc", "", None])
 
 
-_INTS = {
-    "int8": (-(2**7), 2**7 - 1),
-    "int16": (-(2**15), 2**15 - 1),
-    "int32": (-(2**31), 2**31 - 1),
-    "int64": (-(2**63), 2**63 - 1),
-    "uint16": (0, 2**16 - 1),
-    "uint32": (0, 2**32 - 1),
-}
-
-
 class Generator:
     """Random valid request bodies of one (api, version), from the spec."""
 
@@ -109,8 +100,8 @@ class Generator:
 
     def value(self, api_key: int, name: str, ptype: str) -> Any:
         rng = self.rng
-        if ptype in _INTS:
-            return self.integer(name, *_INTS[ptype])
+        if ptype in INT_RANGES:
+            return self.integer(name, *INT_RANGES[ptype])
         if ptype == "bool":
             return rng.random() < 0.5
         if ptype == "float64":

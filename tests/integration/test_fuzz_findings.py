@@ -6,23 +6,13 @@ its docstring says where kafkapy differs and why.
 
 from __future__ import annotations
 
-import pytest
-
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.testing.wire import WireClient
-from tests.broker_process import BrokerProcess
+from tests.integration import test_wire
 from tests.integration.clientutil import unique_topic
+from tests.integration.test_wire import create
 
-
-@pytest.fixture
-def client(shared_broker: BrokerProcess):
-    with WireClient.connect(shared_broker.bootstrap) as c:
-        yield c
-
-
-def create(client: WireClient, name: str, partitions: int = 1) -> None:
-    resp = client.request(19, 7, {"topics": [{"name": name, "num_partitions": partitions, "replication_factor": 1}]})
-    assert resp.topics[0].error_code == ErrorCode.NONE, resp
+client = test_wire.client  # the fixture: a WireClient on the module's shared broker
 
 
 def test_create_topics_over_10000_partitions_is_a_policy_violation(client: WireClient) -> None:

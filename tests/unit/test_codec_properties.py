@@ -31,7 +31,7 @@ SETTINGS = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 
-_INTS = {
+INT_RANGES = {  # each integer type's (min, max)
     "int8": (-(2**7), 2**7 - 1),
     "int16": (-(2**15), 2**15 - 1),
     "int32": (-(2**31), 2**31 - 1),
@@ -42,8 +42,8 @@ _INTS = {
 
 
 def primitive(ptype: str) -> st.SearchStrategy[Any]:
-    if ptype in _INTS:
-        return st.integers(*_INTS[ptype])
+    if ptype in INT_RANGES:
+        return st.integers(*INT_RANGES[ptype])
     if ptype == "float64":
         return st.floats(allow_nan=False)
     if ptype == "bool":
