@@ -16,6 +16,7 @@ and the last cases sent. ``KAFKAPY_FUZZ_SECONDS`` sets the fuzzing time (default
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import socket
@@ -31,18 +32,17 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from kafkapy.protocol.records import build_batch
-from kafkapy.protocol.schema import codec, header_construct
+from kafkapy.protocol.schema import codec, header_construct, parse_stream
 from kafkapy.protocol.specs import FieldSpec, api_specs
 from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
 from tests.integration.clientutil import consume_confluent, create_topic, produce_confluent, producer
 from tests.unit.test_codec_properties import INT_RANGES
 
-pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(150)]
-
 FIXED_SEED = 20261207
 FUZZ_SECONDS = float(os.environ.get("KAFKAPY_FUZZ_SECONDS", "40"))
 MAX_CASES = 200_000  # a bound in count as well as in time
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(FUZZ_SECONDS + 110)]
 KNOWN_TOPIC = "fuzz-known"
 KNOWN_RECORDS = 200
 # Generous: the broker logs one line per rate-limited call site at most 5 times a second.
@@ -70,6 +70,39 @@ class Pools:
         default_factory=lambda: ["retention.ms", "cleanup.policy", "segment.bytes", "max.message.bytes", "x.y"]
     )
     config_values: list[str | None] = field(default_factory=lambda: ["-1", "0", "1", "compact", "abc", "", None])
+    # Values taken from the broker's answers (member ids, producer ids and epochs, fetch sessions...),
+    # so that later requests continue what earlier ones started.
+    seen: dict[str, list[Any]] = field(default_factory=dict)
+
+    def harvest(self, value: Any) -> None:
+        """Remember the HARVESTED fields of a decoded response, a few values of each."""
+        if isinstance(value, list):
+            for item in value:
+                self.harvest(item)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if key in HARVESTED and item is not None and not isinstance(item, dict | list):
+                    values = self.seen.setdefault(key, [])
+                    if item not in values:
+                        values.append(item)
+                        del values[:-8]
+                else:
+                    self.harvest(item)
+
+
+HARVESTED = {
+    "member_id",
+    "generation_id",
+    "producer_id",
+    "producer_epoch",
+    "leader_epoch",
+    "session_id",
+    "session_epoch",
+    "high_watermark",
+    "log_start_offset",
+    "offset",
+    "protocol_name",
+}
 
 
 class Generator:
@@ -117,16 +150,28 @@ class Generator:
 
     def integer(self, name: str, low: int, high: int) -> int:
         rng = self.rng
+        seen = self.seen(name)
+        if seen is not None and low <= seen <= high:
+            return seen
         if name.endswith("_ms"):
             # Waits (long polls, join timeouts) are kept short so a case is answered quickly.
             return rng.choice((-1, 0, 1, 50))
         return rng.choice((0, 0, 1, -1, 2, 3, high, low, rng.randint(low, high), rng.randint(-5, 100)))
 
+    def seen(self, name: str) -> Any:
+        """Half the time, a value the broker answered for a field of this name (None: none yet)."""
+        values = self.pools.seen.get(name.removeprefix("last_").removeprefix("current_"))
+        return self.rng.choice(values) if values and self.rng.random() < 0.5 else None
+
     def string(self, api_key: int, name: str) -> str:
         rng, pools = self.rng, self.pools
+        seen = self.seen(name)
+        if isinstance(seen, str):
+            return seen
         if "topic" in name or name in ("name", "resource_name"):
             topics = pools.safe_topics if api_key in DESTRUCTIVE else pools.topics
-            return rng.choice([*topics, "", "absent-topic", "bad name!", "t" * 300, "__consumer_offsets"])
+            internal = ["__consumer_offsets", "__transaction_state"]
+            return rng.choice([*topics, "", "absent-topic", "bad name!", "t" * 300, *internal])
         if "group" in name or name in ("member_id", "group_instance_id"):
             return rng.choice(pools.groups)
         if name in ("key", "config_name", "configuration_keys"):
@@ -140,7 +185,16 @@ class Generator:
         choice = rng.random()
         if choice < 0.5:
             count = rng.choice((1, 2, 5))
-            return build_batch([(b"k", b"fuzz", [], None)] * count, compression=rng.choice((0, 0, 1, 3, 4)))
+            producer_id = self.integer("producer_id", -1, 2**63 - 1) if rng.random() < 0.5 else -1
+            return build_batch(
+                [(b"k", b"fuzz", [], None)] * count,
+                compression=rng.choice((0, 0, 1, 3, 4)),
+                producer_id=producer_id,
+                producer_epoch=self.integer("producer_epoch", -1, 2**15 - 1) if producer_id != -1 else -1,
+                base_sequence=rng.choice((0, 0, 1, 5, 2**31 - 1)) if producer_id != -1 else -1,
+                transactional=producer_id != -1 and rng.random() < 0.5,
+                control=rng.random() < 0.05,
+            )
         if choice < 0.7:
             return b""
         return rng.randbytes(rng.choice((1, 12, 61, 100)))
@@ -184,6 +238,7 @@ class Case:
     what: str
     data: bytes
     whole: bool = True
+    api: tuple[int, int] | None = None  # a valid request's (api key, version), to read its answer
 
     def __str__(self) -> str:
         shown = self.data[:200].hex()
@@ -221,7 +276,7 @@ class Cases:
 
     def valid(self) -> Case:
         api_key, version, body = self.request()
-        return Case(f"valid api {api_key} v{version}", frame(api_key, version, 1, body))
+        return Case(f"valid api {api_key} v{version}", frame(api_key, version, 1, body), api=(api_key, version))
 
     def mutated(self) -> Case:
         api_key, version, body = self.request()
@@ -257,6 +312,14 @@ class Cases:
         return Case(f"truncated api {api_key} v{version} at {cut}", data[:cut], whole=False)
 
 
+def decode_answer(api_key: int, version: int, frame: bytes) -> Any:
+    """A response to a valid request, decoded (it must decode: the broker built it from the spec)."""
+    pair = codec(api_key, version)
+    stream = io.BytesIO(frame)
+    header_construct("ResponseHeader", pair.response_header_version).parse_stream(stream)
+    return parse_stream(pair.response, stream)
+
+
 class Probe:
     """A raw connection that sends a case followed by an ApiVersions probe and waits for the probe's
     answer (or the broker closing the connection): the case has been handled either way."""
@@ -265,6 +328,7 @@ class Probe:
         self.port = port
         self.sock: socket.socket | None = None
         self.correlation_id = 1000
+        self.answer: bytes | None = None  # the last answer to a case (correlation id 1)
 
     def _connect(self) -> socket.socket:
         if self.sock is None:
@@ -290,11 +354,14 @@ class Probe:
                 self.close()
                 return "closed"
             sock.sendall(case.data + probe)
+            self.answer = None
             while True:
                 size = _SIZE.unpack(self._read(sock, 4))[0]
                 response = self._read(sock, size)
-                if struct.unpack_from(">i", response)[0] == self.correlation_id:
+                correlation_id = struct.unpack_from(">i", response)[0]
+                if correlation_id == self.correlation_id:
                     return "answered"
+                self.answer = response
         except (ConnectionError, struct.error):
             self.close()
             return "closed"
@@ -396,6 +463,8 @@ def fuzz(broker: BrokerProcess, pools: Pools, seed: int, seconds: float, report:
             recent.append(f"#{n} {case}")
             outcome = probe.send(case)
             counts[outcome] = counts.get(outcome, 0) + 1
+            if case.api is not None and probe.answer is not None:
+                pools.harvest(decode_answer(*case.api, probe.answer))
             text = watch.new_text()
             if "Traceback" in text or "level=error" in text:
                 failed(report, f"seed {seed}: broker logged an error after case #{n}", recent, text)
@@ -413,6 +482,7 @@ def fuzz(broker: BrokerProcess, pools: Pools, seed: int, seconds: float, report:
         probe.close()
     api_versions_ok(broker)
     counts["cases"] = sum(counts.values())
+    counts.update({f"seen {key}": len(values) for key, values in sorted(pools.seen.items())})
     return counts
 
 
