@@ -7,10 +7,25 @@ v0: flexible; per partition, each producer's id, epoch, last sequence and timest
 from __future__ import annotations
 
 from kafkapy.apis import RequestContext, handler
-from kafkapy.protocol.errors import ErrorCode
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.storage.log_manager import validate_topic_name
+
+
+def _topic_error(ctx: RequestContext, topic: str) -> KafkaError | None:
+    """Kafka's answer for every partition of an invalid or absent topic (None: the topic exists)."""
+    try:
+        validate_topic_name(topic)
+    except KafkaError as exc:
+        return exc
+    if topic not in ctx.broker.logs.topics:
+        return KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "This server does not host this topic-partition.")
+    return None
 
 
 def _partition(ctx: RequestContext, topic: str, index: int) -> dict:
+    error = _topic_error(ctx, topic)
+    if error is not None:
+        return {"partition_index": index, "error_code": error.code, "error_message": error.message}
     log = ctx.broker.logs.get_log(topic, index)
     if log is None:
         return {"partition_index": index, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}

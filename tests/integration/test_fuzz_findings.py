@@ -16,20 +16,20 @@ client = test_wire.client  # the fixture: a WireClient on the module's shared br
 
 
 def test_create_topics_over_10000_partitions_is_a_policy_violation(client: WireClient) -> None:
-    """2^31-1 partitions were created one by one: the broker hung. Kafka checks the request's total."""
-    names = [unique_topic("huge"), unique_topic("small")]
-    body = {
-        "topics": [
-            {"name": names[0], "num_partitions": 2**31 - 1, "replication_factor": 1},
-            {"name": names[1], "num_partitions": 1, "replication_factor": 1},
-        ]
-    }
-    resp = client.request(19, 7, body)
+    """2^31-1 partitions were created one by one: the broker hung. Kafka checks the request's total,
+    so three topics of 4000 are refused together."""
+    name = unique_topic("huge")
+    resp = client.request(19, 7, {"topics": [{"name": name, "num_partitions": 2**31 - 1, "replication_factor": 1}]})
+    message = "Excessively large number of partitions per request."
     assert [(t.name, t.error_code, t.error_message) for t in resp.topics] == [
-        (name, ErrorCode.POLICY_VIOLATION, "Excessively large number of partitions per request.") for name in names
+        (name, ErrorCode.POLICY_VIOLATION, message)
     ]
-    several = {"topics": [{"name": unique_topic("m"), "num_partitions": 4000, "replication_factor": 1}] * 3}
-    assert {t.error_code for t in client.request(19, 7, several).topics} == {ErrorCode.POLICY_VIOLATION}
+    names = [unique_topic("many") for _ in range(3)]
+    several = {"topics": [{"name": n, "num_partitions": 4000, "replication_factor": 1} for n in names]}
+    resp = client.request(19, 7, several)
+    assert [(t.name, t.error_code, t.error_message) for t in resp.topics] == [
+        (n, ErrorCode.POLICY_VIOLATION, message) for n in names
+    ]
 
 
 def test_create_partitions_beyond_10000_more_is_refused(client: WireClient) -> None:
@@ -42,3 +42,55 @@ def test_create_partitions_beyond_10000_more_is_refused(client: WireClient) -> N
     assert resp.results[0].error_code == ErrorCode.POLICY_VIOLATION
     resp = client.request(37, 3, {"topics": [{"name": name, "count": 3, "assignments": None}]})
     assert resp.results[0].error_code == ErrorCode.NONE
+
+
+def test_describe_cluster_answers_other_endpoint_types_as_kafka(client: WireClient) -> None:
+    """Controller endpoints asked of a broker listener are MISMATCHED_ENDPOINT_TYPE; any other type
+    (0, 3, -1, ...) UNSUPPORTED_ENDPOINT_TYPE naming it; both with no cluster id and no brokers."""
+    resp = client.request(60, 1, {"endpoint_type": 2})
+    assert (resp.error_code, resp.error_message, resp.endpoint_type, resp.cluster_id, resp.brokers) == (
+        ErrorCode.MISMATCHED_ENDPOINT_TYPE,
+        "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER",
+        1,
+        "",
+        [],
+    )
+    for endpoint_type in (0, 3, -1, 127):
+        resp = client.request(60, 2, {"endpoint_type": endpoint_type})
+        assert (resp.error_code, resp.error_message, resp.endpoint_type) == (
+            ErrorCode.UNSUPPORTED_ENDPOINT_TYPE,
+            f"Unsupported endpoint type {endpoint_type}",
+            1,
+        )
+
+
+INVALID_NAMES = {
+    "": "Topic name is invalid: the empty string is not allowed",
+    ".": "Topic name is invalid: '.' is not allowed",
+    "bad name!": "Topic name is invalid: 'bad name!' contains one or more characters other than ASCII "
+    "alphanumerics, '.', '_' and '-'",
+    "t" * 250: f"Topic name is invalid: the length of '{'t' * 250}' is longer than the max allowed length 249",
+}
+
+
+def test_describe_producers_of_invalid_and_absent_topics(client: WireClient) -> None:
+    """Invalid names are INVALID_TOPIC_EXCEPTION with Kafka's Topic.validate message, absent topics
+    UNKNOWN_TOPIC_OR_PARTITION with its message, in every partition asked for."""
+    name = unique_topic("producers")
+    create(client, name)
+    topics = [*INVALID_NAMES, "absent-topic-xyz", name]
+    resp = client.request(61, 0, {"topics": [{"name": t, "partition_indexes": [0, -1]} for t in topics]})
+    answers = {t.name: [(p.partition_index, p.error_code, p.error_message) for p in t.partitions] for t in resp.topics}
+    for invalid, message in INVALID_NAMES.items():
+        assert answers[invalid] == [(i, ErrorCode.INVALID_TOPIC_EXCEPTION, message) for i in (0, -1)]
+    absent = "This server does not host this topic-partition."
+    assert answers["absent-topic-xyz"] == [(i, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, absent) for i in (0, -1)]
+    assert answers[name] == [(0, ErrorCode.NONE, None), (-1, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None)]
+
+
+def test_create_topics_invalid_names_carry_kafkas_messages(client: WireClient) -> None:
+    body = {"topics": [{"name": n, "num_partitions": 1, "replication_factor": 1} for n in INVALID_NAMES]}
+    resp = client.request(19, 7, {**body, "validate_only": True})
+    assert [(t.error_code, t.error_message) for t in resp.topics] == [
+        (ErrorCode.INVALID_TOPIC_EXCEPTION, message) for message in INVALID_NAMES.values()
+    ]
