@@ -8,18 +8,15 @@ from __future__ import annotations
 
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.storage.log_manager import validate_topic_name
+from kafkapy.storage.log_manager import topic_name_error
 
 
 def _topic_error(ctx: RequestContext, topic: str) -> KafkaError | None:
     """Kafka's answer for every partition of an invalid or absent topic (None: the topic exists)."""
-    try:
-        validate_topic_name(topic)
-    except KafkaError as exc:
-        return exc
-    if topic not in ctx.broker.logs.topics:
-        return KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "This server does not host this topic-partition.")
-    return None
+    if topic in ctx.broker.logs.topics:
+        return None
+    message = "This server does not host this topic-partition."
+    return topic_name_error(topic) or KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, message)
 
 
 def _partition(ctx: RequestContext, topic: str, index: int) -> dict:

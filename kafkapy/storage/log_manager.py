@@ -78,6 +78,15 @@ def validate_topic_name(name: str) -> None:
     raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"Topic name is invalid: {problem}")
 
 
+def topic_name_error(name: str) -> KafkaError | None:
+    """The INVALID_TOPIC_EXCEPTION error of a name no topic can have; None for a valid name."""
+    try:
+        validate_topic_name(name)
+    except KafkaError as exc:
+        return exc
+    return None
+
+
 def _parse_properties(text: str) -> dict[str, str]:
     """Parse the simple ``key=value`` subset of Java properties that Kafka writes."""
     properties: dict[str, str] = {}

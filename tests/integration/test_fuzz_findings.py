@@ -94,3 +94,26 @@ def test_create_topics_invalid_names_carry_kafkas_messages(client: WireClient) -
     assert [(t.error_code, t.error_message) for t in resp.topics] == [
         (ErrorCode.INVALID_TOPIC_EXCEPTION, message) for message in INVALID_NAMES.values()
     ]
+
+
+def test_describe_configs_of_invalid_topic_names_and_unknown_resource_types(client: WireClient) -> None:
+    """An invalid topic name is INVALID_TOPIC_EXCEPTION (was UNKNOWN_TOPIC_OR_PARTITION); a resource
+    type Kafka does not know (0, 1, 3, 60...) fails every resource of the request with INVALID_REQUEST."""
+    resources = [{"resource_type": 2, "resource_name": n, "configuration_keys": None} for n in INVALID_NAMES]
+    resp = client.request(32, 4, {"resources": resources})
+    assert [(r.error_code, r.error_message) for r in resp.results] == [
+        (ErrorCode.INVALID_TOPIC_EXCEPTION, message) for message in INVALID_NAMES.values()
+    ]
+    name = unique_topic("configs")
+    create(client, name)
+    for unknown in (0, 1, 3, 60):
+        mixed = [
+            {"resource_type": 2, "resource_name": name, "configuration_keys": ["cleanup.policy"]},
+            {"resource_type": unknown, "resource_name": name, "configuration_keys": None},
+        ]
+        resp = client.request(32, 4, {"resources": mixed})
+        assert [(r.resource_type, r.error_code, r.configs) for r in resp.results] == [
+            (2, ErrorCode.INVALID_REQUEST, []),
+            (unknown, ErrorCode.INVALID_REQUEST, []),
+        ]
+        assert resp.results[0].error_message.startswith("This most likely occurs because of a request being malformed")
