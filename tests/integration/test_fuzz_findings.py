@@ -6,6 +6,8 @@ its docstring says where kafkapy differs and why.
 
 from __future__ import annotations
 
+import pytest
+
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.testing.wire import WireClient
 from tests.integration import test_wire
@@ -117,3 +119,65 @@ def test_describe_configs_of_invalid_topic_names_and_unknown_resource_types(clie
             (unknown, ErrorCode.INVALID_REQUEST, []),
         ]
         assert resp.results[0].error_message.startswith("This most likely occurs because of a request being malformed")
+
+
+def list_offsets(client: WireClient, version: int, topic: str, partitions: list[dict]) -> list[tuple[int, int]]:
+    body = {"replica_id": -1, "topics": [{"name": topic, "partitions": partitions}]}
+    return [(p.partition_index, p.error_code) for p in client.request(2, version, body).topics[0].partitions]
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "first_version"), [(-1, 1), (-2, 1), (-3, 7), (-4, 8), (-5, 9), (-6, 11), (-7, 99), (-100, 99)]
+)
+def test_list_offsets_special_timestamps_need_their_version(
+    client: WireClient, timestamp: int, first_version: int
+) -> None:
+    """A special timestamp in a version before it was defined, or one no version defines, is
+    UNSUPPORTED_VERSION (-100 used to read as a timestamp and answer offset 0)."""
+    name = unique_topic("timestamps")
+    create(client, name)
+    for version in (1, 4, 6, 7, 8, 9, 10, 11):
+        expected = ErrorCode.NONE if version >= first_version else ErrorCode.UNSUPPORTED_VERSION
+        assert list_offsets(client, version, name, [{"partition_index": 0, "timestamp": timestamp}]) == [
+            (0, expected)
+        ], version
+
+
+def test_current_leader_epoch_is_fenced_in_list_offsets_fetch_and_offset_for_leader_epoch(client: WireClient) -> None:
+    """Every partition is in leader epoch 0: -1 and 0 are answered, a newer epoch is
+    UNKNOWN_LEADER_EPOCH, an older one (any other negative) FENCED_LEADER_EPOCH but in Fetch."""
+    name = unique_topic("epochs")
+    create(client, name)
+    epochs = {
+        -1: ErrorCode.NONE,
+        0: ErrorCode.NONE,
+        5: ErrorCode.UNKNOWN_LEADER_EPOCH,
+        -5: ErrorCode.FENCED_LEADER_EPOCH,
+        -(2**31): ErrorCode.FENCED_LEADER_EPOCH,
+    }
+    for epoch, expected in epochs.items():
+        query = {"partition_index": 0, "timestamp": -1, "current_leader_epoch": epoch}
+        assert list_offsets(client, 5, name, [query]) == [(0, expected)], epoch
+        fetch = {
+            "replica_id": -1,
+            "max_wait_ms": 0,
+            "min_bytes": 0,
+            "topics": [
+                {"topic": name, "partitions": [{"partition": 0, "current_leader_epoch": epoch, "fetch_offset": 0}]}
+            ],
+        }
+        answer = client.request(1, 11, fetch).responses[0].partitions[0]
+        # Fetch, unlike the others, takes any negative epoch for "unknown" (Kafka 4.3.1 does).
+        assert answer.error_code == (ErrorCode.NONE if epoch < 0 else expected), epoch
+        body = {"topics": [{"topic": name, "partitions": [{"partition": 0, "current_leader_epoch": epoch}]}]}
+        assert client.request(23, 3, body).topics[0].partitions[0].error_code == expected, epoch
+
+
+def test_list_offsets_partition_asked_twice_is_invalid_request(client: WireClient) -> None:
+    """Kafka answers a duplicated partition once with INVALID_REQUEST; kafkapy at each place it was asked."""
+    name = unique_topic("twice")
+    create(client, name, partitions=2)
+    parts = [{"partition_index": 0, "timestamp": -1}, {"partition_index": 1, "timestamp": -1}]
+    answers = list_offsets(client, 5, name, [*parts, {"partition_index": 0, "timestamp": -2}])
+    assert (1, ErrorCode.NONE) in answers
+    assert {code for index, code in answers if index == 0} == {ErrorCode.INVALID_REQUEST}
