@@ -181,3 +181,35 @@ def test_list_offsets_partition_asked_twice_is_invalid_request(client: WireClien
     answers = list_offsets(client, 5, name, [*parts, {"partition_index": 0, "timestamp": -2}])
     assert (1, ErrorCode.NONE) in answers
     assert {code for index, code in answers if index == 0} == {ErrorCode.INVALID_REQUEST}
+
+
+@pytest.mark.parametrize(("producer_id", "producer_epoch"), [(40, -1), (-1, 3)])
+@pytest.mark.parametrize("transactional_id", [None, "fuzz-txn"])
+def test_init_producer_id_with_id_or_epoch_alone_is_invalid_request(
+    client: WireClient, transactional_id: str | None, producer_id: int, producer_epoch: int
+) -> None:
+    """Kafka checks this first (was NONE without a transactional id, INVALID_TRANSACTION_TIMEOUT with
+    a bad timeout); both -1 still gets a producer id."""
+    body = {"transactional_id": transactional_id, "transaction_timeout_ms": -1}
+    resp = client.request(22, 4, {**body, "producer_id": producer_id, "producer_epoch": producer_epoch})
+    assert (resp.error_code, resp.producer_id, resp.producer_epoch) == (ErrorCode.INVALID_REQUEST, -1, -1)
+    resp = client.request(22, 4, {"transactional_id": None, "transaction_timeout_ms": 100})
+    assert resp.error_code == ErrorCode.NONE and resp.producer_id >= 0
+
+
+@pytest.mark.parametrize(("protocol_type", "protocol_name"), [(None, "range"), ("consumer", None), (None, None)])
+def test_sync_group_v5_without_protocol_type_or_name_is_inconsistent(
+    client: WireClient, protocol_type: str | None, protocol_name: str | None
+) -> None:
+    """v5 makes them mandatory: INCONSISTENT_GROUP_PROTOCOL before the group is looked at (was
+    UNKNOWN_MEMBER_ID or INVALID_GROUP_ID); v4 without them is answered about the group."""
+    body = {
+        "group_id": unique_topic("sync"),
+        "generation_id": 1,
+        "member_id": "m",
+        "protocol_type": protocol_type,
+        "protocol_name": protocol_name,
+        "assignments": [],
+    }
+    assert client.request(14, 5, body).error_code == ErrorCode.INCONSISTENT_GROUP_PROTOCOL
+    assert client.request(14, 4, body).error_code == ErrorCode.UNKNOWN_MEMBER_ID
