@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 
 # LogRecord attributes that are not user-supplied ``extra`` fields.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -38,3 +39,49 @@ def configure(level: str = "info") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+
+
+class RateLimitedLog:
+    """One call site's log lines, at most ``per_second`` a second (a burst of as many, then that rate).
+
+    A client that repeats a bad frame, or a fuzzer, must not grow the broker's log without bound: the
+    lines over the rate are dropped and counted, and the next line that gets through says how many
+    (``suppressed=N``). One instance is shared by every connection, so the bound holds for the broker.
+    """
+
+    def __init__(self, logger: logging.Logger, per_second: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self.logger = logger
+        self.per_second = per_second
+        self._clock = clock
+        self._tokens = per_second
+        self._last = clock()
+        self.suppressed = 0
+
+    def _admit(self) -> bool:
+        """Whether a line may be written now: a token bucket refilled at ``per_second``."""
+        now = self._clock()
+        self._tokens = min(self.per_second, self._tokens + (now - self._last) * self.per_second)
+        self._last = now
+        if self._tokens < 1:
+            self.suppressed += 1
+            return False
+        self._tokens -= 1
+        return True
+
+    def log(self, level: int, msg: str, extra: dict[str, object], *, exc_info: bool = False) -> None:
+        if not self.logger.isEnabledFor(level) or not self._admit():
+            return
+        if self.suppressed:
+            extra = {**extra, "suppressed": self.suppressed}
+            self.suppressed = 0
+        self.logger.log(level, msg, extra=extra, exc_info=exc_info)
+
+    def info(self, msg: str, **extra: object) -> None:
+        self.log(logging.INFO, msg, extra)
+
+    def warning(self, msg: str, **extra: object) -> None:
+        self.log(logging.WARNING, msg, extra)
+
+    def exception(self, msg: str, **extra: object) -> None:
+        """An error line with the traceback of the exception being handled."""
+        self.log(logging.ERROR, msg, extra, exc_info=True)

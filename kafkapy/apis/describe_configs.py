@@ -6,7 +6,9 @@ v2: same as v1.  v3: config type and documentation (include_documentation).  v4:
 Topics list every topic config Apache Kafka 4 has (kafkapy.configs); brokers list the broker-level
 topic defaults (log.retention.hours, ...) and the broker settings kafkapy understands, all
 read-only (static: set in server.properties). The cluster-wide default resource ("") is empty, as
-there are no dynamic broker configs. Broker loggers and groups are INVALID_REQUEST.
+there are no dynamic broker configs. Broker loggers and groups are INVALID_REQUEST. An invalid topic
+name is INVALID_TOPIC_EXCEPTION; a resource type Kafka does not know fails the whole request, every
+resource INVALID_REQUEST, as Kafka 4.3.1 answers.
 """
 
 from __future__ import annotations
@@ -17,6 +19,15 @@ from kafkapy.apis import RequestContext, handler
 from kafkapy.config import BrokerConfig, static_properties
 from kafkapy.configs import TOPIC_CONFIGS, ConfigSource, ConfigType, ResourceType, describe_topic_configs
 from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.storage.log_manager import topic_name_error
+
+# ConfigResource.Type ids Kafka knows; any other fails the whole request.
+KNOWN_RESOURCE_TYPES = frozenset(int(kind) for kind in ResourceType if kind != ResourceType.UNKNOWN)
+# The message of Kafka's InvalidRequestException when a request cannot be handled at all.
+MALFORMED_REQUEST = (
+    "This most likely occurs because of a request being malformed by the client library or the message was sent "
+    "to an incompatible broker. See the broker logs for more details."
+)
 
 
 def broker_resource_error(ctx: RequestContext, name: str) -> KafkaError | None:
@@ -82,7 +93,8 @@ def _configs(ctx: RequestContext, kind: int, name: str, keys: list[str] | None) 
     if kind == ResourceType.TOPIC:
         topic = ctx.broker.logs.topics.get(name)
         if topic is None:
-            return [], KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Topic '{name}' does not exist.")
+            absent = KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Topic '{name}' does not exist.")
+            return [], topic_name_error(name) or absent
         return describe_topic_configs(topic.configs, ctx.broker.config.log_properties, keys), None
     if kind == ResourceType.BROKER:
         error = broker_resource_error(ctx, name)
@@ -108,6 +120,15 @@ def _describe(ctx: RequestContext, resource: dict, synonyms: bool, documentation
     return result
 
 
+def _malformed(resource: dict) -> dict:
+    return {
+        "resource_type": resource["resource_type"],
+        "resource_name": resource["resource_name"],
+        "error_code": ErrorCode.INVALID_REQUEST,
+        "error_message": MALFORMED_REQUEST,
+    }
+
+
 @handler(
     32, 0, 4,
     acl=(
@@ -118,4 +139,6 @@ def _describe(ctx: RequestContext, resource: dict, synonyms: bool, documentation
 async def handle_describe_configs(ctx: RequestContext, request: dict) -> dict:
     synonyms = request.get("include_synonyms", False)
     documentation = request.get("include_documentation", False)
+    if any(r["resource_type"] not in KNOWN_RESOURCE_TYPES for r in request["resources"]):
+        return {"results": [_malformed(r) for r in request["resources"]]}
     return {"results": [_describe(ctx, r, synonyms, documentation) for r in request["resources"]]}

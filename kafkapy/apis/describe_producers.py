@@ -8,12 +8,24 @@ from __future__ import annotations
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
-from kafkapy.protocol.errors import ErrorCode
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.storage.log_manager import topic_name_error
+
+
+def _topic_error(ctx: RequestContext, topic: str) -> KafkaError | None:
+    """Kafka's answer for every partition of an invalid or absent topic (None: the topic exists)."""
+    if topic in ctx.broker.logs.topics:
+        return None
+    message = "This server does not host this topic-partition."
+    return topic_name_error(topic) or KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, message)
 
 
 def _partition(ctx: RequestContext, topic: str, index: int, authorized: bool) -> dict:
     if not authorized:
         return {"partition_index": index, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED}
+    error = _topic_error(ctx, topic)
+    if error is not None:
+        return {"partition_index": index, "error_code": error.code, "error_message": error.message}
     log = ctx.broker.logs.get_log(topic, index)
     if log is None:
         return {"partition_index": index, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}

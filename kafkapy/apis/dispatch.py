@@ -17,12 +17,18 @@ from dataclasses import dataclass
 
 from kafkapy.apis import HANDLERS, CloseConnection, RequestContext
 from kafkapy.apis.api_versions import unsupported_version_response
+from kafkapy.logs import RateLimitedLog
 from kafkapy.protocol.connection import API_VERSIONS_KEY, Request
 from kafkapy.protocol.error_response import error_response
 from kafkapy.protocol.errors import ErrorCode
 
 # The server's logger: these lines were the server's before dispatch moved here.
 log = logging.getLogger("kafkapy.server")
+# Lines a client can cause by sending unsupported or failing requests, at most a few a second each
+# however many connections send them (a fuzzer grew the log by megabytes without these).
+unsupported_log = RateLimitedLog(log)
+handler_closed_log = RateLimitedLog(log)
+handler_failed_log = RateLimitedLog(log)
 
 # Runs before the handler: an error code answers the request with it, None lets it through.
 PreHandlerHook = Callable[[RequestContext], ErrorCode | None]
@@ -48,9 +54,11 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
     if handler is None or request.body is None or not handler.supports(request.api_version):
         # Apache Kafka closes the connection too: the client cannot read an answer in a
         # version it did not negotiate through ApiVersions.
-        log.warning(
+        unsupported_log.warning(
             "closing connection: unsupported request",
-            extra={"peer": ctx.peer, "api_key": request.api_key, "api_version": request.api_version},
+            peer=ctx.peer,
+            api_key=request.api_key,
+            api_version=request.api_version,
         )
         raise CloseConnection("unsupported request")
     hooks = ctx.broker.request_hooks
@@ -59,10 +67,10 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
             return error_answer(request, code)
         body = await handler.func(ctx, request.body)
     except CloseConnection as exc:
-        log.info("closing connection", extra={"api": handler.name, "peer": ctx.peer, "reason": str(exc)})
+        handler_closed_log.info("closing connection", api=handler.name, peer=ctx.peer, reason=str(exc))
         raise
     except Exception:
-        log.exception("handler failed; answering UNKNOWN_SERVER_ERROR", extra={"api": handler.name, "peer": ctx.peer})
+        handler_failed_log.exception("handler failed; answering UNKNOWN_SERVER_ERROR", api=handler.name, peer=ctx.peer)
         return error_answer(request, ErrorCode.UNKNOWN_SERVER_ERROR)
     if log.isEnabledFor(logging.DEBUG):
         log.debug(

@@ -19,6 +19,7 @@ import trio
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.apis.offset_for_leader_epoch import current_leader_epoch_error
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log import Log
 from kafkapy.storage.log_manager import TopicState
@@ -41,6 +42,11 @@ def _partition_response(
     }
     if state is None or not 0 <= index < len(state.partitions):
         entry["error_code"] = unknown if state is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        return entry, 0
+    # v9+; Kafka's Fetch takes any negative epoch for "unknown" (4.3.1 answers -5 with no error).
+    epoch_error = current_leader_epoch_error(max(partition.get("current_leader_epoch", -1), -1))
+    if epoch_error is not None:
+        entry["error_code"] = epoch_error
         return entry, 0
     log = state.partitions[index]
     hw = log.high_watermark

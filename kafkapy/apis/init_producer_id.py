@@ -4,6 +4,7 @@ v0: transactional id and timeout; returns a producer id and epoch.
 v1: same as v0.  v2: flexible.
 v3: existing producer id/epoch (KIP-360): a transactional producer recovering from an abortable error
     keeps its id with a bumped epoch; a non-transactional producer gets a fresh id, as from Kafka.
+    One of the two without the other (-1) is INVALID_REQUEST.
 v4-v5: same as v3.  v6: two-phase-commit fields (KIP-939), not supported: enable_2pc is refused.
 A transactional id goes to the transaction coordinator, which fences the id's previous producer by
 bumping the epoch (aborting its ongoing transaction first: CONCURRENT_TRANSACTIONS, the client retries).
@@ -26,8 +27,12 @@ NO_PRODUCER_ID = -1
     ),
 )
 async def handle_init_producer_id(ctx: RequestContext, request: dict) -> dict:
+    invalid = {"error_code": ErrorCode.INVALID_REQUEST, "producer_id": NO_PRODUCER_ID, "producer_epoch": -1}
     if request.get("enable2_pc"):
-        return {"error_code": ErrorCode.INVALID_REQUEST}
+        return invalid
+    if (request.get("producer_id", NO_PRODUCER_ID) == NO_PRODUCER_ID) != (request.get("producer_epoch", -1) == -1):
+        # Kafka checks this before anything else: a producer id needs its epoch, and an epoch its id.
+        return invalid
     txn_id = request["transactional_id"]
     if txn_id is not None and not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
         return {"error_code": ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED}

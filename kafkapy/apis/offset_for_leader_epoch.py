@@ -4,7 +4,8 @@ v0: end offset per requested epoch.  v1: the epoch the answer belongs to.  v2: c
 (fencing) and throttle time.  v3: replica id.  v4: flexible.
 Every partition has had one leader, this broker, in epoch 0 (what Metadata and Fetch report), so
 epoch 0 ends at the log end offset and later epochs are unknown (-1, -1), as in Kafka's leader
-epoch cache. A current leader epoch above 0 is UNKNOWN_LEADER_EPOCH.
+epoch cache. A current leader epoch above 0 is UNKNOWN_LEADER_EPOCH, below it (but -1, "unknown")
+FENCED_LEADER_EPOCH, here and in Fetch and ListOffsets, as Kafka fences them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,15 @@ LEADER_EPOCH = 0
 UNDEFINED = -1
 
 
+def current_leader_epoch_error(requested: int) -> ErrorCode | None:
+    """Kafka's check of a request's current leader epoch against the partition's (Partition's
+    localLogWithEpochOrThrow): -1 means the client does not know it; a newer one is
+    UNKNOWN_LEADER_EPOCH (this broker has not caught up), an older one FENCED_LEADER_EPOCH."""
+    if requested in (UNDEFINED, LEADER_EPOCH):
+        return None
+    return ErrorCode.UNKNOWN_LEADER_EPOCH if requested > LEADER_EPOCH else ErrorCode.FENCED_LEADER_EPOCH
+
+
 def _partition(ctx: RequestContext, topic: str, partition: dict, authorized: bool) -> dict:
     entry = {"partition": partition["partition"], "error_code": ErrorCode.NONE}
     if not authorized:
@@ -27,8 +37,9 @@ def _partition(ctx: RequestContext, topic: str, partition: dict, authorized: boo
     except KafkaError as exc:
         entry["error_code"] = exc.code
         return entry
-    if partition.get("current_leader_epoch", UNDEFINED) > LEADER_EPOCH:
-        entry["error_code"] = ErrorCode.UNKNOWN_LEADER_EPOCH
+    epoch_error = current_leader_epoch_error(partition.get("current_leader_epoch", UNDEFINED))
+    if epoch_error is not None:
+        entry["error_code"] = epoch_error
     elif LEADER_EPOCH >= partition["leader_epoch"] >= 0:
         entry.update(leader_epoch=LEADER_EPOCH, end_offset=log.log_end_offset)
     else:

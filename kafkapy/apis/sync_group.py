@@ -2,7 +2,8 @@
 
 v0: generation, member id and the leader's assignments.  v1: throttle time.  v2: same as v1.
 v3: group instance id (static membership).  v4: flexible.
-v5: protocol type and name, checked against the group's and echoed back.
+v5: protocol type and name, checked against the group's and echoed back; null is
+    INCONSISTENT_GROUP_PROTOCOL.
 A member's request is parked until the leader's SyncGroup arrives (or the group rebalances again).
 """
 
@@ -15,6 +16,9 @@ from kafkapy.protocol.errors import ErrorCode
 
 @handler(14, 0, 5, acl=((ResourceType.GROUP, AclOperation.READ),))
 async def handle_sync_group(ctx: RequestContext, request: dict) -> dict:
+    if ctx.version >= 5 and (request["protocol_type"] is None or request["protocol_name"] is None):
+        # Kafka's areMandatoryProtocolTypeAndNamePresent, checked before the group is looked at.
+        return {"error_code": ErrorCode.INCONSISTENT_GROUP_PROTOCOL, "assignment": b""}
     if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
         return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     result = await ctx.broker.groups.sync_group(

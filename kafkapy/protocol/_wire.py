@@ -9,10 +9,19 @@ import struct
 from typing import Any, BinaryIO
 from uuid import UUID
 
-from construct import StreamError
+from construct import ConstructError, StreamError
 
 _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
+
+
+class NullValueError(ConstructError):
+    """A null where the schema does not allow one (Kafka's SchemaException "non-nullable field ... was
+    serialized as null"): the request cannot be handled, so it is rejected as it is parsed."""
+
+
+def null_value(field: str) -> NullValueError:
+    return NullValueError(f"non-nullable field {field} was serialized as null")
 
 
 def read_exact(io: BinaryIO, n: int) -> bytes:
@@ -46,7 +55,9 @@ def read_uvarint_from(first: bytes, io: BinaryIO) -> int:
         if not b & 0x80:
             return result
         shift += 7
-        if shift > 63:
+        if shift >= 35:
+            # Kafka's lengths, counts and tags are int32s: five bytes at most (ByteUtils.readUnsignedVarint).
+            # Longer, they could ask a read for more than a C ssize_t (OverflowError, not a codec error).
             raise StreamError("varint too long")
 
 
@@ -72,24 +83,52 @@ def read_int32(io: BinaryIO) -> int:
     return _INT32.unpack(read_exact(io, 4))[0]
 
 
-def read_string(io: BinaryIO) -> str | None:
+def read_nullable_string(io: BinaryIO, field: str = "") -> str | None:
     n = read_int16(io)
     return None if n < 0 else read_exact(io, n).decode()
 
 
-def read_compact_string(io: BinaryIO) -> str | None:
+def read_string(io: BinaryIO, field: str = "") -> str:
+    n = read_int16(io)
+    if n < 0:
+        raise null_value(field)
+    return read_exact(io, n).decode()
+
+
+def read_nullable_compact_string(io: BinaryIO, field: str = "") -> str | None:
     n = read_uvarint(io) - 1
     return None if n < 0 else read_exact(io, n).decode()
 
 
-def read_bytes(io: BinaryIO) -> bytes | None:
+def read_compact_string(io: BinaryIO, field: str = "") -> str:
+    n = read_uvarint(io) - 1
+    if n < 0:
+        raise null_value(field)
+    return read_exact(io, n).decode()
+
+
+def read_nullable_bytes(io: BinaryIO, field: str = "") -> bytes | None:
     n = read_int32(io)
     return None if n < 0 else read_exact(io, n)
 
 
-def read_compact_bytes(io: BinaryIO) -> bytes | None:
+def read_bytes(io: BinaryIO, field: str = "") -> bytes:
+    n = read_int32(io)
+    if n < 0:
+        raise null_value(field)
+    return read_exact(io, n)
+
+
+def read_nullable_compact_bytes(io: BinaryIO, field: str = "") -> bytes | None:
     n = read_uvarint(io) - 1
     return None if n < 0 else read_exact(io, n)
+
+
+def read_compact_bytes(io: BinaryIO, field: str = "") -> bytes:
+    n = read_uvarint(io) - 1
+    if n < 0:
+        raise null_value(field)
+    return read_exact(io, n)
 
 
 def _read_view(io: BinaryIO, n: int) -> bytes | memoryview:
@@ -104,14 +143,28 @@ def _read_view(io: BinaryIO, n: int) -> bytes | memoryview:
     return view
 
 
-def read_records(io: BinaryIO) -> bytes | memoryview | None:
+def read_nullable_records(io: BinaryIO, field: str = "") -> bytes | memoryview | None:
     n = read_int32(io)
     return None if n < 0 else _read_view(io, n)
 
 
-def read_compact_records(io: BinaryIO) -> bytes | memoryview | None:
+def read_records(io: BinaryIO, field: str = "") -> bytes | memoryview:
+    n = read_int32(io)
+    if n < 0:
+        raise null_value(field)
+    return _read_view(io, n)
+
+
+def read_nullable_compact_records(io: BinaryIO, field: str = "") -> bytes | memoryview | None:
     n = read_uvarint(io) - 1
     return None if n < 0 else _read_view(io, n)
+
+
+def read_compact_records(io: BinaryIO, field: str = "") -> bytes | memoryview:
+    n = read_uvarint(io) - 1
+    if n < 0:
+        raise null_value(field)
+    return _read_view(io, n)
 
 
 def read_array_length(io: BinaryIO) -> int:

@@ -64,16 +64,20 @@ class ResponseWriter(io.BytesIO):
 
 
 class _Prim(c.Construct):
-    """A variable-length Kafka primitive read and written by a function of ``_wire``."""
+    """A variable-length Kafka primitive read and written by a function of ``_wire``.
 
-    def __init__(self, reader: str, writer: str) -> None:
+    ``field`` names the field to a reader that rejects nulls, for its error message.
+    """
+
+    def __init__(self, reader: str, writer: str, field: str | None = None) -> None:
         super().__init__()
         self.reader = getattr(_wire, reader)
         self.writer = getattr(_wire, writer)
         self.reader_name, self.writer_name = reader, writer
+        self.field = field
 
     def _parse(self, stream, context, path):
-        return self.reader(stream)
+        return self.reader(stream) if self.field is None else self.reader(stream, self.field)
 
     def _build(self, obj, stream, context, path):
         self.writer(stream, obj)
@@ -81,7 +85,7 @@ class _Prim(c.Construct):
 
     def _emitparse(self, code):
         code.append(_WIRE_IMPORT)
-        return f"{self.reader_name}(io)"
+        return f"{self.reader_name}(io)" if self.field is None else f"{self.reader_name}(io, {self.field!r})"
 
     def _emitbuild(self, code):
         code.append(_WIRE_IMPORT)
@@ -89,12 +93,14 @@ class _Prim(c.Construct):
 
 
 class _Array(c.Construct):
-    """A classic (int32 count) or compact (uvarint count + 1) array; count -1 means null."""
+    """A classic (int32 count) or compact (uvarint count + 1) array; count -1 means null, which only a
+    nullable array may be (``field`` names a non-nullable one)."""
 
-    def __init__(self, subcon: c.Construct, compact: bool) -> None:
+    def __init__(self, subcon: c.Construct, compact: bool, field: str | None = None) -> None:
         super().__init__()
         self.subcon = subcon
         self.compact = compact
+        self.field = field
         prefix = "compact_" if compact else ""
         self.read_len = f"read_{prefix}array_length"
         self.write_len = f"write_{prefix}array_length"
@@ -102,6 +108,8 @@ class _Array(c.Construct):
     def _parse(self, stream, context, path):
         n = getattr(_wire, self.read_len)(stream)
         if n < 0:
+            if self.field is not None:
+                raise _wire.null_value(self.field)
             return None
         return [self.subcon._parsereport(stream, context, path) for _ in range(n)]
 
@@ -114,11 +122,12 @@ class _Array(c.Construct):
     def _emitparse(self, code):
         code.append(_WIRE_IMPORT)
         fname = f"parse_karray_{code.allocateId()}"
+        on_null = "return None" if self.field is None else f"raise null_value({self.field!r})"
         code.append(f"""
             def {fname}(io, this):
                 n = {self.read_len}(io)
                 if n < 0:
-                    return None
+                    {on_null}
                 return [{self.subcon._compileparse(code)} for _ in range(n)]
         """)
         return f"{fname}(io, this)"
@@ -339,15 +348,15 @@ _FIXED = {
 _ZERO = {"bool": False, "string": "", "bytes": b"", "records": None, "uuid": uuid.UUID(int=0)}
 
 
-def _primitive(ptype: str, compact: bool) -> c.Construct:
+def _primitive(ptype: str, compact: bool, field: str | None) -> c.Construct:
+    """The construct of a primitive; ``field`` names a non-nullable one (None: nulls are allowed)."""
     if ptype in _FIXED:
         return _FIXED[ptype]
     if ptype == "uuid":
         return _Prim("read_uuid", "write_uuid")
     prefix = "compact_" if compact else ""
-    if ptype == "records":
-        return _Prim(f"read_{prefix}records", f"write_{prefix}records")
-    return _Prim(f"read_{prefix}{ptype}", f"write_{prefix}{ptype}")
+    reader = f"read_{prefix}{ptype}" if field is not None else f"read_nullable_{prefix}{ptype}"
+    return _Prim(reader, f"write_{prefix}{ptype}", field)
 
 
 def _default(field: FieldSpec, version: int) -> Any:
@@ -366,17 +375,19 @@ def _default(field: FieldSpec, version: int) -> Any:
 
 
 def _field_construct(field: FieldSpec, version: int, flexible: bool) -> c.Construct:
+    """The field's construct; a null is parsed only where the spec says the field is nullable."""
     compact = flexible and not field.noncompact
+    non_null = None if version in field.nullable else field.name
     if field.type == "struct":
         struct = _struct(field.fields, version, flexible)
-        return _NullableStruct(struct) if version in field.nullable else struct
+        return struct if non_null else _NullableStruct(struct)
     if field.type == "array":
         if field.item_type == "struct":
             item = _struct(field.fields, version, flexible)
         else:
-            item = _primitive(field.item_type or "", compact)
-        return _Array(item, compact)
-    return _primitive(field.type, compact)
+            item = _primitive(field.item_type or "", compact, field.name)  # array items are never null
+        return _Array(item, compact, non_null)
+    return _primitive(field.type, compact, non_null)
 
 
 def _struct(fields: list[FieldSpec], version: int, flexible: bool) -> c.Construct:

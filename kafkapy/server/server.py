@@ -19,12 +19,16 @@ from kafkapy.apis import CloseConnection, RequestContext, load_handlers
 from kafkapy.apis.dispatch import dispatch
 from kafkapy.broker import Broker
 from kafkapy.config import BrokerConfig
+from kafkapy.logs import RateLimitedLog
 from kafkapy.protocol.connection import Connection, ProtocolError, Request
 from kafkapy.protocol.schema import Region
 from kafkapy.server.connection_quotas import ConnectionQuotas, IPAddress, client_address
 from kafkapy.server.startup import listen, open_broker, storage_fields
 
 log = logging.getLogger("kafkapy.server")
+# Lines a client can cause by sending bad frames, at most a few a second however many connections
+# send them (a fuzzer grew the log by megabytes without it); dispatch limits its own the same way.
+bad_frame_log = RateLimitedLog(log)
 
 # Requests one connection handles from its buffer before it yields to the other connections.
 REQUESTS_PER_CHECKPOINT = 16
@@ -128,7 +132,7 @@ class ClientConnection:
             try:
                 request = self.conn.next_request()
             except ProtocolError as exc:
-                log.warning("closing connection: bad request frame", extra={"peer": self.peer, "error": str(exc)})
+                bad_frame_log.warning("closing connection: bad request frame", peer=self.peer, error=str(exc))
                 return
             if request is None:
                 handled_since_receive = 0

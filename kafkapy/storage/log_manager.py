@@ -74,18 +74,27 @@ def random_kafka_uuid() -> uuid.UUID:
 
 
 def validate_topic_name(name: str) -> None:
-    """Kafka's Topic.validate; raises KafkaError(INVALID_TOPIC_EXCEPTION)."""
+    """Kafka's Topic.validate, with its messages; raises KafkaError(INVALID_TOPIC_EXCEPTION)."""
     if not name:
-        problem = "it can't be empty"
+        problem = "the empty string is not allowed"
     elif name in (".", ".."):
-        problem = "it can't be '.' or '..'"
+        problem = f"'{name}' is not allowed"
     elif len(name) > MAX_TOPIC_NAME_LENGTH:
-        problem = f"it can't be longer than {MAX_TOPIC_NAME_LENGTH} characters"
+        problem = f"the length of '{name}' is longer than the max allowed length {MAX_TOPIC_NAME_LENGTH}"
     elif not _LEGAL_TOPIC_NAME.fullmatch(name):
-        problem = "it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        problem = f"'{name}' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'"
     else:
         return
-    raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"Topic name {name!r} is illegal, {problem}")
+    raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"Topic name is invalid: {problem}")
+
+
+def topic_name_error(name: str) -> KafkaError | None:
+    """The INVALID_TOPIC_EXCEPTION error of a name no topic can have; None for a valid name."""
+    try:
+        validate_topic_name(name)
+    except KafkaError as exc:
+        return exc
+    return None
 
 
 def _parse_properties(text: str) -> dict[str, str]:
