@@ -20,7 +20,8 @@ from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.cleaner import LogCleaner
 from kafkapy.storage.fs import file_system
-from kafkapy.storage.log import Log, LogConfig
+from kafkapy.storage.log import Log
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.log_manager import LogManager, TopicState
 from kafkapy.storage.retention import run_retention
 

@@ -7,20 +7,17 @@ state it shares with appends is guarded by a lock.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import struct
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from kafkapy.configs import TOPIC_CONFIGS, check_consistency, parse_topic_configs
-from kafkapy.protocol.compression import CompressionType
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import (
     CONTROL_ABORT,
@@ -36,6 +33,7 @@ from kafkapy.protocol.records import (
 )
 from kafkapy.storage.fs import DISK, FileSystem, OpenFile
 from kafkapy.storage.index import CorruptIndexError, TimestampOffset
+from kafkapy.storage.log_config import CREATE_TIME, LOG_APPEND_TIME, LONG_MAX, LogConfig
 from kafkapy.storage.producer_state import (
     NO_COORDINATOR_EPOCH,
     SNAPSHOT_FILE_SUFFIX,
@@ -58,14 +56,8 @@ from kafkapy.storage.txn_index import TXN_INDEX_FILE_SUFFIX, AbortedTxn
 
 logger = logging.getLogger("kafkapy.storage")
 
-CREATE_TIME = "CreateTime"
-LOG_APPEND_TIME = "LogAppendTime"
-
 # Segment files are named by their base offset, zero-padded to 20 digits.
 _SEGMENT_STEM = re.compile(r"\d{20}")
-
-# Kafka writes Long.MAX_VALUE for "never" (flush.messages, flush.ms).
-_LONG_MAX = 2**63 - 1
 
 # Producer state snapshots kept per partition (Kafka keeps one per segment; the newest matter).
 SNAPSHOTS_TO_KEEP = 2
@@ -78,71 +70,6 @@ _MARKER_VALUE = struct.Struct(">hi")
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _default(name: str) -> Any:
-    return TOPIC_CONFIGS[name].default_value
-
-
-@dataclass(frozen=True)
-class LogConfig:
-    """Per-topic log settings: Kafka's topic configs (kafkapy.configs) in snake_case, with Kafka's defaults."""
-
-    segment_bytes: int = _default("segment.bytes")
-    segment_ms: int = _default("segment.ms")
-    index_interval_bytes: int = _default("index.interval.bytes")
-    # None: no forced fsync (Kafka's Long.MAX_VALUE).
-    flush_messages: int | None = _default("flush.messages")
-    flush_ms: int | None = _default("flush.ms")
-    # -1: keep forever / no size limit.
-    retention_ms: int = _default("retention.ms")
-    retention_bytes: int = _default("retention.bytes")
-    message_timestamp_type: str = _default("message.timestamp.type")
-    message_timestamp_before_max_ms: int = _default("message.timestamp.before.max.ms")
-    message_timestamp_after_max_ms: int = _default("message.timestamp.after.max.ms")
-    max_message_bytes: int = _default("max.message.bytes")
-    cleanup_policy: tuple[str, ...] = _default("cleanup.policy")
-    compression_type: str = _default("compression.type")
-    delete_retention_ms: int = _default("delete.retention.ms")
-    min_compaction_lag_ms: int = _default("min.compaction.lag.ms")
-    max_compaction_lag_ms: int = _default("max.compaction.lag.ms")
-    min_cleanable_dirty_ratio: float = _default("min.cleanable.dirty.ratio")
-    min_insync_replicas: int = _default("min.insync.replicas")
-    file_delete_delay_ms: int = _default("file.delete.delay.ms")
-
-    def with_overrides(self, configs: Mapping[str, str | None]) -> LogConfig:
-        """Apply topic config overrides given by Kafka name ("segment.bytes": "1024").
-
-        Configs kafkapy does not interpret are validated and otherwise ignored; unknown names and
-        bad values raise KafkaError(INVALID_CONFIG).
-        """
-        changed = dataclasses.replace(self, **parse_topic_configs(configs))
-        check_consistency(dataclasses.asdict(changed))
-        return changed
-
-    @property
-    def compact(self) -> bool:
-        return "compact" in self.cleanup_policy
-
-    @property
-    def delete(self) -> bool:
-        return "delete" in self.cleanup_policy
-
-    @property
-    def target_codec(self) -> int | None:
-        """The codec the broker recompresses to, or None to keep the producer's (compression.type=producer)."""
-        if self.compression_type == "producer":
-            return None
-        return 0 if self.compression_type == "uncompressed" else int(CompressionType[self.compression_type.upper()])
-
-    @property
-    def inspects_records(self) -> bool:
-        """Whether appends must decode records: recompression, keys of compacted topics, old timestamps."""
-        return (
-            self.compression_type != "producer"
-            or self.compact
-            or (self.message_timestamp_type == CREATE_TIME and self.message_timestamp_before_max_ms < _LONG_MAX)
-        )
 
 
 @dataclass(frozen=True)
@@ -690,7 +617,7 @@ class Log:
         config = self._config
         codec = config.target_codec
         oldest = None
-        if config.message_timestamp_type == CREATE_TIME and config.message_timestamp_before_max_ms < _LONG_MAX:
+        if config.message_timestamp_type == CREATE_TIME and config.message_timestamp_before_max_ms < LONG_MAX:
             oldest = now_ms - config.message_timestamp_before_max_ms
         out = bytearray()
         position = 0
@@ -900,7 +827,7 @@ class _Marker(NamedTuple):
 
 def _check_future_timestamps(headers: list[BatchHeader], now_ms: int, after_max_ms: int) -> None:
     """message.timestamp.after.max.ms on batch headers: a batch's max timestamp bounds its records'."""
-    if after_max_ms >= _LONG_MAX:
+    if after_max_ms >= LONG_MAX:
         return
     for header in headers:
         if header.max_timestamp > now_ms + after_max_ms:

@@ -35,7 +35,8 @@ from pathlib import Path
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.checkpoint import LOG_START_OFFSET_CHECKPOINT, read_checkpoint, write_checkpoint
 from kafkapy.storage.fs import DISK, FileSystem
-from kafkapy.storage.log import Log, LogConfig
+from kafkapy.storage.log import Log
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.segment import LOG_FILE_SUFFIX
 
 logger = logging.getLogger("kafkapy.storage")

@@ -14,7 +14,7 @@ from kafkapy.coordinator.group_records import (
     offset_commit_record,
     partition_for,
 )
-from kafkapy.storage.log import LogConfig
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.log_manager import LogManager
 
 
