@@ -12,7 +12,6 @@ import re
 import struct
 import threading
 import time
-from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from kafkapy.protocol.records import (
 from kafkapy.storage.fs import DISK, FileSystem, OpenFile
 from kafkapy.storage.index import CorruptIndexError, TimestampOffset
 from kafkapy.storage.log_config import CREATE_TIME, LOG_APPEND_TIME, LONG_MAX, LogConfig
+from kafkapy.storage.log_segments import LogSegments
 from kafkapy.storage.producer_state import (
     NO_COORDINATOR_EPOCH,
     SNAPSHOT_FILE_SUFFIX,
@@ -144,8 +144,7 @@ class Log:
         self._dir = directory
         self._fs = fs
         self._config = config
-        self._segments = segments
-        self._base_offsets = [segment.base_offset for segment in segments]
+        self._segments = LogSegments(segments)
         self._log_end_offset = segments[-1].next_offset
         self._lock = threading.Lock()
         # Kafka's recoveryPoint: everything below it is known to be fsynced.
@@ -227,11 +226,11 @@ class Log:
 
     @property
     def segments(self) -> tuple[LogSegment, ...]:
-        return tuple(self._segments)
+        return self._segments.values()
 
     @property
     def active_segment(self) -> LogSegment:
-        return self._segments[-1]
+        return self._segments.active
 
     @property
     def log_start_offset(self) -> int:
@@ -418,7 +417,7 @@ class Log:
 
     def _batches_from(self, start_offset: int) -> Iterator[tuple[BatchHeader, CompletedTxn | None]]:
         """Headers of the batches from ``start_offset`` on, each marker with what it completes."""
-        for segment in self._segments[self._segment_index_for(start_offset) :]:
+        for segment in self._segments.from_floor(start_offset):
             for position, header in segment.batch_headers():
                 if header.base_offset < start_offset:
                     continue
@@ -449,8 +448,8 @@ class Log:
 
     def aborted_transactions(self, start_offset: int, end_offset: int) -> list[AbortedTxn]:
         """Aborted transactions that may hold records in [start_offset, end_offset), from the .txnindex files."""
-        first = self._segment_index_for(start_offset)
-        return [entry for s in self._segments[first:] for entry in s.txn_index.overlapping(start_offset, end_offset)]
+        segments = self._segments.from_floor(start_offset)
+        return [entry for s in segments for entry in s.txn_index.overlapping(start_offset, end_offset)]
 
     def _check_producers(
         self, headers: list[BatchHeader], markers: list[_Marker | None], *, check_sequences: bool
@@ -479,7 +478,7 @@ class Log:
 
     def _maybe_roll(self, append_size: int, last_offset: int, now_ms: int) -> LogSegment:
         """Kafka's shouldRoll: full, too old, or the offsets would not fit the int32 index."""
-        segment = self._segments[-1]
+        segment = self._segments.active
         if segment.size == 0:
             return segment
         config = self._config
@@ -493,24 +492,19 @@ class Log:
     def roll(self) -> LogSegment:
         """Start a new active segment at the log end offset (no-op if the active one is empty)."""
         with self._lock:
-            if self._segments[-1].size == 0:
-                return self._segments[-1]
+            if self._segments.active.size == 0:
+                return self._segments.active
             return self._roll()
 
     def _roll(self) -> LogSegment:
-        self._segments[-1].on_become_inactive()
+        self._segments.active.on_become_inactive()
         self.take_snapshot()
         segment = LogSegment(
             self._dir, self._log_end_offset, fs=self._fs, index_interval_bytes=self._config.index_interval_bytes
         )
-        self._segments.append(segment)
-        self._base_offsets.append(segment.base_offset)
+        self._segments.add(segment)
         self._dir_needs_fsync = True
         return segment
-
-    def _segment_index_for(self, offset: int) -> int:
-        """Index of the segment whose range holds ``offset`` (the floor by base offset)."""
-        return max(bisect_right(self._base_offsets, offset) - 1, 0)
 
     def read(
         self,
@@ -538,7 +532,7 @@ class Log:
             )
         if max_offset is not None and offset >= max_offset:
             return None
-        for segment in self._segments[self._segment_index_for(offset) :]:
+        for segment in self._segments.from_floor(offset):
             found = segment.read(offset, max_bytes, min_one_batch, max_offset=max_offset)
             if found is None:
                 continue
@@ -590,8 +584,7 @@ class Log:
             target = self._log_end_offset
             if target <= self._recovery_point and not self._dir_needs_fsync:
                 return
-            first = self._segment_index_for(self._recovery_point)
-            segments = self._segments[first:]
+            segments = self._segments.from_floor(self._recovery_point)
             fsync_dir, self._dir_needs_fsync = self._dir_needs_fsync, False
         for segment in segments:
             segment.flush()
@@ -681,11 +674,12 @@ class Log:
         excess = self.size_in_bytes - config.retention_bytes if retention and config.delete else -1
         excess = excess if config.retention_bytes >= 0 else -1
         doomed: list[LogSegment] = []
-        for index, segment in enumerate(self._segments):
-            is_active = index == len(self._segments) - 1
+        segments = self._segments.values()
+        for index, segment in enumerate(segments):
+            is_active = index == len(segments) - 1
             if is_active and segment.size == 0:
                 break
-            below_start = not is_active and self._segments[index + 1].base_offset <= self._log_start_offset
+            below_start = not is_active and segments[index + 1].base_offset <= self._log_start_offset
             expired = by_time and now_ms - segment.largest_timestamp > config.retention_ms
             oversized = excess >= segment.size
             if not (below_start or expired or oversized):
@@ -695,11 +689,10 @@ class Log:
         if not doomed:
             return 0
         with self._lock:
-            if doomed[-1] is self._segments[-1]:
+            if doomed[-1] is self._segments.active:
                 self._roll()
-            del self._segments[: len(doomed)]
-            del self._base_offsets[: len(doomed)]
-            self._log_start_offset = max(self._log_start_offset, self._segments[0].base_offset)
+            self._segments.remove_first(len(doomed))
+            self._log_start_offset = max(self._log_start_offset, self._segments.first.base_offset)
             self._retire(doomed, now_ms)
         logger.info(
             "%s: deleted %d segment(s); log start offset %d", self._dir.name, len(doomed), self._log_start_offset
@@ -736,7 +729,7 @@ class Log:
 
     def cleanable_segments(self) -> list[LogSegment]:
         """The closed segments (everything but the active one), for the cleaner."""
-        return self._segments[:-1]
+        return self._segments.closed()
 
     def replace_segments(self, old: Sequence[LogSegment], new: LogSegment, now_ms: int) -> bool:
         """Swap a cleaned ``.swap`` segment in for ``old`` (Kafka's replaceSegments); False if ``old`` changed.
@@ -745,21 +738,11 @@ class Log:
         a deletion of the topic during cleaning make the swap abort.
         """
         with self._lock:
-            if self._moved:
-                return False
-            try:
-                first = next(i for i, segment in enumerate(self._segments) if segment is old[0])
-            except StopIteration:
-                return False
-            current = self._segments[first : first + len(old)]
-            if len(current) != len(old) or any(a is not b for a, b in zip(current, old, strict=True)):
-                return False
-            if first + len(old) >= len(self._segments):
+            if self._moved or not self._segments.holds_closed_run(old):
                 return False
             self._retire(old, now_ms)
             new.rename_suffix("")
-            self._segments[first : first + len(old)] = [new]
-            self._base_offsets[first : first + len(old)] = [new.base_offset]
+            self._segments.replace(old, new)
         return True
 
     def truncate_to(self, offset: int) -> None:
@@ -773,13 +756,12 @@ class Log:
             if offset >= self._log_end_offset:
                 return
             self._producer_state = None
-            if offset <= self._segments[0].base_offset:
+            if offset <= self._segments.first.base_offset:
                 self._truncate_fully_and_start_at(offset)
                 return
-            while self._segments[-1].base_offset >= offset:
-                self._segments.pop().delete()
-                self._base_offsets.pop()
-            active = self._segments[-1]
+            for segment in self._segments.remove_from(offset):
+                segment.delete()
+            active = self._segments.active
             active.truncate_to(offset)
             active.load_rolling_base(_now_ms())
             self._log_end_offset = active.next_offset
@@ -791,8 +773,7 @@ class Log:
         for segment in self._segments:
             segment.delete()
         segment = LogSegment(self._dir, offset, fs=self._fs, index_interval_bytes=self._config.index_interval_bytes)
-        self._segments = [segment]
-        self._base_offsets = [offset]
+        self._segments.reset(segment)
         self._log_end_offset = offset
         self._log_start_offset = offset
         self._recovery_point = offset
