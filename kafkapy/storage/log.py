@@ -8,7 +8,6 @@ state it shares with appends is guarded by a lock.
 from __future__ import annotations
 
 import logging
-import re
 import struct
 import threading
 import time
@@ -36,18 +35,16 @@ from kafkapy.storage.log_config import CREATE_TIME, LOG_APPEND_TIME, LONG_MAX, L
 from kafkapy.storage.log_segments import LogSegments
 from kafkapy.storage.producer_state import (
     NO_COORDINATOR_EPOCH,
-    SNAPSHOT_FILE_SUFFIX,
     BatchMetadata,
     CompletedTxn,
-    CorruptSnapshotError,
     ProducerStateManager,
-    snapshot_file_name,
 )
 from kafkapy.storage.segment import (
     DELETED_FILE_SUFFIX,
     INDEX_FILE_SUFFIX,
     LOG_FILE_SUFFIX,
     MAX_RELATIVE_OFFSET,
+    OFFSET_STEM,
     TIME_INDEX_FILE_SUFFIX,
     LogSegment,
     recover_leftover_files,
@@ -56,11 +53,6 @@ from kafkapy.storage.txn_index import TXN_INDEX_FILE_SUFFIX, AbortedTxn
 
 logger = logging.getLogger("kafkapy.storage")
 
-# Segment files are named by their base offset, zero-padded to 20 digits.
-_SEGMENT_STEM = re.compile(r"\d{20}")
-
-# Producer state snapshots kept per partition (Kafka keeps one per segment; the newest matter).
-SNAPSHOTS_TO_KEEP = 2
 # A failed append (a full disk, mostly) is logged the first time per partition, then at most once
 # per this interval, with the number of failures since: producers retry, and each retry fails too.
 STORAGE_ERROR_LOG_INTERVAL_MS = 60_000
@@ -181,7 +173,7 @@ class Log:
         recover_leftover_files(fs, directory, config.index_interval_bytes)
         names = fs.listdir(directory)
         log_stems = {name[: -len(LOG_FILE_SUFFIX)] for name in names if name.endswith(LOG_FILE_SUFFIX)}
-        base_offsets = sorted(int(stem) for stem in log_stems if _SEGMENT_STEM.fullmatch(stem))
+        base_offsets = sorted(int(stem) for stem in log_stems if OFFSET_STEM.fullmatch(stem))
         index_suffixes = (INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, TXN_INDEX_FILE_SUFFIX)
         for name in names:
             if name.endswith(index_suffixes) and name.rsplit(".", 1)[0] not in log_stems:
@@ -385,34 +377,10 @@ class Log:
             self._producer_state = self._load_producer_state()
         return self._producer_state
 
-    def _snapshots(self) -> list[tuple[int, Path]]:
-        """(offset, path) of the producer state snapshots, oldest first."""
-        found = []
-        for name in self._fs.listdir(self._dir):
-            stem = name[: -len(SNAPSHOT_FILE_SUFFIX)]
-            if name.endswith(SNAPSHOT_FILE_SUFFIX) and _SEGMENT_STEM.fullmatch(stem):
-                found.append((int(stem), self._dir / name))
-        return sorted(found)
-
     def _load_producer_state(self) -> ProducerStateManager:
-        """Kafka's loadProducerState: snapshots past the log end are stale (the log was cut) and go."""
-        state: ProducerStateManager | None = None
-        start = self.log_start_offset
-        for offset, path in reversed(self._snapshots()):
-            if offset > self._log_end_offset:
-                self._fs.unlink(path, missing_ok=True)
-                continue
-            if state is not None:
-                continue
-            try:
-                state = ProducerStateManager.from_snapshot(self._fs.read_bytes(path))
-                start = offset
-            except (OSError, CorruptSnapshotError) as exc:
-                logger.warning("%s: %s; ignoring it", path, exc)
-                self._fs.unlink(path, missing_ok=True)
-        if state is None:
-            state = ProducerStateManager()
-        state.replay(self._batches_from(start))
+        """The newest usable snapshot, then the batches after it (or the whole log without one)."""
+        state, snapshot_offset = ProducerStateManager.load(self._fs, self._dir, self._log_end_offset)
+        state.replay(self._batches_from(self.log_start_offset if snapshot_offset is None else snapshot_offset))
         return state
 
     def _batches_from(self, start_offset: int) -> Iterator[tuple[BatchHeader, CompletedTxn | None]]:
@@ -430,15 +398,8 @@ class Log:
 
     def take_snapshot(self) -> None:
         """Write the producer state at the log end offset (on roll and close, as Kafka does)."""
-        if self._producer_state is None:
-            return
-        path = self._dir / snapshot_file_name(self._log_end_offset)
-        try:
-            self._fs.write_atomic(path, self._producer_state.to_snapshot(), sync=False)
-            for _, old in self._snapshots()[:-SNAPSHOTS_TO_KEEP]:
-                self._fs.unlink(old, missing_ok=True)
-        except OSError as exc:
-            logger.warning("%s: producer state snapshot failed: %s", path, exc)
+        if self._producer_state is not None:
+            self._producer_state.take_snapshot(self._fs, self._dir, self._log_end_offset)
 
     @property
     def last_stable_offset(self) -> int:
