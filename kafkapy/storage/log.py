@@ -18,23 +18,17 @@ from typing import NamedTuple
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import (
-    CONTROL_ABORT,
-    CONTROL_COMMIT,
     NO_PRODUCER_ID,
     BatchHeader,
     assign_offsets,
-    build_batch,
-    decode_records,
     parse_batch_header,
-    parse_control_key,
-    validate_batches,
 )
 from kafkapy.storage.fs import DISK, FileSystem, OpenFile
 from kafkapy.storage.index import CorruptIndexError, TimestampOffset
-from kafkapy.storage.log_config import CREATE_TIME, LOG_APPEND_TIME, LONG_MAX, LogConfig
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.log_segments import LogSegments
+from kafkapy.storage.log_validator import Marker, read_marker, validate
 from kafkapy.storage.producer_state import (
-    NO_COORDINATOR_EPOCH,
     BatchMetadata,
     CompletedTxn,
     ProducerStateManager,
@@ -261,6 +255,7 @@ class Log:
 
         ``headers`` are validate_batches' result for ``buf``; ``inspected`` says inspect_records
         already ran on them (produce does it first, in a worker thread for compressed batches).
+        The checks are kafkapy.storage.log_validator's; offsets are assigned here, under the lock.
         ``coordinator`` marks an append by a coordinator (Kafka's AppendOrigin.COORDINATOR: markers,
         transactional offset commits), whose sequence numbers are not checked. Control batches must
         be COMMIT/ABORT markers. Rolls a new segment first when the batches would overflow
@@ -268,26 +263,11 @@ class Log:
         Raises KafkaError MESSAGE_TOO_LARGE for a batch over max.message.bytes and
         RECORD_LIST_TOO_LARGE when the data cannot fit in any segment.
         """
-        config = self._config
         if not headers:
             return AppendInfo(-1, -1, -1, -1, -1, self.log_start_offset)
-        for header in headers:
-            if header.size > config.max_message_bytes:
-                raise KafkaError(
-                    ErrorCode.MESSAGE_TOO_LARGE,
-                    f"batch of {header.size} bytes exceeds max.message.bytes {config.max_message_bytes}",
-                )
-        if len(buf) > config.segment_bytes:
-            raise KafkaError(
-                ErrorCode.RECORD_LIST_TOO_LARGE,
-                f"{len(buf)} bytes exceed segment.bytes {config.segment_bytes}",
-            )
-        if config.message_timestamp_type == CREATE_TIME:
-            _check_future_timestamps(headers, now_ms, config.message_timestamp_after_max_ms)
-        if config.inspects_records and not inspected and not any(header.is_control for header in headers):
-            buf, headers = self.inspect_records(buf, headers, now_ms)
-        append_time = now_ms if config.message_timestamp_type == LOG_APPEND_TIME else None
-        markers = _read_markers(buf, headers)
+        validated = validate(buf, headers, self._config, now_ms, partition=self._dir.name, inspected=inspected)
+        buf, headers, markers = validated.buffer, validated.headers, validated.markers
+        append_time = validated.log_append_time_ms
         duplicate = self._check_producers(headers, markers, check_sequences=not coordinator)
         if duplicate is not None:
             return AppendInfo(
@@ -357,7 +337,7 @@ class Log:
         self._storage_error_logged_ms = now_ms
 
     def _index_aborted_txns(
-        self, segment: LogSegment, assigned: list[BatchHeader], markers: list[_Marker | None]
+        self, segment: LogSegment, assigned: list[BatchHeader], markers: list[Marker | None]
     ) -> None:
         """Add the transactions that abort markers end to ``segment``'s .txnindex, before the markers."""
         for header, marker in zip(assigned, markers, strict=True):
@@ -391,7 +371,7 @@ class Log:
                     continue
                 completed = None
                 if header.is_control and header.producer_id != NO_PRODUCER_ID:
-                    marker = _read_marker(segment.pread(header.size, position))
+                    marker = read_marker(segment.pread(header.size, position))
                     if marker is not None:
                         completed = CompletedTxn(header.producer_id, None, header.base_offset, marker.aborted)
                 yield header, completed
@@ -413,7 +393,7 @@ class Log:
         return [entry for s in segments for entry in s.txn_index.overlapping(start_offset, end_offset)]
 
     def _check_producers(
-        self, headers: list[BatchHeader], markers: list[_Marker | None], *, check_sequences: bool
+        self, headers: list[BatchHeader], markers: list[Marker | None], *, check_sequences: bool
     ) -> BatchMetadata | None:
         """Sequence/epoch checks of idempotent batches and markers; the original of a retried single batch."""
         if all(h.producer_id == NO_PRODUCER_ID for h in headers):
@@ -557,53 +537,6 @@ class Log:
         with self._lock:
             self._recovery_point = max(self._recovery_point, target)
             self._last_flush_ms = _now_ms() if now_ms is None else now_ms
-
-    def inspect_records(
-        self, buf: bytearray, headers: list[BatchHeader], now_ms: int
-    ) -> tuple[bytearray, list[BatchHeader]]:
-        """Kafka's LogValidator beyond the header checks: keys of compacted topics, old timestamps, recompression.
-
-        Only for topics whose configs ask for it (``LogConfig.inspects_records``); the batches come
-        back re-encoded with compression.type's codec when it is not "producer". Reads only the
-        config and ``buf``, so it may run in a worker thread; ``buf``'s records must have passed
-        check_records, which bounds what they inflate to.
-        """
-        config = self._config
-        codec = config.target_codec
-        oldest = None
-        if config.message_timestamp_type == CREATE_TIME and config.message_timestamp_before_max_ms < LONG_MAX:
-            oldest = now_ms - config.message_timestamp_before_max_ms
-        out = bytearray()
-        position = 0
-        for header, (_, records) in zip(headers, decode_records(buf), strict=True):
-            for record in records:
-                if config.compact and record.key is None:
-                    raise KafkaError(
-                        ErrorCode.INVALID_RECORD,
-                        f"Compacted topic cannot accept message without key in topic partition {self._dir.name}.",
-                    )
-                if oldest is not None and record.timestamp < oldest:
-                    raise KafkaError(
-                        ErrorCode.INVALID_TIMESTAMP,
-                        f"Timestamp {record.timestamp} of message with offset {record.offset} is out of range: "
-                        f"more than message.timestamp.before.max.ms ({config.message_timestamp_before_max_ms}) old",
-                    )
-            if codec is None or codec == header.compression:
-                out += buf[position : position + header.size]
-            else:
-                out += build_batch(
-                    records,
-                    compression=codec,
-                    producer_id=header.producer_id,
-                    producer_epoch=header.producer_epoch,
-                    base_sequence=header.base_sequence,
-                    transactional=header.is_transactional,
-                    log_append_time=header.log_append_time,
-                )
-            position += header.size
-        if codec is None:
-            return buf, headers
-        return out, validate_batches(out)
 
     # Retention, DeleteRecords and compaction: all run on the event loop (see kafkapy.storage.retention
     # and kafkapy.storage.cleaner), so readers never see the segment list change under them.
@@ -758,52 +691,3 @@ class Log:
             f"Log({self._dir.name}, log_start_offset={self.log_start_offset}, "
             f"log_end_offset={self._log_end_offset}, segments={len(self._segments)})"
         )
-
-
-class _Marker(NamedTuple):
-    """An end transaction marker's meaning."""
-
-    aborted: bool
-    coordinator_epoch: int
-
-
-def _check_future_timestamps(headers: list[BatchHeader], now_ms: int, after_max_ms: int) -> None:
-    """message.timestamp.after.max.ms on batch headers: a batch's max timestamp bounds its records'."""
-    if after_max_ms >= LONG_MAX:
-        return
-    for header in headers:
-        if header.max_timestamp > now_ms + after_max_ms:
-            raise KafkaError(
-                ErrorCode.INVALID_TIMESTAMP,
-                f"Timestamp {header.max_timestamp} of message is out of range: more than "
-                f"message.timestamp.after.max.ms ({after_max_ms}) in the future",
-            )
-
-
-def _read_marker(batch: bytes | bytearray | memoryview) -> _Marker | None:
-    """The COMMIT/ABORT marker in a control batch; None for other control records (LEADER_CHANGE, ...)."""
-    for _, records in decode_records(batch):
-        for record in records:
-            _, kind = parse_control_key(record.key)
-            if kind not in (CONTROL_ABORT, CONTROL_COMMIT):
-                return None
-            epoch = NO_COORDINATOR_EPOCH
-            if record.value is not None and len(record.value) >= _MARKER_VALUE.size:
-                epoch = _MARKER_VALUE.unpack_from(record.value)[1]
-            return _Marker(kind == CONTROL_ABORT, epoch)
-    return None
-
-
-def _read_markers(buf: bytearray, headers: list[BatchHeader]) -> list[_Marker | None]:
-    """For each batch to append, its marker (None for data batches); other control batches are refused."""
-    markers: list[_Marker | None] = []
-    position = 0
-    for header in headers:
-        marker = None
-        if header.is_control:
-            marker = _read_marker(memoryview(buf)[position : position + header.size])
-            if marker is None:
-                raise KafkaError(ErrorCode.INVALID_RECORD, "only COMMIT and ABORT control batches can be appended")
-        markers.append(marker)
-        position += header.size
-    return markers
