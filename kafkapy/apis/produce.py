@@ -95,7 +95,6 @@ async def _append(ctx: RequestContext, topic: str, partition: dict, transactiona
         info = log.append(buf, headers, now_ms=now, inspected=inspected)
     except KafkaError as exc:
         return _partition_error(index, exc.code, exc.message)
-    ctx.broker.after_append(log)
     return {
         "index": index,
         "error_code": ErrorCode.NONE,

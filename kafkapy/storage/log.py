@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import (
@@ -106,6 +106,17 @@ class FetchSlice:
         return self.segment.pread(self.length, self.position)
 
 
+class LogOffsetsListener(Protocol):
+    """Kafka's LogOffsetsListener: told each time an append moves a log's high watermark.
+
+    On one broker every append commits, so this is every append that wrote something (a retried
+    batch answered from the producer state writes nothing). The broker wakes the fetches parked on
+    the log and schedules its flush from here; it runs on the appending thread, under no lock.
+    """
+
+    def on_high_watermark_updated(self, log: Log, high_watermark: int) -> None: ...
+
+
 class OffsetAndTimestamp(NamedTuple):
     """ListOffsets' answer for a timestamp: the first record at or after it."""
 
@@ -145,6 +156,8 @@ class Log:
         self._moved = False
         self._storage_errors_unlogged = 0
         self._storage_error_logged_ms: int | None = None
+        # Who hears of appends (the broker, through LogManager.set_offsets_listener); None in bare logs.
+        self.offsets_listener: LogOffsetsListener | None = None
 
     @classmethod
     def open(
@@ -312,6 +325,8 @@ class Log:
             max_timestamp, offset_of_max = append_time, first_offset
         else:
             max_timestamp, offset_of_max = newest.max_timestamp, newest.last_offset
+        if self.offsets_listener is not None:
+            self.offsets_listener.on_high_watermark_updated(self, self.high_watermark)
         return AppendInfo(
             first_offset=first_offset,
             last_offset=next_offset - 1,
