@@ -1,5 +1,11 @@
 """One partition's log: an ordered list of segments with Kafka's append, read and recovery rules.
 
+Split along Kafka's own classes: the settings are ``log_config.LogConfig``, the checks of what may
+be appended ``log_validator`` (LogValidator), the segments by base offset ``log_segments.LogSegments``,
+the producer ids and their snapshot files ``producer_state.ProducerStateManager``; this module is
+UnifiedLog (offsets, rolling, reads, retention, truncation), and it tells its LogOffsetsListener of
+every append.
+
 Everything here is synchronous. The trio server calls ``append`` and ``read`` directly because
 they only touch the page cache; ``flush`` (fsync) is meant to run in a worker thread, so the
 state it shares with appends is guarded by a lock.
@@ -8,7 +14,6 @@ state it shares with appends is guarded by a lock.
 from __future__ import annotations
 
 import logging
-import struct
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -50,8 +55,6 @@ logger = logging.getLogger("kafkapy.storage")
 # A failed append (a full disk, mostly) is logged the first time per partition, then at most once
 # per this interval, with the number of failures since: producers retry, and each retry fails too.
 STORAGE_ERROR_LOG_INTERVAL_MS = 60_000
-# An end transaction marker's value: version int16, coordinatorEpoch int32.
-_MARKER_VALUE = struct.Struct(">hi")
 
 
 def _now_ms() -> int:

@@ -1,7 +1,7 @@
 """Appends tell the broker (Kafka's LogOffsetsListener): long-polling fetches wake, flushes start.
 
 The appends are made on the logs themselves, as every writer (Produce, the coordinators) does: the
-log tells the broker (Kafka's LogOffsetsListener), no caller has to remember to.
+log tells the broker, no caller has to remember to.
 """
 
 from __future__ import annotations
