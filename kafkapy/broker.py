@@ -20,7 +20,8 @@ from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.cleaner import LogCleaner
 from kafkapy.storage.fs import file_system
-from kafkapy.storage.log import Log, LogConfig
+from kafkapy.storage.log import Log
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.log_manager import LogManager, TopicState
 from kafkapy.storage.retention import run_retention
 
@@ -48,15 +49,16 @@ class Broker:
     def __init__(self, config: BrokerConfig, logs: LogManager) -> None:
         self.config = config
         self.logs = logs
+        # Every append, whoever makes it (Produce, the coordinators), wakes fetches and schedules flushes.
+        logs.set_offsets_listener(self)
         self.producer_ids = ProducerIdManager(config.data_dir, logs.fs, self._producer_ids_in_use)
-        self.groups = GroupCoordinator(config, logs, self.after_append)
+        self.groups = GroupCoordinator(config, logs)
         self.transactions = TransactionCoordinator(
             config,
             logs,
             self.producer_ids,
             self.groups,
-            TransactionStateTopic(logs, config.transaction_state_log_num_partitions, self.after_append),
-            self.after_append,
+            TransactionStateTopic(logs, config.transaction_state_log_num_partitions),
         )
         self.cleaner = LogCleaner(logs, backoff_ms=config.log_cleaner_backoff_ms, now_ms=now_ms)
         # Who may do what, and the checks run before every handler (faults, quotas): kafkapy/apis/dispatch.py.
@@ -144,8 +146,9 @@ class Broker:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         return found
 
-    def after_append(self, log: Log) -> None:
-        """Wake the fetches waiting on ``log``, and fsync in a worker thread when the flush policy says so."""
+    def on_high_watermark_updated(self, log: Log, high_watermark: int) -> None:
+        """An append to ``log`` (Kafka's LogOffsetsListener): wake the fetches waiting on it, and fsync
+        in a worker thread when its flush policy says so."""
         for waiter in self._fetch_waiters.pop(log, ()):
             waiter.set()
         self._maybe_flush(log)

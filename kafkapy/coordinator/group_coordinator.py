@@ -42,7 +42,6 @@ from kafkapy.coordinator.group_records import (
     offset_commit_record,
 )
 from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.storage.log import Log
 from kafkapy.storage.log_manager import LogManager
 
 log = logging.getLogger("kafkapy.coordinator")
@@ -94,10 +93,10 @@ class JoinRequest:
 class GroupCoordinator:
     """Every classic group of this broker, their offsets, and the timers that drive them."""
 
-    def __init__(self, config: BrokerConfig, logs: LogManager, on_append: Callable[[Log], None]) -> None:
+    def __init__(self, config: BrokerConfig, logs: LogManager) -> None:
         self.config = config
         self.logs = logs
-        self.store = OffsetsTopic(logs, config.offsets_topic_num_partitions, on_append)
+        self.store = OffsetsTopic(logs, config.offsets_topic_num_partitions)
         self.groups: dict[str, ClassicGroup] = {}
         self._wakeup = trio.Event()
         # When the timer task is due to wake next; earlier deadlines must wake it.

@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import trio
 
@@ -37,7 +37,6 @@ from kafkapy.coordinator.transaction_log import (
 )
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import build_end_txn_marker, validate_batches
-from kafkapy.storage.log import Log
 from kafkapy.storage.log_manager import LogManager
 
 log = logging.getLogger("kafkapy.coordinator")
@@ -65,14 +64,12 @@ class TransactionCoordinator:
         producer_ids: ProducerIdManager,
         groups: GroupCoordinator,
         store: TransactionStateTopic,
-        on_append: Callable[[Log], None],
     ) -> None:
         self.config = config
         self.logs = logs
         self.producer_ids = producer_ids
         self.groups = groups
         self.store = store
-        self._on_append = on_append
         self.transactions: dict[str, TransactionMetadata] = {}
 
     # Start-up and timers.
@@ -367,7 +364,6 @@ class TransactionCoordinator:
                 # An older epoch's marker is refused when a newer one fenced it: nothing to end here.
                 log.warning("writing a transaction marker failed", extra={"topic": topic, "error": str(exc)})
                 continue
-            self._on_append(partition)
             if topic == OFFSETS_TOPIC:
                 self.groups.complete_txn_offsets(meta.producer_id, commit)
         error = self._transition(meta, state=_COMPLETE[commit], partitions=set())

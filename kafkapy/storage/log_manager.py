@@ -35,7 +35,8 @@ from pathlib import Path
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.checkpoint import LOG_START_OFFSET_CHECKPOINT, read_checkpoint, write_checkpoint
 from kafkapy.storage.fs import DISK, FileSystem
-from kafkapy.storage.log import Log, LogConfig
+from kafkapy.storage.log import Log, LogOffsetsListener
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.segment import LOG_FILE_SUFFIX
 
 logger = logging.getLogger("kafkapy.storage")
@@ -156,6 +157,7 @@ class LogManager:
         self._topics_by_id: dict[uuid.UUID, TopicState] = {}
         # Logs of deleted topics, with the wall-clock ms their renamed directory may go.
         self._deleted_logs: list[tuple[int, Log, Path]] = []
+        self._offsets_listener: LogOffsetsListener | None = None
         self._load_topics(now_ms)
 
     @classmethod
@@ -375,6 +377,7 @@ class LogManager:
             directory = self.data_dir / f"{topic.name}-{partition}"
             try:
                 log = Log.open(directory, topic.log_config, fs=self.fs, now_ms=now_ms)
+                log.offsets_listener = self._offsets_listener
                 topic.partitions.append(log)
                 self._write_partition_metadata(directory, topic.topic_id)
             except OSError as exc:
@@ -475,6 +478,12 @@ class LogManager:
             if log.log_start_offset > log.segments[0].base_offset
         }
         write_checkpoint(self.fs, self.data_dir / LOG_START_OFFSET_CHECKPOINT, entries)
+
+    def set_offsets_listener(self, listener: LogOffsetsListener) -> None:
+        """Tell ``listener`` of the appends to every log, those open now and those created later."""
+        self._offsets_listener = listener
+        for _, _, log in self.logs():
+            log.offsets_listener = listener
 
     def get_log(self, topic: str, partition: int) -> Log | None:
         state = self.topics.get(topic)

@@ -29,7 +29,7 @@ from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE
 from kafkapy.coordinator.transaction_log import TransactionMetadata, TxnState, transaction_record
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import HEADER_SIZE, build_batch, validate_batches
-from kafkapy.storage.log import LogConfig
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.log_manager import LogManager
 from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess

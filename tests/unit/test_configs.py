@@ -18,7 +18,7 @@ from kafkapy.configs import (
     parse_topic_configs,
 )
 from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.storage.log import LogConfig
+from kafkapy.storage.log_config import LogConfig
 
 
 def test_defaults_are_kafkas() -> None:

@@ -34,7 +34,7 @@ def open_coordinator(data_dir: Path, **settings: object) -> GroupCoordinator:
     logs = LogManager.open(data_dir, LogConfig())
     if "t" not in logs.topics:
         logs.create_topic("t", 4)
-    coordinator = GroupCoordinator(config, logs, lambda log: None)
+    coordinator = GroupCoordinator(config, logs)
     coordinator.load()
     return coordinator
 
