@@ -13,7 +13,6 @@ from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis.offset_commit import commit_error, resolve_topic
 from kafkapy.coordinator.group import ClassicGroup, GroupState, OffsetAndMetadata
-from kafkapy.coordinator.group_coordinator import wall_ms
 from kafkapy.coordinator.group_records import offset_commit_record
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
@@ -51,7 +50,7 @@ def _commit(ctx: RequestContext, request: dict, offsets: dict[tuple[str, int], O
         return error
     records = [offset_commit_record(group_id, topic, partition, o) for (topic, partition), o in offsets.items()]
     try:
-        ctx.broker.groups.store.append(group_id, records, wall_ms(), producer=producer)
+        ctx.broker.groups.store.append(group_id, records, ctx.broker.clock.wall_ms(), producer=producer)
     except KafkaError as exc:
         return exc.code
     return ErrorCode.NONE
@@ -70,7 +69,7 @@ async def handle_txn_offset_commit(ctx: RequestContext, request: dict) -> dict:
         return ctx.error_response(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
         return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
-    now = wall_ms()
+    now = ctx.broker.clock.wall_ms()
     max_metadata = ctx.broker.config.offset_metadata_max_bytes
     offsets: dict[tuple[str, int], OffsetAndMetadata] = {}
     errors: list[tuple[str, int, ErrorCode]] = []

@@ -17,13 +17,13 @@ and ``load`` rebuilds every group from it at start-up.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import trio
 
+from kafkapy.clock import Clock
 from kafkapy.config import BrokerConfig
 from kafkapy.coordinator.group import (
     ClassicGroup,
@@ -67,10 +67,6 @@ _GROUP_APPEND_ERRORS = {
 }
 
 
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 @dataclass
 class JoinRequest:
     """A JoinGroup request, version differences already resolved by the handler."""
@@ -94,8 +90,11 @@ class JoinRequest:
 class GroupCoordinator:
     """Every classic group of this broker, their offsets, and the timers that drive them."""
 
-    def __init__(self, config: BrokerConfig, logs: LogManager, on_append: Callable[[Log], None]) -> None:
+    def __init__(
+        self, config: BrokerConfig, logs: LogManager, on_append: Callable[[Log], None], *, clock: Clock
+    ) -> None:
         self.config = config
+        self.clock = clock
         self.logs = logs
         self.store = OffsetsTopic(logs, config.offsets_topic_num_partitions, on_append)
         self.groups: dict[str, ClassicGroup] = {}
@@ -107,7 +106,7 @@ class GroupCoordinator:
 
     def load(self) -> None:
         """Rebuild every group from ``__consumer_offsets``; done before the broker serves requests."""
-        self.groups = self.store.load().groups(wall_ms())
+        self.groups = self.store.load().groups(self.clock.wall_ms())
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Fire join, sync, session and pending-member deadlines; expire offsets periodically."""
@@ -127,7 +126,7 @@ class GroupCoordinator:
             now = trio.current_time()
             self.fire_timers(now)
             if now >= next_cleanup:
-                self.expire_offsets(wall_ms())
+                self.expire_offsets(self.clock.wall_ms())
                 next_cleanup = now + interval
 
     def _poke(self, deadline: float) -> None:
@@ -208,7 +207,7 @@ class GroupCoordinator:
         else:
             group.initial_delay_remaining_ms = None
             group.join_deadline = now + group.rebalance_timeout_ms() / 1000
-        group.transition(GroupState.PREPARING_REBALANCE, wall_ms())
+        group.transition(GroupState.PREPARING_REBALANCE, self.clock.wall_ms())
         log.info(
             "preparing to rebalance",
             extra={"group": group.group_id, "generation": group.generation_id, "reason": reason},
@@ -250,7 +249,7 @@ class GroupCoordinator:
             group.join_deadline = trio.current_time() + group.rebalance_timeout_ms() / 1000
             self._poke(group.join_deadline)
             return
-        group.init_next_generation(wall_ms())
+        group.init_next_generation(self.clock.wall_ms())
         if group.is_in(GroupState.EMPTY):
             log.info("group is empty", extra={"group": group.group_id, "generation": group.generation_id})
             self._store_group(group, {})
@@ -321,7 +320,7 @@ class GroupCoordinator:
                 return JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id)
             if not request.protocol_type or not request.protocols:
                 return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, member_id)
-            group = self.groups[request.group_id] = ClassicGroup(request.group_id, wall_ms())
+            group = self.groups[request.group_id] = ClassicGroup(request.group_id, self.clock.wall_ms())
         if not member_id and len(group.members) + len(group.pending_members) >= config.group_max_size:
             return JoinResult(ErrorCode.GROUP_MAX_SIZE_REACHED, member_id)
         if group.is_in(GroupState.DEAD):
@@ -519,7 +518,7 @@ class GroupCoordinator:
                 self._maybe_prepare_rebalance(group, "storing the assignment failed")
             else:
                 self._set_and_propagate_assignment(group, assignment)
-                group.transition(GroupState.STABLE, wall_ms())
+                group.transition(GroupState.STABLE, self.clock.wall_ms())
                 log.info("group is stable", extra={"group": group_id, "generation": group.generation_id})
         return await waiter.wait()
 
@@ -590,7 +589,7 @@ class GroupCoordinator:
             created = group is None
             if group is None:
                 # A consumer that only stores offsets here (assign() with a group.id): a "simple" group.
-                group = ClassicGroup(group_id, wall_ms())
+                group = ClassicGroup(group_id, self.clock.wall_ms())
             records = [offset_commit_record(group_id, t, p, o) for (t, p), o in offsets.items()]
             error = self._append(group_id, records, _COMMIT_APPEND_ERRORS)
             if error == ErrorCode.NONE:
@@ -606,7 +605,7 @@ class GroupCoordinator:
             if generation_id >= 0:
                 # A generation of a group this coordinator does not know: an old generation.
                 return ErrorCode.ILLEGAL_GENERATION
-            group = ClassicGroup(group_id, wall_ms())
+            group = ClassicGroup(group_id, self.clock.wall_ms())
         if group.is_in(GroupState.DEAD):
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
         if generation_id >= 0 or member_id or instance_id is not None:
@@ -699,7 +698,7 @@ class GroupCoordinator:
             for tp in removed:
                 del group.offsets[tp]
             if group.is_in(GroupState.EMPTY) and not group.offsets and not group.pending_members:
-                group.transition(GroupState.DEAD, wall_ms())
+                group.transition(GroupState.DEAD, self.clock.wall_ms())
             records = [offset_commit_record(group.group_id, t, p, None) for t, p in removed]
             if group.is_in(GroupState.DEAD) and self.groups.get(group.group_id) is group:
                 del self.groups[group.group_id]
@@ -713,7 +712,7 @@ class GroupCoordinator:
         for group_id, offsets in decode_offsets(self.store.pending_txn.complete(producer_id, commit)).items():
             group = self.groups.get(group_id)
             if group is None:
-                group = self.groups[group_id] = ClassicGroup(group_id, wall_ms())
+                group = self.groups[group_id] = ClassicGroup(group_id, self.clock.wall_ms())
             group.offsets.update(offsets)
 
     # Admin.
@@ -742,7 +741,7 @@ class GroupCoordinator:
             elif not group.is_in(GroupState.EMPTY):
                 errors[group_id] = ErrorCode.NON_EMPTY_GROUP
             else:
-                group.transition(GroupState.DEAD, wall_ms())
+                group.transition(GroupState.DEAD, self.clock.wall_ms())
                 dead.append(group)
                 errors[group_id] = ErrorCode.NONE
         self._cleanup(dead, lambda g: list(g.offsets))
@@ -771,7 +770,7 @@ class GroupCoordinator:
 
     def _append(self, group_id: str, records: list[Record], errors: dict[ErrorCode, ErrorCode]) -> ErrorCode:
         try:
-            self.store.append(group_id, records, wall_ms())
+            self.store.append(group_id, records, self.clock.wall_ms())
         except KafkaError as exc:
             log.error("writing to the offsets topic failed", extra={"group": group_id, "error": str(exc)})
             return errors.get(exc.code, exc.code)

@@ -12,13 +12,13 @@ import logging
 import re
 import struct
 import threading
-import time
 from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from kafkapy.clock import SYSTEM_CLOCK, Clock
 from kafkapy.configs import TOPIC_CONFIGS, check_consistency, parse_topic_configs
 from kafkapy.protocol.compression import CompressionType
 from kafkapy.protocol.errors import ErrorCode, KafkaError
@@ -74,10 +74,6 @@ SNAPSHOTS_TO_KEEP = 2
 STORAGE_ERROR_LOG_INTERVAL_MS = 60_000
 # An end transaction marker's value: version int16, coordinatorEpoch int32.
 _MARKER_VALUE = struct.Struct(">hi")
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _default(name: str) -> Any:
@@ -212,10 +208,12 @@ class Log:
         fs: FileSystem,
         now_ms: int,
         log_start_offset: int = 0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """Wrap already-opened, recovered segments; use ``Log.open``."""
         self._dir = directory
         self._fs = fs
+        self._clock = clock
         self._config = config
         self._segments = segments
         self._base_offsets = [segment.base_offset for segment in segments]
@@ -243,6 +241,7 @@ class Log:
         fs: FileSystem = DISK,
         now_ms: int | None = None,
         log_start_offset: int = 0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> Log:
         """Load the partition's segments from ``fs``, recovering the active one and any with a bad index.
 
@@ -250,7 +249,7 @@ class Log:
         are dealt with first (``recover_leftover_files``). ``log_start_offset`` comes from the
         log-start-offset-checkpoint file.
         """
-        now_ms = _now_ms() if now_ms is None else now_ms
+        now_ms = clock.wall_ms() if now_ms is None else now_ms
         fs.makedirs(directory)
         recover_leftover_files(fs, directory, config.index_interval_bytes)
         names = fs.listdir(directory)
@@ -279,7 +278,7 @@ class Log:
         active = segments[-1]
         active.recover()
         active.load_rolling_base(now_ms)
-        return cls(directory, config, segments, fs=fs, now_ms=now_ms, log_start_offset=log_start_offset)
+        return cls(directory, config, segments, fs=fs, now_ms=now_ms, log_start_offset=log_start_offset, clock=clock)
 
     @property
     def dir(self) -> Path:
@@ -675,7 +674,7 @@ class Log:
                 return  # the topic was deleted meanwhile
         with self._lock:
             self._recovery_point = max(self._recovery_point, target)
-            self._last_flush_ms = _now_ms() if now_ms is None else now_ms
+            self._last_flush_ms = self._clock.wall_ms() if now_ms is None else now_ms
 
     def inspect_records(
         self, buf: bytearray, headers: list[BatchHeader], now_ms: int
@@ -740,7 +739,7 @@ class Log:
             )
         if offset > self._log_start_offset:
             self._log_start_offset = offset
-            self.delete_old_segments(_now_ms(), retention=False)
+            self.delete_old_segments(self._clock.wall_ms(), retention=False)
         return self._log_start_offset
 
     def delete_old_segments(self, now_ms: int, *, retention: bool = True) -> int:
@@ -854,7 +853,7 @@ class Log:
                 self._base_offsets.pop()
             active = self._segments[-1]
             active.truncate_to(offset)
-            active.load_rolling_base(_now_ms())
+            active.load_rolling_base(self._clock.wall_ms())
             self._log_end_offset = active.next_offset
             self._log_start_offset = min(self._log_start_offset, self._log_end_offset)
             self._recovery_point = min(self._recovery_point, self._log_end_offset)
