@@ -13,6 +13,7 @@ from kafkapy.clock import SYSTEM_CLOCK, Clock
 from kafkapy.config import BrokerConfig
 from kafkapy.configs import broker_topic_defaults
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
+from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_use
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
@@ -47,7 +48,9 @@ class Broker:
         # The one wall clock (kafkapy/clock.py): the log manager's, handed to everything that reads the time.
         self.clock = logs.clock
         self.producer_ids = ProducerIdManager(config.data_dir, logs.fs, self._producer_ids_in_use)
-        self.groups = GroupCoordinator(config, logs, self.after_append, clock=self.clock)
+        self.groups = GroupCoordinator(
+            config, GroupMetadataManager(config, logs, self.after_append, clock=self.clock), clock=self.clock
+        )
         self.transactions = TransactionCoordinator(
             config,
             logs,

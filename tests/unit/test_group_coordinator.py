@@ -13,6 +13,7 @@ from kafkapy.clock import SYSTEM_CLOCK, Clock, ManualClock
 from kafkapy.config import BrokerConfig
 from kafkapy.coordinator.group import GroupState, JoinResult, OffsetAndMetadata, SyncResult
 from kafkapy.coordinator.group_coordinator import GroupCoordinator, JoinRequest
+from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.storage.log import LogConfig
 from kafkapy.storage.log_manager import LogManager
@@ -35,7 +36,8 @@ def open_coordinator(data_dir: Path, clock: Clock = SYSTEM_CLOCK, **settings: ob
     logs = LogManager.open(data_dir, LogConfig(), clock=clock)
     if "t" not in logs.topics:
         logs.create_topic("t", 4)
-    coordinator = GroupCoordinator(config, logs, lambda log: None, clock=logs.clock)
+    manager = GroupMetadataManager(config, logs, lambda log: None, clock=logs.clock)
+    coordinator = GroupCoordinator(config, manager, clock=logs.clock)
     coordinator.load()
     return coordinator
 
@@ -333,7 +335,7 @@ async def test_offsets_expire_on_the_timer_by_the_injected_clock(
         await trio.sleep(5)
         assert "simple" not in c.groups
         nursery.cancel_scope.cancel()
-    c.logs.close()
+    c.group_manager.logs.close()
 
 
 async def test_delete_empty_group(coordinator: GroupCoordinator) -> None:
@@ -356,7 +358,7 @@ async def test_state_survives_reload(tmp_path: Path) -> None:
         c.commit_offsets("kept", -1, "", None, {("t", 0): OffsetAndMetadata(9, -1, "", 0)})
         assert c.delete_groups(["gone"]) == {"gone": ErrorCode.NONE}
         nursery.cancel_scope.cancel()
-    c.logs.close()
+    c.group_manager.logs.close()
 
     reloaded = open_coordinator(tmp_path)
     group = reloaded.groups[GROUP]
