@@ -600,6 +600,40 @@ class GroupCoordinator:
             self._schedule_heartbeat(member)
         return ErrorCode.NONE
 
+    def commit_txn_offsets(
+        self,
+        group_id: str,
+        generation_id: int,
+        member_id: str,
+        instance_id: str | None,
+        producer: tuple[int, int],
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+    ) -> ErrorCode:
+        """Kafka's handleTxnCommitOffsets, once the transaction coordinator accepted ``producer`` (id, epoch)."""
+        error = self._txn_commit_error(self.groups.get(group_id), generation_id, member_id, instance_id)
+        if error != ErrorCode.NONE or not offsets:
+            return error
+        return self.group_manager.store_txn_offsets(group_id, offsets, producer)
+
+    @staticmethod
+    def _txn_commit_error(
+        group: ClassicGroup | None, generation_id: int, member_id: str, instance_id: str | None
+    ) -> ErrorCode:
+        """Kafka's doTxnCommitOffsets checks; an unknown group is one that only stores offsets."""
+        if group is None:
+            return ErrorCode.NONE
+        if group.is_in(GroupState.DEAD):
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if generation_id < 0 and group.is_in(GroupState.EMPTY):
+            return ErrorCode.NONE
+        if group.is_static_member_fenced(instance_id, member_id):
+            return ErrorCode.FENCED_INSTANCE_ID
+        if member_id and not group.has(member_id):
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if generation_id >= 0 and generation_id != group.generation_id:
+            return ErrorCode.ILLEGAL_GENERATION
+        return ErrorCode.NONE
+
     def fetch_offsets(
         self, group_id: str, partitions: list[TopicPartition] | None
     ) -> dict[TopicPartition, OffsetAndMetadata | None]:

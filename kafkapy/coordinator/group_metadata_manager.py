@@ -86,6 +86,17 @@ class GroupMetadataManager:
                 self.groups[group_id] = group
         return error
 
+    def store_txn_offsets(
+        self, group_id: str, offsets: dict[TopicPartition, OffsetAndMetadata], producer: tuple[int, int]
+    ) -> ErrorCode:
+        """Append TxnOffsetCommit's commits in a batch of ``producer`` (id, epoch); they apply at its COMMIT marker."""
+        records = [offset_commit_record(group_id, t, p, o) for (t, p), o in offsets.items()]
+        try:
+            self.store.append(group_id, records, self.clock.wall_ms(), producer=producer)
+        except KafkaError as exc:
+            return exc.code
+        return ErrorCode.NONE
+
     def fetch_offsets(
         self, group_id: str, partitions: list[TopicPartition] | None
     ) -> dict[TopicPartition, OffsetAndMetadata | None]:
