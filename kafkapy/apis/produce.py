@@ -21,7 +21,6 @@ import trio
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import CloseConnection, RequestContext, handler
-from kafkapy.broker import now_ms
 from kafkapy.coordinator.internal_topics import is_internal
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import BatchHeader, check_records, validate_batches
@@ -82,7 +81,7 @@ async def _append(ctx: RequestContext, topic: str, partition: dict, transactiona
         # Offsets are patched in place: a writable view into the request frame needs no copy.
         writable = isinstance(records, memoryview) and not records.readonly
         buf = records if writable else bytearray(records)
-        now = now_ms()
+        now = ctx.broker.clock.wall_ms()
         inspected = log.config.inspects_records
         if inspected:
             # Decoding every record (keys, timestamps, recompression) goes off the loop when compressed.

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
+from kafkapy.clock import SYSTEM_CLOCK, Clock
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import (
     NO_PRODUCER_ID,
@@ -57,8 +57,6 @@ logger = logging.getLogger("kafkapy.storage")
 STORAGE_ERROR_LOG_INTERVAL_MS = 60_000
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
@@ -139,10 +137,12 @@ class Log:
         fs: FileSystem,
         now_ms: int,
         log_start_offset: int = 0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """Wrap already-opened, recovered segments; use ``Log.open``."""
         self._dir = directory
         self._fs = fs
+        self._clock = clock
         self._config = config
         self._segments = LogSegments(segments)
         self._log_end_offset = segments[-1].next_offset
@@ -171,6 +171,7 @@ class Log:
         fs: FileSystem = DISK,
         now_ms: int | None = None,
         log_start_offset: int = 0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> Log:
         """Load the partition's segments from ``fs``, recovering the active one and any with a bad index.
 
@@ -178,7 +179,7 @@ class Log:
         are dealt with first (``recover_leftover_files``). ``log_start_offset`` comes from the
         log-start-offset-checkpoint file.
         """
-        now_ms = _now_ms() if now_ms is None else now_ms
+        now_ms = clock.wall_ms() if now_ms is None else now_ms
         fs.makedirs(directory)
         recover_leftover_files(fs, directory, config.index_interval_bytes)
         names = fs.listdir(directory)
@@ -207,7 +208,7 @@ class Log:
         active = segments[-1]
         active.recover()
         active.load_rolling_base(now_ms)
-        return cls(directory, config, segments, fs=fs, now_ms=now_ms, log_start_offset=log_start_offset)
+        return cls(directory, config, segments, fs=fs, now_ms=now_ms, log_start_offset=log_start_offset, clock=clock)
 
     @property
     def dir(self) -> Path:
@@ -554,7 +555,7 @@ class Log:
                 return  # the topic was deleted meanwhile
         with self._lock:
             self._recovery_point = max(self._recovery_point, target)
-            self._last_flush_ms = _now_ms() if now_ms is None else now_ms
+            self._last_flush_ms = self._clock.wall_ms() if now_ms is None else now_ms
 
     # Retention, DeleteRecords and compaction: all run on the event loop (see kafkapy.storage.retention
     # and kafkapy.storage.cleaner), so readers never see the segment list change under them.
@@ -572,7 +573,7 @@ class Log:
             )
         if offset > self._log_start_offset:
             self._log_start_offset = offset
-            self.delete_old_segments(_now_ms(), retention=False)
+            self.delete_old_segments(self._clock.wall_ms(), retention=False)
         return self._log_start_offset
 
     def delete_old_segments(self, now_ms: int, *, retention: bool = True) -> int:
@@ -675,7 +676,7 @@ class Log:
                 segment.delete()
             active = self._segments.active
             active.truncate_to(offset)
-            active.load_rolling_base(_now_ms())
+            active.load_rolling_base(self._clock.wall_ms())
             self._log_end_offset = active.next_offset
             self._log_start_offset = min(self._log_start_offset, self._log_end_offset)
             self._recovery_point = min(self._recovery_point, self._log_end_offset)

@@ -32,6 +32,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafkapy.clock import SYSTEM_CLOCK, Clock
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.checkpoint import LOG_START_OFFSET_CHECKPOINT, read_checkpoint, write_checkpoint
 from kafkapy.storage.fs import DISK, FileSystem
@@ -135,6 +136,7 @@ class LogManager:
         now_ms: int | None = None,
         fs: FileSystem = DISK,
         max_partitions: int = DEFAULT_MAX_BROKER_PARTITIONS,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """Load or initialise ``data_dir`` in ``fs``: identity files first, then every partition's Log.
 
@@ -149,6 +151,7 @@ class LogManager:
         # Partitions of all live topics, kept as a count: summing per creation is quadratic.
         self.partition_count = 0
         self.fs = fs
+        self.clock = clock
         # The fd limit may have changed since the file system was made (it is a per-process singleton on disk).
         fs.open_files.capacity = fs.max_open_files()
         fs.makedirs(self.data_dir)
@@ -170,9 +173,12 @@ class LogManager:
         now_ms: int | None = None,
         fs: FileSystem = DISK,
         max_partitions: int = DEFAULT_MAX_BROKER_PARTITIONS,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> LogManager:
         """Scan ``data_dir`` in ``fs`` and recover every partition's log."""
-        return cls(data_dir, default_config, node_id=node_id, now_ms=now_ms, fs=fs, max_partitions=max_partitions)
+        return cls(
+            data_dir, default_config, node_id=node_id, now_ms=now_ms, fs=fs, max_partitions=max_partitions, clock=clock
+        )
 
     def _load_meta_properties(self) -> str:
         """The stored cluster id; the file is (re)written when missing or damaged, keeping a readable cluster id."""
@@ -193,7 +199,7 @@ class LogManager:
                 return properties["cluster.id"]
         cluster_id = properties.get("cluster.id") or uuid_to_kafka_string(random_kafka_uuid())
         # The layout of java.util.Properties.store: a comment line, a date line, then entries.
-        stamp = time.strftime("%a %b %d %H:%M:%S %Z %Y")
+        stamp = time.strftime("%a %b %d %H:%M:%S %Z %Y", time.localtime(self.clock.wall_ms() // 1000))
         self.fs.write_text(path, f"#\n#{stamp}\ncluster.id={cluster_id}\nnode.id={self.node_id}\nversion=1\n")
         return cluster_id
 
@@ -230,7 +236,9 @@ class LogManager:
             for partition in range(count):
                 directory = dirs.get(partition, self.data_dir / f"{name}-{partition}")
                 start = start_offsets.get((name, partition), 0)
-                log = Log.open(directory, log_config, fs=self.fs, now_ms=now_ms, log_start_offset=start)
+                log = Log.open(
+                    directory, log_config, fs=self.fs, now_ms=now_ms, log_start_offset=start, clock=self.clock
+                )
                 self._write_partition_metadata(directory, topic_id)
                 partitions.append(log)
             self._add_topic(TopicState(name, topic_id, partitions, dict(configs), log_config))
@@ -376,7 +384,7 @@ class LogManager:
         for partition in range(first, count):
             directory = self.data_dir / f"{topic.name}-{partition}"
             try:
-                log = Log.open(directory, topic.log_config, fs=self.fs, now_ms=now_ms)
+                log = Log.open(directory, topic.log_config, fs=self.fs, now_ms=now_ms, clock=self.clock)
                 log.offsets_listener = self._offsets_listener
                 topic.partitions.append(log)
                 self._write_partition_metadata(directory, topic.topic_id)
@@ -443,7 +451,7 @@ class LogManager:
         self.partition_count -= len(topic.partitions)
         if topic.configs:
             self._save_topic_configs()
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = self.clock.wall_ms() if now_ms is None else now_ms
         marker = uuid.uuid4().hex
         for log in topic.partitions:
             renamed = log.dir.with_name(f"{log.dir.name}.{marker}{DELETED_DIR_SUFFIX}")

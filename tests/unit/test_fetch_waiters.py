@@ -11,7 +11,8 @@ from collections.abc import Callable
 import trio
 import trio.testing
 
-from kafkapy.broker import Broker, now_ms
+from kafkapy.broker import Broker
+from kafkapy.clock import SYSTEM_CLOCK
 from kafkapy.config import BrokerConfig
 from kafkapy.protocol.records import build_batch, validate_batches
 from kafkapy.storage.log import Log
@@ -25,8 +26,9 @@ def _broker(tmp_path) -> Broker:
 
 
 def _append(log: Log) -> None:
-    batch = bytearray(build_batch([(None, b"v", [], now_ms())]))
-    log.append(batch, validate_batches(batch), now_ms=now_ms())
+    now_ms = SYSTEM_CLOCK.wall_ms()
+    batch = bytearray(build_batch([(None, b"v", [], now_ms)]))
+    log.append(batch, validate_batches(batch), now_ms=now_ms)
 
 
 async def _released_by(broker: Broker, watched: list[Log], append: Callable[[], None]) -> None:
@@ -90,7 +92,8 @@ async def test_coordinator_appends_wake_fetches(tmp_path) -> None:
     """An offset commit is appended by the group coordinator, not Produce; a fetch of __consumer_offsets wakes."""
     broker = _broker(tmp_path)
     offsets = broker.groups.store.ensure_topic().partitions
-    await _released_by(broker, offsets, lambda: broker.groups.store.append("group", [(b"k", b"v")], now_ms()))
+    clock = broker.clock
+    await _released_by(broker, offsets, lambda: broker.groups.store.append("group", [(b"k", b"v")], clock.wall_ms()))
 
 
 async def test_appends_schedule_the_flush_their_topic_asks_for(tmp_path) -> None:
