@@ -109,9 +109,11 @@ def test_broker_factories(pytester: pytest.Pytester) -> None:
 
 
 def test_failed_test_report_has_the_brokers_log_of_that_test(pytester: pytest.Pytester) -> None:
+    # The inner module's name must not be one of the suite's own (tests/unit/test_logs.py): pytester runs
+    # in this process, where that name is already imported.
     write_suite(
         pytester,
-        test_logs="""
+        test_broker_log_sections="""
             from helper import partitions
 
             def test_passes(kafka_broker):
