@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from kafkapy.acl import Authorizer, allow_everything
-from kafkapy.config import BrokerConfig
+from kafkapy.broker_config import BrokerConfig
 from kafkapy.configs import broker_topic_defaults
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC

@@ -12,7 +12,7 @@ import trio
 
 from kafkapy import __version__, logs
 from kafkapy.broker import Broker
-from kafkapy.config import (
+from kafkapy.broker_config import (
     STORAGE_MODES,
     BrokerConfig,
     ConfigError,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from kafkapy.acl import AclOperation
 from kafkapy.acl import ResourceType as AclResourceType
 from kafkapy.apis import RequestContext, handler
-from kafkapy.config import BrokerConfig, static_properties
+from kafkapy.broker_config import BrokerConfig, static_properties
 from kafkapy.configs import TOPIC_CONFIGS, ConfigSource, ConfigType, ResourceType, describe_topic_configs
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import topic_name_error

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import trio
 
-from kafkapy.config import BrokerConfig
+from kafkapy.broker_config import BrokerConfig
 from kafkapy.coordinator.group import (
     ClassicGroup,
     GroupState,

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 
 import trio
 
-from kafkapy.config import BrokerConfig
+from kafkapy.broker_config import BrokerConfig
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
 from kafkapy.coordinator.group_records import partition_for
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC

@@ -18,7 +18,7 @@ import trio
 from kafkapy.apis import CloseConnection, RequestContext, load_handlers
 from kafkapy.apis.dispatch import dispatch
 from kafkapy.broker import Broker
-from kafkapy.config import BrokerConfig
+from kafkapy.broker_config import BrokerConfig
 from kafkapy.logs import RateLimitedLog
 from kafkapy.protocol.connection import Connection, ProtocolError, Request
 from kafkapy.protocol.schema import Region

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import trio
 
-from kafkapy.config import BrokerConfig, apply_properties
+from kafkapy.broker_config import BrokerConfig, apply_properties
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.testing.process import BrokerProcess
 from kafkapy.testing.wire import WireClient

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from kafkapy.broker_config import BrokerConfig, ConfigError, apply_properties, parse_properties
 from kafkapy.cli import _serve_parser, build_config
-from kafkapy.config import BrokerConfig, ConfigError, apply_properties, parse_properties
 from kafkapy.configs import broker_topic_defaults
 
 

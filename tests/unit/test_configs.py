@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kafkapy.config import BrokerConfig, apply_properties
+from kafkapy.broker_config import BrokerConfig, apply_properties
 from kafkapy.configs import (
     OP_APPEND,
     OP_DELETE,

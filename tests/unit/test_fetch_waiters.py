@@ -6,7 +6,7 @@ import trio
 import trio.testing
 
 from kafkapy.broker import Broker
-from kafkapy.config import BrokerConfig
+from kafkapy.broker_config import BrokerConfig
 
 
 def _broker(tmp_path) -> Broker:

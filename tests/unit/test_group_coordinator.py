@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from kafkapy.config import BrokerConfig
+from kafkapy.broker_config import BrokerConfig
 from kafkapy.coordinator.group import GroupState, JoinResult, OffsetAndMetadata, SyncResult
 from kafkapy.coordinator.group_coordinator import GroupCoordinator, JoinRequest
 from kafkapy.protocol.errors import ErrorCode

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kafkapy.broker import Broker
-from kafkapy.config import BrokerConfig
+from kafkapy.broker_config import BrokerConfig
 from kafkapy.coordinator.group import OffsetAndMetadata
 from kafkapy.coordinator.group_records import offset_commit_record
 from kafkapy.coordinator.transaction_coordinator import wall_ms
