@@ -11,7 +11,6 @@ import trio
 
 from kafkapy.acl import Authorizer, allow_everything
 from kafkapy.broker_config import BrokerConfig
-from kafkapy.configs import broker_topic_defaults
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_use
@@ -23,6 +22,7 @@ from kafkapy.storage.fs import file_system
 from kafkapy.storage.log import Log, LogConfig
 from kafkapy.storage.log_manager import LogManager, TopicState
 from kafkapy.storage.retention import run_retention
+from kafkapy.topic_configs import broker_topic_defaults
 
 if TYPE_CHECKING:
     from kafkapy.apis.dispatch import PreHandlerHook

@@ -16,8 +16,8 @@ from kafkapy.acl import AclOperation
 from kafkapy.acl import ResourceType as AclResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis.describe_configs import broker_resource_error, config_authorization_error
-from kafkapy.configs import ResourceType
 from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.topic_configs import ResourceType
 
 
 def current_overrides(ctx: RequestContext, kind: int, name: str) -> dict[str, str]:

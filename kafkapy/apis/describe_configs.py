@@ -3,7 +3,7 @@
 v0: names, values, read-only / default / sensitive flags.
 v1: config source and synonyms (topic override, broker property, default), include_synonyms.
 v2: same as v1.  v3: config type and documentation (include_documentation).  v4: flexible.
-Topics list every topic config Apache Kafka 4 has (kafkapy.configs); brokers list the broker-level
+Topics list every topic config Apache Kafka 4 has (kafkapy.topic_configs); brokers list the broker-level
 topic defaults (log.retention.hours, ...) and the broker settings kafkapy understands, all
 read-only (static: set in server.properties). The cluster-wide default resource ("") is empty, as
 there are no dynamic broker configs. Broker loggers and groups are INVALID_REQUEST. An invalid topic
@@ -17,9 +17,9 @@ from kafkapy.acl import AclOperation
 from kafkapy.acl import ResourceType as AclResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.broker_config import BrokerConfig, static_properties
-from kafkapy.configs import TOPIC_CONFIGS, ConfigSource, ConfigType, ResourceType, describe_topic_configs
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import topic_name_error
+from kafkapy.topic_configs import TOPIC_CONFIGS, ConfigSource, ConfigType, ResourceType, describe_topic_configs
 
 # ConfigResource.Type ids Kafka knows; any other fails the whole request.
 KNOWN_RESOURCE_TYPES = frozenset(int(kind) for kind in ResourceType if kind != ResourceType.UNKNOWN)

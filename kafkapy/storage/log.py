@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from kafkapy.configs import TOPIC_CONFIGS, check_consistency, parse_topic_configs
 from kafkapy.protocol.compression import CompressionType
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import (
@@ -55,6 +54,7 @@ from kafkapy.storage.segment import (
     recover_leftover_files,
 )
 from kafkapy.storage.txn_index import TXN_INDEX_FILE_SUFFIX, AbortedTxn
+from kafkapy.topic_configs import TOPIC_CONFIGS, check_consistency, parse_topic_configs
 
 logger = logging.getLogger("kafkapy.storage")
 
@@ -86,7 +86,7 @@ def _default(name: str) -> Any:
 
 @dataclass(frozen=True)
 class LogConfig:
-    """Per-topic log settings: Kafka's topic configs (kafkapy.configs) in snake_case, with Kafka's defaults."""
+    """Per-topic log settings: Kafka's topic configs (kafkapy.topic_configs) in snake_case, with Kafka's defaults."""
 
     segment_bytes: int = _default("segment.bytes")
     segment_ms: int = _default("segment.ms")

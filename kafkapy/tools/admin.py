@@ -6,11 +6,11 @@ import argparse
 import struct
 
 from kafkapy import __version__
-from kafkapy.configs import ConfigSource, ResourceType
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import uuid_to_kafka_string
 from kafkapy.testing.wire import WireClient
 from kafkapy.tools import ToolError
+from kafkapy.topic_configs import ConfigSource, ResourceType
 
 _ALL = None
 # kafka-consumer-groups.sh --describe columns.
