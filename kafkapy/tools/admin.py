@@ -10,7 +10,7 @@ from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import uuid_to_kafka_string
 from kafkapy.testing.wire import WireClient
 from kafkapy.tools import ToolError
-from kafkapy.topic_configs import ConfigSource, ResourceType
+from kafkapy.topic_configs import ConfigResourceType, ConfigSource
 
 _ALL = None
 # kafka-consumer-groups.sh --describe columns.
@@ -92,7 +92,7 @@ def topics_delete(client: WireClient, args: argparse.Namespace) -> None:
 
 def _overrides(client: WireClient, topic: str) -> str:
     """``name=value,...`` of the topic's configs that are not Kafka's defaults, as kafka-topics.sh prints them."""
-    resource = {"resource_type": ResourceType.TOPIC, "resource_name": topic, "configuration_keys": None}
+    resource = {"resource_type": ConfigResourceType.TOPIC, "resource_name": topic, "configuration_keys": None}
     body = {"resources": [resource], "include_synonyms": False, "include_documentation": False}
     result = client.request(32, 4, body).results[0]
     _check(result.error_code, result.error_message)
