@@ -10,7 +10,7 @@ from pathlib import Path
 
 import trio
 
-from kafkapy import __version__, logs
+from kafkapy import __version__, logging_setup
 from kafkapy.broker import Broker
 from kafkapy.broker_config import (
     STORAGE_MODES,
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command != "serve":
         return commands.run(args)
-    logs.configure(args.log_level)
+    logging_setup.configure(args.log_level)
     try:
         config = build_config(args)
     except ConfigError as exc:

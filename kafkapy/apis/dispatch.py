@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from kafkapy.apis import HANDLERS, CloseConnection, RequestContext
 from kafkapy.apis.api_versions import unsupported_version_response
-from kafkapy.logs import RateLimitedLog
+from kafkapy.logging_setup import RateLimitedLog
 from kafkapy.protocol.connection import API_VERSIONS_KEY, Request
 from kafkapy.protocol.error_response import error_response
 from kafkapy.protocol.errors import ErrorCode
