@@ -20,7 +20,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from kafkapy.kafka_properties import KAFKA_BROKER_PROPERTIES, KAFKA_IMAGE_VARIABLES, KAFKA_PROPERTY_PREFIXES
+from kafkapy.kafka_properties import (
+    KAFKA_BROKER_PROPERTIES,
+    KAFKA_IMAGE_VARIABLES,
+    KAFKA_PROPERTY_PREFIXES,
+    parse_properties,
+)
 from kafkapy.storage.log_manager import DEFAULT_MAX_BROKER_PARTITIONS, MAX_BROKER_PARTITIONS_CONFIG
 from kafkapy.topic_configs import BROKER_SYNONYMS, INT_MAX, LONG_MAX, validate_broker_property
 
@@ -225,21 +230,6 @@ _NO_SECURITY = "kafkapy has no SSL, SASL or authorizer yet, and ignoring it woul
 def property_parser(name: str) -> Callable[[str], object]:
     """The parser of an implemented property, for a flag that sets the same thing (--num-partitions)."""
     return _PROPERTIES[name][1]
-
-
-def parse_properties(text: str) -> dict[str, str]:
-    """Java-properties subset: ``key=value`` or ``key: value`` lines, ``#``/``!`` comments."""
-    props: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#!":
-            continue
-        sep = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
-        if sep < 0:
-            props[line] = ""
-        else:
-            props[line[:sep].strip()] = line[sep + 1 :].strip()
-    return props
 
 
 def checked(name: str, value: str, parse: Callable[[str], object]) -> object:

@@ -21,9 +21,9 @@ from kafkapy.broker_config import (
     checked,
     load_properties_file,
     parse_port,
-    parse_properties,
     property_parser,
 )
+from kafkapy.kafka_properties import parse_properties
 from kafkapy.server.server import serve
 from kafkapy.server.startup import StartupError
 from kafkapy.testing.process import RESET_DONE_LINE

@@ -32,6 +32,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafkapy.kafka_properties import parse_properties
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.checkpoint import LOG_START_OFFSET_CHECKPOINT, read_checkpoint, write_checkpoint
 from kafkapy.storage.fs import DISK, FileSystem
@@ -95,18 +96,6 @@ def topic_name_error(name: str) -> KafkaError | None:
     except KafkaError as exc:
         return exc
     return None
-
-
-def _parse_properties(text: str) -> dict[str, str]:
-    """Parse the simple ``key=value`` subset of Java properties that Kafka writes."""
-    properties: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in "#!":
-            continue
-        key, _, value = line.partition("=")
-        properties[key.strip()] = value.strip()
-    return properties
 
 
 @dataclass
@@ -179,7 +168,7 @@ class LogManager:
         if self.fs.exists(path):
             stored_node_id: int | None = None
             try:
-                properties = _parse_properties(self.fs.read_text(path))
+                properties = parse_properties(self.fs.read_text(path))
                 stored_node_id = int(properties.get("node.id", self.node_id))
             except ValueError as exc:  # not UTF-8, or node.id not a number
                 logger.warning("%s: damaged (%s); writing it again", path, exc)

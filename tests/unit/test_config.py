@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kafkapy.broker_config import BrokerConfig, ConfigError, apply_properties, parse_properties
+from kafkapy.broker_config import BrokerConfig, ConfigError, apply_properties
 from kafkapy.cli import _serve_parser, build_config
+from kafkapy.kafka_properties import parse_properties
 from kafkapy.topic_configs import broker_topic_defaults
 
 
