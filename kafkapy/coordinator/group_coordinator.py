@@ -41,6 +41,7 @@ from kafkapy.coordinator.group_records import (
     group_metadata_record,
     offset_commit_record,
 )
+from kafkapy.protocol.common import TopicPartition
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log import Log
 from kafkapy.storage.log_manager import LogManager
@@ -50,7 +51,6 @@ log = logging.getLogger("kafkapy.coordinator")
 # Kafka's GroupCoordinator.NewMemberJoinTimeoutMs: how long a new member's JoinGroup may stay parked.
 NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000
 
-TopicPartition = tuple[str, int]
 
 # Append errors as OffsetCommit reports them (GroupMetadataManager.storeOffsets).
 _COMMIT_APPEND_ERRORS = {

@@ -29,14 +29,13 @@ from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC
 from kafkapy.coordinator.producer_ids import ProducerIdManager
 from kafkapy.coordinator.transaction_log import (
     NO_PRODUCER_EPOCH,
-    NO_PRODUCER_ID,
-    TopicPartition,
     TransactionMetadata,
     TransactionStateTopic,
     TxnState,
 )
+from kafkapy.protocol.common import TopicPartition
 from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.protocol.records import build_end_txn_marker, validate_batches
+from kafkapy.protocol.records import NO_PRODUCER_ID, build_end_txn_marker, validate_batches
 from kafkapy.storage.log import Log
 from kafkapy.storage.log_manager import LogManager
 

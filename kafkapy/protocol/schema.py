@@ -11,7 +11,6 @@ reference the tests compare it with, byte for byte.
 from __future__ import annotations
 
 import io
-import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cache
@@ -20,6 +19,7 @@ from typing import Any, Protocol
 import construct as c
 
 from kafkapy.protocol import _wire
+from kafkapy.protocol.common import ZERO_UUID
 from kafkapy.protocol.specs import UNSET, ApiSpec, FieldSpec, MessageSpec, api_specs, header_specs
 
 _WIRE_IMPORT = "from kafkapy.protocol._wire import *"
@@ -345,7 +345,7 @@ _FIXED = {
     "float64": c.Float64b,
     "bool": c.Flag,
 }
-_ZERO = {"bool": False, "string": "", "bytes": b"", "records": None, "uuid": uuid.UUID(int=0)}
+_ZERO = {"bool": False, "string": "", "bytes": b"", "records": None, "uuid": ZERO_UUID}
 
 
 def _primitive(ptype: str, compact: bool, field: str | None) -> c.Construct:
@@ -363,7 +363,7 @@ def _default(field: FieldSpec, version: int) -> Any:
     """The value a handler gets when it leaves the field out (see protocol_specs/README.md)."""
     if field.default is not UNSET:
         if field.type == "uuid" and isinstance(field.default, str):
-            return uuid.UUID(int=0)
+            return ZERO_UUID
         return field.default
     if version in field.nullable:
         return None
