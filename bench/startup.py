@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import kafkapy
+from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing import KafkaBroker
 from kafkapy.testing.wire import WireClient
 
@@ -55,7 +56,7 @@ def _first_metadata(port: int, deadline: float) -> None:
     while True:
         try:
             with WireClient("127.0.0.1", port, timeout=2) as client:
-                client.request(3, 12, {"topics": None})
+                client.request(ApiKey.METADATA, 12, {"topics": None})
                 return
         except OSError:
             if time.monotonic() > deadline:

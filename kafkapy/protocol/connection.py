@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 import construct as c
 
 from kafkapy.protocol.schema import Codec, Region, ResponseWriter, build_stream, codec, header_construct, parse_stream
-from kafkapy.protocol.specs import api_specs
+from kafkapy.protocol.specs import ApiKey, api_specs
 
 # Kafka's socket.request.max.bytes is 100 MiB.
 DEFAULT_MAX_REQUEST_SIZE = 100 * 1024 * 1024
 
 _SIZE = struct.Struct(">i")
 _KEY_VERSION_CORRELATION = struct.Struct(">hhi")
-API_VERSIONS_KEY = 18
 
 
 class ProtocolError(Exception):
@@ -251,7 +250,7 @@ def decode_request(frame: bytes | bytearray | memoryview) -> Request:
     api_key, api_version, correlation_id = _KEY_VERSION_CORRELATION.unpack_from(frame)
     spec = api_specs().get(api_key)
     if spec is None or api_version not in spec.versions:
-        if spec is not None and api_key == API_VERSIONS_KEY and api_version > spec.versions.low:
+        if spec is not None and api_key == ApiKey.API_VERSIONS and api_version > spec.versions.low:
             # A newer ApiVersions than we know: answer it with v0 and UNSUPPORTED_VERSION.
             return Request(api_key, api_version, correlation_id, _client_id(frame), len(frame))
         return Request(api_key, api_version, correlation_id, None, len(frame))

@@ -20,7 +20,7 @@ import construct as c
 
 from kafkapy.protocol import _wire
 from kafkapy.protocol.common import ZERO_UUID
-from kafkapy.protocol.specs import UNSET, ApiSpec, FieldSpec, MessageSpec, api_specs, header_specs
+from kafkapy.protocol.specs import UNSET, ApiKey, ApiSpec, FieldSpec, MessageSpec, api_specs, header_specs
 
 _WIRE_IMPORT = "from kafkapy.protocol._wire import *"
 
@@ -461,7 +461,7 @@ def header_versions(spec: ApiSpec, version: int) -> tuple[int, int]:
     """(request header, response header) versions for an API version."""
     flexible = spec.request.is_flexible(version)
     response = 1 if flexible else 0
-    if spec.key == 18:
+    if spec.key == ApiKey.API_VERSIONS:
         # ApiVersions responses always use header v0, so a client can read the answer even
         # when the broker does not support the version it asked with.
         response = 0

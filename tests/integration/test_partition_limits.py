@@ -16,6 +16,7 @@ import pytest
 
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import build_batch, decode_records
+from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
 
@@ -173,7 +174,12 @@ def test_partition_caps(tmp_path: Path, brokers: list[BrokerProcess]) -> None:
         assert partition_dirs(data_dir, "second") == [] and partition_dirs(data_dir, "auto") == []
         assert create_partitions(client, "first", 20).error_code == 0
         assert [t.error_code for t in create_topics(client, ("third", 1))] == [ErrorCode.POLICY_VIOLATION]
-        assert client.request(20, 6, {"topics": [{"name": "first"}], "timeout_ms": 5000}).responses[0].error_code == 0
+        assert (
+            client.request(ApiKey.DELETE_TOPICS, 6, {"topics": [{"name": "first"}], "timeout_ms": 5000})
+            .responses[0]
+            .error_code
+            == 0
+        )
         assert [t.error_code for t in create_topics(client, ("third", 20))] == [0]
 
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from kafkapy.protocol.connection import ProtocolError, decode_request
 from kafkapy.protocol.schema import codec, header_construct, parse_stream
-from kafkapy.protocol.specs import FieldSpec, MessageSpec, api_specs
+from kafkapy.protocol.specs import ApiKey, FieldSpec, MessageSpec, api_specs
 
 # construct's compiled fixed-size fields unpack short reads with struct, hence struct.error.
 CODEC_ERRORS = (c.ConstructError, UnicodeDecodeError, struct.error)
@@ -211,7 +211,7 @@ def test_api_key_and_version_pairs_are_all_reachable() -> None:
 def test_overlong_varint_in_a_tagged_field_is_a_protocol_error() -> None:
     """Found by the mutation test: a tagged string whose length varint ran to 9 bytes asked BytesIO for
     more than a C ssize_t, and the OverflowError escaped decode_request (a traceback in the broker)."""
-    pair = codec(1, 12)
+    pair = codec(ApiKey.FETCH, 12)
     body = pair.encode_request({"cluster_id": "x", "topics": []})
     tagged = b"\x01\x00\x02\x02x"  # the top level's tagged section: one field, tag 0, 2 bytes, "x"
     assert body.endswith(tagged)
