@@ -6,6 +6,21 @@ parses its tagged section into a dict and merges it into the result, and the tag
 reads its values from the struct being built (its context is the struct's input object).
 Structs compile to our own lean code (``_Struct``); construct's uncompiled classes remain the
 reference the tests compare it with, byte for byte.
+
+construct internals this module relies on (none is public API; pyproject.toml pins
+``construct==2.10.70`` for them, and a new construct version must be checked against this list and
+tests/unit/test_codec*.py before the pin moves):
+
+- the compiler hooks ``Construct._emitparse`` / ``_emitbuild``, overridden by ``_Prim``, ``_Array``,
+  ``_NullableStruct``, ``_Struct`` and ``_Default``, and the helpers they call: ``_compileparse``,
+  ``_compilebuild``, ``_compileinstance`` and the code generator's ``append`` / ``allocateId``;
+- the names construct's generated functions use: ``io``, ``this``, ``obj``, ``Container`` and
+  ``linkedinstances[id(construct)]`` (an uncompiled instance linked into compiled code);
+- ``Compiled.parsefunc`` / ``buildfunc``, called directly by ``parse_stream`` / ``build_stream`` with
+  a context of construct's private keys (``_params``, ``_root``, ``_parsing``, ``_building``,
+  ``_sizing``, ``_io``, ``_index``) so that a decoded message holds no reference cycle;
+- the uncompiled path's ``_parse`` / ``_build`` / ``_parsereport`` and the attributes ``Struct.subcons``,
+  ``Renamed.name`` / ``subcon`` and ``Default.value``.
 """
 
 from __future__ import annotations
