@@ -44,7 +44,7 @@ def read_checkpoint(fs: FileSystem, path: Path) -> dict[TopicPartition, int]:
             raise ValueError(f"expected {count} entries, found {len(entries)}")
         return entries
     except (IndexError, ValueError) as exc:
-        logger.warning("%s: unreadable checkpoint (%s); ignoring it", path, exc)
+        logger.warning("unreadable checkpoint; ignoring it", extra={"path": path, "error": exc})
         return {}
 
 
