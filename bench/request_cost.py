@@ -28,10 +28,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.compression import CompressionType
 from kafkapy.protocol.records import build_batch
 from kafkapy.protocol.specs import ApiKey
-from kafkapy.testing.wire import WireClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from startup import _first_metadata, _free_port, compile_bytecode  # noqa: E402

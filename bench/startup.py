@@ -28,9 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import kafkapy
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing import KafkaBroker
-from kafkapy.testing.wire import WireClient
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEADLINE_S = 15.0

@@ -26,10 +26,10 @@ import anyio
 import trio
 
 from kafkapy.broker_config import BrokerConfig, apply_properties
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing.process import BrokerProcess
-from kafkapy.testing.wire import WireClient
 
 if TYPE_CHECKING:
     from kafkapy.broker import Broker
@@ -97,7 +97,7 @@ class _TopicAdmin:
     bootstrap_servers: str
 
     def client(self, **kwargs: Any) -> WireClient:
-        """A raw wire client connected to the broker (kafkapy.testing.wire); kwargs are WireClient's."""
+        """A raw wire client connected to the broker (kafkapy.client.wire); kwargs are WireClient's."""
         return WireClient.connect(self.bootstrap_servers, **kwargs)
 
     def create_topic(self, name: str, partitions: int = 1, config: dict[str, str] | None = None) -> uuid.UUID:

@@ -8,7 +8,7 @@ ContainerTestUtils.waitForAssignment...), in Python style::
     wait_for_group(bootstrap, "billing", partitions=3)
     assert group_lag(bootstrap, "billing") == {("orders", 0): 0}
 
-They speak the Kafka protocol themselves (kafkapy.testing.wire), so they need no client library
+They speak the Kafka protocol themselves (kafkapy.client.wire), so they need no client library
 and behave the same against ``kafkapy serve``, KafkaBroker, or a real Kafka cluster: requests go to
 each partition's leader and each group's coordinator, found through Metadata and FindCoordinator.
 Waiting helpers poll until their condition holds and raise ``WaitTimeout`` (an AssertionError, so
@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import Header, RecordTuple, build_batch, decode_records
 from kafkapy.protocol.specs import ApiKey
-from kafkapy.testing.wire import WireClient
 
 # The consumer protocol assignment decoder kafkapy's admin tool uses (kafkapy groups describe).
 from kafkapy.tools.admin import _assignment_partitions as assignment_partitions

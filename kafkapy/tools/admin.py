@@ -6,10 +6,10 @@ import argparse
 import struct
 
 from kafkapy import __version__
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.specs import ApiKey
 from kafkapy.storage.log_manager import uuid_to_kafka_string
-from kafkapy.testing.wire import WireClient
 from kafkapy.tools import ToolError
 from kafkapy.topic_configs import ConfigResourceType, ConfigSource
 

@@ -11,10 +11,10 @@ import threading
 import time
 from dataclasses import dataclass
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import RecordTuple, build_batch, decode_records
 from kafkapy.protocol.specs import ApiKey
-from kafkapy.testing.wire import WireClient
 from kafkapy.tools import ToolError
 
 EARLIEST, LATEST = -2, -1

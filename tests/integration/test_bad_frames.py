@@ -10,9 +10,9 @@ import socket
 import struct
 import time
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.schema import codec
 from kafkapy.protocol.specs import ApiKey
-from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
 
 # The broker's RateLimitedLog: a burst of 5 lines, then 5 a second, per call site.

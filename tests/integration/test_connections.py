@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.specs import ApiKey
-from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
 
 MIB = 1024 * 1024

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing.process import READY_RE
-from kafkapy.testing.wire import WireClient
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 

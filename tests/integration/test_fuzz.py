@@ -31,10 +31,10 @@ from typing import Any
 import pytest
 from confluent_kafka import TopicPartition
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.records import build_batch
 from kafkapy.protocol.schema import codec, header_construct, parse_stream
 from kafkapy.protocol.specs import ApiKey, FieldSpec, api_specs
-from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
 from tests.integration.clientutil import consume_confluent, create_topic, produce_confluent, producer
 from tests.unit.test_codec_properties import INT_RANGES

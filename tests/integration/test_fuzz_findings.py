@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.specs import ApiKey
-from kafkapy.testing.wire import WireClient
 from tests.integration import test_wire
 from tests.integration.clientutil import unique_topic
 from tests.integration.test_wire import create

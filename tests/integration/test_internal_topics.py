@@ -24,6 +24,7 @@ from pathlib import Path
 import crc32c
 import pytest
 
+from kafkapy.client.wire import WireClient
 from kafkapy.coordinator.group_records import offset_commit_record, partition_for
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafkapy.coordinator.transaction_log import TransactionMetadata, TxnState, transaction_record
@@ -32,7 +33,6 @@ from kafkapy.protocol.records import HEADER_SIZE, build_batch, validate_batches
 from kafkapy.protocol.specs import ApiKey
 from kafkapy.storage.log import LogConfig
 from kafkapy.storage.log_manager import LogManager
-from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
 from tests.integration.clientutil import unique_topic
 from tests.integration.test_transactions_wire import add_partitions, create, describe, end, init, produce_txn

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing import KafkaBroker
-from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
 from tests.integration.clientutil import (
     CODECS,

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import build_batch, decode_records
 from kafkapy.protocol.specs import ApiKey
-from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux)")

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka import TopicPartition
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.compression import CompressionType
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import build_batch
 from kafkapy.protocol.specs import ApiKey
-from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
 from tests.corrupt_batches import INVALID, UNDECODABLE, zstd_bomb
 from tests.integration.clientutil import consume_confluent, unique_topic

@@ -17,12 +17,12 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaTopicPartition
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing import KafkaBroker, open_kafka_broker
 from kafkapy.testing.broker import ExternalKafka
 from kafkapy.testing.process import BrokerStartError
-from kafkapy.testing.wire import WireClient
 
 
 def round_trip(bootstrap: str, topic: str, value: bytes) -> bytes | None:

@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import build_batch
 from kafkapy.protocol.specs import ApiKey
-from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
 
 SERVED = {
