@@ -1,30 +1,32 @@
 """A minimal blocking Kafka wire client built on kafkapy's own codec.
 
 For tests and tools that need to send exact requests (any API version, malformed frames) and see
-exact responses, which stock clients never do.
+exact responses, which stock clients never do. The framing and the codecs are the broker's own:
+a ``protocol.connection.Connection`` in the client role encodes the requests and decodes the
+responses; this class only moves its bytes over a socket.
 """
 
 from __future__ import annotations
 
-import io
 import socket
-import struct
 from typing import Any
 
 import construct as c
 
-from kafkapy.protocol.schema import codec, header_construct
-
-_SIZE = struct.Struct(">i")
+from kafkapy.protocol.connection import Connection, Role
 
 
 class WireClient:
-    """One TCP connection; ``request`` sends a request and returns the decoded response."""
+    """One TCP connection; ``request`` sends a request and returns the decoded response.
+
+    A response that answers another correlation id, or does not decode, raises ProtocolError.
+    """
 
     def __init__(self, host: str, port: int, *, client_id: str = "kafkapy-wire", timeout: float = 10.0) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.client_id = client_id
         self._correlation_id = 0
+        self._conn = Connection(our_role=Role.CLIENT)
 
     @classmethod
     def connect(cls, bootstrap: str, **kwargs: Any) -> WireClient:
@@ -34,25 +36,11 @@ class WireClient:
     def encode(self, api_key: int, version: int, body: dict) -> tuple[int, bytes]:
         """(correlation id, framed request)."""
         self._correlation_id += 1
-        pair = codec(api_key, version)
-        header = header_construct("RequestHeader", pair.request_header_version).build(
-            {
-                "request_api_key": api_key,
-                "request_api_version": version,
-                "correlation_id": self._correlation_id,
-                "client_id": self.client_id,
-            }
-        )
-        payload = header + pair.encode_request(body)
-        return self._correlation_id, _SIZE.pack(len(payload)) + payload
+        frame = self._conn.encode_request(api_key, version, self._correlation_id, body, client_id=self.client_id)
+        return self._correlation_id, frame
 
     def send_raw(self, data: bytes) -> None:
         self.sock.sendall(data)
-
-    def receive_frame(self) -> bytes:
-        """One response frame without its size; ConnectionError if the broker closed."""
-        size = _SIZE.unpack(self._read(4))[0]
-        return self._read(size)
 
     def request(self, api_key: int, version: int, body: dict, *, response_version: int | None = None) -> c.Container:
         correlation_id, data = self.encode(api_key, version, body)
@@ -61,21 +49,14 @@ class WireClient:
         return self.read_response(api_key, version, correlation_id)
 
     def read_response(self, api_key: int, version: int, correlation_id: int) -> c.Container:
-        stream = io.BytesIO(self.receive_frame())
-        pair = codec(api_key, version)
-        header = header_construct("ResponseHeader", pair.response_header_version).parse_stream(stream)
-        if header.correlation_id != correlation_id:
-            raise AssertionError(f"correlation id {header.correlation_id}, expected {correlation_id}")
-        return pair.response.parse_stream(stream)
-
-    def _read(self, n: int) -> bytes:
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
+        """The next response, decoded as (api, version)'s; ConnectionError if the broker closed."""
+        while (response := self._conn.next_response(api_key, version, correlation_id)) is None:
+            with self._conn.get_buffer() as buffer:
+                n = self.sock.recv_into(buffer)
+            if not n:
                 raise ConnectionError("broker closed the connection")
-            buf += chunk
-        return bytes(buf)
+            self._conn.buffer_updated(n)
+        return response
 
     def is_closed_by_peer(self, timeout: float = 5.0) -> bool:
         """True when the broker closes the connection within ``timeout``."""

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from kafkapy.client.wire import WireClient
+from kafkapy.protocol.connection import ProtocolError
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import build_batch
 from kafkapy.protocol.specs import ApiKey
@@ -100,6 +101,16 @@ def test_unknown_api_versions_version_answers_v0_unsupported(client: WireClient)
     resp = client.read_response(ApiKey.API_VERSIONS, 0, 77)
     assert resp.error_code == ErrorCode.UNSUPPORTED_VERSION
     assert {k.api_key for k in resp.api_keys} == set(SERVED)
+
+
+def test_a_response_to_another_correlation_id_is_a_protocol_error(shared_broker: BrokerProcess) -> None:
+    """The wire client reads responses through the broker's own framing code (a Connection in the client
+    role): an answer to another request raises ProtocolError, not an AssertionError."""
+    with WireClient.connect(shared_broker.bootstrap) as client:
+        correlation_id, data = client.encode(ApiKey.METADATA, 12, {"topics": []})
+        client.send_raw(data)
+        with pytest.raises(ProtocolError, match=f"correlation id {correlation_id}, expected {correlation_id + 1}"):
+            client.read_response(ApiKey.METADATA, 12, correlation_id + 1)
 
 
 @pytest.mark.parametrize("version", range(0, 14))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kafkapy.protocol.connection import Connection, ProtocolError, decode_request
+from kafkapy.protocol.connection import Connection, ProtocolError, Role, decode_request
 from kafkapy.protocol.schema import build_stream, codec, header_construct, message_construct, parse_stream
 from kafkapy.protocol.specs import ApiKey, FieldSpec, MessageSpec, api_specs
 
@@ -205,6 +205,41 @@ def test_response_framing_and_header_versions() -> None:
     assert codec(ApiKey.API_VERSIONS, 3).decode_response(data[8:]).error_code == 0
 
 
+def test_a_client_connection_frames_requests_and_reads_responses_split_anywhere() -> None:
+    """The client role (kafkapy.client.wire's) writes what the reference framing writes, and reads the
+    broker side's response byte by byte."""
+    client, broker = Connection(our_role=Role.CLIENT), Connection()
+    body = {"client_software_name": "a", "client_software_version": "b"}
+    data = client.encode_request(ApiKey.API_VERSIONS, 3, 42, body, client_id="t")
+    assert data == frame(ApiKey.API_VERSIONS, 3, 42, body)
+    broker.receive_data(data)
+    request = broker.next_request()
+    assert request is not None and request.correlation_id == 42
+    keys = [{"api_key": 3, "min_version": 0, "max_version": 12}]
+    response = b"".join(broker.encode_response(request, {"error_code": 0, "api_keys": keys}))  # type: ignore[arg-type]
+    for i in range(len(response) - 1):
+        client.receive_data(response[i : i + 1])
+        assert client.next_response(ApiKey.API_VERSIONS, 3, 42) is None
+    client.receive_data(response[-1:])
+    decoded = client.next_response(ApiKey.API_VERSIONS, 3, 42)
+    assert decoded is not None and [(k.api_key, k.max_version) for k in decoded.api_keys] == [(3, 12)]
+
+
+def test_a_client_connection_refuses_a_response_to_another_request() -> None:
+    """Kafka answers in order: another correlation id (or bytes that do not decode, or a size no
+    response has) means the client lost track of the connection."""
+    client = Connection(our_role=Role.CLIENT)
+    client.receive_data(struct.pack(">ii", 10, 41) + struct.pack(">hi", 0, 0))
+    with pytest.raises(ProtocolError, match="correlation id 41, expected 42"):
+        client.next_response(ApiKey.API_VERSIONS, 0, 42)
+    client.receive_data(struct.pack(">ii", 6, 42) + b"\xff\xff")
+    with pytest.raises(ProtocolError, match="cannot decode"):
+        client.next_response(ApiKey.API_VERSIONS, 0, 42)
+    client.receive_data(struct.pack(">i", 3) + b"xyz")
+    with pytest.raises(ProtocolError, match="response size 3"):
+        client.next_response(ApiKey.API_VERSIONS, 0, 43)
+
+
 def _produce_frame(version: int, records: bytes) -> bytes:
     topic = {"name": "t", "partition_data": [{"index": 0, "records": records}]}
     return frame(ApiKey.PRODUCE, version, 9, {"acks": 1, "timeout_ms": 10, "topic_data": [topic]})
@@ -283,3 +318,11 @@ def test_receive_data_all_at_once_keeps_every_request() -> None:
     while (req := conn.next_request()) is not None:
         got.append(bytes(req.body.topic_data[0].partition_data[0].records))
     assert got == [big, b"a", big, b"b" * 100_000, b"c"]
+
+
+def test_the_wire_client_is_still_importable_from_kafkapy_testing() -> None:
+    """Users' tests import it from where it used to live."""
+    from kafkapy.client.wire import WireClient
+    from kafkapy.testing.wire import WireClient as TestingWireClient
+
+    assert TestingWireClient is WireClient
