@@ -183,7 +183,9 @@ def test_a_produce_denied_on_its_topic_writes_nothing(kafka: KafkaBroker, broker
 
 def test_a_hook_answers_the_request_with_its_error(kafka: KafkaBroker, broker: Broker) -> None:
     """A pre-handler hook (a fault injected, a quota) answers with its error in every error field."""
-    broker.request_hooks = [lambda ctx: ErrorCode.THROTTLING_QUOTA_EXCEEDED if ctx.request.api_key == 3 else None]
+    broker.request_hooks = [
+        lambda ctx: ErrorCode.THROTTLING_QUOTA_EXCEEDED if ctx.request.api_key == ApiKey.METADATA else None
+    ]
     with kafka.client() as client:
         metadata = client.request(ApiKey.METADATA, 12, {"topics": [{"name": TOPIC}, {"name": "other"}]})
         assert [t.error_code for t in metadata.topics] == [ErrorCode.THROTTLING_QUOTA_EXCEEDED] * 2
@@ -197,7 +199,7 @@ def test_an_unexpected_exception_answers_unknown_server_error(
     """The connection stays open, and the failure is logged once with its traceback."""
 
     def fail(ctx: RequestContext) -> None:
-        if ctx.request.api_key == 12:
+        if ctx.request.api_key == ApiKey.HEARTBEAT:
             raise RuntimeError("boom")
 
     broker.request_hooks = [fail]
