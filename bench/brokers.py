@@ -19,6 +19,7 @@ broker's whole process tree; RSS is VmRSS summed over that tree.
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import os
 import shutil
@@ -53,6 +54,10 @@ KAFKA_START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 10.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BROKER_KINDS = ("kafkapy-disk", "kafkapy-memory", "tansu", "kafka")
+# Not in the default rounds: kafkapy-disk from another checkout (KAFKAPY_BASELINE=DIR, e.g. a
+# `git worktree add DIR REV`), for before/after measurements of a change in the same run.
+BASELINE_KIND = "kafkapy-baseline"
+BASELINE_ENV = "KAFKAPY_BASELINE"
 
 
 class BrokerError(RuntimeError):
@@ -260,9 +265,10 @@ class _ProcessBroker(Broker):
 class KafkapyBroker(_ProcessBroker):
     """`python3 -m kafkapy serve --storage disk|memory` from this checkout, default settings."""
 
-    def __init__(self, storage: str, work_root: Path | None = None) -> None:
-        self.kind = f"kafkapy-{storage}"
+    def __init__(self, storage: str, work_root: Path | None = None, *, source: Path = REPO_ROOT) -> None:
+        self.kind = f"kafkapy-{storage}" if source == REPO_ROOT else BASELINE_KIND
         self.storage = storage
+        self.source = source
         super().__init__(work_root)
 
     def command(self, port: int) -> list[str]:
@@ -276,12 +282,14 @@ class KafkapyBroker(_ProcessBroker):
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.source), env.get("PYTHONPATH")]))
         return env
 
     @classmethod
     def install(cls) -> None:
         compile_bytecode()
+        if os.environ.get(BASELINE_ENV):
+            compileall.compile_dir(baseline_source() / "kafkapy", quiet=1)
 
     @classmethod
     def version(cls) -> str:
@@ -437,6 +445,8 @@ def make_broker(kind: str, work_root: Path | None = None) -> Broker:
         return KafkapyBroker("disk", work_root)
     if kind == "kafkapy-memory":
         return KafkapyBroker("memory", work_root)
+    if kind == BASELINE_KIND:
+        return KafkapyBroker("disk", work_root, source=baseline_source())
     if kind == "tansu":
         return TansuBroker(work_root)
     if kind == "kafka":
@@ -444,11 +454,20 @@ def make_broker(kind: str, work_root: Path | None = None) -> Broker:
     raise ValueError(f"unknown broker kind {kind!r}; choose from {', '.join(BROKER_KINDS)}")
 
 
+def baseline_source() -> Path:
+    """The checkout kafkapy-baseline runs from (KAFKAPY_BASELINE); ValueError when unset or not one."""
+    source = Path(os.environ.get(BASELINE_ENV, ""))
+    if not os.environ.get(BASELINE_ENV) or not (source / "kafkapy" / "__main__.py").is_file():
+        raise ValueError(f"{BASELINE_KIND} needs {BASELINE_ENV}=DIR, a kafkapy checkout (git worktree add DIR REV)")
+    return source.resolve()
+
+
 def broker_class(kind: str) -> type[Broker]:
     """The class that starts brokers of `kind`."""
     return {
         "kafkapy-disk": KafkapyBroker,
         "kafkapy-memory": KafkapyBroker,
+        BASELINE_KIND: KafkapyBroker,
         "tansu": TansuBroker,
         "kafka": ApacheKafkaBroker,
     }[kind]

@@ -2,6 +2,8 @@
 
     python3 bench/compare.py                       # --quick matrix, all four brokers, 3 rounds
     python3 bench/compare.py --brokers kafkapy-disk,kafka --runs 5 --full
+    KAFKAPY_BASELINE=/tmp/base python3 bench/compare.py --brokers kafkapy-disk,kafkapy-baseline,kafka
+                                                   # before/after: /tmp/base is `git worktree add /tmp/base REV`
 
 Brokers (bench/brokers.py): kafkapy-disk, kafkapy-memory (`kafkapy serve --storage ...`, default
 settings), tansu (Tansu 0.6, memory storage) and kafka (Apache Kafka 4.3.1, single-node KRaft). The
@@ -123,7 +125,7 @@ def parse_sizes(text: str) -> list[int]:
 def parse_brokers(text: str) -> list[str]:
     """'kafkapy-disk,kafka' -> ['kafkapy-disk', 'kafka'] (in the given order, checked)."""
     kinds = [k.strip() for k in text.split(",") if k.strip()]
-    bad = [k for k in kinds if k not in brokers.BROKER_KINDS]
+    bad = [k for k in kinds if k not in (*brokers.BROKER_KINDS, brokers.BASELINE_KIND)]
     if bad or not kinds:
         raise argparse.ArgumentTypeError(f"brokers must be among {','.join(brokers.BROKER_KINDS)}; got {text!r}")
     return list(dict.fromkeys(kinds))

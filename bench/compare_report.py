@@ -16,7 +16,7 @@ Figure = Mapping[str, object]
 Summary = dict[str, Any]
 Report = Mapping[str, Any]
 KAFKAPY_KINDS = ("kafkapy-disk", "kafkapy-memory")
-OTHER_KINDS = ("tansu", "kafka")
+OTHER_KINDS = ("tansu", "kafka", "kafkapy-baseline")
 MIB = 1024
 
 

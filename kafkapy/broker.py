@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -11,7 +10,9 @@ import trio
 
 from kafkapy.acl import Authorizer, allow_everything
 from kafkapy.broker_config import BrokerConfig
+from kafkapy.clock import SYSTEM_CLOCK, Clock
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
+from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_use
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
@@ -19,7 +20,8 @@ from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.cleaner import LogCleaner
 from kafkapy.storage.fs import file_system
-from kafkapy.storage.log import Log, LogConfig
+from kafkapy.storage.log import Log
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.log_manager import LogManager, TopicState
 from kafkapy.storage.retention import run_retention
 from kafkapy.topic_configs import broker_topic_defaults
@@ -33,10 +35,6 @@ log = logging.getLogger("kafkapy.broker")
 FLUSH_CHECK_INTERVAL_S = 0.1
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def log_config(config: BrokerConfig) -> LogConfig:
     """Broker-wide log defaults (Kafka's log.* settings) as the storage's per-log config."""
     return LogConfig().with_overrides(broker_topic_defaults(config.log_properties))
@@ -48,17 +46,21 @@ class Broker:
     def __init__(self, config: BrokerConfig, logs: LogManager) -> None:
         self.config = config
         self.logs = logs
+        # Every append, whoever makes it (Produce, the coordinators), wakes fetches and schedules flushes.
+        logs.set_offsets_listener(self)
+        # The one wall clock (kafkapy/clock.py): the log manager's, handed to everything that reads the time.
+        self.clock = logs.clock
         self.producer_ids = ProducerIdManager(config.data_dir, logs.fs, self._producer_ids_in_use)
-        self.groups = GroupCoordinator(config, logs, self.after_append)
+        self.groups = GroupCoordinator(config, GroupMetadataManager(config, logs, clock=self.clock), clock=self.clock)
         self.transactions = TransactionCoordinator(
             config,
             logs,
             self.producer_ids,
             self.groups,
-            TransactionStateTopic(logs, config.transaction_state_log_num_partitions, self.after_append),
-            self.after_append,
+            TransactionStateTopic(logs, config.transaction_state_log_num_partitions),
+            clock=self.clock,
         )
-        self.cleaner = LogCleaner(logs, backoff_ms=config.log_cleaner_backoff_ms, now_ms=now_ms)
+        self.cleaner = LogCleaner(logs, backoff_ms=config.log_cleaner_backoff_ms, now_ms=self.clock.wall_ms)
         # Who may do what, and the checks run before every handler (faults, quotas): kafkapy/apis/dispatch.py.
         self.authorizer: Authorizer = allow_everything
         self.request_hooks: list[PreHandlerHook] = []
@@ -74,7 +76,9 @@ class Broker:
             nursery.start_soon(self._flush_scheduler)
             nursery.start_soon(
                 lambda: run_retention(
-                    self.logs, check_interval_ms=self.config.log_retention_check_interval_ms, now_ms=now_ms
+                    self.logs,
+                    check_interval_ms=self.config.log_retention_check_interval_ms,
+                    now_ms=self.clock.wall_ms,
                 )
             )
             if self.config.log_cleaner_enable:
@@ -85,10 +89,11 @@ class Broker:
             await trio.sleep_forever()
 
     @classmethod
-    def open(cls, config: BrokerConfig) -> Broker:
+    def open(cls, config: BrokerConfig, *, clock: Clock = SYSTEM_CLOCK) -> Broker:
         """Open (and recover) the data dir, load the consumer groups, then the transactions.
 
         The data dir lives in the file system ``config.storage`` names (in memory: nothing on disk).
+        ``clock`` is what every part of the broker reads the time from (a ManualClock in tests).
         Loading the transactions completes those a crash left prepared, which may commit offsets.
         """
         fs = file_system(config.storage)
@@ -98,6 +103,7 @@ class Broker:
             node_id=config.node_id,
             fs=fs,
             max_partitions=config.max_broker_partitions,
+            clock=clock,
         )
         broker = cls(config, logs)
         broker.groups.load()
@@ -144,15 +150,16 @@ class Broker:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         return found
 
-    def after_append(self, log: Log) -> None:
-        """Wake the fetches waiting on ``log``, and fsync in a worker thread when the flush policy says so."""
+    def on_high_watermark_updated(self, log: Log, high_watermark: int) -> None:
+        """An append to ``log`` (Kafka's LogOffsetsListener): wake the fetches waiting on it, and fsync
+        in a worker thread when its flush policy says so."""
         for waiter in self._fetch_waiters.pop(log, ()):
             waiter.set()
         self._maybe_flush(log)
 
     def _maybe_flush(self, log: Log) -> None:
         """Start an fsync of ``log`` if its flush policy asks and none is running for it."""
-        if self._nursery is not None and log not in self._flushing and log.needs_flush(now_ms()):
+        if self._nursery is not None and log not in self._flushing and log.needs_flush(self.clock.wall_ms()):
             self._flushing.add(log)
             self._nursery.start_soon(self._flush, log)
 
@@ -195,7 +202,7 @@ class Broker:
         Producer ids keep counting up so that an id is never handed out twice (ProducerIdManager).
         """
         for name in list(self.logs.topics):
-            self.logs.delete_topic(name, now_ms=now_ms())
+            self.logs.delete_topic(name)
         self.groups.reset()
         self.transactions.reset()
         # Long-polling fetches on deleted logs return now and see the topic gone.

@@ -16,7 +16,6 @@ from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis._common import resolve_topic
 from kafkapy.coordinator.group import OffsetAndMetadata
-from kafkapy.coordinator.group_coordinator import wall_ms
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.storage.log_manager import TopicState
 
@@ -43,7 +42,7 @@ async def handle_offset_commit(ctx: RequestContext, request: dict) -> dict:
     if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
         return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     version = ctx.version
-    now = wall_ms()
+    now = ctx.broker.clock.wall_ms()
     retention = request.get("retention_time_ms", -1) if 2 <= version <= 4 else -1
     max_metadata = ctx.broker.config.offset_metadata_max_bytes
     offsets: dict[tuple[str, int], OffsetAndMetadata] = {}

@@ -22,10 +22,10 @@ import trio
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import CloseConnection, RequestContext, handler
 from kafkapy.apis._common import resolve_topic
-from kafkapy.broker import now_ms
 from kafkapy.coordinator.internal_topics import is_internal
 from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.protocol.records import NO_PRODUCER_ID, BatchHeader, check_records, validate_batches
+from kafkapy.protocol.records import BatchHeader, check_records, validate_batches
+from kafkapy.storage.log_validator import check_client_batch, inspect_records
 
 VALID_ACKS = (0, 1, -1)
 # Records up to this size (inflated) are checked on the event loop, a few ms at most; larger or
@@ -77,19 +77,16 @@ async def _append(ctx: RequestContext, topic: str, partition: dict, transactiona
             # Since Produce v3 (magic v2) Kafka takes exactly one batch per partition.
             raise KafkaError(ErrorCode.INVALID_RECORD, f"expected one record batch, got {len(headers)}")
         header = headers[0]
-        if header.is_control:
-            raise KafkaError(ErrorCode.INVALID_RECORD, "clients may not produce control batches")
-        if header.producer_id != NO_PRODUCER_ID and header.base_sequence < 0:
-            raise KafkaError(ErrorCode.INVALID_RECORD, f"invalid sequence {header.base_sequence} with a producer id")
+        check_client_batch(header)
         await _check_records(records, headers, ctx.broker.config.socket_request_max_bytes)
         # Offsets are patched in place: a writable view into the request frame needs no copy.
         writable = isinstance(records, memoryview) and not records.readonly
         buf = records if writable else bytearray(records)
-        now = now_ms()
+        now = ctx.broker.clock.wall_ms()
         inspected = log.config.inspects_records
         if inspected:
             # Decoding every record (keys, timestamps, recompression) goes off the loop when compressed.
-            inspect = functools.partial(log.inspect_records, buf, headers, now)
+            inspect = functools.partial(inspect_records, buf, headers, log.config, now, partition=log.dir.name)
             buf, headers = await _off_loop(header.compression == 0 and header.size <= INLINE_RECORDS_BYTES, inspect)
         if header.is_transactional:
             ctx.broker.transactions.verify_produce(
@@ -98,7 +95,6 @@ async def _append(ctx: RequestContext, topic: str, partition: dict, transactiona
         info = log.append(buf, headers, now_ms=now, inspected=inspected)
     except KafkaError as exc:
         return _partition_error(index, exc.code, exc.message)
-    ctx.broker.after_append(log)
     return {
         "index": index,
         "error_code": ErrorCode.NONE,

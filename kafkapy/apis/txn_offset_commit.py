@@ -13,27 +13,8 @@ from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis._common import resolve_topic
 from kafkapy.apis.offset_commit import commit_error
-from kafkapy.coordinator.group import ClassicGroup, GroupState, OffsetAndMetadata
-from kafkapy.coordinator.group_coordinator import wall_ms
-from kafkapy.coordinator.group_records import offset_commit_record
-from kafkapy.protocol.errors import ErrorCode, KafkaError
-
-
-def _group_error(group: ClassicGroup | None, generation_id: int, member_id: str, instance_id: str | None) -> ErrorCode:
-    """Kafka's doTxnCommitOffsets checks; an unknown group is one that only stores offsets."""
-    if group is None:
-        return ErrorCode.NONE
-    if group.is_in(GroupState.DEAD):
-        return ErrorCode.COORDINATOR_NOT_AVAILABLE
-    if generation_id < 0 and group.is_in(GroupState.EMPTY):
-        return ErrorCode.NONE
-    if group.is_static_member_fenced(instance_id, member_id):
-        return ErrorCode.FENCED_INSTANCE_ID
-    if member_id and not group.has(member_id):
-        return ErrorCode.UNKNOWN_MEMBER_ID
-    if generation_id >= 0 and generation_id != group.generation_id:
-        return ErrorCode.ILLEGAL_GENERATION
-    return ErrorCode.NONE
+from kafkapy.coordinator.group import OffsetAndMetadata
+from kafkapy.protocol.errors import ErrorCode
 
 
 def _commit(ctx: RequestContext, request: dict, offsets: dict[tuple[str, int], OffsetAndMetadata]) -> ErrorCode:
@@ -43,19 +24,10 @@ def _commit(ctx: RequestContext, request: dict, offsets: dict[tuple[str, int], O
         return ErrorCode.INVALID_GROUP_ID
     producer = (request["producer_id"], request["producer_epoch"])
     error = ctx.broker.transactions.check_txn_offset_commit(request["transactional_id"], *producer, group_id)
-    if error == ErrorCode.NONE:
-        group = ctx.broker.groups.groups.get(group_id)
-        error = _group_error(
-            group, request.get("generation_id", -1), request.get("member_id", ""), request.get("group_instance_id")
-        )
-    if error != ErrorCode.NONE or not offsets:
+    if error != ErrorCode.NONE:
         return error
-    records = [offset_commit_record(group_id, topic, partition, o) for (topic, partition), o in offsets.items()]
-    try:
-        ctx.broker.groups.store.append(group_id, records, wall_ms(), producer=producer)
-    except KafkaError as exc:
-        return exc.code
-    return ErrorCode.NONE
+    member = (request.get("generation_id", -1), request.get("member_id", ""), request.get("group_instance_id"))
+    return ctx.broker.groups.commit_txn_offsets(group_id, *member, producer, offsets)
 
 
 @handler(
@@ -71,7 +43,7 @@ async def handle_txn_offset_commit(ctx: RequestContext, request: dict) -> dict:
         return ctx.error_response(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
         return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
-    now = wall_ms()
+    now = ctx.broker.clock.wall_ms()
     max_metadata = ctx.broker.config.offset_metadata_max_bytes
     offsets: dict[tuple[str, int], OffsetAndMetadata] = {}
     errors: list[tuple[str, int, ErrorCode]] = []

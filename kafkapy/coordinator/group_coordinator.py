@@ -8,23 +8,24 @@ never stops heartbeats or other groups.
 
 Kafka's purgatories become deadlines on the group and its members (join phase, pending SyncGroups,
 sessions, MEMBER_ID_REQUIRED members), all checked by one timer task, ``run``, which the broker
-starts in its nursery; it also expires offsets every offsets.retention.check.interval.ms.
+starts in its nursery; it also has offsets expired every offsets.retention.check.interval.ms.
 
-Commits and group metadata are appended to ``__consumer_offsets`` before the response is sent,
-and ``load`` rebuilds every group from it at start-up.
+As in Kafka, the groups themselves, their offsets and ``__consumer_offsets`` belong to the
+GroupMetadataManager (group_metadata_manager.py): this class validates requests and runs the
+rebalance protocol, and hands it what to store.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import trio
 
 from kafkapy.broker_config import BrokerConfig
+from kafkapy.clock import Clock
 from kafkapy.coordinator.group import (
     ClassicGroup,
     GroupState,
@@ -34,41 +35,15 @@ from kafkapy.coordinator.group import (
     SyncResult,
     Waiter,
 )
-from kafkapy.coordinator.group_records import (
-    OffsetsTopic,
-    Record,
-    decode_offsets,
-    group_metadata_record,
-    offset_commit_record,
-)
+from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
+from kafkapy.coordinator.group_records import OffsetsTopic
 from kafkapy.protocol.common import TopicPartition
-from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.storage.log import Log
-from kafkapy.storage.log_manager import LogManager
+from kafkapy.protocol.errors import ErrorCode
 
 log = logging.getLogger("kafkapy.coordinator")
 
 # Kafka's GroupCoordinator.NewMemberJoinTimeoutMs: how long a new member's JoinGroup may stay parked.
 NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000
-
-
-# Append errors as OffsetCommit reports them (GroupMetadataManager.storeOffsets).
-_COMMIT_APPEND_ERRORS = {
-    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: ErrorCode.COORDINATOR_NOT_AVAILABLE,
-    ErrorCode.KAFKA_STORAGE_ERROR: ErrorCode.NOT_COORDINATOR,
-    ErrorCode.MESSAGE_TOO_LARGE: ErrorCode.INVALID_COMMIT_OFFSET_SIZE,
-    ErrorCode.RECORD_LIST_TOO_LARGE: ErrorCode.INVALID_COMMIT_OFFSET_SIZE,
-}
-# ... and as JoinGroup/SyncGroup report them (GroupMetadataManager.storeGroup).
-_GROUP_APPEND_ERRORS = {
-    **_COMMIT_APPEND_ERRORS,
-    ErrorCode.MESSAGE_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
-    ErrorCode.RECORD_LIST_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
-}
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass
@@ -92,22 +67,31 @@ class JoinRequest:
 
 
 class GroupCoordinator:
-    """Every classic group of this broker, their offsets, and the timers that drive them."""
+    """The rebalance protocol of every classic group of this broker, and the timers that drive it."""
 
-    def __init__(self, config: BrokerConfig, logs: LogManager, on_append: Callable[[Log], None]) -> None:
+    def __init__(self, config: BrokerConfig, group_manager: GroupMetadataManager, *, clock: Clock) -> None:
         self.config = config
-        self.logs = logs
-        self.store = OffsetsTopic(logs, config.offsets_topic_num_partitions, on_append)
-        self.groups: dict[str, ClassicGroup] = {}
+        self.group_manager = group_manager
+        self.clock = clock
         self._wakeup = trio.Event()
         # When the timer task is due to wake next; earlier deadlines must wake it.
         self._wake_at = float("inf")
+
+    @property
+    def groups(self) -> dict[str, ClassicGroup]:
+        """Every group, by id (the GroupMetadataManager's cache)."""
+        return self.group_manager.groups
+
+    @property
+    def store(self) -> OffsetsTopic:
+        """``__consumer_offsets``, for FindCoordinator, OffsetFetch and TxnOffsetCommit."""
+        return self.group_manager.store
 
     # Start-up and timers.
 
     def load(self) -> None:
         """Rebuild every group from ``__consumer_offsets``; done before the broker serves requests."""
-        self.groups = self.store.load().groups(wall_ms())
+        self.group_manager.load()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Fire join, sync, session and pending-member deadlines; expire offsets periodically."""
@@ -127,7 +111,7 @@ class GroupCoordinator:
             now = trio.current_time()
             self.fire_timers(now)
             if now >= next_cleanup:
-                self.expire_offsets(wall_ms())
+                self.expire_offsets(self.clock.wall_ms())
                 next_cleanup = now + interval
 
     def _poke(self, deadline: float) -> None:
@@ -208,7 +192,7 @@ class GroupCoordinator:
         else:
             group.initial_delay_remaining_ms = None
             group.join_deadline = now + group.rebalance_timeout_ms() / 1000
-        group.transition(GroupState.PREPARING_REBALANCE, wall_ms())
+        group.transition(GroupState.PREPARING_REBALANCE, self.clock.wall_ms())
         log.info(
             "preparing to rebalance",
             extra={"group": group.group_id, "generation": group.generation_id, "reason": reason},
@@ -250,10 +234,10 @@ class GroupCoordinator:
             group.join_deadline = trio.current_time() + group.rebalance_timeout_ms() / 1000
             self._poke(group.join_deadline)
             return
-        group.init_next_generation(wall_ms())
+        group.init_next_generation(self.clock.wall_ms())
         if group.is_in(GroupState.EMPTY):
             log.info("group is empty", extra={"group": group.group_id, "generation": group.generation_id})
-            self._store_group(group, {})
+            self.group_manager.store_group(group, {})
             return
         log.info(
             "group stabilized",
@@ -321,7 +305,7 @@ class GroupCoordinator:
                 return JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id)
             if not request.protocol_type or not request.protocols:
                 return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, member_id)
-            group = self.groups[request.group_id] = ClassicGroup(request.group_id, wall_ms())
+            group = self.groups[request.group_id] = ClassicGroup(request.group_id, self.clock.wall_ms())
         if not member_id and len(group.members) + len(group.pending_members) >= config.group_max_size:
             return JoinResult(ErrorCode.GROUP_MAX_SIZE_REACHED, member_id)
         if group.is_in(GroupState.DEAD):
@@ -434,7 +418,7 @@ class GroupCoordinator:
             if group.select_protocol() != group.protocol_name:
                 self._maybe_prepare_rebalance(group, f"static member {instance_id} changed the group's protocol")
                 return waiter
-            error = self._store_group(group, {m.member_id: m.assignment for m in group.members.values()})
+            error = self.group_manager.store_group(group, {m.member_id: m.assignment for m in group.members.values()})
             if error != ErrorCode.NONE:
                 # Undo the replacement: the old incarnation stays the member.
                 member.join_waiter = None
@@ -513,13 +497,13 @@ class GroupCoordinator:
         member.sync_waiter = waiter
         if group.is_leader(member_id):
             assignment = {mid: assignments.get(mid, b"") for mid in group.members}
-            error = self._store_group(group, assignment)
+            error = self.group_manager.store_group(group, assignment)
             if error != ErrorCode.NONE:
                 self._propagate_assignment_error(group, error)
                 self._maybe_prepare_rebalance(group, "storing the assignment failed")
             else:
                 self._set_and_propagate_assignment(group, assignment)
-                group.transition(GroupState.STABLE, wall_ms())
+                group.transition(GroupState.STABLE, self.clock.wall_ms())
                 log.info("group is stable", extra={"group": group_id, "generation": group.generation_id})
         return await waiter.wait()
 
@@ -573,7 +557,7 @@ class GroupCoordinator:
         self._remove_member_and_update_group(group, member)
         return ErrorCode.NONE
 
-    # Offsets.
+    # Offsets: validated here, kept and persisted by the GroupMetadataManager.
 
     def commit_offsets(
         self,
@@ -586,17 +570,7 @@ class GroupCoordinator:
         """Store offsets (already validated per partition by the handler); an error per partition."""
         error = self._commit_error(group_id, generation_id, member_id, instance_id)
         if error == ErrorCode.NONE and offsets:
-            group = self.groups.get(group_id)
-            created = group is None
-            if group is None:
-                # A consumer that only stores offsets here (assign() with a group.id): a "simple" group.
-                group = ClassicGroup(group_id, wall_ms())
-            records = [offset_commit_record(group_id, t, p, o) for (t, p), o in offsets.items()]
-            error = self._append(group_id, records, _COMMIT_APPEND_ERRORS)
-            if error == ErrorCode.NONE:
-                group.offsets.update(offsets)
-                if created:
-                    self.groups[group_id] = group
+            error = self.group_manager.store_offsets(group_id, offsets)
         return {tp: error for tp in offsets}
 
     def _commit_error(self, group_id: str, generation_id: int, member_id: str, instance_id: str | None) -> ErrorCode:
@@ -606,7 +580,7 @@ class GroupCoordinator:
             if generation_id >= 0:
                 # A generation of a group this coordinator does not know: an old generation.
                 return ErrorCode.ILLEGAL_GENERATION
-            group = ClassicGroup(group_id, wall_ms())
+            group = ClassicGroup(group_id, self.clock.wall_ms())
         if group.is_in(GroupState.DEAD):
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
         if generation_id >= 0 or member_id or instance_id is not None:
@@ -627,15 +601,45 @@ class GroupCoordinator:
             self._schedule_heartbeat(member)
         return ErrorCode.NONE
 
+    def commit_txn_offsets(
+        self,
+        group_id: str,
+        generation_id: int,
+        member_id: str,
+        instance_id: str | None,
+        producer: tuple[int, int],
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+    ) -> ErrorCode:
+        """Kafka's handleTxnCommitOffsets, once the transaction coordinator accepted ``producer`` (id, epoch)."""
+        error = self._txn_commit_error(self.groups.get(group_id), generation_id, member_id, instance_id)
+        if error != ErrorCode.NONE or not offsets:
+            return error
+        return self.group_manager.store_txn_offsets(group_id, offsets, producer)
+
+    @staticmethod
+    def _txn_commit_error(
+        group: ClassicGroup | None, generation_id: int, member_id: str, instance_id: str | None
+    ) -> ErrorCode:
+        """Kafka's doTxnCommitOffsets checks; an unknown group is one that only stores offsets."""
+        if group is None:
+            return ErrorCode.NONE
+        if group.is_in(GroupState.DEAD):
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if generation_id < 0 and group.is_in(GroupState.EMPTY):
+            return ErrorCode.NONE
+        if group.is_static_member_fenced(instance_id, member_id):
+            return ErrorCode.FENCED_INSTANCE_ID
+        if member_id and not group.has(member_id):
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if generation_id >= 0 and generation_id != group.generation_id:
+            return ErrorCode.ILLEGAL_GENERATION
+        return ErrorCode.NONE
+
     def fetch_offsets(
         self, group_id: str, partitions: list[TopicPartition] | None
     ) -> dict[TopicPartition, OffsetAndMetadata | None]:
-        """Committed offsets of ``partitions`` (None: every partition with one); None where nothing is committed."""
-        group = self.groups.get(group_id)
-        offsets = {} if group is None or group.is_in(GroupState.DEAD) else group.offsets
-        if partitions is None:
-            return dict(offsets)
-        return {tp: offsets.get(tp) for tp in partitions}
+        """Kafka's handleFetchOffsets: the GroupMetadataManager's committed offsets."""
+        return self.group_manager.fetch_offsets(group_id, partitions)
 
     def delete_offsets(
         self, group_id: str, partitions: list[TopicPartition]
@@ -654,67 +658,24 @@ class GroupCoordinator:
             else:
                 errors[tp] = ErrorCode.NONE
                 deletable.add(tp)
-        self._cleanup([group], lambda g: [tp for tp in g.offsets if tp in deletable])
+        self.group_manager.cleanup([group], lambda g: [tp for tp in g.offsets if tp in deletable])
         return ErrorCode.NONE, errors
 
     def delete_topic_offsets(self, topics: Iterable[str]) -> None:
-        """Forget every group's offsets of deleted topics (to be called by DeleteTopics)."""
-        gone = set(topics)
-        self._cleanup(list(self.groups.values()), lambda g: [tp for tp in g.offsets if tp[0] in gone])
+        """Kafka's handleDeletedPartitions: DeleteTopics drops every group's offsets of the topics."""
+        self.group_manager.delete_topic_offsets(topics)
 
     def expire_offsets(self, now_ms: int) -> None:
-        """Kafka's cleanupGroupMetadata on a timer: expired offsets, offsets of missing topics, empty groups."""
-        retention = self.config.offsets_retention_ms
-        topics = self.logs.topics
-
-        def expired(group: ClassicGroup) -> list[TopicPartition]:
-            if group.is_in(GroupState.EMPTY) and group.protocol_type is not None:
-                # A consumer group without members: retention counts from when it became empty.
-                since = group.state_timestamp_ms
-            elif group.protocol_type is None or (
-                group.is_in(GroupState.STABLE) and group.subscribed_topics is not None
-            ):
-                since = None
-            else:
-                return [tp for tp in group.offsets if tp[0] not in topics]
-            out = []
-            for tp, offset in group.offsets.items():
-                if tp[0] not in topics:
-                    out.append(tp)
-                elif group.is_subscribed_to(tp[0]):
-                    continue
-                elif offset.expire_timestamp is not None:
-                    if now_ms >= offset.expire_timestamp:
-                        out.append(tp)
-                elif now_ms - (offset.commit_timestamp if since is None else since) >= retention:
-                    out.append(tp)
-            return out
-
-        self._cleanup(list(self.groups.values()), expired)
-
-    def _cleanup(self, groups: list[ClassicGroup], select: Callable[[ClassicGroup], list[TopicPartition]]) -> None:
-        """Remove the selected offsets; an Empty group left without offsets dies. Tombstones follow."""
-        for group in groups:
-            removed = select(group)
-            for tp in removed:
-                del group.offsets[tp]
-            if group.is_in(GroupState.EMPTY) and not group.offsets and not group.pending_members:
-                group.transition(GroupState.DEAD, wall_ms())
-            records = [offset_commit_record(group.group_id, t, p, None) for t, p in removed]
-            if group.is_in(GroupState.DEAD) and self.groups.get(group.group_id) is group:
-                del self.groups[group.group_id]
-                log.info("group removed", extra={"group": group.group_id})
-                if group.generation_id > 0:
-                    records.append(group_metadata_record(None, group.group_id, {}))
-            self._append(group.group_id, records, _COMMIT_APPEND_ERRORS)
+        """What the timer does every offsets.retention.check.interval.ms (GroupMetadataManager.expire_offsets)."""
+        self.group_manager.expire_offsets(now_ms)
 
     def complete_txn_offsets(self, producer_id: int, commit: bool) -> None:
-        """A transaction's marker is in the offsets topic: its TxnOffsetCommits apply on COMMIT (Kafka's way)."""
-        for group_id, offsets in decode_offsets(self.store.pending_txn.complete(producer_id, commit)).items():
-            group = self.groups.get(group_id)
-            if group is None:
-                group = self.groups[group_id] = ClassicGroup(group_id, wall_ms())
-            group.offsets.update(offsets)
+        """Kafka's scheduleHandleTxnCompletion: a transaction's offsets apply on COMMIT, are dropped on ABORT."""
+        self.group_manager.complete_txn_offsets(producer_id, commit)
+
+    def rewrite_offsets_topic(self) -> None:
+        """After DeleteTopics took ``__consumer_offsets``: GroupMetadataManager.rewrite_offsets_topic."""
+        self.group_manager.rewrite_offsets_topic()
 
     # Admin.
 
@@ -728,8 +689,7 @@ class GroupCoordinator:
             for member in group.members.values():
                 member.resolve_join(JoinResult(ErrorCode.UNKNOWN_MEMBER_ID))
                 member.resolve_sync(SyncResult(ErrorCode.UNKNOWN_MEMBER_ID))
-        self.groups = {}
-        self.store.pending_txn.by_producer.clear()
+        self.group_manager.reset()
         self._poke(float("-inf"))
 
     def delete_groups(self, group_ids: list[str]) -> dict[str, ErrorCode]:
@@ -742,40 +702,8 @@ class GroupCoordinator:
             elif not group.is_in(GroupState.EMPTY):
                 errors[group_id] = ErrorCode.NON_EMPTY_GROUP
             else:
-                group.transition(GroupState.DEAD, wall_ms())
+                group.transition(GroupState.DEAD, self.clock.wall_ms())
                 dead.append(group)
                 errors[group_id] = ErrorCode.NONE
-        self._cleanup(dead, lambda g: list(g.offsets))
+        self.group_manager.cleanup(dead, lambda g: list(g.offsets))
         return errors
-
-    # Persistence.
-
-    def rewrite_offsets_topic(self) -> None:
-        """Write every group's metadata and offsets again, after DeleteTopics took ``__consumer_offsets``.
-
-        Kafka 4.3.1 accepts that deletion (its groups then lose their offsets); kafkapy answers the
-        same but keeps serving what it acknowledged, so it must be in the new topic for the next start.
-        Transactional offsets still pending stay in memory only.
-        """
-        for group in self.groups.values():
-            records = [offset_commit_record(group.group_id, t, p, o) for (t, p), o in group.offsets.items()]
-            if group.generation_id > 0:
-                assignment = {m.member_id: m.assignment for m in group.members.values()}
-                records.append(group_metadata_record(group, group.group_id, assignment))
-            self._append(group.group_id, records, _COMMIT_APPEND_ERRORS)
-
-    def _store_group(self, group: ClassicGroup, assignment: dict[str, bytes]) -> ErrorCode:
-        return self._append(
-            group.group_id, [group_metadata_record(group, group.group_id, assignment)], _GROUP_APPEND_ERRORS
-        )
-
-    def _append(self, group_id: str, records: list[Record], errors: dict[ErrorCode, ErrorCode]) -> ErrorCode:
-        try:
-            self.store.append(group_id, records, wall_ms())
-        except KafkaError as exc:
-            log.error("writing to the offsets topic failed", extra={"group": group_id, "error": str(exc)})
-            return errors.get(exc.code, exc.code)
-        except OSError as exc:
-            log.error("writing to the offsets topic failed", extra={"group": group_id, "error": str(exc)})
-            return ErrorCode.NOT_COORDINATOR
-        return ErrorCode.NONE

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -27,7 +26,6 @@ from kafkapy.coordinator.transaction_offsets import PendingTxnOffsets
 from kafkapy.protocol.records import build_batch, validate_batches
 from kafkapy.protocol.schema import message_construct
 from kafkapy.protocol.specs import internal_specs
-from kafkapy.storage.log import Log
 from kafkapy.storage.log_manager import LogManager, TopicState
 
 log = logging.getLogger("kafkapy.coordinator")
@@ -195,10 +193,9 @@ def partition_for(group_id: str, partitions: int) -> int:
 class OffsetsTopic:
     """Appends to and replays ``__consumer_offsets``, creating it on first use."""
 
-    def __init__(self, logs: LogManager, num_partitions: int, on_append: Callable[[Log], None]) -> None:
+    def __init__(self, logs: LogManager, num_partitions: int) -> None:
         self._logs = logs
         self._configured_partitions = num_partitions
-        self._on_append = on_append
         # Transactional offset commits waiting for their transaction's marker.
         self.pending_txn = PendingTxnOffsets(decode_offsets)
 
@@ -240,7 +237,6 @@ class OffsetsTopic:
         partition.append(batch, validate_batches(batch), now_ms=now_ms, coordinator=producer is not None)
         if producer is not None:
             self.pending_txn.add(producer[0], records)
-        self._on_append(partition)
 
     def load(self) -> LoadedState:
         """Replay every partition of the topic (nothing if it does not exist yet)."""

@@ -17,12 +17,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import trio
 
 from kafkapy.broker_config import BrokerConfig
+from kafkapy.clock import Clock
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
 from kafkapy.coordinator.group_records import partition_for
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC
@@ -36,7 +36,6 @@ from kafkapy.coordinator.transaction_log import (
 from kafkapy.protocol.common import TopicPartition
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import NO_PRODUCER_ID, build_end_txn_marker, validate_batches
-from kafkapy.storage.log import Log
 from kafkapy.storage.log_manager import LogManager
 
 log = logging.getLogger("kafkapy.coordinator")
@@ -50,10 +49,6 @@ _COMPLETE = {True: TxnState.COMPLETE_COMMIT, False: TxnState.COMPLETE_ABORT}
 _PREPARE = {True: TxnState.PREPARE_COMMIT, False: TxnState.PREPARE_ABORT}
 
 
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class TransactionCoordinator:
     """Every transactional id of this broker and the timers that abort and expire them."""
 
@@ -64,14 +59,15 @@ class TransactionCoordinator:
         producer_ids: ProducerIdManager,
         groups: GroupCoordinator,
         store: TransactionStateTopic,
-        on_append: Callable[[Log], None],
+        *,
+        clock: Clock,
     ) -> None:
         self.config = config
+        self.clock = clock
         self.logs = logs
         self.producer_ids = producer_ids
         self.groups = groups
         self.store = store
-        self._on_append = on_append
         self.transactions: dict[str, TransactionMetadata] = {}
 
     # Start-up and timers.
@@ -111,10 +107,10 @@ class TransactionCoordinator:
             now = trio.current_time()
             if now >= next_abort:
                 self.complete_prepared()
-                self.abort_timed_out_transactions(wall_ms())
+                self.abort_timed_out_transactions(self.clock.wall_ms())
                 next_abort = now + abort_interval
             if now >= next_expire:
-                self.expire_transactional_ids(wall_ms())
+                self.expire_transactional_ids(self.clock.wall_ms())
                 next_expire = now + expire_interval
 
     def abort_timed_out_transactions(self, now_ms: int) -> None:
@@ -142,7 +138,7 @@ class TransactionCoordinator:
 
     def _transition(self, meta: TransactionMetadata, **changes: object) -> ErrorCode:
         """Write ``meta`` with ``changes`` to the log, then apply them (Kafka's TxnTransitMetadata)."""
-        now = wall_ms()
+        now = self.clock.wall_ms()
         updated = dataclasses.replace(meta, last_update_ms=now, **changes)
         try:
             self.store.append(meta.transactional_id, updated, now)
@@ -173,7 +169,7 @@ class TransactionCoordinator:
         meta = self.transactions.get(txn_id)
         if meta is None:
             meta = TransactionMetadata(txn_id, self.producer_ids.next_producer_id(), timeout_ms=timeout_ms)
-            meta.last_update_ms = wall_ms()
+            meta.last_update_ms = self.clock.wall_ms()
         if expected is not None and not self._valid_expected_producer(meta, expected):
             return ErrorCode.PRODUCER_FENCED, NO_PRODUCER_ID, NO_PRODUCER_EPOCH
         if meta.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
@@ -252,7 +248,7 @@ class TransactionCoordinator:
             if wanted <= meta.partitions:
                 return ErrorCode.NONE
             return self._transition(meta, partitions=meta.partitions | wanted)
-        return self._transition(meta, state=TxnState.ONGOING, partitions=wanted, start_ms=wall_ms())
+        return self._transition(meta, state=TxnState.ONGOING, partitions=wanted, start_ms=self.clock.wall_ms())
 
     def verify_partitions(
         self, txn_id: str, producer_id: int, epoch: int, partitions: Iterable[TopicPartition]
@@ -345,7 +341,7 @@ class TransactionCoordinator:
 
     def _write_markers_and_complete(self, meta: TransactionMetadata, commit: bool) -> None:
         """Kafka's TransactionMarkerChannelManager and its completion, done in place."""
-        now = wall_ms()
+        now = self.clock.wall_ms()
         for topic, index in sorted(meta.partitions):
             partition = self.logs.get_log(topic, index)
             if partition is None:
@@ -366,7 +362,6 @@ class TransactionCoordinator:
                 # An older epoch's marker is refused when a newer one fenced it: nothing to end here.
                 log.warning("writing a transaction marker failed", extra={"topic": topic, "error": str(exc)})
                 continue
-            self._on_append(partition)
             if topic == OFFSETS_TOPIC:
                 self.groups.complete_txn_offsets(meta.producer_id, commit)
         error = self._transition(meta, state=_COMPLETE[commit], partitions=set())
@@ -386,7 +381,7 @@ class TransactionCoordinator:
         Kafka 4.3.1 accepts that deletion; the coordinator keeps its transactions (ongoing ones must
         still end, or their partitions' last stable offset would never move), so the new topic gets them.
         """
-        now = wall_ms()
+        now = self.clock.wall_ms()
         for txn_id, meta in self.transactions.items():
             try:
                 self.store.append(txn_id, meta, now)
@@ -421,7 +416,7 @@ class TransactionCoordinator:
     ) -> list[TransactionMetadata]:
         """Kafka's listTransactionStates with its filters (duration: running at least that long)."""
         regex = re.compile(pattern) if pattern else None
-        now = wall_ms()
+        now = self.clock.wall_ms()
         out = []
         for meta in self.transactions.values():
             if meta.state == TxnState.DEAD:

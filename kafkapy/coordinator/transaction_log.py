@@ -13,7 +13,6 @@ from __future__ import annotations
 import enum
 import logging
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -31,7 +30,6 @@ from kafkapy.protocol.common import TopicPartition
 from kafkapy.protocol.records import NO_PRODUCER_ID, build_batch, validate_batches
 from kafkapy.protocol.schema import message_construct
 from kafkapy.protocol.specs import internal_specs
-from kafkapy.storage.log import Log
 from kafkapy.storage.log_manager import LogManager, TopicState
 
 log = logging.getLogger("kafkapy.coordinator")
@@ -161,10 +159,9 @@ def transactional_id_of(key: bytes) -> str:
 class TransactionStateTopic:
     """Appends to and replays ``__transaction_state``, creating it on first use."""
 
-    def __init__(self, logs: LogManager, num_partitions: int, on_append: Callable[[Log], None]) -> None:
+    def __init__(self, logs: LogManager, num_partitions: int) -> None:
         self._logs = logs
         self._configured_partitions = num_partitions
-        self._on_append = on_append
 
     def ensure_topic(self) -> TopicState:
         topic = self._logs.topics.get(TRANSACTION_STATE_TOPIC)
@@ -185,7 +182,6 @@ class TransactionStateTopic:
         key, value = transaction_record(txn_id, meta)
         batch = bytearray(build_batch([(key, value, [], now_ms)]))
         partition.append(batch, validate_batches(batch), now_ms=now_ms)
-        self._on_append(partition)
 
     def load(self) -> dict[str, TransactionMetadata]:
         """Replay every partition (nothing if the topic does not exist yet)."""

@@ -1,15 +1,8 @@
 """Kafka's on-disk log: segments of record batches with sparse offset and time indexes."""
 
 from kafkapy.storage.index import CorruptIndexError, OffsetIndex, OffsetPosition, TimeIndex, TimestampOffset
-from kafkapy.storage.log import (
-    CREATE_TIME,
-    LOG_APPEND_TIME,
-    AppendInfo,
-    FetchSlice,
-    Log,
-    LogConfig,
-    OffsetAndTimestamp,
-)
+from kafkapy.storage.log import AppendInfo, FetchSlice, Log, OffsetAndTimestamp
+from kafkapy.storage.log_config import CREATE_TIME, LOG_APPEND_TIME, LogConfig
 from kafkapy.storage.log_manager import (
     LogManager,
     TopicState,

@@ -40,7 +40,8 @@ from kafkapy.protocol.records import (
     parse_batch_header,
 )
 from kafkapy.storage.checkpoint import CLEANER_OFFSET_CHECKPOINT, read_checkpoint, write_checkpoint
-from kafkapy.storage.log import Log, LogConfig
+from kafkapy.storage.log import Log
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.log_manager import LogManager
 from kafkapy.storage.segment import CLEANED_FILE_SUFFIX, MAX_RELATIVE_OFFSET, SWAP_FILE_SUFFIX, LogSegment, iter_batches
 from kafkapy.storage.txn_index import AbortedTxn

@@ -1,5 +1,11 @@
 """One partition's log: an ordered list of segments with Kafka's append, read and recovery rules.
 
+Split along Kafka's own classes: the settings are ``log_config.LogConfig``, the checks of what may
+be appended ``log_validator`` (LogValidator), the segments by base offset ``log_segments.LogSegments``,
+the producer ids and their snapshot files ``producer_state.ProducerStateManager``; this module is
+UnifiedLog (offsets, rolling, reads, retention, truncation), and it tells its LogOffsetsListener of
+every append.
+
 Everything here is synchronous. The trio server calls ``append`` and ``read`` directly because
 they only touch the page cache; ``flush`` (fsync) is meant to run in a worker thread, so the
 state it shares with appends is guarded by a lock.
@@ -7,142 +13,50 @@ state it shares with appends is guarded by a lock.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import re
-import struct
 import threading
-import time
-from bisect import bisect_right
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple, Protocol
 
-from kafkapy.protocol.compression import CompressionType
+from kafkapy.clock import SYSTEM_CLOCK, Clock
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import (
-    CONTROL_ABORT,
-    CONTROL_COMMIT,
     NO_PRODUCER_ID,
     BatchHeader,
     assign_offsets,
-    build_batch,
-    decode_records,
     parse_batch_header,
-    parse_control_key,
-    validate_batches,
 )
 from kafkapy.storage.fs import DISK, FileSystem, OpenFile
 from kafkapy.storage.index import CorruptIndexError, TimestampOffset
+from kafkapy.storage.log_config import LogConfig
+from kafkapy.storage.log_segments import LogSegments
+from kafkapy.storage.log_validator import Marker, read_marker, validate
 from kafkapy.storage.producer_state import (
-    NO_COORDINATOR_EPOCH,
-    SNAPSHOT_FILE_SUFFIX,
     BatchMetadata,
     CompletedTxn,
-    CorruptSnapshotError,
     ProducerStateManager,
-    snapshot_file_name,
 )
 from kafkapy.storage.segment import (
     DELETED_FILE_SUFFIX,
     INDEX_FILE_SUFFIX,
     LOG_FILE_SUFFIX,
     MAX_RELATIVE_OFFSET,
+    OFFSET_STEM,
     TIME_INDEX_FILE_SUFFIX,
     LogSegment,
     recover_leftover_files,
 )
 from kafkapy.storage.txn_index import TXN_INDEX_FILE_SUFFIX, AbortedTxn
-from kafkapy.topic_configs import TOPIC_CONFIGS, check_consistency, parse_topic_configs
 
 logger = logging.getLogger("kafkapy.storage")
 
-CREATE_TIME = "CreateTime"
-LOG_APPEND_TIME = "LogAppendTime"
-
-# Segment files are named by their base offset, zero-padded to 20 digits.
-_SEGMENT_STEM = re.compile(r"\d{20}")
-
-# Kafka writes Long.MAX_VALUE for "never" (flush.messages, flush.ms).
-_LONG_MAX = 2**63 - 1
-
-# Producer state snapshots kept per partition (Kafka keeps one per segment; the newest matter).
-SNAPSHOTS_TO_KEEP = 2
 # A failed append (a full disk, mostly) is logged the first time per partition, then at most once
 # per this interval, with the number of failures since: producers retry, and each retry fails too.
 STORAGE_ERROR_LOG_INTERVAL_MS = 60_000
-# An end transaction marker's value: version int16, coordinatorEpoch int32.
-_MARKER_VALUE = struct.Struct(">hi")
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _default(name: str) -> Any:
-    return TOPIC_CONFIGS[name].default_value
-
-
-@dataclass(frozen=True)
-class LogConfig:
-    """Per-topic log settings: Kafka's topic configs (kafkapy.topic_configs) in snake_case, with Kafka's defaults."""
-
-    segment_bytes: int = _default("segment.bytes")
-    segment_ms: int = _default("segment.ms")
-    index_interval_bytes: int = _default("index.interval.bytes")
-    # None: no forced fsync (Kafka's Long.MAX_VALUE).
-    flush_messages: int | None = _default("flush.messages")
-    flush_ms: int | None = _default("flush.ms")
-    # -1: keep forever / no size limit.
-    retention_ms: int = _default("retention.ms")
-    retention_bytes: int = _default("retention.bytes")
-    message_timestamp_type: str = _default("message.timestamp.type")
-    message_timestamp_before_max_ms: int = _default("message.timestamp.before.max.ms")
-    message_timestamp_after_max_ms: int = _default("message.timestamp.after.max.ms")
-    max_message_bytes: int = _default("max.message.bytes")
-    cleanup_policy: tuple[str, ...] = _default("cleanup.policy")
-    compression_type: str = _default("compression.type")
-    delete_retention_ms: int = _default("delete.retention.ms")
-    min_compaction_lag_ms: int = _default("min.compaction.lag.ms")
-    max_compaction_lag_ms: int = _default("max.compaction.lag.ms")
-    min_cleanable_dirty_ratio: float = _default("min.cleanable.dirty.ratio")
-    min_insync_replicas: int = _default("min.insync.replicas")
-    file_delete_delay_ms: int = _default("file.delete.delay.ms")
-
-    def with_overrides(self, configs: Mapping[str, str | None]) -> LogConfig:
-        """Apply topic config overrides given by Kafka name ("segment.bytes": "1024").
-
-        Configs kafkapy does not interpret are validated and otherwise ignored; unknown names and
-        bad values raise KafkaError(INVALID_CONFIG).
-        """
-        changed = dataclasses.replace(self, **parse_topic_configs(configs))
-        check_consistency(dataclasses.asdict(changed))
-        return changed
-
-    @property
-    def compact(self) -> bool:
-        return "compact" in self.cleanup_policy
-
-    @property
-    def delete(self) -> bool:
-        return "delete" in self.cleanup_policy
-
-    @property
-    def target_codec(self) -> int | None:
-        """The codec the broker recompresses to, or None to keep the producer's (compression.type=producer)."""
-        if self.compression_type == "producer":
-            return None
-        return 0 if self.compression_type == "uncompressed" else int(CompressionType[self.compression_type.upper()])
-
-    @property
-    def inspects_records(self) -> bool:
-        """Whether appends must decode records: recompression, keys of compacted topics, old timestamps."""
-        return (
-            self.compression_type != "producer"
-            or self.compact
-            or (self.message_timestamp_type == CREATE_TIME and self.message_timestamp_before_max_ms < _LONG_MAX)
-        )
 
 
 @dataclass(frozen=True)
@@ -193,6 +107,17 @@ class FetchSlice:
         return self.segment.pread(self.length, self.position)
 
 
+class LogOffsetsListener(Protocol):
+    """Kafka's LogOffsetsListener: told each time an append moves a log's high watermark.
+
+    On one broker every append commits, so this is every append that wrote something (a retried
+    batch answered from the producer state writes nothing). The broker wakes the fetches parked on
+    the log and schedules its flush from here; it runs on the appending thread, under no lock.
+    """
+
+    def on_high_watermark_updated(self, log: Log, high_watermark: int) -> None: ...
+
+
 class OffsetAndTimestamp(NamedTuple):
     """ListOffsets' answer for a timestamp: the first record at or after it."""
 
@@ -212,13 +137,14 @@ class Log:
         fs: FileSystem,
         now_ms: int,
         log_start_offset: int = 0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """Wrap already-opened, recovered segments; use ``Log.open``."""
         self._dir = directory
         self._fs = fs
+        self._clock = clock
         self._config = config
-        self._segments = segments
-        self._base_offsets = [segment.base_offset for segment in segments]
+        self._segments = LogSegments(segments)
         self._log_end_offset = segments[-1].next_offset
         self._lock = threading.Lock()
         # Kafka's recoveryPoint: everything below it is known to be fsynced.
@@ -233,6 +159,8 @@ class Log:
         self._moved = False
         self._storage_errors_unlogged = 0
         self._storage_error_logged_ms: int | None = None
+        # Who hears of appends (the broker, through LogManager.set_offsets_listener); None in bare logs.
+        self.offsets_listener: LogOffsetsListener | None = None
 
     @classmethod
     def open(
@@ -243,6 +171,7 @@ class Log:
         fs: FileSystem = DISK,
         now_ms: int | None = None,
         log_start_offset: int = 0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> Log:
         """Load the partition's segments from ``fs``, recovering the active one and any with a bad index.
 
@@ -250,12 +179,12 @@ class Log:
         are dealt with first (``recover_leftover_files``). ``log_start_offset`` comes from the
         log-start-offset-checkpoint file.
         """
-        now_ms = _now_ms() if now_ms is None else now_ms
+        now_ms = clock.wall_ms() if now_ms is None else now_ms
         fs.makedirs(directory)
         recover_leftover_files(fs, directory, config.index_interval_bytes)
         names = fs.listdir(directory)
         log_stems = {name[: -len(LOG_FILE_SUFFIX)] for name in names if name.endswith(LOG_FILE_SUFFIX)}
-        base_offsets = sorted(int(stem) for stem in log_stems if _SEGMENT_STEM.fullmatch(stem))
+        base_offsets = sorted(int(stem) for stem in log_stems if OFFSET_STEM.fullmatch(stem))
         index_suffixes = (INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, TXN_INDEX_FILE_SUFFIX)
         for name in names:
             if name.endswith(index_suffixes) and name.rsplit(".", 1)[0] not in log_stems:
@@ -279,7 +208,7 @@ class Log:
         active = segments[-1]
         active.recover()
         active.load_rolling_base(now_ms)
-        return cls(directory, config, segments, fs=fs, now_ms=now_ms, log_start_offset=log_start_offset)
+        return cls(directory, config, segments, fs=fs, now_ms=now_ms, log_start_offset=log_start_offset, clock=clock)
 
     @property
     def dir(self) -> Path:
@@ -300,11 +229,11 @@ class Log:
 
     @property
     def segments(self) -> tuple[LogSegment, ...]:
-        return tuple(self._segments)
+        return self._segments.values()
 
     @property
     def active_segment(self) -> LogSegment:
-        return self._segments[-1]
+        return self._segments.active
 
     @property
     def log_start_offset(self) -> int:
@@ -343,6 +272,7 @@ class Log:
 
         ``headers`` are validate_batches' result for ``buf``; ``inspected`` says inspect_records
         already ran on them (produce does it first, in a worker thread for compressed batches).
+        The checks are kafkapy.storage.log_validator's; offsets are assigned here, under the lock.
         ``coordinator`` marks an append by a coordinator (Kafka's AppendOrigin.COORDINATOR: markers,
         transactional offset commits), whose sequence numbers are not checked. Control batches must
         be COMMIT/ABORT markers. Rolls a new segment first when the batches would overflow
@@ -350,26 +280,11 @@ class Log:
         Raises KafkaError MESSAGE_TOO_LARGE for a batch over max.message.bytes and
         RECORD_LIST_TOO_LARGE when the data cannot fit in any segment.
         """
-        config = self._config
         if not headers:
             return AppendInfo(-1, -1, -1, -1, -1, self.log_start_offset)
-        for header in headers:
-            if header.size > config.max_message_bytes:
-                raise KafkaError(
-                    ErrorCode.MESSAGE_TOO_LARGE,
-                    f"batch of {header.size} bytes exceeds max.message.bytes {config.max_message_bytes}",
-                )
-        if len(buf) > config.segment_bytes:
-            raise KafkaError(
-                ErrorCode.RECORD_LIST_TOO_LARGE,
-                f"{len(buf)} bytes exceed segment.bytes {config.segment_bytes}",
-            )
-        if config.message_timestamp_type == CREATE_TIME:
-            _check_future_timestamps(headers, now_ms, config.message_timestamp_after_max_ms)
-        if config.inspects_records and not inspected and not any(header.is_control for header in headers):
-            buf, headers = self.inspect_records(buf, headers, now_ms)
-        append_time = now_ms if config.message_timestamp_type == LOG_APPEND_TIME else None
-        markers = _read_markers(buf, headers)
+        validated = validate(buf, headers, self._config, now_ms, partition=self._dir.name, inspected=inspected)
+        buf, headers, markers = validated.buffer, validated.headers, validated.markers
+        append_time = validated.log_append_time_ms
         duplicate = self._check_producers(headers, markers, check_sequences=not coordinator)
         if duplicate is not None:
             return AppendInfo(
@@ -414,6 +329,8 @@ class Log:
             max_timestamp, offset_of_max = append_time, first_offset
         else:
             max_timestamp, offset_of_max = newest.max_timestamp, newest.last_offset
+        if self.offsets_listener is not None:
+            self.offsets_listener.on_high_watermark_updated(self, self.high_watermark)
         return AppendInfo(
             first_offset=first_offset,
             last_offset=next_offset - 1,
@@ -437,7 +354,7 @@ class Log:
         self._storage_error_logged_ms = now_ms
 
     def _index_aborted_txns(
-        self, segment: LogSegment, assigned: list[BatchHeader], markers: list[_Marker | None]
+        self, segment: LogSegment, assigned: list[BatchHeader], markers: list[Marker | None]
     ) -> None:
         """Add the transactions that abort markers end to ``segment``'s .txnindex, before the markers."""
         for header, marker in zip(assigned, markers, strict=True):
@@ -457,60 +374,29 @@ class Log:
             self._producer_state = self._load_producer_state()
         return self._producer_state
 
-    def _snapshots(self) -> list[tuple[int, Path]]:
-        """(offset, path) of the producer state snapshots, oldest first."""
-        found = []
-        for name in self._fs.listdir(self._dir):
-            stem = name[: -len(SNAPSHOT_FILE_SUFFIX)]
-            if name.endswith(SNAPSHOT_FILE_SUFFIX) and _SEGMENT_STEM.fullmatch(stem):
-                found.append((int(stem), self._dir / name))
-        return sorted(found)
-
     def _load_producer_state(self) -> ProducerStateManager:
-        """Kafka's loadProducerState: snapshots past the log end are stale (the log was cut) and go."""
-        state: ProducerStateManager | None = None
-        start = self.log_start_offset
-        for offset, path in reversed(self._snapshots()):
-            if offset > self._log_end_offset:
-                self._fs.unlink(path, missing_ok=True)
-                continue
-            if state is not None:
-                continue
-            try:
-                state = ProducerStateManager.from_snapshot(self._fs.read_bytes(path))
-                start = offset
-            except (OSError, CorruptSnapshotError) as exc:
-                logger.warning("unreadable producer state snapshot; ignoring it", extra={"path": path, "error": exc})
-                self._fs.unlink(path, missing_ok=True)
-        if state is None:
-            state = ProducerStateManager()
-        state.replay(self._batches_from(start))
+        """The newest usable snapshot, then the batches after it (or the whole log without one)."""
+        state, snapshot_offset = ProducerStateManager.load(self._fs, self._dir, self._log_end_offset)
+        state.replay(self._batches_from(self.log_start_offset if snapshot_offset is None else snapshot_offset))
         return state
 
     def _batches_from(self, start_offset: int) -> Iterator[tuple[BatchHeader, CompletedTxn | None]]:
         """Headers of the batches from ``start_offset`` on, each marker with what it completes."""
-        for segment in self._segments[self._segment_index_for(start_offset) :]:
+        for segment in self._segments.from_floor(start_offset):
             for position, header in segment.batch_headers():
                 if header.base_offset < start_offset:
                     continue
                 completed = None
                 if header.is_control and header.producer_id != NO_PRODUCER_ID:
-                    marker = _read_marker(segment.pread(header.size, position))
+                    marker = read_marker(segment.pread(header.size, position))
                     if marker is not None:
                         completed = CompletedTxn(header.producer_id, None, header.base_offset, marker.aborted)
                 yield header, completed
 
     def take_snapshot(self) -> None:
         """Write the producer state at the log end offset (on roll and close, as Kafka does)."""
-        if self._producer_state is None:
-            return
-        path = self._dir / snapshot_file_name(self._log_end_offset)
-        try:
-            self._fs.write_atomic(path, self._producer_state.to_snapshot(), sync=False)
-            for _, old in self._snapshots()[:-SNAPSHOTS_TO_KEEP]:
-                self._fs.unlink(old, missing_ok=True)
-        except OSError as exc:
-            logger.warning("producer state snapshot failed", extra={"path": path, "error": exc})
+        if self._producer_state is not None:
+            self._producer_state.take_snapshot(self._fs, self._dir, self._log_end_offset)
 
     @property
     def last_stable_offset(self) -> int:
@@ -520,11 +406,11 @@ class Log:
 
     def aborted_transactions(self, start_offset: int, end_offset: int) -> list[AbortedTxn]:
         """Aborted transactions that may hold records in [start_offset, end_offset), from the .txnindex files."""
-        first = self._segment_index_for(start_offset)
-        return [entry for s in self._segments[first:] for entry in s.txn_index.overlapping(start_offset, end_offset)]
+        segments = self._segments.from_floor(start_offset)
+        return [entry for s in segments for entry in s.txn_index.overlapping(start_offset, end_offset)]
 
     def _check_producers(
-        self, headers: list[BatchHeader], markers: list[_Marker | None], *, check_sequences: bool
+        self, headers: list[BatchHeader], markers: list[Marker | None], *, check_sequences: bool
     ) -> BatchMetadata | None:
         """Sequence/epoch checks of idempotent batches and markers; the original of a retried single batch."""
         if all(h.producer_id == NO_PRODUCER_ID for h in headers):
@@ -550,7 +436,7 @@ class Log:
 
     def _maybe_roll(self, append_size: int, last_offset: int, now_ms: int) -> LogSegment:
         """Kafka's shouldRoll: full, too old, or the offsets would not fit the int32 index."""
-        segment = self._segments[-1]
+        segment = self._segments.active
         if segment.size == 0:
             return segment
         config = self._config
@@ -564,24 +450,19 @@ class Log:
     def roll(self) -> LogSegment:
         """Start a new active segment at the log end offset (no-op if the active one is empty)."""
         with self._lock:
-            if self._segments[-1].size == 0:
-                return self._segments[-1]
+            if self._segments.active.size == 0:
+                return self._segments.active
             return self._roll()
 
     def _roll(self) -> LogSegment:
-        self._segments[-1].on_become_inactive()
+        self._segments.active.on_become_inactive()
         self.take_snapshot()
         segment = LogSegment(
             self._dir, self._log_end_offset, fs=self._fs, index_interval_bytes=self._config.index_interval_bytes
         )
-        self._segments.append(segment)
-        self._base_offsets.append(segment.base_offset)
+        self._segments.add(segment)
         self._dir_needs_fsync = True
         return segment
-
-    def _segment_index_for(self, offset: int) -> int:
-        """Index of the segment whose range holds ``offset`` (the floor by base offset)."""
-        return max(bisect_right(self._base_offsets, offset) - 1, 0)
 
     def read(
         self,
@@ -609,7 +490,7 @@ class Log:
             )
         if max_offset is not None and offset >= max_offset:
             return None
-        for segment in self._segments[self._segment_index_for(offset) :]:
+        for segment in self._segments.from_floor(offset):
             found = segment.read(offset, max_bytes, min_one_batch, max_offset=max_offset)
             if found is None:
                 continue
@@ -661,8 +542,7 @@ class Log:
             target = self._log_end_offset
             if target <= self._recovery_point and not self._dir_needs_fsync:
                 return
-            first = self._segment_index_for(self._recovery_point)
-            segments = self._segments[first:]
+            segments = self._segments.from_floor(self._recovery_point)
             fsync_dir, self._dir_needs_fsync = self._dir_needs_fsync, False
         for segment in segments:
             segment.flush()
@@ -673,54 +553,7 @@ class Log:
                 return  # the topic was deleted meanwhile
         with self._lock:
             self._recovery_point = max(self._recovery_point, target)
-            self._last_flush_ms = _now_ms() if now_ms is None else now_ms
-
-    def inspect_records(
-        self, buf: bytearray, headers: list[BatchHeader], now_ms: int
-    ) -> tuple[bytearray, list[BatchHeader]]:
-        """Kafka's LogValidator beyond the header checks: keys of compacted topics, old timestamps, recompression.
-
-        Only for topics whose configs ask for it (``LogConfig.inspects_records``); the batches come
-        back re-encoded with compression.type's codec when it is not "producer". Reads only the
-        config and ``buf``, so it may run in a worker thread; ``buf``'s records must have passed
-        check_records, which bounds what they inflate to.
-        """
-        config = self._config
-        codec = config.target_codec
-        oldest = None
-        if config.message_timestamp_type == CREATE_TIME and config.message_timestamp_before_max_ms < _LONG_MAX:
-            oldest = now_ms - config.message_timestamp_before_max_ms
-        out = bytearray()
-        position = 0
-        for header, (_, records) in zip(headers, decode_records(buf), strict=True):
-            for record in records:
-                if config.compact and record.key is None:
-                    raise KafkaError(
-                        ErrorCode.INVALID_RECORD,
-                        f"Compacted topic cannot accept message without key in topic partition {self._dir.name}.",
-                    )
-                if oldest is not None and record.timestamp < oldest:
-                    raise KafkaError(
-                        ErrorCode.INVALID_TIMESTAMP,
-                        f"Timestamp {record.timestamp} of message with offset {record.offset} is out of range: "
-                        f"more than message.timestamp.before.max.ms ({config.message_timestamp_before_max_ms}) old",
-                    )
-            if codec is None or codec == header.compression:
-                out += buf[position : position + header.size]
-            else:
-                out += build_batch(
-                    records,
-                    compression=codec,
-                    producer_id=header.producer_id,
-                    producer_epoch=header.producer_epoch,
-                    base_sequence=header.base_sequence,
-                    transactional=header.is_transactional,
-                    log_append_time=header.log_append_time,
-                )
-            position += header.size
-        if codec is None:
-            return buf, headers
-        return out, validate_batches(out)
+            self._last_flush_ms = self._clock.wall_ms() if now_ms is None else now_ms
 
     # Retention, DeleteRecords and compaction: all run on the event loop (see kafkapy.storage.retention
     # and kafkapy.storage.cleaner), so readers never see the segment list change under them.
@@ -738,7 +571,7 @@ class Log:
             )
         if offset > self._log_start_offset:
             self._log_start_offset = offset
-            self.delete_old_segments(_now_ms(), retention=False)
+            self.delete_old_segments(self._clock.wall_ms(), retention=False)
         return self._log_start_offset
 
     def delete_old_segments(self, now_ms: int, *, retention: bool = True) -> int:
@@ -752,11 +585,12 @@ class Log:
         excess = self.size_in_bytes - config.retention_bytes if retention and config.delete else -1
         excess = excess if config.retention_bytes >= 0 else -1
         doomed: list[LogSegment] = []
-        for index, segment in enumerate(self._segments):
-            is_active = index == len(self._segments) - 1
+        segments = self._segments.values()
+        for index, segment in enumerate(segments):
+            is_active = index == len(segments) - 1
             if is_active and segment.size == 0:
                 break
-            below_start = not is_active and self._segments[index + 1].base_offset <= self._log_start_offset
+            below_start = not is_active and segments[index + 1].base_offset <= self._log_start_offset
             expired = by_time and now_ms - segment.largest_timestamp > config.retention_ms
             oversized = excess >= segment.size
             if not (below_start or expired or oversized):
@@ -766,11 +600,10 @@ class Log:
         if not doomed:
             return 0
         with self._lock:
-            if doomed[-1] is self._segments[-1]:
+            if doomed[-1] is self._segments.active:
                 self._roll()
-            del self._segments[: len(doomed)]
-            del self._base_offsets[: len(doomed)]
-            self._log_start_offset = max(self._log_start_offset, self._segments[0].base_offset)
+            self._segments.remove_first(len(doomed))
+            self._log_start_offset = max(self._log_start_offset, self._segments.first.base_offset)
             self._retire(doomed, now_ms)
         logger.info(
             "deleted segments",
@@ -808,7 +641,7 @@ class Log:
 
     def cleanable_segments(self) -> list[LogSegment]:
         """The closed segments (everything but the active one), for the cleaner."""
-        return self._segments[:-1]
+        return self._segments.closed()
 
     def replace_segments(self, old: Sequence[LogSegment], new: LogSegment, now_ms: int) -> bool:
         """Swap a cleaned ``.swap`` segment in for ``old`` (Kafka's replaceSegments); False if ``old`` changed.
@@ -817,21 +650,11 @@ class Log:
         a deletion of the topic during cleaning make the swap abort.
         """
         with self._lock:
-            if self._moved:
-                return False
-            try:
-                first = next(i for i, segment in enumerate(self._segments) if segment is old[0])
-            except StopIteration:
-                return False
-            current = self._segments[first : first + len(old)]
-            if len(current) != len(old) or any(a is not b for a, b in zip(current, old, strict=True)):
-                return False
-            if first + len(old) >= len(self._segments):
+            if self._moved or not self._segments.holds_closed_run(old):
                 return False
             self._retire(old, now_ms)
             new.rename_suffix("")
-            self._segments[first : first + len(old)] = [new]
-            self._base_offsets[first : first + len(old)] = [new.base_offset]
+            self._segments.replace(old, new)
         return True
 
     def truncate_to(self, offset: int) -> None:
@@ -845,15 +668,14 @@ class Log:
             if offset >= self._log_end_offset:
                 return
             self._producer_state = None
-            if offset <= self._segments[0].base_offset:
+            if offset <= self._segments.first.base_offset:
                 self._truncate_fully_and_start_at(offset)
                 return
-            while self._segments[-1].base_offset >= offset:
-                self._segments.pop().delete()
-                self._base_offsets.pop()
-            active = self._segments[-1]
+            for segment in self._segments.remove_from(offset):
+                segment.delete()
+            active = self._segments.active
             active.truncate_to(offset)
-            active.load_rolling_base(_now_ms())
+            active.load_rolling_base(self._clock.wall_ms())
             self._log_end_offset = active.next_offset
             self._log_start_offset = min(self._log_start_offset, self._log_end_offset)
             self._recovery_point = min(self._recovery_point, self._log_end_offset)
@@ -863,8 +685,7 @@ class Log:
         for segment in self._segments:
             segment.delete()
         segment = LogSegment(self._dir, offset, fs=self._fs, index_interval_bytes=self._config.index_interval_bytes)
-        self._segments = [segment]
-        self._base_offsets = [offset]
+        self._segments.reset(segment)
         self._log_end_offset = offset
         self._log_start_offset = offset
         self._recovery_point = offset
@@ -888,52 +709,3 @@ class Log:
             f"Log({self._dir.name}, log_start_offset={self.log_start_offset}, "
             f"log_end_offset={self._log_end_offset}, segments={len(self._segments)})"
         )
-
-
-class _Marker(NamedTuple):
-    """An end transaction marker's meaning."""
-
-    aborted: bool
-    coordinator_epoch: int
-
-
-def _check_future_timestamps(headers: list[BatchHeader], now_ms: int, after_max_ms: int) -> None:
-    """message.timestamp.after.max.ms on batch headers: a batch's max timestamp bounds its records'."""
-    if after_max_ms >= _LONG_MAX:
-        return
-    for header in headers:
-        if header.max_timestamp > now_ms + after_max_ms:
-            raise KafkaError(
-                ErrorCode.INVALID_TIMESTAMP,
-                f"Timestamp {header.max_timestamp} of message is out of range: more than "
-                f"message.timestamp.after.max.ms ({after_max_ms}) in the future",
-            )
-
-
-def _read_marker(batch: bytes | bytearray | memoryview) -> _Marker | None:
-    """The COMMIT/ABORT marker in a control batch; None for other control records (LEADER_CHANGE, ...)."""
-    for _, records in decode_records(batch):
-        for record in records:
-            _, kind = parse_control_key(record.key)
-            if kind not in (CONTROL_ABORT, CONTROL_COMMIT):
-                return None
-            epoch = NO_COORDINATOR_EPOCH
-            if record.value is not None and len(record.value) >= _MARKER_VALUE.size:
-                epoch = _MARKER_VALUE.unpack_from(record.value)[1]
-            return _Marker(kind == CONTROL_ABORT, epoch)
-    return None
-
-
-def _read_markers(buf: bytearray, headers: list[BatchHeader]) -> list[_Marker | None]:
-    """For each batch to append, its marker (None for data batches); other control batches are refused."""
-    markers: list[_Marker | None] = []
-    position = 0
-    for header in headers:
-        marker = None
-        if header.is_control:
-            marker = _read_marker(memoryview(buf)[position : position + header.size])
-            if marker is None:
-                raise KafkaError(ErrorCode.INVALID_RECORD, "only COMMIT and ABORT control batches can be appended")
-        markers.append(marker)
-        position += header.size
-    return markers

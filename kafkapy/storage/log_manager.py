@@ -32,11 +32,13 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafkapy.clock import SYSTEM_CLOCK, Clock
 from kafkapy.kafka_properties import parse_properties
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.checkpoint import LOG_START_OFFSET_CHECKPOINT, read_checkpoint, write_checkpoint
 from kafkapy.storage.fs import DISK, FileSystem
-from kafkapy.storage.log import Log, LogConfig
+from kafkapy.storage.log import Log, LogOffsetsListener
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.segment import LOG_FILE_SUFFIX
 
 logger = logging.getLogger("kafkapy.storage")
@@ -123,6 +125,7 @@ class LogManager:
         now_ms: int | None = None,
         fs: FileSystem = DISK,
         max_partitions: int = DEFAULT_MAX_BROKER_PARTITIONS,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """Load or initialise ``data_dir`` in ``fs``: identity files first, then every partition's Log.
 
@@ -137,6 +140,7 @@ class LogManager:
         # Partitions of all live topics, kept as a count: summing per creation is quadratic.
         self.partition_count = 0
         self.fs = fs
+        self.clock = clock
         # The fd limit may have changed since the file system was made (it is a per-process singleton on disk).
         fs.open_files.capacity = fs.max_open_files()
         fs.makedirs(self.data_dir)
@@ -145,6 +149,7 @@ class LogManager:
         self._topics_by_id: dict[uuid.UUID, TopicState] = {}
         # Logs of deleted topics, with the wall-clock ms their renamed directory may go.
         self._deleted_logs: list[tuple[int, Log, Path]] = []
+        self._offsets_listener: LogOffsetsListener | None = None
         self._load_topics(now_ms)
 
     @classmethod
@@ -157,9 +162,12 @@ class LogManager:
         now_ms: int | None = None,
         fs: FileSystem = DISK,
         max_partitions: int = DEFAULT_MAX_BROKER_PARTITIONS,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> LogManager:
         """Scan ``data_dir`` in ``fs`` and recover every partition's log."""
-        return cls(data_dir, default_config, node_id=node_id, now_ms=now_ms, fs=fs, max_partitions=max_partitions)
+        return cls(
+            data_dir, default_config, node_id=node_id, now_ms=now_ms, fs=fs, max_partitions=max_partitions, clock=clock
+        )
 
     def _load_meta_properties(self) -> str:
         """The stored cluster id; the file is (re)written when missing or damaged, keeping a readable cluster id."""
@@ -180,7 +188,7 @@ class LogManager:
                 return properties["cluster.id"]
         cluster_id = properties.get("cluster.id") or uuid_to_kafka_string(random_kafka_uuid())
         # The layout of java.util.Properties.store: a comment line, a date line, then entries.
-        stamp = time.strftime("%a %b %d %H:%M:%S %Z %Y")
+        stamp = time.strftime("%a %b %d %H:%M:%S %Z %Y", time.localtime(self.clock.wall_ms() // 1000))
         self.fs.write_text(path, f"#\n#{stamp}\ncluster.id={cluster_id}\nnode.id={self.node_id}\nversion=1\n")
         return cluster_id
 
@@ -219,7 +227,9 @@ class LogManager:
             for partition in range(count):
                 directory = dirs.get(partition, self.data_dir / f"{name}-{partition}")
                 start = start_offsets.get((name, partition), 0)
-                log = Log.open(directory, log_config, fs=self.fs, now_ms=now_ms, log_start_offset=start)
+                log = Log.open(
+                    directory, log_config, fs=self.fs, now_ms=now_ms, log_start_offset=start, clock=self.clock
+                )
                 self._write_partition_metadata(directory, topic_id)
                 partitions.append(log)
             self._add_topic(TopicState(name, topic_id, partitions, dict(configs), log_config))
@@ -366,7 +376,8 @@ class LogManager:
         for partition in range(first, count):
             directory = self.data_dir / f"{topic.name}-{partition}"
             try:
-                log = Log.open(directory, topic.log_config, fs=self.fs, now_ms=now_ms)
+                log = Log.open(directory, topic.log_config, fs=self.fs, now_ms=now_ms, clock=self.clock)
+                log.offsets_listener = self._offsets_listener
                 topic.partitions.append(log)
                 self._write_partition_metadata(directory, topic.topic_id)
             except OSError as exc:
@@ -437,7 +448,7 @@ class LogManager:
         self.partition_count -= len(topic.partitions)
         if topic.configs:
             self._save_topic_configs()
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = self.clock.wall_ms() if now_ms is None else now_ms
         marker = uuid.uuid4().hex
         for log in topic.partitions:
             renamed = log.dir.with_name(f"{log.dir.name}.{marker}{DELETED_DIR_SUFFIX}")
@@ -472,6 +483,12 @@ class LogManager:
             if log.log_start_offset > log.segments[0].base_offset
         }
         write_checkpoint(self.fs, self.data_dir / LOG_START_OFFSET_CHECKPOINT, entries)
+
+    def set_offsets_listener(self, listener: LogOffsetsListener) -> None:
+        """Tell ``listener`` of the appends to every log, those open now and those created later."""
+        self._offsets_listener = listener
+        for _, _, log in self.logs():
+            log.offsets_listener = listener
 
     def get_log(self, topic: str, partition: int) -> Log | None:
         state = self.topics.get(topic)

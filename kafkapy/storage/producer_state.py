@@ -19,16 +19,22 @@ producer id, which is exactly the entry it would have written itself.
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple
 
 import crc32c
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import NO_PRODUCER_ID, BatchHeader
+from kafkapy.storage.fs import FileSystem
+from kafkapy.storage.segment import OFFSET_STEM, file_stem
+
+logger = logging.getLogger("kafkapy.storage")
 
 # Kafka keeps five batches per producer: a producer has at most five in flight
 # (max.in.flight.requests.per.connection <= 5 with idempotence).
@@ -38,6 +44,8 @@ NO_COORDINATOR_EPOCH = -1
 INT32_MAX = 2**31 - 1
 
 SNAPSHOT_FILE_SUFFIX = ".snapshot"
+# Producer state snapshots kept per partition (Kafka keeps one per segment; the newest matter).
+SNAPSHOTS_TO_KEEP = 2
 SNAPSHOT_VERSION = 1
 _SNAPSHOT_HEAD = struct.Struct(">hI")
 _COUNT = struct.Struct(">i")
@@ -99,7 +107,17 @@ def _in_sequence(last_seq: int, next_seq: int) -> bool:
 
 
 def snapshot_file_name(offset: int) -> str:
-    return f"{offset:020d}{SNAPSHOT_FILE_SUFFIX}"
+    return file_stem(offset) + SNAPSHOT_FILE_SUFFIX
+
+
+def list_snapshots(fs: FileSystem, directory: Path) -> list[tuple[int, Path]]:
+    """(offset, path) of a partition's producer state snapshots, oldest first (Kafka's listSnapshotFiles)."""
+    found = []
+    for name in fs.listdir(directory):
+        stem = name[: -len(SNAPSHOT_FILE_SUFFIX)]
+        if name.endswith(SNAPSHOT_FILE_SUFFIX) and OFFSET_STEM.fullmatch(stem):
+            found.append((int(stem), directory / name))
+    return sorted(found)
 
 
 class ProducerStateManager:
@@ -111,13 +129,40 @@ class ProducerStateManager:
         self.ongoing: dict[int, int] = {}
 
     @classmethod
-    def rebuild(cls, headers: Iterable[tuple[BatchHeader, CompletedTxn | None]]) -> ProducerStateManager:
-        """Replay the batches of the log in offset order (markers with what they completed)."""
-        state = cls()
-        state.replay(headers)
-        return state
+    def load(cls, fs: FileSystem, directory: Path, log_end_offset: int) -> tuple[ProducerStateManager, int | None]:
+        """Kafka's loadProducerState: the newest readable snapshot in ``directory``, and its offset.
+
+        Snapshots past the log end are stale (the log was cut) and go, as do unreadable ones. With
+        none left: an empty state and None, and the caller replays the log from its start.
+        """
+        state: ProducerStateManager | None = None
+        snapshot_offset = None
+        for offset, path in reversed(list_snapshots(fs, directory)):
+            if offset > log_end_offset:
+                fs.unlink(path, missing_ok=True)
+                continue
+            if state is not None:
+                continue
+            try:
+                state = cls.from_snapshot(fs.read_bytes(path))
+                snapshot_offset = offset
+            except (OSError, CorruptSnapshotError) as exc:
+                logger.warning("unreadable producer state snapshot; ignoring it", extra={"path": path, "error": exc})
+                fs.unlink(path, missing_ok=True)
+        return (cls() if state is None else state), snapshot_offset
+
+    def take_snapshot(self, fs: FileSystem, directory: Path, offset: int) -> None:
+        """Kafka's takeSnapshot: write the state as the snapshot at ``offset``; keep the newest SNAPSHOTS_TO_KEEP."""
+        path = directory / snapshot_file_name(offset)
+        try:
+            fs.write_atomic(path, self.to_snapshot(), sync=False)
+            for _, old in list_snapshots(fs, directory)[:-SNAPSHOTS_TO_KEEP]:
+                fs.unlink(old, missing_ok=True)
+        except OSError as exc:
+            logger.warning("producer state snapshot failed", extra={"path": path, "error": exc})
 
     def replay(self, headers: Iterable[tuple[BatchHeader, CompletedTxn | None]]) -> None:
+        """Apply the log's batches after the snapshot, in offset order (markers with what they completed)."""
         for header, completed in headers:
             if header.producer_id == NO_PRODUCER_ID:
                 continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -59,6 +60,7 @@ SWAP_FILE_SUFFIX = ".swap"
 
 # Segment file names start with the base offset, zero-padded to 20 digits.
 STEM_LENGTH = 20
+OFFSET_STEM = re.compile(rf"\d{{{STEM_LENGTH}}}")
 
 
 def file_stem(base_offset: int) -> str:

@@ -31,7 +31,7 @@ from kafkapy.coordinator.transaction_log import TransactionMetadata, TxnState, t
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import HEADER_SIZE, build_batch, validate_batches
 from kafkapy.protocol.specs import ApiKey
-from kafkapy.storage.log import LogConfig
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.log_manager import LogManager
 from tests.broker_process import BrokerProcess
 from tests.integration.clientutil import unique_topic

@@ -131,3 +131,21 @@ def test_failure_detail_keeps_the_end_of_stderr() -> None:
     run = loadgen.ToolRun("", "a\n\nb\nERROR boom\n", None, 30.4, True, "timed out after 30s")
     assert run.failure_detail() == "timed out after 30s: a | b | ERROR boom"
     assert loadgen.ToolRun("", "", 1, 2.0, False).failure_detail() == "exit code 1"
+
+
+def test_baseline_broker_runs_kafkapy_from_the_checkout_kafkapy_baseline_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    brokers = _load("brokers")
+    monkeypatch.delenv(brokers.BASELINE_ENV, raising=False)
+    with pytest.raises(ValueError, match="KAFKAPY_BASELINE"):
+        brokers.make_broker(brokers.BASELINE_KIND, tmp_path)
+    checkout = tmp_path / "base"
+    (checkout / "kafkapy").mkdir(parents=True)
+    (checkout / "kafkapy" / "__main__.py").write_text("")
+    monkeypatch.setenv(brokers.BASELINE_ENV, str(checkout))
+    baseline = brokers.make_broker(brokers.BASELINE_KIND, tmp_path)
+    current = brokers.make_broker("kafkapy-disk", tmp_path)
+    assert baseline.kind == brokers.BASELINE_KIND and current.kind == "kafkapy-disk"
+    assert baseline.env()["PYTHONPATH"].split(":")[0] == str(checkout.resolve())
+    assert current.env()["PYTHONPATH"].split(":")[0] == str(brokers.REPO_ROOT)

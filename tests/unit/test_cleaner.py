@@ -8,7 +8,8 @@ import trio
 
 from kafkapy.protocol.records import build_batch, build_end_txn_marker, decode_records, validate_batches
 from kafkapy.storage.fs import FileSystem
-from kafkapy.storage.log import Log, LogConfig
+from kafkapy.storage.log import Log
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.log_manager import LogManager
 from kafkapy.storage.segment import SWAP_FILE_SUFFIX
 

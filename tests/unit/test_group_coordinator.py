@@ -10,8 +10,10 @@ import pytest
 import trio
 
 from kafkapy.broker_config import BrokerConfig
+from kafkapy.clock import SYSTEM_CLOCK, Clock, ManualClock
 from kafkapy.coordinator.group import GroupState, JoinResult, OffsetAndMetadata, SyncResult
 from kafkapy.coordinator.group_coordinator import GroupCoordinator, JoinRequest
+from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.storage.log import LogConfig
 from kafkapy.storage.log_manager import LogManager
@@ -29,12 +31,13 @@ def subscription(*topics: str) -> bytes:
     return out + struct.pack(">i", -1)
 
 
-def open_coordinator(data_dir: Path, **settings: object) -> GroupCoordinator:
+def open_coordinator(data_dir: Path, clock: Clock = SYSTEM_CLOCK, **settings: object) -> GroupCoordinator:
     config = BrokerConfig(data_dir=data_dir, **settings)  # type: ignore[arg-type]
-    logs = LogManager.open(data_dir, LogConfig())
+    logs = LogManager.open(data_dir, LogConfig(), clock=clock)
     if "t" not in logs.topics:
         logs.create_topic("t", 4)
-    coordinator = GroupCoordinator(config, logs, lambda log: None)
+    manager = GroupMetadataManager(config, logs, clock=logs.clock)
+    coordinator = GroupCoordinator(config, manager, clock=logs.clock)
     coordinator.load()
     return coordinator
 
@@ -316,6 +319,25 @@ async def test_expire_offsets_and_deleted_topics(coordinator: GroupCoordinator) 
     assert "new" not in coordinator.groups
 
 
+async def test_offsets_expire_on_the_timer_by_the_injected_clock(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Retention is measured on the broker's wall clock, the check interval on trio's: both are fakes here."""
+    clock = ManualClock()
+    c = open_coordinator(tmp_path, clock, offsets_retention_ms=60_000, offsets_retention_check_interval_ms=1_000)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(c.run)
+        c.commit_offsets("simple", -1, "", None, {("t", 0): OffsetAndMetadata(1, -1, "", clock.wall_ms())})
+        clock.advance(59_999)
+        await trio.sleep(5)
+        assert c.fetch_offsets("simple", None), "expired before offsets.retention.ms"
+        clock.advance(1)
+        await trio.sleep(5)
+        assert "simple" not in c.groups
+        nursery.cancel_scope.cancel()
+    c.group_manager.logs.close()
+
+
 async def test_delete_empty_group(coordinator: GroupCoordinator) -> None:
     a = await stable_group_of_one(coordinator)
     coordinator.commit_offsets(GROUP, 1, a.member_id, None, {("t", 0): OffsetAndMetadata(5, -1, "", 0)})
@@ -336,7 +358,7 @@ async def test_state_survives_reload(tmp_path: Path) -> None:
         c.commit_offsets("kept", -1, "", None, {("t", 0): OffsetAndMetadata(9, -1, "", 0)})
         assert c.delete_groups(["gone"]) == {"gone": ErrorCode.NONE}
         nursery.cancel_scope.cancel()
-    c.logs.close()
+    c.group_manager.logs.close()
 
     reloaded = open_coordinator(tmp_path)
     group = reloaded.groups[GROUP]

@@ -14,7 +14,7 @@ from kafkapy.coordinator.group_records import (
     offset_commit_record,
     partition_for,
 )
-from kafkapy.storage.log import LogConfig
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.log_manager import LogManager
 
 
@@ -56,7 +56,7 @@ def test_group_metadata_layout_matches_kafka() -> None:
 
 def test_replay_last_value_wins_and_tombstones_delete(tmp_path: Path) -> None:
     logs = LogManager.open(tmp_path, LogConfig())
-    topic = OffsetsTopic(logs, 3, lambda log: None)
+    topic = OffsetsTopic(logs, 3)
     offset = OffsetAndMetadata(1, -1, "", 0)
     topic.append("a", [offset_commit_record("a", "t", 0, offset)], 0)
     topic.append("a", [offset_commit_record("a", "t", 0, OffsetAndMetadata(2, -1, "", 0))], 0)

@@ -10,7 +10,8 @@ from kafkapy.coordinator.producer_ids import BLOCK_SIZE, ProducerIdManager
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import build_batch, validate_batches
 from kafkapy.storage.fs import FileSystem
-from kafkapy.storage.log import Log, LogConfig
+from kafkapy.storage.log import Log
+from kafkapy.storage.log_config import LogConfig
 
 
 def batch(seq: int, count: int = 2, *, producer_id: int = 7, epoch: int = 0) -> bytearray:

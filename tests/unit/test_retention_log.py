@@ -9,7 +9,8 @@ import pytest
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import build_batch, decode_records, validate_batches
 from kafkapy.storage.fs import FileSystem
-from kafkapy.storage.log import Log, LogConfig
+from kafkapy.storage.log import Log
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.log_manager import LogManager
 from kafkapy.storage.retention import delete_old_segments
 

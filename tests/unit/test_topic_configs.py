@@ -6,7 +6,7 @@ import pytest
 
 from kafkapy.broker_config import BrokerConfig, apply_properties
 from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.storage.log import LogConfig
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.topic_configs import (
     OP_APPEND,
     OP_DELETE,

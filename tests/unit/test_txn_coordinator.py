@@ -6,16 +6,16 @@ from pathlib import Path
 
 from kafkapy.broker import Broker
 from kafkapy.broker_config import BrokerConfig
+from kafkapy.clock import SYSTEM_CLOCK, Clock, ManualClock
 from kafkapy.coordinator.group import OffsetAndMetadata
 from kafkapy.coordinator.group_records import offset_commit_record
-from kafkapy.coordinator.transaction_coordinator import wall_ms
 from kafkapy.coordinator.transaction_log import TRANSACTION_STATE_TOPIC, TxnState
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import build_batch, validate_batches
 
 
-def open_broker(tmp_path: Path) -> Broker:
-    return Broker.open(BrokerConfig(data_dir=tmp_path / "data"))
+def open_broker(tmp_path: Path, clock: Clock = SYSTEM_CLOCK) -> Broker:
+    return Broker.open(BrokerConfig(data_dir=tmp_path / "data"), clock=clock)
 
 
 def start_txn(broker: Broker, txn_id: str = "tid", group: str | None = None) -> tuple[int, int]:
@@ -31,11 +31,12 @@ def start_txn(broker: Broker, txn_id: str = "tid", group: str | None = None) -> 
             [(None, b"v", [], None)], producer_id=pid, producer_epoch=epoch, base_sequence=0, transactional=True
         )
     )
-    broker.partition("t", 0).append(batch, validate_batches(batch), now_ms=wall_ms())
+    now_ms = broker.clock.wall_ms()
+    broker.partition("t", 0).append(batch, validate_batches(batch), now_ms=now_ms)
     if group is not None:
         assert coordinator.add_partitions(txn_id, pid, epoch, [coordinator.offsets_partition(group)]) == ErrorCode.NONE
-        record = offset_commit_record(group, "t", 0, OffsetAndMetadata(1, -1, "", wall_ms()))
-        broker.groups.store.append(group, [record], wall_ms(), producer=(pid, epoch))
+        record = offset_commit_record(group, "t", 0, OffsetAndMetadata(1, -1, "", now_ms))
+        broker.groups.store.append(group, [record], now_ms, producer=(pid, epoch))
     return pid, epoch
 
 
@@ -84,10 +85,15 @@ def test_ongoing_transaction_and_pending_offsets_survive_restart(tmp_path: Path)
 
 
 def test_timed_out_transaction_is_aborted_with_a_new_epoch(tmp_path: Path) -> None:
-    broker = open_broker(tmp_path)
+    clock = ManualClock()
+    broker = open_broker(tmp_path, clock)
     pid, epoch = start_txn(broker)
     coordinator = broker.transactions
-    coordinator.abort_timed_out_transactions(wall_ms() + 10**6)
+    clock.advance(60_000)
+    coordinator.abort_timed_out_transactions(clock.wall_ms())
+    assert coordinator.transactions["tid"].state == TxnState.ONGOING, "aborted at, not after, its timeout"
+    clock.advance(1)
+    coordinator.abort_timed_out_transactions(clock.wall_ms())
     meta = coordinator.transactions["tid"]
     assert (meta.state, meta.producer_epoch) == (TxnState.COMPLETE_ABORT, epoch + 1)
     assert broker.partition("t", 0).last_stable_offset == 2
@@ -96,9 +102,14 @@ def test_timed_out_transaction_is_aborted_with_a_new_epoch(tmp_path: Path) -> No
 
 
 def test_idle_transactional_ids_expire(tmp_path: Path) -> None:
-    broker = open_broker(tmp_path)
+    clock = ManualClock()
+    broker = open_broker(tmp_path, clock)
     broker.transactions.init_producer_id("old", 60000, None)
-    broker.transactions.expire_transactional_ids(wall_ms() + broker.config.transactional_id_expiration_ms + 1)
+    clock.advance(broker.config.transactional_id_expiration_ms - 1)
+    broker.transactions.expire_transactional_ids(clock.wall_ms())
+    assert "old" in broker.transactions.transactions
+    clock.advance(1)
+    broker.transactions.expire_transactional_ids(clock.wall_ms())
     assert "old" not in broker.transactions.transactions
     assert TRANSACTION_STATE_TOPIC in broker.logs.topics
     broker.close()

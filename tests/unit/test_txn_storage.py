@@ -9,7 +9,8 @@ import pytest
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import build_batch, build_end_txn_marker, decode_records, validate_batches
 from kafkapy.storage.fs import FileSystem
-from kafkapy.storage.log import Log, LogConfig
+from kafkapy.storage.log import Log
+from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.producer_state import ProducerStateManager
 from kafkapy.storage.txn_index import ENTRY_SIZE, AbortedTxn
 
