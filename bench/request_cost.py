@@ -28,9 +28,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.compression import CompressionType
 from kafkapy.protocol.records import build_batch
-from kafkapy.testing.wire import WireClient
+from kafkapy.protocol.specs import ApiKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from startup import _first_metadata, _free_port, compile_bytecode  # noqa: E402
@@ -53,7 +54,7 @@ def _produce_frame(client: WireClient, batch: bytes) -> bytes:
         "timeout_ms": 30_000,
         "topic_data": [{"name": TOPIC, "partition_data": [{"index": 0, "records": batch}]}],
     }
-    return client.encode(0, 9, body)[1]
+    return client.encode(ApiKey.PRODUCE, 9, body)[1]
 
 
 def _fetch_frame(client: WireClient, topic_id: object, offset: int) -> bytes:
@@ -77,7 +78,7 @@ def _fetch_frame(client: WireClient, topic_id: object, offset: int) -> bytes:
         "forgotten_topics_data": [],
         "rack_id": "",
     }
-    return client.encode(1, 13, body)[1]
+    return client.encode(ApiKey.FETCH, 13, body)[1]
 
 
 class Responses:
@@ -125,7 +126,7 @@ def _prepare_fetches(client: WireClient, requests: int, window: int, batches: in
     """Write ``batches`` of ~1 MB; a function fetching ``requests`` of them, in order and round again."""
     batch = _batch_of_16k_records()
     _produce(client, _produce_frame(client, batch), batches, window)
-    topic_id = client.request(3, 12, {"topics": [{"name": TOPIC}]}).topics[0].topic_id
+    topic_id = client.request(ApiKey.METADATA, 12, {"topics": [{"name": TOPIC}]}).topics[0].topic_id
     responses = Responses(client)
 
     def run() -> None:
@@ -186,7 +187,9 @@ def main() -> None:
             try:
                 _first_metadata(port, time.monotonic() + 15)
                 with WireClient("127.0.0.1", port, timeout=30) as client:
-                    client.request(3, 12, {"topics": [{"name": TOPIC}], "allow_auto_topic_creation": True})
+                    client.request(
+                        ApiKey.METADATA, 12, {"topics": [{"name": TOPIC}], "allow_auto_topic_creation": True}
+                    )
                     result = run_workload(name, proc.pid, client, args.requests, args.window, args.fetch_batches)
             finally:
                 proc.terminate()

@@ -28,8 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import kafkapy
+from kafkapy.client.wire import WireClient
+from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing import KafkaBroker
-from kafkapy.testing.wire import WireClient
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEADLINE_S = 15.0
@@ -55,7 +56,7 @@ def _first_metadata(port: int, deadline: float) -> None:
     while True:
         try:
             with WireClient("127.0.0.1", port, timeout=2) as client:
-                client.request(3, 12, {"topics": None})
+                client.request(ApiKey.METADATA, 12, {"topics": None})
                 return
         except OSError:
             if time.monotonic() > deadline:

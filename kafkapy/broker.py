@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from kafkapy.acl import Authorizer, allow_everything
+from kafkapy.broker_config import BrokerConfig
 from kafkapy.clock import SYSTEM_CLOCK, Clock
-from kafkapy.config import BrokerConfig
-from kafkapy.configs import broker_topic_defaults
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
 from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
@@ -25,6 +24,7 @@ from kafkapy.storage.log import Log
 from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.log_manager import LogManager, TopicState
 from kafkapy.storage.retention import run_retention
+from kafkapy.topic_configs import broker_topic_defaults
 
 if TYPE_CHECKING:
     from kafkapy.apis.dispatch import PreHandlerHook

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import trio
 
-from kafkapy import __version__, logs
+from kafkapy import __version__, logging_setup
 from kafkapy.broker import Broker
-from kafkapy.config import (
+from kafkapy.broker_config import (
     STORAGE_MODES,
     BrokerConfig,
     ConfigError,
@@ -21,9 +21,9 @@ from kafkapy.config import (
     checked,
     load_properties_file,
     parse_port,
-    parse_properties,
     property_parser,
 )
+from kafkapy.kafka_properties import parse_properties
 from kafkapy.server.server import serve
 from kafkapy.server.startup import StartupError
 from kafkapy.testing.process import RESET_DONE_LINE
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command != "serve":
         return commands.run(args)
-    logs.configure(args.log_level)
+    logging_setup.configure(args.log_level)
     try:
         config = build_config(args)
     except ConfigError as exc:

@@ -1,11 +1,28 @@
-"""The names of Apache Kafka's broker properties, to tell a Kafka property kafkapy ignores from a typo.
+"""Apache Kafka's properties files: the one parser (server.properties, meta.properties) and the names
+of Kafka's broker properties, to tell a Kafka property kafkapy ignores from a typo.
 
-Generated from Apache Kafka 4.3.1 itself: ``kafka.server.KafkaConfig.configDef().names()`` with the
+The names are generated from Apache Kafka 4.3.1 itself: ``kafka.server.KafkaConfig.configDef().names()`` with the
 jars compat_tests/reference_kafka.py runs (360 names; Kafka's "Broker Configs" documentation
 lists the same). Per-listener overrides (``listener.name.NAME.*``) are prefixes, not names.
 """
 
 from __future__ import annotations
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """Java-properties subset: ``key=value`` or ``key: value`` lines, ``#``/``!`` comments."""
+    props: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#!":
+            continue
+        sep = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
+        if sep < 0:
+            props[line] = ""
+        else:
+            props[line[:sep].strip()] = line[sep + 1 :].strip()
+    return props
+
 
 KAFKA_BROKER_PROPERTIES = frozenset(
     (

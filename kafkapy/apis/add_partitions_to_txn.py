@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.protocol.common import TopicPartition
 from kafkapy.protocol.errors import ErrorCode
-
-TopicPartition = tuple[str, int]
 
 
 def _not_attempted(

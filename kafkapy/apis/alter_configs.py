@@ -12,22 +12,21 @@ from collections import Counter
 from collections.abc import Callable
 
 from kafkapy import policy
-from kafkapy.acl import AclOperation
-from kafkapy.acl import ResourceType as AclResourceType
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis.describe_configs import broker_resource_error, config_authorization_error
-from kafkapy.configs import ResourceType
 from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.topic_configs import ConfigResourceType
 
 
 def current_overrides(ctx: RequestContext, kind: int, name: str) -> dict[str, str]:
     """A resource's current overrides; KafkaError if it cannot be altered (also for IncrementalAlterConfigs)."""
-    if kind == ResourceType.TOPIC:
+    if kind == ConfigResourceType.TOPIC:
         topic = ctx.broker.logs.topics.get(name)
         if topic is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Topic '{name}' does not exist.")
         return dict(topic.configs)
-    if kind == ResourceType.BROKER:
+    if kind == ConfigResourceType.BROKER:
         error = broker_resource_error(ctx, name)
         raise error or KafkaError(
             ErrorCode.INVALID_CONFIG, "Broker configs are static on kafkapy: set them in server.properties."
@@ -88,8 +87,8 @@ def _replace(current: dict[str, str], entries: list[dict]) -> dict[str, str]:
 @handler(
     33, 0, 2,
     acl=(
-        (AclResourceType.CLUSTER, AclOperation.ALTER_CONFIGS),
-        (AclResourceType.TOPIC, AclOperation.ALTER_CONFIGS),
+        (ResourceType.CLUSTER, AclOperation.ALTER_CONFIGS),
+        (ResourceType.TOPIC, AclOperation.ALTER_CONFIGS),
     ),
 )
 async def handle_alter_configs(ctx: RequestContext, request: dict) -> dict:

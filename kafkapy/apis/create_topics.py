@@ -23,9 +23,9 @@ from collections import Counter
 from kafkapy import policy
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
-from kafkapy.configs import describe_topic_configs
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import validate_topic_name
+from kafkapy.topic_configs import describe_topic_configs
 
 log = logging.getLogger("kafkapy.admin")
 

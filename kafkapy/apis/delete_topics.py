@@ -15,29 +15,29 @@ import uuid
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.apis._common import resolve_topic
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
+from kafkapy.protocol.common import ZERO_UUID
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
-ZERO_UUID = uuid.UUID(int=0)
+_DENIED = "Authorization failed."
 
 
 def _delete(ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None) -> dict:
     logs = ctx.broker.logs
     entry: dict = {"name": name, "topic_id": topic_id or ZERO_UUID, "error_code": ErrorCode.NONE}
     if name is None:
-        state = logs.topic_by_id(topic_id or ZERO_UUID)
+        state, error = resolve_topic(ctx, None, topic_id, AclOperation.DESCRIBE)
         if state is None:
-            entry.update(error_code=ErrorCode.UNKNOWN_TOPIC_ID, error_message=f"Topic id {topic_id} not found.")
+            message = f"Topic id {topic_id} not found." if error == ErrorCode.UNKNOWN_TOPIC_ID else _DENIED
+            entry.update(error_code=error, error_message=message)
             return entry
         name = state.name
-        if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
-            entry.update(error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED, error_message="Authorization failed.")
-            return entry
     elif topic_id not in (None, ZERO_UUID):
         entry.update(error_code=ErrorCode.INVALID_REQUEST, error_message="Only one of name or topic id may be set.")
         return entry
     if not ctx.authorize(AclOperation.DELETE, ResourceType.TOPIC, name):
-        entry.update(error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED, error_message="Authorization failed.")
+        entry.update(error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED, error_message=_DENIED)
         return entry
     try:
         state = logs.delete_topic(name)

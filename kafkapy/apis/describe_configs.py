@@ -3,7 +3,7 @@
 v0: names, values, read-only / default / sensitive flags.
 v1: config source and synonyms (topic override, broker property, default), include_synonyms.
 v2: same as v1.  v3: config type and documentation (include_documentation).  v4: flexible.
-Topics list every topic config Apache Kafka 4 has (kafkapy.configs); brokers list the broker-level
+Topics list every topic config Apache Kafka 4 has (kafkapy.topic_configs); brokers list the broker-level
 topic defaults (log.retention.hours, ...) and the broker settings kafkapy understands, all
 read-only (static: set in server.properties). The cluster-wide default resource ("") is empty, as
 there are no dynamic broker configs. Broker loggers and groups are INVALID_REQUEST. An invalid topic
@@ -13,16 +13,15 @@ resource INVALID_REQUEST, as Kafka 4.3.1 answers.
 
 from __future__ import annotations
 
-from kafkapy.acl import AclOperation
-from kafkapy.acl import ResourceType as AclResourceType
+from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
-from kafkapy.config import BrokerConfig, static_properties
-from kafkapy.configs import TOPIC_CONFIGS, ConfigSource, ConfigType, ResourceType, describe_topic_configs
+from kafkapy.broker_config import BrokerConfig, static_properties
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import topic_name_error
+from kafkapy.topic_configs import TOPIC_CONFIGS, ConfigResourceType, ConfigSource, ConfigType, describe_topic_configs
 
 # ConfigResource.Type ids Kafka knows; any other fails the whole request.
-KNOWN_RESOURCE_TYPES = frozenset(int(kind) for kind in ResourceType if kind != ResourceType.UNKNOWN)
+KNOWN_RESOURCE_TYPES = frozenset(int(kind) for kind in ConfigResourceType if kind != ConfigResourceType.UNKNOWN)
 # The message of Kafka's InvalidRequestException when a request cannot be handled at all.
 MALFORMED_REQUEST = (
     "This most likely occurs because of a request being malformed by the client library or the message was sent "
@@ -44,10 +43,10 @@ def config_authorization_error(
     ctx: RequestContext, operation: AclOperation, kind: int, name: str
 ) -> KafkaError | None:
     """A topic's configs are authorized on the topic, a broker's on the cluster (Kafka's KafkaApis)."""
-    if kind == ResourceType.TOPIC and not ctx.authorize(operation, AclResourceType.TOPIC, name):
+    if kind == ConfigResourceType.TOPIC and not ctx.authorize(operation, ResourceType.TOPIC, name):
         return KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED, f"Not authorized to {operation.name} topic {name}")
-    if kind in (ResourceType.BROKER, ResourceType.BROKER_LOGGER) and not ctx.authorize(
-        operation, AclResourceType.CLUSTER
+    if kind in (ConfigResourceType.BROKER, ConfigResourceType.BROKER_LOGGER) and not ctx.authorize(
+        operation, ResourceType.CLUSTER
     ):
         return KafkaError(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, f"Not authorized to {operation.name} the cluster")
     return None
@@ -90,13 +89,13 @@ def _broker_entry(name: str, value: str | None, source: ConfigSource, kind: int,
 
 def _configs(ctx: RequestContext, kind: int, name: str, keys: list[str] | None) -> tuple[list[dict], KafkaError | None]:
     """A resource's config entries, or the error describing it."""
-    if kind == ResourceType.TOPIC:
+    if kind == ConfigResourceType.TOPIC:
         topic = ctx.broker.logs.topics.get(name)
         if topic is None:
             absent = KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Topic '{name}' does not exist.")
             return [], topic_name_error(name) or absent
         return describe_topic_configs(topic.configs, ctx.broker.config.log_properties, keys), None
-    if kind == ResourceType.BROKER:
+    if kind == ConfigResourceType.BROKER:
         error = broker_resource_error(ctx, name)
         if error is not None or not name:
             return [], error
@@ -132,8 +131,8 @@ def _malformed(resource: dict) -> dict:
 @handler(
     32, 0, 4,
     acl=(
-        (AclResourceType.CLUSTER, AclOperation.DESCRIBE_CONFIGS),
-        (AclResourceType.TOPIC, AclOperation.DESCRIBE_CONFIGS),
+        (ResourceType.CLUSTER, AclOperation.DESCRIBE_CONFIGS),
+        (ResourceType.TOPIC, AclOperation.DESCRIBE_CONFIGS),
     ),
 )
 async def handle_describe_configs(ctx: RequestContext, request: dict) -> dict:

@@ -7,14 +7,11 @@ Eligible leader replicas are not tracked (null), as with ELR disabled in Kafka.
 
 from __future__ import annotations
 
-import uuid
-
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis.metadata import topic_entry
+from kafkapy.protocol.common import ZERO_UUID
 from kafkapy.protocol.errors import ErrorCode
-
-ZERO_UUID = uuid.UUID(int=0)
 
 
 @handler(75, 0, 0, acl=((ResourceType.TOPIC, AclOperation.DESCRIBE),))

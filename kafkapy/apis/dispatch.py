@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 from kafkapy.apis import HANDLERS, CloseConnection, RequestContext
 from kafkapy.apis.api_versions import unsupported_version_response
-from kafkapy.logs import RateLimitedLog
-from kafkapy.protocol.connection import API_VERSIONS_KEY, Request
+from kafkapy.logging_setup import RateLimitedLog
+from kafkapy.protocol.connection import Request
 from kafkapy.protocol.error_response import error_response
 from kafkapy.protocol.errors import ErrorCode
+from kafkapy.protocol.specs import ApiKey
 
 # The server's logger: these lines were the server's before dispatch moved here.
 log = logging.getLogger("kafkapy.server")
@@ -49,7 +50,7 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
     """
     started = time.perf_counter()
     handler = HANDLERS.get(request.api_key)
-    if request.api_key == API_VERSIONS_KEY and (request.body is None or not handler.supports(request.api_version)):
+    if request.api_key == ApiKey.API_VERSIONS and (request.body is None or not handler.supports(request.api_version)):
         return Answer(unsupported_version_response(), version=0)
     if handler is None or request.body is None or not handler.supports(request.api_version):
         # Apache Kafka closes the connection too: the client cannot read an answer in a

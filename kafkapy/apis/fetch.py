@@ -19,6 +19,7 @@ import trio
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.apis._common import find_topic, resolve_topic
 from kafkapy.apis.offset_for_leader_epoch import current_leader_epoch_error
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log import Log
@@ -79,15 +80,7 @@ def _read(ctx: RequestContext, request: dict) -> tuple[list[dict], int, bool]:
     responses = []
     for topic in request["topics"]:
         name = topic.get("topic")
-        if name is None:
-            state = ctx.broker.logs.topic_by_id(topic["topic_id"])
-            unknown = ErrorCode.UNKNOWN_TOPIC_ID
-        else:
-            state = ctx.broker.logs.topics.get(name)
-            unknown = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        known_name = name if state is None else state.name
-        if known_name is not None and not ctx.authorize(AclOperation.READ, ResourceType.TOPIC, known_name):
-            state, unknown = None, ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        state, unknown = resolve_topic(ctx, name, topic.get("topic_id"), AclOperation.READ)
         partitions = []
         for partition in topic["partitions"]:
             entry, size = _partition_response(state, unknown, partition, budget - total, total == 0, read_committed)
@@ -102,8 +95,7 @@ def _fetched_logs(ctx: RequestContext, request: dict) -> list[Log]:
     """The existing partition logs a fetch reads: an append to one of them ends its long poll."""
     logs = []
     for topic in request["topics"]:
-        name = topic.get("topic")
-        state = ctx.broker.logs.topic_by_id(topic["topic_id"]) if name is None else ctx.broker.logs.topics.get(name)
+        state = find_topic(ctx, topic.get("topic"), topic.get("topic_id"))
         if state is not None:
             logs.extend(
                 state.partitions[p["partition"]]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis.alter_configs import alter_resources
-from kafkapy.configs import apply_incremental
+from kafkapy.topic_configs import apply_incremental
 
 
 def _apply(current: dict[str, str], entries: list[dict]) -> dict[str, str]:

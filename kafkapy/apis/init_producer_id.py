@@ -15,8 +15,7 @@ from __future__ import annotations
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode
-
-NO_PRODUCER_ID = -1
+from kafkapy.protocol.records import NO_PRODUCER_ID
 
 
 @handler(

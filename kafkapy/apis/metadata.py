@@ -11,15 +11,13 @@ v12: topics may be looked up by id alone.  v13: top-level error code.
 
 from __future__ import annotations
 
-import uuid
-
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.apis._common import resolve_topic
 from kafkapy.coordinator.internal_topics import is_internal
+from kafkapy.protocol.common import ZERO_UUID
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import TopicState, validate_topic_name
-
-ZERO_UUID = uuid.UUID(int=0)
 
 
 def broker_entries(ctx: RequestContext) -> list[dict]:
@@ -53,12 +51,12 @@ def _requested_topic(ctx: RequestContext, wanted: dict, auto_create: bool) -> di
     name = wanted.get("name")
     topic_id = wanted.get("topic_id") or ZERO_UUID
     if name is None:
-        state = ctx.broker.logs.topic_by_id(topic_id)
+        state, error = resolve_topic(ctx, None, topic_id, AclOperation.DESCRIBE)
         if state is None:
-            return {"error_code": ErrorCode.UNKNOWN_TOPIC_ID, "name": None, "topic_id": topic_id}
+            return {"error_code": error, "name": None, "topic_id": topic_id}
         name = state.name
-    if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
-        return {"error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "name": wanted.get("name"), "topic_id": topic_id}
+    elif not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
+        return {"error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "name": name, "topic_id": topic_id}
     creates = auto_create and ctx.broker.config.auto_create_topics_enable and name not in ctx.broker.logs.topics
     if creates and not _may_create(ctx, name):
         # Kafka answers a topic it may not create with TOPIC_AUTHORIZATION_FAILED.

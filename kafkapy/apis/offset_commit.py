@@ -12,30 +12,12 @@ a group that does not use group management (a consumer using assign()).
 
 from __future__ import annotations
 
-import uuid
-
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.apis._common import resolve_topic
 from kafkapy.coordinator.group import OffsetAndMetadata
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.storage.log_manager import TopicState
-
-
-def resolve_topic(
-    ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None, operation: AclOperation
-) -> tuple[TopicState | None, ErrorCode]:
-    """The topic a group request names (by name, or by id from the versions that use ids), if the
-    principal may do ``operation`` on it (TOPIC_AUTHORIZATION_FAILED first, known topic or not, as in Kafka)."""
-    if name is None:
-        state = ctx.broker.logs.topic_by_id(topic_id) if topic_id is not None else None
-        if state is None:
-            return None, ErrorCode.UNKNOWN_TOPIC_ID
-        name = state.name
-    else:
-        state = ctx.broker.logs.topics.get(name)
-    if not ctx.authorize(operation, ResourceType.TOPIC, name):
-        return None, ErrorCode.TOPIC_AUTHORIZATION_FAILED
-    return state, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if state is None else ErrorCode.NONE
 
 
 def partition_error(state: TopicState | None, error: ErrorCode, partition: int) -> ErrorCode:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
-from kafkapy.apis.offset_commit import partition_error, resolve_topic
+from kafkapy.apis._common import resolve_topic
+from kafkapy.apis.offset_commit import partition_error
 from kafkapy.protocol.errors import ErrorCode
 
 

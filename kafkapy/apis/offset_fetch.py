@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
-from kafkapy.apis.offset_commit import resolve_topic
+from kafkapy.apis._common import resolve_topic
 from kafkapy.coordinator.group import OffsetAndMetadata
 from kafkapy.protocol.errors import ErrorCode
 

@@ -21,6 +21,7 @@ import trio
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import CloseConnection, RequestContext, handler
+from kafkapy.apis._common import resolve_topic
 from kafkapy.coordinator.internal_topics import is_internal
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import BatchHeader, check_records, validate_batches
@@ -110,11 +111,8 @@ async def _topic_response(ctx: RequestContext, topic: dict, acks: int, transacti
     if acks not in VALID_ACKS:
         code = ErrorCode.INVALID_REQUIRED_ACKS
     elif name is None:
-        state = ctx.broker.logs.topic_by_id(topic_id)
-        code = ErrorCode.UNKNOWN_TOPIC_ID if state is None else ErrorCode.NONE
+        state, code = resolve_topic(ctx, None, topic_id, AclOperation.WRITE)
         name = state.name if state is not None else None
-        if name is not None and not ctx.authorize(AclOperation.WRITE, ResourceType.TOPIC, name):
-            code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
     elif not ctx.authorize(AclOperation.WRITE, ResourceType.TOPIC, name):
         code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
     else:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import trio
 
+from kafkapy.broker_config import BrokerConfig
 from kafkapy.clock import Clock
-from kafkapy.config import BrokerConfig
 from kafkapy.coordinator.group import (
     ClassicGroup,
     GroupState,
@@ -35,8 +35,9 @@ from kafkapy.coordinator.group import (
     SyncResult,
     Waiter,
 )
-from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager, TopicPartition
+from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
 from kafkapy.coordinator.group_records import OffsetsTopic
+from kafkapy.protocol.common import TopicPartition
 from kafkapy.protocol.errors import ErrorCode
 
 log = logging.getLogger("kafkapy.coordinator")

@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
+from kafkapy.broker_config import BrokerConfig
 from kafkapy.clock import Clock
-from kafkapy.config import BrokerConfig
 from kafkapy.coordinator.group import ClassicGroup, GroupState, OffsetAndMetadata
 from kafkapy.coordinator.group_records import (
     OffsetsTopic,
@@ -25,12 +25,11 @@ from kafkapy.coordinator.group_records import (
     group_metadata_record,
     offset_commit_record,
 )
+from kafkapy.protocol.common import TopicPartition
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import LogManager
 
 log = logging.getLogger("kafkapy.coordinator")
-
-TopicPartition = tuple[str, int]
 
 # Append errors as OffsetCommit reports them (GroupMetadataManager.storeOffsets).
 _COMMIT_APPEND_ERRORS = {

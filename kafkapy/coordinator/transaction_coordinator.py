@@ -21,22 +21,21 @@ from collections.abc import Iterable
 
 import trio
 
+from kafkapy.broker_config import BrokerConfig
 from kafkapy.clock import Clock
-from kafkapy.config import BrokerConfig
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
 from kafkapy.coordinator.group_records import partition_for
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC
 from kafkapy.coordinator.producer_ids import ProducerIdManager
 from kafkapy.coordinator.transaction_log import (
     NO_PRODUCER_EPOCH,
-    NO_PRODUCER_ID,
-    TopicPartition,
     TransactionMetadata,
     TransactionStateTopic,
     TxnState,
 )
+from kafkapy.protocol.common import TopicPartition
 from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.protocol.records import build_end_txn_marker, validate_batches
+from kafkapy.protocol.records import NO_PRODUCER_ID, build_end_txn_marker, validate_batches
 from kafkapy.storage.log_manager import LogManager
 
 log = logging.getLogger("kafkapy.coordinator")

@@ -26,7 +26,8 @@ from kafkapy.coordinator.internal_topics import (
     SkippedRecords,
     read_batches,
 )
-from kafkapy.protocol.records import build_batch, validate_batches
+from kafkapy.protocol.common import TopicPartition
+from kafkapy.protocol.records import NO_PRODUCER_ID, build_batch, validate_batches
 from kafkapy.protocol.schema import message_construct
 from kafkapy.protocol.specs import internal_specs
 from kafkapy.storage.log_manager import LogManager, TopicState
@@ -37,12 +38,10 @@ log = logging.getLogger("kafkapy.coordinator")
 TRANSACTION_STATE_TOPIC_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": str(100 * 1024 * 1024)}
 
 KEY_VERSION = 0
-NO_PRODUCER_ID = -1
 NO_PRODUCER_EPOCH = -1
 
 _VERSION = struct.Struct(">h")
 
-TopicPartition = tuple[str, int]
 
 
 class TxnState(enum.IntEnum):

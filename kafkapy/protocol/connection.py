@@ -1,13 +1,19 @@
 """Sans-IO Kafka connection, in the manner of h11: bytes in, requests out; responses in, bytes out.
 
-The socket loop feeds whatever it received to ``receive_data`` and takes complete requests from
-``next_request``; for each request it hands the response object to ``encode_response`` and sends the
-returned chunks (bytes, and file regions to splice with sendfile) in order.
+The broker's socket loop feeds whatever it received to ``receive_data`` and takes complete requests
+from ``next_request``; for each request it hands the response object to ``encode_response`` and sends
+the returned chunks (bytes, and file regions to splice with sendfile) in order.
+
+A client plays the other end, as h11's ``Connection(our_role=CLIENT)``: ``encode_request`` frames a
+request, and ``next_response`` decodes what it received. Both ends share the framing (the size
+prefix, the receive buffers, the header codecs), so it lives in one place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
+import io
 import mmap
 import struct
 from dataclasses import dataclass, field
@@ -15,18 +21,30 @@ from dataclasses import dataclass, field
 import construct as c
 
 from kafkapy.protocol.schema import Codec, Region, ResponseWriter, build_stream, codec, header_construct, parse_stream
-from kafkapy.protocol.specs import api_specs
+from kafkapy.protocol.specs import ApiKey, api_specs
 
 # Kafka's socket.request.max.bytes is 100 MiB.
 DEFAULT_MAX_REQUEST_SIZE = 100 * 1024 * 1024
 
 _SIZE = struct.Struct(">i")
 _KEY_VERSION_CORRELATION = struct.Struct(">hhi")
-API_VERSIONS_KEY = 18
+
+
+# A response frame holds at least its correlation id; any int32 size is a valid one for a client.
+_MIN_RESPONSE_SIZE = 4
+_MAX_RESPONSE_SIZE = 2**31 - 1
 
 
 class ProtocolError(Exception):
-    """The peer sent something that is not a Kafka request: the connection must be closed."""
+    """The peer sent something that is not a Kafka request (or, to a client, not the response it
+    waits for): the connection must be closed."""
+
+
+class Role(enum.Enum):
+    """Which end of the connection this side plays (h11's ``our_role``)."""
+
+    SERVER = "server"  # reads requests, writes responses: the broker
+    CLIENT = "client"  # writes requests, reads responses: kafkapy.client.wire
 
 
 @dataclass
@@ -66,14 +84,21 @@ def _anonymous_memory(size: int) -> mmap.mmap:
 
 
 class Connection:
-    """Framing and header/body codec for one client connection.
+    """Framing and header/body codec for one connection, from the broker's side unless ``our_role``
+    is ``Role.CLIENT``.
 
     Bytes come in either through ``receive_data`` (any bytes object) or, without a copy, in the
     manner of asyncio's BufferedProtocol: read into ``get_buffer()`` and report ``buffer_updated(n)``.
+    ``max_request_size`` bounds the frames a broker accepts; a client takes any response size.
     """
 
-    def __init__(self, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE) -> None:
+    def __init__(self, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE, *, our_role: Role = Role.SERVER) -> None:
+        self.our_role = our_role
         self.max_request_size = max_request_size
+        if our_role is Role.CLIENT:
+            self._min_frame, self._max_frame, self._frame_kind = _MIN_RESPONSE_SIZE, _MAX_RESPONSE_SIZE, "response"
+        else:
+            self._min_frame, self._max_frame, self._frame_kind = 8, max_request_size, "request"
         self._scratch: mmap.mmap | None = None  # allocated by get_buffer, given back by release_buffer
         self._start = 0  # unparsed bytes are _scratch[_start:_end]
         self._end = 0
@@ -153,8 +178,9 @@ class Connection:
             return None
         assert self._scratch is not None
         size = _SIZE.unpack_from(self._scratch, self._start)[0]
-        if size < 8 or size > self.max_request_size:
-            raise ProtocolError(f"request size {size} outside 8..{self.max_request_size} (socket.request.max.bytes)")
+        if size < self._min_frame or size > self._max_frame:
+            limit = " (socket.request.max.bytes)" if self.our_role is Role.SERVER else ""
+            raise ProtocolError(f"{self._frame_kind} size {size} outside {self._min_frame}..{self._max_frame}{limit}")
         return size
 
     def _start_large_request(self) -> None:
@@ -171,16 +197,16 @@ class Connection:
         self._large, self._large_size, self._large_filled = frame, size, got
         self._start = self._end = 0
 
-    def next_request(self) -> Request | None:
-        """The next complete request, or None until more bytes arrive.
+    def next_frame(self) -> bytearray | None:
+        """The next complete frame without its size prefix, or None until more bytes arrive.
 
-        Raises ProtocolError for a frame that cannot be a request (bad size, undecodable body).
+        Raises ProtocolError for a size no frame may have.
         """
         if self._large is not None:
             if self._filling_large():
                 return None
             frame, self._large = self._large, None
-            return decode_request(frame)
+            return frame
         size = self._frame_size()
         if size is None:
             return None
@@ -194,7 +220,57 @@ class Connection:
         self._start = begin + size
         if self._start == self._end:
             self._start = self._end = 0
-        return decode_request(frame)
+        return frame
+
+    def next_request(self) -> Request | None:
+        """The next complete request, or None until more bytes arrive.
+
+        Raises ProtocolError for a frame that cannot be a request (bad size, undecodable body).
+        """
+        frame = self.next_frame()
+        return None if frame is None else decode_request(frame)
+
+    def encode_request(
+        self, api_key: int, api_version: int, correlation_id: int, body: dict, *, client_id: str | None
+    ) -> bytes:
+        """A client's framed request; KeyError when the specs do not cover (api, version)."""
+        req_codec = codec(api_key, api_version)
+        out = io.BytesIO()
+        out.write(b"\0\0\0\0")
+        header = {
+            "request_api_key": api_key,
+            "request_api_version": api_version,
+            "correlation_id": correlation_id,
+            "client_id": client_id,
+        }
+        build_stream(header_construct("RequestHeader", req_codec.request_header_version), header, out)
+        build_stream(req_codec.request, body, out)
+        data = out.getbuffer()
+        _SIZE.pack_into(data, 0, len(data) - 4)
+        del data
+        return out.getvalue()
+
+    def next_response(self, api_key: int, api_version: int, correlation_id: int) -> c.Container | None:
+        """A client's next response, decoded as the answer to (api, version, correlation id), or None
+        until more bytes arrive.
+
+        Raises ProtocolError when it answers another correlation id or does not decode: Kafka answers a
+        connection's requests in order, so either means the client lost track of the connection.
+        """
+        frame = self.next_frame()
+        if frame is None:
+            return None
+        resp_codec = codec(api_key, api_version)
+        # A plain stream, not a FrameReader: the records of a response come out as bytes, which a
+        # client keeps after the frame is gone.
+        stream = io.BytesIO(frame)
+        try:
+            header = parse_stream(header_construct("ResponseHeader", resp_codec.response_header_version), stream)
+            if header.correlation_id != correlation_id:
+                raise ProtocolError(f"response to correlation id {header.correlation_id}, expected {correlation_id}")
+            return parse_stream(resp_codec.response, stream)
+        except (c.ConstructError, UnicodeDecodeError, ValueError, struct.error) as exc:
+            raise ProtocolError(f"cannot decode api {api_key} v{api_version} response: {exc}") from exc
 
     def encode_response(self, request: Request, body: dict, version: int | None = None) -> list[bytes | Region]:
         """Frame a response to ``request``; ``version`` overrides the request's (ApiVersions fallback)."""
@@ -251,7 +327,7 @@ def decode_request(frame: bytes | bytearray | memoryview) -> Request:
     api_key, api_version, correlation_id = _KEY_VERSION_CORRELATION.unpack_from(frame)
     spec = api_specs().get(api_key)
     if spec is None or api_version not in spec.versions:
-        if spec is not None and api_key == API_VERSIONS_KEY and api_version > spec.versions.low:
+        if spec is not None and api_key == ApiKey.API_VERSIONS and api_version > spec.versions.low:
             # A newer ApiVersions than we know: answer it with v0 and UNSUPPORTED_VERSION.
             return Request(api_key, api_version, correlation_id, _client_id(frame), len(frame))
         return Request(api_key, api_version, correlation_id, None, len(frame))

@@ -6,12 +6,26 @@ parses its tagged section into a dict and merges it into the result, and the tag
 reads its values from the struct being built (its context is the struct's input object).
 Structs compile to our own lean code (``_Struct``); construct's uncompiled classes remain the
 reference the tests compare it with, byte for byte.
+
+construct internals this module relies on (none is public API; pyproject.toml pins
+``construct==2.10.70`` for them, and a new construct version must be checked against this list and
+tests/unit/test_codec*.py before the pin moves):
+
+- the compiler hooks ``Construct._emitparse`` / ``_emitbuild``, overridden by ``_Prim``, ``_Array``,
+  ``_NullableStruct``, ``_Struct`` and ``_Default``, and the helpers they call: ``_compileparse``,
+  ``_compilebuild``, ``_compileinstance`` and the code generator's ``append`` / ``allocateId``;
+- the names construct's generated functions use: ``io``, ``this``, ``obj``, ``Container`` and
+  ``linkedinstances[id(construct)]`` (an uncompiled instance linked into compiled code);
+- ``Compiled.parsefunc`` / ``buildfunc``, called directly by ``parse_stream`` / ``build_stream`` with
+  a context of construct's private keys (``_params``, ``_root``, ``_parsing``, ``_building``,
+  ``_sizing``, ``_io``, ``_index``) so that a decoded message holds no reference cycle;
+- the uncompiled path's ``_parse`` / ``_build`` / ``_parsereport`` and the attributes ``Struct.subcons``,
+  ``Renamed.name`` / ``subcon`` and ``Default.value``.
 """
 
 from __future__ import annotations
 
 import io
-import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cache
@@ -20,7 +34,8 @@ from typing import Any, Protocol
 import construct as c
 
 from kafkapy.protocol import _wire
-from kafkapy.protocol.specs import UNSET, ApiSpec, FieldSpec, MessageSpec, api_specs, header_specs
+from kafkapy.protocol.common import ZERO_UUID
+from kafkapy.protocol.specs import UNSET, ApiKey, ApiSpec, FieldSpec, MessageSpec, api_specs, header_specs
 
 _WIRE_IMPORT = "from kafkapy.protocol._wire import *"
 
@@ -345,7 +360,7 @@ _FIXED = {
     "float64": c.Float64b,
     "bool": c.Flag,
 }
-_ZERO = {"bool": False, "string": "", "bytes": b"", "records": None, "uuid": uuid.UUID(int=0)}
+_ZERO = {"bool": False, "string": "", "bytes": b"", "records": None, "uuid": ZERO_UUID}
 
 
 def _primitive(ptype: str, compact: bool, field: str | None) -> c.Construct:
@@ -363,7 +378,7 @@ def _default(field: FieldSpec, version: int) -> Any:
     """The value a handler gets when it leaves the field out (see protocol_specs/README.md)."""
     if field.default is not UNSET:
         if field.type == "uuid" and isinstance(field.default, str):
-            return uuid.UUID(int=0)
+            return ZERO_UUID
         return field.default
     if version in field.nullable:
         return None
@@ -461,7 +476,7 @@ def header_versions(spec: ApiSpec, version: int) -> tuple[int, int]:
     """(request header, response header) versions for an API version."""
     flexible = spec.request.is_flexible(version)
     response = 1 if flexible else 0
-    if spec.key == 18:
+    if spec.key == ApiKey.API_VERSIONS:
         # ApiVersions responses always use header v0, so a client can read the answer even
         # when the broker does not support the version it asked with.
         response = 0

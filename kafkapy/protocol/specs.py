@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from enum import IntEnum
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -252,3 +253,13 @@ def header_specs(spec_dir: Path = SPEC_DIR) -> dict[str, MessageSpec]:
 def internal_specs(name: str, spec_dir: Path = SPEC_DIR) -> dict[str, MessageSpec]:
     """Record layouts of an internal topic, from ``protocol_specs/internal/<name>.kspec``."""
     return parse_message_file(spec_dir / "internal" / f"{name}.kspec")
+
+
+def _constant_name(name: str) -> str:
+    """Kafka's ApiKeys constant for an API's name: ``ApiVersions`` -> ``API_VERSIONS``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).upper()
+
+
+# Kafka's ApiKeys, built from the specs so protocol_specs/ stays the one source: a new .kspec file
+# adds its key here. ``ApiKey.METADATA == 3``; an IntEnum, so it goes on the wire as the int.
+ApiKey = IntEnum("ApiKey", {_constant_name(spec.name): key for key, spec in api_specs().items()}, module=__name__)

@@ -13,7 +13,7 @@ import socket
 
 import trio
 
-from kafkapy.config import BrokerConfig, parse_per_ip_overrides
+from kafkapy.broker_config import BrokerConfig, parse_per_ip_overrides
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -18,8 +18,8 @@ import trio
 from kafkapy.apis import CloseConnection, RequestContext, load_handlers
 from kafkapy.apis.dispatch import dispatch
 from kafkapy.broker import Broker
-from kafkapy.config import BrokerConfig
-from kafkapy.logs import RateLimitedLog
+from kafkapy.broker_config import BrokerConfig
+from kafkapy.logging_setup import RateLimitedLog
 from kafkapy.protocol.connection import Connection, ProtocolError, Request
 from kafkapy.protocol.schema import Region
 from kafkapy.server.connection_quotas import ConnectionQuotas, IPAddress, client_address

@@ -15,7 +15,7 @@ from pathlib import Path
 import trio
 
 from kafkapy.broker import Broker
-from kafkapy.config import BrokerConfig
+from kafkapy.broker_config import BrokerConfig
 
 log = logging.getLogger("kafkapy.server")
 

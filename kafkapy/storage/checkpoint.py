@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+from kafkapy.protocol.common import TopicPartition
 from kafkapy.storage.fs import FileSystem
 
 logger = logging.getLogger("kafkapy.storage")
@@ -22,7 +23,6 @@ LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
 CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"
 CHECKPOINT_VERSION = 0
 
-TopicPartition = tuple[str, int]
 
 
 def read_checkpoint(fs: FileSystem, path: Path) -> dict[TopicPartition, int]:
@@ -44,7 +44,7 @@ def read_checkpoint(fs: FileSystem, path: Path) -> dict[TopicPartition, int]:
             raise ValueError(f"expected {count} entries, found {len(entries)}")
         return entries
     except (IndexError, ValueError) as exc:
-        logger.warning("%s: unreadable checkpoint (%s); ignoring it", path, exc)
+        logger.warning("unreadable checkpoint; ignoring it", extra={"path": path, "error": exc})
         return {}
 
 

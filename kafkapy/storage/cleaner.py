@@ -205,21 +205,25 @@ class LogCleaner:
             swapped = False
             new.delete()
         if not swapped:
-            logger.info("%s-%d: the log changed during cleaning; will retry", plan.topic, plan.partition)
+            logger.info(
+                "the log changed during cleaning; will retry", extra={"topic": plan.topic, "partition": plan.partition}
+            )
             return
         self._horizons[(plan.topic, plan.partition)] = stats.next_horizon_ms
         self._first_dirty[(plan.topic, plan.partition)] = plan.end
         self._write_checkpoint()
         logger.info(
-            "%s-%d: cleaned offsets %d-%d: %d of %d records kept, %d -> %d bytes",
-            plan.topic,
-            plan.partition,
-            plan.sources[0].base_offset,
-            plan.end,
-            stats.records_kept,
-            stats.records_read,
-            stats.bytes_read,
-            stats.bytes_written,
+            "cleaned",
+            extra={
+                "topic": plan.topic,
+                "partition": plan.partition,
+                "first_offset": plan.sources[0].base_offset,
+                "end_offset": plan.end,
+                "records_kept": stats.records_kept,
+                "records_read": stats.records_read,
+                "bytes_read": stats.bytes_read,
+                "bytes_written": stats.bytes_written,
+            },
         )
 
     def _write_checkpoint(self) -> None:

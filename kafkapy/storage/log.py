@@ -188,7 +188,7 @@ class Log:
         index_suffixes = (INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, TXN_INDEX_FILE_SUFFIX)
         for name in names:
             if name.endswith(index_suffixes) and name.rsplit(".", 1)[0] not in log_stems:
-                logger.warning("%s: deleting index file without a log file", directory / name)
+                logger.warning("deleting an index file without a log file", extra={"path": directory / name})
                 fs.unlink(directory / name)
         segments = [
             LogSegment(directory, base, fs=fs, index_interval_bytes=config.index_interval_bytes)
@@ -199,7 +199,7 @@ class Log:
                 try:
                     segment.sanity_check()
                 except CorruptIndexError as exc:
-                    logger.warning("%s; rebuilding the indexes of %s", exc, segment.log_path)
+                    logger.warning("rebuilding the indexes", extra={"path": segment.log_path, "error": exc})
                     segment.needs_recovery = True
             if segment.needs_recovery:
                 segment.recover()
@@ -347,10 +347,8 @@ class Log:
         if last is not None and now_ms - last < STORAGE_ERROR_LOG_INTERVAL_MS:
             return
         logger.error(
-            "%s: %d append(s) failed, answered KAFKA_STORAGE_ERROR (disk full?): %s",
-            self._dir.name,
-            self._storage_errors_unlogged,
-            problem,
+            "appends failed, answered KAFKA_STORAGE_ERROR (disk full?)",
+            extra={"partition": self._dir.name, "failed_appends": self._storage_errors_unlogged, "error": problem},
         )
         self._storage_errors_unlogged = 0
         self._storage_error_logged_ms = now_ms
@@ -608,7 +606,8 @@ class Log:
             self._log_start_offset = max(self._log_start_offset, self._segments.first.base_offset)
             self._retire(doomed, now_ms)
         logger.info(
-            "%s: deleted %d segment(s); log start offset %d", self._dir.name, len(doomed), self._log_start_offset
+            "deleted segments",
+            extra={"partition": self._dir.name, "segments": len(doomed), "log_start_offset": self._log_start_offset},
         )
         return len(doomed)
 
@@ -619,7 +618,7 @@ class Log:
             try:
                 segment.rename_suffix(DELETED_FILE_SUFFIX)
             except OSError as exc:
-                logger.warning("%s: renaming a deleted segment failed: %s", segment.log_path, exc)
+                logger.warning("renaming a deleted segment failed", extra={"path": segment.log_path, "error": exc})
             self._deleted.append((due, segment))
         self._dir_needs_fsync = True
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kafkapy.configs import TOPIC_CONFIGS, check_consistency, parse_topic_configs
 from kafkapy.protocol.compression import CompressionType
+from kafkapy.topic_configs import TOPIC_CONFIGS, check_consistency, parse_topic_configs
 
 CREATE_TIME = "CreateTime"
 LOG_APPEND_TIME = "LogAppendTime"
@@ -23,7 +23,7 @@ def _default(name: str) -> Any:
 
 @dataclass(frozen=True)
 class LogConfig:
-    """Per-topic log settings: Kafka's topic configs (kafkapy.configs) in snake_case, with Kafka's defaults."""
+    """Per-topic log settings: Kafka's topic configs (kafkapy.topic_configs) in snake_case, with Kafka's defaults."""
 
     segment_bytes: int = _default("segment.bytes")
     segment_ms: int = _default("segment.ms")

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafkapy.clock import SYSTEM_CLOCK, Clock
+from kafkapy.kafka_properties import parse_properties
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.checkpoint import LOG_START_OFFSET_CHECKPOINT, read_checkpoint, write_checkpoint
 from kafkapy.storage.fs import DISK, FileSystem
@@ -97,18 +98,6 @@ def topic_name_error(name: str) -> KafkaError | None:
     except KafkaError as exc:
         return exc
     return None
-
-
-def _parse_properties(text: str) -> dict[str, str]:
-    """Parse the simple ``key=value`` subset of Java properties that Kafka writes."""
-    properties: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in "#!":
-            continue
-        key, _, value = line.partition("=")
-        properties[key.strip()] = value.strip()
-    return properties
 
 
 @dataclass
@@ -187,10 +176,10 @@ class LogManager:
         if self.fs.exists(path):
             stored_node_id: int | None = None
             try:
-                properties = _parse_properties(self.fs.read_text(path))
+                properties = parse_properties(self.fs.read_text(path))
                 stored_node_id = int(properties.get("node.id", self.node_id))
             except ValueError as exc:  # not UTF-8, or node.id not a number
-                logger.warning("%s: damaged (%s); writing it again", path, exc)
+                logger.warning("damaged; writing it again", extra={"path": path, "error": exc})
             if stored_node_id is not None and stored_node_id != self.node_id:
                 raise ValueError(
                     f"{path}: stored node.id {stored_node_id} does not match configured node id {self.node_id}"
@@ -217,7 +206,7 @@ class LogManager:
             match = _PARTITION_DIR.fullmatch(name)
             problem = "not <topic>-<partition>" if match is None else self._partition_dir_problem(path, match)
             if problem is not None:
-                logger.warning("%s: stray directory (%s); ignored", path, problem)
+                logger.warning("stray directory; ignored", extra={"path": path, "problem": problem})
                 continue
             assert match is not None
             partition_dirs.setdefault(match.group(1), {})[int(match.group(2))] = path
@@ -226,12 +215,14 @@ class LogManager:
             try:
                 log_config = self.default_config.with_overrides(configs)
             except KafkaError as exc:
-                logger.warning("topic %s: stored config overrides are invalid (%s); using the defaults", name, exc)
+                logger.warning(
+                    "stored config overrides are invalid; using the defaults", extra={"topic": name, "error": exc}
+                )
                 configs, log_config = {}, self.default_config
             topic_id = self._load_topic_id(name, dirs)
             count = max(dirs) + 1
             if len(dirs) != count:
-                logger.warning("topic %s: partition directories missing; recreating them empty", name)
+                logger.warning("partition directories missing; recreating them empty", extra={"topic": name})
             partitions = []
             for partition in range(count):
                 directory = dirs.get(partition, self.data_dir / f"{name}-{partition}")
@@ -244,10 +235,8 @@ class LogManager:
             self._add_topic(TopicState(name, topic_id, partitions, dict(configs), log_config))
         if self.partition_count > self.max_partitions:
             logger.warning(
-                "%d partitions loaded, above %s %d: no more can be created",
-                self.partition_count,
-                MAX_BROKER_PARTITIONS_CONFIG,
-                self.max_partitions,
+                f"partitions loaded above {MAX_BROKER_PARTITIONS_CONFIG}: no more can be created",
+                extra={"partitions": self.partition_count, "max_partitions": self.max_partitions},
             )
 
     def _partition_dir_problem(self, path: Path, match: re.Match[str]) -> str | None:
@@ -279,7 +268,10 @@ class LogManager:
             if found is None:
                 found = stored
             elif stored != found:
-                logger.warning("%s-%d: topic id %s differs from %s; using the latter", name, partition, stored, found)
+                logger.warning(
+                    "topic id differs from the lowest partition's; using that one",
+                    extra={"topic": name, "partition": partition, "topic_id": stored, "used": found},
+                )
         return found if found is not None else random_kafka_uuid()
 
     def _write_partition_metadata(self, directory: Path, topic_id: uuid.UUID) -> None:
@@ -297,10 +289,10 @@ class LogManager:
         try:
             stored = json.loads(self.fs.read_text(path))
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both are
-            logger.warning("%s: unreadable (%s); topics keep the default configs", path, exc)
+            logger.warning("unreadable; topics keep the default configs", extra={"path": path, "error": exc})
             return {}
         if not isinstance(stored, dict):
-            logger.warning("%s: not a JSON object; topics keep the default configs", path)
+            logger.warning("not a JSON object; topics keep the default configs", extra={"path": path})
             return {}
         return {name: configs for name, configs in stored.items() if _is_overrides(path, name, configs)}
 
@@ -390,7 +382,10 @@ class LogManager:
                 self._write_partition_metadata(directory, topic.topic_id)
             except OSError as exc:
                 self._remove_partitions(topic, first, directory)
-                logger.warning("%s: creating partitions %d-%d failed: %s", topic.name, first, count - 1, exc)
+                logger.warning(
+                    "creating partitions failed",
+                    extra={"topic": topic.name, "first_partition": first, "last_partition": count - 1, "error": exc},
+                )
                 raise KafkaError(
                     ErrorCode.KAFKA_STORAGE_ERROR,
                     f"Could not create partition {partition} of topic '{topic.name}': {exc}",
@@ -411,7 +406,9 @@ class LogManager:
         try:
             self._save_topic_configs()
         except OSError as exc:
-            logger.warning("%s: could not drop the overrides of topic %s: %s", TOPIC_CONFIGS, name, exc)
+            logger.warning(
+                "could not drop the overrides of a topic", extra={"path": TOPIC_CONFIGS, "topic": name, "error": exc}
+            )
 
     def add_partitions(self, name: str, count: int, *, now_ms: int | None = None) -> None:
         """CreatePartitions: grow a topic to ``count`` partitions (the caller checked count is larger).
@@ -459,7 +456,7 @@ class LogManager:
                 self.fs.replace(log.dir, renamed)
                 log.moved_to(renamed)
             except OSError as exc:
-                logger.warning("%s: could not rename for deletion: %s", log.dir, exc)
+                logger.warning("could not rename for deletion", extra={"path": log.dir, "error": exc})
                 renamed = log.dir
             self._deleted_logs.append((now_ms + log.config.file_delete_delay_ms, log, renamed))
         self.checkpoint_log_start_offsets()
@@ -526,7 +523,7 @@ def _is_overrides(path: Path, name: str, configs: object) -> bool:
     """Whether a topic-configs.json entry is a string-to-string map; logged when it is not."""
     if isinstance(configs, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in configs.items()):
         return True
-    logger.warning("%s: entry of topic %s is not a map of strings; ignoring it", path, name)
+    logger.warning("entry is not a map of strings; ignoring it", extra={"path": path, "topic": name})
     return False
 
 
@@ -539,5 +536,5 @@ def _parse_partition_metadata(path: Path, text: str) -> uuid.UUID | None:
     try:
         return kafka_string_to_uuid(fields["topic_id"])
     except (KeyError, ValueError):
-        logger.warning("%s: no readable topic_id", path)
+        logger.warning("no readable topic_id", extra={"path": path})
         return None

@@ -147,7 +147,7 @@ class ProducerStateManager:
                 state = cls.from_snapshot(fs.read_bytes(path))
                 snapshot_offset = offset
             except (OSError, CorruptSnapshotError) as exc:
-                logger.warning("%s: %s; ignoring it", path, exc)
+                logger.warning("unreadable producer state snapshot; ignoring it", extra={"path": path, "error": exc})
                 fs.unlink(path, missing_ok=True)
         return (cls() if state is None else state), snapshot_offset
 
@@ -159,7 +159,7 @@ class ProducerStateManager:
             for _, old in list_snapshots(fs, directory)[:-SNAPSHOTS_TO_KEEP]:
                 fs.unlink(old, missing_ok=True)
         except OSError as exc:
-            logger.warning("%s: producer state snapshot failed: %s", path, exc)
+            logger.warning("producer state snapshot failed", extra={"path": path, "error": exc})
 
     def replay(self, headers: Iterable[tuple[BatchHeader, CompletedTxn | None]]) -> None:
         """Apply the log's batches after the snapshot, in offset order (markers with what they completed)."""

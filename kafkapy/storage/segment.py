@@ -137,7 +137,7 @@ class LogSegment:
         try:
             return kind(path, self.base_offset, fs=self.fs)
         except CorruptIndexError as exc:
-            logger.warning("%s; it will be rebuilt", exc)
+            logger.warning("corrupt index; it will be rebuilt", extra={"path": path, "error": exc})
             self.fs.unlink(path)
             self.needs_recovery = True
             return kind(path, self.base_offset, fs=self.fs)
@@ -332,12 +332,14 @@ class LogSegment:
         truncated = self._size - valid_bytes
         if truncated:
             logger.warning(
-                "%s: %s at byte %d; truncating %d of %d bytes",
-                self.log_path,
-                problem,
-                valid_bytes,
-                truncated,
-                self._size,
+                "truncating the log segment",
+                extra={
+                    "path": self.log_path,
+                    "problem": problem,
+                    "valid_bytes": valid_bytes,
+                    "truncated_bytes": truncated,
+                    "size": self._size,
+                },
             )
             self._ftruncate(valid_bytes)
             self._size = valid_bytes
@@ -508,7 +510,7 @@ def recover_leftover_files(fs: FileSystem, directory: Path, index_interval_bytes
         swap.on_become_inactive()
         swap.rename_suffix("")
         swap.close()
-        logger.warning("%s: completed an interrupted compaction swap", directory / name)
+        logger.warning("completed an interrupted compaction swap", extra={"path": directory / name})
     for name in _names_ending(fs, directory, SWAP_FILE_SUFFIX):
         fs.unlink(directory / name, missing_ok=True)
 

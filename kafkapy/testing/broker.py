@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import trio
 
-from kafkapy.config import BrokerConfig, apply_properties
+from kafkapy.broker_config import BrokerConfig, apply_properties
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing.process import BrokerProcess
-from kafkapy.testing.wire import WireClient
 
 if TYPE_CHECKING:
     from kafkapy.broker import Broker
@@ -96,7 +97,7 @@ class _TopicAdmin:
     bootstrap_servers: str
 
     def client(self, **kwargs: Any) -> WireClient:
-        """A raw wire client connected to the broker (kafkapy.testing.wire); kwargs are WireClient's."""
+        """A raw wire client connected to the broker (kafkapy.client.wire); kwargs are WireClient's."""
         return WireClient.connect(self.bootstrap_servers, **kwargs)
 
     def create_topic(self, name: str, partitions: int = 1, config: dict[str, str] | None = None) -> uuid.UUID:
@@ -104,7 +105,7 @@ class _TopicAdmin:
         configs = [{"name": k, "value": v} for k, v in (config or {}).items()]
         topic = {"name": name, "num_partitions": partitions, "replication_factor": 1, "configs": configs}
         with self.client() as client:
-            result = client.request(19, 7, {"topics": [topic], "timeout_ms": 30000}).topics[0]
+            result = client.request(ApiKey.CREATE_TOPICS, 7, {"topics": [topic], "timeout_ms": 30000}).topics[0]
         if result.error_code != ErrorCode.NONE:
             raise KafkaError(ErrorCode(result.error_code), result.error_message)
         return result.topic_id
@@ -112,7 +113,9 @@ class _TopicAdmin:
     def delete_topic(self, name: str) -> None:
         """Delete a topic (DeleteTopics v6); missing topics are ignored."""
         with self.client() as client:
-            result = client.request(20, 6, {"topics": [{"name": name}], "timeout_ms": 30000}).responses[0]
+            result = client.request(
+                ApiKey.DELETE_TOPICS, 6, {"topics": [{"name": name}], "timeout_ms": 30000}
+            ).responses[0]
         if result.error_code not in (ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION):
             raise KafkaError(ErrorCode(result.error_code), result.error_message)
 

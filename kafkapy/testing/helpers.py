@@ -8,7 +8,7 @@ ContainerTestUtils.waitForAssignment...), in Python style::
     wait_for_group(bootstrap, "billing", partitions=3)
     assert group_lag(bootstrap, "billing") == {("orders", 0): 0}
 
-They speak the Kafka protocol themselves (kafkapy.testing.wire), so they need no client library
+They speak the Kafka protocol themselves (kafkapy.client.wire), so they need no client library
 and behave the same against ``kafkapy serve``, KafkaBroker, or a real Kafka cluster: requests go to
 each partition's leader and each group's coordinator, found through Metadata and FindCoordinator.
 Waiting helpers poll until their condition holds and raise ``WaitTimeout`` (an AssertionError, so
@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import Header, RecordTuple, build_batch, decode_records
-from kafkapy.testing.wire import WireClient
+from kafkapy.protocol.specs import ApiKey
 
 # The consumer protocol assignment decoder kafkapy's admin tool uses (kafkapy groups describe).
 from kafkapy.tools.admin import _assignment_partitions as assignment_partitions
@@ -123,7 +124,7 @@ class _Cluster:
     def leaders(self, topic: str, *, auto_create: bool = False) -> dict[int, int]:
         """Leader node id by partition; KafkaError (a RETRIABLE one while the topic is being created)."""
         body = {"topics": [{"name": topic}], "allow_auto_topic_creation": auto_create}
-        meta = self.request(3, METADATA_V, body)
+        meta = self.request(ApiKey.METADATA, METADATA_V, body)
         self._addresses.update({b.node_id: f"{b.host}:{b.port}" for b in meta.brokers})
         found = meta.topics[0]
         if found.error_code != ErrorCode.NONE:
@@ -134,7 +135,7 @@ class _Cluster:
         return leaders
 
     def coordinator(self, group_id: str) -> WireClient:
-        found = self.request(10, FIND_COORDINATOR_V, {"key": group_id, "key_type": 0})
+        found = self.request(ApiKey.FIND_COORDINATOR, FIND_COORDINATOR_V, {"key": group_id, "key_type": 0})
         if found.error_code != ErrorCode.NONE:
             raise KafkaError(ErrorCode(found.error_code), found.error_message)
         self._addresses[found.node_id] = f"{found.host}:{found.port}"
@@ -196,7 +197,7 @@ def _produce_batch(
     client = cluster.node(cluster.leaders(topic, auto_create=True)[partition])
     data = {"index": partition, "records": build_batch(batch)}
     body = {"acks": -1, "timeout_ms": int(timeout * 1000), "topic_data": [{"name": topic, "partition_data": [data]}]}
-    answer = client.request(0, PRODUCE_V, body).responses[0].partition_responses[0]
+    answer = client.request(ApiKey.PRODUCE, PRODUCE_V, body).responses[0].partition_responses[0]
     if answer.error_code != ErrorCode.NONE:
         raise KafkaError(ErrorCode(answer.error_code), answer.error_message)
     return list(range(answer.base_offset, answer.base_offset + len(batch)))
@@ -213,7 +214,7 @@ def _list_offsets_once(cluster: _Cluster, topic: str, timestamp: int) -> dict[in
     for node_id in set(leaders.values()):
         parts = [{"partition_index": p, "timestamp": timestamp} for p, n in leaders.items() if n == node_id]
         body = {"replica_id": -1, "isolation_level": 0, "topics": [{"name": topic, "partitions": parts}]}
-        for answer in cluster.node(node_id).request(2, LIST_OFFSETS_V, body).topics[0].partitions:
+        for answer in cluster.node(node_id).request(ApiKey.LIST_OFFSETS, LIST_OFFSETS_V, body).topics[0].partitions:
             if answer.error_code != ErrorCode.NONE:
                 raise KafkaError(ErrorCode(answer.error_code), f"{topic}-{answer.partition_index}")
             offsets[answer.partition_index] = answer.offset
@@ -313,7 +314,7 @@ def _fetch(
         "topics": [{"topic": topic, "partitions": parts}],
         "forgotten_topics_data": [],
     }
-    answers = client.request(1, FETCH_V, body).responses[0].partitions
+    answers = client.request(ApiKey.FETCH, FETCH_V, body).responses[0].partitions
     # Errors first, so that no partition's position moves past records that are not returned.
     for answer in answers:
         if answer.error_code != ErrorCode.NONE:
@@ -366,7 +367,7 @@ def topic_configs(bootstrap_servers: str, topic: str) -> dict[str, str | None]:
     """Every config of ``topic`` with its value: overrides and the defaults (DescribeConfigs)."""
     body = {"resources": [{"resource_type": TOPIC_RESOURCE, "resource_name": topic, "configuration_keys": None}]}
     with WireClient.connect(bootstrap_servers) as client:
-        result = client.request(32, DESCRIBE_CONFIGS_V, body).results[0]
+        result = client.request(ApiKey.DESCRIBE_CONFIGS, DESCRIBE_CONFIGS_V, body).results[0]
     if result.error_code != ErrorCode.NONE:
         raise KafkaError(ErrorCode(result.error_code), result.error_message)
     return {entry.name: entry.value for entry in result.configs}
@@ -381,7 +382,7 @@ def committed_offsets(bootstrap_servers: str, group_id: str, *, timeout: float =
 def _committed(cluster: _Cluster, group_id: str, timeout: float) -> dict[tuple[str, int], int]:
     def fetch() -> dict[tuple[str, int], int]:
         body = {"group_id": group_id, "topics": None, "require_stable": False}
-        answer = cluster.coordinator(group_id).request(9, OFFSET_FETCH_V, body)
+        answer = cluster.coordinator(group_id).request(ApiKey.OFFSET_FETCH, OFFSET_FETCH_V, body)
         if answer.error_code != ErrorCode.NONE:
             raise KafkaError(ErrorCode(answer.error_code), f"group {group_id!r}")
         return {
@@ -414,7 +415,7 @@ def describe_group(bootstrap_servers: str, group_id: str, *, timeout: float = 30
 def _describe(cluster: _Cluster, group_id: str, timeout: float) -> GroupDescription:
     def describe() -> GroupDescription:
         body = {"groups": [group_id], "include_authorized_operations": False}
-        group = cluster.coordinator(group_id).request(15, DESCRIBE_GROUPS_V, body).groups[0]
+        group = cluster.coordinator(group_id).request(ApiKey.DESCRIBE_GROUPS, DESCRIBE_GROUPS_V, body).groups[0]
         if group.error_code != ErrorCode.NONE:
             raise KafkaError(ErrorCode(group.error_code), f"group {group_id!r}")
         consumer = group.protocol_type == CONSUMER_PROTOCOL

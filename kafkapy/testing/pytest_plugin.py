@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from kafkapy.config import STORAGE_MODES
+from kafkapy.broker_config import STORAGE_MODES
 from kafkapy.testing.broker import ExternalKafka, KafkaBroker
 
 # The brokers this plugin started, with the size of their log when the running test began.

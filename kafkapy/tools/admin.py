@@ -6,11 +6,12 @@ import argparse
 import struct
 
 from kafkapy import __version__
-from kafkapy.configs import ConfigSource, ResourceType
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.protocol.specs import ApiKey
 from kafkapy.storage.log_manager import uuid_to_kafka_string
-from kafkapy.testing.wire import WireClient
 from kafkapy.tools import ToolError
+from kafkapy.topic_configs import ConfigResourceType, ConfigSource
 
 _ALL = None
 # kafka-consumer-groups.sh --describe columns.
@@ -35,7 +36,7 @@ def _check(code: int, message: str | None = None) -> None:
 def _metadata(client: WireClient, topics: list[str] | None) -> list:
     wanted = None if topics is None else [{"name": t} for t in topics]
     body = {"topics": wanted, "allow_auto_topic_creation": False}
-    return list(client.request(3, 12, body).topics)
+    return list(client.request(ApiKey.METADATA, 12, body).topics)
 
 
 def topics_list(client: WireClient, args: argparse.Namespace) -> None:
@@ -48,9 +49,9 @@ def topics_list(client: WireClient, args: argparse.Namespace) -> None:
 def describe_broker(client: WireClient, address: str) -> str:
     """One line saying which broker answered ApiVersions and Metadata at ``address`` (``kafkapy health``)."""
     body = {"client_software_name": "kafkapy-cli", "client_software_version": __version__}
-    versions = client.request(18, 3, body)
+    versions = client.request(ApiKey.API_VERSIONS, 3, body)
     _check(versions.error_code)
-    meta = client.request(3, 12, {"topics": [], "allow_auto_topic_creation": False})
+    meta = client.request(ApiKey.METADATA, 12, {"topics": [], "allow_auto_topic_creation": False})
     return (
         f"broker {meta.controller_id if not meta.brokers else meta.brokers[0].node_id} of cluster {meta.cluster_id}"
         f" answered at {address} ({len(versions.api_keys)} APIs)"
@@ -75,7 +76,7 @@ def topics_create(client: WireClient, args: argparse.Namespace) -> None:
         "replication_factor": args.replication_factor,
         "configs": _topic_configs(args.config),
     }
-    result = client.request(19, 7, {"topics": [topic], "timeout_ms": 30000}).topics[0]
+    result = client.request(ApiKey.CREATE_TOPICS, 7, {"topics": [topic], "timeout_ms": 30000}).topics[0]
     if args.if_not_exists and result.error_code == ErrorCode.TOPIC_ALREADY_EXISTS:
         return
     _check(result.error_code, result.error_message)
@@ -83,7 +84,9 @@ def topics_create(client: WireClient, args: argparse.Namespace) -> None:
 
 
 def topics_delete(client: WireClient, args: argparse.Namespace) -> None:
-    result = client.request(20, 6, {"topics": [{"name": args.topic}], "timeout_ms": 30000}).responses[0]
+    result = client.request(ApiKey.DELETE_TOPICS, 6, {"topics": [{"name": args.topic}], "timeout_ms": 30000}).responses[
+        0
+    ]
     if args.if_exists and result.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
         return
     _check(result.error_code, result.error_message)
@@ -92,9 +95,9 @@ def topics_delete(client: WireClient, args: argparse.Namespace) -> None:
 
 def _overrides(client: WireClient, topic: str) -> str:
     """``name=value,...`` of the topic's configs that are not Kafka's defaults, as kafka-topics.sh prints them."""
-    resource = {"resource_type": ResourceType.TOPIC, "resource_name": topic, "configuration_keys": None}
+    resource = {"resource_type": ConfigResourceType.TOPIC, "resource_name": topic, "configuration_keys": None}
     body = {"resources": [resource], "include_synonyms": False, "include_documentation": False}
-    result = client.request(32, 4, body).results[0]
+    result = client.request(ApiKey.DESCRIBE_CONFIGS, 4, body).results[0]
     _check(result.error_code, result.error_message)
     shown = (c for c in result.configs if c.config_source != ConfigSource.DEFAULT_CONFIG and not c.is_sensitive)
     return ",".join(f"{c.name}={c.value}" for c in shown)
@@ -121,7 +124,7 @@ def topics_describe(client: WireClient, args: argparse.Namespace) -> None:
 
 
 def groups_list(client: WireClient, args: argparse.Namespace) -> None:
-    response = client.request(16, 5, {"states_filter": [], "types_filter": []})
+    response = client.request(ApiKey.LIST_GROUPS, 5, {"states_filter": [], "types_filter": []})
     _check(response.error_code)
     for group in sorted(response.groups, key=lambda g: g.group_id):
         print(group.group_id)
@@ -148,7 +151,7 @@ def _assignment_partitions(assignment: bytes) -> list[tuple[str, int]]:
 
 
 def groups_describe(client: WireClient, args: argparse.Namespace) -> None:
-    group = client.request(15, 5, {"groups": [args.group]}).groups[0]
+    group = client.request(ApiKey.DESCRIBE_GROUPS, 5, {"groups": [args.group]}).groups[0]
     _check(group.error_code, args.group)
     if group.group_state == "Dead":
         # DescribeGroups answers an unknown group as an empty Dead one; kafka-consumer-groups.sh fails.
@@ -156,7 +159,7 @@ def groups_describe(client: WireClient, args: argparse.Namespace) -> None:
     owners = {
         tp: member for member in group.members for tp in _assignment_partitions(bytes(member.member_assignment))
     }
-    fetched = client.request(9, 8, {"groups": [{"group_id": args.group, "topics": None}]}).groups[0]
+    fetched = client.request(ApiKey.OFFSET_FETCH, 8, {"groups": [{"group_id": args.group, "topics": None}]}).groups[0]
     _check(fetched.error_code, args.group)
     rows = []
     for topic in fetched.topics:
@@ -187,7 +190,7 @@ def groups_describe(client: WireClient, args: argparse.Namespace) -> None:
 def _log_end_offsets(client: WireClient, topic: str, partitions: list[int]) -> dict[int, int]:
     parts = [{"partition_index": p, "timestamp": -1} for p in partitions]
     body = {"replica_id": -1, "topics": [{"name": topic, "partitions": parts}]}
-    response = client.request(2, 7, body)
+    response = client.request(ApiKey.LIST_OFFSETS, 7, body)
     return {p.partition_index: p.offset for t in response.topics for p in t.partitions if p.error_code == 0}
 
 

@@ -11,9 +11,10 @@ import threading
 import time
 from dataclasses import dataclass
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import RecordTuple, build_batch, decode_records
-from kafkapy.testing.wire import WireClient
+from kafkapy.protocol.specs import ApiKey
 from kafkapy.tools import ToolError
 
 EARLIEST, LATEST = -2, -1
@@ -56,7 +57,9 @@ def murmur2_partition(key: bytes, partitions: int) -> int:
 
 def _partition_count(client: WireClient, topic: str, *, create: bool) -> int:
     """How many partitions ``topic`` has; ToolError if it does not exist (and is not auto-created)."""
-    meta = client.request(3, 12, {"topics": [{"name": topic}], "allow_auto_topic_creation": create}).topics[0]
+    meta = client.request(
+        ApiKey.METADATA, 12, {"topics": [{"name": topic}], "allow_auto_topic_creation": create}
+    ).topics[0]
     if meta.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
         raise ToolError(f"topic '{topic}' does not exist")
     if meta.error_code != ErrorCode.NONE:
@@ -136,7 +139,7 @@ class _Batches:
             for p, records in sorted(pending.items())
         ]
         body = {"acks": -1, "timeout_ms": 30000, "topic_data": [{"name": self.topic, "partition_data": data}]}
-        for part in self.client.request(0, 9, body).responses[0].partition_responses:
+        for part in self.client.request(ApiKey.PRODUCE, 9, body).responses[0].partition_responses:
             records = pending[part.index]
             if part.error_code == ErrorCode.NONE:
                 self.sent += len(records)
@@ -213,7 +216,9 @@ class _LineRecords:
 
 def _start_offsets(client: WireClient, topic: str, partitions: list[int], timestamp: int) -> dict[int, int]:
     parts = [{"partition_index": p, "timestamp": timestamp} for p in partitions]
-    response = client.request(2, 7, {"replica_id": -1, "topics": [{"name": topic, "partitions": parts}]})
+    response = client.request(
+        ApiKey.LIST_OFFSETS, 7, {"replica_id": -1, "topics": [{"name": topic, "partitions": parts}]}
+    )
     return {p.partition_index: p.offset for p in response.topics[0].partitions}
 
 
@@ -256,7 +261,7 @@ def _print_records(client: WireClient, args: argparse.Namespace, positions: dict
     while quiet_until is None or time.monotonic() < quiet_until:
         parts = [{"partition": p, "fetch_offset": o, "partition_max_bytes": 1 << 20} for p, o in positions.items()]
         body = {"max_wait_ms": 500, "min_bytes": 1, "topics": [{"topic": args.topic, "partitions": parts}]}
-        for part in client.request(1, 12, body).responses[0].partitions:
+        for part in client.request(ApiKey.FETCH, 12, body).responses[0].partitions:
             if part.error_code != ErrorCode.NONE:
                 raise KafkaError(ErrorCode(part.error_code), f"{args.topic}-{part.partition_index}")
             for header, records in decode_records(part.records or b""):

@@ -9,8 +9,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import KafkaError
-from kafkapy.testing.wire import WireClient
 from kafkapy.tools import ToolError, admin, clients
 from kafkapy.tools.dump_log import dump_log
 

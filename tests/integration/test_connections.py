@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
-from kafkapy.testing.wire import WireClient
+from kafkapy.protocol.specs import ApiKey
 from tests.broker_process import BrokerProcess
 
 MIB = 1024 * 1024
@@ -35,7 +36,7 @@ def broker_rss(broker: BrokerProcess) -> int:
 
 
 def api_versions_ok(client: WireClient) -> bool:
-    return client.request(18, 3, API_VERSIONS_BODY).error_code == ErrorCode.NONE
+    return client.request(ApiKey.API_VERSIONS, 3, API_VERSIONS_BODY).error_code == ErrorCode.NONE
 
 
 def answered(client: WireClient, timeout: float) -> bool:
@@ -170,7 +171,7 @@ def test_max_connections_waits_for_a_free_slot(broker_factory: Callable[..., Bro
             a.close()
             third.sock.settimeout(DEADLINE_S)
             # The ApiVersions sent above is answered once the broker takes the connection.
-            assert third.read_response(18, 3, 1).error_code == ErrorCode.NONE
+            assert third.read_response(ApiKey.API_VERSIONS, 3, 1).error_code == ErrorCode.NONE
             assert api_versions_ok(third) and api_versions_ok(b)
 
 
@@ -191,7 +192,7 @@ def test_accept_survives_running_out_of_file_descriptors(broker: BrokerProcess) 
         try:
             with clients(broker, 10) as extra:
                 for client in extra:
-                    client.send_raw(client.encode(18, 3, API_VERSIONS_BODY)[1])
+                    client.send_raw(client.encode(ApiKey.API_VERSIONS, 3, API_VERSIONS_BODY)[1])
                 # Some were accepted before the descriptors ran out; the rest wait.
                 time.sleep(2)
                 assert api_versions_ok(existing)

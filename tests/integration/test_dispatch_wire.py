@@ -15,6 +15,7 @@ from kafkapy.apis import HANDLERS, RequestContext, load_handlers
 from kafkapy.broker import Broker
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import build_batch
+from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing import KafkaBroker
 from tests.sample_requests import Names, sample_request
 
@@ -86,7 +87,7 @@ def _join(client: Any, group_id: str) -> int:
         "protocol_type": "consumer",
         "protocols": [{"name": "range", "metadata": b""}],
     }
-    return client.request(11, 3, join).error_code
+    return client.request(ApiKey.JOIN_GROUP, 3, join).error_code
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +98,7 @@ def kafka() -> Iterator[KafkaBroker]:
         with kafka.client() as client:
             assert _join(client, Names.group) == ErrorCode.NONE
             init = {"transactional_id": Names.transactional_id, "transaction_timeout_ms": 60_000}
-            assert client.request(22, 2, init).error_code == ErrorCode.NONE
+            assert client.request(ApiKey.INIT_PRODUCER_ID, 2, init).error_code == ErrorCode.NONE
         yield kafka
 
 
@@ -139,13 +140,18 @@ def test_a_denying_authorizer_gets_each_apis_authorization_error(
     handler = HANDLERS[api_key]
     names = Names(topic=TOPIC)
     with kafka.client() as client:
-        names.topic_id = client.request(3, 12, {"topics": [{"name": TOPIC}]}).topics[0].topic_id
+        names.topic_id = client.request(ApiKey.METADATA, 12, {"topics": [{"name": TOPIC}]}).topics[0].topic_id
         denier = DenyEverything()
         broker.authorizer = denier
         version = VERSION.get(api_key, handler.max_version)
         response = client.request(api_key, version, sample_request(api_key, version, names))
         broker.authorizer = allow_everything
-        assert client.request(18, 3, {"client_software_name": "t", "client_software_version": "1"}).error_code == 0
+        assert (
+            client.request(
+                ApiKey.API_VERSIONS, 3, {"client_software_name": "t", "client_software_version": "1"}
+            ).error_code
+            == 0
+        )
     asked = {(resource, operation) for resource, operation, _ in denier.asked}
     assert asked <= set(handler.acl), f"{handler.name} asked about {asked - set(handler.acl)} outside its rule"
     assert bool(asked) == bool(handler.acl), f"{handler.name} has a rule but asked nothing"
@@ -167,22 +173,24 @@ def test_a_produce_denied_on_its_topic_writes_nothing(kafka: KafkaBroker, broker
     }
     broker.authorizer = DenyEverything()
     with kafka.client() as client:
-        result = client.request(0, 9, produce).responses[0].partition_responses[0]
+        result = client.request(ApiKey.PRODUCE, 9, produce).responses[0].partition_responses[0]
         assert result.error_code == ErrorCode.TOPIC_AUTHORIZATION_FAILED
         broker.authorizer = allow_everything
         latest = {"partition_index": 0, "timestamp": -1}
         offsets = {"replica_id": -1, "topics": [{"name": TOPIC, "partitions": [latest]}]}
-        assert client.request(2, 1, offsets).topics[0].partitions[0].offset == 0
+        assert client.request(ApiKey.LIST_OFFSETS, 1, offsets).topics[0].partitions[0].offset == 0
 
 
 def test_a_hook_answers_the_request_with_its_error(kafka: KafkaBroker, broker: Broker) -> None:
     """A pre-handler hook (a fault injected, a quota) answers with its error in every error field."""
-    broker.request_hooks = [lambda ctx: ErrorCode.THROTTLING_QUOTA_EXCEEDED if ctx.request.api_key == 3 else None]
+    broker.request_hooks = [
+        lambda ctx: ErrorCode.THROTTLING_QUOTA_EXCEEDED if ctx.request.api_key == ApiKey.METADATA else None
+    ]
     with kafka.client() as client:
-        metadata = client.request(3, 12, {"topics": [{"name": TOPIC}, {"name": "other"}]})
+        metadata = client.request(ApiKey.METADATA, 12, {"topics": [{"name": TOPIC}, {"name": "other"}]})
         assert [t.error_code for t in metadata.topics] == [ErrorCode.THROTTLING_QUOTA_EXCEEDED] * 2
         assert [t.name for t in metadata.topics] == [TOPIC, "other"]
-        assert client.request(18, 0, {}).error_code == ErrorCode.NONE
+        assert client.request(ApiKey.API_VERSIONS, 0, {}).error_code == ErrorCode.NONE
 
 
 def test_an_unexpected_exception_answers_unknown_server_error(
@@ -191,14 +199,14 @@ def test_an_unexpected_exception_answers_unknown_server_error(
     """The connection stays open, and the failure is logged once with its traceback."""
 
     def fail(ctx: RequestContext) -> None:
-        if ctx.request.api_key == 12:
+        if ctx.request.api_key == ApiKey.HEARTBEAT:
             raise RuntimeError("boom")
 
     broker.request_hooks = [fail]
     heartbeat = {"group_id": "g", "generation_id": 1, "member_id": "m"}
     with caplog.at_level(logging.ERROR, logger="kafkapy.server"), kafka.client() as client:
-        assert client.request(12, 2, heartbeat).error_code == ErrorCode.UNKNOWN_SERVER_ERROR
-        assert client.request(18, 0, {}).error_code == ErrorCode.NONE
+        assert client.request(ApiKey.HEARTBEAT, 2, heartbeat).error_code == ErrorCode.UNKNOWN_SERVER_ERROR
+        assert client.request(ApiKey.API_VERSIONS, 0, {}).error_code == ErrorCode.NONE
     failures = [r for r in caplog.records if r.exc_info and "boom" in str(r.exc_info[1])]
     assert len(failures) == 1
 
@@ -220,12 +228,12 @@ def test_an_acks_0_produce_that_is_refused_closes_the_connection(
         "topic_data": [{"name": TOPIC, "partition_data": [{"index": 0, "records": batch}]}],
     }
     with kafka.client() as client:
-        client.send_raw(client.encode(0, 9, produce)[1])
+        client.send_raw(client.encode(ApiKey.PRODUCE, 9, produce)[1])
         assert client.is_closed_by_peer()
 
 
 def test_join_group_shows_the_client_host_without_its_port(kafka: KafkaBroker) -> None:
     with kafka.client() as client:
         assert _join(client, "door-group") == ErrorCode.NONE
-        group = client.request(15, 3, {"groups": ["door-group"]}).groups[0]
+        group = client.request(ApiKey.DESCRIBE_GROUPS, 3, {"groups": ["door-group"]}).groups[0]
     assert [m.client_host for m in group.members] == ["/127.0.0.1"]

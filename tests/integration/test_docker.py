@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from kafkapy.client.wire import WireClient
+from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing.process import READY_RE
-from kafkapy.testing.wire import WireClient
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 
@@ -99,7 +100,7 @@ def test_entrypoint_starts_a_real_broker(tmp_path: Path) -> None:
         health = subprocess.run([str(kafkapy_bin), "health", "-b", bootstrap], timeout=30)
         assert health.returncode == 0
         with WireClient.connect(bootstrap) as client:
-            meta = client.request(3, 12, {"topics": [{"name": "t"}], "allow_auto_topic_creation": True})
+            meta = client.request(ApiKey.METADATA, 12, {"topics": [{"name": "t"}], "allow_auto_topic_creation": True})
         assert (meta.brokers[0].host, meta.brokers[0].port) == ("localhost", 19999)
         assert len(meta.topics[0].partitions) == 4
 

@@ -31,10 +31,10 @@ from typing import Any
 import pytest
 from confluent_kafka import TopicPartition
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.records import build_batch
 from kafkapy.protocol.schema import codec, header_construct, parse_stream
-from kafkapy.protocol.specs import FieldSpec, api_specs
-from kafkapy.testing.wire import WireClient
+from kafkapy.protocol.specs import ApiKey, FieldSpec, api_specs
 from tests.broker_process import BrokerProcess
 from tests.integration.clientutil import consume_confluent, create_topic, produce_confluent, producer
 from tests.unit.test_codec_properties import INT_RANGES
@@ -386,7 +386,7 @@ class Probe:
 def api_versions_ok(broker: BrokerProcess) -> None:
     """A new connection gets an ApiVersions answer (error 0 and the APIs listed)."""
     with WireClient.connect(broker.bootstrap, timeout=10) as client:
-        resp = client.request(18, 3, {"client_software_name": "fuzz", "client_software_version": "1"})
+        resp = client.request(ApiKey.API_VERSIONS, 3, {"client_software_name": "fuzz", "client_software_version": "1"})
         assert resp.error_code == 0 and len(resp.api_keys) > 30, resp
 
 
@@ -418,7 +418,7 @@ def topic_pools(broker: BrokerProcess) -> Pools:
     for name, partitions in zip(scratch, (1, 3), strict=True):
         create_topic(broker.bootstrap, name, partitions)
     with WireClient.connect(broker.bootstrap) as client:
-        meta = client.request(3, 12, {"topics": None, "allow_auto_topic_creation": False})
+        meta = client.request(ApiKey.METADATA, 12, {"topics": None, "allow_auto_topic_creation": False})
     ids = {t.name: t.topic_id for t in meta.topics}
     return Pools(
         topics=[KNOWN_TOPIC, *scratch],

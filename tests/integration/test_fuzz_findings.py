@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
-from kafkapy.testing.wire import WireClient
+from kafkapy.protocol.specs import ApiKey
 from tests.integration import test_wire
 from tests.integration.clientutil import unique_topic
 from tests.integration.test_wire import create
@@ -21,14 +22,16 @@ def test_create_topics_over_10000_partitions_is_a_policy_violation(client: WireC
     """2^31-1 partitions were created one by one: the broker hung. Kafka checks the request's total,
     so three topics of 4000 are refused together."""
     name = unique_topic("huge")
-    resp = client.request(19, 7, {"topics": [{"name": name, "num_partitions": 2**31 - 1, "replication_factor": 1}]})
+    resp = client.request(
+        ApiKey.CREATE_TOPICS, 7, {"topics": [{"name": name, "num_partitions": 2**31 - 1, "replication_factor": 1}]}
+    )
     message = "Excessively large number of partitions per request."
     assert [(t.name, t.error_code, t.error_message) for t in resp.topics] == [
         (name, ErrorCode.POLICY_VIOLATION, message)
     ]
     names = [unique_topic("many") for _ in range(3)]
     several = {"topics": [{"name": n, "num_partitions": 4000, "replication_factor": 1} for n in names]}
-    resp = client.request(19, 7, several)
+    resp = client.request(ApiKey.CREATE_TOPICS, 7, several)
     assert [(t.name, t.error_code, t.error_message) for t in resp.topics] == [
         (n, ErrorCode.POLICY_VIOLATION, message) for n in names
     ]
@@ -40,16 +43,18 @@ def test_create_partitions_beyond_10000_more_is_refused(client: WireClient) -> N
     POLICY_VIOLATION that Kafka gives CreateTopics for the same limit."""
     name = unique_topic("grow")
     create(client, name)
-    resp = client.request(37, 3, {"topics": [{"name": name, "count": 2**31 - 1, "assignments": None}]})
+    resp = client.request(
+        ApiKey.CREATE_PARTITIONS, 3, {"topics": [{"name": name, "count": 2**31 - 1, "assignments": None}]}
+    )
     assert resp.results[0].error_code == ErrorCode.POLICY_VIOLATION
-    resp = client.request(37, 3, {"topics": [{"name": name, "count": 3, "assignments": None}]})
+    resp = client.request(ApiKey.CREATE_PARTITIONS, 3, {"topics": [{"name": name, "count": 3, "assignments": None}]})
     assert resp.results[0].error_code == ErrorCode.NONE
 
 
 def test_describe_cluster_answers_other_endpoint_types_as_kafka(client: WireClient) -> None:
     """Controller endpoints asked of a broker listener are MISMATCHED_ENDPOINT_TYPE; any other type
     (0, 3, -1, ...) UNSUPPORTED_ENDPOINT_TYPE naming it; both with no cluster id and no brokers."""
-    resp = client.request(60, 1, {"endpoint_type": 2})
+    resp = client.request(ApiKey.DESCRIBE_CLUSTER, 1, {"endpoint_type": 2})
     assert (resp.error_code, resp.error_message, resp.endpoint_type, resp.cluster_id, resp.brokers) == (
         ErrorCode.MISMATCHED_ENDPOINT_TYPE,
         "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER",
@@ -58,7 +63,7 @@ def test_describe_cluster_answers_other_endpoint_types_as_kafka(client: WireClie
         [],
     )
     for endpoint_type in (0, 3, -1, 127):
-        resp = client.request(60, 2, {"endpoint_type": endpoint_type})
+        resp = client.request(ApiKey.DESCRIBE_CLUSTER, 2, {"endpoint_type": endpoint_type})
         assert (resp.error_code, resp.error_message, resp.endpoint_type) == (
             ErrorCode.UNSUPPORTED_ENDPOINT_TYPE,
             f"Unsupported endpoint type {endpoint_type}",
@@ -81,7 +86,9 @@ def test_describe_producers_of_invalid_and_absent_topics(client: WireClient) -> 
     name = unique_topic("producers")
     create(client, name)
     topics = [*INVALID_NAMES, "absent-topic-xyz", name]
-    resp = client.request(61, 0, {"topics": [{"name": t, "partition_indexes": [0, -1]} for t in topics]})
+    resp = client.request(
+        ApiKey.DESCRIBE_PRODUCERS, 0, {"topics": [{"name": t, "partition_indexes": [0, -1]} for t in topics]}
+    )
     answers = {t.name: [(p.partition_index, p.error_code, p.error_message) for p in t.partitions] for t in resp.topics}
     for invalid, message in INVALID_NAMES.items():
         assert answers[invalid] == [(i, ErrorCode.INVALID_TOPIC_EXCEPTION, message) for i in (0, -1)]
@@ -92,7 +99,7 @@ def test_describe_producers_of_invalid_and_absent_topics(client: WireClient) -> 
 
 def test_create_topics_invalid_names_carry_kafkas_messages(client: WireClient) -> None:
     body = {"topics": [{"name": n, "num_partitions": 1, "replication_factor": 1} for n in INVALID_NAMES]}
-    resp = client.request(19, 7, {**body, "validate_only": True})
+    resp = client.request(ApiKey.CREATE_TOPICS, 7, {**body, "validate_only": True})
     assert [(t.error_code, t.error_message) for t in resp.topics] == [
         (ErrorCode.INVALID_TOPIC_EXCEPTION, message) for message in INVALID_NAMES.values()
     ]
@@ -102,7 +109,7 @@ def test_describe_configs_of_invalid_topic_names_and_unknown_resource_types(clie
     """An invalid topic name is INVALID_TOPIC_EXCEPTION (was UNKNOWN_TOPIC_OR_PARTITION); a resource
     type Kafka does not know (0, 1, 3, 60...) fails every resource of the request with INVALID_REQUEST."""
     resources = [{"resource_type": 2, "resource_name": n, "configuration_keys": None} for n in INVALID_NAMES]
-    resp = client.request(32, 4, {"resources": resources})
+    resp = client.request(ApiKey.DESCRIBE_CONFIGS, 4, {"resources": resources})
     assert [(r.error_code, r.error_message) for r in resp.results] == [
         (ErrorCode.INVALID_TOPIC_EXCEPTION, message) for message in INVALID_NAMES.values()
     ]
@@ -113,7 +120,7 @@ def test_describe_configs_of_invalid_topic_names_and_unknown_resource_types(clie
             {"resource_type": 2, "resource_name": name, "configuration_keys": ["cleanup.policy"]},
             {"resource_type": unknown, "resource_name": name, "configuration_keys": None},
         ]
-        resp = client.request(32, 4, {"resources": mixed})
+        resp = client.request(ApiKey.DESCRIBE_CONFIGS, 4, {"resources": mixed})
         assert [(r.resource_type, r.error_code, r.configs) for r in resp.results] == [
             (2, ErrorCode.INVALID_REQUEST, []),
             (unknown, ErrorCode.INVALID_REQUEST, []),
@@ -123,7 +130,10 @@ def test_describe_configs_of_invalid_topic_names_and_unknown_resource_types(clie
 
 def list_offsets(client: WireClient, version: int, topic: str, partitions: list[dict]) -> list[tuple[int, int]]:
     body = {"replica_id": -1, "topics": [{"name": topic, "partitions": partitions}]}
-    return [(p.partition_index, p.error_code) for p in client.request(2, version, body).topics[0].partitions]
+    return [
+        (p.partition_index, p.error_code)
+        for p in client.request(ApiKey.LIST_OFFSETS, version, body).topics[0].partitions
+    ]
 
 
 @pytest.mark.parametrize(
@@ -166,11 +176,13 @@ def test_current_leader_epoch_is_fenced_in_list_offsets_fetch_and_offset_for_lea
                 {"topic": name, "partitions": [{"partition": 0, "current_leader_epoch": epoch, "fetch_offset": 0}]}
             ],
         }
-        answer = client.request(1, 11, fetch).responses[0].partitions[0]
+        answer = client.request(ApiKey.FETCH, 11, fetch).responses[0].partitions[0]
         # Fetch, unlike the others, takes any negative epoch for "unknown" (Kafka 4.3.1 does).
         assert answer.error_code == (ErrorCode.NONE if epoch < 0 else expected), epoch
         body = {"topics": [{"topic": name, "partitions": [{"partition": 0, "current_leader_epoch": epoch}]}]}
-        assert client.request(23, 3, body).topics[0].partitions[0].error_code == expected, epoch
+        assert client.request(ApiKey.OFFSET_FOR_LEADER_EPOCH, 3, body).topics[0].partitions[0].error_code == expected, (
+            epoch
+        )
 
 
 def test_list_offsets_partition_asked_twice_is_invalid_request(client: WireClient) -> None:
@@ -191,9 +203,11 @@ def test_init_producer_id_with_id_or_epoch_alone_is_invalid_request(
     """Kafka checks this first (was NONE without a transactional id, INVALID_TRANSACTION_TIMEOUT with
     a bad timeout); both -1 still gets a producer id."""
     body = {"transactional_id": transactional_id, "transaction_timeout_ms": -1}
-    resp = client.request(22, 4, {**body, "producer_id": producer_id, "producer_epoch": producer_epoch})
+    resp = client.request(
+        ApiKey.INIT_PRODUCER_ID, 4, {**body, "producer_id": producer_id, "producer_epoch": producer_epoch}
+    )
     assert (resp.error_code, resp.producer_id, resp.producer_epoch) == (ErrorCode.INVALID_REQUEST, -1, -1)
-    resp = client.request(22, 4, {"transactional_id": None, "transaction_timeout_ms": 100})
+    resp = client.request(ApiKey.INIT_PRODUCER_ID, 4, {"transactional_id": None, "transaction_timeout_ms": 100})
     assert resp.error_code == ErrorCode.NONE and resp.producer_id >= 0
 
 
@@ -211,5 +225,5 @@ def test_sync_group_v5_without_protocol_type_or_name_is_inconsistent(
         "protocol_name": protocol_name,
         "assignments": [],
     }
-    assert client.request(14, 5, body).error_code == ErrorCode.INCONSISTENT_GROUP_PROTOCOL
-    assert client.request(14, 4, body).error_code == ErrorCode.UNKNOWN_MEMBER_ID
+    assert client.request(ApiKey.SYNC_GROUP, 5, body).error_code == ErrorCode.INCONSISTENT_GROUP_PROTOCOL
+    assert client.request(ApiKey.SYNC_GROUP, 4, body).error_code == ErrorCode.UNKNOWN_MEMBER_ID

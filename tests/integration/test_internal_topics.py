@@ -24,14 +24,15 @@ from pathlib import Path
 import crc32c
 import pytest
 
+from kafkapy.client.wire import WireClient
 from kafkapy.coordinator.group_records import offset_commit_record, partition_for
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafkapy.coordinator.transaction_log import TransactionMetadata, TxnState, transaction_record
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import HEADER_SIZE, build_batch, validate_batches
+from kafkapy.protocol.specs import ApiKey
 from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.log_manager import LogManager
-from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
 from tests.integration.clientutil import unique_topic
 from tests.integration.test_transactions_wire import add_partitions, create, describe, end, init, produce_txn
@@ -51,38 +52,38 @@ def client(broker: BrokerProcess):
 def ensure_internal_topics(client: WireClient) -> dict[str, uuid.UUID]:
     """Create both internal topics the way clients do (FindCoordinator); their topic ids."""
     for key_type in (GROUP_KEY, TXN_KEY):
-        resp = client.request(10, 4, {"key_type": key_type, "coordinator_keys": ["k"]})
+        resp = client.request(ApiKey.FIND_COORDINATOR, 4, {"key_type": key_type, "coordinator_keys": ["k"]})
         assert resp.coordinators[0].error_code == ErrorCode.NONE
     return {t.name: t.topic_id for t in metadata(client, *INTERNAL).topics}
 
 
 def metadata(client: WireClient, *names: str):
     body = {"topics": [{"name": n} for n in names], "allow_auto_topic_creation": False}
-    return client.request(3, 12, body)
+    return client.request(ApiKey.METADATA, 12, body)
 
 
 def produce(client: WireClient, version: int, topic: str, partition: int = 0, topic_id: uuid.UUID | None = None):
     ref = {"topic_id": topic_id} if version >= 13 else {"name": topic}
     records = build_batch([(b"k", b"not a coordinator record", [], None)])
     data = [{**ref, "partition_data": [{"index": partition, "records": records}]}]
-    return client.request(0, version, {"acks": -1, "timeout_ms": 5000, "topic_data": data}).responses[0]
+    return client.request(ApiKey.PRODUCE, version, {"acks": -1, "timeout_ms": 5000, "topic_data": data}).responses[0]
 
 
 def log_end_offsets(client: WireClient, topic: str, partitions: int) -> list[int]:
     wanted = [{"partition_index": p, "timestamp": -1} for p in range(partitions)]
-    resp = client.request(2, 5, {"replica_id": -1, "topics": [{"name": topic, "partitions": wanted}]})
+    resp = client.request(ApiKey.LIST_OFFSETS, 5, {"replica_id": -1, "topics": [{"name": topic, "partitions": wanted}]})
     return [p.offset for p in resp.topics[0].partitions]
 
 
 def commit_offset(client: WireClient, group: str, topic: str, offset: int) -> None:
     partition = {"partition_index": 0, "committed_offset": offset, "committed_metadata": "good"}
     body = {"group_id": group, "member_id": "", "topics": [{"name": topic, "partitions": [partition]}]}
-    assert client.request(8, 8, body).topics[0].partitions[0].error_code == ErrorCode.NONE
+    assert client.request(ApiKey.OFFSET_COMMIT, 8, body).topics[0].partitions[0].error_code == ErrorCode.NONE
 
 
 def committed(client: WireClient, group: str, topic: str) -> tuple[int, str | None]:
     body = {"group_id": group, "topics": [{"name": topic, "partition_indexes": [0]}], "require_stable": False}
-    partition = client.request(9, 7, body).topics[0].partitions[0]
+    partition = client.request(ApiKey.OFFSET_FETCH, 7, body).topics[0].partitions[0]
     assert partition.error_code == ErrorCode.NONE
     return partition.committed_offset, partition.metadata
 
@@ -114,11 +115,13 @@ def test_metadata_auto_creates_internal_topics_as_their_coordinators_do(broker_f
     broker = broker_factory(extra_args=tuple(a for o in overrides for a in ("--override", o)))
     with WireClient.connect(broker.bootstrap) as client:
         body = {"topics": [{"name": n} for n in INTERNAL], "allow_auto_topic_creation": True}
-        counts = {t.name: (t.error_code, len(t.partitions)) for t in client.request(3, 12, body).topics}
+        counts = {t.name: (t.error_code, len(t.partitions)) for t in client.request(ApiKey.METADATA, 12, body).topics}
         assert counts == {OFFSETS_TOPIC: (0, 3), TRANSACTION_STATE_TOPIC: (0, 2)}
         for name in INTERNAL:
             resource = {"resource_type": 2, "resource_name": name, "configuration_keys": ["cleanup.policy"]}
-            described = client.request(32, 4, {"resources": [resource], "include_synonyms": False}).results[0]
+            described = client.request(
+                ApiKey.DESCRIBE_CONFIGS, 4, {"resources": [resource], "include_synonyms": False}
+            ).results[0]
             assert [(c.name, c.value) for c in described.configs] == [("cleanup.policy", "compact")]
 
 
@@ -128,7 +131,7 @@ def test_delete_records_on_internal_topics_is_refused_as_kafka_does(client: Wire
     commit_offset(client, "g", "committed-topic", 3)
     for topic in INTERNAL:
         body = {"topics": [{"name": topic, "partitions": [{"partition_index": 0, "offset": -1}]}], "timeout_ms": 5000}
-        part = client.request(21, 2, body).topics[0].partitions[0]
+        part = client.request(ApiKey.DELETE_RECORDS, 2, body).topics[0].partitions[0]
         assert (part.error_code, part.low_watermark) == (ErrorCode.INVALID_TOPIC_EXCEPTION, -1)
     assert committed(client, "g", "committed-topic") == (3, "good")
 
@@ -146,22 +149,27 @@ def test_internal_topic_admin_as_in_kafka_loses_nothing(broker: BrokerProcess, c
     topic = unique_topic("it")
     create(client, topic)
     body = {"topics": [{"name": TRANSACTION_STATE_TOPIC, "num_partitions": 3, "replication_factor": 1}]}
-    assert client.request(19, 7, body).topics[0].error_code == ErrorCode.NONE
+    assert client.request(ApiKey.CREATE_TOPICS, 7, body).topics[0].error_code == ErrorCode.NONE
     topic_ids = ensure_internal_topics(client)
     commit_offset(client, "g-before", topic, 4)
     pid, epoch = init(client, "txn-before")
     for name in INTERNAL:
         body = {"topics": [{"name": name, "num_partitions": 3, "replication_factor": 1}], "timeout_ms": 5000}
-        resp = client.request(19, 7, body).topics[0]
+        resp = client.request(ApiKey.CREATE_TOPICS, 7, body).topics[0]
         exists = (ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
         assert (resp.error_code, resp.error_message) == exists
         grow = {"topics": [{"name": name, "count": 60}], "timeout_ms": 5000, "validate_only": False}
-        assert client.request(37, 3, grow).results[0].error_code == ErrorCode.NONE
+        assert client.request(ApiKey.CREATE_PARTITIONS, 3, grow).results[0].error_code == ErrorCode.NONE
         refused = produce(client, 9, name).partition_responses[0].error_code
         assert refused == ErrorCode.INVALID_TOPIC_EXCEPTION
     body = {"topics": [{"name": None, "topic_id": topic_ids[TRANSACTION_STATE_TOPIC]}], "timeout_ms": 5000}
-    assert client.request(20, 6, body).responses[0].error_code == ErrorCode.NONE
-    assert client.request(20, 5, {"topic_names": [OFFSETS_TOPIC], "timeout_ms": 5000}).responses[0].error_code == 0
+    assert client.request(ApiKey.DELETE_TOPICS, 6, body).responses[0].error_code == ErrorCode.NONE
+    assert (
+        client.request(ApiKey.DELETE_TOPICS, 5, {"topic_names": [OFFSETS_TOPIC], "timeout_ms": 5000})
+        .responses[0]
+        .error_code
+        == 0
+    )
     commit_offset(client, "g-after", topic, 7)
     client.close()
     broker.terminate()
@@ -188,7 +196,7 @@ def test_newest_state_wins_after_internal_topics_grew_twice(broker: BrokerProces
     for count, offset in ((3, 2), (5, 3)):
         for name in INTERNAL:
             grow = {"topics": [{"name": name, "count": count}], "timeout_ms": 5000, "validate_only": False}
-            assert client.request(37, 3, grow).results[0].error_code == ErrorCode.NONE
+            assert client.request(ApiKey.CREATE_PARTITIONS, 3, grow).results[0].error_code == ErrorCode.NONE
         commit_offset(client, group, topic, offset)
         assert init(client, txn_id) == (pid, offset - 1)
     client.close()
@@ -315,12 +323,12 @@ def test_damaged_broker_files_do_not_stop_start_up(broker: BrokerProcess, path: 
     with WireClient.connect(broker.bootstrap) as client:
         body = {"topics": [{"name": topic, "num_partitions": 1, "replication_factor": 1, "configs": []}]}
         body["topics"][0]["configs"] = [{"name": "retention.ms", "value": "86400000"}]
-        assert client.request(19, 7, body).topics[0].error_code == ErrorCode.NONE
+        assert client.request(ApiKey.CREATE_TOPICS, 7, body).topics[0].error_code == ErrorCode.NONE
         pid = idempotent_producer_id(client)
         rows = [(None, b"v%d" % i, [], None) for i in range(3)]
         records = build_batch(rows, producer_id=pid, producer_epoch=0, base_sequence=0)
         data = [{"name": topic, "partition_data": [{"index": 0, "records": records}]}]
-        resp = client.request(0, 9, {"acks": -1, "timeout_ms": 5000, "topic_data": data})
+        resp = client.request(ApiKey.PRODUCE, 9, {"acks": -1, "timeout_ms": 5000, "topic_data": data})
         assert resp.responses[0].partition_responses[0].error_code == ErrorCode.NONE
     broker.terminate()
     target = broker.data_dir / path.replace("TOPIC", topic)
@@ -338,6 +346,6 @@ def test_damaged_broker_files_do_not_stop_start_up(broker: BrokerProcess, path: 
 
 
 def idempotent_producer_id(client: WireClient) -> int:
-    resp = client.request(22, 4, {"transactional_id": None, "transaction_timeout_ms": 60000})
+    resp = client.request(ApiKey.INIT_PRODUCER_ID, 4, {"transactional_id": None, "transaction_timeout_ms": 60000})
     assert resp.error_code == ErrorCode.NONE
     return resp.producer_id

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
+from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing import KafkaBroker
-from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
 from tests.integration.clientutil import (
     CODECS,
@@ -149,7 +150,9 @@ def test_restart_starts_empty(tmp_path: Path) -> None:
         assert read_all(broker.bootstrap, topic) == [b"gone"]
         broker.restart()
         with WireClient.connect(broker.bootstrap) as client:
-            meta = client.request(3, 12, {"topics": [{"name": topic}], "allow_auto_topic_creation": False})
+            meta = client.request(
+                ApiKey.METADATA, 12, {"topics": [{"name": topic}], "allow_auto_topic_creation": False}
+            )
         assert meta.topics[0].error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
     finally:
         broker.close()
@@ -165,7 +168,7 @@ def test_kafka_broker_memory_storage(tmp_path: Path, in_process: bool) -> None:
         kafka.restart()
         assert round_trip(kafka.bootstrap_servers, "fresh", b"second") == b"second"
         with kafka.client() as client:
-            names = {t.name for t in client.request(3, 12, {"topics": None}).topics}
+            names = {t.name for t in client.request(ApiKey.METADATA, 12, {"topics": None}).topics}
         assert "orders" not in names and "fresh" in names
     finally:
         kafka.stop()

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka import TopicPartition
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.compression import CompressionType
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import build_batch
-from kafkapy.testing.wire import WireClient
+from kafkapy.protocol.specs import ApiKey
 from tests.broker_process import BrokerProcess
 from tests.corrupt_batches import INVALID, UNDECODABLE, zstd_bomb
 from tests.integration.clientutil import consume_confluent, unique_topic
@@ -35,7 +36,7 @@ def create(client: WireClient, name: str, configs: dict[str, str]) -> None:
         "replication_factor": 1,
         "configs": [{"name": k, "value": v} for k, v in configs.items()],
     }
-    resp = client.request(19, 7, {"topics": [topic], "timeout_ms": 5000})
+    resp = client.request(ApiKey.CREATE_TOPICS, 7, {"topics": [topic], "timeout_ms": 5000})
     assert resp.topics[0].error_code == ErrorCode.NONE, resp
 
 
@@ -45,12 +46,12 @@ def produce(client: WireClient, topic: str, batch: bytes, version: int = 9):
         "timeout_ms": 5000,
         "topic_data": [{"name": topic, "partition_data": [{"index": 0, "records": batch}]}],
     }
-    return client.request(0, version, body).responses[0].partition_responses[0]
+    return client.request(ApiKey.PRODUCE, version, body).responses[0].partition_responses[0]
 
 
 def latest(client: WireClient, topic: str) -> int:
     body = {"replica_id": -1, "topics": [{"name": topic, "partitions": [{"partition_index": 0, "timestamp": -1}]}]}
-    return client.request(2, 5, body).topics[0].partitions[0].offset
+    return client.request(ApiKey.LIST_OFFSETS, 5, body).topics[0].partitions[0].offset
 
 
 def good_batch(tag: str) -> bytes:
@@ -111,7 +112,7 @@ class _Prober(threading.Thread):
         body = {"client_software_name": "probe", "client_software_version": "1"}
         while not self.stop.is_set():
             start = time.monotonic()
-            assert self.client.request(18, 3, body).error_code == 0
+            assert self.client.request(ApiKey.API_VERSIONS, 3, body).error_code == 0
             self.slowest = max(self.slowest, time.monotonic() - start)
             self.answers += 1
             time.sleep(0.01)

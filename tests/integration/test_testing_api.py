@@ -17,11 +17,12 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaTopicPartition
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing import KafkaBroker, open_kafka_broker
 from kafkapy.testing.broker import ExternalKafka
 from kafkapy.testing.process import BrokerStartError
-from kafkapy.testing.wire import WireClient
 
 
 def round_trip(bootstrap: str, topic: str, value: bytes) -> bytes | None:
@@ -66,7 +67,7 @@ def test_broker_keeps_data_across_restart(in_process: bool) -> None:
         assert round_trip(kafka.bootstrap_servers, "orders", b"first") == b"first"
         kafka.restart()
         with kafka.client() as client:
-            meta = client.request(3, 12, {"topics": [{"name": "orders"}]}).topics[0]
+            meta = client.request(ApiKey.METADATA, 12, {"topics": [{"name": "orders"}]}).topics[0]
         assert (meta.topic_id, len(meta.partitions)) == (topic_id, 3)
         with pytest.raises(KafkaError) as exists:
             kafka.create_topic("orders")
@@ -79,7 +80,7 @@ def test_broker_keeps_data_across_restart(in_process: bool) -> None:
 def test_properties_are_not_overridden_by_the_num_partitions_default(in_process: bool) -> None:
     """KafkaBroker passed --num-partitions 1 after the properties, so num.partitions was ignored."""
     with KafkaBroker(in_process=in_process, config={"num.partitions": "3"}) as kafka, kafka.client() as client:
-        meta = client.request(3, 12, {"topics": [{"name": "auto"}], "allow_auto_topic_creation": True})
+        meta = client.request(ApiKey.METADATA, 12, {"topics": [{"name": "auto"}], "allow_auto_topic_creation": True})
         assert len(meta.topics[0].partitions) == 3
 
 
@@ -133,7 +134,7 @@ def test_async_flavour_under_asyncio_with_aiokafka() -> None:
 
 
 def _metadata_error(client: WireClient, topic: str) -> int:
-    meta = client.request(3, 12, {"topics": [{"name": topic}], "allow_auto_topic_creation": False})
+    meta = client.request(ApiKey.METADATA, 12, {"topics": [{"name": topic}], "allow_auto_topic_creation": False})
     return meta.topics[0].error_code
 
 
@@ -144,14 +145,16 @@ def _list_offsets(client: WireClient, topic: str, timestamp: int) -> int:
         "isolation_level": 0,
         "topics": [{"name": topic, "partitions": [{"partition_index": 0, "timestamp": timestamp}]}],
     }
-    return client.request(2, 7, request).topics[0].partitions[0].offset
+    return client.request(ApiKey.LIST_OFFSETS, 7, request).topics[0].partitions[0].offset
 
 
 def _state(client: WireClient) -> tuple[list[str], list[str], list[str]]:
     """(topics, groups, transactional ids) the broker lists."""
-    topics = sorted(t.name for t in client.request(3, 12, {"topics": None}).topics)
-    groups = sorted(g.group_id for g in client.request(16, 4, {"states_filter": []}).groups)
-    txns = client.request(66, 0, {"state_filters": [], "producer_id_filters": []}).transaction_states
+    topics = sorted(t.name for t in client.request(ApiKey.METADATA, 12, {"topics": None}).topics)
+    groups = sorted(g.group_id for g in client.request(ApiKey.LIST_GROUPS, 4, {"states_filter": []}).groups)
+    txns = client.request(
+        ApiKey.LIST_TRANSACTIONS, 0, {"state_filters": [], "producer_id_filters": []}
+    ).transaction_states
     return topics, groups, sorted(t.transactional_id for t in txns)
 
 
@@ -187,7 +190,7 @@ def test_reset_empties_the_broker_without_a_restart(storage: str, in_process: bo
             kafka.create_topic("orders")
             assert _list_offsets(connected_before, "orders", -1) == 0
             fetched = connected_before.request(
-                9,
+                ApiKey.OFFSET_FETCH,
                 7,
                 {"group_id": "g", "topics": [{"name": "orders", "partition_indexes": [0]}], "require_stable": False},
             )
@@ -230,19 +233,19 @@ def test_reset_answers_parked_requests(in_process: bool) -> None:
         kafka.client() as admin,
     ):
         kafka.create_topic("idle")
-        required = member.request(11, 5, join)
+        required = member.request(ApiKey.JOIN_GROUP, 5, join)
         assert required.error_code == ErrorCode.MEMBER_ID_REQUIRED
-        join_id, frame = member.encode(11, 5, {**join, "member_id": required.member_id})
+        join_id, frame = member.encode(ApiKey.JOIN_GROUP, 5, {**join, "member_id": required.member_id})
         member.send_raw(frame)
-        fetch_id, frame = consumer.encode(1, 12, {**fetch, "forgotten_topics_data": []})
+        fetch_id, frame = consumer.encode(ApiKey.FETCH, 12, {**fetch, "forgotten_topics_data": []})
         consumer.send_raw(frame)
         deadline = time.monotonic() + 30
-        while [g.group_id for g in admin.request(16, 4, {"states_filter": []}).groups] != ["parked"]:
+        while [g.group_id for g in admin.request(ApiKey.LIST_GROUPS, 4, {"states_filter": []}).groups] != ["parked"]:
             assert time.monotonic() < deadline, "the join never reached the coordinator"
             time.sleep(0.05)
         kafka.reset()
-        assert member.read_response(11, 5, join_id).error_code == ErrorCode.UNKNOWN_MEMBER_ID
-        fetched = consumer.read_response(1, 12, fetch_id).responses[0].partitions[0]
+        assert member.read_response(ApiKey.JOIN_GROUP, 5, join_id).error_code == ErrorCode.UNKNOWN_MEMBER_ID
+        fetched = consumer.read_response(ApiKey.FETCH, 12, fetch_id).responses[0].partitions[0]
         assert fetched.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
 
 
@@ -255,7 +258,7 @@ def test_log_is_kept_when_the_with_block_fails(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     with pytest.raises(AssertionError) as failure, KafkaBroker(log_level="info") as kafka:
         with kafka.client() as client:
-            client.request(3, 12, {"topics": [{"name": "evidence"}], "allow_auto_topic_creation": True})
+            client.request(ApiKey.METADATA, 12, {"topics": [{"name": "evidence"}], "allow_auto_topic_creation": True})
         raise AssertionError("the test failed")
     note = failure.value.__notes__[0]
     log = Path(note.removeprefix("kafkapy broker log: "))

@@ -6,9 +6,10 @@ import uuid
 
 import pytest
 
+from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import build_batch, decode_records
-from kafkapy.testing.wire import WireClient
+from kafkapy.protocol.specs import ApiKey
 from tests.broker_process import BrokerProcess
 
 
@@ -24,12 +25,12 @@ def name(prefix: str) -> str:
 
 def create(client: WireClient, topic: str, partitions: int = 1) -> None:
     body = {"topics": [{"name": topic, "num_partitions": partitions, "replication_factor": 1}]}
-    assert client.request(19, 7, body).topics[0].error_code == ErrorCode.NONE
+    assert client.request(ApiKey.CREATE_TOPICS, 7, body).topics[0].error_code == ErrorCode.NONE
 
 
 def init(client: WireClient, txn_id: str, version: int = 4, **extra: int) -> tuple[int, int]:
     body = {"transactional_id": txn_id, "transaction_timeout_ms": 60000, **extra}
-    resp = client.request(22, version, body)
+    resp = client.request(ApiKey.INIT_PRODUCER_ID, version, body)
     assert resp.error_code == ErrorCode.NONE, resp
     return resp.producer_id, resp.producer_epoch
 
@@ -44,7 +45,7 @@ def add_partitions(
             "v3_and_below_producer_epoch": epoch,
             "v3_and_below_topics": [{"name": topic, "partitions": parts}],
         }
-        resp = client.request(24, version, body)
+        resp = client.request(ApiKey.ADD_PARTITIONS_TO_TXN, version, body)
         return {
             p.partition_index: p.partition_error_code
             for p in resp.results_by_topic_v3_and_below[0].results_by_partition
@@ -55,7 +56,7 @@ def add_partitions(
         "producer_epoch": epoch,
         "topics": [{"name": topic, "partitions": parts}],
     }
-    resp = client.request(24, version, {"transactions": [txn]})
+    resp = client.request(ApiKey.ADD_PARTITIONS_TO_TXN, version, {"transactions": [txn]})
     assert resp.error_code == ErrorCode.NONE
     results = resp.results_by_transaction[0].topic_results[0].results_by_partition
     return {p.partition_index: p.partition_error_code for p in results}
@@ -75,12 +76,12 @@ def produce_txn(client: WireClient, txn_id: str, pid: int, epoch: int, topic: st
         "timeout_ms": 5000,
         "topic_data": [{"name": topic, "partition_data": [{"index": 0, "records": records}]}],
     }
-    return client.request(0, 9, body).responses[0].partition_responses[0]
+    return client.request(ApiKey.PRODUCE, 9, body).responses[0].partition_responses[0]
 
 
 def end(client: WireClient, txn_id: str, pid: int, epoch: int, commit: bool, version: int = 3):
     body = {"transactional_id": txn_id, "producer_id": pid, "producer_epoch": epoch, "committed": commit}
-    return client.request(26, version, body)
+    return client.request(ApiKey.END_TXN, version, body)
 
 
 def fetch(client: WireClient, topic: str, isolation: int):
@@ -94,19 +95,21 @@ def fetch(client: WireClient, topic: str, isolation: int):
             {"topic": topic, "partitions": [{"partition": 0, "fetch_offset": 0, "partition_max_bytes": 1 << 20}]}
         ],
     }
-    return client.request(1, 11, body).responses[0].partitions[0]
+    return client.request(ApiKey.FETCH, 11, body).responses[0].partitions[0]
 
 
 def describe(client: WireClient, txn_id: str):
-    return client.request(65, 0, {"transactional_ids": [txn_id]}).transaction_states[0]
+    return client.request(ApiKey.DESCRIBE_TRANSACTIONS, 0, {"transactional_ids": [txn_id]}).transaction_states[0]
 
 
 @pytest.mark.parametrize("version", range(0, 5))
 def test_find_coordinator_for_transactional_ids(client: WireClient, version: int) -> None:
     if version < 4:
-        resp = client.request(10, version, {"key": "tid", "key_type": 1})
+        resp = client.request(ApiKey.FIND_COORDINATOR, version, {"key": "tid", "key_type": 1})
     else:
-        resp = client.request(10, version, {"key_type": 1, "coordinator_keys": ["tid"]}).coordinators[0]
+        resp = client.request(
+            ApiKey.FIND_COORDINATOR, version, {"key_type": 1, "coordinator_keys": ["tid"]}
+        ).coordinators[0]
     assert resp.error_code == ErrorCode.NONE and resp.node_id == 1
 
 
@@ -148,8 +151,12 @@ def test_read_committed_fetch_stops_at_the_lso(client: WireClient) -> None:
         "isolation_level": 1,
         "topics": [{"name": topic, "partitions": [{"partition_index": 0, "timestamp": -1}]}],
     }
-    assert client.request(2, 5, body).topics[0].partitions[0].offset == 0
-    producers = client.request(61, 0, {"topics": [{"name": topic, "partition_indexes": [0]}]}).topics[0].partitions[0]
+    assert client.request(ApiKey.LIST_OFFSETS, 5, body).topics[0].partitions[0].offset == 0
+    producers = (
+        client.request(ApiKey.DESCRIBE_PRODUCERS, 0, {"topics": [{"name": topic, "partition_indexes": [0]}]})
+        .topics[0]
+        .partitions[0]
+    )
     assert [(p.producer_id, p.current_txn_start_offset) for p in producers.active_producers] == [(pid, 0)]
     end(client, txn_id, pid, epoch, True)
     assert fetch(client, topic, 1).last_stable_offset == 2
@@ -171,7 +178,7 @@ def test_errors_follow_kafka(client: WireClient) -> None:
     add_partitions(client, txn_id, pid, epoch, topic, [0])
     assert produce_txn(client, txn_id, pid, epoch, topic, 0, [b"x"]).error_code == ErrorCode.NONE
     # A new InitProducerId aborts the ongoing transaction first and asks the client to retry.
-    resp = client.request(22, 4, {"transactional_id": txn_id, "transaction_timeout_ms": 60000})
+    resp = client.request(ApiKey.INIT_PRODUCER_ID, 4, {"transactional_id": txn_id, "transaction_timeout_ms": 60000})
     assert resp.error_code == ErrorCode.CONCURRENT_TRANSACTIONS
     new_pid, new_epoch = init(client, txn_id)
     assert (new_pid, new_epoch) == (pid, epoch + 2)
@@ -179,7 +186,7 @@ def test_errors_follow_kafka(client: WireClient) -> None:
     assert end(client, txn_id, pid, epoch, True).error_code == ErrorCode.PRODUCER_FENCED
     assert produce_txn(client, txn_id, pid, epoch, topic, 1, [b"y"]).error_code == ErrorCode.INVALID_PRODUCER_EPOCH
     assert fetch(client, topic, 1).last_stable_offset == 2
-    timeout = client.request(22, 4, {"transactional_id": txn_id, "transaction_timeout_ms": 10**9})
+    timeout = client.request(ApiKey.INIT_PRODUCER_ID, 4, {"transactional_id": txn_id, "transaction_timeout_ms": 10**9})
     assert timeout.error_code == ErrorCode.INVALID_TRANSACTION_TIMEOUT
     assert describe(client, name("nope")).error_code == ErrorCode.TRANSACTIONAL_ID_NOT_FOUND
 
@@ -191,7 +198,7 @@ def test_init_producer_id_with_existing_producer_bumps_the_epoch(client: WireCli
     # A retry of that bump (the response was lost) gets the same epoch.
     assert init(client, txn_id, version=4, producer_id=pid, producer_epoch=epoch) == (pid, epoch + 1)
     resp = client.request(
-        22,
+        ApiKey.INIT_PRODUCER_ID,
         4,
         {"transactional_id": txn_id, "transaction_timeout_ms": 60000, "producer_id": pid + 99, "producer_epoch": 0},
     )
@@ -219,16 +226,18 @@ def test_txn_offset_commit_applies_on_commit_only(client: WireClient) -> None:
     fetch_body = {"group_id": group, "topics": [{"name": topic, "partition_indexes": [0, 1]}], "require_stable": True}
 
     def committed() -> dict[int, tuple[int, int]]:
-        resp = client.request(9, 7, fetch_body).topics[0].partitions
+        resp = client.request(ApiKey.OFFSET_FETCH, 7, fetch_body).topics[0].partitions
         return {p.partition_index: (p.committed_offset, p.error_code) for p in resp}
 
     last = -1
     for commit, version in ((False, 0), (True, 3), (False, 4), (True, 5)):
         pid, epoch = init(client, txn_id)
         body = {"transactional_id": txn_id, "producer_id": pid, "producer_epoch": epoch, "group_id": group}
-        assert client.request(25, min(version, 4), body).error_code == ErrorCode.NONE
+        assert client.request(ApiKey.ADD_OFFSETS_TO_TXN, min(version, 4), body).error_code == ErrorCode.NONE
         partition = {"partition_index": 0, "committed_offset": 10 + version, "committed_metadata": "m"}
-        resp = client.request(28, version, {**body, "topics": [{"name": topic, "partitions": [partition]}]})
+        resp = client.request(
+            ApiKey.TXN_OFFSET_COMMIT, version, {**body, "topics": [{"name": topic, "partitions": [partition]}]}
+        )
         assert resp.topics[0].partitions[0].error_code == ErrorCode.NONE
         # require_stable: the pending offset makes partition 0 unstable, partition 1 is readable.
         assert committed() == {0: (-1, ErrorCode.UNSTABLE_OFFSET_COMMIT), 1: (-1, ErrorCode.NONE)}
@@ -250,7 +259,10 @@ def test_txn_offset_commit_needs_add_offsets(client: WireClient) -> None:
             {"name": topic, "partitions": [{"partition_index": 0, "committed_offset": 1, "committed_metadata": None}]}
         ],
     }
-    assert client.request(28, 3, body).topics[0].partitions[0].error_code == ErrorCode.INVALID_TXN_STATE
+    assert (
+        client.request(ApiKey.TXN_OFFSET_COMMIT, 3, body).topics[0].partitions[0].error_code
+        == ErrorCode.INVALID_TXN_STATE
+    )
 
 
 @pytest.mark.parametrize("version", range(0, 3))
@@ -260,6 +272,6 @@ def test_list_transactions_filters(client: WireClient, version: int) -> None:
     body = {"state_filters": ["Empty", "Bogus"], "producer_id_filters": [pid]}
     if version >= 2:
         body["transactional_id_pattern"] = "list-.*"
-    resp = client.request(66, version, body)
+    resp = client.request(ApiKey.LIST_TRANSACTIONS, version, body)
     assert resp.error_code == ErrorCode.NONE and list(resp.unknown_state_filters) == ["Bogus"]
     assert [(t.transactional_id, t.transaction_state) for t in resp.transaction_states] == [(txn_id, "Empty")]

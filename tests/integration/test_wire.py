@@ -8,9 +8,11 @@ import uuid
 
 import pytest
 
+from kafkapy.client.wire import WireClient
+from kafkapy.protocol.connection import ProtocolError
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import build_batch
-from kafkapy.testing.wire import WireClient
+from kafkapy.protocol.specs import ApiKey
 from tests.broker_process import BrokerProcess
 
 SERVED = {
@@ -60,29 +62,35 @@ def client(shared_broker: BrokerProcess):
 
 
 def create(client: WireClient, name: str, partitions: int = 1) -> None:
-    resp = client.request(19, 7, {"topics": [{"name": name, "num_partitions": partitions, "replication_factor": 1}]})
+    resp = client.request(
+        ApiKey.CREATE_TOPICS, 7, {"topics": [{"name": name, "num_partitions": partitions, "replication_factor": 1}]}
+    )
     assert resp.topics[0].error_code == ErrorCode.NONE, resp
 
 
 def metadata_topic(client: WireClient, name: str):
-    return client.request(3, 12, {"topics": [{"name": name}], "allow_auto_topic_creation": False}).topics[0]
+    return client.request(ApiKey.METADATA, 12, {"topics": [{"name": name}], "allow_auto_topic_creation": False}).topics[
+        0
+    ]
 
 
 def produce(client: WireClient, version: int, topic: str, records: bytes, topic_id: uuid.UUID | None = None):
     ref = {"topic_id": topic_id} if version >= 13 else {"name": topic}
     topic_data = [{**ref, "partition_data": [{"index": 0, "records": records}]}]
     body = {"acks": -1, "timeout_ms": 5000, "topic_data": topic_data}
-    return client.request(0, version, body).responses[0].partition_responses[0]
+    return client.request(ApiKey.PRODUCE, version, body).responses[0].partition_responses[0]
 
 
 def latest(client: WireClient, topic: str) -> int:
     body = {"replica_id": -1, "topics": [{"name": topic, "partitions": [{"partition_index": 0, "timestamp": -1}]}]}
-    return client.request(2, 5, body).topics[0].partitions[0].offset
+    return client.request(ApiKey.LIST_OFFSETS, 5, body).topics[0].partitions[0].offset
 
 
 def test_api_versions_advertises_exactly_the_handlers(client: WireClient) -> None:
     for version in range(5):
-        resp = client.request(18, version, {"client_software_name": "t", "client_software_version": "1"})
+        resp = client.request(
+            ApiKey.API_VERSIONS, version, {"client_software_name": "t", "client_software_version": "1"}
+        )
         assert resp.error_code == 0
         assert {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys} == SERVED
 
@@ -90,9 +98,19 @@ def test_api_versions_advertises_exactly_the_handlers(client: WireClient) -> Non
 def test_unknown_api_versions_version_answers_v0_unsupported(client: WireClient) -> None:
     header = struct.pack(">hhih", 18, 9, 77, 1) + b"t" + b"\x00"
     client.send_raw(struct.pack(">i", len(header) + 3) + header + b"\x01\x01\x00")
-    resp = client.read_response(18, 0, 77)
+    resp = client.read_response(ApiKey.API_VERSIONS, 0, 77)
     assert resp.error_code == ErrorCode.UNSUPPORTED_VERSION
     assert {k.api_key for k in resp.api_keys} == set(SERVED)
+
+
+def test_a_response_to_another_correlation_id_is_a_protocol_error(shared_broker: BrokerProcess) -> None:
+    """The wire client reads responses through the broker's own framing code (a Connection in the client
+    role): an answer to another request raises ProtocolError, not an AssertionError."""
+    with WireClient.connect(shared_broker.bootstrap) as client:
+        correlation_id, data = client.encode(ApiKey.METADATA, 12, {"topics": []})
+        client.send_raw(data)
+        with pytest.raises(ProtocolError, match=f"correlation id {correlation_id}, expected {correlation_id + 1}"):
+            client.read_response(ApiKey.METADATA, 12, correlation_id + 1)
 
 
 @pytest.mark.parametrize("version", range(0, 14))
@@ -101,7 +119,7 @@ def test_metadata_every_version(client: WireClient, version: int) -> None:
     topics = [] if version == 0 else [{"name": name}]
     if version == 0:
         create(client, name, 2)
-    resp = client.request(3, version, {"topics": topics, "allow_auto_topic_creation": True})
+    resp = client.request(ApiKey.METADATA, version, {"topics": topics, "allow_auto_topic_creation": True})
     assert resp.brokers[0].node_id == 1
     entry = next(t for t in resp.topics if t.name == name)
     assert entry.error_code == 0
@@ -115,13 +133,13 @@ def test_metadata_every_version(client: WireClient, version: int) -> None:
 def test_metadata_by_topic_id_and_unknown(client: WireClient) -> None:
     create(client, "by-id")
     topic_id = metadata_topic(client, "by-id").topic_id
-    resp = client.request(3, 12, {"topics": [{"topic_id": topic_id, "name": None}]})
+    resp = client.request(ApiKey.METADATA, 12, {"topics": [{"topic_id": topic_id, "name": None}]})
     assert resp.topics[0].name == "by-id"
-    resp = client.request(3, 12, {"topics": [{"topic_id": uuid.uuid4(), "name": None}]})
+    resp = client.request(ApiKey.METADATA, 12, {"topics": [{"topic_id": uuid.uuid4(), "name": None}]})
     assert resp.topics[0].error_code == ErrorCode.UNKNOWN_TOPIC_ID
     assert metadata_topic(client, "no-such-topic").error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
     assert metadata_topic(client, "bad/name").error_code == ErrorCode.INVALID_TOPIC_EXCEPTION
-    bad = client.request(3, 12, {"topics": [{"name": "bad/name"}], "allow_auto_topic_creation": True})
+    bad = client.request(ApiKey.METADATA, 12, {"topics": [{"name": "bad/name"}], "allow_auto_topic_creation": True})
     assert bad.topics[0].error_code == ErrorCode.INVALID_TOPIC_EXCEPTION
 
 
@@ -140,7 +158,7 @@ def test_produce_fetch_every_version(client: WireClient, version: int) -> None:
             "min_bytes": 1,
             "topics": [{**ref, "partitions": [{"partition": 0, "fetch_offset": 1, "partition_max_bytes": 1 << 20}]}],
         }
-        resp = client.request(1, fetch_version, body)
+        resp = client.request(ApiKey.FETCH, fetch_version, body)
         part = resp.responses[0].partitions[0]
         assert (part.error_code, part.high_watermark) == (0, 3)
         # Whole batches from the one holding offset 1 onwards.
@@ -159,7 +177,7 @@ def test_list_offsets_every_version(client: WireClient, version: int) -> None:
     # Kafka allows each partition once per request, so ask one timestamp at a time.
     for ts, offset in wanted.items():
         body = {"replica_id": -1, "topics": [{"name": topic, "partitions": [{"partition_index": 0, "timestamp": ts}]}]}
-        got = client.request(2, version, body).topics[0].partitions[0]
+        got = client.request(ApiKey.LIST_OFFSETS, version, body).topics[0].partitions[0]
         assert (got.error_code, got.offset) == (0, offset), ts
 
 
@@ -167,7 +185,7 @@ def test_list_offsets_every_version(client: WireClient, version: int) -> None:
 def test_create_topics_every_version(client: WireClient, version: int) -> None:
     def one(name: str, partitions: int = 2, rf: int = 1, configs: list | None = None) -> dict:
         topic = {"name": name, "num_partitions": partitions, "replication_factor": rf, "configs": configs or []}
-        return client.request(19, version, {"topics": [topic], "timeout_ms": 5000}).topics[0]
+        return client.request(ApiKey.CREATE_TOPICS, version, {"topics": [topic], "timeout_ms": 5000}).topics[0]
 
     name = f"ct-{version}"
     assert one(name).error_code == 0
@@ -218,7 +236,12 @@ def test_garbage_closes_connection_and_broker_survives(shared_broker: BrokerProc
         bad.send_raw(garbage)
         assert bad.is_closed_by_peer()
     with WireClient.connect(shared_broker.bootstrap) as good:
-        assert good.request(18, 3, {"client_software_name": "t", "client_software_version": "1"}).error_code == 0
+        assert (
+            good.request(
+                ApiKey.API_VERSIONS, 3, {"client_software_name": "t", "client_software_version": "1"}
+            ).error_code
+            == 0
+        )
     assert shared_broker.is_running()
 
 
@@ -226,12 +249,12 @@ def test_truncated_frame_then_disconnect(shared_broker: BrokerProcess) -> None:
     with WireClient.connect(shared_broker.bootstrap) as c:
         c.send_raw(struct.pack(">i", 100) + b"\x00\x03\x00\x09")
     with WireClient.connect(shared_broker.bootstrap) as c:
-        assert c.request(3, 1, {"topics": []}).brokers[0].node_id == 1
+        assert c.request(ApiKey.METADATA, 1, {"topics": []}).brokers[0].node_id == 1
 
 
 def test_fetch_of_no_partitions_is_answered_at_once(client: WireClient) -> None:
     started = time.monotonic()
-    resp = client.request(1, 12, {"max_wait_ms": 5000, "min_bytes": 1, "topics": []})
+    resp = client.request(ApiKey.FETCH, 12, {"max_wait_ms": 5000, "min_bytes": 1, "topics": []})
     assert resp.error_code == 0 and time.monotonic() - started < 2
 
 
@@ -239,12 +262,12 @@ def test_pipelined_requests_answered_in_order(client: WireClient) -> None:
     ids = []
     data = b""
     for version in (0, 4, 9, 12, 1, 13):
-        cid, frame = client.encode(3, version, {"topics": []})
+        cid, frame = client.encode(ApiKey.METADATA, version, {"topics": []})
         ids.append((cid, version))
         data += frame
     client.send_raw(data)
     for cid, version in ids:
-        assert client.read_response(3, version, cid).brokers[0].node_id == 1
+        assert client.read_response(ApiKey.METADATA, version, cid).brokers[0].node_id == 1
 
 
 def test_client_not_reading_its_responses_stalls_only_itself(shared_broker: BrokerProcess) -> None:
@@ -254,25 +277,25 @@ def test_client_not_reading_its_responses_stalls_only_itself(shared_broker: Brok
         ids = []
         data = bytearray()
         for _ in range(20_000):
-            cid, frame = greedy.encode(18, 3, body)
+            cid, frame = greedy.encode(ApiKey.API_VERSIONS, 3, body)
             ids.append(cid)
             data += frame
         greedy.send_raw(bytes(data))
         started = time.monotonic()
-        assert other.request(18, 3, body).error_code == ErrorCode.NONE
+        assert other.request(ApiKey.API_VERSIONS, 3, body).error_code == ErrorCode.NONE
         assert time.monotonic() - started < 5
         for cid in ids:
-            assert greedy.read_response(18, 3, cid).error_code == ErrorCode.NONE
+            assert greedy.read_response(ApiKey.API_VERSIONS, 3, cid).error_code == ErrorCode.NONE
 
 
 def test_no_auto_create_answers_unknown_topic(broker_factory) -> None:
     b = broker_factory("strict", extra_args=("--no-auto-create-topics",))
     with WireClient.connect(b.bootstrap) as c:
-        resp = c.request(3, 12, {"topics": [{"name": "nope"}], "allow_auto_topic_creation": True})
+        resp = c.request(ApiKey.METADATA, 12, {"topics": [{"name": "nope"}], "allow_auto_topic_creation": True})
         assert resp.topics[0].error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         part = produce(c, 9, "nope", build_batch([(None, b"x", [], 1)]))
         assert part.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        assert c.request(3, 12, {"topics": None}).topics == []
+        assert c.request(ApiKey.METADATA, 12, {"topics": None}).topics == []
 
 
 def test_idempotent_batch_without_sequence_is_invalid(client: WireClient) -> None:
@@ -285,7 +308,7 @@ def test_failed_acks0_produce_closes_the_connection(shared_broker: BrokerProcess
     with WireClient.connect(shared_broker.bootstrap) as c:
         records = build_batch([(None, b"x", [], 1)])
         topic_data = [{"name": "bad/name", "partition_data": [{"index": 0, "records": records}]}]
-        _, frame = c.encode(0, 9, {"acks": 0, "timeout_ms": 1000, "topic_data": topic_data})
+        _, frame = c.encode(ApiKey.PRODUCE, 9, {"acks": 0, "timeout_ms": 1000, "topic_data": topic_data})
         c.send_raw(frame)
         assert c.is_closed_by_peer()
 
@@ -293,5 +316,5 @@ def test_failed_acks0_produce_closes_the_connection(shared_broker: BrokerProcess
 def test_describe_topic_partitions_sends_empty_elr_lists(client: WireClient) -> None:
     create(client, "elr", 2)
     body = {"topics": [{"name": "elr"}], "response_partition_limit": 100, "cursor": None}
-    partitions = client.request(75, 0, body).topics[0].partitions
+    partitions = client.request(ApiKey.DESCRIBE_TOPIC_PARTITIONS, 0, body).topics[0].partitions
     assert [(p.eligible_leader_replicas, p.last_known_elr) for p in partitions] == [([], [])] * 2

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from kafkapy.config import BrokerConfig
 
 from kafkapy.broker import Broker
 from kafkapy.clock import ManualClock
-from kafkapy.config import BrokerConfig
 from kafkapy.storage.fs import FileSystem
 from kafkapy.storage.log import LogConfig
 from kafkapy.storage.log_manager import LogManager

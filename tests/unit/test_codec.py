@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from kafkapy.protocol.connection import Connection, ProtocolError, decode_request
+from kafkapy.protocol.connection import Connection, ProtocolError, Role, decode_request
 from kafkapy.protocol.schema import build_stream, codec, header_construct, message_construct, parse_stream
-from kafkapy.protocol.specs import FieldSpec, MessageSpec, api_specs
+from kafkapy.protocol.specs import ApiKey, FieldSpec, MessageSpec, api_specs
 
 SAMPLES: dict[str, Any] = {
     "int8": -7,
@@ -131,7 +131,7 @@ def test_codec_leaves_no_reference_cycles() -> None:
 
 
 def test_defaults_fill_missing_fields() -> None:
-    pair = codec(3, 12)
+    pair = codec(ApiKey.METADATA, 12)
     parsed = pair.decode_response(pair.response.build({"topics": [{"name": "t"}]}))
     assert parsed.controller_id == -1
     assert parsed.cluster_id is None
@@ -140,7 +140,7 @@ def test_defaults_fill_missing_fields() -> None:
 
 
 def test_unknown_tagged_fields_are_kept_not_fatal() -> None:
-    pair = codec(18, 3)
+    pair = codec(ApiKey.API_VERSIONS, 3)
     body = pair.request.build({"client_software_name": "x", "client_software_version": "1"})
     # Replace the empty tagged section with one unknown tag 9 holding two bytes.
     body = body[:-1] + b"\x01\x09\x02hi"
@@ -159,7 +159,9 @@ def frame(api_key: int, version: int, correlation_id: int, body: dict) -> bytes:
 
 
 def test_connection_frames_split_anywhere() -> None:
-    data = frame(18, 3, 7, {"client_software_name": "a", "client_software_version": "b"}) + frame(3, 1, 8, {})
+    data = frame(ApiKey.API_VERSIONS, 3, 7, {"client_software_name": "a", "client_software_version": "b"}) + frame(
+        ApiKey.METADATA, 1, 8, {}
+    )
     conn = Connection()
     requests = []
     for i in range(len(data)):
@@ -192,18 +194,55 @@ def test_unknown_api_and_newer_api_versions_are_flagged_not_decoded() -> None:
 
 
 def test_response_framing_and_header_versions() -> None:
-    req = decode_request(frame(18, 3, 42, {"client_software_name": "a", "client_software_version": "b"})[4:])
+    req = decode_request(
+        frame(ApiKey.API_VERSIONS, 3, 42, {"client_software_name": "a", "client_software_version": "b"})[4:]
+    )
     chunks = Connection().encode_response(req, {"error_code": 0, "api_keys": []})
     data = b"".join(chunks)
     size, correlation_id = struct.unpack_from(">ii", data)
     assert size == len(data) - 4 and correlation_id == 42
     # ApiVersions answers with response header v0 even when flexible: no tagged byte after the id.
-    assert codec(18, 3).decode_response(data[8:]).error_code == 0
+    assert codec(ApiKey.API_VERSIONS, 3).decode_response(data[8:]).error_code == 0
+
+
+def test_a_client_connection_frames_requests_and_reads_responses_split_anywhere() -> None:
+    """The client role (kafkapy.client.wire's) writes what the reference framing writes, and reads the
+    broker side's response byte by byte."""
+    client, broker = Connection(our_role=Role.CLIENT), Connection()
+    body = {"client_software_name": "a", "client_software_version": "b"}
+    data = client.encode_request(ApiKey.API_VERSIONS, 3, 42, body, client_id="t")
+    assert data == frame(ApiKey.API_VERSIONS, 3, 42, body)
+    broker.receive_data(data)
+    request = broker.next_request()
+    assert request is not None and request.correlation_id == 42
+    keys = [{"api_key": 3, "min_version": 0, "max_version": 12}]
+    response = b"".join(broker.encode_response(request, {"error_code": 0, "api_keys": keys}))  # type: ignore[arg-type]
+    for i in range(len(response) - 1):
+        client.receive_data(response[i : i + 1])
+        assert client.next_response(ApiKey.API_VERSIONS, 3, 42) is None
+    client.receive_data(response[-1:])
+    decoded = client.next_response(ApiKey.API_VERSIONS, 3, 42)
+    assert decoded is not None and [(k.api_key, k.max_version) for k in decoded.api_keys] == [(3, 12)]
+
+
+def test_a_client_connection_refuses_a_response_to_another_request() -> None:
+    """Kafka answers in order: another correlation id (or bytes that do not decode, or a size no
+    response has) means the client lost track of the connection."""
+    client = Connection(our_role=Role.CLIENT)
+    client.receive_data(struct.pack(">ii", 10, 41) + struct.pack(">hi", 0, 0))
+    with pytest.raises(ProtocolError, match="correlation id 41, expected 42"):
+        client.next_response(ApiKey.API_VERSIONS, 0, 42)
+    client.receive_data(struct.pack(">ii", 6, 42) + b"\xff\xff")
+    with pytest.raises(ProtocolError, match="cannot decode"):
+        client.next_response(ApiKey.API_VERSIONS, 0, 42)
+    client.receive_data(struct.pack(">i", 3) + b"xyz")
+    with pytest.raises(ProtocolError, match="response size 3"):
+        client.next_response(ApiKey.API_VERSIONS, 0, 43)
 
 
 def _produce_frame(version: int, records: bytes) -> bytes:
     topic = {"name": "t", "partition_data": [{"index": 0, "records": records}]}
-    return frame(0, version, 9, {"acks": 1, "timeout_ms": 10, "topic_data": [topic]})
+    return frame(ApiKey.PRODUCE, version, 9, {"acks": 1, "timeout_ms": 10, "topic_data": [topic]})
 
 
 @pytest.mark.parametrize("version", [8, 9])
@@ -279,3 +318,11 @@ def test_receive_data_all_at_once_keeps_every_request() -> None:
     while (req := conn.next_request()) is not None:
         got.append(bytes(req.body.topic_data[0].partition_data[0].records))
     assert got == [big, b"a", big, b"b" * 100_000, b"c"]
+
+
+def test_the_wire_client_is_still_importable_from_kafkapy_testing() -> None:
+    """Users' tests import it from where it used to live."""
+    from kafkapy.client.wire import WireClient
+    from kafkapy.testing.wire import WireClient as TestingWireClient
+
+    assert TestingWireClient is WireClient

@@ -18,7 +18,7 @@ import pytest
 from kafkapy.protocol._wire import NullValueError
 from kafkapy.protocol.connection import ProtocolError, decode_request
 from kafkapy.protocol.schema import codec, header_construct, message_construct
-from kafkapy.protocol.specs import UNSET, FieldSpec, VersionRange, api_specs
+from kafkapy.protocol.specs import UNSET, ApiKey, FieldSpec, VersionRange, api_specs
 from tests.unit.test_codec import sample, versions
 
 NULLABLE_TYPES = {"string", "bytes", "records", "array"}
@@ -97,7 +97,7 @@ def test_nulls_where_the_spec_allows_them_still_parse(api_key: int, version: int
 
 def test_fetch_with_null_topic_name_closes_not_none() -> None:
     """The case the fuzzer found: Fetch v4 with a null topic name reached the handler as None."""
-    pair = codec(1, 4)
+    pair = codec(ApiKey.FETCH, 4)
     body = pair.encode_request({"topics": [{"topic": "t", "partitions": []}]})
     nulled = body.replace(b"\x00\x01t", b"\xff\xff")
     header = struct.pack(">hhih", 1, 4, 9, -1)

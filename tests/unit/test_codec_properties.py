@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from kafkapy.protocol.connection import ProtocolError, decode_request
 from kafkapy.protocol.schema import codec, header_construct, parse_stream
-from kafkapy.protocol.specs import FieldSpec, MessageSpec, api_specs
+from kafkapy.protocol.specs import ApiKey, FieldSpec, MessageSpec, api_specs
 
 # construct's compiled fixed-size fields unpack short reads with struct, hence struct.error.
 CODEC_ERRORS = (c.ConstructError, UnicodeDecodeError, struct.error)
@@ -204,14 +204,14 @@ def test_api_key_and_version_pairs_are_all_reachable() -> None:
         assert decode_request(struct.pack(">hhi", api_key, 0, 1) + b"\x00\x00").body is None
     for api_key, spec in api_specs().items():
         assert spec.versions.high is not None
-        if api_key != 18:
+        if api_key != ApiKey.API_VERSIONS:
             assert decode_request(struct.pack(">hhi", api_key, spec.versions.high + 1, 1)).body is None
 
 
 def test_overlong_varint_in_a_tagged_field_is_a_protocol_error() -> None:
     """Found by the mutation test: a tagged string whose length varint ran to 9 bytes asked BytesIO for
     more than a C ssize_t, and the OverflowError escaped decode_request (a traceback in the broker)."""
-    pair = codec(1, 12)
+    pair = codec(ApiKey.FETCH, 12)
     body = pair.encode_request({"cluster_id": "x", "topics": []})
     tagged = b"\x01\x00\x02\x02x"  # the top level's tagged section: one field, tag 0, 2 bytes, "x"
     assert body.endswith(tagged)

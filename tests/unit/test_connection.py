@@ -16,6 +16,7 @@ from test_codec import _feed_like_a_socket as feed
 from test_codec import frame
 
 from kafkapy.protocol.connection import Connection
+from kafkapy.protocol.specs import ApiKey
 
 MIB = 1024 * 1024
 
@@ -31,12 +32,12 @@ def rss() -> int:
 
 
 def api_versions(correlation_id: int) -> bytes:
-    return frame(18, 3, correlation_id, {"client_software_name": "t", "client_software_version": "1"})
+    return frame(ApiKey.API_VERSIONS, 3, correlation_id, {"client_software_name": "t", "client_software_version": "1"})
 
 
 def produce(records: bytes) -> bytes:
     topic = {"name": "t", "partition_data": [{"index": 0, "records": records}]}
-    return frame(0, 9, 1, {"acks": 1, "timeout_ms": 10, "topic_data": [topic]})
+    return frame(ApiKey.PRODUCE, 9, 1, {"acks": 1, "timeout_ms": 10, "topic_data": [topic]})
 
 
 @pytest.mark.parametrize("way", ["receive_data", "get_buffer"])

@@ -8,7 +8,7 @@ import pytest
 import trio
 import trio.testing
 
-from kafkapy.config import BrokerConfig, apply_properties, check_config, static_properties
+from kafkapy.broker_config import BrokerConfig, apply_properties, check_config, static_properties
 from kafkapy.server.connection_quotas import ConnectionQuotas, client_address
 
 LOCALHOST = ipaddress.ip_address("127.0.0.1")

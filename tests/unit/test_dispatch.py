@@ -13,6 +13,7 @@ from kafkapy.apis import HANDLERS, load_handlers
 from kafkapy.protocol.error_response import ERROR_FIELDS, error_response
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.schema import codec
+from kafkapy.protocol.specs import ApiKey
 from tests.sample_requests import sample_request
 
 load_handlers()
@@ -47,7 +48,7 @@ def _decoded_request(api_key: int, version: int) -> object:
 def test_error_response_sets_every_error_field(api_key: int, version: int) -> None:
     request = _decoded_request(api_key, version)
     body = error_response(api_key, version, request, ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
-    if api_key == 0 and request["acks"] == 0:
+    if api_key == ApiKey.PRODUCE and request["acks"] == 0:
         assert body is None
         return
     pair = codec(api_key, version)
@@ -59,12 +60,12 @@ def test_error_response_sets_every_error_field(api_key: int, version: int) -> No
 
 def test_error_response_mirrors_the_requested_partitions() -> None:
     """Each requested topic and partition gets its entry, under the request's names (Kafka's getErrorResponse)."""
-    request = _decoded_request(0, 9)
+    request = _decoded_request(ApiKey.PRODUCE, 9)
     request["topic_data"] = [
         {"name": "a", "partition_data": [{"index": 0, "records": None}, {"index": 3, "records": None}]},
         {"name": "b", "partition_data": [{"index": 1, "records": None}]},
     ]
-    body = error_response(0, 9, request, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+    body = error_response(ApiKey.PRODUCE, 9, request, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
     assert body is not None
     entries = {(t["name"], p["index"]): p["error_code"] for t in body["responses"] for p in t["partition_responses"]}
     assert entries == {(t, i): ErrorCode.TOPIC_AUTHORIZATION_FAILED for t, i in [("a", 0), ("a", 3), ("b", 1)]}
@@ -72,8 +73,8 @@ def test_error_response_mirrors_the_requested_partitions() -> None:
 
 def test_error_response_of_a_fetch_has_empty_records_and_no_high_watermark() -> None:
     """As Kafka's FetchResponse.partitionResponse(tp, error): clients reject null records."""
-    pair = codec(1, 12)
-    body = error_response(1, 12, _decoded_request(1, 12), ErrorCode.UNKNOWN_SERVER_ERROR)
+    pair = codec(ApiKey.FETCH, 12)
+    body = error_response(ApiKey.FETCH, 12, _decoded_request(ApiKey.FETCH, 12), ErrorCode.UNKNOWN_SERVER_ERROR)
     partition = pair.decode_response(pair.encode_response(body).getvalue()).responses[0].partitions[0]
     assert (bytes(partition.records), partition.high_watermark) == (b"", -1)
     assert partition.error_code == ErrorCode.UNKNOWN_SERVER_ERROR
@@ -81,9 +82,9 @@ def test_error_response_of_a_fetch_has_empty_records_and_no_high_watermark() -> 
 
 def test_error_response_maps_bare_keys_to_entries() -> None:
     """OffsetFetch lists partitions as bare indexes; its response has an entry per index."""
-    request = _decoded_request(9, 7)
+    request = _decoded_request(ApiKey.OFFSET_FETCH, 7)
     request["topics"] = [{"name": "t", "partition_indexes": [2, 5]}]
-    body = error_response(9, 7, request, ErrorCode.GROUP_AUTHORIZATION_FAILED)
+    body = error_response(ApiKey.OFFSET_FETCH, 7, request, ErrorCode.GROUP_AUTHORIZATION_FAILED)
     assert body is not None
     assert [p["partition_index"] for p in body["topics"][0]["partitions"]] == [2, 5]
     assert body["error_code"] == ErrorCode.GROUP_AUTHORIZATION_FAILED

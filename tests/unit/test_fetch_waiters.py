@@ -12,8 +12,8 @@ import trio
 import trio.testing
 
 from kafkapy.broker import Broker
+from kafkapy.broker_config import BrokerConfig
 from kafkapy.clock import SYSTEM_CLOCK
-from kafkapy.config import BrokerConfig
 from kafkapy.protocol.records import build_batch, validate_batches
 from kafkapy.storage.log import Log
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import trio
 
+from kafkapy.broker_config import BrokerConfig
 from kafkapy.clock import SYSTEM_CLOCK, Clock, ManualClock
-from kafkapy.config import BrokerConfig
 from kafkapy.coordinator.group import GroupState, JoinResult, OffsetAndMetadata, SyncResult
 from kafkapy.coordinator.group_coordinator import GroupCoordinator, JoinRequest
 from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager

@@ -16,6 +16,7 @@ from kafkapy.protocol.specs import (
     PRIMITIVES,
     SPEC_DIR,
     UNSET,
+    ApiKey,
     ApiSpec,
     FieldSpec,
     MessageSpec,
@@ -326,3 +327,11 @@ def test_headers_match_reference() -> None:
     for name, msg in header_specs(SPEC_DIR).items():
         problems += _check_against_reference(msg, name)
     assert not problems, "\n".join(problems)
+
+
+def test_api_key_enum_is_built_from_the_specs() -> None:
+    """ApiKey has one member per spec file, named as Kafka's ApiKeys constants, equal to the wire key."""
+    assert {int(k) for k in ApiKey} == set(EXPECTED_APIS)
+    assert ApiKey.API_VERSIONS == 18 and ApiKey(75) is ApiKey.DESCRIBE_TOPIC_PARTITIONS
+    assert ApiKey.OFFSET_FOR_LEADER_EPOCH == 23 and ApiKey.TXN_OFFSET_COMMIT == 28
+    assert ApiKey.INIT_PRODUCER_ID == 22 and ApiKey.ADD_PARTITIONS_TO_TXN == 24

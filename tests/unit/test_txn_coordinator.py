@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from kafkapy.broker import Broker
+from kafkapy.broker_config import BrokerConfig
 from kafkapy.clock import SYSTEM_CLOCK, Clock, ManualClock
-from kafkapy.config import BrokerConfig
 from kafkapy.coordinator.group import OffsetAndMetadata
 from kafkapy.coordinator.group_records import offset_commit_record
 from kafkapy.coordinator.transaction_log import TRANSACTION_STATE_TOPIC, TxnState

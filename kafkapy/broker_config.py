@@ -3,7 +3,7 @@
 Settings come from a Kafka-style properties file (``--config server.properties``), ``--override``
 and command-line flags; the flags win. Every value is checked before the broker starts, and a bad
 one is a ``ConfigError`` naming the property. The names in ``_PROPERTIES`` (and the broker-level
-topic defaults of kafkapy.configs) are implemented; an unknown name is an error that suggests the
+topic defaults of kafkapy.topic_configs) are implemented; an unknown name is an error that suggests the
 closest known one. Kafka properties kafkapy does not implement are refused when ignoring them
 would weaken security (SSL, SASL, an authorizer) and otherwise warned about once, so an existing
 server.properties can be reused as it is.
@@ -20,9 +20,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from kafkapy.configs import BROKER_SYNONYMS, INT_MAX, LONG_MAX, validate_broker_property
-from kafkapy.kafka_properties import KAFKA_BROKER_PROPERTIES, KAFKA_IMAGE_VARIABLES, KAFKA_PROPERTY_PREFIXES
+from kafkapy.kafka_properties import (
+    KAFKA_BROKER_PROPERTIES,
+    KAFKA_IMAGE_VARIABLES,
+    KAFKA_PROPERTY_PREFIXES,
+    parse_properties,
+)
 from kafkapy.storage.log_manager import DEFAULT_MAX_BROKER_PARTITIONS, MAX_BROKER_PARTITIONS_CONFIG
+from kafkapy.topic_configs import BROKER_SYNONYMS, INT_MAX, LONG_MAX, validate_broker_property
 
 log = logging.getLogger("kafkapy.config")
 
@@ -55,7 +60,7 @@ class BrokerConfig:
     max_connections_per_ip: int = 2**31 - 1
     max_connections_per_ip_overrides: str = ""
     # Broker-level defaults of topic configs by their Kafka broker names (log.retention.hours,
-    # message.max.bytes, log.cleanup.policy, ...); kafkapy.configs.TOPIC_CONFIGS defines them all.
+    # message.max.bytes, log.cleanup.policy, ...); kafkapy.topic_configs.TOPIC_CONFIGS defines them all.
     log_properties: dict[str, str] = field(default_factory=dict)
     # Kafka's log.retention.check.interval.ms (5 minutes), log.cleaner.enable and log.cleaner.backoff.ms.
     log_retention_check_interval_ms: int = 300000
@@ -225,21 +230,6 @@ _NO_SECURITY = "kafkapy has no SSL, SASL or authorizer yet, and ignoring it woul
 def property_parser(name: str) -> Callable[[str], object]:
     """The parser of an implemented property, for a flag that sets the same thing (--num-partitions)."""
     return _PROPERTIES[name][1]
-
-
-def parse_properties(text: str) -> dict[str, str]:
-    """Java-properties subset: ``key=value`` or ``key: value`` lines, ``#``/``!`` comments."""
-    props: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#!":
-            continue
-        sep = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
-        if sep < 0:
-            props[line] = ""
-        else:
-            props[line[:sep].strip()] = line[sep + 1 :].strip()
-    return props
 
 
 def checked(name: str, value: str, parse: Callable[[str], object]) -> object:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from kafkapy.config import BrokerConfig, apply_properties
-from kafkapy.configs import (
+from kafkapy.broker_config import BrokerConfig, apply_properties
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.storage.log_config import LogConfig
+from kafkapy.topic_configs import (
     OP_APPEND,
     OP_DELETE,
     OP_SET,
@@ -17,8 +19,6 @@ from kafkapy.configs import (
     describe_topic_configs,
     parse_topic_configs,
 )
-from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.storage.log_config import LogConfig
 
 
 def test_defaults_are_kafkas() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kafkapy.logs import RateLimitedLog
+from kafkapy.logging_setup import RateLimitedLog
 
 
 class Clock:

@@ -49,7 +49,7 @@ class ConfigSource(IntEnum):
     DEFAULT_CONFIG = 5
 
 
-class ResourceType(IntEnum):
+class ConfigResourceType(IntEnum):
     """ConfigResource.Type as sent in DescribeConfigs and the AlterConfigs requests."""
 
     UNKNOWN = 0

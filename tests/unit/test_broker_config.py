@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from kafkapy.broker_config import BrokerConfig, ConfigError, apply_properties
 from kafkapy.cli import _serve_parser, build_config
-from kafkapy.config import BrokerConfig, ConfigError, apply_properties, parse_properties
-from kafkapy.configs import broker_topic_defaults
+from kafkapy.kafka_properties import parse_properties
+from kafkapy.topic_configs import broker_topic_defaults
 
 
 def serve_args(*argv: str) -> argparse.Namespace:

@@ -1,0 +1,40 @@
+"""What several handlers share: finding the topic a request names, by name or by topic id.
+
+Not a handler module (no ``@handler``); discovery imports it like the others.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from kafkapy.acl import AclOperation, ResourceType
+from kafkapy.protocol.errors import ErrorCode
+
+if TYPE_CHECKING:
+    from kafkapy.apis import RequestContext
+    from kafkapy.storage.log_manager import TopicState
+
+
+def find_topic(ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None) -> TopicState | None:
+    """The topic a request names: by name, or by id in the versions that send ids (a null name)."""
+    if name is None:
+        return ctx.broker.logs.topic_by_id(topic_id) if topic_id is not None else None
+    return ctx.broker.logs.topics.get(name)
+
+
+def resolve_topic(
+    ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None, operation: AclOperation
+) -> tuple[TopicState | None, ErrorCode]:
+    """The topic a request names, if the principal may do ``operation`` on it, and the error for its
+    partitions otherwise. As in Kafka: an unknown id is UNKNOWN_TOPIC_ID (there is no name to
+    authorize); a name is authorized first, known topic or not (TOPIC_AUTHORIZATION_FAILED), and only
+    then UNKNOWN_TOPIC_OR_PARTITION."""
+    state = find_topic(ctx, name, topic_id)
+    if name is None:
+        if state is None:
+            return None, ErrorCode.UNKNOWN_TOPIC_ID
+        name = state.name
+    if not ctx.authorize(operation, ResourceType.TOPIC, name):
+        return None, ErrorCode.TOPIC_AUTHORIZATION_FAILED
+    return state, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if state is None else ErrorCode.NONE
