@@ -235,8 +235,8 @@ class LogManager:
             self._add_topic(TopicState(name, topic_id, partitions, dict(configs), log_config))
         if self.partition_count > self.max_partitions:
             logger.warning(
-                f"partitions loaded above {MAX_BROKER_PARTITIONS_CONFIG}: no more can be created",
-                extra={"partitions": self.partition_count, "max_partitions": self.max_partitions},
+                "more partitions loaded than the broker's limit: no more can be created",
+                extra={"partitions": self.partition_count, MAX_BROKER_PARTITIONS_CONFIG: self.max_partitions},
             )
 
     def _partition_dir_problem(self, path: Path, match: re.Match[str]) -> str | None:
