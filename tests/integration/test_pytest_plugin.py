@@ -109,7 +109,7 @@ def test_broker_factories(pytester: pytest.Pytester) -> None:
 
 
 def test_failed_test_report_has_the_brokers_log_of_that_test(pytester: pytest.Pytester) -> None:
-    # The inner module's name must not be one of the suite's own (tests/unit/test_logs.py): pytester runs
+    # The inner module's name must not be one of the suite's own (tests/unit/test_logging_setup.py): pytester runs
     # in this process, where that name is already imported.
     write_suite(
         pytester,

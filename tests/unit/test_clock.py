@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kafkapy.config import BrokerConfig
+from kafkapy.broker_config import BrokerConfig
 
 from kafkapy.broker import Broker
 from kafkapy.clock import ManualClock
