@@ -10,7 +10,7 @@ from pathlib import Path
 
 import trio
 
-from kafkapy import __version__, logging_setup
+from kafkapy import RESET_DONE_LINE, __version__, logging_setup
 from kafkapy.broker import Broker
 from kafkapy.broker_config import (
     STORAGE_MODES,
@@ -26,7 +26,6 @@ from kafkapy.broker_config import (
 from kafkapy.kafka_properties import parse_properties
 from kafkapy.server.server import serve
 from kafkapy.server.startup import StartupError
-from kafkapy.testing.process import RESET_DONE_LINE
 from kafkapy.tools import commands
 
 

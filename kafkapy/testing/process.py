@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from kafkapy import RESET_DONE_LINE
+
 # The directory holding this kafkapy package, so the subprocess runs the same code.
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 READY_RE = re.compile(r"^kafkapy listening on (?P<host>[^\s:]+):(?P<port>\d+)$")
-# kafkapy.cli's answer to SIGUSR1 (Broker.reset), one line per reset.
-RESET_DONE_LINE = "kafkapy reset done"
 # Start-up takes ~0.2 s; the margin is for loaded CI machines, where a slow start is not a failure.
 DEFAULT_READY_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 10.0
