@@ -10,6 +10,7 @@ import errno
 import logging
 import os
 import socket
+import tempfile
 from pathlib import Path
 
 import trio
@@ -22,6 +23,14 @@ log = logging.getLogger("kafkapy.server")
 
 class StartupError(Exception):
     """The broker cannot start; the message is one line naming the problem and its fix."""
+
+
+def first_exception(group: BaseExceptionGroup) -> BaseException:
+    """The first exception inside a (nested) exception group: what a nursery around serve() raised."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def listen(config: BrokerConfig) -> list[trio.SocketListener]:
@@ -47,6 +56,8 @@ def _listen_problem(host: str, port: int, exc: OSError) -> str:
 def open_broker(config: BrokerConfig) -> Broker:
     """Broker.open, with a data dir it cannot use turned into a StartupError."""
     try:
+        if config.storage != "memory":
+            _probe_writable(config.data_dir)
         return Broker.open(config)
     except OSError as exc:
         raise StartupError(_data_dir_problem(config.data_dir, exc)) from None
@@ -55,6 +66,18 @@ def open_broker(config: BrokerConfig) -> Broker:
         # is for --log-level debug.
         log.debug("data dir refused", exc_info=True)
         raise StartupError(f"cannot use data dir {config.data_dir}: {exc}; pick another with --data-dir") from None
+
+
+def _probe_writable(data_dir: Path) -> None:
+    """OSError unless a file can be made in an existing data dir.
+
+    Opening one that already holds a broker writes nothing, so without this a data dir the broker
+    cannot write (a volume left by a root container) would start and then fail the first topic
+    creation or checkpoint, long after start-up.
+    """
+    if data_dir.is_dir():
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
 
 
 def _data_dir_problem(data_dir: Path, exc: OSError) -> str:
@@ -74,9 +97,13 @@ def _data_dir_problem(data_dir: Path, exc: OSError) -> str:
 
 
 def _existing(path: Path) -> Path:
-    """``path`` or its nearest ancestor that exists (whose owner explains a permission error)."""
-    while not path.exists() and path != path.parent:
-        path = path.parent
+    """``path`` or its nearest ancestor that we can see (whose owner explains a permission error)."""
+    while path != path.parent:
+        try:
+            path.stat()
+            return path
+        except OSError:  # missing, or behind a directory we may not enter
+            path = path.parent
     return path
 
 
