@@ -27,7 +27,8 @@ import trio
 
 from kafkapy.config import BrokerConfig, apply_properties
 from kafkapy.protocol.errors import ErrorCode, KafkaError
-from kafkapy.testing.process import BrokerProcess
+from kafkapy.server.startup import StartupError, first_exception
+from kafkapy.testing.process import BrokerProcess, BrokerStartError
 from kafkapy.testing.wire import WireClient
 
 if TYPE_CHECKING:
@@ -51,9 +52,15 @@ class _ThreadBroker:
         self._thread = threading.Thread(target=self._run, name="kafkapy-broker", daemon=True)
 
     def start(self, timeout: float) -> None:
+        """Start the thread and wait until the broker listens; StartupError as ``kafkapy serve`` prints it."""
         self._thread.start()
-        if not self._ready.wait(timeout) or self.port is None:
-            raise RuntimeError(f"in-process broker did not start: {self._error!r}")
+        if self._ready.wait(timeout) and self.port is not None:
+            return
+        if isinstance(self._error, BaseExceptionGroup):
+            refused, _ = self._error.split(StartupError)
+            if refused is not None:
+                raise first_exception(refused) from None
+        raise RuntimeError(f"in-process broker did not start: {self._error!r}")
 
     def _run(self) -> None:
         try:
@@ -234,16 +241,22 @@ class KafkaBroker(_TopicAdmin):
             raise
         return self
 
-    def _start_thread(self) -> None:
+    def _config(self) -> BrokerConfig:
+        """The broker's config; ConfigError (as ``kafkapy serve`` prints it) for a property it refuses."""
         config = BrokerConfig(port=self.port, data_dir=self.data_dir, storage=self.storage)
         apply_properties(config, self.properties)
         if self.num_partitions is not None:
             config.num_partitions = self.num_partitions
-        self._thread = _ThreadBroker(config)
+        return config
+
+    def _start_thread(self) -> None:
+        self._thread = _ThreadBroker(self._config())
         self._thread.start(self.startup_timeout)
         self.port = self._thread.port or 0
 
     def _start_process(self) -> None:
+        # Checked here too, so a bad property is the same ConfigError as in-process, not an exit code.
+        self._config()
         overrides = tuple(arg for k, v in self.properties.items() for arg in ("--override", f"{k}={v}"))
         self._process = BrokerProcess(
             self.data_dir,
@@ -254,7 +267,12 @@ class KafkaBroker(_TopicAdmin):
             log_path=self.log_path,
             ready_timeout=self.startup_timeout,
         )
-        self._process.start()
+        try:
+            self._process.start()
+        except BrokerStartError as exc:
+            if exc.problem is None:
+                raise
+            raise StartupError(exc.problem) from exc
         self.port = self._process.port or 0
 
     def stop(self, *, remove_data: bool | None = None, keep_log: bool = False) -> None:
