@@ -276,7 +276,10 @@ def apply_properties(config: BrokerConfig, props: dict[str, str]) -> None:
             raise ConfigError(f"unknown property {name}{_suggestion(name)}")
     ignored = [name for name in ignored if name not in _LISTENER_SETTINGS]
     if ignored:
-        log.warning("ignoring Kafka properties kafkapy does not implement", extra={"properties": ",".join(ignored)})
+        # The names are in the message too: in-process, with logging not configured, Python prints
+        # the message alone.
+        names = ",".join(ignored)
+        log.warning("ignoring Kafka properties kafkapy does not implement: %s", names, extra={"properties": names})
 
 
 def _is_kafka_property(name: str) -> bool:
