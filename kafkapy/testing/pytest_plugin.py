@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from kafkapy.config import STORAGE_MODES
+from kafkapy.config import STORAGE_MODES, BrokerConfig, ConfigError, apply_properties
 from kafkapy.testing.broker import ExternalKafka, KafkaBroker
 
 # The brokers this plugin started, with the size of their log when the running test began.
@@ -82,7 +82,13 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if config.getoption("--kafka-broker") == "external" and not config.getoption("--kafka-bootstrap"):
         raise pytest.UsageError("--kafka-broker=external needs --kafka-bootstrap HOST:PORT")
-    broker_properties(config)  # a malformed property is a usage error now, not an error in every test
+    # A malformed, unknown or invalid property is a usage error now, not an error in every test.
+    properties = broker_properties(config)
+    if not _is_external(config):
+        try:
+            apply_properties(BrokerConfig(), properties)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"kafka_broker_config: {exc}") from None
     config.stash[_BROKERS] = []
 
 

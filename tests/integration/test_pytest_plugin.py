@@ -60,11 +60,21 @@ def test_ini_cli_and_marker_set_broker_properties(pytester: pytest.Pytester) -> 
     cli.stdout.fnmatch_lines(["*assert 4 == 3*"])
 
 
-def test_malformed_property_is_one_usage_error(pytester: pytest.Pytester) -> None:
-    write_suite(pytester, test_a="def test_a(kafka_broker): pass\n")
-    result = pytester.runpytest(*INNER_ARGS, "--kafka-broker-config", "num.partitions")
+@pytest.mark.parametrize(
+    ("prop", "message"),
+    [
+        ("num.partitions", "expected NAME=VALUE, got 'num.partitions'"),
+        ("num.partitions=abc", "invalid num.partitions=abc: expected a whole number"),
+        ("num.partition=3", "unknown property num.partition (did you mean num.partitions?)"),
+    ],
+)
+def test_bad_property_is_one_usage_error(pytester: pytest.Pytester, prop: str, message: str) -> None:
+    """Malformed, invalid or unknown: refused before any test runs, not a start-up error in each."""
+    write_suite(pytester, test_a="def test_a(kafka_broker): pass\ndef test_b(kafka_broker): pass\n")
+    result = pytester.runpytest(*INNER_ARGS, "--kafka-broker-config", prop)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*expected NAME=VALUE, got 'num.partitions'*"])
+    assert result.stderr.str().count(f"kafka_broker_config: {message}") == 1
+    assert "test_a" not in result.stdout.str()
 
 
 def test_external_without_bootstrap_is_one_usage_error(pytester: pytest.Pytester) -> None:
