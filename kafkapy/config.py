@@ -315,6 +315,10 @@ def _refuse_security(props: Mapping[str, str]) -> None:
         if name == "security.inter.broker.protocol" and value.strip() in SECURITY_PROTOCOLS:
             raise ConfigError(f"{name}={value} is not supported: {_NO_SECURITY}")
     protocols = _protocol_map(props.get("listener.security.protocol.map", ""))
+    if "listeners" not in props and protocols.get("PLAINTEXT", "PLAINTEXT") in SECURITY_PROTOCOLS:
+        # Without listeners Kafka listens on PLAINTEXT://:9092, which the map then secures.
+        mapping = props["listener.security.protocol.map"]
+        raise ConfigError(f"listener.security.protocol.map={mapping} is not supported: {_NO_SECURITY}")
     for name in _LISTENERS:
         for listener in filter(None, (item.strip() for item in props.get(name, "").split(","))):
             listener_name = listener.split("://", 1)[0].strip().upper()
