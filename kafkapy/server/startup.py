@@ -7,10 +7,13 @@ the flag that fixes it, instead of a traceback.
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import trio
@@ -19,6 +22,9 @@ from kafkapy.broker import Broker
 from kafkapy.config import BrokerConfig
 
 log = logging.getLogger("kafkapy.server")
+
+# Kafka's name for the file it locks in each log dir, so that one broker at a time uses it.
+LOCK_FILE = ".lock"
 
 
 class StartupError(Exception):
@@ -66,6 +72,35 @@ def open_broker(config: BrokerConfig) -> Broker:
         # is for --log-level debug.
         log.debug("data dir refused", exc_info=True)
         raise StartupError(f"cannot use data dir {config.data_dir}: {exc}; pick another with --data-dir") from None
+
+
+@contextmanager
+def data_dir_lock(config: BrokerConfig) -> Iterator[None]:
+    """Hold the data dir's lock while the broker uses it, as Kafka locks each log dir.
+
+    Two brokers on one data dir (a second ``kafkapy serve --port 9093`` from the same directory)
+    would write the same segment files; the second is refused with a StartupError. The lock is
+    flock(2): the kernel drops it when the process dies, so a crash leaves nothing to clean up.
+    """
+    if config.storage == "memory":
+        yield
+        return
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(config.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StartupError(_data_dir_problem(config.data_dir, exc)) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StartupError(
+                f"data dir {config.data_dir} is in use by another broker (its {LOCK_FILE} is locked);"
+                " stop that broker or pick another with --data-dir"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _probe_writable(data_dir: Path) -> None:

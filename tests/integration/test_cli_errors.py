@@ -210,6 +210,25 @@ def test_testing_broker_on_a_port_in_use(port_in_use: int, in_process: bool) -> 
     assert str(failure.value) == f"port {port_in_use} on 127.0.0.1 is in use (another broker?); pick one with --port"
 
 
+@pytest.mark.parametrize("in_process", [False, True])
+def test_data_dir_in_use_by_another_broker(tmp_path: Path, in_process: bool) -> None:
+    """Kafka's .lock: a second broker on a data dir in use is refused (it would write the same
+    segment files); the lock goes with the broker that held it, so a restart gets it back."""
+    with KafkaBroker(data_dir=tmp_path / "data", in_process=in_process) as kafka:
+        result = serve("--port", "0", "--data-dir", "data", cwd=tmp_path)
+        assert_fails(
+            result,
+            "data dir data is in use by another broker (its .lock is locked); stop that broker or pick another"
+            " with --data-dir",
+        )
+        kafka.restart()
+        kafka.create_topic("orders")
+    with KafkaBroker(data_dir=tmp_path / "data") as again:
+        again.kill()  # a crash: the kernel drops the lock with the process
+        again.start()
+        again.create_topic("payments")
+
+
 def test_data_dir_of_another_node(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "meta.properties").write_text("cluster.id=ZkHN4VIOQpiljRzI9qE4CA\nnode.id=1\nversion=1\n")
