@@ -211,6 +211,8 @@ _LISTENERS = ("listeners", "advertised.listeners")
 # Read with listeners, to know each listener's security protocol and which one clients use.
 _LISTENER_SETTINGS = ("listener.security.protocol.map", "controller.listener.names")
 SECURITY_PROTOCOLS = ("SSL", "SASL_PLAINTEXT", "SASL_SSL")
+# Listen on every address; never one a client can connect to.
+WILDCARD_HOSTS = ("0.0.0.0", "::")
 # Properties that only mean something with authentication or ACLs (super.users and
 # allow.everyone.if.no.acl.found are the StandardAuthorizer's, set in server.properties too).
 _AUTHORIZATION = (
@@ -348,6 +350,13 @@ def _apply_listeners(config: BrokerConfig, name: str, value: str, props: Mapping
 
 def check_config(config: BrokerConfig) -> None:
     """Checks across properties, once they are all set (Kafka's KafkaConfig.validateValues)."""
+    host, _ = config.advertised
+    if host in WILDCARD_HOSTS:
+        # Clients connect where Metadata says the broker is; Kafka refuses this meta-address too.
+        raise ConfigError(
+            f"advertised host {host} is not an address clients can connect to: with --host {config.host}, set"
+            " --advertised-host (advertised.listeners) to a name or address clients reach this machine by"
+        )
     if config.max_connections_per_ip == 0 and not config.max_connections_per_ip_overrides:
         raise ConfigError("max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides is set")
 

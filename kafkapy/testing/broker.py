@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import trio
 
-from kafkapy.config import BrokerConfig, apply_properties
+from kafkapy.config import BrokerConfig, apply_properties, check_config
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.server.startup import StartupError, first_exception
 from kafkapy.testing.process import BrokerProcess, BrokerStartError
@@ -247,6 +247,7 @@ class KafkaBroker(_TopicAdmin):
         apply_properties(config, self.properties)
         if self.num_partitions is not None:
             config.num_partitions = self.num_partitions
+        check_config(config)
         return config
 
     def _start_thread(self) -> None:

@@ -152,6 +152,16 @@ def test_data_dir_holding_a_broker_not_writable(tmp_path: Path) -> None:
         (("--port", "-5"), "invalid --port -5: expected a whole number from 0 to 65535"),
         (("--advertised-port", "x"), "invalid --advertised-port x: expected a whole number"),
         (("--num-partitions", "0"), "invalid --num-partitions 0: expected a whole number of at least 1"),
+        (
+            ("--host", "0.0.0.0"),
+            "advertised host 0.0.0.0 is not an address clients can connect to: with --host 0.0.0.0, set"
+            " --advertised-host (advertised.listeners) to a name or address clients reach this machine by",
+        ),
+        (
+            ("--override", "listeners=PLAINTEXT://[::]:9092"),
+            "advertised host :: is not an address clients can connect to: with --host ::, set"
+            " --advertised-host (advertised.listeners) to a name or address clients reach this machine by",
+        ),
         (("--override", "num.partitions=abc"), "invalid num.partitions=abc: expected a whole number"),
         (("--override", "num.partitions"), "invalid --override num.partitions: expected NAME=VALUE"),
         (

@@ -121,6 +121,7 @@ def test_healthcheck_follows_the_configured_port(tmp_path: Path) -> None:
         "KAFKAPY_PORT": "0",  # any free port: the healthcheck must find the one the broker got
         "KAFKAPY_DATA_DIR": str(tmp_path / "data"),
         "KAFKAPY_READY_FILE": str(ready_file),
+        "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://localhost:9092",  # the image's ENV
         "PYTHONPATH": str(DOCKER.parent),
     }
     assert run_healthcheck(env, kafkapy_bin) == 1  # not started yet
