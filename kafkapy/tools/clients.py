@@ -243,6 +243,9 @@ def consume(client: WireClient, args: argparse.Namespace) -> None:
             f"kafkapy: waiting for new records of {args.topic} (--from-beginning prints those already there)",
             file=sys.stderr,
         )
+    elif positions == _start_offsets(client, args.topic, partitions, LATEST):
+        # Otherwise an empty topic (or a producer writing elsewhere) looks like a hung consumer.
+        print(f"kafkapy: {args.topic} holds no records yet; waiting for new ones", file=sys.stderr)
     count = _Count()
     try:
         _print_records(client, args, positions, count)

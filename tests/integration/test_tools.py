@@ -187,6 +187,21 @@ def test_consume_errors_exit_non_zero(shared_broker: BrokerProcess) -> None:
     assert missing not in kafkapy("topics", "list", *b).stdout.split(), "consuming must not create the topic"
 
 
+def test_consume_from_the_beginning_of_an_empty_topic_says_so(shared_broker: BrokerProcess) -> None:
+    b = ("-b", shared_broker.bootstrap)
+    topic = unique_topic("empty")
+    kafkapy("topics", "create", topic, "--partitions", "2", *b)
+    result = kafkapy("consume", topic, "--from-beginning", "--timeout-ms", "300", *b)
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"kafkapy: {topic} holds no records yet; waiting for new ones",
+        "Processed a total of 0 messages",
+    ]
+    kafkapy("produce", topic, *b, stdin="one\n")
+    result = kafkapy("consume", topic, "--from-beginning", "--timeout-ms", "300", *b)
+    assert (result.stdout, result.stderr) == ("one\n", "Processed a total of 1 messages\n")
+
+
 def test_consume_from_the_end_says_so(shared_broker: BrokerProcess) -> None:
     b = ("-b", shared_broker.bootstrap)
     topic = unique_topic("end")
