@@ -12,6 +12,7 @@ written, and a restart starts empty.
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 import threading
@@ -231,6 +232,9 @@ class KafkaBroker(_TopicAdmin):
         """
         if self._data_dir is None:
             self._data_dir = Path(tempfile.mkdtemp(prefix="kafkapy-")) / "data"
+        # A broker the program never stops (no ``with``, no stop()) is stopped when it exits, rather
+        # than a subprocess left serving and a temporary dir left behind.
+        atexit.register(self.stop)
         try:
             if self.in_process:
                 self._start_thread()
@@ -282,6 +286,7 @@ class KafkaBroker(_TopicAdmin):
         With ``keep_log`` the log stays in the temporary directory (removed otherwise) for a failure
         report to show. A ``log_path`` given to the constructor is never removed.
         """
+        atexit.unregister(self.stop)
         self._halt()
         if self._data_dir is None or not (remove_data if remove_data is not None else self._own_dir):
             return
