@@ -137,7 +137,7 @@ def test_broker_factories(pytester: pytest.Pytester) -> None:
 def test_failed_test_report_has_the_brokers_log_of_that_test(pytester: pytest.Pytester) -> None:
     write_suite(
         pytester,
-        test_logs="""
+        test_broker_logs="""
             from helper import partitions
 
             def test_passes(kafka_broker):
