@@ -16,9 +16,14 @@ set -- --host "${KAFKAPY_HOST:-0.0.0.0}" --port "${KAFKAPY_PORT:-9092}" \
     --data-dir "${KAFKAPY_DATA_DIR:-/var/lib/kafkapy}" --log-level "${KAFKAPY_LOG_LEVEL:-info}" "$@"
 
 for name in $(env | sed -n 's/^\(KAFKA_[A-Z0-9_]*\)=.*/\1/p'); do
+    eval "value=\${$name}"
+    # Kubernetes gives every pod of a namespace with a Service called "kafka" its address as
+    # KAFKA_SERVICE_HOST, KAFKA_PORT=tcp://..., KAFKA_PORT_9092_TCP...: not properties.
+    case "$name=$value" in
+    KAFKA_SERVICE_HOST=* | KAFKA_SERVICE_PORT=* | KAFKA_SERVICE_PORT_*=* | KAFKA_PORT=tcp://* | KAFKA_PORT_[0-9]*) continue ;;
+    esac
     property=$(printf '%s' "${name#KAFKA_}" | tr 'A-Z' 'a-z' \
         | sed -e 's/___/-/g' -e 's/__/@/g' -e 's/_/./g' -e 's/@/_/g')
-    eval "value=\${$name}"
     set -- "$@" --override "$property=$value"
 done
 set -- "$@" --ready-file "$ready_file"

@@ -216,6 +216,8 @@ _LISTENERS = ("listeners", "advertised.listeners")
 # Read with listeners, to know each listener's security protocol and which one clients use.
 _LISTENER_SETTINGS = ("listener.security.protocol.map", "controller.listener.names")
 SECURITY_PROTOCOLS = ("SSL", "SASL_PLAINTEXT", "SASL_SSL")
+# Listen on every address; never one a client can connect to.
+WILDCARD_HOSTS = ("0.0.0.0", "::")
 # Properties that only mean something with authentication or ACLs (super.users and
 # allow.everyone.if.no.acl.found are the StandardAuthorizer's, set in server.properties too).
 _AUTHORIZATION = (
@@ -266,7 +268,10 @@ def apply_properties(config: BrokerConfig, props: dict[str, str]) -> None:
             raise ConfigError(f"unknown property {name}{_suggestion(name)}")
     ignored = [name for name in ignored if name not in _LISTENER_SETTINGS]
     if ignored:
-        log.warning("ignoring Kafka properties kafkapy does not implement", extra={"properties": ",".join(ignored)})
+        # The names are in the message too: in-process, with logging not configured, Python prints
+        # the message alone.
+        names = ",".join(ignored)
+        log.warning("ignoring Kafka properties kafkapy does not implement: %s", names, extra={"properties": names})
 
 
 def _is_kafka_property(name: str) -> bool:
@@ -302,6 +307,10 @@ def _refuse_security(props: Mapping[str, str]) -> None:
         if name == "security.inter.broker.protocol" and value.strip() in SECURITY_PROTOCOLS:
             raise ConfigError(f"{name}={value} is not supported: {_NO_SECURITY}")
     protocols = _protocol_map(props.get("listener.security.protocol.map", ""))
+    if "listeners" not in props and protocols.get("PLAINTEXT", "PLAINTEXT") in SECURITY_PROTOCOLS:
+        # Without listeners Kafka listens on PLAINTEXT://:9092, which the map then secures.
+        mapping = props["listener.security.protocol.map"]
+        raise ConfigError(f"listener.security.protocol.map={mapping} is not supported: {_NO_SECURITY}")
     for name in _LISTENERS:
         for listener in filter(None, (item.strip() for item in props.get(name, "").split(","))):
             listener_name = listener.split("://", 1)[0].strip().upper()
@@ -331,6 +340,13 @@ def _apply_listeners(config: BrokerConfig, name: str, value: str, props: Mapping
 
 def check_config(config: BrokerConfig) -> None:
     """Checks across properties, once they are all set (Kafka's KafkaConfig.validateValues)."""
+    host, _ = config.advertised
+    if host in WILDCARD_HOSTS:
+        # Clients connect where Metadata says the broker is; Kafka refuses this meta-address too.
+        raise ConfigError(
+            f"advertised host {host} is not an address clients can connect to: with --host {config.host}, set"
+            " --advertised-host (advertised.listeners) to a name or address clients reach this machine by"
+        )
     if config.max_connections_per_ip == 0 and not config.max_connections_per_ip_overrides:
         raise ConfigError("max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides is set")
 

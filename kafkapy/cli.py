@@ -25,7 +25,7 @@ from kafkapy.broker_config import (
 )
 from kafkapy.kafka_properties import parse_properties
 from kafkapy.server.server import serve
-from kafkapy.server.startup import StartupError
+from kafkapy.server.startup import StartupError, first_exception
 from kafkapy.tools import commands
 
 
@@ -149,16 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         trio.run(_run, config, args.ready_file)
     except* StartupError as group:
-        problem = _first(group)
+        problem = first_exception(group)
     if problem is not None:
         print(f"kafkapy: {problem}", file=sys.stderr)
         return 2
     return 0
-
-
-def _first(group: BaseExceptionGroup) -> BaseException:
-    """The first exception inside a (nested) exception group."""
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc

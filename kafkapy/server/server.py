@@ -12,6 +12,7 @@ import logging
 import math
 import os
 from collections.abc import Callable
+from contextlib import ExitStack
 
 import trio
 
@@ -23,7 +24,7 @@ from kafkapy.logging_setup import RateLimitedLog
 from kafkapy.protocol.connection import Connection, ProtocolError, Request
 from kafkapy.protocol.schema import Region
 from kafkapy.server.connection_quotas import ConnectionQuotas, IPAddress, client_address
-from kafkapy.server.startup import listen, open_broker, storage_fields
+from kafkapy.server.startup import data_dir_lock, listen, open_broker, storage_fields
 
 log = logging.getLogger("kafkapy.server")
 # Lines a client can cause by sending bad frames, at most a few a second however many connections
@@ -318,24 +319,26 @@ async def serve(
     """
     load_handlers()
     listeners = await listen(config)
-    try:
-        broker = open_broker(config)
-    except BaseException:
-        for listener in listeners:
-            listener.socket.close()
-        raise
-    if on_open is not None:
-        on_open(broker)
-    try:
-        port = listeners[0].socket.getsockname()[1]
-        config.port = port
-        async with trio.open_nursery() as nursery:
-            await nursery.start(broker.run)
-            await nursery.start(_serve_listeners, broker, listeners)
-            log.info("listening", extra={"host": config.host, "port": port, **storage_fields(config)})
-            if on_ready is not None:
-                on_ready(config.host, port)
-            task_status.started(port)
-    finally:
-        broker.close()
-        log.info("stopped", extra=storage_fields(config))
+    with ExitStack() as held:
+        try:
+            held.enter_context(data_dir_lock(config))
+            broker = open_broker(config)
+        except BaseException:
+            for listener in listeners:
+                listener.socket.close()
+            raise
+        if on_open is not None:
+            on_open(broker)
+        try:
+            port = listeners[0].socket.getsockname()[1]
+            config.port = port
+            async with trio.open_nursery() as nursery:
+                await nursery.start(broker.run)
+                await nursery.start(_serve_listeners, broker, listeners)
+                log.info("listening", extra={"host": config.host, "port": port, **storage_fields(config)})
+                if on_ready is not None:
+                    on_ready(config.host, port)
+                task_status.started(port)
+        finally:
+            broker.close()
+            log.info("stopped", extra=storage_fields(config))

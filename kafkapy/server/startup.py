@@ -7,9 +7,13 @@ the flag that fixes it, instead of a traceback.
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import trio
@@ -19,9 +23,20 @@ from kafkapy.broker_config import BrokerConfig
 
 log = logging.getLogger("kafkapy.server")
 
+# Kafka's name for the file it locks in each log dir, so that one broker at a time uses it.
+LOCK_FILE = ".lock"
+
 
 class StartupError(Exception):
     """The broker cannot start; the message is one line naming the problem and its fix."""
+
+
+def first_exception(group: BaseExceptionGroup) -> BaseException:
+    """The first exception inside a (nested) exception group: what a nursery around serve() raised."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def listen(config: BrokerConfig) -> list[trio.SocketListener]:
@@ -47,6 +62,8 @@ def _listen_problem(host: str, port: int, exc: OSError) -> str:
 def open_broker(config: BrokerConfig) -> Broker:
     """Broker.open, with a data dir it cannot use turned into a StartupError."""
     try:
+        if config.storage != "memory":
+            _probe_writable(config.data_dir)
         return Broker.open(config)
     except OSError as exc:
         raise StartupError(_data_dir_problem(config.data_dir, exc)) from None
@@ -55,6 +72,47 @@ def open_broker(config: BrokerConfig) -> Broker:
         # is for --log-level debug.
         log.debug("data dir refused", exc_info=True)
         raise StartupError(f"cannot use data dir {config.data_dir}: {exc}; pick another with --data-dir") from None
+
+
+@contextmanager
+def data_dir_lock(config: BrokerConfig) -> Iterator[None]:
+    """Hold the data dir's lock while the broker uses it, as Kafka locks each log dir.
+
+    Two brokers on one data dir (a second ``kafkapy serve --port 9093`` from the same directory)
+    would write the same segment files; the second is refused with a StartupError. The lock is
+    flock(2): the kernel drops it when the process dies, so a crash leaves nothing to clean up.
+    """
+    if config.storage == "memory":
+        yield
+        return
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(config.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StartupError(_data_dir_problem(config.data_dir, exc)) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StartupError(
+                f"data dir {config.data_dir} is in use by another broker (its {LOCK_FILE} is locked);"
+                " stop that broker or pick another with --data-dir"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _probe_writable(data_dir: Path) -> None:
+    """OSError unless a file can be made in an existing data dir.
+
+    Opening one that already holds a broker writes nothing, so without this a data dir the broker
+    cannot write (a volume left by a root container) would start and then fail the first topic
+    creation or checkpoint, long after start-up.
+    """
+    if data_dir.is_dir():
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
 
 
 def _data_dir_problem(data_dir: Path, exc: OSError) -> str:
@@ -74,9 +132,13 @@ def _data_dir_problem(data_dir: Path, exc: OSError) -> str:
 
 
 def _existing(path: Path) -> Path:
-    """``path`` or its nearest ancestor that exists (whose owner explains a permission error)."""
-    while not path.exists() and path != path.parent:
-        path = path.parent
+    """``path`` or its nearest ancestor that we can see (whose owner explains a permission error)."""
+    while path != path.parent:
+        try:
+            path.stat()
+            return path
+        except OSError:  # missing, or behind a directory we may not enter
+            path = path.parent
     return path
 
 

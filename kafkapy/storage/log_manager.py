@@ -469,11 +469,23 @@ class LogManager:
         keep = []
         for due, log, path in self._deleted_logs:
             if now_ms is None or due <= now_ms:
-                log.close()
-                self.fs.rmtree(path)
+                self._remove_deleted(log, path)
             else:
                 keep.append((due, log, path))
         self._deleted_logs = keep
+
+    def _remove_deleted(self, log: Log, path: Path) -> None:
+        """Close a deleted topic's log and remove its files; files already gone are logged, not raised.
+
+        Nothing in them is kept, so one that someone else removed (an operator, a second process on
+        the data dir) must not take the retention task, and with it the broker, down.
+        """
+        try:
+            log.close()
+            if self.fs.exists(path):
+                self.fs.rmtree(path)
+        except OSError as exc:
+            logger.warning("%s: could not remove deleted log: %s", path, exc)
 
     def checkpoint_log_start_offsets(self) -> None:
         """Write log-start-offset-checkpoint: every log start offset above its first segment's base offset."""

@@ -1,5 +1,6 @@
 """Testing with kafkapy: a real broker per test session (KafkaBroker), a pytest plugin, a wire client, helpers."""
 
+from kafkapy.server.startup import StartupError
 from kafkapy.testing.broker import KafkaBroker, open_kafka_broker
 from kafkapy.testing.helpers import (
     ConsumedRecord,
@@ -21,6 +22,7 @@ __all__ = [
     "ConsumedRecord",
     "GroupDescription",
     "KafkaBroker",
+    "StartupError",
     "WaitTimeout",
     "beginning_offsets",
     "committed_offsets",

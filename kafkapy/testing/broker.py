@@ -12,6 +12,7 @@ written, and a restart starts empty.
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 import threading
@@ -25,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import trio
 
-from kafkapy.broker_config import BrokerConfig, apply_properties
+from kafkapy.broker_config import BrokerConfig, apply_properties, check_config
 from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.specs import ApiKey
-from kafkapy.testing.process import BrokerProcess
+from kafkapy.server.startup import StartupError, first_exception
+from kafkapy.testing.process import BrokerProcess, BrokerStartError
 
 if TYPE_CHECKING:
     from kafkapy.broker import Broker
@@ -52,9 +54,15 @@ class _ThreadBroker:
         self._thread = threading.Thread(target=self._run, name="kafkapy-broker", daemon=True)
 
     def start(self, timeout: float) -> None:
+        """Start the thread and wait until the broker listens; StartupError as ``kafkapy serve`` prints it."""
         self._thread.start()
-        if not self._ready.wait(timeout) or self.port is None:
-            raise RuntimeError(f"in-process broker did not start: {self._error!r}")
+        if self._ready.wait(timeout) and self.port is not None:
+            return
+        if isinstance(self._error, BaseExceptionGroup):
+            refused, _ = self._error.split(StartupError)
+            if refused is not None:
+                raise first_exception(refused) from None
+        raise RuntimeError(f"in-process broker did not start: {self._error!r}")
 
     def _run(self) -> None:
         try:
@@ -227,6 +235,9 @@ class KafkaBroker(_TopicAdmin):
         """
         if self._data_dir is None:
             self._data_dir = Path(tempfile.mkdtemp(prefix="kafkapy-")) / "data"
+        # A broker the program never stops (no ``with``, no stop()) is stopped when it exits, rather
+        # than a subprocess left serving and a temporary dir left behind.
+        atexit.register(self.stop)
         try:
             if self.in_process:
                 self._start_thread()
@@ -237,16 +248,23 @@ class KafkaBroker(_TopicAdmin):
             raise
         return self
 
-    def _start_thread(self) -> None:
+    def _config(self) -> BrokerConfig:
+        """The broker's config; ConfigError (as ``kafkapy serve`` prints it) for a property it refuses."""
         config = BrokerConfig(port=self.port, data_dir=self.data_dir, storage=self.storage)
         apply_properties(config, self.properties)
         if self.num_partitions is not None:
             config.num_partitions = self.num_partitions
-        self._thread = _ThreadBroker(config)
+        check_config(config)
+        return config
+
+    def _start_thread(self) -> None:
+        self._thread = _ThreadBroker(self._config())
         self._thread.start(self.startup_timeout)
         self.port = self._thread.port or 0
 
     def _start_process(self) -> None:
+        # Checked here too, so a bad property is the same ConfigError as in-process, not an exit code.
+        self._config()
         overrides = tuple(arg for k, v in self.properties.items() for arg in ("--override", f"{k}={v}"))
         self._process = BrokerProcess(
             self.data_dir,
@@ -257,7 +275,12 @@ class KafkaBroker(_TopicAdmin):
             log_path=self.log_path,
             ready_timeout=self.startup_timeout,
         )
-        self._process.start()
+        try:
+            self._process.start()
+        except BrokerStartError as exc:
+            if exc.problem is None:
+                raise
+            raise StartupError(exc.problem) from exc
         self.port = self._process.port or 0
 
     def stop(self, *, remove_data: bool | None = None, keep_log: bool = False) -> None:
@@ -266,6 +289,7 @@ class KafkaBroker(_TopicAdmin):
         With ``keep_log`` the log stays in the temporary directory (removed otherwise) for a failure
         report to show. A ``log_path`` given to the constructor is never removed.
         """
+        atexit.unregister(self.stop)
         self._halt()
         if self._data_dir is None or not (remove_data if remove_data is not None else self._own_dir):
             return

@@ -28,7 +28,15 @@ DEFAULT_STOP_TIMEOUT = 10.0
 
 
 class BrokerStartError(RuntimeError):
-    """The broker exited, or printed no ready line, before it was ready to serve."""
+    """The broker exited, or printed no ready line, before it was ready to serve.
+
+    ``problem`` is the broker's one-line reason when it refused to start (exit code 2 and a
+    ``kafkapy: ...`` line: port in use, data dir unusable, bad property), else None.
+    """
+
+    def __init__(self, message: str, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 class BrokerProcess:
@@ -138,7 +146,8 @@ class BrokerProcess:
         while not self._ready.is_set():
             if self._stdout_closed.is_set() or self._proc.poll() is not None:
                 code = self._proc.wait(timeout=5)
-                raise BrokerStartError(self._failure(f"broker exited with code {code} before ready"))
+                problem = self._startup_problem() if code == 2 else None
+                raise BrokerStartError(self._failure(f"broker exited with code {code} before ready"), problem)
             if time.monotonic() > deadline:
                 self.kill9()
                 raise BrokerStartError(
@@ -184,6 +193,12 @@ class BrokerProcess:
     def _failure(self, what: str) -> str:
         stdout = "\n".join(self._stdout_lines[-20:]) or "<empty>"
         return f"{what}\n--- stdout ---\n{stdout}\n--- stderr (tail) ---\n{self.stderr_tail()}"
+
+    def _startup_problem(self) -> str | None:
+        """The ``kafkapy: ...`` line ``kafkapy serve`` printed when it refused to start, without its prefix."""
+        this_start = self.stderr_text().rpartition("\n===== start #")[2]
+        lines = [line for line in this_start.splitlines() if line.startswith("kafkapy: ")]
+        return lines[-1].removeprefix("kafkapy: ") if lines else None
 
     def stderr_text(self) -> str:
         """Everything the broker wrote to stderr, over all starts."""

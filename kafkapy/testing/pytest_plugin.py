@@ -19,6 +19,7 @@ to its report (a "kafkapy broker log" section); the log files stay in pytest's t
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +27,8 @@ from typing import Any
 
 import pytest
 
-from kafkapy.broker_config import STORAGE_MODES
+from kafkapy.broker_config import STORAGE_MODES, BrokerConfig, ConfigError, apply_properties
+from kafkapy.client.wire import WireClient
 from kafkapy.testing.broker import ExternalKafka, KafkaBroker
 
 # The brokers this plugin started, with the size of their log when the running test began.
@@ -36,6 +38,9 @@ _LOG_START = pytest.StashKey[dict[int, int]]()
 # without one line per request (debug), so a failing test's section stays readable.
 BROKER_LOG_LEVEL = "info"
 MARKER_KWARGS = ("config", "storage", "in_process", "num_partitions")
+# How long the session waits for a --kafka-bootstrap broker to answer, as the README's CI recipe
+# waits (kafkapy health --timeout 10): enough for one still starting, short for one never started.
+EXTERNAL_BROKER_WAIT_S = 10.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -82,7 +87,13 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if config.getoption("--kafka-broker") == "external" and not config.getoption("--kafka-bootstrap"):
         raise pytest.UsageError("--kafka-broker=external needs --kafka-bootstrap HOST:PORT")
-    broker_properties(config)  # a malformed property is a usage error now, not an error in every test
+    # A malformed, unknown or invalid property is a usage error now, not an error in every test.
+    properties = broker_properties(config)
+    if not _is_external(config):
+        try:
+            apply_properties(BrokerConfig(), properties)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"kafka_broker_config: {exc}") from None
     config.stash[_BROKERS] = []
 
 
@@ -136,10 +147,30 @@ def _kafka_session_broker(
 ) -> Iterator[KafkaBroker | ExternalKafka]:
     """The suite's broker, started on first use and kept for the session."""
     if _is_external(request.config):
-        yield ExternalKafka(request.config.getoption("--kafka-bootstrap"))
+        yield _external(request.config.getoption("--kafka-bootstrap"))
         return
     with _open_factory(request, tmp_path_factory) as factory:
         yield factory()
+
+
+def _external(bootstrap: str) -> ExternalKafka:
+    """The --kafka-bootstrap broker once it answers ApiVersions; if it never does, one line saying
+    so for every test that needs it, instead of a connection traceback in each."""
+    deadline = time.monotonic() + EXTERNAL_BROKER_WAIT_S
+    while True:
+        try:
+            with WireClient.connect(bootstrap, timeout=2) as client:
+                client.request(18, 0, {})
+            return ExternalKafka(bootstrap)
+        except Exception as exc:  # refused, unknown host, not Kafka: anything but an answer
+            problem = exc
+        if time.monotonic() >= deadline:
+            pytest.fail(
+                f"no Kafka broker answering at {bootstrap} (--kafka-bootstrap) within {EXTERNAL_BROKER_WAIT_S:g}s:"
+                f" {problem}; start it first (kafkapy serve, or docker compose ... up -d --wait)",
+                pytrace=False,
+            )
+        time.sleep(0.1)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

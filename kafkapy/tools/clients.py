@@ -98,7 +98,7 @@ class _Batches:
 
     A batch goes out ``linger_ms`` after its first record at the latest, or as soon as it holds
     ``batch_size`` bytes; a record larger than that goes alone (kafka-console-producer's linger.ms
-    and batch.size). A batch the topic refuses as too large is reported by line and skipped.
+    and batch.size). A record the topic refuses as too large is reported by line and skipped.
     """
 
     def __init__(self, client: WireClient, args: argparse.Namespace) -> None:
@@ -134,6 +134,15 @@ class _Batches:
         if not self.pending:
             return
         pending, self.pending, self.sizes, self.send_by = self.pending, {}, {}, None
+        self._produce(pending)
+
+    def _produce(self, pending: dict[int, list[tuple[int, RecordTuple]]]) -> None:
+        """One Produce request of a batch per partition; a batch refused as too large is split.
+
+        Like the Java producer, which splits a batch the broker finds too large (a topic's
+        max.message.bytes below --batch-size) and resends the parts: here each record alone, so
+        only a record that is itself too large is reported, by its line.
+        """
         data = [
             {"index": p, "records": build_batch([r for _, r in records], compression=self.compression)}
             for p, records in sorted(pending.items())
@@ -143,18 +152,20 @@ class _Batches:
             records = pending[part.index]
             if part.error_code == ErrorCode.NONE:
                 self.sent += len(records)
-            elif part.error_code in (ErrorCode.MESSAGE_TOO_LARGE, ErrorCode.RECORD_LIST_TOO_LARGE):
-                self.failed += len(records)
-                print(f"kafkapy: {self._too_large(records, part.index)}", file=sys.stderr)
-            else:
+            elif part.error_code not in (ErrorCode.MESSAGE_TOO_LARGE, ErrorCode.RECORD_LIST_TOO_LARGE):
                 raise KafkaError(ErrorCode(part.error_code), part.error_message or f"{self.topic}-{part.index}")
+            elif len(records) > 1:
+                for record in records:
+                    self._produce({part.index: [record]})
+            else:
+                self.failed += 1
+                print(f"kafkapy: {self._too_large(records[0], part.index)}", file=sys.stderr)
 
-    def _too_large(self, records: list[tuple[int, RecordTuple]], partition: int) -> str:
+    def _too_large(self, record: tuple[int, RecordTuple], partition: int) -> str:
+        line, (key, value, _, _) = record
+        size = len(value) + len(key or b"")
         where = f"to {self.topic}-{partition}, not sent: larger than the topic's max.message.bytes"
-        if len(records) == 1:
-            line, (key, value, _, _) = records[0]
-            return f"line {line} ({len(value) + len(key or b'')} bytes) {where}"
-        return f"lines {records[0][0]}-{records[-1][0]} in one batch {where}; lower --batch-size"
+        return f"line {line} ({size} bytes) {where}"
 
 
 def produce(client: WireClient, args: argparse.Namespace) -> None:
@@ -237,6 +248,9 @@ def consume(client: WireClient, args: argparse.Namespace) -> None:
             f"kafkapy: waiting for new records of {args.topic} (--from-beginning prints those already there)",
             file=sys.stderr,
         )
+    elif positions == _start_offsets(client, args.topic, partitions, LATEST):
+        # Otherwise an empty topic (or a producer writing elsewhere) looks like a hung consumer.
+        print(f"kafkapy: {args.topic} holds no records yet; waiting for new ones", file=sys.stderr)
     count = _Count()
     try:
         _print_records(client, args, positions, count)

@@ -41,6 +41,15 @@ def test_environment_maps_to_kafka_properties(tmp_path: Path) -> None:
         "KAFKA_LOG_RETENTION_MS": "1000",
         "KAFKA_SOME__UNDERSCORE___DASH": "a b",
         "KAFKAPY_PORT": "29092",
+        # What Kubernetes sets in a namespace with a Service called kafka: no property, no error.
+        "KAFKA_SERVICE_HOST": "10.0.0.7",
+        "KAFKA_SERVICE_PORT": "9092",
+        "KAFKA_SERVICE_PORT_BROKER": "9092",
+        "KAFKA_PORT": "tcp://10.0.0.7:9092",
+        "KAFKA_PORT_9092_TCP": "tcp://10.0.0.7:9092",
+        "KAFKA_PORT_9092_TCP_PROTO": "tcp",
+        "KAFKA_PORT_9092_TCP_PORT": "9092",
+        "KAFKA_PORT_9092_TCP_ADDR": "10.0.0.7",
     }
     out, _ = run_entrypoint(env, "--num-partitions", "3", kafkapy_bin=str(fake)).communicate(timeout=10)
     args = out.splitlines()
@@ -113,6 +122,7 @@ def test_healthcheck_follows_the_configured_port(tmp_path: Path) -> None:
         "KAFKAPY_PORT": "0",  # any free port: the healthcheck must find the one the broker got
         "KAFKAPY_DATA_DIR": str(tmp_path / "data"),
         "KAFKAPY_READY_FILE": str(ready_file),
+        "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://localhost:9092",  # the image's ENV
         "PYTHONPATH": str(DOCKER.parent),
     }
     assert run_healthcheck(env, kafkapy_bin) == 1  # not started yet

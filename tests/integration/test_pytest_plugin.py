@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 import textwrap
 
 import pytest
+
+from kafkapy.testing import pytest_plugin
 
 pytest_plugins = ["pytester"]
 
@@ -60,11 +63,21 @@ def test_ini_cli_and_marker_set_broker_properties(pytester: pytest.Pytester) -> 
     cli.stdout.fnmatch_lines(["*assert 4 == 3*"])
 
 
-def test_malformed_property_is_one_usage_error(pytester: pytest.Pytester) -> None:
-    write_suite(pytester, test_a="def test_a(kafka_broker): pass\n")
-    result = pytester.runpytest(*INNER_ARGS, "--kafka-broker-config", "num.partitions")
+@pytest.mark.parametrize(
+    ("prop", "message"),
+    [
+        ("num.partitions", "expected NAME=VALUE, got 'num.partitions'"),
+        ("num.partitions=abc", "invalid num.partitions=abc: expected a whole number"),
+        ("num.partition=3", "unknown property num.partition (did you mean num.partitions?)"),
+    ],
+)
+def test_bad_property_is_one_usage_error(pytester: pytest.Pytester, prop: str, message: str) -> None:
+    """Malformed, invalid or unknown: refused before any test runs, not a start-up error in each."""
+    write_suite(pytester, test_a="def test_a(kafka_broker): pass\ndef test_b(kafka_broker): pass\n")
+    result = pytester.runpytest(*INNER_ARGS, "--kafka-broker-config", prop)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*expected NAME=VALUE, got 'num.partitions'*"])
+    assert result.stderr.str().count(f"kafka_broker_config: {message}") == 1
+    assert "test_a" not in result.stdout.str()
 
 
 def test_external_without_bootstrap_is_one_usage_error(pytester: pytest.Pytester) -> None:
@@ -73,6 +86,19 @@ def test_external_without_bootstrap_is_one_usage_error(pytester: pytest.Pytester
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert result.stderr.str().count("--kafka-broker=external needs --kafka-bootstrap") == 1
     assert "test_a" not in result.stdout.str()
+
+
+def test_external_broker_not_answering_is_one_line(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pytest_plugin, "EXTERNAL_BROKER_WAIT_S", 0.5)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: connections are refused
+        write_suite(pytester, test_a="def test_a(kafka_topic): pass\ndef test_b(kafka_bootstrap): pass\n")
+        result = pytester.runpytest(*INNER_ARGS, "--kafka-bootstrap", f"127.0.0.1:{port}")
+    result.assert_outcomes(errors=2)
+    refused = f"no Kafka broker answering at 127.0.0.1:{port} (--kafka-bootstrap) within 0.5s: *Connection refused*"
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_a*", refused, "*ERROR at setup of test_b*", refused])
+    assert "Traceback" not in result.stdout.str() and "socket.py" not in result.stdout.str()
 
 
 def test_broker_factories(pytester: pytest.Pytester) -> None:

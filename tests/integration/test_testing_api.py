@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -267,6 +268,19 @@ def test_log_is_kept_when_the_with_block_fails(tmp_path: Path, monkeypatch: pyte
     with KafkaBroker() as kafka:
         pass
     assert list(tmp_path.iterdir()) == [log.parent], "without a failure nothing is kept"
+
+
+def test_a_broker_never_stopped_is_stopped_when_the_program_exits(tmp_path: Path) -> None:
+    script = "from kafkapy.testing import KafkaBroker\nprint(KafkaBroker().start()._process.pid, flush=True)\n"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    pid = int(result.stdout)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+        assert time.monotonic() < deadline, "the broker subprocess outlived the program"
+        time.sleep(0.1)
+    assert list(tmp_path.iterdir()) == [], "its temporary dir is removed"
 
 
 @pytest.mark.parametrize("storage", ["disk", "memory"])

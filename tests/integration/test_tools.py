@@ -148,6 +148,23 @@ def test_produce_large_lines_one_too_large(shared_broker: BrokerProcess) -> None
     assert out.stdout.splitlines() == [line for line in lines if len(line) == 200_000]
 
 
+def test_produce_batch_above_max_message_bytes_is_split(shared_broker: BrokerProcess) -> None:
+    """A topic's max.message.bytes below --batch-size: the batch is split, as by Java's producer,
+    and only the line too large on its own is reported."""
+    b = ("-b", shared_broker.bootstrap)
+    topic = unique_topic("small")
+    kafkapy("topics", "create", topic, "--config", "max.message.bytes=300", *b)
+    lines = ["a" * 100, "b" * 100, "c" * 500, "d" * 100]
+    result = kafkapy("produce", topic, *b, stdin="\n".join(lines) + "\n", check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"kafkapy: line 3 (500 bytes) to {topic}-0, not sent: larger than the topic's max.message.bytes",
+        "kafkapy: 1 of 4 records not sent",
+    ]
+    out = kafkapy("consume", topic, "--from-beginning", "--max-messages", "3", "--timeout-ms", "30000", *b)
+    assert out.stdout.splitlines() == ["a" * 100, "b" * 100, "d" * 100]
+
+
 def test_produce_compression_by_name(broker: BrokerProcess) -> None:
     b = ("-b", broker.bootstrap)
     kafkapy("produce", "zipped", "--compression", "gzip", *b, stdin="a\nb\n")
@@ -168,6 +185,21 @@ def test_consume_errors_exit_non_zero(shared_broker: BrokerProcess) -> None:
     absent = kafkapy("consume", missing, "--timeout-ms", "100", *b, check=False)
     assert (absent.returncode, absent.stderr) == (1, f"kafkapy: topic '{missing}' does not exist\n")
     assert missing not in kafkapy("topics", "list", *b).stdout.split(), "consuming must not create the topic"
+
+
+def test_consume_from_the_beginning_of_an_empty_topic_says_so(shared_broker: BrokerProcess) -> None:
+    b = ("-b", shared_broker.bootstrap)
+    topic = unique_topic("empty")
+    kafkapy("topics", "create", topic, "--partitions", "2", *b)
+    result = kafkapy("consume", topic, "--from-beginning", "--timeout-ms", "300", *b)
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"kafkapy: {topic} holds no records yet; waiting for new ones",
+        "Processed a total of 0 messages",
+    ]
+    kafkapy("produce", topic, *b, stdin="one\n")
+    result = kafkapy("consume", topic, "--from-beginning", "--timeout-ms", "300", *b)
+    assert (result.stdout, result.stderr) == ("one\n", "Processed a total of 1 messages\n")
 
 
 def test_consume_from_the_end_says_so(shared_broker: BrokerProcess) -> None:

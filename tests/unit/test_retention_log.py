@@ -102,6 +102,23 @@ def test_delete_topic_frees_the_name_and_removes_files_later(tmp_path: Path, fs:
     manager.close()
 
 
+def test_deleted_topic_whose_files_vanished_is_purged_with_a_warning(
+    tmp_path: Path, fs: FileSystem, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its files removed by someone else (a second broker on the data dir), the purge logs it and
+    goes on: the retention task does not take the broker down."""
+    manager = LogManager.open(tmp_path, LogConfig(), fs=fs)
+    old = manager.create_topic("t", 1, {"file.delete.delay.ms": "1000"})
+    append(old.partitions[0], 3)
+    manager.delete_topic("t", now_ms=NOW)
+    for name in names(fs, tmp_path, "-delete"):
+        fs.rmtree(tmp_path / name)
+    manager.purge_deleted(NOW + 1000)
+    assert "could not remove deleted log" in caplog.text
+    manager.create_topic("u", 1)
+    manager.close()
+
+
 def test_compacted_topic_refuses_keyless_records_and_recompresses(tmp_path: Path, fs: FileSystem) -> None:
     log = Log.open(tmp_path / "c-0", LogConfig().with_overrides({"cleanup.policy": "compact"}), fs=fs, now_ms=NOW)
     with pytest.raises(KafkaError) as exc_info:
