@@ -25,8 +25,9 @@ DEFAULT_LINGER_MS = 1000
 DEFAULT_BATCH_SIZE = 16384
 # Lines read ahead of the batches being sent: stdin is read no faster than the broker takes it.
 LINES_AHEAD = 1000
-# How long Ctrl-C waits for a line the reader thread has taken from stdin but not yet queued.
-INTERRUPT_GRACE_S = 0.1
+# How long Ctrl-C waits for a line the reader thread has taken from stdin but not yet queued: the
+# thread needs a scheduler slot to queue it, which a loaded machine can take 100+ ms to give.
+INTERRUPT_GRACE_S = 0.5
 # Bytes of stdin read at a time.
 READ_CHUNK = 64 * 1024
 # A v2 record's framing beyond key and value (length, attributes, deltas, header count): at most this.
