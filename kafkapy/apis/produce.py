@@ -80,6 +80,7 @@ async def _append(ctx: RequestContext, topic: str, partition: dict, transactiona
             raise KafkaError(ErrorCode.INVALID_RECORD, "clients may not produce control batches")
         if header.producer_id != NO_PRODUCER_ID and header.base_sequence < 0:
             raise KafkaError(ErrorCode.INVALID_RECORD, f"invalid sequence {header.base_sequence} with a producer id")
+        log.check_batch_sizes(headers)
         await _check_records(records, headers, ctx.broker.config.socket_request_max_bytes)
         # Offsets are patched in place: a writable view into the request frame needs no copy.
         writable = isinstance(records, memoryview) and not records.readonly

@@ -20,18 +20,23 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from kafkapy.configs import TOPIC_CONFIGS, check_consistency, parse_topic_configs
-from kafkapy.protocol.compression import CompressionType
+from kafkapy.protocol.compression import CompressionType, decompress
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import (
     CONTROL_ABORT,
     CONTROL_COMMIT,
+    HEADER_SIZE,
     NO_PRODUCER_ID,
+    NO_TIMESTAMP,
     BatchHeader,
+    Record,
     assign_offsets,
     build_batch,
     decode_records,
+    iter_record_set,
     parse_batch_header,
     parse_control_key,
+    recompress_batch,
     validate_batches,
 )
 from kafkapy.storage.fs import DISK, FileSystem, OpenFile
@@ -329,6 +334,19 @@ class Log:
     def size_in_bytes(self) -> int:
         return sum(segment.size for segment in self._segments)
 
+    def check_batch_sizes(self, headers: list[BatchHeader]) -> None:
+        """MESSAGE_TOO_LARGE for a batch over max.message.bytes.
+
+        Produce asks before it walks the records, as Kafka's UnifiedLog.analyzeAndValidateRecords
+        does before its LogValidator: a batch refused on its size costs no decompression.
+        """
+        for header in headers:
+            if header.size > self._config.max_message_bytes:
+                raise KafkaError(
+                    ErrorCode.MESSAGE_TOO_LARGE,
+                    f"batch of {header.size} bytes exceeds max.message.bytes {self._config.max_message_bytes}",
+                )
+
     def append(
         self,
         buf: bytearray,
@@ -353,12 +371,7 @@ class Log:
         config = self._config
         if not headers:
             return AppendInfo(-1, -1, -1, -1, -1, self.log_start_offset)
-        for header in headers:
-            if header.size > config.max_message_bytes:
-                raise KafkaError(
-                    ErrorCode.MESSAGE_TOO_LARGE,
-                    f"batch of {header.size} bytes exceeds max.message.bytes {config.max_message_bytes}",
-                )
+        self.check_batch_sizes(headers)
         if len(buf) > config.segment_bytes:
             raise KafkaError(
                 ErrorCode.RECORD_LIST_TOO_LARGE,
@@ -694,35 +707,60 @@ class Log:
             oldest = now_ms - config.message_timestamp_before_max_ms
         out = bytearray()
         position = 0
-        for header, (_, records) in zip(headers, decode_records(buf), strict=True):
-            for record in records:
-                if config.compact and record.key is None:
-                    raise KafkaError(
-                        ErrorCode.INVALID_RECORD,
-                        f"Compacted topic cannot accept message without key in topic partition {self._dir.name}.",
-                    )
-                if oldest is not None and record.timestamp < oldest:
-                    raise KafkaError(
-                        ErrorCode.INVALID_TIMESTAMP,
-                        f"Timestamp {record.timestamp} of message with offset {record.offset} is out of range: "
-                        f"more than message.timestamp.before.max.ms ({config.message_timestamp_before_max_ms}) old",
-                    )
-            if codec is None or codec == header.compression:
-                out += buf[position : position + header.size]
-            else:
-                out += build_batch(
-                    records,
-                    compression=codec,
-                    producer_id=header.producer_id,
-                    producer_epoch=header.producer_epoch,
-                    base_sequence=header.base_sequence,
-                    transactional=header.is_transactional,
-                    log_append_time=header.log_append_time,
-                )
-            position += header.size
+        with memoryview(buf) as view:
+            for header in headers:
+                batch = view[position : position + header.size]
+                section = decompress(header.compression, batch[HEADER_SIZE:])
+                max_timestamp, in_order = self._check_records(iter_record_set(section, header), header, oldest)
+                if codec is None or codec == header.compression:
+                    out += batch
+                elif in_order:
+                    out += recompress_batch(batch, header, section, codec, max_timestamp)
+                else:
+                    # Only an uncompressed batch gets here (check_records holds compressed ones to
+                    # deltas 0..n-1), so decoding it costs what the request brought.
+                    out += self._rebuild(header, iter_record_set(section, header), codec)
+                position += header.size
         if codec is None:
             return buf, headers
         return out, validate_batches(out)
+
+    def _check_records(self, records: Iterator[Record], header: BatchHeader, oldest: int | None) -> tuple[int, bool]:
+        """Compacted topics' keys and message.timestamp.before.max.ms, one record at a time.
+
+        Returns the records' newest timestamp and whether their offset deltas are 0..n-1.
+        """
+        compact = self._config.compact
+        max_timestamp = NO_TIMESTAMP
+        in_order = True
+        for delta, record in enumerate(records):
+            if compact and record.key is None:
+                raise KafkaError(
+                    ErrorCode.INVALID_RECORD,
+                    f"Compacted topic cannot accept message without key in topic partition {self._dir.name}.",
+                )
+            if oldest is not None and record.timestamp < oldest:
+                raise KafkaError(
+                    ErrorCode.INVALID_TIMESTAMP,
+                    f"Timestamp {record.timestamp} of message with offset {record.offset} is out of range: "
+                    f"more than message.timestamp.before.max.ms ({self._config.message_timestamp_before_max_ms}) old",
+                )
+            max_timestamp = max(max_timestamp, record.timestamp)
+            in_order = in_order and record.offset == header.base_offset + delta
+        return max_timestamp, in_order
+
+    @staticmethod
+    def _rebuild(header: BatchHeader, records: Iterator[Record], codec: int) -> bytes:
+        """The batch re-encoded record by record, renumbering offset deltas 0..n-1 as Kafka does."""
+        return build_batch(
+            records,
+            compression=codec,
+            producer_id=header.producer_id,
+            producer_epoch=header.producer_epoch,
+            base_sequence=header.base_sequence,
+            transactional=header.is_transactional,
+            log_append_time=header.log_append_time,
+        )
 
     # Retention, DeleteRecords and compaction: all run on the event loop (see kafkapy.storage.retention
     # and kafkapy.storage.cleaner), so readers never see the segment list change under them.

@@ -13,14 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
+import zstandard
 from confluent_kafka import TopicPartition
 
 from kafkapy.protocol.compression import CompressionType
 from kafkapy.protocol.errors import ErrorCode
-from kafkapy.protocol.records import build_batch
+from kafkapy.protocol.records import HEADER_SIZE, build_batch, encode_varint
 from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
-from tests.corrupt_batches import INVALID, UNDECODABLE, zstd_bomb
+from tests.corrupt_batches import INVALID, UNDECODABLE, reframe, zstd_bomb
 from tests.integration.clientutil import consume_confluent, unique_topic
 
 MIB = 1024 * 1024
@@ -153,3 +154,55 @@ def test_zstd_bomb_is_refused_with_memory_flat_and_others_served(
         assert prober.answers > 0 and prober.slowest < 2.0, (prober.answers, prober.slowest)
         assert answer.error_code == ErrorCode.MESSAGE_TOO_LARGE
         assert latest(client, topic) == 3
+
+
+def _tiny_records_batch(count: int) -> bytes:
+    """A zstd batch of ``count`` records of key b"k" and value b"v": ~0.8 byte each on the wire."""
+    section = bytearray()
+    for delta in range(count):
+        body = b"\x00\x00" + encode_varint(delta) + b"\x02k\x02v\x00"
+        section += encode_varint(len(body)) + body
+    return reframe(zstandard.ZstdCompressor(level=19).compress(bytes(section)), codec=CompressionType.ZSTD, count=count)
+
+
+@pytest.mark.parametrize(
+    "configs",
+    [{"cleanup.policy": "compact"}, {"compression.type": "gzip", "max.message.bytes": str(16 * MIB)}],
+    ids=["compacted", "recompressed"],
+)
+def test_a_million_tiny_records_cost_what_they_inflate_to(broker: BrokerProcess, configs: dict[str, str]) -> None:
+    """A batch under max.message.bytes holding 10^6 records, on a topic that decodes records.
+
+    On 8b9c4e3 inspect_records held every record as a Python object (~300 bytes each, against
+    ~9 bytes inflated): this 0.8 MB request took the broker's peak RSS up by 260-360 MiB.
+    """
+    count = 1_000_000
+    batch = _tiny_records_batch(count)
+    assert len(batch) < MIB
+    topic = unique_topic("tiny")
+    with WireClient.connect(broker.bootstrap, timeout=120) as client:
+        create(client, topic, configs)
+        assert produce(client, topic, good_batch("before")).error_code == ErrorCode.NONE
+        assert broker.pid is not None
+        baseline = _vm_hwm(broker.pid)
+        assert produce(client, topic, batch).error_code == ErrorCode.NONE
+        growth = _vm_hwm(broker.pid) - baseline
+        assert growth < 64 * MIB, f"peak RSS grew {growth / MIB:.0f} MiB"
+        assert latest(client, topic) == 3 + count
+    records = consume_confluent(broker.bootstrap, [TopicPartition(topic, 0, 3 + count - 2)], expected=2, timeout=60)
+    assert [(r.key, r.value) for r in records] == [(b"k", b"v")] * 2
+
+
+def test_a_batch_over_max_message_bytes_is_refused_before_its_records_are_walked(shared_broker: BrokerProcess) -> None:
+    """Kafka's UnifiedLog.analyzeAndValidateRecords checks a batch's size before LogValidator reads it.
+
+    So a corrupt 1.5 MiB batch answers MESSAGE_TOO_LARGE; on 8b9c4e3 it was inflated first (CORRUPT_MESSAGE).
+    """
+    corrupt = UNDECODABLE["gzip-garbage"]
+    batch = reframe(corrupt[HEADER_SIZE:] * (3 * MIB // 2 // len(corrupt)), codec=CompressionType.GZIP)
+    topic = unique_topic("oversized")
+    with WireClient.connect(shared_broker.bootstrap) as client:
+        create(client, topic, {})
+        assert produce(client, topic, corrupt).error_code == ErrorCode.CORRUPT_MESSAGE
+        assert produce(client, topic, batch).error_code == ErrorCode.MESSAGE_TOO_LARGE
+        assert latest(client, topic) == 0
