@@ -286,7 +286,9 @@ class LogManager:
             return {}
         try:
             stored = json.loads(self.fs.read_text(path))
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both are
+        # JSONDecodeError, UnicodeDecodeError and a number past int's 4,300 digits are ValueErrors;
+        # deep nesting ("[[[[...") exhausts the JSON decoder's recursion.
+        except (ValueError, RecursionError) as exc:
             logger.warning("%s: unreadable (%s); topics keep the default configs", path, exc)
             return {}
         if not isinstance(stored, dict):
