@@ -614,6 +614,18 @@ def decode_records(buf: Buffer) -> Iterator[tuple[BatchHeader, list[Record]]]:
     control key (version int16, type int16). A partial batch at the end is ignored, because
     fetch responses may cut the last batch short.
     """
+    for header, data in _record_sections(buf):
+        yield header, _decode_record_set(data, header)
+
+
+def iter_records(buf: Buffer) -> Iterator[Record]:
+    """decode_records' records one at a time, so a batch of 10^6 tiny records is never held decoded."""
+    for header, data in _record_sections(buf):
+        yield from iter_record_set(data, header)
+
+
+def _record_sections(buf: Buffer) -> Iterator[tuple[BatchHeader, bytes]]:
+    """Each whole batch's header and its decompressed records section."""
     with memoryview(buf) as view:
         end = len(view)
         pos = 0
@@ -629,8 +641,7 @@ def decode_records(buf: Buffer) -> Iterator[tuple[BatchHeader, list[Record]]]:
             batch_end = pos + header.size
             if batch_end > end:
                 return
-            data = decompress(header.compression, view[pos + HEADER_SIZE : batch_end])
-            yield header, _decode_record_set(data, header)
+            yield header, decompress(header.compression, view[pos + HEADER_SIZE : batch_end])
             pos = batch_end
 
 
