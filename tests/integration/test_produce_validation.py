@@ -9,17 +9,19 @@ flat while another connection is answered.
 from __future__ import annotations
 
 import re
+import struct
 import threading
 import time
 from pathlib import Path
 
+import crc32c
 import pytest
 import zstandard
 from confluent_kafka import TopicPartition
 
 from kafkapy.protocol.compression import CompressionType
 from kafkapy.protocol.errors import ErrorCode
-from kafkapy.protocol.records import HEADER_SIZE, build_batch, encode_varint
+from kafkapy.protocol.records import ATTRIBUTES_OFFSET, CRC_OFFSET, HEADER_SIZE, build_batch, encode_varint
 from kafkapy.testing.wire import WireClient
 from tests.broker_process import BrokerProcess
 from tests.corrupt_batches import INVALID, UNDECODABLE, reframe, zstd_bomb
@@ -157,13 +159,32 @@ def test_zstd_bomb_is_refused_with_memory_flat_and_others_served(
         assert latest(client, topic) == 3
 
 
-def _tiny_records_batch(count: int) -> bytes:
-    """A zstd batch of ``count`` records of key b"k" and value b"v": ~0.8 byte each on the wire."""
+MAX_TIMESTAMP = -3
+BASE_TIMESTAMP_OFFSET = 27
+
+
+def offset_for(client: WireClient, topic: str, timestamp: int) -> int:
+    """ListOffsets v7 (MAX_TIMESTAMP needs it): the offset for ``timestamp``."""
+    partitions = [{"partition_index": 0, "timestamp": timestamp}]
+    body = {"replica_id": -1, "topics": [{"name": topic, "partitions": partitions}]}
+    return client.request(2, 7, body).topics[0].partitions[0].offset
+
+
+def _tiny_records_batch(count: int, timestamp: int | None = None) -> bytes:
+    """A zstd batch of ``count`` records of key b"k" and value b"v": ~0.8 byte each on the wire.
+
+    Every record has the batch's base timestamp, ``timestamp`` if given.
+    """
     section = bytearray()
     for delta in range(count):
         body = b"\x00\x00" + encode_varint(delta) + b"\x02k\x02v\x00"
         section += encode_varint(len(body)) + body
-    return reframe(zstandard.ZstdCompressor(level=19).compress(bytes(section)), codec=CompressionType.ZSTD, count=count)
+    compressed = zstandard.ZstdCompressor(level=19).compress(bytes(section))
+    batch = bytearray(reframe(compressed, codec=CompressionType.ZSTD, count=count))
+    if timestamp is not None:
+        struct.pack_into(">qq", batch, BASE_TIMESTAMP_OFFSET, timestamp, timestamp)
+        struct.pack_into(">I", batch, CRC_OFFSET, crc32c.crc32c(bytes(batch[ATTRIBUTES_OFFSET:])))
+    return bytes(batch)
 
 
 @pytest.mark.parametrize(
@@ -178,7 +199,9 @@ def test_a_million_tiny_records_cost_what_they_inflate_to(broker: BrokerProcess,
     ~9 bytes inflated): this 0.8 MB request took the broker's peak RSS up by 260-360 MiB.
     """
     count = 1_000_000
-    batch = _tiny_records_batch(count)
+    # Newer than the batch before it, so ListOffsets by timestamp has to read this one.
+    newest = int(time.time() * 1000) + 60_000
+    batch = _tiny_records_batch(count, newest)
     assert len(batch) < MIB
     topic = unique_topic("tiny")
     with WireClient.connect(broker.bootstrap, timeout=120) as client:
@@ -187,9 +210,12 @@ def test_a_million_tiny_records_cost_what_they_inflate_to(broker: BrokerProcess,
         assert broker.pid is not None
         baseline = _vm_hwm(broker.pid)
         assert produce(client, topic, batch).error_code == ErrorCode.NONE
+        assert latest(client, topic) == 3 + count
+        # ListOffsets by timestamp reads the one batch holding the answer's record.
+        assert offset_for(client, topic, MAX_TIMESTAMP) == 3
+        assert offset_for(client, topic, newest) == 3
         growth = _vm_hwm(broker.pid) - baseline
         assert growth < 64 * MIB, f"peak RSS grew {growth / MIB:.0f} MiB"
-        assert latest(client, topic) == 3 + count
     records = consume_confluent(broker.bootstrap, [TopicPartition(topic, 0, 3 + count - 2)], expected=2, timeout=60)
     assert [(r.key, r.value) for r in records] == [(b"k", b"v")] * 2
 
