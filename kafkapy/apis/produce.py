@@ -25,7 +25,7 @@ from kafkapy.apis._common import resolve_topic
 from kafkapy.coordinator.internal_topics import is_internal
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import BatchHeader, check_records, validate_batches
-from kafkapy.storage.log_validator import check_client_batch, inspect_records
+from kafkapy.storage.log_validator import check_batch_sizes, check_client_batch, inspect_records
 
 VALID_ACKS = (0, 1, -1)
 # Records up to this size (inflated) are checked on the event loop, a few ms at most; larger or
@@ -78,6 +78,7 @@ async def _append(ctx: RequestContext, topic: str, partition: dict, transactiona
             raise KafkaError(ErrorCode.INVALID_RECORD, f"expected one record batch, got {len(headers)}")
         header = headers[0]
         check_client_batch(header)
+        check_batch_sizes(headers, log.config)
         await _check_records(records, headers, ctx.broker.config.socket_request_max_bytes)
         # Offsets are patched in place: a writable view into the request frame needs no copy.
         writable = isinstance(records, memoryview) and not records.readonly

@@ -614,6 +614,18 @@ def decode_records(buf: Buffer) -> Iterator[tuple[BatchHeader, list[Record]]]:
     control key (version int16, type int16). A partial batch at the end is ignored, because
     fetch responses may cut the last batch short.
     """
+    for header, data in _record_sections(buf):
+        yield header, _decode_record_set(data, header)
+
+
+def iter_records(buf: Buffer) -> Iterator[Record]:
+    """decode_records' records one at a time, so a batch of 10^6 tiny records is never held decoded."""
+    for header, data in _record_sections(buf):
+        yield from iter_record_set(data, header)
+
+
+def _record_sections(buf: Buffer) -> Iterator[tuple[BatchHeader, bytes]]:
+    """Each whole batch's header and its decompressed records section."""
     with memoryview(buf) as view:
         end = len(view)
         pos = 0
@@ -629,20 +641,27 @@ def decode_records(buf: Buffer) -> Iterator[tuple[BatchHeader, list[Record]]]:
             batch_end = pos + header.size
             if batch_end > end:
                 return
-            data = decompress(header.compression, view[pos + HEADER_SIZE : batch_end])
-            yield header, _decode_record_set(data, header)
+            yield header, decompress(header.compression, view[pos + HEADER_SIZE : batch_end])
             pos = batch_end
 
 
 def _decode_record_set(data: bytes, header: BatchHeader) -> list[Record]:
     """Decode ``header.records_count`` records from a batch's uncompressed records section."""
+    return list(iter_record_set(data, header))
+
+
+def iter_record_set(data: bytes, header: BatchHeader) -> Iterator[Record]:
+    """Yield the records of a batch's uncompressed records section one at a time.
+
+    A million tiny records fit in a 1 MiB compressed batch and cost ~500 bytes each as Python
+    objects: the broker walks them this way, so what it holds follows the inflated bytes.
+    """
     read = decode_varint
     end = len(data)
     base_offset = header.base_offset
     base_timestamp = header.base_timestamp
     # With LogAppendTime every record takes the broker's append time, stored as maxTimestamp.
     append_time = header.max_timestamp if header.log_append_time else None
-    records: list[Record] = []
     pos = 0
     try:
         for _ in range(header.records_count):
@@ -681,20 +700,37 @@ def _decode_record_set(data: bytes, header: BatchHeader) -> list[Record]:
                 record_headers.append((header_key, header_value))
             if pos != record_end:
                 raise _corrupt(f"record at offset delta {offset_delta} does not match its length")
-            records.append(
-                Record(
-                    base_offset + offset_delta,
-                    base_timestamp + timestamp_delta if append_time is None else append_time,
-                    key,
-                    value,
-                    record_headers,
-                )
+            yield Record(
+                base_offset + offset_delta,
+                base_timestamp + timestamp_delta if append_time is None else append_time,
+                key,
+                value,
+                record_headers,
             )
     except UnicodeDecodeError as exc:
         raise _corrupt(f"header key is not UTF-8: {exc}") from None
     if pos != end:
         raise _corrupt(f"{end - pos} bytes left after {header.records_count} records")
-    return records
+
+
+def recompress_batch(batch: Buffer, header: BatchHeader, section: bytes, codec: int, max_timestamp: int) -> bytes:
+    """``batch`` with its uncompressed records ``section`` compressed by ``codec`` (0: none), CRC renewed.
+
+    The records keep their bytes, so only records with offset deltas 0..n-1 may be moved this
+    way (a compressed batch's inner offsets must be those); ``max_timestamp`` is the records'
+    newest timestamp, which a rebuilt batch states as Kafka's LogValidator does.
+    """
+    records = compress(codec, section) if codec else section
+    out = bytearray(batch[:HEADER_SIZE])
+    out += records
+    attributes = header.attributes & ~COMPRESSION_MASK | codec
+    _INT32.pack_into(out, BATCH_LENGTH_OFFSET, len(out) - LOG_OVERHEAD)
+    _INT16.pack_into(out, ATTRIBUTES_OFFSET, attributes)
+    _INT64.pack_into(out, MAX_TIMESTAMP_OFFSET, max_timestamp)
+    with memoryview(out) as view:
+        crc = crc32c.crc32c(view[ATTRIBUTES_OFFSET:])
+    _UINT32.pack_into(out, CRC_OFFSET, crc)
+    return bytes(out)
 
 
 def _record_fields(record: RecordTuple | RecordLike) -> RecordTuple:

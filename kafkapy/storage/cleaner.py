@@ -36,7 +36,7 @@ from kafkapy.protocol.records import (
     BatchHeader,
     Record,
     build_batch,
-    decode_records,
+    iter_records,
     parse_batch_header,
 )
 from kafkapy.storage.checkpoint import CLEANER_OFFSET_CHECKPOINT, read_checkpoint, write_checkpoint
@@ -265,10 +265,9 @@ def _offset_map(plan: CleaningPlan) -> tuple[dict[bytes, int], dict[int, int]]:
                 continue
             if header.is_transactional and _is_aborted(header, source.aborted):
                 continue
-            for _, records in decode_records(data):
-                for record in records:
-                    if record.key is not None and record.offset >= plan.first_dirty:
-                        latest[record.key] = record.offset
+            for record in iter_records(data):
+                if record.key is not None and record.offset >= plan.first_dirty:
+                    latest[record.key] = record.offset
     return latest, last_batches
 
 
@@ -362,18 +361,15 @@ def _retain(
     discard_txn = header.is_transactional and _is_aborted(header, aborted)
     kept: list[Record] = []
     has_tombstone = False
-    for _, records in decode_records(data):
-        stats.records_read += len(records)
-        if discard_txn:
+    for record in iter_records(data):
+        stats.records_read += 1
+        if discard_txn or record.key is None or latest.get(record.key, -1) > record.offset:
             continue
-        for record in records:
-            if record.key is None or latest.get(record.key, -1) > record.offset:
+        if record.value is None:
+            if horizon is not None and plan.now_ms >= horizon:
                 continue
-            if record.value is None:
-                if horizon is not None and plan.now_ms >= horizon:
-                    continue
-                has_tombstone = True
-            kept.append(record)
+            has_tombstone = True
+        kept.append(record)
     stats.records_kept += len(kept)
     if has_tombstone:
         horizon = horizon if horizon is not None else plan.now_ms + plan.config.delete_retention_ms

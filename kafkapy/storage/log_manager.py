@@ -11,6 +11,9 @@ Layout (Kafka's, so the directory looks familiar to Kafka tooling):
   (``{"topic": {"retention.ms": "1000"}}``); Kafka keeps these in its metadata log instead.
   Only topics with overrides appear in it.
 - ``log-start-offset-checkpoint``: log start offsets that DeleteRecords moved inside a segment.
+- ``pending-partitions.json``: kafkapy's own, present only while CreateTopics or CreatePartitions
+  makes directories (``{"topic": first new partition}``). Kafka creates a topic with one metadata
+  record; here a crash halfway is undone at start-up, so a topic is there whole or not at all.
 - ``<topic>-<partition>.<id>-delete/``: a deleted partition, removed after file.delete.delay.ms
   (its open files keep serving fetches already under way); leftovers go at start-up.
 
@@ -46,6 +49,7 @@ logger = logging.getLogger("kafkapy.storage")
 META_PROPERTIES = "meta.properties"
 PARTITION_METADATA = "partition.metadata"
 TOPIC_CONFIGS = "topic-configs.json"
+PENDING_PARTITIONS = "pending-partitions.json"
 
 # Kafka's Topic.MAX_NAME_LENGTH and legal characters.
 MAX_TOPIC_NAME_LENGTH = 249
@@ -194,6 +198,9 @@ class LogManager:
 
     def _load_topics(self, now_ms: int | None) -> None:
         overrides = self._read_topic_configs()
+        interrupted = self._undo_pending_partitions()
+        # A topic whose creation was undone leaves no overrides for a later one of the same name.
+        forgotten = [name for name, first in interrupted.items() if first == 0 and overrides.pop(name, None)]
         start_offsets = read_checkpoint(self.fs, self.data_dir / LOG_START_OFFSET_CHECKPOINT)
         partition_dirs: dict[str, dict[int, Path]] = {}
         for name in sorted(self.fs.listdir(self.data_dir)):
@@ -233,11 +240,37 @@ class LogManager:
                 self._write_partition_metadata(directory, topic_id)
                 partitions.append(log)
             self._add_topic(TopicState(name, topic_id, partitions, dict(configs), log_config))
+        if forgotten:
+            self._save_topic_configs()
         if self.partition_count > self.max_partitions:
             logger.warning(
                 "more partitions loaded than the broker's limit: no more can be created",
                 extra={"partitions": self.partition_count, MAX_BROKER_PARTITIONS_CONFIG: self.max_partitions},
             )
+
+    def _undo_pending_partitions(self) -> dict[str, int]:
+        """Remove the directories of a CreateTopics or CreatePartitions that a crash cut short.
+
+        Returns pending-partitions.json's ``{topic: first new partition}``; an unreadable file
+        is logged and dropped (it is written before any directory is made, so none were).
+        """
+        path = self.data_dir / PENDING_PARTITIONS
+        if not self.fs.exists(path):
+            return {}
+        pending = self._read_json_object(path, "ignored")
+        pending = {name: first for name, first in pending.items() if isinstance(first, int) and first >= 0}
+        for entry in self.fs.listdir(self.data_dir) if pending else ():
+            match = _PARTITION_DIR.fullmatch(entry)
+            if match is None or match.group(1) not in pending or int(match.group(2)) < pending[match.group(1)]:
+                continue
+            if self.fs.is_dir(self.data_dir / entry):
+                self.fs.rmtree(self.data_dir / entry)
+        for name, first in pending.items():
+            logger.warning(
+                "creating partitions was interrupted; removed them", extra={"topic": name, "first_partition": first}
+            )
+        self.fs.unlink(path)
+        return pending
 
     def _partition_dir_problem(self, path: Path, match: re.Match[str]) -> str | None:
         """Why a ``<topic>-<partition>`` directory is not a partition of ours, or None if it is."""
@@ -286,15 +319,22 @@ class LogManager:
         path = self.data_dir / TOPIC_CONFIGS
         if not self.fs.exists(path):
             return {}
+        stored = self._read_json_object(path, "topics keep the default configs")
+        return {name: configs for name, configs in stored.items() if _is_overrides(path, name, configs)}
+
+    def _read_json_object(self, path: Path, otherwise: str) -> dict:
+        """One of kafkapy's own JSON files; damaged or not an object, it is logged and read as {}."""
         try:
             stored = json.loads(self.fs.read_text(path))
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both are
-            logger.warning("unreadable; topics keep the default configs", extra={"path": path, "error": exc})
+        # JSONDecodeError, UnicodeDecodeError and a number past int's 4,300 digits are ValueErrors;
+        # deep nesting ("[[[[...") exhausts the JSON decoder's recursion.
+        except (ValueError, RecursionError) as exc:
+            logger.warning(f"unreadable; {otherwise}", extra={"path": path, "error": exc})
             return {}
         if not isinstance(stored, dict):
-            logger.warning("not a JSON object; topics keep the default configs", extra={"path": path})
+            logger.warning(f"not a JSON object; {otherwise}", extra={"path": path})
             return {}
-        return {name: configs for name, configs in stored.items() if _is_overrides(path, name, configs)}
+        return stored
 
     def _write_topic_configs(self, overrides: dict[str, dict[str, str]]) -> None:
         self.fs.write_text(self.data_dir / TOPIC_CONFIGS, json.dumps(overrides, indent=2, sort_keys=True) + "\n")
@@ -370,26 +410,33 @@ class LogManager:
         """Create partition directories (with partition.metadata) until the topic has ``count``.
 
         All or nothing: when a file cannot be made (disk full, no fds, a file in the way), the
-        partitions created here are removed again and KafkaError(KAFKA_STORAGE_ERROR) is raised.
+        partitions created here are removed again and KafkaError(KAFKA_STORAGE_ERROR) is raised;
+        pending-partitions.json has start-up do the same after a crash.
         """
         first = len(topic.partitions)
-        for partition in range(first, count):
-            directory = self.data_dir / f"{topic.name}-{partition}"
-            try:
+        pending = self.data_dir / PENDING_PARTITIONS
+        directory = self.data_dir / f"{topic.name}-{first}"
+        try:
+            self.fs.write_text(pending, json.dumps({topic.name: first}) + "\n")
+            for partition in range(first, count):
+                directory = self.data_dir / f"{topic.name}-{partition}"
                 log = Log.open(directory, topic.log_config, fs=self.fs, now_ms=now_ms, clock=self.clock)
                 log.offsets_listener = self._offsets_listener
                 topic.partitions.append(log)
                 self._write_partition_metadata(directory, topic.topic_id)
-            except OSError as exc:
-                self._remove_partitions(topic, first, directory)
-                logger.warning(
-                    "creating partitions failed",
-                    extra={"topic": topic.name, "first_partition": first, "last_partition": count - 1, "error": exc},
-                )
-                raise KafkaError(
-                    ErrorCode.KAFKA_STORAGE_ERROR,
-                    f"Could not create partition {partition} of topic '{topic.name}': {exc}",
-                ) from exc
+            self.fs.unlink(pending)
+        except OSError as exc:
+            self._remove_partitions(topic, first, directory)
+            with suppress(OSError):
+                self.fs.unlink(pending, missing_ok=True)
+            logger.warning(
+                "creating partitions failed",
+                extra={"topic": topic.name, "first_partition": first, "last_partition": count - 1, "error": exc},
+            )
+            raise KafkaError(
+                ErrorCode.KAFKA_STORAGE_ERROR,
+                f"Could not create partition {directory.name.rpartition('-')[2]} of topic '{topic.name}': {exc}",
+            ) from exc
 
     def _remove_partitions(self, topic: TopicState, first: int, failed: Path) -> None:
         """Undo ``_open_partitions``: close and remove partitions ``first`` on, and the directory that failed."""
@@ -485,7 +532,7 @@ class LogManager:
             if self.fs.exists(path):
                 self.fs.rmtree(path)
         except OSError as exc:
-            logger.warning("%s: could not remove deleted log: %s", path, exc)
+            logger.warning("could not remove deleted log", extra={"path": path, "error": exc})
 
     def checkpoint_log_start_offsets(self) -> None:
         """Write log-start-offset-checkpoint: every log start offset above its first segment's base offset."""

@@ -14,18 +14,25 @@ validation; Produce runs it itself, because it chooses the thread by the batch's
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from kafkapy.protocol.compression import decompress
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import (
     CONTROL_ABORT,
     CONTROL_COMMIT,
+    HEADER_SIZE,
     NO_PRODUCER_ID,
+    NO_TIMESTAMP,
     BatchHeader,
+    Record,
     build_batch,
     decode_records,
+    iter_record_set,
     parse_control_key,
+    recompress_batch,
     validate_batches,
 )
 from kafkapy.storage.log_config import CREATE_TIME, LOG_APPEND_TIME, LONG_MAX, LogConfig
@@ -63,6 +70,20 @@ def check_client_batch(header: BatchHeader) -> None:
         raise KafkaError(ErrorCode.INVALID_RECORD, f"invalid sequence {header.base_sequence} with a producer id")
 
 
+def check_batch_sizes(headers: list[BatchHeader], config: LogConfig) -> None:
+    """MESSAGE_TOO_LARGE for a batch over max.message.bytes.
+
+    Produce asks before it walks the records, as Kafka's UnifiedLog.analyzeAndValidateRecords
+    does before its LogValidator: a batch refused on its size costs no decompression.
+    """
+    for header in headers:
+        if header.size > config.max_message_bytes:
+            raise KafkaError(
+                ErrorCode.MESSAGE_TOO_LARGE,
+                f"batch of {header.size} bytes exceeds max.message.bytes {config.max_message_bytes}",
+            )
+
+
 def validate(
     buf: bytearray,
     headers: list[BatchHeader],
@@ -80,12 +101,7 @@ def validate(
     already, off the event loop). Control batches must be COMMIT/ABORT markers. ``partition``
     names the topic partition in error messages.
     """
-    for header in headers:
-        if header.size > config.max_message_bytes:
-            raise KafkaError(
-                ErrorCode.MESSAGE_TOO_LARGE,
-                f"batch of {header.size} bytes exceeds max.message.bytes {config.max_message_bytes}",
-            )
+    check_batch_sizes(headers, config)
     if len(buf) > config.segment_bytes:
         raise KafkaError(
             ErrorCode.RECORD_LIST_TOO_LARGE,
@@ -115,35 +131,63 @@ def inspect_records(
         oldest = now_ms - config.message_timestamp_before_max_ms
     out = bytearray()
     position = 0
-    for header, (_, records) in zip(headers, decode_records(buf), strict=True):
-        for record in records:
-            if config.compact and record.key is None:
-                raise KafkaError(
-                    ErrorCode.INVALID_RECORD,
-                    f"Compacted topic cannot accept message without key in topic partition {partition}.",
-                )
-            if oldest is not None and record.timestamp < oldest:
-                raise KafkaError(
-                    ErrorCode.INVALID_TIMESTAMP,
-                    f"Timestamp {record.timestamp} of message with offset {record.offset} is out of range: "
-                    f"more than message.timestamp.before.max.ms ({config.message_timestamp_before_max_ms}) old",
-                )
-        if codec is None or codec == header.compression:
-            out += buf[position : position + header.size]
-        else:
-            out += build_batch(
-                records,
-                compression=codec,
-                producer_id=header.producer_id,
-                producer_epoch=header.producer_epoch,
-                base_sequence=header.base_sequence,
-                transactional=header.is_transactional,
-                log_append_time=header.log_append_time,
-            )
-        position += header.size
+    with memoryview(buf) as view:
+        for header in headers:
+            batch = view[position : position + header.size]
+            section = decompress(header.compression, batch[HEADER_SIZE:])
+            records = iter_record_set(section, header)
+            max_timestamp, in_order = _check_records(records, header, config, oldest, partition)
+            if codec is None or codec == header.compression:
+                out += batch
+            elif in_order:
+                out += recompress_batch(batch, header, section, codec, max_timestamp)
+            else:
+                # Only an uncompressed batch gets here (check_records holds compressed ones to
+                # deltas 0..n-1), so decoding it costs what the request brought.
+                out += _rebuild(header, iter_record_set(section, header), codec)
+            position += header.size
     if codec is None:
         return buf, headers
     return out, validate_batches(out)
+
+
+def _check_records(
+    records: Iterator[Record], header: BatchHeader, config: LogConfig, oldest: int | None, partition: str
+) -> tuple[int, bool]:
+    """Compacted topics' keys and message.timestamp.before.max.ms, one record at a time.
+
+    Returns the records' newest timestamp and whether their offset deltas are 0..n-1.
+    """
+    max_timestamp = NO_TIMESTAMP
+    in_order = True
+    for delta, record in enumerate(records):
+        if config.compact and record.key is None:
+            raise KafkaError(
+                ErrorCode.INVALID_RECORD,
+                f"Compacted topic cannot accept message without key in topic partition {partition}.",
+            )
+        if oldest is not None and record.timestamp < oldest:
+            raise KafkaError(
+                ErrorCode.INVALID_TIMESTAMP,
+                f"Timestamp {record.timestamp} of message with offset {record.offset} is out of range: "
+                f"more than message.timestamp.before.max.ms ({config.message_timestamp_before_max_ms}) old",
+            )
+        max_timestamp = max(max_timestamp, record.timestamp)
+        in_order = in_order and record.offset == header.base_offset + delta
+    return max_timestamp, in_order
+
+
+def _rebuild(header: BatchHeader, records: Iterator[Record], codec: int) -> bytes:
+    """The batch re-encoded record by record, renumbering offset deltas 0..n-1 as Kafka does."""
+    return build_batch(
+        records,
+        compression=codec,
+        producer_id=header.producer_id,
+        producer_epoch=header.producer_epoch,
+        base_sequence=header.base_sequence,
+        transactional=header.is_transactional,
+        log_append_time=header.log_append_time,
+    )
 
 
 def _check_future_timestamps(headers: list[BatchHeader], now_ms: int, after_max_ms: int) -> None:

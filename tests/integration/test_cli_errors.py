@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from kafkapy.broker_config import ConfigError
 
+from kafkapy.broker_config import ConfigError
 from kafkapy.testing import KafkaBroker, StartupError
 from kafkapy.testing.process import PACKAGE_ROOT
 from tests.broker_process import BrokerProcess

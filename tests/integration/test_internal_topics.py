@@ -306,6 +306,8 @@ def test_loading_skips_internal_records_it_cannot_use(broker: BrokerProcess, cli
     [
         ("topic-configs.json", b"{not json"),
         ("topic-configs.json", b'{"TOPIC": {"retention.ms": "abc"}, "other": 5}'),
+        ("topic-configs.json", b"[" * 100_000),
+        ("topic-configs.json", b'{"TOPIC": {"retention.ms": ' + b"9" * 5000 + b"}}"),
         ("meta.properties", b"\xff\xfe node.id=abc"),
         ("meta.properties", b"cluster.id=abc\nnode.id=one\n"),
         ("producer-ids", b"garbage\n"),

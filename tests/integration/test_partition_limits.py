@@ -8,8 +8,11 @@ creation failing halfway left its partitions behind and dropped the connection, 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -150,6 +153,69 @@ def test_a_topic_is_created_whole_or_not_at_all(tmp_path: Path, brokers: list[Br
         assert len(metadata(client, "blocked").partitions) == 10
         assert len(metadata(client, "grow").partitions) == 2
         assert metadata(client, "auto").error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
+
+def _kill_while_creating(broker: BrokerProcess, data_dir: Path, request: Callable[[WireClient], object]) -> int:
+    """Send ``request`` (which makes MANY_PARTITIONS directories) and SIGKILL the broker halfway.
+
+    Returns how many of the topic's directories existed at the kill: between none and all.
+    """
+
+    def send() -> None:
+        with WireClient.connect(broker.bootstrap, timeout=SLOW_START_STOP_S) as client, contextlib.suppress(
+            ConnectionError
+        ):
+            request(client)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    deadline = time.monotonic() + SLOW_START_STOP_S
+    while len(partition_dirs(data_dir, "cut")) < 100:
+        assert time.monotonic() < deadline, "the broker made no partition directories"
+        time.sleep(0.005)
+    broker.kill9()
+    sender.join(30)
+    return len(partition_dirs(data_dir, "cut"))
+
+
+@pytest.mark.parametrize("grow", [False, True], ids=["create-topics", "create-partitions"])
+def test_a_crash_while_creating_partitions_leaves_the_topic_as_before(
+    tmp_path: Path, brokers: list[BrokerProcess], grow: bool
+) -> None:
+    """kill -9 during CreateTopics (CreatePartitions) of 3,000 partitions under a 1,024-fd limit, then restart.
+
+    On 8b9c4e3 the restarted broker served the directories made so far: a topic of a few hundred
+    partitions, which a client retrying its CreateTopics got TOPIC_ALREADY_EXISTS for.
+    """
+    data_dir = tmp_path / "data"
+    broker = start(brokers, data_dir, "--nofile=1024:1024", ready_timeout=SLOW_START_STOP_S)
+    before = 1 if grow else 0
+    if grow:
+        with WireClient.connect(broker.bootstrap) as client:
+            (topic,) = create_topics(client, ("cut", 1))
+            assert topic.error_code == 0 and produce(client, "cut", range(1)) == [0]
+
+    def request(client: WireClient) -> object:
+        if grow:
+            return create_partitions(client, "cut", MANY_PARTITIONS)
+        return create_topics(client, ("cut", MANY_PARTITIONS))
+
+    made = _kill_while_creating(broker, data_dir, request)
+    assert 100 <= made < MANY_PARTITIONS
+    broker.start()
+    with WireClient.connect(broker.bootstrap, timeout=SLOW_START_STOP_S) as client:
+        if grow:
+            assert len(metadata(client, "cut").partitions) == 1
+            assert fetch_values(client, "cut", range(1)) == {0: [b"v0"]}
+            assert create_partitions(client, "cut", MANY_PARTITIONS).error_code == 0
+        else:
+            assert metadata(client, "cut").error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            assert [t.error_code for t in create_topics(client, ("cut", MANY_PARTITIONS))] == [0]
+        assert produce(client, "cut", range(MANY_PARTITIONS - 1, MANY_PARTITIONS)) == [0]
+    assert len(partition_dirs(data_dir, "cut")) == MANY_PARTITIONS
+    interrupted = [line for line in broker.stderr_text().splitlines() if "creating partitions was interrupted" in line]
+    assert len(interrupted) == 1 and "topic=cut" in interrupted[0] and f"first_partition={before}" in interrupted[0]
+    assert not (data_dir / "pending-partitions.json").exists()
 
 
 def test_partition_caps(tmp_path: Path, brokers: list[BrokerProcess]) -> None:
