@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kafkapy.broker_config import BrokerConfig
 
 from kafkapy.broker import Broker
+from kafkapy.broker_config import BrokerConfig
 from kafkapy.clock import ManualClock
 from kafkapy.storage.fs import FileSystem
 from kafkapy.storage.log import LogConfig
