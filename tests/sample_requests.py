@@ -42,6 +42,12 @@ _NUMBERS = {
     "committed_leader_epoch": -1,
     "duration_filter": -1,
     "endpoint_type": 1,  # brokers
+    # ACL filters and creations: Kafka closes the connection on an UNKNOWN (0) element.
+    "resource_type_filter": 2,  # TOPIC
+    "pattern_type_filter": 3,  # LITERAL
+    "resource_pattern_type": 3,
+    "operation": 3,  # READ
+    "permission_type": 3,  # ALLOW
 }
 
 

@@ -49,10 +49,11 @@ class RequestContext:
         """May this request's principal do ``operation`` on the resource? One question per resource."""
         return self.broker.authorizer(self, operation, resource_type, name)
 
-    def error_response(self, code: ErrorCode) -> dict | None:
-        """This request answered with ``code`` in every error field, for a denial of the whole request
-        (Kafka's sendErrorResponseMaybeThrottle); None for an acks=0 Produce."""
-        return error_response(self.request.api_key, self.version, self.request.body, code)
+    def error_response(self, code: ErrorCode, message: str | None = None) -> dict | None:
+        """This request answered with ``code`` (and ``message``, if given) in every error field, for an
+        error of the whole request, like a denial (Kafka's getErrorResponse, sent by
+        sendErrorResponseMaybeThrottle); None for an acks=0 Produce."""
+        return error_response(self.request.api_key, self.version, self.request.body, code, message)
 
 
 class CloseConnection(Exception):

@@ -1,4 +1,5 @@
-"""What several handlers share: finding the topic a request names, by name or by topic id.
+"""What several handlers share: finding the topic a request names, by name or by topic id; the ACL
+APIs' answer without an authorizer.
 
 Not a handler module (no ``@handler``); discovery imports it like the others.
 """
@@ -9,6 +10,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from kafkapy.acl import AclOperation, ResourceType
+from kafkapy.apis import CloseConnection
 from kafkapy.protocol.errors import ErrorCode
 
 if TYPE_CHECKING:
@@ -38,3 +40,22 @@ def resolve_topic(
     if not ctx.authorize(operation, ResourceType.TOPIC, name):
         return None, ErrorCode.TOPIC_AUTHORIZATION_FAILED
     return state, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if state is None else ErrorCode.NONE
+
+
+# Kafka's code 0 (UNKNOWN) for a resource type, pattern type, operation or permission type.
+_UNKNOWN = 0
+
+
+def refuse_unknown_acl_elements(entries: list[dict], fields: tuple[str, ...]) -> None:
+    """Close the connection when an ACL filter or creation holds an UNKNOWN (0) element, as Kafka's
+    request parser does (its AclBinding and AclBindingFilter reject them: checked on Kafka 4.3.1)."""
+    if any(entry[name] == _UNKNOWN for entry in entries for name in fields):
+        raise CloseConnection("ACL with an UNKNOWN element")
+
+
+def answer_without_authorizer(ctx: RequestContext, operation: AclOperation, message: str) -> dict | None:
+    """The ACL APIs' answer on a broker without an authorizer (Kafka's AclApis): the principal must
+    still be allowed ``operation`` on the cluster, then every error field is SECURITY_DISABLED."""
+    if not ctx.authorize(operation, ResourceType.CLUSTER):
+        return ctx.error_response(ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
+    return ctx.error_response(ErrorCode.SECURITY_DISABLED, message)

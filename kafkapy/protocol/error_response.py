@@ -29,6 +29,8 @@ _MIRRORS: dict[int, dict[str, tuple[str, ...]]] = {
         "results_by_transaction": ("transactions",),
         "topic_results": ("topics",),
     },
+    30: {"results": ("creations",)},
+    31: {"filter_results": ("filters",)},
     32: {"results": ("resources",)},
     33: {"responses": ("resources",)},
     37: {"results": ("topics",)},
