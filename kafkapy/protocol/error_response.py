@@ -5,7 +5,8 @@ its response and mirrors the request's per-topic and per-partition arrays, so th
 each of its entries to an error. ``error_response`` does the same for every API from protocol_specs:
 it walks the response schema next to the request's, sets each ``error_code``, copies the request
 items' keys (names, ids, partition indexes) into the response items, and leaves the rest at their
-defaults.
+defaults. A response field mirrors the request field of its own name, or those its spec names with
+``mirrors=`` (Produce's ``responses`` answer ``topic_data``), tried in order.
 """
 
 from __future__ import annotations
@@ -14,32 +15,6 @@ from typing import Any
 
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.specs import FieldSpec, api_specs
-
-# Response fields mirrored from a request field of another name, by API key; any other response
-# array mirrors the request array of its own name, if there is one. Values are tried in order.
-_MIRRORS: dict[int, dict[str, tuple[str, ...]]] = {
-    0: {"responses": ("topic_data",), "partition_responses": ("partition_data",)},
-    1: {"responses": ("topics",), "partition_index": ("partition",)},
-    9: {"partitions": ("partition_indexes",)},
-    10: {"coordinators": ("coordinator_keys",)},
-    20: {"responses": ("topics", "topic_names")},
-    24: {
-        "results_by_topic_v3_and_below": ("v3_and_below_topics",),
-        "results_by_partition": ("partitions",),
-        "results_by_transaction": ("transactions",),
-        "topic_results": ("topics",),
-    },
-    30: {"results": ("creations",)},
-    31: {"filter_results": ("filters",)},
-    32: {"results": ("resources",)},
-    33: {"responses": ("resources",)},
-    37: {"results": ("topics",)},
-    42: {"results": ("groups_names",)},
-    43: {"replica_election_results": ("topic_partitions",), "partition_result": ("partitions",)},
-    44: {"responses": ("resources",)},
-    61: {"partitions": ("partition_indexes",)},
-    65: {"transaction_states": ("transactional_ids",)},
-}
 
 # The fields an error goes into (AddPartitionsToTxn's per-partition one has its own name).
 ERROR_FIELDS = frozenset({"error_code", "partition_error_code"})
@@ -75,8 +50,7 @@ def error_response(
     if api_key == _PRODUCE_KEY and request["acks"] == 0:
         return None
     spec = api_specs()[api_key]
-    mirrors = _MIRRORS.get(api_key, {})
-    return _struct(spec.response.fields, spec.request.fields, request, version, code, message, mirrors)
+    return _struct(spec.response.fields, spec.request.fields, request, version, code, message)
 
 
 def _carries_error(f: FieldSpec) -> bool:
@@ -95,7 +69,6 @@ def _struct(
     version: int,
     code: ErrorCode,
     message: str | None,
-    mirrors: dict[str, tuple[str, ...]],
 ) -> dict:
     """One response struct mirroring the request struct ``source`` (None: nothing to mirror)."""
     requested = _present(request_fields, version) if source is not None else {}
@@ -116,13 +89,13 @@ def _struct(
         if f.name == "high_watermark":
             out[f.name] = -1  # Kafka's FetchResponse.INVALID_HIGH_WATERMARK
             continue
-        match = next((requested[n] for n in (*mirrors.get(f.name, ()), f.name) if n in requested), None)
+        match = next((requested[n] for n in (*f.mirrors, f.name) if n in requested), None)
         if match is None or match.tag is not None:
             continue
         value = source.get(match.name)
         if f.type == "array" and f.item_type == "struct":
             if match.type == "array" and _carries_error(f):
-                out[f.name] = [_item(f, match, item, version, code, message, mirrors) for item in value or ()]
+                out[f.name] = [_item(f, match, item, version, code, message) for item in value or ()]
         elif f.name in _KEYS and f.type == match.type:
             out[f.name] = value
     return out
@@ -135,13 +108,12 @@ def _item(
     version: int,
     code: ErrorCode,
     message: str | None,
-    mirrors: dict[str, tuple[str, ...]],
 ) -> dict:
     """A response array item for one request array item; a bare key (``[]int32``, ``[]string``) fills the
     first response field of its type (partition_index, group_id...)."""
     if match.item_type == "struct":
-        return _struct(f.fields, match.fields, item, version, code, message, mirrors)
-    entry = _struct(f.fields, [], None, version, code, message, mirrors)
+        return _struct(f.fields, match.fields, item, version, code, message)
+    entry = _struct(f.fields, [], None, version, code, message)
     key = next((g for g in f.fields if g.name in _KEYS and version in g.versions and g.type == match.item_type), None)
     if key is not None:
         entry[key.name] = item

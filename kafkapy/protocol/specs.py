@@ -81,6 +81,9 @@ class FieldSpec:
     tag: int | None = None
     default: object = UNSET
     noncompact: bool = False
+    # Response fields: the request fields an error response copies this one from, when their names
+    # differ (Produce's ``responses`` from ``topic_data``); see kafkapy.protocol.error_response.
+    mirrors: tuple[str, ...] = ()
 
     @property
     def has_struct(self) -> bool:
@@ -148,6 +151,8 @@ def _parse_field(tokens: list[str], parent: VersionRange, where: str) -> FieldSp
             spec.default = _parse_default(value)
         elif attr == "noncompact":
             spec.noncompact = True
+        elif key == "mirrors" and value:
+            spec.mirrors = tuple(value.split(","))
         else:
             raise SpecError(f"{where}: unknown attribute {attr!r}")
     return spec
