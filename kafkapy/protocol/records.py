@@ -127,7 +127,8 @@ _INT32 = struct.Struct(">i")
 _UINT32 = struct.Struct(">I")
 _INT16 = struct.Struct(">h")
 _CONTROL_KEY = struct.Struct(">hh")
-_END_TXN_MARKER_VALUE = struct.Struct(">hi")
+# An end transaction marker's value: version int16, coordinatorEpoch int32.
+END_TXN_MARKER_VALUE = struct.Struct(">hi")
 
 MAX_CODEC = max(CompressionType)
 
@@ -846,7 +847,7 @@ def build_end_txn_marker(
     (version 0, type) and whose value is (version 0, coordinatorEpoch).
     """
     key = _CONTROL_KEY.pack(0, CONTROL_COMMIT if commit else CONTROL_ABORT)
-    value = _END_TXN_MARKER_VALUE.pack(0, coordinator_epoch)
+    value = END_TXN_MARKER_VALUE.pack(0, coordinator_epoch)
     return build_batch(
         [(key, value, [], timestamp)],
         base_offset=base_offset,

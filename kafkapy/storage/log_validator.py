@@ -13,7 +13,6 @@ validation; Produce runs it itself, because it chooses the thread by the batch's
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -23,6 +22,7 @@ from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import (
     CONTROL_ABORT,
     CONTROL_COMMIT,
+    END_TXN_MARKER_VALUE,
     HEADER_SIZE,
     NO_PRODUCER_ID,
     NO_TIMESTAMP,
@@ -37,9 +37,6 @@ from kafkapy.protocol.records import (
 )
 from kafkapy.storage.log_config import CREATE_TIME, LOG_APPEND_TIME, LONG_MAX, LogConfig
 from kafkapy.storage.producer_state import NO_COORDINATOR_EPOCH
-
-# An end transaction marker's value: version int16, coordinatorEpoch int32.
-_MARKER_VALUE = struct.Struct(">hi")
 
 
 class Marker(NamedTuple):
@@ -211,8 +208,8 @@ def read_marker(batch: bytes | bytearray | memoryview) -> Marker | None:
             if kind not in (CONTROL_ABORT, CONTROL_COMMIT):
                 return None
             epoch = NO_COORDINATOR_EPOCH
-            if record.value is not None and len(record.value) >= _MARKER_VALUE.size:
-                epoch = _MARKER_VALUE.unpack_from(record.value)[1]
+            if record.value is not None and len(record.value) >= END_TXN_MARKER_VALUE.size:
+                epoch = END_TXN_MARKER_VALUE.unpack_from(record.value)[1]
             return Marker(kind == CONTROL_ABORT, epoch)
     return None
 

@@ -21,24 +21,25 @@ import crc32c
 
 from kafkapy.coordinator import group_records, transaction_log
 from kafkapy.protocol.compression import CompressionType
+from kafkapy.protocol.errors import KafkaError
 from kafkapy.protocol.records import (
     CONTROL_ABORT,
     CONTROL_COMMIT,
     CRC_OFFSET,
     DELETE_HORIZON_FLAG,
+    END_TXN_MARKER_VALUE,
     HEADER_SIZE,
     BatchHeader,
     Record,
     decode_records,
     parse_batch_header,
+    parse_control_key,
 )
 from kafkapy.storage.producer_state import last_sequence
 from kafkapy.tools import ToolError
 
 _OFFSET_ENTRY = struct.Struct(">ii")
 _TIME_ENTRY = struct.Struct(">qi")
-_CONTROL = struct.Struct(">hh")
-_END_TXN_MARKER = struct.Struct(">hi")
 _CONTROL_TYPES = {CONTROL_ABORT: "ABORT", CONTROL_COMMIT: "COMMIT"}
 # Record key and value of an internal topic -> the (key, payload) text Kafka's decoder prints.
 Decoder = Callable[[bytes | None, bytes | None], tuple[str, str]]
@@ -144,13 +145,14 @@ def _record_line(header: BatchHeader, r: Record, decoder: Decoder | None) -> str
 
 def _control_text(r: Record) -> str:
     """`` endTxnMarker: COMMIT coordinatorEpoch: N`` for a transaction marker, else the control type."""
-    if r.key is None or len(r.key) < _CONTROL.size:
+    try:
+        _, control_type = parse_control_key(r.key)
+    except KafkaError:  # a key too short to hold a control type
         return " controlType: UNKNOWN(-1)"
-    _, control_type = _CONTROL.unpack_from(r.key)
     name = _CONTROL_TYPES.get(control_type)
-    if name is None or r.value is None or len(r.value) < _END_TXN_MARKER.size:
+    if name is None or r.value is None or len(r.value) < END_TXN_MARKER_VALUE.size:
         return f" controlType: UNKNOWN({control_type})"
-    _, coordinator_epoch = _END_TXN_MARKER.unpack_from(r.value)
+    _, coordinator_epoch = END_TXN_MARKER_VALUE.unpack_from(r.value)
     return f" endTxnMarker: {name} coordinatorEpoch: {coordinator_epoch}"
 
 
