@@ -16,9 +16,6 @@ from kafkapy.protocol.errors import ErrorCode
 if TYPE_CHECKING:
     from kafkapy.apis import RequestContext
 
-# Kafka's KafkaPrincipal.ANONYMOUS: the principal of every PLAINTEXT connection.
-ANONYMOUS = "User:ANONYMOUS"
-PLAINTEXT = "PLAINTEXT"
 
 
 class AclOperation(IntEnum):

@@ -96,6 +96,24 @@ class BrokerConfig:
     transaction_abort_timed_out_transaction_cleanup_interval_ms: int = 10000
     transaction_remove_expired_transaction_cleanup_interval_ms: int = 3600000
 
+    # Kafka's security properties as written (ssl.*, sasl.*, listener.name.*, super.users...): the
+    # modules of kafkapy.security read them with ``security_property`` and refuse what they cannot honour.
+    security_properties: dict[str, str] = field(default_factory=dict)
+
+    def security_property(self, name: str, listener: str | None = None, mechanism: str | None = None) -> str | None:
+        """A security property as Kafka resolves it: ``listener.name.<listener>.[<mechanism>.]<name>``
+        first (listener and mechanism lower-cased, as Kafka writes them), then ``<name>``; None if unset."""
+        if listener is not None:
+            prefix = f"listener.name.{listener.lower()}."
+            if mechanism is not None:
+                value = self.security_properties.get(f"{prefix}{mechanism.lower()}.{name}")
+                if value is not None:
+                    return value
+            value = self.security_properties.get(prefix + name)
+            if value is not None:
+                return value
+        return self.security_properties.get(name)
+
     @property
     def advertised(self) -> tuple[str, int]:
         return self.advertised_host or self.host, self.advertised_port or self.port
@@ -226,6 +244,8 @@ _AUTHORIZATION = (
     "super.users",
     "allow.everyone.if.no.acl.found",
 )
+# Security properties that are not ssl.*/sasl.*/listener.name.* nor the authorizer's.
+_SESSION = ("connections.max.reauth.ms", "principal.builder.class")
 _NO_SECURITY = "kafkapy has no SSL, SASL or authorizer yet, and ignoring it would leave the broker open; remove it"
 
 
@@ -262,6 +282,8 @@ def apply_properties(config: BrokerConfig, props: dict[str, str]) -> None:
             setattr(config, _MINUTES[name], checked(name, value, _positive) * 60 * 1000)  # type: ignore[operator]
         elif name in _LISTENERS:
             _apply_listeners(config, name, value, props)
+        elif is_security_property(name):
+            config.security_properties[name] = value
         elif _is_kafka_property(name):
             ignored.append(name)
         else:
@@ -272,6 +294,11 @@ def apply_properties(config: BrokerConfig, props: dict[str, str]) -> None:
         # the message alone.
         names = ",".join(ignored)
         log.warning("ignoring Kafka properties kafkapy does not implement: %s", names, extra={"properties": names})
+
+
+def is_security_property(name: str) -> bool:
+    """A property kafkapy.security reads (kept as written in ``BrokerConfig.security_properties``)."""
+    return name.startswith(("ssl.", "sasl.", "listener.name.")) or name in _AUTHORIZATION or name in _SESSION
 
 
 def _is_kafka_property(name: str) -> bool:

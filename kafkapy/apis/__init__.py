@@ -13,13 +13,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kafkapy.acl import ANONYMOUS, CLUSTER_NAME, PLAINTEXT, AclOperation, ResourceType
+from kafkapy.acl import CLUSTER_NAME, AclOperation, ResourceType
 from kafkapy.protocol.error_response import error_response
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.specs import api_specs
+from kafkapy.security.session import Session
 
 if TYPE_CHECKING:
     from kafkapy.broker import Broker
@@ -38,8 +39,16 @@ class RequestContext:
     request: Request
     client_host: str = ""
     peer: str = ""
-    principal: str = ANONYMOUS
-    listener_name: str = PLAINTEXT
+    session: Session = field(default_factory=Session)
+
+    @property
+    def principal(self) -> str:
+        """Kafka's principal, "User:<name>" (User:ANONYMOUS before or without authentication)."""
+        return self.session.principal
+
+    @property
+    def listener_name(self) -> str:
+        return self.session.listener_name
 
     @property
     def version(self) -> int:

@@ -23,6 +23,7 @@ from kafkapy.broker_config import BrokerConfig
 from kafkapy.logging_setup import RateLimitedLog
 from kafkapy.protocol.connection import Connection, ProtocolError, Request
 from kafkapy.protocol.schema import Region
+from kafkapy.security.session import Session
 from kafkapy.server.connection_quotas import ConnectionQuotas, IPAddress, client_address
 from kafkapy.server.startup import data_dir_lock, listen, open_broker, storage_fields
 
@@ -112,6 +113,7 @@ class ClientConnection:
         self.broker = broker
         self.sock = stream.socket
         self.conn = Connection(broker.config.socket_request_max_bytes)
+        self.session = Session()
         idle_ms = broker.config.connections_max_idle_ms
         self.max_idle_s = idle_ms / 1000 if idle_ms >= 0 else math.inf
         # Kafka's client host is the address alone; the peer "host:port" names the connection in logs.
@@ -189,7 +191,7 @@ class ClientConnection:
 
     async def _handle(self, request: Request) -> bool:
         """Answer one request (kafkapy.apis.dispatch decides with what); False when the connection must be closed."""
-        ctx = RequestContext(self.broker, request, client_host=self.host, peer=self.peer)
+        ctx = RequestContext(self.broker, request, client_host=self.host, peer=self.peer, session=self.session)
         try:
             answer = await dispatch(ctx, request)
         except CloseConnection:
