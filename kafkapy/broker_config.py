@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafkapy.kafka_properties import (
@@ -96,6 +96,10 @@ class BrokerConfig:
     transaction_abort_timed_out_transaction_cleanup_interval_ms: int = 10000
     transaction_remove_expired_transaction_cleanup_interval_ms: int = 3600000
 
+    # kafkapy.sasl.users ("alice:alice-secret,bob:bob-secret"): users every enabled SASL mechanism
+    # accepts (PLAIN checks the password, SCRAM credentials are made from it at start-up), so a test
+    # needs no JAAS line or SCRAM set-up. Empty by default.
+    sasl_users: dict[str, str] = field(default_factory=dict)
     # Kafka's security properties as written (ssl.*, sasl.*, listener.name.*, super.users...): the
     # modules of kafkapy.security read them with ``security_property`` and refuse what they cannot honour.
     security_properties: dict[str, str] = field(default_factory=dict)
@@ -146,6 +150,17 @@ def _boolean(text: str) -> bool:
     if text.strip().lower() not in ("true", "false"):
         raise ValueError("expected true or false")
     return text.strip().lower() == "true"
+
+
+def _users(text: str) -> dict[str, str]:
+    """``name:password,...`` (kafkapy.sasl.users) as a dict."""
+    users = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, password = item.partition(":")
+        if not sep or not name or not password:
+            raise ValueError("expected NAME:PASSWORD[,NAME:PASSWORD...]")
+        users[name] = password
+    return users
 
 
 def _path(text: str) -> Path:
@@ -207,6 +222,7 @@ _PROPERTIES: dict[str, tuple[str, Callable[[str], object]]] = {
     "log.cleaner.enable": ("log_cleaner_enable", _boolean),
     "log.cleaner.backoff.ms": ("log_cleaner_backoff_ms", _integer(0, LONG_MAX)),
     "kafkapy.strict.replication.factor": ("strict_replication_factor", _boolean),
+    "kafkapy.sasl.users": ("sasl_users", _users),
     MAX_BROKER_PARTITIONS_CONFIG: ("max_broker_partitions", _positive),
     "create.topic.policy.class.name": ("create_topic_policy_class_name", str),
     "alter.config.policy.class.name": ("alter_config_policy_class_name", str),
@@ -378,14 +394,19 @@ def check_config(config: BrokerConfig) -> None:
         raise ConfigError("max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides is set")
 
 
-def static_properties(config: BrokerConfig) -> dict[str, tuple[str, bool]]:
-    """Broker property -> (value, is it the default) for the settings in ``_PROPERTIES`` (DescribeConfigs)."""
-    defaults = {f.name: f.default for f in fields(BrokerConfig)}
-    out = {}
+# Properties DescribeConfigs shows as sensitive, without their value (Kafka's PASSWORD configs).
+SENSITIVE_PROPERTIES = frozenset({"kafkapy.sasl.users"})
+
+
+def static_properties(config: BrokerConfig) -> dict[str, tuple[str | None, bool]]:
+    """Broker property -> (value, is it the default) for the settings in ``_PROPERTIES`` (DescribeConfigs);
+    the value of a sensitive one is None."""
+    defaults = BrokerConfig()
+    out: dict[str, tuple[str | None, bool]] = {}
     for name, (attr, _) in _PROPERTIES.items():
         value = getattr(config, attr)
         text = str(value).lower() if isinstance(value, bool) else str(value)
-        out[name] = (text, value == defaults.get(attr))
+        out[name] = (None if name in SENSITIVE_PROPERTIES else text, value == getattr(defaults, attr))
     return out
 
 

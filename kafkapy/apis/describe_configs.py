@@ -67,20 +67,25 @@ def _broker_configs(config: BrokerConfig) -> list[dict]:
             entries.append(_broker_entry(synonym.name, value, source, kind, definition.doc))
     for name, (value, is_default) in static_properties(config).items():
         source = ConfigSource.DEFAULT_CONFIG if is_default else ConfigSource.STATIC_BROKER_CONFIG
+        if value is None:
+            entries.append(_broker_entry(name, None, source, ConfigType.PASSWORD, None, sensitive=True))
+            continue
         kind = ConfigType.BOOLEAN if value in ("true", "false") else ConfigType.STRING
         kind = ConfigType.INT if value.lstrip("-").isdigit() else kind
         entries.append(_broker_entry(name, value, source, kind, None))
     return entries
 
 
-def _broker_entry(name: str, value: str | None, source: ConfigSource, kind: int, doc: str | None) -> dict:
+def _broker_entry(
+    name: str, value: str | None, source: ConfigSource, kind: int, doc: str | None, *, sensitive: bool = False
+) -> dict:
     return {
         "name": name,
         "value": value,
         "read_only": True,
         "is_default": source == ConfigSource.DEFAULT_CONFIG,
         "config_source": source,
-        "is_sensitive": False,
+        "is_sensitive": sensitive,
         "synonyms": [{"name": name, "value": value, "source": source}],
         "config_type": kind,
         "documentation": doc,
