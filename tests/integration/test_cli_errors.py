@@ -154,8 +154,8 @@ def test_data_dir_holding_a_broker_not_writable(tmp_path: Path) -> None:
         (("--num-partitions", "0"), "invalid --num-partitions 0: expected a whole number of at least 1"),
         (
             ("--host", "0.0.0.0"),
-            "advertised host 0.0.0.0 of listener PLAINTEXT is not an address clients can connect to: with --host 0.0.0.0, set"
-            " --advertised-host (advertised.listeners) to a name or address clients reach this machine by",
+            "advertised host 0.0.0.0 of listener PLAINTEXT is not an address clients can connect to: with --host"
+            " 0.0.0.0, set --advertised-host (advertised.listeners) to a name or address clients reach this machine by",
         ),
         (
             ("--override", "listeners=PLAINTEXT://[::]:9092"),
