@@ -170,8 +170,8 @@ def test_data_dir_holding_a_broker_not_writable(tmp_path: Path) -> None:
         ),
         (
             ("--override", "ssl.keystore.location=/etc/kafka/broker.jks"),
-            "ssl.keystore.location is not supported: kafkapy has no SSL, SASL or authorizer yet,"
-            " and ignoring it would leave the broker open; remove it",
+            "ssl.keystore.location is set but no listener is SSL or SASL_SSL; add one (listeners=SSL://:9093) or"
+            " remove it",
         ),
         (
             ("--override", "listeners=SASL_SSL://:9094"),
