@@ -290,3 +290,32 @@ def test_per_listener_settings_win(certs: TestCerts, tmp_path: Path) -> None:
         cwd=tmp_path,
     )  # fmt: skip
     assert_fails(result, "listener SSL: cannot read ssl.keystore.location=/nonexistent.pem: No such file or directory")
+
+
+JAVA_LIB = Path(__file__).resolve().parents[2] / "compat_tests" / "apache-kafka" / "target" / "lib"
+
+
+@pytest.mark.skipif(
+    shutil.which("java") is None or not (JAVA_LIB / "kafka-clients-4.3.1.jar").exists(),
+    reason="needs java and the Kafka client jars (compat_tests/apache-kafka/target/lib)",
+)
+def test_java_client_with_pkcs12_stores(tmp_path: Path) -> None:
+    """KafkaBroker.client_config("java") as a properties file: JSSE reads the PKCS12 truststore and keystore."""
+    with KafkaBroker(tls=True, config={"ssl.client.auth": "required"}) as kafka:
+        properties = tmp_path / "client.properties"
+        properties.write_text("".join(f"{k}={v}\n" for k, v in kafka.client_config("java").items()))
+        result = subprocess.run(
+            [
+                "java",
+                "-cp",
+                f"{JAVA_LIB}/*",
+                str(Path(__file__).parent / "java" / "TlsRoundTrip.java"),
+                str(properties),
+                "java-tls",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "consumed: over TLS from Java" in result.stdout
