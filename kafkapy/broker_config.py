@@ -341,9 +341,14 @@ def _refuse_security(props: Mapping[str, str]) -> None:
     kafkapy implements none of them yet; starting without would serve in the clear and to anyone
     what the properties meant to protect, so it does not start (never fail open).
     """
+    from kafkapy.security.sasl import sasl_refusal
+
     for name, value in props.items():
-        per_listener = name.startswith("listener.name.") and (".ssl." in name or ".sasl." in name)
-        if name.startswith(("ssl.", "sasl.")) or per_listener:
+        per_listener = name.startswith("listener.name.")
+        if name.startswith("sasl.") or per_listener and ".sasl." in name:
+            if (reason := sasl_refusal(name, value)) is not None:
+                raise ConfigError(f"{name}={value} is not supported: {reason}")
+        elif name.startswith("ssl.") or per_listener and ".ssl." in name:
             raise ConfigError(f"{name} is not supported: {_NO_SECURITY}")
         if name in _AUTHORIZATION and value.strip():
             raise ConfigError(f"{name} is not supported: {_NO_SECURITY}")

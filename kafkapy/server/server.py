@@ -196,9 +196,10 @@ class ClientConnection:
             answer = await dispatch(ctx, request)
         except CloseConnection:
             return False
-        if answer is not None:
-            await send_chunks(self.sock, self.conn.encode_response(request, answer.body, answer.version))
-        return True
+        if answer is None:
+            return True
+        await send_chunks(self.sock, self.conn.encode_response(request, answer.body, answer.version))
+        return not answer.close
 
 
 async def _serve_connection(

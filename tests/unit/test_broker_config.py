@@ -152,8 +152,6 @@ def test_bad_properties_name_the_property(props: dict[str, str], message: str) -
         {"advertised.listeners": "SASL_PLAINTEXT://kafka:9092"},
         {"ssl.keystore.location": "/etc/kafka/keystore.jks"},
         {"ssl.client.auth": "required"},
-        {"sasl.enabled.mechanisms": "PLAIN"},
-        {"listener.name.clients.sasl.jaas.config": "x"},
         {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer"},
         {"security.inter.broker.protocol": "SSL"},
         {"super.users": "User:admin"},
