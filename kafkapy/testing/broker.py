@@ -225,6 +225,23 @@ class KafkaBroker(_TopicAdmin):
             return f"127.0.0.1:{self._thread.port}"
         raise RuntimeError("the broker is not running")
 
+    @property
+    def listeners(self) -> dict[str, str]:
+        """Listener name -> ``host:port`` of every listener (``{"PLAINTEXT": "127.0.0.1:40123", "SSL": ...}``)."""
+        if self._process is not None and self._process.port is not None:
+            return dict(self._process.listeners)
+        if self._thread is not None and self._thread.port is not None:
+            return {listener.name: listener.address for listener in self._thread.config.client_listeners()}
+        raise RuntimeError("the broker is not running")
+
+    def listener_bootstrap_servers(self, listener_name: str) -> str:
+        """bootstrap.servers for a client of one listener (``"SSL"``); KeyError naming the listeners there are."""
+        listeners = self.listeners
+        try:
+            return listeners[listener_name.upper()]
+        except KeyError:
+            raise KeyError(f"no listener {listener_name}; the broker has {', '.join(listeners)}") from None
+
     def is_running(self) -> bool:
         return (self._process is not None and self._process.is_running()) or self._thread is not None
 
