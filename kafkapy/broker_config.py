@@ -437,6 +437,17 @@ def check_config(config: BrokerConfig) -> None:
             )
     if config.max_connections_per_ip == 0 and not config.max_connections_per_ip_overrides:
         raise ConfigError("max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides is set")
+    _check_sasl_listeners(config)
+
+
+def _check_sasl_listeners(config: BrokerConfig) -> None:
+    """Each SASL listener's mechanisms can be set up (kafkapy.security.sasl), or the broker does not start."""
+    from kafkapy.security.sasl import check_listener
+    from kafkapy.security.session import SASL_PROTOCOLS
+
+    for listener in config.client_listeners():
+        if listener.security_protocol in SASL_PROTOCOLS:
+            check_listener(config, listener.name)
 
 
 # Properties DescribeConfigs shows as sensitive, without their value (Kafka's PASSWORD configs).

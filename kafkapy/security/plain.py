@@ -50,7 +50,8 @@ def check_listener(config: BrokerConfig, listener_name: str) -> None:
     if not plain_users(config, listener_name):
         raise ConfigError(
             f"SASL mechanism PLAIN on listener {listener_name} has no users: add user_<name>=\"<password>\" to"
-            f" listener.name.{listener_name.lower()}.plain.sasl.jaas.config ({LOGIN_MODULE}) or set kafkapy.sasl.users"
+            f" listener.name.{listener_name.lower()}.plain.sasl.jaas.config ({LOGIN_MODULE})"
+            " or set kafkapy.sasl.users (--sasl-user)"
         )
 
 

@@ -121,6 +121,22 @@ def sasl_refusal(name: str, value: str) -> str | None:
     return None
 
 
+def sasl_properties(mechanism: str, users: dict[str, str]) -> dict[str, str]:
+    """Kafka properties for a test broker with a SASL_PLAINTEXT listener beside its PLAINTEXT one
+    (``KafkaBroker(sasl=("PLAIN", {"alice": "alice-secret"}))``): ``users`` for PLAIN and SCRAM,
+    Kafka's unsecured token validator for OAUTHBEARER (any unsigned JWT with ``sub`` and ``exp``)."""
+    properties = {
+        "listeners": "PLAINTEXT://:0,SASL_PLAINTEXT://:0",
+        "sasl.enabled.mechanisms": mechanism,
+        "kafkapy.sasl.users": ",".join(f"{name}:{password}" for name, password in users.items()),
+    }
+    if "OAUTHBEARER" in parse_mechanisms(mechanism):
+        properties["listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config"] = (
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;"
+        )
+    return properties
+
+
 class Door(enum.Enum):
     """What the authentication door does with a request."""
 
