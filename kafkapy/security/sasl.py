@@ -121,17 +121,19 @@ def sasl_refusal(name: str, value: str) -> str | None:
     return None
 
 
-def sasl_properties(mechanism: str, users: dict[str, str]) -> dict[str, str]:
-    """Kafka properties for a test broker with a SASL_PLAINTEXT listener beside its PLAINTEXT one
-    (``KafkaBroker(sasl=("PLAIN", {"alice": "alice-secret"}))``): ``users`` for PLAIN and SCRAM,
-    Kafka's unsecured token validator for OAUTHBEARER (any unsigned JWT with ``sub`` and ``exp``)."""
+def sasl_properties(mechanism: str, users: dict[str, str], *, tls: bool = False) -> dict[str, str]:
+    """Kafka properties for a test broker with a SASL listener beside its PLAINTEXT one
+    (``KafkaBroker(sasl=("PLAIN", {"alice": "alice-secret"}))``): SASL_PLAINTEXT, or SASL_SSL beside the
+    SSL listener with ``tls``; ``users`` for PLAIN and SCRAM, Kafka's unsecured token validator for
+    OAUTHBEARER (any unsigned JWT with ``sub`` and ``exp``)."""
+    listener = "SASL_SSL" if tls else "SASL_PLAINTEXT"
     properties = {
-        "listeners": "PLAINTEXT://:0,SASL_PLAINTEXT://:0",
+        "listeners": f"PLAINTEXT://127.0.0.1:0,{'SSL://127.0.0.1:0,' if tls else ''}{listener}://127.0.0.1:0",
         "sasl.enabled.mechanisms": mechanism,
         "kafkapy.sasl.users": ",".join(f"{name}:{password}" for name, password in users.items()),
     }
     if "OAUTHBEARER" in parse_mechanisms(mechanism):
-        properties["listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config"] = (
+        properties[f"listener.name.{listener.lower()}.oauthbearer.sasl.jaas.config"] = (
             "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;"
         )
     return properties
