@@ -50,8 +50,6 @@ _CLIENT_FINAL = re.compile(
 
 # Kafka's ScramLoginModule.TOKEN_AUTH_CONFIG: the client authenticates with a delegation token.
 TOKEN_AUTH_EXTENSION = "tokenauth"
-# Kafka's SaslServerAuthenticator answer to a SaslException (wrong password, unknown user, bad message).
-INVALID_CREDENTIALS = "Authentication failed during authentication due to invalid credentials with SASL mechanism "
 AUTHZID_MISMATCH = "Authentication failed: Client requested an authorization id that is different from username"
 # Kafka's ScramFormatter.secureRandomString is ~26 characters of base 36: as many random bits.
 SERVER_NONCE_BYTES = 18
@@ -67,7 +65,7 @@ class _State(Enum):
 
 
 class _InvalidCredentials(Exception):
-    """Kafka's SaslException: answered with INVALID_CREDENTIALS, whatever the cause (logged nowhere)."""
+    """Kafka's SaslException: answered with Kafka's generic invalid-credentials message, whatever the cause."""
 
 
 class ScramServer:
@@ -99,7 +97,9 @@ class ScramServer:
                 raise SaslAuthenticationError(f"Unexpected challenge in Sasl server state {self._state.value}")
         except _InvalidCredentials:
             self._fail()
-            raise SaslAuthenticationError(INVALID_CREDENTIALS + self.mechanism) from None
+            # No message: SaslAuthenticate answers Kafka's generic "Authentication failed during
+            # [re-]authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512".
+            raise SaslAuthenticationError() from None
         except SaslAuthenticationError:
             self._fail()
             raise
