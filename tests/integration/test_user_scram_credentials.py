@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -235,6 +236,31 @@ def test_kafka_configs_sh(kafka: KafkaBroker, store: ScramCredentialStore) -> No
     assert done.returncode == 0, done.stderr
     done = kafka_configs(bootstrap, "--alter", "--delete-config", "SCRAM-SHA-256", *user)
     assert done.returncode != 0 and "Attempt to delete a user credential that does not exist" in done.stderr
+
+
+def test_kafkapy_users_cli(kafka: KafkaBroker, store: ScramCredentialStore) -> None:
+    """kafkapy users add/list/delete: the password salted by the tool logs in; errors are Kafka's."""
+
+    def users(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "kafkapy", "users", *args, "-b", kafka.bootstrap_servers]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    added = users("add", "cli-user", "--password", "cli-secret", "--iterations", "5000")
+    assert (added.returncode, added.stdout) == (0, "Completed updating config for user cli-user.\n"), added.stderr
+    assert login(store, SCRAM_SHA_256, "cli-user", "cli-secret").complete
+    assert login(store, SCRAM_SHA_512, "cli-user", "cli-secret").complete
+    listed = users("list").stdout.splitlines()
+    line = "SCRAM credential configs for user-principal 'cli-user' are"
+    line += " SCRAM-SHA-256=iterations=5000, SCRAM-SHA-512=iterations=5000"
+    assert line in listed
+    assert users("delete", "cli-user", "--mechanism", "SCRAM-SHA-256").returncode == 0
+    assert describe(kafka.bootstrap_servers, ["cli-user"]) == {"cli-user": (0, "", [(SHA_512, 5000)])}
+    assert users("delete", "cli-user").returncode == 0
+    missing = users("delete", "cli-user")
+    assert missing.returncode == 1
+    assert missing.stderr == f"Error: RESOURCE_NOT_FOUND: {DESCRIBE_NOT_FOUND}cli-user\n"
+    refused = users("add", "cli-user", "--password", "p", "--iterations", "10")
+    assert (refused.returncode, refused.stderr) == (1, "Error: UNACCEPTABLE_CREDENTIAL: Too few iterations\n")
 
 
 def test_credentials_survive_a_restart_and_a_damaged_file_does_not_stop_the_broker(
