@@ -38,7 +38,7 @@ from kafkapy.security.scram_credentials import CREDENTIALS_FILE, SCRAM_SHA_256, 
 from kafkapy.testing import KafkaBroker
 from tests.broker_process import REPO_ROOT, BrokerProcess
 from tests.integration.clientutil import base_conf
-from tests.unit.test_scram import login
+from tests.unit.test_scram_mechanism import login
 
 TIMEOUT = 30
 SHA_256, SHA_512 = SCRAM_SHA_256.type, SCRAM_SHA_512.type
