@@ -28,6 +28,7 @@ from kafkapy.topic_configs import broker_topic_defaults
 
 if TYPE_CHECKING:
     from kafkapy.apis.dispatch import PreHandlerHook
+    from kafkapy.security.authorizer import StandardAuthorizer
 
 log = logging.getLogger("kafkapy.broker")
 
@@ -38,6 +39,15 @@ FLUSH_CHECK_INTERVAL_S = 0.1
 def log_config(config: BrokerConfig) -> LogConfig:
     """Broker-wide log defaults (Kafka's log.* settings) as the storage's per-log config."""
     return LogConfig().with_overrides(broker_topic_defaults(config.log_properties))
+
+
+def _standard_authorizer(config: BrokerConfig, logs: LogManager) -> StandardAuthorizer | None:
+    """The StandardAuthorizer with its stored ACLs if configured; its module is imported only then."""
+    if not (config.security_property("authorizer.class.name") or "").strip():
+        return None
+    from kafkapy.security.authorizer import authorizer_from_config
+
+    return authorizer_from_config(config, logs.fs)
 
 
 class Broker:
@@ -62,7 +72,9 @@ class Broker:
         )
         self.cleaner = LogCleaner(logs, backoff_ms=config.log_cleaner_backoff_ms, now_ms=self.clock.wall_ms)
         # Who may do what, and the checks run before every handler (faults, quotas): kafkapy/apis/dispatch.py.
-        self.authorizer: Authorizer = allow_everything
+        # The ACLs, when authorizer.class.name asks for Kafka's StandardAuthorizer (the ACL APIs edit them).
+        self.acls = _standard_authorizer(config, logs)
+        self.authorizer: Authorizer = self.acls or allow_everything
         self.request_hooks: list[PreHandlerHook] = []
         # Long-polling fetches, by the partition logs they wait on.
         self._fetch_waiters: dict[Log, set[trio.Event]] = {}
