@@ -61,6 +61,16 @@ DENIED = {
 }
 
 
+# Kafka's messages for those errors (Errors.*.message()), sent where Kafka sends them.
+DENIED_MESSAGE = {
+    ResourceType.TOPIC: "Topic authorization failed.",
+    ResourceType.GROUP: "Group authorization failed.",
+    ResourceType.CLUSTER: "Cluster authorization failed.",
+    ResourceType.TRANSACTIONAL_ID: "Transactional Id authorization failed.",
+    ResourceType.DELEGATION_TOKEN: "Delegation Token authorization failed.",
+}
+
+
 class Authorizer(Protocol):
     """Kafka's Authorizer.authorize for one action: may ``ctx``'s principal do ``operation`` on the resource?"""
 

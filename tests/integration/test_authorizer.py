@@ -345,3 +345,57 @@ def test_kafka_acls_without_an_authorizer_stay_security_disabled(
     with pytest.raises(KafkaException) as failed:
         create_acls(broker.bootstrap, acl(ResourceType.TOPIC, "t", AclOperation.READ))
     assert failed.value.args[0].code() == ErrorCode.SECURITY_DISABLED
+
+
+def test_kafka_4_3_1s_answers_around_cluster_acls(secured: BrokerProcess) -> None:
+    """Answers read off Kafka 4.3.1 with the same ACLs (ALL on the cluster but DESCRIBE and
+    IDEMPOTENT_WRITE; nothing on the topic or group): cluster-wide rights and Kafka's messages."""
+    bootstrap, topic = secured.bootstrap, unique_topic("cluster")
+    create_acls(
+        bootstrap,
+        acl(ResourceType.BROKER, "kafka-cluster", AclOperation.DESCRIBE, DENY),
+        acl(ResourceType.BROKER, "kafka-cluster", AclOperation.IDEMPOTENT_WRITE, DENY),
+    )
+    idempotent = {"transactional_id": None, "transaction_timeout_ms": 1000, "producer_id": -1, "producer_epoch": -1}
+    with WireClient.connect(bootstrap) as client:
+        created = {"name": topic, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": []}
+        answer = client.request(ApiKey.CREATE_TOPICS, 4, {"topics": [created], "timeout_ms": 5000})
+        assert answer.topics[0].error_code == ErrorCode.NONE
+        # Without DESCRIBE on the cluster: no error, no operations.
+        described = client.request(ApiKey.DESCRIBE_CLUSTER, 1, {"include_cluster_authorized_operations": True})
+        assert (described.error_code, described.cluster_authorized_operations) == (ErrorCode.NONE, 0)
+        # CLUSTER_ACTION on the cluster answers for every topic.
+        epoch = {"partition": 0, "current_leader_epoch": -1, "leader_epoch": 0}
+        body = {"replica_id": -1, "topics": [{"topic": topic, "partitions": [epoch]}]}
+        answer = client.request(ApiKey.OFFSET_FOR_LEADER_EPOCH, 4, body)
+        assert answer.topics[0].partitions[0].error_code == ErrorCode.NONE
+        configs = [
+            {"resource_type": 2, "resource_name": topic, "configuration_keys": None},
+            {"resource_type": 32, "resource_name": "a-group", "configuration_keys": None},
+        ]
+        body = {"resources": configs, "include_synonyms": False, "include_documentation": False}
+        results = client.request(ApiKey.DESCRIBE_CONFIGS, 4, body).results
+        assert [(r.error_code, r.error_message) for r in results] == [
+            (ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed."),
+            (ErrorCode.GROUP_AUTHORIZATION_FAILED, "Group authorization failed."),
+        ]
+        found = client.request(ApiKey.FIND_COORDINATOR, 3, {"key": "a-group", "key_type": 0})
+        assert (found.error_code, found.error_message) == (
+            ErrorCode.GROUP_AUTHORIZATION_FAILED, "Group authorization failed."
+        )  # fmt: skip
+        body = {"topics": [{"name": topic, "count": 2, "assignments": None}], "timeout_ms": 5000, "validate_only": True}
+        grown = client.request(ApiKey.CREATE_PARTITIONS, 3, body).results[0]
+        assert (grown.error_code, grown.error_message) == (ErrorCode.TOPIC_AUTHORIZATION_FAILED, None)
+        body = {"topics": [{"name": topic, "partition_indexes": [0]}]}
+        producers = client.request(ApiKey.DESCRIBE_PRODUCERS, 0, body).topics[0].partitions[0]
+        assert (producers.error_code, producers.error_message) == (
+            ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed."
+        )  # fmt: skip
+        # An idempotent producer needs IDEMPOTENT_WRITE on the cluster, or WRITE on some topic.
+        answer = client.request(ApiKey.INIT_PRODUCER_ID, 4, idempotent)
+        assert answer.error_code == ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+        create_acls(bootstrap, acl(ResourceType.TOPIC, "some-", AclOperation.WRITE, pattern=PREFIXED))
+        assert client.request(ApiKey.INIT_PRODUCER_ID, 4, idempotent).error_code == ErrorCode.NONE
+        # DELETE on the cluster deletes any topic.
+        deleted = client.request(ApiKey.DELETE_TOPICS, 5, {"topic_names": [topic], "timeout_ms": 5000})
+        assert deleted.responses[0].error_code == ErrorCode.NONE
