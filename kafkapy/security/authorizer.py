@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -83,14 +83,6 @@ class AclBinding:
     host: str
     operation: AclOperation
     permission_type: PermissionType
-
-    def matches_resource(self, resource_type: ResourceType, name: str) -> bool:
-        """Does this ACL's pattern cover the resource (a literal name, ``*``, or a prefix of it)?"""
-        if self.resource_type != resource_type:
-            return False
-        if self.pattern_type == PatternType.PREFIXED:
-            return name.startswith(self.resource_name)
-        return self.resource_name in (name, WILDCARD)
 
     def verdict(self, principal: str, host: str, operation: AclOperation) -> PermissionType | None:
         """ALLOW or DENY if this ACL speaks about the principal, host and operation; None if not
@@ -158,7 +150,11 @@ class StandardAuthorizer:
         self.super_users = frozenset(super_users)
         self.allow_everyone_if_no_acl_found = allow_everyone_if_no_acl_found
         # Insertion-ordered, so DescribeAcls lists them in the order they were created.
-        self._acls: dict[AclBinding, None] = dict.fromkeys(self._load())
+        self._acls: dict[AclBinding, None] = {}
+        # What authorize reads: literal ACLs by (resource type, name), prefixed ones by resource type.
+        self._literal: dict[tuple[ResourceType, str], list[AclBinding]] = {}
+        self._prefixed: dict[ResourceType, list[AclBinding]] = {}
+        self._index(dict.fromkeys(self._load()))
 
     def __call__(self, ctx: RequestContext, operation: AclOperation, resource_type: ResourceType, name: str) -> bool:
         return self.authorize(ctx.principal, ctx.client_host, operation, resource_type, name)
@@ -175,9 +171,7 @@ class StandardAuthorizer:
             return True
         named = False
         allowed = False
-        for acl in self._acls:
-            if not acl.matches_resource(resource_type, name):
-                continue
+        for acl in self._covering(resource_type, name):
             named = True
             verdict = acl.verdict(principal, host, operation)
             if verdict == PermissionType.DENY:
@@ -209,11 +203,18 @@ class StandardAuthorizer:
             return True
         return False
 
+    def _covering(self, resource_type: ResourceType, name: str) -> Iterator[AclBinding]:
+        """The ACLs whose pattern covers the resource: its literal name, ``*``, its prefixes."""
+        yield from self._literal.get((resource_type, name), ())
+        if name != WILDCARD:
+            yield from self._literal.get((resource_type, WILDCARD), ())
+        for acl in self._prefixed.get(resource_type, ()):
+            if name.startswith(acl.resource_name):
+                yield acl
+
     def create(self, acls: Iterable[AclBinding]) -> None:
         """Add ACLs (one already there is not added twice), stored before this returns."""
-        for acl in acls:
-            self._acls[acl] = None
-        self._store()
+        self._replace({**self._acls, **dict.fromkeys(acls)})
 
     def delete(self, filters: list[AclBindingFilter]) -> list[list[AclBinding]]:
         """Remove the ACLs each filter matches; the ACLs removed, per filter (one ACL that several
@@ -221,8 +222,7 @@ class StandardAuthorizer:
         matched = [[acl for acl in self._acls if f.matches(acl)] for f in filters]
         removed = {acl for acls in matched for acl in acls}
         if removed:
-            self._acls = {acl: None for acl in self._acls if acl not in removed}
-            self._store()
+            self._replace({acl: None for acl in self._acls if acl not in removed})
         return matched
 
     def describe(self, acl_filter: AclBindingFilter) -> list[AclBinding]:
@@ -246,9 +246,20 @@ class StandardAuthorizer:
             self._fs.replace(self._path, damaged)
             return []
 
-    def _store(self) -> None:
-        acls = [{k: int(v) if isinstance(v, IntEnum) else v for k, v in asdict(acl).items()} for acl in self._acls]
-        self._fs.write_text(self._path, json.dumps({"version": FILE_VERSION, "acls": acls}, indent=1) + "\n")
+    def _replace(self, acls: dict[AclBinding, None]) -> None:
+        """Store ``acls`` as the whole set, then use them: a failed write changes nothing."""
+        stored = [{k: int(v) if isinstance(v, IntEnum) else v for k, v in asdict(acl).items()} for acl in acls]
+        self._fs.write_text(self._path, json.dumps({"version": FILE_VERSION, "acls": stored}, indent=1) + "\n")
+        self._index(acls)
+
+    def _index(self, acls: dict[AclBinding, None]) -> None:
+        self._acls = acls
+        self._literal, self._prefixed = {}, {}
+        for acl in acls:
+            if acl.pattern_type == PatternType.PREFIXED:
+                self._prefixed.setdefault(acl.resource_type, []).append(acl)
+            else:
+                self._literal.setdefault((acl.resource_type, acl.resource_name), []).append(acl)
 
 
 def _binding(entry: dict) -> AclBinding:

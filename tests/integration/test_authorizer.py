@@ -399,3 +399,14 @@ def test_kafka_4_3_1s_answers_around_cluster_acls(secured: BrokerProcess) -> Non
         # DELETE on the cluster deletes any topic.
         deleted = client.request(ApiKey.DELETE_TOPICS, 5, {"topic_names": [topic], "timeout_ms": 5000})
         assert deleted.responses[0].error_code == ErrorCode.NONE
+
+
+def test_a_damaged_acl_file_is_set_aside_and_the_broker_starts_closed(secured: BrokerProcess) -> None:
+    """Fail closed: the broker starts with no ACLs, so only super users may do anything, and says why."""
+    secured.close()
+    (secured.data_dir / "acls.json").write_bytes(b'{"version": 1, "acls": [{"resource_')
+    secured.start()
+    assert "ACL file unreadable" in secured.stderr_tail()
+    assert (secured.data_dir / "acls.json.damaged").exists()
+    with WireClient.connect(secured.bootstrap) as client:
+        assert _produce_wire(client, unique_topic("closed")) == ErrorCode.TOPIC_AUTHORIZATION_FAILED

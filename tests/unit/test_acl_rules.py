@@ -218,3 +218,19 @@ def test_acls_survive_a_restart_and_a_damaged_file_is_set_aside(tmp_path: Path) 
     assert StandardAuthorizer(tmp_path, DISK).acls == []
     assert (tmp_path / (FILE_NAME + ".damaged")).exists()
     assert not (tmp_path / FILE_NAME).exists()
+
+
+class _FullDisk(type(file_system("memory"))):  # type: ignore[misc]
+    """A file system whose writes fail, as on a full disk."""
+
+    def write_atomic(self, path: Path, data: bytes, *, sync: bool = True) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_change_that_cannot_be_stored_is_not_made() -> None:
+    fs = _FullDisk()
+    fs.makedirs(Path("/data"))
+    store = StandardAuthorizer(Path("/data"), fs)
+    with pytest.raises(OSError):
+        store.create([acl()])
+    assert store.acls == [] and not store.authorize(ALICE, HOST, Op.READ, RT.TOPIC, "orders")
