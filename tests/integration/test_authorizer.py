@@ -410,3 +410,40 @@ def test_a_damaged_acl_file_is_set_aside_and_the_broker_starts_closed(secured: B
     assert (secured.data_dir / "acls.json.damaged").exists()
     with WireClient.connect(secured.bootstrap) as client:
         assert _produce_wire(client, unique_topic("closed")) == ErrorCode.TOPIC_AUTHORIZATION_FAILED
+
+
+def _join(client: WireClient, group: str) -> int:
+    """JoinGroup v3 (no MEMBER_ID_REQUIRED round): the group then has a member."""
+    join = {
+        "group_id": group,
+        "session_timeout_ms": 30_000,
+        "rebalance_timeout_ms": 10_000,
+        "member_id": "",
+        "protocol_type": "consumer",
+        "protocols": [{"name": "range", "metadata": b""}],
+    }
+    return client.request(ApiKey.JOIN_GROUP, 3, join).error_code
+
+
+def test_list_groups_shows_only_describable_groups(secured: BrokerProcess) -> None:
+    """Without DESCRIBE on the cluster, ListGroups lists the groups the principal may describe."""
+    bootstrap = secured.bootstrap
+    visible, hidden = unique_topic("visible"), unique_topic("hidden")
+    create_acls(
+        bootstrap,
+        acl(ResourceType.GROUP, visible, AclOperation.READ),
+        acl(ResourceType.GROUP, hidden, AclOperation.READ),
+    )
+    with WireClient.connect(bootstrap) as client:
+        assert (_join(client, visible), _join(client, hidden)) == (ErrorCode.NONE, ErrorCode.NONE)
+    admin = AdminClient(base_conf(bootstrap))
+
+    def listed() -> set[str]:
+        groups = admin.list_consumer_groups(request_timeout=TIMEOUT).result(timeout=TIMEOUT).valid
+        return {g.group_id for g in groups} & {visible, hidden}
+
+    assert listed() == {visible, hidden}
+    delete_acls(bootstrap, acl_filter(ResourceType.GROUP, hidden))
+    assert listed() == {visible, hidden}  # DESCRIBE on the cluster shows every group
+    create_acls(bootstrap, acl(ResourceType.BROKER, "kafka-cluster", AclOperation.DESCRIBE, DENY))
+    assert listed() == {visible}
