@@ -447,3 +447,22 @@ def test_list_groups_shows_only_describable_groups(secured: BrokerProcess) -> No
     assert listed() == {visible, hidden}  # DESCRIBE on the cluster shows every group
     create_acls(bootstrap, acl(ResourceType.BROKER, "kafka-cluster", AclOperation.DESCRIBE, DENY))
     assert listed() == {visible}
+
+
+def test_a_super_users_authorized_operations_are_kafkas(memory_broker: BrokerProcess) -> None:
+    """The bits Kafka 4.3.1 answers a super user: every operation each resource type has."""
+    topic, group = unique_topic("ops"), unique_topic("ops-group")
+    with WireClient.connect(memory_broker.bootstrap) as client:
+        body = {"topics": [{"name": topic}], "allow_auto_topic_creation": True}
+        body |= {"include_cluster_authorized_operations": True, "include_topic_authorized_operations": True}
+        metadata = client.request(ApiKey.METADATA, 10, body)
+        assert (metadata.cluster_authorized_operations, metadata.topics[0].topic_authorized_operations) == (8096, 3576)
+        body = {"topics": [{"name": topic}], "response_partition_limit": 10}
+        assert client.request(ApiKey.DESCRIBE_TOPIC_PARTITIONS, 0, body).topics[0].topic_authorized_operations == 3576
+        described = client.request(ApiKey.DESCRIBE_CLUSTER, 1, {"include_cluster_authorized_operations": True})
+        assert described.cluster_authorized_operations == 8096
+        assert _join(client, group) == ErrorCode.NONE
+        body = {"groups": [group], "include_authorized_operations": True}
+        assert client.request(ApiKey.DESCRIBE_GROUPS, 5, body).groups[0].authorized_operations == 3400
+        body["include_authorized_operations"] = False
+        assert client.request(ApiKey.DESCRIBE_GROUPS, 5, body).groups[0].authorized_operations == -(2**31)
