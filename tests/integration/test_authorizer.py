@@ -466,3 +466,38 @@ def test_a_super_users_authorized_operations_are_kafkas(memory_broker: BrokerPro
         assert client.request(ApiKey.DESCRIBE_GROUPS, 5, body).groups[0].authorized_operations == 3400
         body["include_authorized_operations"] = False
         assert client.request(ApiKey.DESCRIBE_GROUPS, 5, body).groups[0].authorized_operations == -(2**31)
+
+
+def test_kafka_python_admin_creates_describes_and_deletes_acls(secured: BrokerProcess) -> None:
+    from kafka.admin import (
+        ACL,
+        ACLFilter,
+        ACLOperation,
+        ACLPermissionType,
+        KafkaAdminClient,
+        ResourcePattern,
+        ResourcePatternFilter,
+    )
+    from kafka.admin import ACLResourcePatternType as PatternType
+    from kafka.admin import ResourceType as KpResourceType
+
+    topic = unique_topic("kp-acl")
+    admin = KafkaAdminClient(bootstrap_servers=secured.bootstrap, request_timeout_ms=15000)
+    try:
+        pattern = ResourcePattern(KpResourceType.TOPIC, topic, PatternType.LITERAL)
+        created = admin.create_acls([ACL(ME, "*", ACLOperation.WRITE, ACLPermissionType.ALLOW, pattern)])
+        assert not created["failed"] and len(created["succeeded"]) == 1
+        assert produce(secured.bootstrap, topic) is None
+        wanted = ResourcePatternFilter(KpResourceType.TOPIC, topic, PatternType.MATCH)
+        acl_filter = ACLFilter(None, None, ACLOperation.ANY, ACLPermissionType.ANY, wanted)
+        acls, error = admin.describe_acls(acl_filter)
+        assert error.errno == 0
+        assert [(a.principal, a.operation, a.resource_pattern.resource_name) for a in acls] == [
+            (ME, ACLOperation.WRITE, topic)
+        ]
+        ((_, deleted, error),) = admin.delete_acls([acl_filter])
+        assert error.errno == 0 and len(deleted) == 1
+    finally:
+        admin.close()
+    error = produce(secured.bootstrap, topic)
+    assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
