@@ -501,3 +501,18 @@ def test_kafka_python_admin_creates_describes_and_deletes_acls(secured: BrokerPr
         admin.close()
     error = produce(secured.bootstrap, topic)
     assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_a_transactional_producer_needs_write_on_its_transactional_id(secured: BrokerProcess) -> None:
+    bootstrap, topic, txn_id = secured.bootstrap, unique_topic("txn"), unique_topic("txn-id")
+    create_acls(bootstrap, acl(ResourceType.TOPIC, topic, AclOperation.WRITE))
+    conf = {**base_conf(bootstrap), "transactional.id": txn_id, "transaction.timeout.ms": 10_000}
+    with pytest.raises(KafkaException) as failed:
+        Producer(conf).init_transactions(TIMEOUT)
+    assert failed.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    create_acls(bootstrap, acl(ResourceType.TRANSACTIONAL_ID, txn_id, AclOperation.WRITE))
+    producer = Producer(conf)
+    producer.init_transactions(TIMEOUT)
+    producer.begin_transaction()
+    producer.produce(topic, b"in a transaction")
+    producer.commit_transaction(TIMEOUT)
