@@ -209,19 +209,22 @@ class Broker:
 
         Every topic is deleted as by DeleteTopics, internal ones included, so consumer groups,
         committed offsets, transactions and the producer state kept per partition go with them;
-        the coordinators then forget what they hold in memory. Connected clients see a fresh broker:
-        UNKNOWN_TOPIC_OR_PARTITION, unknown members, offsets starting at 0 for re-created topics.
+        the coordinators then forget what they hold in memory, and every ACL is deleted (super.users
+        stay). Connected clients see a fresh broker: UNKNOWN_TOPIC_OR_PARTITION, unknown members,
+        offsets starting at 0 for re-created topics.
         Producer ids keep counting up so that an id is never handed out twice (ProducerIdManager).
         """
         for name in list(self.logs.topics):
             self.logs.delete_topic(name)
         self.groups.reset()
         self.transactions.reset()
+        if self.acls is not None:
+            self.acls.clear()
         # Long-polling fetches on deleted logs return now and see the topic gone.
         for waiters in self._fetch_waiters.values():
             for waiter in waiters:
                 waiter.set()
-        log.info("reset: every topic, group and transaction removed")
+        log.info("reset: every topic, group, transaction and ACL removed")
 
     def close(self) -> None:
         self.logs.close()

@@ -225,6 +225,10 @@ class StandardAuthorizer:
             self._replace({acl: None for acl in self._acls if acl not in removed})
         return matched
 
+    def clear(self) -> None:
+        """Delete every ACL (a broker reset)."""
+        self._replace({})
+
     def describe(self, acl_filter: AclBindingFilter) -> list[AclBinding]:
         return [acl for acl in self._acls if acl_filter.matches(acl)]
 

@@ -516,3 +516,15 @@ def test_a_transactional_producer_needs_write_on_its_transactional_id(secured: B
     producer.begin_transaction()
     producer.produce(topic, b"in a transaction")
     producer.commit_transaction(TIMEOUT)
+
+
+def test_a_reset_deletes_every_acl() -> None:
+    """KafkaBroker.reset gives a test a fresh broker: no ACLs left by the previous test."""
+    from kafkapy.testing import KafkaBroker
+
+    config = {"authorizer.class.name": STANDARD_AUTHORIZER, "super.users": ME}
+    with KafkaBroker(config=config) as kafka:
+        create_acls(kafka.bootstrap_servers, acl(ResourceType.TOPIC, "t", AclOperation.READ))
+        assert len(describe_acls(kafka.bootstrap_servers, acl_filter())) == 1
+        kafka.reset()
+        assert describe_acls(kafka.bootstrap_servers, acl_filter()) == []
