@@ -30,6 +30,7 @@ from kafkapy.broker_config import BrokerConfig, apply_properties, check_config
 from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.specs import ApiKey
+from kafkapy.security.sasl import sasl_properties
 from kafkapy.server.startup import StartupError, first_exception
 from kafkapy.testing.process import BrokerProcess, BrokerStartError
 
@@ -152,7 +153,9 @@ class KafkaBroker(_TopicAdmin):
     dir is never created; everything is gone when the broker stops). ``config`` holds Kafka
     properties (``{"num.partitions": "3"}``); ``num_partitions``, when given, wins over them. A
     subprocess broker's log goes to ``log_path``; by default into the broker's temporary
-    directory, removed by ``stop()``.
+    directory, removed by ``stop()``. ``sasl=("PLAIN", {"alice": "alice-secret"})`` adds a
+    SASL_PLAINTEXT listener (``listener_bootstrap_servers("SASL_PLAINTEXT")``) with that mechanism and
+    those users; ``sasl=("OAUTHBEARER", {})`` accepts unsigned JWTs, as Kafka's unsecured validator.
     """
 
     def __init__(
@@ -167,6 +170,7 @@ class KafkaBroker(_TopicAdmin):
         log_level: str = "warning",
         log_path: str | Path | None = None,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+        sasl: tuple[str, dict[str, str]] | None = None,
     ) -> None:
         self._own_dir = data_dir is None
         # A temporary data dir is made by start(), so a broker that never starts leaves nothing behind.
@@ -175,7 +179,7 @@ class KafkaBroker(_TopicAdmin):
         self.in_process = in_process
         self.storage = storage
         self.num_partitions = num_partitions
-        self.properties = dict(config or {})
+        self.properties = {**(sasl_properties(*sasl) if sasl is not None else {}), **(config or {})}
         self.log_level = log_level
         self._log_path = Path(log_path) if log_path is not None else None
         self.startup_timeout = startup_timeout
@@ -224,6 +228,23 @@ class KafkaBroker(_TopicAdmin):
         if self._thread is not None and self._thread.port is not None:
             return f"127.0.0.1:{self._thread.port}"
         raise RuntimeError("the broker is not running")
+
+    @property
+    def listeners(self) -> dict[str, str]:
+        """Listener name -> ``host:port`` of every listener (``{"PLAINTEXT": "127.0.0.1:40123", "SSL": ...}``)."""
+        if self._process is not None and self._process.port is not None:
+            return dict(self._process.listeners)
+        if self._thread is not None and self._thread.port is not None:
+            return {listener.name: listener.address for listener in self._thread.config.client_listeners()}
+        raise RuntimeError("the broker is not running")
+
+    def listener_bootstrap_servers(self, listener_name: str) -> str:
+        """bootstrap.servers for a client of one listener (``"SSL"``); KeyError naming the listeners there are."""
+        listeners = self.listeners
+        try:
+            return listeners[listener_name.upper()]
+        except KeyError:
+            raise KeyError(f"no listener {listener_name}; the broker has {', '.join(listeners)}") from None
 
     def is_running(self) -> bool:
         return (self._process is not None and self._process.is_running()) or self._thread is not None

@@ -144,16 +144,8 @@ def test_bad_properties_name_the_property(props: dict[str, str], message: str) -
 @pytest.mark.parametrize(
     "props",
     [
-        {"listeners": "SSL://:9093"},
-        {"listeners": "PLAINTEXT://:9092,SASL_SSL://:9094"},
-        {"listeners": "CLIENTS://:9092", "listener.security.protocol.map": "CLIENTS:SASL_PLAINTEXT"},
-        # No listeners: Kafka's default PLAINTEXT://:9092, made SSL by the map.
-        {"listener.security.protocol.map": "PLAINTEXT:SSL"},
-        {"advertised.listeners": "SASL_PLAINTEXT://kafka:9092"},
         {"ssl.keystore.location": "/etc/kafka/keystore.jks"},
         {"ssl.client.auth": "required"},
-        {"sasl.enabled.mechanisms": "PLAIN"},
-        {"listener.name.clients.sasl.jaas.config": "x"},
         {"security.inter.broker.protocol": "SSL"},
         {"delegation.token.secret.key": "secret"},
     ],
