@@ -105,19 +105,20 @@ def secured(start_secured: Callable[..., BrokerProcess]) -> BrokerProcess:
     return start_secured()
 
 
-def produce(bootstrap: str, topic: str) -> KafkaError | None:
-    """Produce one record with confluent-kafka; the delivery error, or None when it was written."""
-    producer = Producer({**base_conf(bootstrap), "message.timeout.ms": 10_000})
+def produce(bootstrap: str, topic: str, value: bytes = b"value", **conf: object) -> KafkaError | None:
+    """Produce one record with confluent-kafka (``conf`` added to its settings); the delivery error,
+    or None when it was written."""
+    producer = Producer({**base_conf(bootstrap), "message.timeout.ms": 10_000, **conf})
     outcome: list[KafkaError | None] = []
-    producer.produce(topic, b"value", on_delivery=lambda err, _msg: outcome.append(err))
+    producer.produce(topic, value, on_delivery=lambda err, _msg: outcome.append(err))
     producer.flush(TIMEOUT)
     assert outcome, "no delivery report"
     return outcome[0]
 
 
-def consume_in_group(bootstrap: str, topic: str, group: str) -> KafkaError | bytes:
+def consume_in_group(bootstrap: str, topic: str, group: str, **conf: object) -> KafkaError | bytes:
     """Join ``group`` and read ``topic`` from the start; the first error or the first value."""
-    consumer = Consumer({**base_conf(bootstrap), "group.id": group, "auto.offset.reset": "earliest"})
+    consumer = Consumer({**base_conf(bootstrap), "group.id": group, "auto.offset.reset": "earliest", **conf})
     try:
         consumer.subscribe([topic])
         deadline = Deadline(TIMEOUT, f"consume {topic} in {group}")
@@ -528,3 +529,49 @@ def test_a_reset_deletes_every_acl() -> None:
         assert len(describe_acls(kafka.bootstrap_servers, acl_filter())) == 1
         kafka.reset()
         assert describe_acls(kafka.bootstrap_servers, acl_filter()) == []
+
+
+def _sasl_conf(user: str) -> dict[str, object]:
+    return {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": user,
+        "sasl.password": f"{user}-secret",
+    }
+
+
+def test_two_sasl_users_with_different_rights() -> None:
+    """alice may write the topic, bob may read it in his group; admin (a super user) grants both.
+    The principal is the SASL user's (User:alice), and PLAINTEXT's User:ANONYMOUS gets nothing."""
+    from kafkapy.testing import KafkaBroker
+
+    users = {name: f"{name}-secret" for name in ("admin", "alice", "bob")}
+    config = {"authorizer.class.name": STANDARD_AUTHORIZER, "super.users": "User:admin"}
+    topic, group = unique_topic("sasl-acl"), unique_topic("bob-group")
+    with KafkaBroker(sasl=("PLAIN", users), config=config) as kafka:
+        sasl = kafka.listener_bootstrap_servers("SASL_PLAINTEXT")
+        admin = AdminClient({**base_conf(sasl), **_sasl_conf("admin")})
+        grants = [
+            acl(ResourceType.TOPIC, topic, AclOperation.WRITE, principal="User:alice"),
+            acl(ResourceType.TOPIC, topic, AclOperation.READ, principal="User:bob"),
+            acl(ResourceType.GROUP, group, AclOperation.READ, principal="User:bob"),
+        ]
+        for future in admin.create_acls(grants, request_timeout=TIMEOUT).values():
+            future.result(timeout=TIMEOUT)
+        # Nobody but admin may create it (a Metadata auto-creation needs CREATE).
+        admin.create_topics([_new_topic(topic)])[topic].result(timeout=TIMEOUT)
+
+        def send(user: str) -> KafkaError | None:
+            return produce(sasl, topic, b"from " + user.encode(), **_sasl_conf(user))
+
+        def read(user: str) -> KafkaError | bytes:
+            return consume_in_group(sasl, topic, group, **_sasl_conf(user))
+
+        assert send("alice") is None
+        denied = send("bob")
+        assert denied is not None and denied.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        assert read("bob") == b"from alice"
+        denied_group = read("alice")
+        assert isinstance(denied_group, KafkaError) and denied_group.code() == KafkaError.GROUP_AUTHORIZATION_FAILED
+        anonymous = produce(kafka.listener_bootstrap_servers("PLAINTEXT"), topic)
+        assert anonymous is not None and anonymous.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
