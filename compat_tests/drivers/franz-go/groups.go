@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -63,6 +65,19 @@ func (m *member) track(add bool) func(context.Context, *kgo.Client, map[string][
 				}
 			}
 		}
+	}
+}
+
+// OnGroupManageError (kgo.HookGroupManageError) keeps a denied group or topic as the member's
+// error: kgo logs group-loop errors and rejoins forever, where an application gives up on these.
+func (m *member) OnGroupManageError(err error) {
+	if !errors.Is(err, kerr.GroupAuthorizationFailed) && !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err == nil {
+		m.err = err
 	}
 }
 
@@ -200,6 +215,7 @@ func (d *driver) groupConsume(req *request) reply {
 			kgo.OnPartitionsAssigned(m.track(true)),
 			kgo.OnPartitionsRevoked(m.track(false)),
 			kgo.OnPartitionsLost(m.track(false)),
+			kgo.WithHooks(m),
 		)
 		if balancer != nil {
 			opts = append(opts, kgo.Balancers(balancer))
