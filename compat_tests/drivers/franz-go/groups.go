@@ -81,6 +81,10 @@ func (m *member) OnGroupManageError(err error) {
 	}
 }
 
+func isContextErr(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
 func (m *member) poll(ctx context.Context) {
 	defer close(m.done)
 	for ctx.Err() == nil {
@@ -91,8 +95,9 @@ func (m *member) poll(ctx context.Context) {
 			return
 		}
 		m.mu.Lock()
+		// pctx is canceled by now: the poll's own timeout is told apart by its error.
 		fetches.EachError(func(_ string, _ int32, err error) {
-			if ctx.Err() == nil && pctx.Err() == nil && m.err == nil {
+			if ctx.Err() == nil && !isContextErr(err) && m.err == nil {
 				m.err = err
 			}
 		})
