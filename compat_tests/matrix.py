@@ -1,15 +1,18 @@
 """Driver manager for the compat matrix: manifests, builds, one driver process per client, request/reply.
 
 Each client's driver (drivers/<name>/driver.json, protocol in drivers/README.md) is built on first
-use, started once per session, and spoken to in JSON lines. Every request has a timeout; a driver
+use, started once per session and per client config (`--client-config`: the security settings of
+issue #14's cells), and spoken to in JSON lines. Every request has a timeout; a driver
 that misses it, dies or prints garbage is killed and restarted on the next request, so one broken
 client fails its own cells and nothing else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -97,10 +100,31 @@ class Manifest:
     def missing(self) -> list[str]:
         return [exe for exe in self.requires if shutil.which(exe) is None]
 
-    def command(self, bootstrap: str) -> list[str]:
-        """The run command; `python3` means the interpreter running the suite (its packages are the pinned ones)."""
+    def command(self, bootstrap: str, client_config: ClientConfig | None = None) -> list[str]:
+        """The run command; `python3` means the interpreter running the suite (its packages are the pinned ones).
+
+        A client config travels as one more argument, `--client-config JSON`; without one the driver
+        connects as before (PLAINTEXT), so drivers that predate it run unchanged.
+        """
         head, *rest = self.run
-        return [sys.executable if head in ("python3", "python") else head, *rest, "--bootstrap", bootstrap]
+        cmd = [sys.executable if head in ("python3", "python") else head, *rest, "--bootstrap", bootstrap]
+        return cmd + (["--client-config", json.dumps(client_config, sort_keys=True)] if client_config else [])
+
+
+# A driver's `--client-config`: security_protocol, sasl_mechanism, sasl_username, sasl_password,
+# ssl_ca_location, ssl_certificate_location, ssl_key_location, ssl_truststore_location/_password,
+# ssl_keystore_location/_password (drivers/README.md). None: PLAINTEXT, no settings.
+ClientConfig = dict[str, str]
+
+
+def config_label(client_config: ClientConfig | None) -> str:
+    """A short file-name-safe name for a client config (driver log names), unique per config."""
+    if not client_config:
+        return ""
+    words = [client_config.get(k, "") for k in ("security_protocol", "sasl_mechanism", "sasl_username")]
+    readable = re.sub(r"[^a-z0-9]+", "-", "-".join(w for w in words if w).lower())
+    digest = hashlib.sha1(json.dumps(client_config, sort_keys=True).encode()).hexdigest()[:6]
+    return f"{readable}-{digest}"
 
 
 def load_manifests(root: Path = DRIVERS_DIR) -> dict[str, Manifest]:
@@ -112,14 +136,17 @@ def load_manifests(root: Path = DRIVERS_DIR) -> dict[str, Manifest]:
 class DriverProcess:
     """One running driver: a subprocess with a thread turning its stdout into a queue of lines."""
 
-    def __init__(self, manifest: Manifest, bootstrap: str, log_path: Path) -> None:
+    def __init__(
+        self, manifest: Manifest, bootstrap: str, log_path: Path, client_config: ClientConfig | None = None
+    ) -> None:
         self.manifest = manifest
         self.log_path = log_path
+        command = manifest.command(bootstrap, client_config)
         with log_path.open("ab") as log:
-            log.write(f"\n===== {' '.join(manifest.command(bootstrap))}\n".encode())
+            log.write(f"\n===== {' '.join(command)}\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
-                manifest.command(bootstrap),
+                command,
                 cwd=manifest.folder,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -173,20 +200,25 @@ class DriverProcess:
 class Client:
     """A client as scenarios see it: typed steps over its driver, which is (re)started on demand.
 
-    One scenario uses a client at a time: a driver answers one request at a time, in order.
+    One scenario uses a client at a time: a driver answers one request at a time, in order. A client
+    with a `client_config` is a driver process of its own, applying those settings to all it creates.
     """
 
-    def __init__(self, manifest: Manifest, bootstrap: str, log_dir: Path) -> None:
+    def __init__(
+        self, manifest: Manifest, bootstrap: str, log_dir: Path, client_config: ClientConfig | None = None
+    ) -> None:
         self.manifest = manifest
         self.name = manifest.name
         self.bootstrap = bootstrap
-        self.log_path = log_dir / f"driver-{manifest.name}.log"
+        self.client_config = client_config
+        label = config_label(client_config)
+        self.log_path = log_dir / f"driver-{manifest.name}{'-' + label if label else ''}.log"
         self.hello: dict[str, Any] = {}
         self._proc: DriverProcess | None = None
 
     def start(self) -> None:
         if self._proc is None:
-            self._proc = DriverProcess(self.manifest, self.bootstrap, self.log_path)
+            self._proc = DriverProcess(self.manifest, self.bootstrap, self.log_path, self.client_config)
             self.hello = self.call("hello", timeout=START_TIMEOUT_S)
 
     def restart(self, bootstrap: str) -> None:
@@ -217,11 +249,15 @@ class Client:
 
     def produce(self, topic: str, messages: list[Message], **options: Any) -> list[tuple[int | None, int | None]]:
         """Produce in order; (partition, offset) per message, None where the client does not report it."""
+        reply = self.produce_reply(topic, messages, **options)
+        return [(r.get("partition"), r.get("offset")) for r in reply["results"]]
+
+    def produce_reply(self, topic: str, messages: list[Message], **options: Any) -> dict[str, Any]:
+        """The whole `produce` reply (`results`, and `throttle_time_ms` where the client reports it)."""
         options.setdefault("compression", "none")
         options.setdefault("acks", "all")
         options.setdefault("idempotent", False)
-        reply = self.call("produce", topic=topic, messages=[m.to_wire() for m in messages], **options)
-        return [(r.get("partition"), r.get("offset")) for r in reply["results"]]
+        return self.call("produce", topic=topic, messages=[m.to_wire() for m in messages], **options)
 
     def consume(
         self,
@@ -266,13 +302,18 @@ class Client:
 
 
 class DriverPool:
-    """All clients of a session: built and started on first use (in parallel by `prepare`), closed at the end."""
+    """All clients of a session: built and started on first use (in parallel by `prepare`), closed at the end.
+
+    `clients` holds the drivers started without a client config (by name); `get` with a client config
+    (and its listener's bootstrap) starts one more driver process per (client, config, bootstrap).
+    """
 
     def __init__(self, bootstrap: str, log_dir: Path, manifests: dict[str, Manifest] | None = None) -> None:
         self.bootstrap = bootstrap
         self.log_dir = log_dir
         self.manifests = load_manifests() if manifests is None else manifests
         self.clients: dict[str, Client] = {}
+        self.configured: dict[tuple[str, str, str], Client] = {}
         self.failures: dict[str, BaseException] = {}
         self._lock = threading.Lock()
 
@@ -294,30 +335,64 @@ class DriverPool:
                 except (subprocess.SubprocessError, OSError) as exc:
                     raise DriverBroken(f"{m.name}: build step {cmd} failed ({exc}); see {log.name}") from exc
 
-    def _open(self, name: str) -> Client:
+    def _installed(self, name: str) -> Manifest:
+        """The client's manifest once its executables are there and its driver is built."""
         m = self.manifests[name]
         if missing := m.missing():
             raise Unavailable(f"{name}: {', '.join(missing)} not on PATH")
         self._build(m)
-        client = Client(m, self.bootstrap, self.log_dir)
+        return m
+
+    def _remember(self, name: str, exc: BaseException) -> None:
+        with self._lock:
+            self.failures[name] = exc
+
+    def _open(self, name: str) -> Client:
+        client = Client(self._installed(name), self.bootstrap, self.log_dir)
         client.start()
         return client
 
-    def get(self, name: str) -> Client:
-        """The started client, or the reason it cannot run (remembered, so a broken build fails fast)."""
+    def get(self, name: str, client_config: ClientConfig | None = None, bootstrap: str | None = None) -> Client:
+        """The started client, or the reason it cannot run (remembered, so a broken build fails fast).
+
+        With `client_config`, the driver process for that config on `bootstrap` (default: the pool's),
+        started on first use.
+        """
         with self._lock:
-            if name in self.clients:
+            if not client_config and name in self.clients:
                 return self.clients[name]
             if name in self.failures:
                 raise self.failures[name]
+        if client_config:
+            return self._get_configured(name, client_config, bootstrap or self.bootstrap)
         try:
             client = self._open(name)
         except (Unavailable, DriverBroken, ClientFailure) as exc:
-            with self._lock:
-                self.failures[name] = exc
+            self._remember(name, exc)
             raise
         with self._lock:
             self.clients[name] = client
+        return client
+
+    def _get_configured(self, name: str, client_config: ClientConfig, bootstrap: str) -> Client:
+        """get() for a client config: one driver per (client, config, bootstrap), kept for the session.
+
+        A missing executable or a failed build is remembered for the client; a driver that fails to
+        start with this config fails only this call (the next one starts it again).
+        """
+        key = (name, json.dumps(client_config, sort_keys=True), bootstrap)
+        with self._lock:
+            client = self.configured.get(key)
+        if client is None:
+            try:
+                manifest = self._installed(name)
+            except (Unavailable, DriverBroken) as exc:
+                self._remember(name, exc)
+                raise
+            client = Client(manifest, bootstrap, self.log_dir, client_config)
+            with self._lock:
+                client = self.configured.setdefault(key, client)
+        client.start()
         return client
 
     def prepare(self, names: list[str]) -> None:
@@ -333,6 +408,7 @@ class DriverPool:
             list(pool.map(lambda c: c.restart(bootstrap), self.clients.values()))
 
     def close(self) -> None:
-        with ThreadPoolExecutor(max_workers=max(1, len(self.clients))) as pool:
-            list(pool.map(lambda c: c.close(), self.clients.values()))
+        everyone = [*self.clients.values(), *self.configured.values()]
+        with ThreadPoolExecutor(max_workers=max(1, len(everyone))) as pool:
+            list(pool.map(lambda c: c.close(), everyone))
 

@@ -17,10 +17,12 @@ CLIENTS = sorted(load_manifests())
 PAIRS = [(p, c) for p in CLIENTS for c in CLIENTS if p != c]
 
 
-def used_clients(items: list[pytest.Item]) -> list[str]:
-    """Clients the selected matrix items need, so a narrowed run (-k) starts only those drivers."""
+def used_clients(items: list[pytest.Item], pool_fixture: str = "driver_pool") -> list[str]:
+    """Clients the selected items using `pool_fixture` need, so a narrowed run (-k) starts only those drivers."""
     names: set[str] = set()
     for item in items:
+        if pool_fixture not in getattr(item, "fixturenames", ()):
+            continue
         params = getattr(getattr(item, "callspec", None), "params", {})
         names.update(v for k, v in params.items() if k in ("client_name", "producer_name", "consumer_name"))
     return sorted(names)

@@ -4,7 +4,8 @@ A driver subclasses `Driver`, sets `client`/`version`, and implements `op_<name>
 fields` for each op it supports (see README.md in this folder for the ops). Everything else — reading
 requests, base64, turning exceptions into `{"ok": false, "error": ...}`, running `async def` ops on
 one event loop, answering `unsupported` for unknown ops, the `group_consume` loop over a client's
-consumers (`run_group`) — lives here once.
+consumers (`run_group`), the `--client-config` security settings (`ClientConfig`, turned into the
+client's own settings by the driver's `security_settings`) — lives here once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
@@ -36,6 +37,7 @@ KAFKA_ERROR_NAMES = {
     "TOPIC_EXCEPTION": "INVALID_TOPIC_EXCEPTION",
     "INVALID_TOPIC": "INVALID_TOPIC_EXCEPTION",
     "MESSAGE_SIZE_TOO_LARGE": "MESSAGE_TOO_LARGE",
+    "_AUTHENTICATION": "SASL_AUTHENTICATION_FAILED",
 }
 
 
@@ -69,6 +71,72 @@ def error_name(exc: BaseException) -> str:
     if getattr(exc, "errno", None) is not None and isinstance(name, str) and name.isupper():
         return kafka_error_name(name)
     return type(exc).__name__
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """A driver's `--client-config` (README.md): the security settings every client it creates uses.
+
+    Keys are the protocol's; the defaults (all absent) are a PLAINTEXT client. `ssl_*_location` PEM
+    files are for librdkafka and the Python clients; the PKCS12 truststore/keystore are for Java.
+    """
+
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_truststore_location: str | None = None
+    ssl_truststore_password: str | None = None
+    ssl_keystore_location: str | None = None
+    ssl_keystore_password: str | None = None
+
+    @classmethod
+    def from_json(cls, text: str | None) -> ClientConfig:
+        """Parse the argument; an unknown key or protocol is a ValueError (the runner's mistake, not the client's)."""
+        d = json.loads(text) if text else {}
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"--client-config: unknown keys {sorted(unknown)}")
+        config = cls(**d)
+        if config.security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+            raise ValueError(f"--client-config: security_protocol {config.security_protocol!r}")
+        return config
+
+    @property
+    def sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def ssl(self) -> bool:
+        return self.security_protocol.endswith("SSL")
+
+    def librdkafka(self) -> dict[str, str]:
+        """librdkafka's properties for these settings (confluent-kafka's config dict, kcat's `-X`)."""
+        settings = {"security.protocol": self.security_protocol.lower()}
+        names = {
+            "sasl.mechanism": self.sasl_mechanism if self.sasl else None,
+            "sasl.username": self.sasl_username if self.sasl else None,
+            "sasl.password": self.sasl_password if self.sasl else None,
+            "ssl.ca.location": self.ssl_ca_location if self.ssl else None,
+            "ssl.certificate.location": self.ssl_certificate_location if self.ssl else None,
+            "ssl.key.location": self.ssl_key_location if self.ssl else None,
+        }
+        return settings | {k: v for k, v in names.items() if v is not None}
+
+    def python_sasl(self, mechanisms: tuple[str, ...]) -> dict[str, str]:
+        """kafka-python's and aiokafka's shared keyword arguments for SASL (both name them alike)."""
+        if not self.sasl:
+            return {}
+        if self.sasl_mechanism not in mechanisms:
+            raise Unsupported(f"SASL mechanism {self.sasl_mechanism!r}")
+        return {
+            "sasl_mechanism": str(self.sasl_mechanism),
+            "sasl_plain_username": str(self.sasl_username),
+            "sasl_plain_password": str(self.sasl_password),
+        }
 
 
 def b64d(text: str | None) -> bytes | None:
@@ -260,9 +328,26 @@ class Driver:
     client = "?"
     version = "?"
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, client_config: ClientConfig | None = None) -> None:
         self.bootstrap = bootstrap
+        self.client_config = client_config or ClientConfig()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The client's own settings for the client config; what it cannot do makes every op but
+        # `hello` answer unsupported (the cell is skipped with the reason).
+        self.config_problem: str | None = None
+        try:
+            self.security: dict[str, Any] = self.security_settings(self.client_config)
+        except Unsupported as exc:
+            self.security, self.config_problem = {}, str(exc)
+
+    def security_settings(self, config: ClientConfig) -> dict[str, Any]:
+        """The client's settings for `config`, merged into every client the driver creates.
+
+        Drivers that can do security override this; the base only knows PLAINTEXT.
+        """
+        if config != ClientConfig():
+            raise Unsupported(f"{self.client} driver has no security settings")
+        return {}
 
     def run(self, result: Any) -> Any:
         """Await `result` on the driver's own event loop if it is awaitable (asyncio clients keep one loop)."""
@@ -284,6 +369,8 @@ class Driver:
         handler: Callable[[dict[str, Any]], Any] | None = getattr(self, f"op_{op}", None)
         if handler is None:
             return {"ok": False, "unsupported": True, "message": f"op {op!r} not implemented by {self.client}"}
+        if self.config_problem is not None and op != "hello":
+            return {"ok": False, "unsupported": True, "message": f"--client-config: {self.config_problem}"}
         try:
             return {"ok": True, **self.run(handler(request))}
         except Unsupported as exc:
@@ -297,12 +384,13 @@ class Driver:
         """Release clients the driver keeps between requests (may be a coroutine)."""
 
 
-def serve(factory: Callable[[str], Driver], argv: list[str] | None = None) -> None:
-    """Parse `--bootstrap`, then answer JSON lines from stdin until it closes."""
+def serve(factory: Callable[[str, ClientConfig], Driver], argv: list[str] | None = None) -> None:
+    """Parse `--bootstrap` and `--client-config`, then answer JSON lines from stdin until it closes."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--client-config", default=None, help="security settings as JSON (README.md)")
     args = parser.parse_args(argv)
-    driver = factory(args.bootstrap)
+    driver = factory(args.bootstrap, ClientConfig.from_json(args.client_config))
     try:
         for line in sys.stdin:
             if not line.strip():

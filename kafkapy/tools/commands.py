@@ -8,6 +8,7 @@ import select
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import KafkaError
@@ -56,6 +57,43 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="decode records as __transaction_state records (implied for files in a __transaction_state-N dir)",
     )
     p.set_defaults(tool=None, dump=True)
+    _certs_parser(sub)
+
+
+def _certs_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("certs", help="write a throwaway CA, broker and client certificate for TLS tests")
+    p.add_argument("--dir", type=Path, required=True, help="where to write the PEM and PKCS12 files")
+    p.add_argument(
+        "--hostname",
+        action="append",
+        default=[],
+        help="another name or address for the broker certificate (repeatable; it always has localhost,"
+        " 127.0.0.1 and ::1)",
+    )
+    p.add_argument("--client-cn", default="client", help="the client certificate's common name (default client)")
+    p.add_argument("--password", help="of the PKCS12 keystores and truststore (default: printed)")
+    p.set_defaults(tool=None, certs=True)
+
+
+def _certs(args: argparse.Namespace) -> None:
+    """Write the certificates and print what was written, with the settings that use them."""
+    # Imported here: cryptography is only needed by this command and TLS listeners.
+    from kafkapy.security.certs import DEFAULT_PASSWORD, make_test_certs
+
+    certs = make_test_certs(args.dir, args.client_cn, args.hostname, args.password or DEFAULT_PASSWORD)
+    print(f"wrote test certificates to {certs.directory} (for tests only: the PEM keys are not encrypted)")
+    for label, path in (
+        ("CA", certs.ca),
+        ("broker certificate chain", certs.broker_cert),
+        ("broker key", certs.broker_key),
+        (f"client certificate chain (CN={certs.client_cn})", certs.client_cert),
+        ("client key", certs.client_key),
+        ("broker PKCS12 keystore", certs.broker_keystore),
+        ("client PKCS12 keystore", certs.client_keystore),
+        ("PKCS12 truststore", certs.truststore),
+    ):
+        print(f"  {label}: {path}")
+    print(f"PKCS12 password: {certs.password}")
 
 
 def _topic_parsers(sub: argparse._SubParsersAction) -> None:
@@ -179,6 +217,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "dump", False):
             dump_log(args)
+            return 0
+        if getattr(args, "certs", False):
+            _certs(args)
             return 0
         bootstrap = bootstrap_address(args.bootstrap_server)
         if getattr(args, "health", False):

@@ -19,10 +19,12 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import for_code
+from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import OffsetAndMetadata
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pydriver import (  # noqa: E402
+    ClientConfig,
     ClientError,
     Driver,
     Message,
@@ -75,23 +77,35 @@ class AiokafkaDriver(Driver):
     client = "aiokafka"
     version = aiokafka.__version__
 
-    def __init__(self, bootstrap: str) -> None:
-        super().__init__(bootstrap)
+    def __init__(self, bootstrap: str, client_config: ClientConfig) -> None:
+        super().__init__(bootstrap, client_config)
+        # Every client's connection settings: the broker and the --client-config security ones.
+        self.common: dict[str, Any] = {"bootstrap_servers": bootstrap, **self.security}
         self.producers: dict[tuple[Any, ...], AIOKafkaProducer] = {}
         self.txn_producers: dict[str, AIOKafkaProducer] = {}
         self._admin: AIOKafkaAdminClient | None = None
         self._lookup: AIOKafkaConsumer | None = None
 
+    def security_settings(self, config: ClientConfig) -> dict[str, Any]:
+        """aiokafka's names; TLS through an SSLContext (aiokafka takes no CA/cert file paths)."""
+        settings: dict[str, Any] = {"security_protocol": config.security_protocol}
+        settings |= config.python_sasl(("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"))
+        if config.ssl:
+            settings["ssl_context"] = create_ssl_context(
+                cafile=config.ssl_ca_location, certfile=config.ssl_certificate_location, keyfile=config.ssl_key_location
+            )
+        return settings
+
     async def admin(self) -> AIOKafkaAdminClient:
         if self._admin is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=TIMEOUT_MS)
+            admin = AIOKafkaAdminClient(**self.common, request_timeout_ms=TIMEOUT_MS)
             await admin.start()
             self._admin = admin
         return self._admin
 
     async def consumer(self, isolation: str = "read_uncommitted") -> AIOKafkaConsumer:
         c = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None, isolation_level=isolation
+            **self.common, enable_auto_commit=False, group_id=None, isolation_level=isolation
         )
         await c.start()
         return c
@@ -116,7 +130,7 @@ class AiokafkaDriver(Driver):
             settings["max_request_size"] = int(request["max_request_bytes"])
         key = tuple(sorted(settings.items()))
         if key not in self.producers:
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **settings)
+            producer = AIOKafkaProducer(**self.common, **settings)
             await producer.start()
             self.producers[key] = producer
         return self.producers[key]
@@ -139,7 +153,8 @@ class AiokafkaDriver(Driver):
                 )
             )
         sent = await asyncio.wait_for(asyncio.gather(*futures), timeout=30)
-        return {"results": [{"partition": md.partition, "offset": md.offset} for md in sent]}
+        results = [{"partition": md.partition, "offset": md.offset} for md in sent]
+        return {"results": results, "throttle_time_ms": None}  # aiokafka exposes no throttle time
 
     async def describe(self, names: list[str] | None) -> dict[str, Any]:
         """Metadata per topic, asking only about existing ones: describe_topics would auto-create the rest."""
@@ -222,7 +237,7 @@ class AiokafkaDriver(Driver):
         """begin, send, send_offsets_to_transaction (optional), commit or abort (KIP-98)."""
         tid = request["transactional_id"]
         if tid not in self.txn_producers:
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=tid, linger_ms=5)
+            producer = AIOKafkaProducer(**self.common, transactional_id=tid, linger_ms=5)
             await producer.start()  # InitProducerId
             self.txn_producers[tid] = producer
         producer = self.txn_producers[tid]
@@ -245,7 +260,7 @@ class AiokafkaDriver(Driver):
 
     async def op_group_consume(self, request: dict[str, Any]) -> dict[str, Any]:
         settings: dict[str, Any] = {
-            "bootstrap_servers": self.bootstrap,
+            **self.common,
             "group_id": request["group"],
             "auto_offset_reset": "earliest",
             "enable_auto_commit": False,

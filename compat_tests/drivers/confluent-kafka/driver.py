@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import confluent_kafka
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    ThrottleEvent,
+    TopicPartition,
+)
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -21,6 +30,7 @@ from confluent_kafka.admin import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pydriver import (  # noqa: E402
+    ClientConfig,
     ClientError,
     Driver,
     Message,
@@ -96,13 +106,22 @@ class ConfluentDriver(Driver):
     client = "confluent-kafka"
     version = confluent_kafka.__version__
 
-    def __init__(self, bootstrap: str) -> None:
-        super().__init__(bootstrap)
-        self.conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "broker.address.family": "v4"}
+    def __init__(self, bootstrap: str, client_config: ClientConfig) -> None:
+        super().__init__(bootstrap, client_config)
+        self.conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "broker.address.family": "v4", **self.security}
+        # The longest throttle time (ms) a broker reported to a producer during the current produce.
+        self.throttle_ms = 0
         self.producers: dict[tuple[Any, ...], Producer] = {}
         self.txn_producers: dict[str, Producer] = {}
         self._admin: AdminClient | None = None
         self._lookup: Consumer | None = None
+
+    def security_settings(self, config: ClientConfig) -> dict[str, Any]:
+        return config.librdkafka()
+
+    def throttled(self, event: ThrottleEvent) -> None:
+        """librdkafka's throttle_cb (served by poll/flush): a broker's throttle_time_ms in a response."""
+        self.throttle_ms = max(self.throttle_ms, round(event.throttle_time * 1000))
 
     def admin(self) -> AdminClient:
         if self._admin is None:
@@ -122,16 +141,19 @@ class ConfluentDriver(Driver):
             "enable.idempotence": bool(request.get("idempotent", False)),
             "message.timeout.ms": 20000,
             "linger.ms": 5,
+            "throttle_cb": self.throttled,
         }
         if request.get("max_request_bytes"):
             settings["message.max.bytes"] = int(request["max_request_bytes"])
-        key = tuple(sorted(settings.items()))
+        key = tuple(sorted(settings.items(), key=lambda kv: kv[0]))
         if key not in self.producers:
             self.producers[key] = Producer({**self.conf, **settings})
         return self.producers[key]
 
     def op_produce(self, request: dict[str, Any]) -> dict[str, Any]:
-        return {"results": self.send(self.producer(request), request["topic"], messages(request))}
+        self.throttle_ms = 0
+        results = self.send(self.producer(request), request["topic"], messages(request))
+        return {"results": results, "throttle_time_ms": self.throttle_ms}
 
     def send(self, producer: Producer, topic: str, msgs: list[Message]) -> list[dict[str, Any] | None]:
         """Produce and flush; (partition, offset) per message in order."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import faulthandler
+import math
 import signal
 import sys
 import time
@@ -17,6 +18,7 @@ from kafka.structs import OffsetAndMetadata
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from group_member import ASSIGNORS, MemberProcess, to_message  # noqa: E402
 from pydriver import (  # noqa: E402
+    ClientConfig,
     ClientError,
     Driver,
     Unsupported,
@@ -33,26 +35,53 @@ from pydriver import (  # noqa: E402
 TIMEOUT_MS = 15000
 
 
+def throttle_time_max(producer: KafkaProducer) -> int:
+    """The producer's `throttle-time-max` metric (ms, any broker): the max over the sensor's recent
+    samples (30 s windows), so this produce's throttling, as the driver keeps one producer per
+    settings and the quota cell is its user's only producer. -inf (no sample yet) is no throttling."""
+    found = [
+        value
+        for group in producer.metrics().values()
+        for name, value in group.items()
+        if name == "throttle-time-max" and isinstance(value, float) and math.isfinite(value)
+    ]
+    return round(max(found, default=0.0))
+
+
 class KafkaPythonDriver(Driver):
     client = "kafka-python"
     version = kafka.__version__
 
-    def __init__(self, bootstrap: str) -> None:
-        super().__init__(bootstrap)
+    def __init__(self, bootstrap: str, client_config: ClientConfig) -> None:
+        super().__init__(bootstrap, client_config)
+        # Every client's connection settings: the broker and the --client-config security ones.
+        self.common: dict[str, Any] = {"bootstrap_servers": bootstrap, **self.security}
         self.producers: dict[tuple[Any, ...], KafkaProducer] = {}
         self.txn_producers: dict[str, KafkaProducer] = {}
         self._admin: KafkaAdminClient | None = None
         self._lookup: KafkaConsumer | None = None
 
+    def security_settings(self, config: ClientConfig) -> dict[str, Any]:
+        """kafka-python's names; it has no OAUTHBEARER token source without code, so PLAIN and SCRAM only."""
+        settings: dict[str, Any] = {"security_protocol": config.security_protocol}
+        settings |= config.python_sasl(("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"))
+        if config.ssl:
+            settings |= {
+                "ssl_cafile": config.ssl_ca_location,
+                "ssl_certfile": config.ssl_certificate_location,
+                "ssl_keyfile": config.ssl_key_location,
+            }
+        return settings
+
     def admin(self) -> KafkaAdminClient:
         if self._admin is None:
-            self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=TIMEOUT_MS)
+            self._admin = KafkaAdminClient(**self.common, request_timeout_ms=TIMEOUT_MS)
         return self._admin
 
     def lookup(self) -> KafkaConsumer:
         """A consumer kept for offset queries; it is never assigned."""
         if self._lookup is None:
-            self._lookup = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+            self._lookup = KafkaConsumer(**self.common, enable_auto_commit=False)
         return self._lookup
 
     def producer(self, request: dict[str, Any]) -> KafkaProducer:
@@ -71,7 +100,7 @@ class KafkaPythonDriver(Driver):
             settings["max_request_size"] = int(request["max_request_bytes"])
         key = tuple(sorted(settings.items()))
         if key not in self.producers:
-            self.producers[key] = KafkaProducer(bootstrap_servers=self.bootstrap, **settings)
+            self.producers[key] = KafkaProducer(**self.common, **settings)
         return self.producers[key]
 
     def op_produce(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +128,7 @@ class KafkaPythonDriver(Driver):
         for f in futures:
             md = f.get(timeout=30)
             results.append({"partition": md.partition, "offset": md.offset})
-        return {"results": results}
+        return {"results": results, "throttle_time_ms": throttle_time_max(producer)}
 
     def partitions(self, topic: str) -> list[int]:
         found = self.lookup().partitions_for_topic(topic)
@@ -111,7 +140,7 @@ class KafkaPythonDriver(Driver):
         topic, count = request["topic"], int(request["count"])
         parts = request.get("partitions") or self.partitions(topic)
         consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **self.common,
             enable_auto_commit=False,
             group_id=None,
             isolation_level=isolation_level(request),
@@ -173,7 +202,7 @@ class KafkaPythonDriver(Driver):
         """begin, send, send_offsets_to_transaction (optional), commit or abort (KIP-98)."""
         tid = request["transactional_id"]
         if tid not in self.txn_producers:
-            producer = KafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=tid, linger_ms=5)
+            producer = KafkaProducer(**self.common, transactional_id=tid, linger_ms=5)
             producer.init_transactions()
             self.txn_producers[tid] = producer
         producer = self.txn_producers[tid]
@@ -200,7 +229,7 @@ class KafkaPythonDriver(Driver):
         if assignor and assignor not in ASSIGNORS:
             raise Unsupported(f"assignor {assignor!r}")
         config: dict[str, Any] = {
-            "bootstrap_servers": self.bootstrap,
+            **self.common,
             "group_id": request["group"],
             "auto_offset_reset": "earliest",
             "enable_auto_commit": False,

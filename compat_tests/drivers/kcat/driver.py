@@ -21,6 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pydriver import (  # noqa: E402
+    ClientConfig,
     ClientError,
     Driver,
     Message,
@@ -57,9 +58,14 @@ class KcatDriver(Driver):
     client = "kcat"
     version = kcat_version()
 
+    def security_settings(self, config: ClientConfig) -> dict[str, Any]:
+        """librdkafka's properties, each a `-X name=value` as a user would type them."""
+        return dict(config.librdkafka())
+
     def kcat(self, *args: str, stdin: bytes | None = None, timeout: float = TIMEOUT_S) -> bytes:
         """Run kcat; a non-zero exit becomes a ClientError named after the librdkafka error it printed."""
-        cmd = [KCAT, "-b", self.bootstrap, "-X", "broker.address.family=v4", *args]
+        settings = [f"{k}={v}" for k, v in self.security.items()]
+        cmd = [KCAT, "-b", self.bootstrap, "-X", "broker.address.family=v4", *_options("-X", settings), *args]
         try:
             proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
@@ -100,7 +106,8 @@ class KcatDriver(Driver):
             for name, value in headers:
                 args += ["-H", f"{name}={(value or b'').decode()}"]
             self.kcat(*args, stdin=data)
-        return {"results": [{"partition": m.partition, "offset": None} for m in msgs]}
+        # kcat prints no throttle time (librdkafka's throttle events stay inside it)
+        return {"results": [{"partition": m.partition, "offset": None} for m in msgs], "throttle_time_ms": None}
 
     def op_consume(self, request: dict[str, Any]) -> dict[str, Any]:
         topic, count = request["topic"], int(request["count"])
@@ -163,6 +170,11 @@ class KcatDriver(Driver):
                 entry["error"] = ERROR_TEXTS.get(t["error"], t["error"])
             topics[name] = entry
         return {"brokers": brokers, "topics": topics}
+
+
+def _options(flag: str, values: list[str]) -> list[str]:
+    """[flag, v1, flag, v2, ...]."""
+    return [word for v in values for word in (flag, v)]
 
 
 def parse_consumed(out: bytes) -> list[Message]:
