@@ -97,6 +97,7 @@ type request struct {
 	TimeoutMs         int64                      `json:"timeout_ms"`
 	Timestamp         int64                      `json:"timestamp"`
 	MaxRequestBytes   int32                      `json:"max_request_bytes"` // the client's own size limit; 0: default
+	BatchBytes        int32                      `json:"batch_bytes"`       // the client's batch size; 0: default
 	IsolationLevel    string                     `json:"isolation_level"`
 	groupFields
 }
@@ -355,6 +356,7 @@ func (d *driver) producer(compression, acks string, idempotent, manual bool, max
 		kgo.AllowAutoTopicCreation(),
 	)
 	if maxBytes > 0 {
+		// kgo's one batch limit is also its record size limit: the smaller of the two asked for.
 		opts = append(opts, kgo.ProducerBatchMaxBytes(maxBytes))
 	}
 	if !idempotent {
@@ -378,6 +380,14 @@ func (d *driver) producer(compression, acks string, idempotent, manual bool, max
 	}
 	d.producers[key] = p
 	return p, nil
+}
+
+// batchLimit is the smaller of the positive limits asked for (0: kgo's default).
+func batchLimit(maxRequestBytes, batchBytes int32) int32 {
+	if batchBytes > 0 && (maxRequestBytes <= 0 || batchBytes < maxRequestBytes) {
+		return batchBytes
+	}
+	return maxRequestBytes
 }
 
 func decodeHeaders(hs [][]json.RawMessage) ([]kgo.RecordHeader, error) {
@@ -440,7 +450,7 @@ func (d *driver) produce(req *request) reply {
 		for end < len(records) && (req.Messages[end].Partition != nil) == manual {
 			end++
 		}
-		p, err := d.producer(req.Compression, acks, idempotent, manual, req.MaxRequestBytes)
+		p, err := d.producer(req.Compression, acks, idempotent, manual, batchLimit(req.MaxRequestBytes, req.BatchBytes))
 		if err != nil {
 			return errReply(err)
 		}

@@ -272,26 +272,18 @@ async function produce(req) {
     if (!isNull(m, 'partition')) msg.partition = m.partition
     return msg
   })
-  takeThrottle() // the reply reports the throttle times of this send only
-  const meta = await producer.send({
-    topic: req.topic,
-    messages,
-    acks,
-    compression: CODECS[compression],
-    timeout: 30000,
-  })
-  // kafkajs sends each partition's messages as one batch in request order, and reports its base
-  // offset: message i's offset is the base plus its rank among the messages sent to its partition.
-  const base = new Map((meta || []).map(r => [r.partition, BigInt(r.baseOffset)]))
-  const rank = new Map()
-  const results = messages.map(msg => {
-    const partition = chosen.has(msg) ? chosen.get(msg) : msg.partition
-    const n = rank.get(partition) || 0
-    rank.set(partition, n + 1)
-    if (acks === 0) return { partition, offset: -1 }
-    if (!base.has(partition)) return { partition, offset: null }
-    return { partition, offset: Number(base.get(partition) + BigInt(n)) }
-  })
+  takeThrottle() // the reply reports the throttle times of this produce only
+  const results = []
+  for (const chunk of batches(messages, req.batch_bytes)) {
+    const meta = await producer.send({
+      topic: req.topic,
+      messages: chunk,
+      acks,
+      compression: CODECS[compression],
+      timeout: 30000,
+    })
+    results.push(...offsetsOf(chunk, meta, acks))
+  }
   // kafkajs drops, without an error, the messages for a partition that is not in the topic's
   // metadata (sendMessages.js finds no leader for it and sends nothing): send() resolves with no
   // result for that partition. That is Kafka's UNKNOWN_TOPIC_OR_PARTITION condition; say so.
@@ -304,6 +296,40 @@ async function produce(req) {
     }
   }
   return { ok: true, results, throttle_time_ms: takeThrottle() }
+}
+
+// kafkajs has no batch size: send() puts all its messages for a partition in one batch. With
+// `batch_bytes` the driver sends consecutive chunks of about that many bytes, one send() each, as an
+// application bounding its requests would.
+function batches(messages, batchBytes) {
+  if (!batchBytes) return [messages]
+  const size = m => (m.key ? m.key.length : 0) + (m.value ? m.value.length : 0)
+  const out = [[]]
+  let bytes = 0
+  for (const m of messages) {
+    if (out[out.length - 1].length && bytes + size(m) > batchBytes) {
+      out.push([])
+      bytes = 0
+    }
+    out[out.length - 1].push(m)
+    bytes += size(m)
+  }
+  return out
+}
+
+// kafkajs sends each partition's messages as one batch in request order, and reports its base
+// offset: message i's offset is the base plus its rank among the messages sent to its partition.
+function offsetsOf(messages, meta, acks) {
+  const base = new Map((meta || []).map(r => [r.partition, BigInt(r.baseOffset)]))
+  const rank = new Map()
+  return messages.map(msg => {
+    const partition = chosen.has(msg) ? chosen.get(msg) : msg.partition
+    const n = rank.get(partition) || 0
+    rank.set(partition, n + 1)
+    if (acks === 0) return { partition, offset: -1 }
+    if (!base.has(partition)) return { partition, offset: null }
+    return { partition, offset: Number(base.get(partition) + BigInt(n)) }
+  })
 }
 
 async function partitionsOf(topic) {

@@ -108,6 +108,7 @@ type request struct {
 	TimeoutMs         int64                      `json:"timeout_ms"`
 	Timestamp         int64                      `json:"timestamp"`
 	MaxRequestBytes   int                        `json:"max_request_bytes"` // the client's own size limit; 0: default
+	BatchBytes        int                        `json:"batch_bytes"`       // the client's batch size; 0: default
 	IsolationLevel    string                     `json:"isolation_level"`
 	groupFields
 }
@@ -394,6 +395,7 @@ func (d *driver) producer(compression, acks string, idempotent, manual bool, max
 		c.Net.MaxOpenRequests = 1
 	}
 	if maxBytes > 0 {
+		// sarama's one limit for a message and for a partition's batch in a request.
 		c.Producer.MaxMessageBytes = maxBytes
 	}
 	if manual {
@@ -406,6 +408,14 @@ func (d *driver) producer(compression, acks string, idempotent, manual bool, max
 	d.producers[key] = p
 	d.metrics[p] = c.MetricRegistry
 	return p, nil
+}
+
+// batchLimit is the smaller of the positive limits asked for (0: sarama's default).
+func batchLimit(maxRequestBytes, batchBytes int) int {
+	if batchBytes > 0 && (maxRequestBytes <= 0 || batchBytes < maxRequestBytes) {
+		return batchBytes
+	}
+	return maxRequestBytes
 }
 
 func decodeHeaders(hs [][]json.RawMessage) ([]sarama.RecordHeader, error) {
@@ -462,7 +472,7 @@ func (d *driver) produce(req *request) reply {
 		for end < len(msgs) && (req.Messages[end].Partition != nil) == manual {
 			end++
 		}
-		p, err := d.producer(req.Compression, acks, idempotent, manual, req.MaxRequestBytes)
+		p, err := d.producer(req.Compression, acks, idempotent, manual, batchLimit(req.MaxRequestBytes, req.BatchBytes))
 		if err != nil {
 			return errReply(err)
 		}

@@ -383,8 +383,9 @@ public final class Driver {
         return lookup;
     }
 
-    KafkaProducer<byte[], byte[]> producer(String compression, String acks, boolean idempotent, int maxRequestBytes) {
-        String key = compression + "/" + acks + "/" + idempotent + "/" + maxRequestBytes;
+    KafkaProducer<byte[], byte[]> producer(String compression, String acks, boolean idempotent, int maxRequestBytes,
+            int batchBytes) {
+        String key = compression + "/" + acks + "/" + idempotent + "/" + maxRequestBytes + "/" + batchBytes;
         return producers.computeIfAbsent(key, k -> {
             Properties p = common();
             p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, compression);
@@ -397,6 +398,9 @@ public final class Driver {
                 // The client's own size limit (default 1 MiB); buffer.memory (32 MiB) must hold a record too.
                 p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Integer.toString(maxRequestBytes));
                 p.put(ProducerConfig.BUFFER_MEMORY_CONFIG, Long.toString(Math.max(32L << 20, 2L * maxRequestBytes)));
+            }
+            if (batchBytes > 0) {
+                p.put(ProducerConfig.BATCH_SIZE_CONFIG, Integer.toString(batchBytes));
             }
             return new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
         });
@@ -488,7 +492,8 @@ public final class Driver {
         }
         boolean idempotent = req.optBoolean("idempotent", false);
         int maxRequestBytes = isNull(req, "max_request_bytes") ? 0 : req.getInt("max_request_bytes");
-        KafkaProducer<byte[], byte[]> p = producer(compression, acks, idempotent, maxRequestBytes);
+        int batchBytes = isNull(req, "batch_bytes") ? 0 : req.getInt("batch_bytes");
+        KafkaProducer<byte[], byte[]> p = producer(compression, acks, idempotent, maxRequestBytes, batchBytes);
 
         JSONArray msgs = req.getJSONArray("messages");
         List<Future<RecordMetadata>> futures = new ArrayList<>();
