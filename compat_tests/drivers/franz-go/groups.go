@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -66,6 +68,23 @@ func (m *member) track(add bool) func(context.Context, *kgo.Client, map[string][
 	}
 }
 
+// OnGroupManageError (kgo.HookGroupManageError) keeps a denied group or topic as the member's
+// error: kgo logs group-loop errors and rejoins forever, where an application gives up on these.
+func (m *member) OnGroupManageError(err error) {
+	if !errors.Is(err, kerr.GroupAuthorizationFailed) && !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err == nil {
+		m.err = err
+	}
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
 func (m *member) poll(ctx context.Context) {
 	defer close(m.done)
 	for ctx.Err() == nil {
@@ -76,8 +95,9 @@ func (m *member) poll(ctx context.Context) {
 			return
 		}
 		m.mu.Lock()
+		// pctx is canceled by now: the poll's own timeout is told apart by its error.
 		fetches.EachError(func(_ string, _ int32, err error) {
-			if ctx.Err() == nil && pctx.Err() == nil && m.err == nil {
+			if ctx.Err() == nil && !isContextErr(err) && m.err == nil {
 				m.err = err
 			}
 		})
@@ -200,6 +220,7 @@ func (d *driver) groupConsume(req *request) reply {
 			kgo.OnPartitionsAssigned(m.track(true)),
 			kgo.OnPartitionsRevoked(m.track(false)),
 			kgo.OnPartitionsLost(m.track(false)),
+			kgo.WithHooks(m),
 		)
 		if balancer != nil {
 			opts = append(opts, kgo.Balancers(balancer))

@@ -97,6 +97,7 @@ type request struct {
 	TimeoutMs         int64                      `json:"timeout_ms"`
 	Timestamp         int64                      `json:"timestamp"`
 	MaxRequestBytes   int32                      `json:"max_request_bytes"` // the client's own size limit; 0: default
+	BatchBytes        int32                      `json:"batch_bytes"`       // the client's batch size; 0: default
 	IsolationLevel    string                     `json:"isolation_level"`
 	groupFields
 }
@@ -159,17 +160,21 @@ func errReply(err error) reply {
 
 type driver struct {
 	bootstrap string
+	security  []kgo.Opt     // TLS and SASL options from --client-config
+	insecure  string        // why --client-config cannot be applied (ops answer unsupported), or ""
+	throttle  *throttleHook // broker throttle times, reported by produce
 	admin     *kadm.Client
 	adminKgo  *kgo.Client
 	producers map[string]*kgo.Client
 }
 
 func (d *driver) baseOpts() []kgo.Opt {
-	return []kgo.Opt{
+	return append([]kgo.Opt{
 		kgo.SeedBrokers(d.bootstrap),
 		kgo.ClientID("kafkapy-compat-franz-go"),
 		kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelWarn, nil)),
-	}
+		kgo.WithHooks(d.throttle),
+	}, d.security...)
 }
 
 func (d *driver) close() {
@@ -185,6 +190,9 @@ func (d *driver) handle(line []byte) reply {
 	var req request
 	if err := json.Unmarshal(line, &req); err != nil {
 		return badRequest("cannot parse request: " + err.Error())
+	}
+	if req.Op != "hello" && d.insecure != "" {
+		return unsupported(d.insecure)
 	}
 	switch req.Op {
 	case "hello":
@@ -348,6 +356,7 @@ func (d *driver) producer(compression, acks string, idempotent, manual bool, max
 		kgo.AllowAutoTopicCreation(),
 	)
 	if maxBytes > 0 {
+		// kgo's one batch limit is also its record size limit: the smaller of the two asked for.
 		opts = append(opts, kgo.ProducerBatchMaxBytes(maxBytes))
 	}
 	if !idempotent {
@@ -361,8 +370,24 @@ func (d *driver) producer(compression, acks string, idempotent, manual bool, max
 	if err != nil {
 		return nil, err
 	}
+	// kgo retries a producer's failed connection (a refused SASL login) until the produce context
+	// ends; one Metadata round trip first surfaces such an error, as an application's Ping would.
+	ctx, cancel := ctxFor(15 * time.Second)
+	defer cancel()
+	if err := p.Ping(ctx); err != nil {
+		p.Close()
+		return nil, err
+	}
 	d.producers[key] = p
 	return p, nil
+}
+
+// batchLimit is the smaller of the positive limits asked for (0: kgo's default).
+func batchLimit(maxRequestBytes, batchBytes int32) int32 {
+	if batchBytes > 0 && (maxRequestBytes <= 0 || batchBytes < maxRequestBytes) {
+		return batchBytes
+	}
+	return maxRequestBytes
 }
 
 func decodeHeaders(hs [][]json.RawMessage) ([]kgo.RecordHeader, error) {
@@ -418,13 +443,14 @@ func (d *driver) produce(req *request) reply {
 	// through the default-partitioner client. Consecutive runs of the same kind are produced and
 	// flushed one after the other, so records land in request order.
 	errs := make([]error, len(records))
+	d.throttle.take() // the reply reports the throttle times of this produce only
 	for start := 0; start < len(records); {
 		manual := req.Messages[start].Partition != nil
 		end := start + 1
 		for end < len(records) && (req.Messages[end].Partition != nil) == manual {
 			end++
 		}
-		p, err := d.producer(req.Compression, acks, idempotent, manual, req.MaxRequestBytes)
+		p, err := d.producer(req.Compression, acks, idempotent, manual, batchLimit(req.MaxRequestBytes, req.BatchBytes))
 		if err != nil {
 			return errReply(err)
 		}
@@ -450,7 +476,7 @@ func (d *driver) produce(req *request) reply {
 		}
 		results[i] = reply{"partition": r.Partition, "offset": off}
 	}
-	return okReply(reply{"results": results})
+	return okReply(reply{"results": results, "throttle_time_ms": d.throttle.take()})
 }
 
 func (d *driver) partitionsOf(ctx context.Context, topic string) ([]int32, error) {
@@ -641,11 +667,15 @@ func (d *driver) offsetsForTimes(req *request) reply {
 
 func main() {
 	bootstrap := flag.String("bootstrap", "127.0.0.1:9092", "host:port of the broker")
+	clientConfig := flag.String("client-config", "", "security settings as JSON (drivers/README.md)")
 	flag.Parse()
 	log.SetOutput(os.Stderr)
 
-	d := &driver{bootstrap: *bootstrap, producers: map[string]*kgo.Client{}}
+	d := &driver{bootstrap: *bootstrap, producers: map[string]*kgo.Client{}, throttle: &throttleHook{}}
 	var err error
+	if d.security, err = securityOpts(*clientConfig); err != nil {
+		d.insecure = err.Error()
+	}
 	d.adminKgo, err = kgo.NewClient(d.baseOpts()...)
 	if err != nil {
 		log.Fatalf("franz-go client: %v", err)

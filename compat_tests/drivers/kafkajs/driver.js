@@ -12,9 +12,13 @@
 //   client reports KafkaJSServerDoesNotSupportApiKey and the step is answered `unsupported`.
 // - Headers are an object in kafkajs: repeated names become arrays, so the order of interleaved
 //   repeated names (a, b, a) cannot be kept.
+// - Throttling: kafkajs reports a response's throttle time only through its logger (its request
+//   queue's debug line, KIP-219); no instrumentation event carries it. Producers therefore come
+//   from a second Kafka instance logging at DEBUG, whose log lines are read for that number.
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 
+const fs = require('fs')
 const readline = require('readline')
 const crypto = require('crypto')
 const {
@@ -45,14 +49,44 @@ const CODECS = {
 
 function parseArgs(argv) {
   let bootstrap = '127.0.0.1:9092'
+  let clientConfig = {}
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--bootstrap' && i + 1 < argv.length) bootstrap = argv[++i]
     else if (argv[i].startsWith('--bootstrap=')) bootstrap = argv[i].slice('--bootstrap='.length)
+    else if (argv[i] === '--client-config' && i + 1 < argv.length) clientConfig = JSON.parse(argv[++i])
   }
-  return { bootstrap }
+  return { bootstrap, clientConfig }
 }
 
-const { bootstrap } = parseArgs(process.argv.slice(2))
+const { bootstrap, clientConfig } = parseArgs(process.argv.slice(2))
+
+const SASL_MECHANISMS = { PLAIN: 'plain', 'SCRAM-SHA-256': 'scram-sha-256', 'SCRAM-SHA-512': 'scram-sha-512' }
+
+// The runner's --client-config as kafkajs' `ssl` and `sasl` options (drivers/README.md). A setting
+// kafkajs cannot take sets `reason` instead: every op but hello then answers `unsupported`.
+function securityOptions(c) {
+  const protocol = c.security_protocol || 'PLAINTEXT'
+  if (!['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'].includes(protocol)) {
+    return { reason: `unknown security_protocol ${protocol}` }
+  }
+  const opts = {}
+  if (protocol.endsWith('SSL')) {
+    opts.ssl = {}
+    if (c.ssl_ca_location) opts.ssl.ca = [fs.readFileSync(c.ssl_ca_location, 'utf8')]
+    if (c.ssl_certificate_location) {
+      opts.ssl.cert = fs.readFileSync(c.ssl_certificate_location, 'utf8')
+      opts.ssl.key = fs.readFileSync(c.ssl_key_location, 'utf8')
+    }
+  }
+  if (protocol.startsWith('SASL_')) {
+    const mechanism = SASL_MECHANISMS[c.sasl_mechanism]
+    if (!mechanism) return { reason: `SASL mechanism not set up by the kafkajs driver: ${c.sasl_mechanism}` }
+    opts.sasl = { mechanism, username: c.sasl_username, password: c.sasl_password }
+  }
+  return { opts }
+}
+
+const security = securityOptions(clientConfig)
 
 // kafkajs logs (WARN and up) go to stderr as one JSON line each.
 const logCreator = () => ({ namespace, level, label, log }) => {
@@ -60,14 +94,35 @@ const logCreator = () => ({ namespace, level, label, log }) => {
   process.stderr.write(`[kafkajs ${label}] ${namespace}: ${message} ${JSON.stringify(extra)}\n`)
 }
 
-const kafka = new Kafka({
+const kafkaOptions = {
   clientId: 'kafkapy-compat-kafkajs',
   brokers: [bootstrap],
   logLevel: logLevel.WARN,
   logCreator,
   // Bounded retries: a misbehaving broker must fail the step, not stall it for minutes.
   retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
-})
+  ...security.opts,
+}
+const kafka = new Kafka(kafkaOptions)
+
+// The largest throttle time the producers' request queues reported since the last take.
+let producerThrottleMs = 0
+const THROTTLE_LINE = /^Client side throttling in effect for (\d+)ms/
+const producerLogCreator = level => {
+  const forward = logCreator(level)
+  return entry => {
+    const m = THROTTLE_LINE.exec(entry.log.message)
+    if (m) producerThrottleMs = Math.max(producerThrottleMs, Number(m[1]))
+    if (entry.level <= logLevel.WARN) forward(entry)
+  }
+}
+const producerKafka = new Kafka({ ...kafkaOptions, logLevel: logLevel.DEBUG, logCreator: producerLogCreator })
+
+function takeThrottle() {
+  const ms = producerThrottleMs
+  producerThrottleMs = 0
+  return ms
+}
 
 class BadRequest extends Error {}
 
@@ -134,7 +189,7 @@ async function getProducer(idempotent) {
     }
     const opts = { createPartitioner }
     if (idempotent) Object.assign(opts, { idempotent: true, maxInFlightRequests: 1 })
-    const p = kafka.producer(opts)
+    const p = producerKafka.producer(opts)
     await p.connect()
     producers.set(key, p)
   }
@@ -217,25 +272,18 @@ async function produce(req) {
     if (!isNull(m, 'partition')) msg.partition = m.partition
     return msg
   })
-  const meta = await producer.send({
-    topic: req.topic,
-    messages,
-    acks,
-    compression: CODECS[compression],
-    timeout: 30000,
-  })
-  // kafkajs sends each partition's messages as one batch in request order, and reports its base
-  // offset: message i's offset is the base plus its rank among the messages sent to its partition.
-  const base = new Map((meta || []).map(r => [r.partition, BigInt(r.baseOffset)]))
-  const rank = new Map()
-  const results = messages.map(msg => {
-    const partition = chosen.has(msg) ? chosen.get(msg) : msg.partition
-    const n = rank.get(partition) || 0
-    rank.set(partition, n + 1)
-    if (acks === 0) return { partition, offset: -1 }
-    if (!base.has(partition)) return { partition, offset: null }
-    return { partition, offset: Number(base.get(partition) + BigInt(n)) }
-  })
+  takeThrottle() // the reply reports the throttle times of this produce only
+  const results = []
+  for (const chunk of batches(messages, req.batch_bytes)) {
+    const meta = await producer.send({
+      topic: req.topic,
+      messages: chunk,
+      acks,
+      compression: CODECS[compression],
+      timeout: 30000,
+    })
+    results.push(...offsetsOf(chunk, meta, acks))
+  }
   // kafkajs drops, without an error, the messages for a partition that is not in the topic's
   // metadata (sendMessages.js finds no leader for it and sends nothing): send() resolves with no
   // result for that partition. That is Kafka's UNKNOWN_TOPIC_OR_PARTITION condition; say so.
@@ -247,7 +295,41 @@ async function produce(req) {
       message: `kafkajs send() resolved without a result for partition ${lost.partition} (not in the topic metadata); the message was not sent`,
     }
   }
-  return { ok: true, results }
+  return { ok: true, results, throttle_time_ms: takeThrottle() }
+}
+
+// kafkajs has no batch size: send() puts all its messages for a partition in one batch. With
+// `batch_bytes` the driver sends consecutive chunks of about that many bytes, one send() each, as an
+// application bounding its requests would.
+function batches(messages, batchBytes) {
+  if (!batchBytes) return [messages]
+  const size = m => (m.key ? m.key.length : 0) + (m.value ? m.value.length : 0)
+  const out = [[]]
+  let bytes = 0
+  for (const m of messages) {
+    if (out[out.length - 1].length && bytes + size(m) > batchBytes) {
+      out.push([])
+      bytes = 0
+    }
+    out[out.length - 1].push(m)
+    bytes += size(m)
+  }
+  return out
+}
+
+// kafkajs sends each partition's messages as one batch in request order, and reports its base
+// offset: message i's offset is the base plus its rank among the messages sent to its partition.
+function offsetsOf(messages, meta, acks) {
+  const base = new Map((meta || []).map(r => [r.partition, BigInt(r.baseOffset)]))
+  const rank = new Map()
+  return messages.map(msg => {
+    const partition = chosen.has(msg) ? chosen.get(msg) : msg.partition
+    const n = rank.get(partition) || 0
+    rank.set(partition, n + 1)
+    if (acks === 0) return { partition, offset: -1 }
+    if (!base.has(partition)) return { partition, offset: null }
+    return { partition, offset: Number(base.get(partition) + BigInt(n)) }
+  })
 }
 
 async function partitionsOf(topic) {
@@ -550,6 +632,7 @@ async function adminOp(req) {
 }
 
 async function handle(req) {
+  if (req.op !== 'hello' && security.reason) return unsupported(security.reason)
   switch (req.op) {
     case 'hello':
       return { ok: true, client: 'kafkajs', version: require('kafkajs/package.json').version, ops: OPS }

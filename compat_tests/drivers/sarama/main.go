@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/rcrowley/go-metrics"
 )
 
 const clientModule = "github.com/IBM/sarama"
@@ -107,6 +108,7 @@ type request struct {
 	TimeoutMs         int64                      `json:"timeout_ms"`
 	Timestamp         int64                      `json:"timestamp"`
 	MaxRequestBytes   int                        `json:"max_request_bytes"` // the client's own size limit; 0: default
+	BatchBytes        int                        `json:"batch_bytes"`       // the client's batch size; 0: default
 	IsolationLevel    string                     `json:"isolation_level"`
 	groupFields
 }
@@ -144,6 +146,12 @@ func errName(err error) string {
 	if errors.As(err, &ke) {
 		return kerrName(ke)
 	}
+	// sarama wraps a refused login in ErrOutOfBrokers as a sentinel, which errors.As cannot reach.
+	for _, k := range securityErrors {
+		if errors.Is(err, k) {
+			return kerrName(k)
+		}
+	}
 	switch {
 	case errors.Is(err, sarama.ErrOutOfBrokers):
 		return "sarama.ErrOutOfBrokers"
@@ -163,6 +171,11 @@ func errName(err error) string {
 	}
 	return fmt.Sprintf("%T", err)
 }
+
+// securityErrors are the broker's answers that end a login or deny a resource.
+var securityErrors = []sarama.KError{sarama.ErrSASLAuthenticationFailed, sarama.ErrUnsupportedSASLMechanism,
+	sarama.ErrIllegalSASLState, sarama.ErrTopicAuthorizationFailed, sarama.ErrGroupAuthorizationFailed,
+	sarama.ErrClusterAuthorizationFailed, sarama.ErrTransactionalIDAuthorizationFailed}
 
 func kerrName(k sarama.KError) string {
 	if n, ok := kafkaErrorNames[k]; ok {
@@ -185,14 +198,20 @@ type driver struct {
 	client    sarama.Client
 	admin     sarama.ClusterAdmin
 	producers map[string]sarama.SyncProducer
-	startErr  error // why client/admin could not be created (they are then nil)
+	metrics   map[sarama.SyncProducer]metrics.Registry // each producer's own (its throttle times)
+	startErr  error                                    // why client/admin could not be created (they are then nil)
+	insecure  string                                   // why --client-config cannot be applied, or ""
 }
+
+// clientSecurity is the --client-config, applied to every config the driver makes.
+var clientSecurity = &security{protocol: "PLAINTEXT"}
 
 func newConfig() *sarama.Config {
 	c := sarama.NewConfig()
 	c.ClientID = "kafkapy-compat-sarama"
 	c.Metadata.Retry.Max = 3
 	c.Metadata.Retry.Backoff = 250 * time.Millisecond
+	clientSecurity.apply(c)
 	return c
 }
 
@@ -212,6 +231,9 @@ func (d *driver) handle(line []byte) reply {
 	}
 	if req.Op == "hello" {
 		return okReply(reply{"client": "sarama", "version": clientVersion(), "ops": ops})
+	}
+	if d.insecure != "" {
+		return unsupported(d.insecure)
 	}
 	if d.admin == nil {
 		return errReply(d.startErr)
@@ -373,6 +395,7 @@ func (d *driver) producer(compression, acks string, idempotent, manual bool, max
 		c.Net.MaxOpenRequests = 1
 	}
 	if maxBytes > 0 {
+		// sarama's one limit for a message and for a partition's batch in a request.
 		c.Producer.MaxMessageBytes = maxBytes
 	}
 	if manual {
@@ -383,7 +406,16 @@ func (d *driver) producer(compression, acks string, idempotent, manual bool, max
 		return nil, err
 	}
 	d.producers[key] = p
+	d.metrics[p] = c.MetricRegistry
 	return p, nil
+}
+
+// batchLimit is the smaller of the positive limits asked for (0: sarama's default).
+func batchLimit(maxRequestBytes, batchBytes int) int {
+	if batchBytes > 0 && (maxRequestBytes <= 0 || batchBytes < maxRequestBytes) {
+		return batchBytes
+	}
+	return maxRequestBytes
 }
 
 func decodeHeaders(hs [][]json.RawMessage) ([]sarama.RecordHeader, error) {
@@ -430,6 +462,7 @@ func (d *driver) produce(req *request) reply {
 		}
 		msgs[i] = pm
 	}
+	var throttleMs int64 // the largest throttle_time_ms the produce responses carried
 	// Messages with an explicit partition go through a ManualPartitioner producer, the others
 	// through the default one. Consecutive runs of the same kind are sent one after the other, so
 	// messages land in request order; SendMessages fills in each message's Partition and Offset.
@@ -439,13 +472,15 @@ func (d *driver) produce(req *request) reply {
 		for end < len(msgs) && (req.Messages[end].Partition != nil) == manual {
 			end++
 		}
-		p, err := d.producer(req.Compression, acks, idempotent, manual, req.MaxRequestBytes)
+		p, err := d.producer(req.Compression, acks, idempotent, manual, batchLimit(req.MaxRequestBytes, req.BatchBytes))
 		if err != nil {
 			return errReply(err)
 		}
+		resetThrottle(d.metrics[p])
 		if err := p.SendMessages(msgs[start:end]); err != nil {
 			return errReply(err)
 		}
+		throttleMs = max(throttleMs, maxThrottleMs(d.metrics[p]))
 		start = end
 	}
 	results := make([]reply, len(msgs))
@@ -456,7 +491,7 @@ func (d *driver) produce(req *request) reply {
 		}
 		results[i] = reply{"partition": pm.Partition, "offset": off}
 	}
-	return okReply(reply{"results": results})
+	return okReply(reply{"results": results, "throttle_time_ms": throttleMs})
 }
 
 func (d *driver) consume(req *request) reply {
@@ -627,13 +662,20 @@ func (d *driver) offsetsForTimes(req *request) reply {
 
 func main() {
 	bootstrap := flag.String("bootstrap", "127.0.0.1:9092", "host:port of the broker")
+	clientConfig := flag.String("client-config", "", "security settings as JSON (drivers/README.md)")
 	flag.Parse()
 	log.SetOutput(os.Stderr)
 	if os.Getenv("SARAMA_DEBUG") != "" {
 		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags)
 	}
 
-	d := &driver{addrs: []string{*bootstrap}, producers: map[string]sarama.SyncProducer{}}
+	d := &driver{addrs: []string{*bootstrap}, producers: map[string]sarama.SyncProducer{},
+		metrics: map[sarama.SyncProducer]metrics.Registry{}}
+	if sec, err := parseSecurity(*clientConfig); err != nil {
+		d.insecure = err.Error()
+	} else {
+		clientSecurity = sec
+	}
 	// On failure still answer every request, so the runner sees why instead of a dead pipe.
 	if d.client, d.startErr = sarama.NewClient(d.addrs, newConfig()); d.startErr != nil {
 		log.Printf("sarama client: %v", d.startErr)

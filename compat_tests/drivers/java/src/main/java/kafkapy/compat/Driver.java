@@ -85,30 +85,134 @@ public final class Driver {
         }
     }
 
+    static final Set<String> SASL_MECHANISMS = Set.of("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512");
+    static final Map<String, String> LOGIN_MODULES = Map.of(
+            "PLAIN", "org.apache.kafka.common.security.plain.PlainLoginModule",
+            "SCRAM-SHA-256", "org.apache.kafka.common.security.scram.ScramLoginModule",
+            "SCRAM-SHA-512", "org.apache.kafka.common.security.scram.ScramLoginModule");
+
     private final String bootstrap;
+    /** The client security settings (--client-config), as Java client properties. */
+    private final Properties security;
+    /** Why the client config cannot be applied (every op but hello answers `unsupported`), or null. */
+    private final String unsupportedConfig;
     private final Map<String, KafkaProducer<byte[], byte[]>> producers = new HashMap<>();
     private final Map<String, KafkaProducer<byte[], byte[]>> txnProducers = new HashMap<>();
     private Admin admin;
     private KafkaConsumer<byte[], byte[]> lookup;
 
-    Driver(String bootstrap) {
+    Driver(String bootstrap, JSONObject clientConfig) {
         this.bootstrap = bootstrap;
+        Properties p = new Properties();
+        String reason = null;
+        try {
+            p = securityProperties(clientConfig);
+        } catch (BadRequest e) {
+            reason = e.getMessage();
+        }
+        this.security = p;
+        this.unsupportedConfig = reason;
+    }
+
+    /** A --client-config key's value, or null when absent or null. */
+    static String setting(JSONObject cfg, String key) {
+        return isNull(cfg, key) ? null : cfg.getString(key);
+    }
+
+    /**
+     * The Java client properties for the runner's --client-config (compat_tests/drivers/README.md):
+     * security.protocol, SASL PLAIN/SCRAM through sasl.jaas.config, and TLS from a PKCS12
+     * truststore/keystore or, failing those, PEM files (ssl.*.type=PEM, KIP-651). A setting this
+     * client cannot take raises BadRequest with the reason.
+     */
+    static Properties securityProperties(JSONObject cfg) {
+        Properties p = new Properties();
+        String protocol = setting(cfg, "security_protocol");
+        if (protocol == null) {
+            return p;
+        }
+        if (!Set.of("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL").contains(protocol)) {
+            throw new BadRequest("unknown security_protocol " + protocol);
+        }
+        p.put("security.protocol", protocol);
+        if (protocol.startsWith("SASL_")) {
+            String mechanism = setting(cfg, "sasl_mechanism");
+            if (!SASL_MECHANISMS.contains(mechanism)) {
+                throw new BadRequest("SASL mechanism not set up by the java driver: " + mechanism);
+            }
+            p.put("sasl.mechanism", mechanism);
+            p.put("sasl.jaas.config", LOGIN_MODULES.get(mechanism) + " required username=" + jaasQuote(setting(cfg, "sasl_username"))
+                    + " password=" + jaasQuote(setting(cfg, "sasl_password")) + ";");
+        }
+        if (protocol.endsWith("SSL")) {
+            putStore(p, "truststore", setting(cfg, "ssl_truststore_location"), setting(cfg, "ssl_truststore_password"),
+                    setting(cfg, "ssl_ca_location"));
+            putStore(p, "keystore", setting(cfg, "ssl_keystore_location"), setting(cfg, "ssl_keystore_password"),
+                    setting(cfg, "ssl_certificate_location"));
+            if (setting(cfg, "ssl_keystore_location") == null && setting(cfg, "ssl_certificate_location") != null) {
+                // A PEM keystore is one file holding the client's key and certificate chain.
+                p.put("ssl.keystore.location", pemKeystore(setting(cfg, "ssl_certificate_location"), setting(cfg, "ssl_key_location")));
+            }
+        }
+        return p;
+    }
+
+    /** ssl.<kind>.* from a PKCS12 file, else from a PEM file (PEM takes no password). */
+    static void putStore(Properties p, String kind, String pkcs12, String password, String pem) {
+        if (pkcs12 != null) {
+            p.put("ssl." + kind + ".location", pkcs12);
+            p.put("ssl." + kind + ".type", "PKCS12");
+            if (password != null) {
+                p.put("ssl." + kind + ".password", password);
+                if (kind.equals("keystore")) {
+                    p.put("ssl.key.password", password);
+                }
+            }
+        } else if (pem != null) {
+            p.put("ssl." + kind + ".location", pem);
+            p.put("ssl." + kind + ".type", "PEM");
+        }
+    }
+
+    /** A temporary PEM file with the key then the certificate chain: Kafka's PEM keystore format. */
+    static String pemKeystore(String certificate, String key) {
+        if (key == null) {
+            throw new BadRequest("ssl_certificate_location without ssl_key_location");
+        }
+        try {
+            java.nio.file.Path f = java.nio.file.Files.createTempFile("kafkapy-compat-keystore", ".pem");
+            f.toFile().deleteOnExit();
+            String text = java.nio.file.Files.readString(java.nio.file.Path.of(key)) + "\n"
+                    + java.nio.file.Files.readString(java.nio.file.Path.of(certificate));
+            java.nio.file.Files.writeString(f, text);
+            return f.toString();
+        } catch (java.io.IOException e) {
+            throw new BadRequest("cannot read the client's PEM files: " + e.getMessage());
+        }
+    }
+
+    /** A JAAS option value in double quotes, with quotes and backslashes escaped. */
+    static String jaasQuote(String v) {
+        return "\"" + (v == null ? "" : v.replace("\\", "\\\\").replace("\"", "\\\"")) + "\"";
     }
 
     public static void main(String[] args) throws Exception {
         String bootstrap = "127.0.0.1:9092";
+        JSONObject clientConfig = new JSONObject();
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--bootstrap") && i + 1 < args.length) {
                 bootstrap = args[++i];
             } else if (args[i].startsWith("--bootstrap=")) {
                 bootstrap = args[i].substring("--bootstrap=".length());
+            } else if (args[i].equals("--client-config") && i + 1 < args.length) {
+                clientConfig = new JSONObject(args[++i]);
             }
         }
         // Replies are the only thing on stdout; keep a private handle and send System.out to stderr
         // so that nothing else (a library printing) can corrupt the protocol stream.
         PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
         System.setOut(System.err);
-        Driver d = new Driver(bootstrap);
+        Driver d = new Driver(bootstrap, clientConfig);
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         try {
             String line;
@@ -135,6 +239,9 @@ public final class Driver {
 
     JSONObject handle(JSONObject req) throws Exception {
         String op = req.optString("op", "");
+        if (unsupportedConfig != null && !op.equals("hello")) {
+            return new JSONObject().put("ok", false).put("unsupported", true).put("message", unsupportedConfig);
+        }
         switch (op) {
             case "hello":
                 return ok().put("client", "kafka-clients").put("version", AppInfoParser.getVersion()).put("ops", new JSONArray(OPS));
@@ -198,7 +305,12 @@ public final class Driver {
     static String errorName(Throwable e) {
         e = unwrap(e);
         if (e instanceof ApiException) {
-            return Errors.forException(e).name();
+            Errors error = Errors.forException(e);
+            // A TLS handshake failure (SslAuthenticationException) has no Kafka error code: name its class.
+            if (error == Errors.UNKNOWN_SERVER_ERROR && e instanceof org.apache.kafka.common.errors.AuthenticationException) {
+                return e.getClass().getName();
+            }
+            return error.name();
         }
         return e.getClass().getName();
     }
@@ -238,6 +350,7 @@ public final class Driver {
         // Bounded waits: a misbehaving broker must fail the step, not hang the driver for minutes.
         p.put("request.timeout.ms", "15000");
         p.put("default.api.timeout.ms", "20000");
+        p.putAll(security);
         return p;
     }
 
@@ -270,8 +383,9 @@ public final class Driver {
         return lookup;
     }
 
-    KafkaProducer<byte[], byte[]> producer(String compression, String acks, boolean idempotent, int maxRequestBytes) {
-        String key = compression + "/" + acks + "/" + idempotent + "/" + maxRequestBytes;
+    KafkaProducer<byte[], byte[]> producer(String compression, String acks, boolean idempotent, int maxRequestBytes,
+            int batchBytes) {
+        String key = compression + "/" + acks + "/" + idempotent + "/" + maxRequestBytes + "/" + batchBytes;
         return producers.computeIfAbsent(key, k -> {
             Properties p = common();
             p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, compression);
@@ -284,6 +398,9 @@ public final class Driver {
                 // The client's own size limit (default 1 MiB); buffer.memory (32 MiB) must hold a record too.
                 p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Integer.toString(maxRequestBytes));
                 p.put(ProducerConfig.BUFFER_MEMORY_CONFIG, Long.toString(Math.max(32L << 20, 2L * maxRequestBytes)));
+            }
+            if (batchBytes > 0) {
+                p.put(ProducerConfig.BATCH_SIZE_CONFIG, Integer.toString(batchBytes));
             }
             return new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
         });
@@ -375,7 +492,8 @@ public final class Driver {
         }
         boolean idempotent = req.optBoolean("idempotent", false);
         int maxRequestBytes = isNull(req, "max_request_bytes") ? 0 : req.getInt("max_request_bytes");
-        KafkaProducer<byte[], byte[]> p = producer(compression, acks, idempotent, maxRequestBytes);
+        int batchBytes = isNull(req, "batch_bytes") ? 0 : req.getInt("batch_bytes");
+        KafkaProducer<byte[], byte[]> p = producer(compression, acks, idempotent, maxRequestBytes, batchBytes);
 
         JSONArray msgs = req.getJSONArray("messages");
         List<Future<RecordMetadata>> futures = new ArrayList<>();
@@ -403,7 +521,21 @@ public final class Driver {
             // With acks=0 the client has no broker reply and reports offset -1 itself.
             results.put(new JSONObject().put("partition", md.partition()).put("offset", acks.equals("0") ? -1 : md.offset()));
         }
-        return ok().put("results", results);
+        return ok().put("results", results).put("throttle_time_ms", throttleTimeMs(p));
+    }
+
+    /**
+     * The producer's produce-throttle-time-max metric (the largest throttle_time_ms its produce responses
+     * carried in the metric's window, 2 x 30 s), 0 before any produce response.
+     */
+    static long throttleTimeMs(KafkaProducer<byte[], byte[]> p) {
+        for (Map.Entry<org.apache.kafka.common.MetricName, ? extends org.apache.kafka.common.Metric> e : p.metrics().entrySet()) {
+            if (e.getKey().group().equals("producer-metrics") && e.getKey().name().equals("produce-throttle-time-max")) {
+                double v = (Double) e.getValue().metricValue();
+                return Double.isFinite(v) ? (long) v : 0;
+            }
+        }
+        return 0;
     }
 
     JSONObject consume(JSONObject req) throws Exception {
