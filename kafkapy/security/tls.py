@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kafkapy.security.session import ANONYMOUS
+from kafkapy.security.session import ANONYMOUS, SASL_SSL
 
 if TYPE_CHECKING:
     from kafkapy.broker_config import BrokerConfig
@@ -140,9 +140,16 @@ def tls_settings(config: BrokerConfig, listener_name: str, security_protocol: st
         return None if value is None or not value.strip() else value.strip()
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    # Client-initiated TLS 1.2 renegotiation costs the server a handshake per request: refused, as by JSSE.
+    context.options |= ssl.OP_NO_RENEGOTIATION
     _set_protocols(context, prop)
     _load_keystore(context, prop)
-    _set_client_auth(context, prop)
+    if security_protocol == SASL_SSL:
+        # KIP-684: on SASL_SSL only the listener's own ssl.client.auth counts (SASL authenticates clients).
+        client_auth = config.security_properties.get(f"listener.name.{listener_name.lower()}.ssl.client.auth")
+    else:
+        client_auth = prop("ssl.client.auth")
+    _set_client_auth(context, prop, (client_auth or "none").strip().lower())
     ciphers = prop("ssl.cipher.suites")
     if ciphers is not None:
         try:
@@ -207,9 +214,8 @@ def _load_keystore(context: ssl.SSLContext, prop: Callable[[str], str | None]) -
         _load_pem_chain(context, chain_pem, key_pem, None, "ssl.keystore.location")
 
 
-def _set_client_auth(context: ssl.SSLContext, prop: Callable[[str], str | None]) -> None:
+def _set_client_auth(context: ssl.SSLContext, prop: Callable[[str], str | None], client_auth: str) -> None:
     """ssl.client.auth and the truststore that client certificates are verified against."""
-    client_auth = (prop("ssl.client.auth") or "none").lower()
     if client_auth not in CLIENT_AUTH:
         raise TLSConfigError(f"ssl.client.auth={client_auth} is not one of none, requested, required")
     cafile = _truststore_pem(prop)
