@@ -77,9 +77,11 @@ def parse_workload(text: str) -> tuple[int, int]:
     return n, s
 
 
-def create_topic(bootstrap: str, partitions: int, timeout: float, client_properties: dict[str, str]) -> str:
+def create_topic(
+    bootstrap: str, partitions: int, timeout: float, client_properties: dict[str, str] | None = None
+) -> str:
     name = f"bench-{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap, **client_properties})
+    admin = AdminClient({"bootstrap.servers": bootstrap, **(client_properties or {})})
     fut = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name]
     fut.result(timeout=timeout)
     return name
