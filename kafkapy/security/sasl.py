@@ -64,7 +64,12 @@ def enabled_mechanisms(config: BrokerConfig, listener_name: str) -> list[str]:
 def reauth_ms(config: BrokerConfig, listener_name: str, mechanism: str) -> int:
     """``connections.max.reauth.ms`` for a mechanism on a listener (0: sessions do not expire)."""
     value = config.security_property("connections.max.reauth.ms", listener=listener_name, mechanism=mechanism)
-    return DEFAULT_REAUTH_MS if value is None else int(value)
+    if value is None:
+        return DEFAULT_REAUTH_MS
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"invalid connections.max.reauth.ms={value}: expected a whole number of ms") from None
 
 
 def check_listener(config: BrokerConfig, listener_name: str) -> None:

@@ -251,7 +251,7 @@ def test_refused_sasl_properties(props: dict[str, str], message: str) -> None:
         ),
         (
             {"listener.name.sasl_plaintext.plain.sasl.jaas.config": PLAIN_JAAS, "connections.max.reauth.ms": "x"},
-            "invalid literal",
+            "invalid connections.max.reauth.ms=x: expected a whole number of ms",
         ),
     ],
 )
