@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 # kafkapy.sasl.users (--sasl-user) needs, and a PLAIN listener without users is refused at start-up.
 DEFAULT_MECHANISMS = ("PLAIN",)
 GSSAPI = "GSSAPI"
+# Kafka's sasl.server.max.receive.size default: 512 KB.
+DEFAULT_MAX_RECEIVE_SIZE = 524288
 # Kafka's connections.max.reauth.ms default: 0, sessions never expire.
 DEFAULT_REAUTH_MS = 0
 # Kafka's KafkaChannel.MIN_REAUTH_INTERVAL_ONE_SECOND_NANOS: at most one re-authentication a second.
@@ -72,6 +74,20 @@ def reauth_ms(config: BrokerConfig, listener_name: str, mechanism: str) -> int:
         raise ValueError(f"invalid connections.max.reauth.ms={value}: expected a whole number of ms") from None
 
 
+def max_receive_size(config: BrokerConfig, listener_name: str) -> int:
+    """``sasl.server.max.receive.size``: the largest request before authentication completes."""
+    value = config.security_property("sasl.server.max.receive.size", listener=listener_name)
+    if value is None:
+        return DEFAULT_MAX_RECEIVE_SIZE
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ValueError(f"invalid sasl.server.max.receive.size={value}: expected a whole number of bytes, at least 1")
+    return size
+
+
 def check_listener(config: BrokerConfig, listener_name: str) -> None:
     """Start-up checks of a SASL listener: its mechanisms exist and each can authenticate someone.
 
@@ -81,6 +97,7 @@ def check_listener(config: BrokerConfig, listener_name: str) -> None:
     from kafkapy.broker_config import ConfigError
 
     try:
+        max_receive_size(config, listener_name)
         mechanisms = enabled_mechanisms(config, listener_name)
         for mechanism in mechanisms:
             reauth_ms(config, listener_name, mechanism)

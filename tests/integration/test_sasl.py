@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
+import struct
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -456,3 +457,22 @@ def _hs256_forgery(key: RSAPrivateKey) -> str:
     claims = _b64({"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 60})
     signature = hmac.new(secret, f"{header}.{claims}".encode(), hashlib.sha256).digest()
     return f"{header}.{claims}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def test_before_authentication_requests_are_held_to_sasl_server_max_receive_size(
+    sasl_bootstrap: str, kafka: KafkaBroker
+) -> None:
+    """Kafka's sasl.server.max.receive.size (512 KB): a bigger frame before authentication closes the
+    connection; the same promise on PLAINTEXT, or after authentication, waits for its bytes."""
+    promise = struct.pack(">i", 600_000) + b"\0" * 64
+    with WireClient.connect(sasl_bootstrap) as client:
+        client.send_raw(promise)
+        assert client.is_closed_by_peer()
+    with WireClient.connect(kafka.bootstrap_servers) as client:
+        client.send_raw(promise)
+        assert not client.is_closed_by_peer(timeout=1)
+    with WireClient.connect(sasl_bootstrap) as client:
+        client.request(ApiKey.SASL_HANDSHAKE, 1, {"mechanism": "PLAIN"})
+        client.request(ApiKey.SASL_AUTHENTICATE, 2, {"auth_bytes": b"\0alice\0alice-secret"})
+        client.send_raw(promise)
+        assert not client.is_closed_by_peer(timeout=1)

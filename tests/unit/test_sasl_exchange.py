@@ -241,6 +241,7 @@ def test_refused_sasl_properties(props: dict[str, str], message: str) -> None:
         ({"sasl.enabled.mechanisms": "OAUTHBEARER"}, "OAUTHBEARER on listener SASL_PLAINTEXT has no validator"),
         ({"listener.name.sasl_plaintext.plain.sasl.jaas.config": "Plain required user_a=;"}, "Value not specified"),
         ({"sasl.enabled.mechanisms": ""}, "sasl.enabled.mechanisms is empty"),
+        ({"sasl.server.max.receive.size": "0"}, "invalid sasl.server.max.receive.size=0"),
         (
             {"sasl.enabled.mechanisms": "OAUTHBEARER", "sasl.oauthbearer.jwks.endpoint.url": "https://idp/jwks"},
             "kafkapy reads a JWKS file",
