@@ -106,7 +106,11 @@ def check_listener(config: BrokerConfig, listener_name: str) -> None:
     if not mechanisms:
         raise ConfigError(f"SASL listener {listener_name}: sasl.enabled.mechanisms is empty")
     for mechanism in mechanisms:
-        module = importlib.import_module(MECHANISMS[mechanism].partition(":")[0])
+        try:
+            module = importlib.import_module(MECHANISMS[mechanism].partition(":")[0])
+        except ModuleNotFoundError:
+            raise ConfigError(f"SASL listener {listener_name}: mechanism {mechanism} is not in this build") from None
+        # A mechanism module may check its own settings (users, validator, credentials) at start-up.
         check = getattr(module, "check_listener", None)
         if check is not None:
             check(config, listener_name)
