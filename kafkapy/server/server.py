@@ -26,6 +26,7 @@ from kafkapy.logging_setup import RateLimitedLog
 from kafkapy.protocol.connection import Connection, ProtocolError, Request
 from kafkapy.protocol.schema import Region
 from kafkapy.security.listeners import Listener
+from kafkapy.security.sasl import max_receive_size
 from kafkapy.security.session import Session
 from kafkapy.server.connection_quotas import ConnectionQuotas, IPAddress, client_address
 from kafkapy.server.startup import (
@@ -129,6 +130,12 @@ class ClientConnection:
         self.sock = stream.socket
         self.conn = Connection(broker.config.socket_request_max_bytes)
         self.session = Session.for_listener(listener.name, listener.security_protocol)
+        # Before SASL authentication requests are held to sasl.server.max.receive.size (Kafka's 512 KB).
+        self.unauthenticated = not self.session.authenticated
+        if self.unauthenticated:
+            self.conn.set_max_request_size(
+                min(broker.config.socket_request_max_bytes, max_receive_size(broker.config, listener.name))
+            )
         idle_ms = broker.config.connections_max_idle_ms
         self.max_idle_s = idle_ms / 1000 if idle_ms >= 0 else math.inf
         # Kafka's client host is the address alone; the peer "host:port" names the connection in logs.
@@ -211,6 +218,9 @@ class ClientConnection:
             answer = await dispatch(ctx, request)
         except CloseConnection:
             return False
+        if self.unauthenticated and self.session.authenticated:
+            self.unauthenticated = False
+            self.conn.set_max_request_size(self.broker.config.socket_request_max_bytes)
         if answer is None:
             return True
         await self._send(self.conn.encode_response(request, answer.body, answer.version))
