@@ -156,6 +156,14 @@ def test_credentials_survive_a_restart(tmp_path: object) -> None:
         confluent_produces(bootstrap, "SCRAM-SHA-256", "dave", "dave-secret", "scram-dave")
 
 
+def test_kafka_broker_sasl_option_with_scram() -> None:
+    """KafkaBroker(sasl=("SCRAM-SHA-512", users)): the test helper's users log in with SCRAM (memory storage)."""
+    with KafkaBroker(sasl=("SCRAM-SHA-512", {"bob": "bob-secret"}), storage="memory") as kafka:
+        bootstrap = kafka.listener_bootstrap_servers("SASL_PLAINTEXT")
+        confluent_produces(bootstrap, "SCRAM-SHA-512", "bob", "bob-secret", "scram-helper")
+        assert INVALID + "SCRAM-SHA-512" in confluent_refused(bootstrap, "SCRAM-SHA-512", "bob", "wrong")
+
+
 # --- raw exchanges -----------------------------------------------------------------------------------
 
 
