@@ -244,3 +244,35 @@ def test_a_short_proof_is_an_authentication_failure(sasl_bootstrap: str) -> None
     """Kafka 4.3.1 closes without an answer here (an IllegalArgumentException escapes its xor)."""
     code, message, closed = exchange(sasl_bootstrap, "SCRAM-SHA-512", GENUINE, lambda m: _proof(m, "AAAA"))
     assert (code, message, closed) == (FAILED, INVALID + "SCRAM-SHA-512", True)
+
+
+def test_reauthentication_with_scram() -> None:
+    """KIP-368 with SCRAM: librdkafka re-authenticates before each 2 s session runs out and keeps its
+    connection; a re-authentication as another user is refused as Kafka does (principal change)."""
+    users = {"alice": "alice-secret", "bob": "bob-secret"}
+    config = {"connections.max.reauth.ms": "2000"}
+    with KafkaBroker(sasl=("SCRAM-SHA-512", users), config=config, storage="memory", log_level="info") as kafka:
+        bootstrap = kafka.listener_bootstrap_servers("SASL_PLAINTEXT")
+        errors: list[KafkaError] = []
+        producer = Producer(rdkafka_conf(bootstrap, "SCRAM-SHA-512", "alice", "alice-secret", error_cb=errors.append))
+        before = kafka.log_size()
+        for i in range(4):
+            producer.produce("scram-reauth", str(i).encode())
+            assert producer.flush(TIMEOUT) == 0
+            time.sleep(1.5)
+        assert not errors
+        assert "request outside SASL authentication" not in kafka.log_text(before)
+        with WireClient.connect(bootstrap) as wire:
+            for user in ("alice", "bob"):
+                client = scramp.ScramClient(["SCRAM-SHA-512"], user, users[user])
+                wire.request(ApiKey.SASL_HANDSHAKE, 1, {"mechanism": "SCRAM-SHA-512"})
+                first = wire.request(ApiKey.SASL_AUTHENTICATE, 2, {"auth_bytes": client.get_client_first().encode()})
+                client.set_server_first(bytes(first.auth_bytes).decode())
+                final = {"auth_bytes": client.get_client_final().encode()}
+                answer = wire.request(ApiKey.SASL_AUTHENTICATE, 2, final)
+                if user == "alice":
+                    assert (answer.error_code, answer.session_lifetime_ms) == (ErrorCode.NONE, 2000)
+                    time.sleep(1.1)  # Kafka allows one re-authentication a second
+            assert answer.error_code == FAILED
+            assert answer.error_message == "Cannot change principals during re-authentication from User.alice: User.bob"
+            assert wire.is_closed_by_peer()
