@@ -14,6 +14,7 @@ import base64
 import logging
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import scramp
@@ -25,9 +26,11 @@ from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing import KafkaBroker
+from tests.integration.test_user_scram_credentials import kafka_configs, needs_java
 
 TIMEOUT = 30
 MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
 # What Kafka's docs configure for a SCRAM listener (the ScramLoginModule line is the broker's own login,
 # for inter-broker traffic; it declares no users). kafkapy.sasl.users declares alice for both mechanisms.
 SCRAM_PROPERTIES = {
@@ -35,7 +38,7 @@ SCRAM_PROPERTIES = {
     "sasl.enabled.mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256",
     **{
         f"listener.name.sasl_plaintext.{m.lower()}.sasl.jaas.config": (
-            'org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin-secret";'
+            f'{SCRAM_LOGIN_MODULE} required username="admin" password="admin-secret";'
         )
         for m in MECHANISMS
     },
@@ -143,6 +146,24 @@ def test_a_user_altered_in_logs_in_and_a_deleted_one_is_refused(kafka: KafkaBrok
     deletion = Deletion("carol", ScramMechanism.SCRAM_SHA_512)
     assert admin.alter_user_scram_credentials([deletion])["carol"].result(TIMEOUT) is None
     assert INVALID + "SCRAM-SHA-512" in confluent_refused(sasl_bootstrap, "SCRAM-SHA-512", "carol", "carol-secret")
+
+
+@needs_java
+def test_java_admin_client_logs_in_with_scram(kafka: KafkaBroker, sasl_bootstrap: str, tmp_path: Path) -> None:
+    """Kafka's own client (the JVM's ScramSaslClient) logs in, then kafka-configs.sh alters a user over the
+    SCRAM listener; a wrong password fails with Kafka's message."""
+    for password, expected in (("alice-secret", 0), ("wrong", 1)):
+        config = tmp_path / f"{password}.properties"
+        jaas = f'{SCRAM_LOGIN_MODULE} required username="alice" password="{password}";'
+        config.write_text(
+            f"security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\nsasl.jaas.config={jaas}\n"
+        )
+        user = ("--entity-type", "users", "--entity-name", "java-scram")
+        add = ("--alter", "--add-config", "SCRAM-SHA-256=[password=java-secret]")
+        done = kafka_configs(sasl_bootstrap, "--command-config", str(config), *add, *user)
+        assert done.returncode == expected, done.stderr
+    assert INVALID + "SCRAM-SHA-512" in done.stderr
+    confluent_produces(sasl_bootstrap, "SCRAM-SHA-256", "java-scram", "java-secret", "scram-java")
 
 
 def test_credentials_survive_a_restart(tmp_path: object) -> None:
