@@ -380,12 +380,12 @@ def _refuse_security(props: Mapping[str, str]) -> None:
     from kafkapy.security.sasl import sasl_refusal
 
     for name, value in props.items():
-        per_listener = name.startswith("listener.name.")
-        if name.startswith("sasl.") or per_listener and ".sasl." in name:
+        # ssl.* is kafkapy.security.tls's, checked by check_config once every property is in.
+        per_listener = name.startswith("listener.name.") and ".sasl." in name
+        if name.startswith("sasl.") or per_listener:
             if (reason := sasl_refusal(name, value)) is not None:
                 raise ConfigError(f"{name}={value} is not supported: {reason}")
-        elif name.startswith("ssl.") or per_listener and ".ssl." in name:
-            raise ConfigError(f"{name} is not supported: {_NO_SECURITY}")
+            continue
         if name in _AUTHORIZATION and value.strip():
             raise ConfigError(f"{name} is not supported: {_NO_SECURITY}")
         if name == "security.inter.broker.protocol" and value.strip() in SECURITY_PROTOCOLS:
@@ -414,10 +414,20 @@ def _listeners(config: BrokerConfig) -> list[Listener]:
         )
     except ListenerError as exc:
         raise ConfigError(str(exc)) from None
-    for listener in listeners:
-        if listener.security_protocol in SSL_PROTOCOLS:
-            raise ConfigError(f"listener {listener} is {listener.security_protocol}: {_NO_SECURITY}")
     return listeners
+
+
+def _check_tls_properties(config: BrokerConfig) -> None:
+    """ConfigError for an ssl.* property kafkapy.security.tls cannot honour (imported only if one is set)."""
+    tls_listeners = [lsn.name for lsn in config.client_listeners() if lsn.security_protocol in SSL_PROTOCOLS]
+    if not tls_listeners and not any(".ssl." in f".{name}" for name in config.security_properties):
+        return
+    from kafkapy.security.tls import TLSConfigError, check_properties
+
+    try:
+        check_properties(config, tls_listeners)
+    except TLSConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def check_config(config: BrokerConfig) -> None:
@@ -426,6 +436,7 @@ def check_config(config: BrokerConfig) -> None:
         # Every batch is in: a map written without listeners applies to the default one now (the
         # first listener's address is host/port, which flags may have set since).
         config.listeners = _listeners(config)
+    _check_tls_properties(config)
     for listener in config.client_listeners():
         host, _ = listener.advertised
         if host in WILDCARD_HOSTS:

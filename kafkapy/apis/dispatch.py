@@ -1,9 +1,12 @@
-"""The one door every request goes through: version check, pre-handler hooks, handler, exception policy.
+"""The one door every request goes through: version check, SASL authentication, pre-handler hooks, handler,
+exception policy.
 
 The server deals only in bytes and connections; what a decoded request is answered with is decided
 here, as in Kafka's KafkaApis.handle. An API or version we do not serve closes the connection (the
 client cannot read an answer in a version it did not negotiate), except ApiVersions, which answers
-in v0. Before the handler, the broker's ``request_hooks`` may answer the request with an error
+in v0. On a SASL connection that is not (or no longer) authenticated, kafkapy.security.sasl's ``door``
+decides what is served, as Kafka's SaslServerAuthenticator does before KafkaApis. Before the handler, the
+broker's ``request_hooks`` may answer the request with an error
 (injected faults, quotas: franz-go kfake's ``tryControl``). A handler that fails unexpectedly answers
 UNKNOWN_SERVER_ERROR, built from the specs like Kafka's ``getErrorResponse``, and the connection stays open.
 """
@@ -93,6 +96,8 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
                 "client_id": request.client_id,
                 "size": request.size,
                 "peer": ctx.peer,
+                "listener": ctx.listener_name,
+                "principal": ctx.principal,
                 "ms": round((time.perf_counter() - started) * 1000, 3),
             },
         )

@@ -147,6 +147,11 @@ class Connection:
         else:
             self._end += nbytes
 
+    def set_max_request_size(self, size: int) -> None:
+        """The largest request accepted from now on (Kafka's sasl.server.max.receive.size before SASL
+        authentication, socket.request.max.bytes after)."""
+        self.max_request_size = self._max_frame = size
+
     def release_buffer(self) -> None:
         """Give the receive buffer back to the OS unless it holds unparsed bytes: for an idle connection.
 

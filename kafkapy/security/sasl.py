@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 # kafkapy.sasl.users (--sasl-user) needs, and a PLAIN listener without users is refused at start-up.
 DEFAULT_MECHANISMS = ("PLAIN",)
 GSSAPI = "GSSAPI"
+# Kafka's sasl.server.max.receive.size default: 512 KB.
+DEFAULT_MAX_RECEIVE_SIZE = 524288
 # Kafka's connections.max.reauth.ms default: 0, sessions never expire.
 DEFAULT_REAUTH_MS = 0
 # Kafka's KafkaChannel.MIN_REAUTH_INTERVAL_ONE_SECOND_NANOS: at most one re-authentication a second.
@@ -64,7 +66,26 @@ def enabled_mechanisms(config: BrokerConfig, listener_name: str) -> list[str]:
 def reauth_ms(config: BrokerConfig, listener_name: str, mechanism: str) -> int:
     """``connections.max.reauth.ms`` for a mechanism on a listener (0: sessions do not expire)."""
     value = config.security_property("connections.max.reauth.ms", listener=listener_name, mechanism=mechanism)
-    return DEFAULT_REAUTH_MS if value is None else int(value)
+    if value is None:
+        return DEFAULT_REAUTH_MS
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"invalid connections.max.reauth.ms={value}: expected a whole number of ms") from None
+
+
+def max_receive_size(config: BrokerConfig, listener_name: str) -> int:
+    """``sasl.server.max.receive.size``: the largest request before authentication completes."""
+    value = config.security_property("sasl.server.max.receive.size", listener=listener_name)
+    if value is None:
+        return DEFAULT_MAX_RECEIVE_SIZE
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ValueError(f"invalid sasl.server.max.receive.size={value}: expected a whole number of bytes, at least 1")
+    return size
 
 
 def check_listener(config: BrokerConfig, listener_name: str) -> None:
@@ -76,6 +97,7 @@ def check_listener(config: BrokerConfig, listener_name: str) -> None:
     from kafkapy.broker_config import ConfigError
 
     try:
+        max_receive_size(config, listener_name)
         mechanisms = enabled_mechanisms(config, listener_name)
         for mechanism in mechanisms:
             reauth_ms(config, listener_name, mechanism)
@@ -84,7 +106,11 @@ def check_listener(config: BrokerConfig, listener_name: str) -> None:
     if not mechanisms:
         raise ConfigError(f"SASL listener {listener_name}: sasl.enabled.mechanisms is empty")
     for mechanism in mechanisms:
-        module = importlib.import_module(MECHANISMS[mechanism].partition(":")[0])
+        try:
+            module = importlib.import_module(MECHANISMS[mechanism].partition(":")[0])
+        except ModuleNotFoundError:
+            raise ConfigError(f"SASL listener {listener_name}: mechanism {mechanism} is not in this build") from None
+        # A mechanism module may check its own settings (users, validator, credentials) at start-up.
         check = getattr(module, "check_listener", None)
         if check is not None:
             check(config, listener_name)
@@ -121,17 +147,19 @@ def sasl_refusal(name: str, value: str) -> str | None:
     return None
 
 
-def sasl_properties(mechanism: str, users: dict[str, str]) -> dict[str, str]:
-    """Kafka properties for a test broker with a SASL_PLAINTEXT listener beside its PLAINTEXT one
-    (``KafkaBroker(sasl=("PLAIN", {"alice": "alice-secret"}))``): ``users`` for PLAIN and SCRAM,
-    Kafka's unsecured token validator for OAUTHBEARER (any unsigned JWT with ``sub`` and ``exp``)."""
+def sasl_properties(mechanism: str, users: dict[str, str], *, tls: bool = False) -> dict[str, str]:
+    """Kafka properties for a test broker with a SASL listener beside its PLAINTEXT one
+    (``KafkaBroker(sasl=("PLAIN", {"alice": "alice-secret"}))``): SASL_PLAINTEXT, or SASL_SSL beside the
+    SSL listener with ``tls``; ``users`` for PLAIN and SCRAM, Kafka's unsecured token validator for
+    OAUTHBEARER (any unsigned JWT with ``sub`` and ``exp``)."""
+    listener = "SASL_SSL" if tls else "SASL_PLAINTEXT"
     properties = {
-        "listeners": "PLAINTEXT://:0,SASL_PLAINTEXT://:0",
+        "listeners": f"PLAINTEXT://127.0.0.1:0,{'SSL://127.0.0.1:0,' if tls else ''}{listener}://127.0.0.1:0",
         "sasl.enabled.mechanisms": mechanism,
         "kafkapy.sasl.users": ",".join(f"{name}:{password}" for name, password in users.items()),
     }
     if "OAUTHBEARER" in parse_mechanisms(mechanism):
-        properties["listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config"] = (
+        properties[f"listener.name.{listener.lower()}.oauthbearer.sasl.jaas.config"] = (
             "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;"
         )
     return properties

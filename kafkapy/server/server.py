@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -25,9 +26,20 @@ from kafkapy.logging_setup import RateLimitedLog
 from kafkapy.protocol.connection import Connection, ProtocolError, Request
 from kafkapy.protocol.schema import Region
 from kafkapy.security.listeners import Listener
+from kafkapy.security.sasl import max_receive_size
 from kafkapy.security.session import Session
 from kafkapy.server.connection_quotas import ConnectionQuotas, IPAddress, client_address
-from kafkapy.server.startup import close_listeners, data_dir_lock, listen, open_broker, storage_fields
+from kafkapy.server.startup import (
+    close_listeners,
+    data_dir_lock,
+    listen,
+    open_broker,
+    storage_fields,
+    tls_listener_settings,
+)
+
+if TYPE_CHECKING:
+    from kafkapy.security.tls import TLSSettings
 
 log = logging.getLogger("kafkapy.server")
 # Lines a client can cause by sending bad frames, at most a few a second however many connections
@@ -118,6 +130,12 @@ class ClientConnection:
         self.sock = stream.socket
         self.conn = Connection(broker.config.socket_request_max_bytes)
         self.session = Session.for_listener(listener.name, listener.security_protocol)
+        # Before SASL authentication requests are held to sasl.server.max.receive.size (Kafka's 512 KB).
+        self.unauthenticated = not self.session.authenticated
+        if self.unauthenticated:
+            self.conn.set_max_request_size(
+                min(broker.config.socket_request_max_bytes, max_receive_size(broker.config, listener.name))
+            )
         idle_ms = broker.config.connections_max_idle_ms
         self.max_idle_s = idle_ms / 1000 if idle_ms >= 0 else math.inf
         # Kafka's client host is the address alone; the peer "host:port" names the connection in logs.
@@ -200,9 +218,12 @@ class ClientConnection:
             answer = await dispatch(ctx, request)
         except CloseConnection:
             return False
+        if self.unauthenticated and self.session.authenticated:
+            self.unauthenticated = False
+            self.conn.set_max_request_size(self.broker.config.socket_request_max_bytes)
         if answer is None:
             return True
-        await send_chunks(self.sock, self.conn.encode_response(request, answer.body, answer.version))
+        await self._send(self.conn.encode_response(request, answer.body, answer.version))
         if answer.close:
             # The client reads the answer before it sees the close (kafka-python drops bytes that
             # arrive with the end of the stream); Kafka delays these closes by
@@ -211,13 +232,28 @@ class ClientConnection:
             return False
         return True
 
+    async def _send(self, chunks: list[bytes | Region]) -> None:
+        """Write a response: straight to the socket, segment file regions by sendfile."""
+        await send_chunks(self.sock, chunks)
+
 
 async def _serve_connection(
-    broker: Broker, listener: Listener, stream: trio.SocketStream, quotas: ConnectionQuotas, address: IPAddress
+    broker: Broker,
+    listener: Listener,
+    tls: TLSSettings | None,
+    stream: trio.SocketStream,
+    quotas: ConnectionQuotas,
+    address: IPAddress,
 ) -> None:
     try:
         async with stream:
-            await ClientConnection(broker, stream, listener).run()
+            if tls is None:
+                await ClientConnection(broker, stream, listener).run()
+            else:
+                # Imported here: it subclasses ClientConnection, and only TLS listeners need it.
+                from kafkapy.server.tls_connection import TLSClientConnection
+
+                await TLSClientConnection(broker, stream, listener, tls).run()
     except* (ConnectionError, trio.BrokenResourceError, trio.ClosedResourceError) as group:
         log.debug("connection closed", extra={"error": str(group.exceptions[0])})
     except* Exception:
@@ -282,6 +318,7 @@ def _peer_address(stream: trio.SocketStream) -> IPAddress | None:
 async def _serve_listener(
     broker: Broker,
     listener: Listener,
+    tls: TLSSettings | None,
     sock: trio.SocketListener,
     quotas: ConnectionQuotas,
     nursery: trio.Nursery,
@@ -306,18 +343,22 @@ async def _serve_listener(
                 )
                 await stream.aclose()
             else:
-                nursery.start_soon(_serve_connection, broker, listener, stream, quotas, address)
+                nursery.start_soon(_serve_connection, broker, listener, tls, stream, quotas, address)
 
 
 async def _serve_listeners(
-    broker: Broker, listeners: list[tuple[Listener, list[trio.SocketListener]]], *, task_status: trio.TaskStatus[None]
+    broker: Broker,
+    listeners: list[tuple[Listener, list[trio.SocketListener]]],
+    tls: dict[str, TLSSettings],
+    *,
+    task_status: trio.TaskStatus[None],
 ) -> None:
     """Accept on every listener; the connection tasks share one nursery and one count of connections."""
     quotas = ConnectionQuotas.from_config(broker.config)
     async with trio.open_nursery() as nursery:
         for listener, sockets in listeners:
             for sock in sockets:
-                nursery.start_soon(_serve_listener, broker, listener, sock, quotas, nursery)
+                nursery.start_soon(_serve_listener, broker, listener, tls.get(listener.name), sock, quotas, nursery)
         task_status.started()
 
 
@@ -346,6 +387,7 @@ async def serve(
     from KafkaBroker's thread).
     """
     load_handlers()
+    tls = tls_listener_settings(config)
     listeners = await listen(config)
     with ExitStack() as held:
         try:
@@ -360,7 +402,7 @@ async def serve(
             _record_ports(config, listeners)
             async with trio.open_nursery() as nursery:
                 await nursery.start(broker.run)
-                await nursery.start(_serve_listeners, broker, listeners)
+                await nursery.start(_serve_listeners, broker, listeners, tls)
                 for listener in config.client_listeners():
                     log.info(
                         "listening",

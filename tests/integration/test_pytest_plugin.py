@@ -182,3 +182,25 @@ def test_reset_between_tests_with_the_session_broker(pytester: pytest.Pytester) 
     )
     pytester.runpytest(*INNER_ARGS).assert_outcomes(passed=2)
 
+
+
+def test_sasl_marker_gives_a_broker_with_a_sasl_listener(pytester: pytest.Pytester) -> None:
+    write_suite(
+        pytester,
+        test_sasl="""
+            import pytest
+            from confluent_kafka import Producer
+
+            pytestmark = pytest.mark.kafka_broker(sasl=("PLAIN", {"alice": "alice-secret"}), storage="memory")
+
+            def test_login(kafka_broker):
+                producer = Producer({
+                    "bootstrap.servers": kafka_broker.listener_bootstrap_servers("SASL_PLAINTEXT"),
+                    "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+                    "sasl.username": "alice", "sasl.password": "alice-secret",
+                })
+                producer.produce("sasl-marker", b"x")
+                assert producer.flush(30) == 0
+        """,
+    )
+    pytester.runpytest(*INNER_ARGS).assert_outcomes(passed=1)

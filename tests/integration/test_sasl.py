@@ -4,8 +4,11 @@ log in with PLAIN and OAUTHBEARER, are refused with Kafka's errors, and re-authe
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import logging
+import struct
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +16,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import AdminClient
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
@@ -253,21 +259,29 @@ def test_the_wire_client_reauthenticates_on_the_same_connection(reauth_kafka: Ka
 
 
 def test_librdkafka_reauthenticates_and_keeps_its_connection(reauth_kafka: KafkaBroker) -> None:
-    """librdkafka re-authenticates before session_lifetime_ms runs out; its connection outlives several
-    lifetimes without a disconnect (an expired session would be closed, and librdkafka would log it)."""
+    """librdkafka re-authenticates before session_lifetime_ms runs out (its "Auth in state REAUTH" debug
+    line) and its connection outlives several lifetimes: the broker closes none (an expired session
+    would be closed, with the door's info line)."""
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    rdkafka_log = logging.getLogger("test_sasl.rdkafka")
+    rdkafka_log.addHandler(handler)
+    rdkafka_log.setLevel(logging.DEBUG)
     errors, on_error = _errors()
-    producer = Producer(
-        rdkafka_conf(reauth_kafka.listener_bootstrap_servers("SASL_PLAINTEXT"), error_cb=on_error)
-    )
-    producer.produce("reauth", b"0")
-    assert producer.flush(TIMEOUT) == 0
+    bootstrap = reauth_kafka.listener_bootstrap_servers("SASL_PLAINTEXT")
+    conf = rdkafka_conf(bootstrap, error_cb=on_error, debug="security", logger=rdkafka_log)
+    producer = Producer(conf)
     before = reauth_kafka.log_size()
-    for i in range(1, 4):
-        time.sleep(1.5)
+    for i in range(4):
         producer.produce("reauth", str(i).encode())
         assert producer.flush(TIMEOUT) == 0
+        time.sleep(1.5)
+    producer.flush(TIMEOUT)
+    rdkafka_log.removeHandler(handler)
     assert not errors
-    assert "request outside SASL authentication" not in reauth_kafka.log_text(before)
+    assert sum("Auth in state REAUTH" in line for line in lines) >= 2
+    assert "closing connection" not in reauth_kafka.log_text(before)
 
 
 # --- fail-closed start-ups ------------------------------------------------------------------------
@@ -318,3 +332,147 @@ def test_sasl_user_flag_declares_a_plain_user(broker_factory: Callable[..., Brok
         answer = client.request(ApiKey.SASL_AUTHENTICATE, 2, {"auth_bytes": b"\0carol\0carol-secret"})
         assert answer.error_code == ErrorCode.NONE
         assert client.request(ApiKey.METADATA, 12, METADATA).brokers
+
+
+# --- SASL_SSL -------------------------------------------------------------------------------------
+
+
+def test_sasl_ssl_plain_with_confluent_and_kafka_python() -> None:
+    from kafka import KafkaProducer
+
+    with KafkaBroker(tls=True, sasl=("PLAIN", {"alice": "alice-secret"}), storage="memory") as kafka:
+        assert kafka.certs is not None
+        bootstrap = kafka.listener_bootstrap_servers("SASL_SSL")
+        conf = rdkafka_conf(bootstrap, **{"security.protocol": "SASL_SSL", "ssl.ca.location": str(kafka.certs.ca)})
+        producer = Producer(conf)
+        producer.produce("sasl-ssl", b"over tls")
+        assert producer.flush(TIMEOUT) == 0
+        errors, on_error = _errors()
+        admin = AdminClient({**conf, "sasl.password": "wrong", "error_cb": on_error})
+        _wait_for(lambda: bool(errors), lambda: admin.poll(0.2))
+        assert "Authentication failed: Invalid username or password" in errors[0].str()
+        kp = KafkaProducer(
+            bootstrap_servers=bootstrap,
+            security_protocol="SASL_SSL",
+            ssl_cafile=str(kafka.certs.ca),
+            sasl_mechanism="PLAIN",
+            sasl_plain_username="alice",
+            sasl_plain_password="alice-secret",
+            request_timeout_ms=20000,
+        )
+        assert kp.send("sasl-ssl", b"kp over tls").get(timeout=TIMEOUT).offset == 1
+        kp.close()
+
+
+# --- OAUTHBEARER with a JWKS file (signed JWTs) -----------------------------------------------------
+
+
+ISSUER, AUDIENCE = "https://idp.example", "kafka"
+
+
+def _rsa_key() -> RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> RSAPrivateKey:
+    return _rsa_key()
+
+
+@pytest.fixture(scope="module")
+def jwks_kafka(signing_key: RSAPrivateKey, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    from jwt.algorithms import RSAAlgorithm
+
+    jwk = {**json.loads(RSAAlgorithm.to_jwk(signing_key.public_key())), "kid": "k1", "alg": "RS256", "use": "sig"}
+    jwks = tmp_path_factory.mktemp("jwks") / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [jwk]}))
+    prefix = "listener.name.sasl_plaintext.oauthbearer."
+    properties = {
+        "listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+        "sasl.enabled.mechanisms": "OAUTHBEARER",
+        prefix + "sasl.jaas.config": OAUTH_JAAS,
+        prefix + "sasl.server.callback.handler.class":
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+        "sasl.oauthbearer.jwks.endpoint.url": jwks.as_uri(),
+        "sasl.oauthbearer.expected.audience": AUDIENCE,
+        "sasl.oauthbearer.expected.issuer": ISSUER,
+    }  # fmt: skip
+    with KafkaBroker(config=properties, storage="memory") as broker:
+        yield broker
+
+
+def signed_jwt(key: RSAPrivateKey, **claims: object) -> str:
+    import jwt
+
+    now = int(time.time())
+    payload = {"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 60, **claims}
+    return jwt.encode(payload, key, algorithm="RS256", headers={"kid": "k1"})
+
+
+def test_a_signed_jwt_logs_in(jwks_kafka: KafkaBroker, signing_key: RSAPrivateKey) -> None:
+    bootstrap = jwks_kafka.listener_bootstrap_servers("SASL_PLAINTEXT")
+    code, challenge, _, lifetime = _oauth_login(bootstrap, signed_jwt(signing_key))
+    assert (code, challenge) == (ErrorCode.NONE, b"")
+    assert 50_000 < lifetime <= 60_000
+    token = signed_jwt(signing_key, exp=int(time.time()) + 600)
+    conf = {
+        "bootstrap.servers": bootstrap,
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "OAUTHBEARER",
+        "oauth_cb": lambda _config: (token, time.time() + 600, "alice"),
+    }
+    producer = Producer(conf)
+    producer.produce("jwks", b"signed")
+    assert producer.flush(TIMEOUT) == 0
+
+
+@pytest.mark.parametrize(
+    "case", ["unsigned", "expired", "other key", "wrong audience", "wrong issuer", "no iat", "hs256 with public key"]
+)
+def test_jwts_the_jwks_validator_refuses(jwks_kafka: KafkaBroker, signing_key: RSAPrivateKey, case: str) -> None:
+    import jwt
+
+    now = int(time.time())
+    tokens = {
+        "unsigned": lambda: unsecured_jwt({"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "exp": now + 60}),
+        "expired": lambda: signed_jwt(signing_key, iat=now - 600, exp=now - 300),
+        "other key": lambda: signed_jwt(_rsa_key()),
+        "wrong audience": lambda: signed_jwt(signing_key, aud="other"),
+        "wrong issuer": lambda: signed_jwt(signing_key, iss="https://evil.example"),
+        "no iat": lambda: jwt.encode(
+            {"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "exp": now + 60}, signing_key, "RS256", {"kid": "k1"}
+        ),
+        "hs256 with public key": lambda: _hs256_forgery(signing_key),
+    }
+    code, challenge, message, _ = _oauth_login(jwks_kafka.listener_bootstrap_servers("SASL_PLAINTEXT"), tokens[case]())
+    assert challenge == b'{"status":"invalid_token"}'
+    assert (code, message) == (ErrorCode.SASL_AUTHENTICATION_FAILED, '{"status":"invalid_token"}')
+
+
+def _hs256_forgery(key: RSAPrivateKey) -> str:
+    """The classic confusion attack: HMAC-signed with the public key's bytes as the secret."""
+    secret = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    now = int(time.time())
+    header = _b64({"alg": "HS256", "kid": "k1", "typ": "JWT"})
+    claims = _b64({"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 60})
+    signature = hmac.new(secret, f"{header}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{header}.{claims}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def test_before_authentication_requests_are_held_to_sasl_server_max_receive_size(
+    sasl_bootstrap: str, kafka: KafkaBroker
+) -> None:
+    """Kafka's sasl.server.max.receive.size (512 KB): a bigger frame before authentication closes the
+    connection; the same promise on PLAINTEXT, or after authentication, waits for its bytes."""
+    promise = struct.pack(">i", 600_000) + b"\0" * 64
+    with WireClient.connect(sasl_bootstrap) as client:
+        client.send_raw(promise)
+        assert client.is_closed_by_peer()
+    with WireClient.connect(kafka.bootstrap_servers) as client:
+        client.send_raw(promise)
+        assert not client.is_closed_by_peer(timeout=1)
+    with WireClient.connect(sasl_bootstrap) as client:
+        client.request(ApiKey.SASL_HANDSHAKE, 1, {"mechanism": "PLAIN"})
+        client.request(ApiKey.SASL_AUTHENTICATE, 2, {"auth_bytes": b"\0alice\0alice-secret"})
+        client.send_raw(promise)
+        assert not client.is_closed_by_peer(timeout=1)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kafkapy.apis import CloseConnection, RequestContext, load_handlers
 from kafkapy.apis.dispatch import Answer, dispatch
@@ -241,6 +243,7 @@ def test_refused_sasl_properties(props: dict[str, str], message: str) -> None:
         ({"sasl.enabled.mechanisms": "OAUTHBEARER"}, "OAUTHBEARER on listener SASL_PLAINTEXT has no validator"),
         ({"listener.name.sasl_plaintext.plain.sasl.jaas.config": "Plain required user_a=;"}, "Value not specified"),
         ({"sasl.enabled.mechanisms": ""}, "sasl.enabled.mechanisms is empty"),
+        ({"sasl.server.max.receive.size": "0"}, "invalid sasl.server.max.receive.size=0"),
         (
             {"sasl.enabled.mechanisms": "OAUTHBEARER", "sasl.oauthbearer.jwks.endpoint.url": "https://idp/jwks"},
             "kafkapy reads a JWKS file",
@@ -251,7 +254,7 @@ def test_refused_sasl_properties(props: dict[str, str], message: str) -> None:
         ),
         (
             {"listener.name.sasl_plaintext.plain.sasl.jaas.config": PLAIN_JAAS, "connections.max.reauth.ms": "x"},
-            "invalid literal",
+            "invalid connections.max.reauth.ms=x: expected a whole number of ms",
         ),
     ],
 )
@@ -405,3 +408,23 @@ async def test_handshake_on_a_plaintext_connection_is_illegal_sasl_state(broker:
     answer = await dispatch(ctx, ctx.request)
     assert answer is not None and not answer.close
     assert answer.body == {"error_code": ErrorCode.ILLEGAL_SASL_STATE, "mechanisms": []}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(token=st.binary(max_size=512))
+def test_any_bytes_are_a_result_or_an_authentication_failure_never_a_crash(broker: Broker, token: bytes) -> None:
+    for server in (PlainServer(broker, LISTENER), OAuthBearerServer(broker, LISTENER)):
+        try:
+            server.evaluate_response(token)
+        except SaslAuthenticationError:
+            assert not server.complete
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=200))
+def test_any_jaas_text_parses_or_is_a_value_error(text: str) -> None:
+    try:
+        entry = parse_jaas(text)
+    except ValueError:
+        return
+    assert entry.flag in ("required", "requisite", "sufficient", "optional")
