@@ -185,6 +185,21 @@ def test_kafka_broker_sasl_option_with_scram() -> None:
         assert INVALID + "SCRAM-SHA-512" in confluent_refused(bootstrap, "SCRAM-SHA-512", "bob", "wrong")
 
 
+def test_sasl_ssl_scram_sha_512() -> None:
+    """SCRAM over TLS (SASL_SSL, what hosted Kafka services require) with confluent-kafka."""
+    with KafkaBroker(tls=True, sasl=("SCRAM-SHA-512", {"alice": "alice-secret"}), storage="memory") as kafka:
+        assert kafka.certs is not None
+        tls = {"security.protocol": "SASL_SSL", "ssl.ca.location": str(kafka.certs.ca)}
+        conf = rdkafka_conf(kafka.listener_bootstrap_servers("SASL_SSL"), "SCRAM-SHA-512", "alice", "alice-secret")
+        producer = Producer({**conf, **tls})
+        producer.produce("scram-ssl", b"over tls")
+        assert producer.flush(TIMEOUT) == 0
+        errors: list[KafkaError] = []
+        admin = AdminClient({**conf, **tls, "sasl.password": "wrong", "error_cb": errors.append})
+        _wait_for(lambda: bool(errors), lambda: admin.poll(0.2))
+        assert INVALID + "SCRAM-SHA-512" in errors[0].str()
+
+
 # --- raw exchanges -----------------------------------------------------------------------------------
 
 
