@@ -14,6 +14,7 @@ import base64
 import logging
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import scramp
@@ -25,9 +26,11 @@ from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing import KafkaBroker
+from tests.integration.test_user_scram_credentials import kafka_configs, needs_java
 
 TIMEOUT = 30
 MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
 # What Kafka's docs configure for a SCRAM listener (the ScramLoginModule line is the broker's own login,
 # for inter-broker traffic; it declares no users). kafkapy.sasl.users declares alice for both mechanisms.
 SCRAM_PROPERTIES = {
@@ -35,7 +38,7 @@ SCRAM_PROPERTIES = {
     "sasl.enabled.mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256",
     **{
         f"listener.name.sasl_plaintext.{m.lower()}.sasl.jaas.config": (
-            'org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin-secret";'
+            f'{SCRAM_LOGIN_MODULE} required username="admin" password="admin-secret";'
         )
         for m in MECHANISMS
     },
@@ -145,6 +148,24 @@ def test_a_user_altered_in_logs_in_and_a_deleted_one_is_refused(kafka: KafkaBrok
     assert INVALID + "SCRAM-SHA-512" in confluent_refused(sasl_bootstrap, "SCRAM-SHA-512", "carol", "carol-secret")
 
 
+@needs_java
+def test_java_admin_client_logs_in_with_scram(kafka: KafkaBroker, sasl_bootstrap: str, tmp_path: Path) -> None:
+    """Kafka's own client (the JVM's ScramSaslClient) logs in, then kafka-configs.sh alters a user over the
+    SCRAM listener; a wrong password fails with Kafka's message."""
+    for password, expected in (("alice-secret", 0), ("wrong", 1)):
+        config = tmp_path / f"{password}.properties"
+        jaas = f'{SCRAM_LOGIN_MODULE} required username="alice" password="{password}";'
+        config.write_text(
+            f"security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\nsasl.jaas.config={jaas}\n"
+        )
+        user = ("--entity-type", "users", "--entity-name", "java-scram")
+        add = ("--alter", "--add-config", "SCRAM-SHA-256=[password=java-secret]")
+        done = kafka_configs(sasl_bootstrap, "--command-config", str(config), *add, *user)
+        assert done.returncode == expected, done.stderr
+    assert INVALID + "SCRAM-SHA-512" in done.stderr
+    confluent_produces(sasl_bootstrap, "SCRAM-SHA-256", "java-scram", "java-secret", "scram-java")
+
+
 def test_credentials_survive_a_restart(tmp_path: object) -> None:
     with KafkaBroker(config=SCRAM_PROPERTIES) as kafka:
         admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers, "broker.address.family": "v4"})
@@ -154,6 +175,29 @@ def test_credentials_survive_a_restart(tmp_path: object) -> None:
         kafka.restart()
         bootstrap = kafka.listener_bootstrap_servers("SASL_PLAINTEXT")
         confluent_produces(bootstrap, "SCRAM-SHA-256", "dave", "dave-secret", "scram-dave")
+
+
+def test_kafka_broker_sasl_option_with_scram() -> None:
+    """KafkaBroker(sasl=("SCRAM-SHA-512", users)): the test helper's users log in with SCRAM (memory storage)."""
+    with KafkaBroker(sasl=("SCRAM-SHA-512", {"bob": "bob-secret"}), storage="memory") as kafka:
+        bootstrap = kafka.listener_bootstrap_servers("SASL_PLAINTEXT")
+        confluent_produces(bootstrap, "SCRAM-SHA-512", "bob", "bob-secret", "scram-helper")
+        assert INVALID + "SCRAM-SHA-512" in confluent_refused(bootstrap, "SCRAM-SHA-512", "bob", "wrong")
+
+
+def test_sasl_ssl_scram_sha_512() -> None:
+    """SCRAM over TLS (SASL_SSL, what hosted Kafka services require) with confluent-kafka."""
+    with KafkaBroker(tls=True, sasl=("SCRAM-SHA-512", {"alice": "alice-secret"}), storage="memory") as kafka:
+        assert kafka.certs is not None
+        tls = {"security.protocol": "SASL_SSL", "ssl.ca.location": str(kafka.certs.ca)}
+        conf = rdkafka_conf(kafka.listener_bootstrap_servers("SASL_SSL"), "SCRAM-SHA-512", "alice", "alice-secret")
+        producer = Producer({**conf, **tls})
+        producer.produce("scram-ssl", b"over tls")
+        assert producer.flush(TIMEOUT) == 0
+        errors: list[KafkaError] = []
+        admin = AdminClient({**conf, **tls, "sasl.password": "wrong", "error_cb": errors.append})
+        _wait_for(lambda: bool(errors), lambda: admin.poll(0.2))
+        assert INVALID + "SCRAM-SHA-512" in errors[0].str()
 
 
 # --- raw exchanges -----------------------------------------------------------------------------------
@@ -236,3 +280,35 @@ def test_a_short_proof_is_an_authentication_failure(sasl_bootstrap: str) -> None
     """Kafka 4.3.1 closes without an answer here (an IllegalArgumentException escapes its xor)."""
     code, message, closed = exchange(sasl_bootstrap, "SCRAM-SHA-512", GENUINE, lambda m: _proof(m, "AAAA"))
     assert (code, message, closed) == (FAILED, INVALID + "SCRAM-SHA-512", True)
+
+
+def test_reauthentication_with_scram() -> None:
+    """KIP-368 with SCRAM: librdkafka re-authenticates before each 2 s session runs out and keeps its
+    connection; a re-authentication as another user is refused as Kafka does (principal change)."""
+    users = {"alice": "alice-secret", "bob": "bob-secret"}
+    config = {"connections.max.reauth.ms": "2000"}
+    with KafkaBroker(sasl=("SCRAM-SHA-512", users), config=config, storage="memory", log_level="info") as kafka:
+        bootstrap = kafka.listener_bootstrap_servers("SASL_PLAINTEXT")
+        errors: list[KafkaError] = []
+        producer = Producer(rdkafka_conf(bootstrap, "SCRAM-SHA-512", "alice", "alice-secret", error_cb=errors.append))
+        before = kafka.log_size()
+        for i in range(4):
+            producer.produce("scram-reauth", str(i).encode())
+            assert producer.flush(TIMEOUT) == 0
+            time.sleep(1.5)
+        assert not errors
+        assert "request outside SASL authentication" not in kafka.log_text(before)
+        with WireClient.connect(bootstrap) as wire:
+            for user in ("alice", "bob"):
+                client = scramp.ScramClient(["SCRAM-SHA-512"], user, users[user])
+                wire.request(ApiKey.SASL_HANDSHAKE, 1, {"mechanism": "SCRAM-SHA-512"})
+                first = wire.request(ApiKey.SASL_AUTHENTICATE, 2, {"auth_bytes": client.get_client_first().encode()})
+                client.set_server_first(bytes(first.auth_bytes).decode())
+                final = {"auth_bytes": client.get_client_final().encode()}
+                answer = wire.request(ApiKey.SASL_AUTHENTICATE, 2, final)
+                if user == "alice":
+                    assert (answer.error_code, answer.session_lifetime_ms) == (ErrorCode.NONE, 2000)
+                    time.sleep(1.1)  # Kafka allows one re-authentication a second
+            assert answer.error_code == FAILED
+            assert answer.error_message == "Cannot change principals during re-authentication from User.alice: User.bob"
+            assert wire.is_closed_by_peer()

@@ -218,10 +218,13 @@ def kafka_configs(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str
     )
 
 
-@pytest.mark.skipif(
+needs_java = pytest.mark.skipif(
     shutil.which("java") is None or not (JAVA_LIB / "kafka_2.13-4.3.1.jar").exists(),
     reason="needs java and the reference Kafka's jars (compat_tests/reference_kafka.py assembles them)",
 )
+
+
+@needs_java
 def test_kafka_configs_sh(kafka: KafkaBroker, store: ScramCredentialStore) -> None:
     """kafka-configs --alter --add-config 'SCRAM-SHA-512=[password=...]' --entity-type users (Java AdminClient)."""
     bootstrap = kafka.bootstrap_servers
