@@ -271,6 +271,9 @@ def test_allow_everyone_if_no_acl_found(start_secured: Callable[..., BrokerProce
 def test_acls_survive_a_crash(secured: BrokerProcess) -> None:
     topic = unique_topic("crash")
     create_acls(secured.bootstrap, acl(ResourceType.TOPIC, topic, AclOperation.WRITE))
+    # One line per change, naming the ACL and who made it.
+    line = next(line for line in secured.stderr_tail().splitlines() if "ACL created" in line and topic in line)
+    assert f"name={topic}," in line and "operation=WRITE" in line and ME in line
     secured.restart(crash=True)
     assert produce(secured.bootstrap, topic) is None
     assert [b.name for b in describe_acls(secured.bootstrap, acl_filter(ResourceType.TOPIC, topic))] == [topic]
