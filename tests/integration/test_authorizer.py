@@ -578,3 +578,22 @@ def test_two_sasl_users_with_different_rights() -> None:
         assert isinstance(denied_group, KafkaError) and denied_group.code() == KafkaError.GROUP_AUTHORIZATION_FAILED
         anonymous = produce(kafka.listener_bootstrap_servers("PLAINTEXT"), topic)
         assert anonymous is not None and anonymous.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_produce_creates_a_topic_only_for_a_principal_who_may_create_it(
+    start_secured: Callable[..., BrokerProcess],
+) -> None:
+    """kafkapy's Produce auto-creates as Metadata does: CREATE on the cluster or the topic, else the
+    topic stays unknown (before, WRITE alone created it)."""
+    broker = start_secured()
+    bootstrap, topic, other = broker.bootstrap, unique_topic("auto"), unique_topic("auto")
+    create_acls(
+        bootstrap,
+        acl(ResourceType.BROKER, "kafka-cluster", AclOperation.CREATE, DENY),
+        acl(ResourceType.TOPIC, topic, AclOperation.WRITE),
+        acl(ResourceType.TOPIC, other, AclOperation.WRITE),
+        acl(ResourceType.TOPIC, other, AclOperation.CREATE),
+    )
+    with WireClient.connect(bootstrap) as client:
+        assert _produce_wire(client, topic) == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        assert _produce_wire(client, other) == ErrorCode.NONE
