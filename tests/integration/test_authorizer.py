@@ -597,3 +597,14 @@ def test_produce_creates_a_topic_only_for_a_principal_who_may_create_it(
     with WireClient.connect(bootstrap) as client:
         assert _produce_wire(client, topic) == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         assert _produce_wire(client, other) == ErrorCode.NONE
+
+
+def test_an_idempotent_producer_needs_only_write_on_its_topic(secured: BrokerProcess) -> None:
+    """KIP-679: without IDEMPOTENT_WRITE on the cluster, WRITE on a topic gets the producer its id."""
+    bootstrap, topic = secured.bootstrap, unique_topic("idempotent")
+    create_acls(
+        bootstrap,
+        acl(ResourceType.BROKER, "kafka-cluster", AclOperation.IDEMPOTENT_WRITE, DENY),
+        acl(ResourceType.TOPIC, topic, AclOperation.WRITE),
+    )
+    assert produce(bootstrap, topic, **{"enable.idempotence": True}) is None
