@@ -28,7 +28,7 @@ from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import build_batch
 from kafkapy.protocol.specs import ApiKey
-from tests.broker_process import BrokerProcess
+from tests.broker_process import BrokerProcess, BrokerStartError
 from tests.integration.clientutil import Deadline, base_conf, unique_topic
 
 TIMEOUT = 15
@@ -608,3 +608,22 @@ def test_an_idempotent_producer_needs_only_write_on_its_topic(secured: BrokerPro
         acl(ResourceType.TOPIC, topic, AclOperation.WRITE),
     )
     assert produce(bootstrap, topic, **{"enable.idempotence": True}) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "kafka.security.authorizer.AclAuthorizer",
+            f"was removed with ZooKeeper in Kafka 4.0: use {STANDARD_AUTHORIZER}",
+        ),
+        ("com.example.Authorizer", f"is not supported: kafkapy implements {STANDARD_AUTHORIZER}"),
+    ],
+)
+def test_an_authorizer_kafkapy_does_not_implement_stops_the_start(
+    broker_factory: Callable[..., BrokerProcess], value: str, message: str
+) -> None:
+    """Fail closed: the broker does not start unprotected, and says why in one line."""
+    with pytest.raises(BrokerStartError) as failed:
+        broker_factory(extra_args=("--override", f"authorizer.class.name={value}"))
+    assert f"authorizer.class.name={value} {message}" in str(failed.value)
