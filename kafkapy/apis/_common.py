@@ -43,6 +43,13 @@ def resolve_topic(
     return state, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if state is None else ErrorCode.NONE
 
 
+def may_create_topic(ctx: RequestContext, name: str) -> bool:
+    """Kafka creates a topic for a principal with CREATE on the cluster or on the topic."""
+    return ctx.authorize(AclOperation.CREATE, ResourceType.CLUSTER) or ctx.authorize(
+        AclOperation.CREATE, ResourceType.TOPIC, name
+    )
+
+
 # Kafka's code 0 (UNKNOWN) for a resource type, pattern type, operation or permission type.
 _UNKNOWN = 0
 

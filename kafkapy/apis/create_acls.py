@@ -52,7 +52,8 @@ async def handle_create_acls(ctx: RequestContext, request: dict) -> dict | None:
         return ctx.error_response(ErrorCode.UNKNOWN_SERVER_ERROR)
     bindings = [_binding(creation) for creation in creations]
     reasons = [invalid_binding(binding) for binding in bindings]
-    ctx.broker.acls.create(binding for binding, reason in zip(bindings, reasons, strict=True) if reason is None)
+    valid = [binding for binding, reason in zip(bindings, reasons, strict=True) if reason is None]
+    ctx.broker.acls.create(valid, ctx.principal)
     return {
         "results": [
             {"error_code": ErrorCode.NONE, "error_message": ""}

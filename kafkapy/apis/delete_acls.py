@@ -23,7 +23,7 @@ async def handle_delete_acls(ctx: RequestContext, request: dict) -> dict | None:
     refused = refuse_acl_request(ctx, AclOperation.ALTER, NO_AUTHORIZER)
     if refused is not None:
         return refused
-    removed = ctx.broker.acls.delete([acl_filter(f) for f in filters])
+    removed = ctx.broker.acls.delete([acl_filter(f) for f in filters], ctx.principal)
     return {
         "filter_results": [
             {

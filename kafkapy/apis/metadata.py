@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from kafkapy.acl import AclOperation, ResourceType, authorized_operations
 from kafkapy.apis import RequestContext, handler
-from kafkapy.apis._common import resolve_topic
+from kafkapy.apis._common import may_create_topic, resolve_topic
 from kafkapy.coordinator.internal_topics import is_internal
 from kafkapy.protocol.common import ZERO_UUID
 from kafkapy.protocol.errors import ErrorCode, KafkaError
@@ -58,7 +58,7 @@ def _requested_topic(ctx: RequestContext, wanted: dict, auto_create: bool) -> di
     elif not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
         return {"error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "name": name, "topic_id": topic_id}
     creates = auto_create and ctx.broker.config.auto_create_topics_enable and name not in ctx.broker.logs.topics
-    if creates and not _may_create(ctx, name):
+    if creates and not may_create_topic(ctx, name):
         # Kafka answers a topic it may not create with TOPIC_AUTHORIZATION_FAILED.
         return {"error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "name": name}
     try:
@@ -74,13 +74,6 @@ def _requested_topic(ctx: RequestContext, wanted: dict, auto_create: bool) -> di
             return {"error_code": exc.code, "name": name}
         return {"error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "name": name}
     return topic_entry(ctx, state)
-
-
-def _may_create(ctx: RequestContext, name: str) -> bool:
-    """Kafka creates a topic for a principal with CREATE on the cluster or on the topic."""
-    return ctx.authorize(AclOperation.CREATE, ResourceType.CLUSTER) or ctx.authorize(
-        AclOperation.CREATE, ResourceType.TOPIC, name
-    )
 
 
 @handler(

@@ -212,17 +212,23 @@ class StandardAuthorizer:
             if name.startswith(acl.resource_name):
                 yield acl
 
-    def create(self, acls: Iterable[AclBinding]) -> None:
-        """Add ACLs (one already there is not added twice), stored before this returns."""
-        self._replace({**self._acls, **dict.fromkeys(acls)})
+    def create(self, acls: Iterable[AclBinding], principal: str = "") -> None:
+        """Add ACLs (one already there is not added twice), stored before this returns; ``principal``
+        (who asked) is logged with them, as Kafka logs ACL changes."""
+        added = [acl for acl in dict.fromkeys(acls) if acl not in self._acls]
+        self._replace({**self._acls, **dict.fromkeys(added)})
+        for acl in added:
+            log.info("ACL created", extra={"acl": _describe(acl), "by": principal})
 
-    def delete(self, filters: list[AclBindingFilter]) -> list[list[AclBinding]]:
+    def delete(self, filters: list[AclBindingFilter], principal: str = "") -> list[list[AclBinding]]:
         """Remove the ACLs each filter matches; the ACLs removed, per filter (one ACL that several
         filters match is listed under each, as Kafka does)."""
         matched = [[acl for acl in self._acls if f.matches(acl)] for f in filters]
         removed = {acl for acls in matched for acl in acls}
         if removed:
             self._replace({acl: None for acl in self._acls if acl not in removed})
+        for acl in removed:
+            log.info("ACL deleted", extra={"acl": _describe(acl), "by": principal})
         return matched
 
     def clear(self) -> None:
@@ -280,6 +286,15 @@ def _binding(entry: dict) -> AclBinding:
     if invalid_binding(acl):
         raise ValueError(f"invalid ACL {entry}")
     return acl
+
+
+def _describe(acl: AclBinding) -> str:
+    """An ACL in one line, in the words of Kafka's AclBinding.toString."""
+    return (
+        f"(pattern=ResourcePattern(resourceType={acl.resource_type.name}, name={acl.resource_name},"
+        f" patternType={acl.pattern_type.name}), entry=(principal={acl.principal}, host={acl.host},"
+        f" operation={acl.operation.name}, permissionType={acl.permission_type.name}))"
+    )
 
 
 def _deny_covers(deny: AclBinding, allow: AclBinding) -> bool:

@@ -28,7 +28,7 @@ from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import build_batch
 from kafkapy.protocol.specs import ApiKey
-from tests.broker_process import BrokerProcess
+from tests.broker_process import BrokerProcess, BrokerStartError
 from tests.integration.clientutil import Deadline, base_conf, unique_topic
 
 TIMEOUT = 15
@@ -271,6 +271,9 @@ def test_allow_everyone_if_no_acl_found(start_secured: Callable[..., BrokerProce
 def test_acls_survive_a_crash(secured: BrokerProcess) -> None:
     topic = unique_topic("crash")
     create_acls(secured.bootstrap, acl(ResourceType.TOPIC, topic, AclOperation.WRITE))
+    # One line per change, naming the ACL and who made it.
+    line = next(line for line in secured.stderr_tail().splitlines() if "ACL created" in line and topic in line)
+    assert f"name={topic}," in line and "operation=WRITE" in line and ME in line
     secured.restart(crash=True)
     assert produce(secured.bootstrap, topic) is None
     assert [b.name for b in describe_acls(secured.bootstrap, acl_filter(ResourceType.TOPIC, topic))] == [topic]
@@ -575,3 +578,52 @@ def test_two_sasl_users_with_different_rights() -> None:
         assert isinstance(denied_group, KafkaError) and denied_group.code() == KafkaError.GROUP_AUTHORIZATION_FAILED
         anonymous = produce(kafka.listener_bootstrap_servers("PLAINTEXT"), topic)
         assert anonymous is not None and anonymous.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_produce_creates_a_topic_only_for_a_principal_who_may_create_it(
+    start_secured: Callable[..., BrokerProcess],
+) -> None:
+    """kafkapy's Produce auto-creates as Metadata does: CREATE on the cluster or the topic, else the
+    topic stays unknown (before, WRITE alone created it)."""
+    broker = start_secured()
+    bootstrap, topic, other = broker.bootstrap, unique_topic("auto"), unique_topic("auto")
+    create_acls(
+        bootstrap,
+        acl(ResourceType.BROKER, "kafka-cluster", AclOperation.CREATE, DENY),
+        acl(ResourceType.TOPIC, topic, AclOperation.WRITE),
+        acl(ResourceType.TOPIC, other, AclOperation.WRITE),
+        acl(ResourceType.TOPIC, other, AclOperation.CREATE),
+    )
+    with WireClient.connect(bootstrap) as client:
+        assert _produce_wire(client, topic) == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        assert _produce_wire(client, other) == ErrorCode.NONE
+
+
+def test_an_idempotent_producer_needs_only_write_on_its_topic(secured: BrokerProcess) -> None:
+    """KIP-679: without IDEMPOTENT_WRITE on the cluster, WRITE on a topic gets the producer its id."""
+    bootstrap, topic = secured.bootstrap, unique_topic("idempotent")
+    create_acls(
+        bootstrap,
+        acl(ResourceType.BROKER, "kafka-cluster", AclOperation.IDEMPOTENT_WRITE, DENY),
+        acl(ResourceType.TOPIC, topic, AclOperation.WRITE),
+    )
+    assert produce(bootstrap, topic, **{"enable.idempotence": True}) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "kafka.security.authorizer.AclAuthorizer",
+            f"was removed with ZooKeeper in Kafka 4.0: use {STANDARD_AUTHORIZER}",
+        ),
+        ("com.example.Authorizer", f"is not supported: kafkapy implements {STANDARD_AUTHORIZER}"),
+    ],
+)
+def test_an_authorizer_kafkapy_does_not_implement_stops_the_start(
+    broker_factory: Callable[..., BrokerProcess], value: str, message: str
+) -> None:
+    """Fail closed: the broker does not start unprotected, and says why in one line."""
+    with pytest.raises(BrokerStartError) as failed:
+        broker_factory(extra_args=("--override", f"authorizer.class.name={value}"))
+    assert f"authorizer.class.name={value} {message}" in str(failed.value)
