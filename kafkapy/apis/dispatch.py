@@ -83,6 +83,8 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
                 "client_id": request.client_id,
                 "size": request.size,
                 "peer": ctx.peer,
+                "listener": ctx.listener_name,
+                "principal": ctx.principal,
                 "ms": round((time.perf_counter() - started) * 1000, 3),
             },
         )

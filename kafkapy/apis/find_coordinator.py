@@ -36,7 +36,7 @@ def _coordinator(ctx: RequestContext, key_type: int, key: str) -> dict:
         store.ensure_topic()
     except KafkaError as exc:
         return _refused(ErrorCode.COORDINATOR_NOT_AVAILABLE, exc.message)
-    host, port = ctx.broker.config.advertised
+    host, port = ctx.broker.config.advertised_for(ctx.listener_name)
     return {
         "error_code": ErrorCode.NONE,
         "error_message": None,

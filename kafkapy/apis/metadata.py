@@ -21,7 +21,7 @@ from kafkapy.storage.log_manager import TopicState, validate_topic_name
 
 
 def broker_entries(ctx: RequestContext) -> list[dict]:
-    host, port = ctx.broker.config.advertised
+    host, port = ctx.broker.config.advertised_for(ctx.listener_name)
     return [{"node_id": ctx.broker.node_id, "host": host, "port": port}]
 
 

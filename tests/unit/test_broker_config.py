@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kafkapy.broker_config import BrokerConfig, ConfigError, apply_properties
+from kafkapy.broker_config import BrokerConfig, ConfigError, apply_properties, check_config
 from kafkapy.cli import _serve_parser, build_config
 from kafkapy.kafka_properties import parse_properties
 from kafkapy.topic_configs import broker_topic_defaults
@@ -144,14 +144,6 @@ def test_bad_properties_name_the_property(props: dict[str, str], message: str) -
 @pytest.mark.parametrize(
     "props",
     [
-        {"listeners": "SSL://:9093"},
-        {"listeners": "PLAINTEXT://:9092,SASL_SSL://:9094"},
-        {"listeners": "CLIENTS://:9092", "listener.security.protocol.map": "CLIENTS:SASL_PLAINTEXT"},
-        # No listeners: Kafka's default PLAINTEXT://:9092, made SSL by the map.
-        {"listener.security.protocol.map": "PLAINTEXT:SSL"},
-        {"advertised.listeners": "SASL_PLAINTEXT://kafka:9092"},
-        {"ssl.keystore.location": "/etc/kafka/keystore.jks"},
-        {"ssl.client.auth": "required"},
         {"sasl.enabled.mechanisms": "PLAIN"},
         {"listener.name.clients.sasl.jaas.config": "x"},
         {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer"},
@@ -163,6 +155,14 @@ def test_bad_properties_name_the_property(props: dict[str, str], message: str) -
 def test_security_properties_are_refused_not_ignored(props: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match="kafkapy has no SSL, SASL or authorizer yet"):
         apply_properties(BrokerConfig(), props)
+
+
+@pytest.mark.parametrize("name", ["ssl.keystore.location", "listener.name.external.ssl.client.auth"])
+def test_ssl_properties_without_a_tls_listener_are_refused(name: str) -> None:
+    config = BrokerConfig()
+    apply_properties(config, {name: "x"})
+    with pytest.raises(ConfigError, match=f"^{name} is set but no listener is SSL or SASL_SSL"):
+        check_config(config)
 
 
 def test_unimplemented_properties_warn_once(caplog: pytest.LogCaptureFixture) -> None:
