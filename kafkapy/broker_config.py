@@ -377,11 +377,15 @@ def _refuse_security(props: Mapping[str, str]) -> None:
     kafkapy implements none of them yet; starting without would serve in the clear and to anyone
     what the properties meant to protect, so it does not start (never fail open).
     """
+    from kafkapy.security.sasl import sasl_refusal
+
     for name, value in props.items():
         # ssl.* is kafkapy.security.tls's, checked by check_config once every property is in.
         per_listener = name.startswith("listener.name.") and ".sasl." in name
         if name.startswith("sasl.") or per_listener:
-            raise ConfigError(f"{name} is not supported: {_NO_SECURITY}")
+            if (reason := sasl_refusal(name, value)) is not None:
+                raise ConfigError(f"{name}={value} is not supported: {reason}")
+            continue
         if name in _AUTHORIZATION and value.strip():
             raise ConfigError(f"{name} is not supported: {_NO_SECURITY}")
         if name == "security.inter.broker.protocol" and value.strip() in SECURITY_PROTOCOLS:
@@ -444,6 +448,17 @@ def check_config(config: BrokerConfig) -> None:
             )
     if config.max_connections_per_ip == 0 and not config.max_connections_per_ip_overrides:
         raise ConfigError("max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides is set")
+    _check_sasl_listeners(config)
+
+
+def _check_sasl_listeners(config: BrokerConfig) -> None:
+    """Each SASL listener's mechanisms can be set up (kafkapy.security.sasl), or the broker does not start."""
+    from kafkapy.security.sasl import check_listener
+    from kafkapy.security.session import SASL_PROTOCOLS
+
+    for listener in config.client_listeners():
+        if listener.security_protocol in SASL_PROTOCOLS:
+            check_listener(config, listener.name)
 
 
 # Properties DescribeConfigs shows as sensitive, without their value (Kafka's PASSWORD configs).

@@ -47,6 +47,18 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
         help="a listener, as in Kafka's listeners (repeatable, replaces them; SSL://:9093 listens on --host;"
         " --host/--port then set the first one's address)",
     )
+    p.add_argument(
+        "--sasl-user",
+        action="append",
+        metavar="NAME:PASSWORD",
+        help="a user every SASL mechanism accepts (repeatable; kafkapy.sasl.users), for a SASL_* --listener",
+    )
+    p.add_argument(
+        "--sasl-mechanism",
+        action="append",
+        metavar="MECHANISM",
+        help="a mechanism SASL listeners offer (repeatable; sasl.enabled.mechanisms; default PLAIN)",
+    )
     p.add_argument("--advertised-host", help="host clients are told to connect to (default: --host)")
     p.add_argument("--advertised-port", help="port clients are told to connect to (default: --port)")
     p.add_argument("--node-id", help="this broker's node id (default 1)")
@@ -89,6 +101,10 @@ def build_config(args: argparse.Namespace) -> BrokerConfig:
     if args.listener:
         # In the overrides' batch, so an advertised.listeners override may name a --listener.
         overrides["listeners"] = ",".join(args.listener)
+    if args.sasl_user:
+        overrides["kafkapy.sasl.users"] = ",".join(args.sasl_user)
+    if args.sasl_mechanism:
+        overrides["sasl.enabled.mechanisms"] = ",".join(args.sasl_mechanism)
     apply_properties(config, overrides)
     for attr, parse in _FLAGS:
         value = getattr(args, attr)

@@ -66,7 +66,12 @@ class RequestContext:
 
 
 class CloseConnection(Exception):
-    """Raised by a handler when Kafka would answer by closing the connection."""
+    """Raised by a handler when Kafka would answer by closing the connection; with ``response``, the
+    connection is closed after that answer is sent (a failed SASL authentication)."""
+
+    def __init__(self, reason: str, response: dict | None = None) -> None:
+        super().__init__(reason)
+        self.response = response
 
 
 HandlerFunc = Callable[[RequestContext, Any], Awaitable[dict | None]]

@@ -14,16 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from kafkapy.security.session import SASL_PROTOCOLS, SASL_SSL, SECURITY_PROTOCOLS, SSL
+from kafkapy.security.session import SASL_SSL, SECURITY_PROTOCOLS, SSL
 
 T = TypeVar("T")
 # Kafka's listener.security.protocol.map default: each security protocol's name maps to itself.
 DEFAULT_PROTOCOL_MAP = {protocol: protocol for protocol in SECURITY_PROTOCOLS}
 # The protocols whose connections are TLS.
 SSL_PROTOCOLS = (SSL, SASL_SSL)
-# SASL listeners need kafkapy.security's SASL door (the sasl work of issue #14); until it is there,
-# they are refused at start-up rather than served unauthenticated.
-SASL_LISTENERS_SUPPORTED = False
 _FORMAT = "expected NAME://HOST:PORT, like PLAINTEXT://localhost:9092"
 # Kafka's listeners default: PLAINTEXT on port 9092 (where --host says: 127.0.0.1 unless told).
 DEFAULT_LISTENERS = "PLAINTEXT://:9092"
@@ -142,8 +139,6 @@ def _resolve(
             raise ValueError(
                 f"listener {name} has no security protocol; add {name}:<PROTOCOL> to listener.security.protocol.map"
             )
-        if protocol in SASL_PROTOCOLS and not SASL_LISTENERS_SUPPORTED:
-            raise ValueError(f"listener {name} is {protocol}, and kafkapy has no SASL support yet; remove it")
         ad_host, ad_port = advertised_at.get(name, (None, None))
         out.append(Listener(name, protocol, host, port, ad_host, ad_port))
     return out

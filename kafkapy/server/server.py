@@ -50,6 +50,8 @@ REQUESTS_PER_CHECKPOINT = 16
 # A connection that has waited this long for its client's next bytes gives its receive buffer back
 # (allocated again when bytes arrive): idle connections cost a few KB, busy ones keep their buffer.
 BUFFER_RELEASE_S = 1.0
+# How long a connection answered before it is closed (a failed authentication) stays open.
+CLOSE_AFTER_ANSWER_S = 0.1
 # accept() failing for want of file descriptors or memory: wait, doubling up to the maximum, and try
 # again (trio's serve_listeners waits 100 ms each time, logging every attempt).
 ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
@@ -209,8 +211,15 @@ class ClientConnection:
             answer = await dispatch(ctx, request)
         except CloseConnection:
             return False
-        if answer is not None:
-            await self._send(self.conn.encode_response(request, answer.body, answer.version))
+        if answer is None:
+            return True
+        await self._send(self.conn.encode_response(request, answer.body, answer.version))
+        if answer.close:
+            # The client reads the answer before it sees the close (kafka-python drops bytes that
+            # arrive with the end of the stream); Kafka delays these closes by
+            # connection.failed.authentication.delay.ms, 100 ms by default.
+            await trio.sleep(CLOSE_AFTER_ANSWER_S)
+            return False
         return True
 
     async def _send(self, chunks: list[bytes | Region]) -> None:

@@ -33,6 +33,7 @@ from kafkapy.broker_config import BrokerConfig, apply_properties, check_config
 from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.specs import ApiKey
+from kafkapy.security.sasl import sasl_properties
 from kafkapy.server.startup import StartupError, first_exception
 from kafkapy.testing.process import BrokerProcess, BrokerStartError
 
@@ -159,7 +160,10 @@ class KafkaBroker(_TopicAdmin):
     dir is never created; everything is gone when the broker stops). ``config`` holds Kafka
     properties (``{"num.partitions": "3"}``); ``num_partitions``, when given, wins over them. A
     subprocess broker's log goes to ``log_path``; by default into the broker's temporary
-    directory, removed by ``stop()``.
+    directory, removed by ``stop()``. ``sasl=("PLAIN", {"alice": "alice-secret"})`` adds a
+    SASL_PLAINTEXT listener (``listener_bootstrap_servers("SASL_PLAINTEXT")``) with that mechanism and
+    those users (SASL_SSL with ``tls=True``); ``sasl=("OAUTHBEARER", {})`` accepts unsigned JWTs, as
+    Kafka's unsecured validator.
     """
 
     def __init__(
@@ -175,6 +179,7 @@ class KafkaBroker(_TopicAdmin):
         log_path: str | Path | None = None,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
         tls: bool = False,
+        sasl: tuple[str, dict[str, str]] | None = None,
     ) -> None:
         self._own_dir = data_dir is None
         # A temporary data dir is made by start(), so a broker that never starts leaves nothing behind.
@@ -183,7 +188,8 @@ class KafkaBroker(_TopicAdmin):
         self.in_process = in_process
         self.storage = storage
         self.num_partitions = num_partitions
-        self.properties = dict(config or {})
+        sasl_defaults = sasl_properties(*sasl, tls=tls) if sasl is not None else {}
+        self.properties = {**sasl_defaults, **(config or {})}
         self.log_level = log_level
         self._log_path = Path(log_path) if log_path is not None else None
         self.startup_timeout = startup_timeout

@@ -174,9 +174,10 @@ def test_data_dir_holding_a_broker_not_writable(tmp_path: Path) -> None:
             " remove it",
         ),
         (
-            ("--override", "listeners=SASL_SSL://:9094"),
-            "invalid listeners=SASL_SSL://:9094: listener SASL_SSL is SASL_SSL, and kafkapy has no SASL support yet;"
-            " remove it",
+            ("--override", "listeners=SASL_PLAINTEXT://:9094"),
+            "SASL mechanism PLAIN on listener SASL_PLAINTEXT has no users: add user_<name>=\"<password>\" to"
+            " listener.name.sasl_plaintext.plain.sasl.jaas.config"
+            " (org.apache.kafka.common.security.plain.PlainLoginModule) or set kafkapy.sasl.users (--sasl-user)",
         ),
         (("--config", "missing.properties"), "cannot read --config missing.properties: No such file or directory"),
     ],

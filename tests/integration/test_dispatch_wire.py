@@ -38,6 +38,8 @@ DENIED: dict[int, ErrorCode | None] = {
     14: ErrorCode.GROUP_AUTHORIZATION_FAILED,
     15: ErrorCode.GROUP_AUTHORIZATION_FAILED,
     16: None,
+    # Not asked of the authorizer: on a PLAINTEXT listener Kafka's KafkaApis answers ILLEGAL_SASL_STATE.
+    17: ErrorCode.ILLEGAL_SASL_STATE,
     19: ErrorCode.TOPIC_AUTHORIZATION_FAILED,
     20: ErrorCode.TOPIC_AUTHORIZATION_FAILED,
     21: ErrorCode.TOPIC_AUTHORIZATION_FAILED,
@@ -53,6 +55,7 @@ DENIED: dict[int, ErrorCode | None] = {
     32: ErrorCode.TOPIC_AUTHORIZATION_FAILED,
     33: ErrorCode.TOPIC_AUTHORIZATION_FAILED,
     35: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+    36: ErrorCode.ILLEGAL_SASL_STATE,
     37: ErrorCode.TOPIC_AUTHORIZATION_FAILED,
     42: ErrorCode.GROUP_AUTHORIZATION_FAILED,
     43: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,

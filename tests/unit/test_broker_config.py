@@ -144,8 +144,6 @@ def test_bad_properties_name_the_property(props: dict[str, str], message: str) -
 @pytest.mark.parametrize(
     "props",
     [
-        {"sasl.enabled.mechanisms": "PLAIN"},
-        {"listener.name.clients.sasl.jaas.config": "x"},
         {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer"},
         {"security.inter.broker.protocol": "SSL"},
         {"super.users": "User:admin"},
