@@ -18,6 +18,7 @@ from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
 from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.security.scram_credentials import ScramCredentialStore
 from kafkapy.storage.cleaner import LogCleaner
 from kafkapy.storage.fs import file_system
 from kafkapy.storage.log import Log
@@ -64,6 +65,8 @@ class Broker:
         # Who may do what, and the checks run before every handler (faults, quotas): kafkapy/apis/dispatch.py.
         self.authorizer: Authorizer = allow_everything
         self.request_hooks: list[PreHandlerHook] = []
+        # SCRAM users: what the SCRAM mechanisms check and AlterUserScramCredentials changes.
+        self.scram_credentials = ScramCredentialStore.open(config.data_dir, logs.fs, config.sasl_users)
         # Long-polling fetches, by the partition logs they wait on.
         self._fetch_waiters: dict[Log, set[trio.Event]] = {}
         self._nursery: trio.Nursery | None = None
