@@ -23,6 +23,7 @@ if _ROOT not in sys.path:
 
 from reference_kafka import ReferenceKafka  # noqa: E402
 from scenarios import Target  # noqa: E402
+from secured import SecuredBroker, start_secured  # noqa: E402
 
 from tests.broker_process import BrokerProcess  # noqa: E402
 
@@ -61,7 +62,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         for value in getattr(item, "funcargs", {}).values():
             if isinstance(value, BrokerProcess):
                 report.sections.append((f"broker stderr ({value.log_path})", value.stderr_tail()))
-            if isinstance(value, Target) and value.process is not None:
+            if isinstance(value, Target | SecuredBroker) and value.process is not None:
                 report.sections.append((f"broker stderr ({value.process.log_path})", value.process.stderr_tail()))
         for name, paths in item.user_properties:
             for path in paths if name == "driver_logs" else ():
@@ -93,6 +94,17 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield Target(b.bootstrap, "kafkapy", b)
     finally:
         b.close()
+
+
+@pytest.fixture(scope="session")
+def secured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]:
+    """The security cells' broker (secured.py): kafkapy, or with --reference-kafka Apache Kafka, configured
+    the same way; started once per session, only when a security cell runs."""
+    if request.config.getoption("--bootstrap"):
+        pytest.skip("the security cells need a secured broker the suite starts and configures (--bootstrap given)")
+    kind = "reference" if request.config.getoption("--reference-kafka") else "kafkapy"
+    with start_secured(kind, tmp_path_factory.mktemp("secured-broker")) as broker:
+        yield broker
 
 
 @pytest.fixture(scope="session")
@@ -145,6 +157,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for table, title, heading in (
         ("scenario", "compat matrix: scenario × client", "scenario"),
         ("cross", "cross-client round trips: producer (row) × consumer (column), codec used", "producer"),
+        ("security", "security cells (issue #14): cell × client, on the secured broker", "cell"),
     ):
         cells = {(row, col): v for (t, row, col), v in results.items() if t == table}
         if not cells:

@@ -82,12 +82,24 @@ def free_port() -> int:
 class ReferenceKafka:
     """One Kafka process with its own temporary config and log dir; `start()`, then `bootstrap`, then `close()`."""
 
-    def __init__(self, work_dir: Path | None = None, *, start_timeout: float = START_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        work_dir: Path | None = None,
+        *,
+        start_timeout: float = START_TIMEOUT_S,
+        listeners: dict[str, str] | None = None,
+        properties: dict[str, str] | None = None,
+    ) -> None:
+        """`listeners`: more listeners beside PLAINTEXT, by name -> security protocol (each gets a free
+        port, in `ports`); `properties`: more server.properties (security settings), written as given."""
         self._own_dir = work_dir is None
         self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="reference-kafka-"))
         self.start_timeout = start_timeout
         self.log_path = self.work_dir / "kafka.log"
         self.port: int | None = None
+        self.listeners = dict(listeners or {})
+        self.properties = dict(properties or {})
+        self.ports: dict[str, int] = {}
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -113,15 +125,18 @@ class ReferenceKafka:
 
     def _write_config(self, port: int, controller_port: int) -> Path:
         config = self.work_dir / "server.properties"
+        ports = {"PLAINTEXT": port, **self.ports, "CONTROLLER": controller_port}
+        protocols = {"PLAINTEXT": "PLAINTEXT", **self.listeners, "CONTROLLER": "PLAINTEXT"}
+        addresses = ",".join(f"{name}://127.0.0.1:{p}" for name, p in ports.items())
         settings = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            "listeners": addresses,
+            "advertised.listeners": addresses,
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": ",".join(f"{name}:{proto}" for name, proto in protocols.items()),
             "log.dirs": str(self.work_dir / "data"),
             "num.partitions": "1",
             "auto.create.topics.enable": "true",
@@ -132,6 +147,7 @@ class ReferenceKafka:
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
+            **self.properties,
         }
         config.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
         (self.work_dir / "log4j2.properties").write_text(LOG4J2)
@@ -143,6 +159,7 @@ class ReferenceKafka:
             raise RuntimeError("reference Kafka already started")
         self.work_dir.mkdir(parents=True, exist_ok=True)
         port, controller_port = free_port(), free_port()
+        self.ports = {name: free_port() for name in self.listeners}
         config = self._write_config(port, controller_port)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         fmt = subprocess.run(

@@ -33,6 +33,9 @@ CLIENT_ERRORS = {
     ("aiokafka", "INVALID_TOPIC_EXCEPTION"): "UNKNOWN_TOPIC_OR_PARTITION",
     # KafkaProducer waits max.block.ms for the partition to appear in metadata, then times out.
     ("java", "UNKNOWN_TOPIC_OR_PARTITION"): "REQUEST_TIMED_OUT",
+    # A failed SASL authentication is only logged; the step fails as the broker being unreachable.
+    ("kafka-python", "SASL_AUTHENTICATION_FAILED"): "KafkaTimeoutError",
+    ("aiokafka", "SASL_AUTHENTICATION_FAILED"): "KafkaConnectionError",
 }
 
 

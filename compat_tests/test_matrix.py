@@ -52,11 +52,10 @@ def run_cell(node: pytest.Item, cell: tuple[str, str, str], clients: list[str], 
     node.user_properties.append(("matrix_cell", cell))
     try:
         opened = [pool.get(name) for name in clients]
+        node.user_properties.append(("driver_logs", [str(c.log_path) for c in opened]))
+        return body(opened)
     except Unavailable as exc:
         pytest.skip(str(exc))
-    node.user_properties.append(("driver_logs", [str(c.log_path) for c in opened]))
-    try:
-        return body(opened)
     except Unsupported as exc:
         node.user_properties.append(("unsupported", str(exc)))
         pytest.skip(f"unsupported: {exc}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kafkapy.kafka_properties import (
@@ -26,6 +26,8 @@ from kafkapy.kafka_properties import (
     KAFKA_PROPERTY_PREFIXES,
     parse_properties,
 )
+from kafkapy.security.listeners import SSL_PROTOCOLS, Listener, ListenerError, parse_listeners
+from kafkapy.security.session import PLAINTEXT
 from kafkapy.storage.log_manager import DEFAULT_MAX_BROKER_PARTITIONS, MAX_BROKER_PARTITIONS_CONFIG
 from kafkapy.topic_configs import BROKER_SYNONYMS, INT_MAX, LONG_MAX, validate_broker_property
 
@@ -118,9 +120,39 @@ class BrokerConfig:
                 return value
         return self.security_properties.get(name)
 
+    # The client listeners (kafkapy.security.listeners) from listeners / advertised.listeners /
+    # listener.security.protocol.map; empty: one PLAINTEXT listener. The first one's address lives in
+    # host/port/advertised_host/advertised_port above (so flags and code that set those keep working);
+    # ``client_listeners()`` puts them together.
+    listeners: list[Listener] = field(default_factory=list)
+    # Those four properties as last written, read again when any of them changes.
+    listener_properties: dict[str, str] = field(default_factory=dict)
+
     @property
     def advertised(self) -> tuple[str, int]:
+        """Where clients of the first listener are told to connect."""
         return self.advertised_host or self.host, self.advertised_port or self.port
+
+    def client_listeners(self) -> list[Listener]:
+        """Every listener the broker serves, the first at host/port; a listener written without a
+        host (``SSL://:9093``) listens on ``host`` too."""
+        first = self.listeners[0] if self.listeners else Listener(PLAINTEXT, PLAINTEXT, "", 0)
+        first = replace(
+            first,
+            host=self.host,
+            port=self.port,
+            advertised_host=self.advertised_host,
+            advertised_port=self.advertised_port,
+        )
+        return [first, *(replace(other, host=other.host or self.host) for other in self.listeners[1:])]
+
+    def advertised_for(self, listener_name: str) -> tuple[str, int]:
+        """Where a client that came in through ``listener_name`` is told to connect (Metadata,
+        FindCoordinator): that listener's advertised address."""
+        for listener in self.client_listeners():
+            if listener.name == listener_name:
+                return listener.advertised
+        return self.advertised
 
 
 class ConfigError(ValueError):
@@ -260,6 +292,8 @@ _AUTHORIZATION = (
     "super.users",
     "allow.everyone.if.no.acl.found",
 )
+# What kafkapy.security.authorizer implements (delegation tokens it does not).
+_AUTHORIZER_SETTINGS = ("authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found")
 # Security properties that are not ssl.*/sasl.*/listener.name.* nor the authorizer's.
 _SESSION = ("connections.max.reauth.ms", "principal.builder.class")
 _NO_SECURITY = "kafkapy has no SSL, SASL or authorizer yet, and ignoring it would leave the broker open; remove it"
@@ -296,15 +330,19 @@ def apply_properties(config: BrokerConfig, props: dict[str, str]) -> None:
             config.log_properties[name] = value
         elif name in _MINUTES:
             setattr(config, _MINUTES[name], checked(name, value, _positive) * 60 * 1000)  # type: ignore[operator]
-        elif name in _LISTENERS:
-            _apply_listeners(config, name, value, props)
+        elif name in _LISTENERS or name in _LISTENER_SETTINGS:
+            config.listener_properties[name] = value
         elif is_security_property(name):
             config.security_properties[name] = value
         elif _is_kafka_property(name):
             ignored.append(name)
         else:
             raise ConfigError(f"unknown property {name}{_suggestion(name)}")
-    ignored = [name for name in ignored if name not in _LISTENER_SETTINGS]
+    if any(name in props for name in _LISTENERS) or (
+        any(name in props for name in _LISTENER_SETTINGS) and any(n in config.listener_properties for n in _LISTENERS)
+    ):
+        # A map alone waits for check_config: listeners may still come in a later batch (--override).
+        _apply_listeners(config)
     if ignored:
         # The names are in the message too: in-process, with logging not configured, Python prints
         # the message alone.
@@ -341,57 +379,102 @@ def _refuse_security(props: Mapping[str, str]) -> None:
     kafkapy implements none of them yet; starting without would serve in the clear and to anyone
     what the properties meant to protect, so it does not start (never fail open).
     """
+    from kafkapy.security.sasl import sasl_refusal
+
     for name, value in props.items():
-        per_listener = name.startswith("listener.name.") and (".ssl." in name or ".sasl." in name)
-        if name.startswith(("ssl.", "sasl.")) or per_listener:
-            raise ConfigError(f"{name} is not supported: {_NO_SECURITY}")
-        if name in _AUTHORIZATION and value.strip():
+        # ssl.* is kafkapy.security.tls's, checked by check_config once every property is in.
+        per_listener = name.startswith("listener.name.") and ".sasl." in name
+        if name.startswith("sasl.") or per_listener:
+            if (reason := sasl_refusal(name, value)) is not None:
+                raise ConfigError(f"{name}={value} is not supported: {reason}")
+            continue
+        if name == "authorizer.class.name" and value.strip():
+            _check_authorizer_class(value.strip())
+        elif name in _AUTHORIZATION and name not in _AUTHORIZER_SETTINGS and value.strip():
             raise ConfigError(f"{name} is not supported: {_NO_SECURITY}")
         if name == "security.inter.broker.protocol" and value.strip() in SECURITY_PROTOCOLS:
             raise ConfigError(f"{name}={value} is not supported: {_NO_SECURITY}")
-    protocols = _protocol_map(props.get("listener.security.protocol.map", ""))
-    if "listeners" not in props and protocols.get("PLAINTEXT", "PLAINTEXT") in SECURITY_PROTOCOLS:
-        # Without listeners Kafka listens on PLAINTEXT://:9092, which the map then secures.
-        mapping = props["listener.security.protocol.map"]
-        raise ConfigError(f"listener.security.protocol.map={mapping} is not supported: {_NO_SECURITY}")
-    for name in _LISTENERS:
-        for listener in filter(None, (item.strip() for item in props.get(name, "").split(","))):
-            listener_name = listener.split("://", 1)[0].strip().upper()
-            if protocols.get(listener_name, listener_name) in SECURITY_PROTOCOLS:
-                raise ConfigError(f"{name}={props[name]} is not supported: {_NO_SECURITY}")
 
 
-def _protocol_map(value: str) -> dict[str, str]:
-    """listener.security.protocol.map ``NAME:PROTOCOL,...`` as a dict."""
-    out = {}
-    for item in value.split(","):
-        name, _, protocol = item.partition(":")
-        if name.strip():
-            out[name.strip().upper()] = protocol.strip().upper()
-    return out
+def _check_authorizer_class(value: str) -> None:
+    """ConfigError unless authorizer.class.name names Kafka's StandardAuthorizer, the one kafkapy implements."""
+    from kafkapy.security.authorizer import ACL_AUTHORIZER, STANDARD_AUTHORIZER
+
+    if value == ACL_AUTHORIZER:
+        raise ConfigError(
+            f"authorizer.class.name={value} was removed with ZooKeeper in Kafka 4.0: use {STANDARD_AUTHORIZER}"
+        )
+    if value != STANDARD_AUTHORIZER:
+        raise ConfigError(f"authorizer.class.name={value} is not supported: kafkapy implements {STANDARD_AUTHORIZER}")
 
 
-def _apply_listeners(config: BrokerConfig, name: str, value: str, props: Mapping[str, str]) -> None:
-    """Host and port of the listener clients use: the first one that is not a KRaft controller's."""
-    controllers = {c.strip().upper() for c in props.get("controller.listener.names", "").split(",")}
-    host, port = checked(name, value, lambda v: _listener(v, controllers))  # type: ignore[misc]
-    if name == "listeners":
-        config.host, config.port = host or config.host, port
-    else:
-        config.advertised_host, config.advertised_port = host, port
+def _apply_listeners(config: BrokerConfig) -> None:
+    """The listeners from the listener properties written so far; the first one's address in host/port."""
+    listeners = _listeners(config)
+    config.listeners = listeners
+    first = listeners[0]
+    config.host, config.port = first.host or config.host, first.port
+    config.advertised_host, config.advertised_port = first.advertised_host, first.advertised_port
+
+
+def _listeners(config: BrokerConfig) -> list[Listener]:
+    """The listener properties written so far as Listeners; ConfigError for a bad or unsupported one."""
+    settings = config.listener_properties
+    try:
+        listeners = parse_listeners(
+            # Without listeners, Kafka's default PLAINTEXT://:9092, on the port set so far.
+            settings.get("listeners", f"PLAINTEXT://:{config.port}"),
+            settings.get("advertised.listeners", ""),
+            settings.get("listener.security.protocol.map", ""),
+            settings.get("controller.listener.names", ""),
+        )
+    except ListenerError as exc:
+        raise ConfigError(str(exc)) from None
+    return listeners
+
+
+def _check_tls_properties(config: BrokerConfig) -> None:
+    """ConfigError for an ssl.* property kafkapy.security.tls cannot honour (imported only if one is set)."""
+    tls_listeners = [lsn.name for lsn in config.client_listeners() if lsn.security_protocol in SSL_PROTOCOLS]
+    if not tls_listeners and not any(".ssl." in f".{name}" for name in config.security_properties):
+        return
+    from kafkapy.security.tls import TLSConfigError, check_properties
+
+    try:
+        check_properties(config, tls_listeners)
+    except TLSConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def check_config(config: BrokerConfig) -> None:
     """Checks across properties, once they are all set (Kafka's KafkaConfig.validateValues)."""
-    host, _ = config.advertised
-    if host in WILDCARD_HOSTS:
-        # Clients connect where Metadata says the broker is; Kafka refuses this meta-address too.
-        raise ConfigError(
-            f"advertised host {host} is not an address clients can connect to: with --host {config.host}, set"
-            " --advertised-host (advertised.listeners) to a name or address clients reach this machine by"
-        )
+    if config.listener_properties:
+        # Every batch is in: a map written without listeners applies to the default one now (the
+        # first listener's address is host/port, which flags may have set since).
+        config.listeners = _listeners(config)
+    _check_tls_properties(config)
+    for listener in config.client_listeners():
+        host, _ = listener.advertised
+        if host in WILDCARD_HOSTS:
+            # Clients connect where Metadata says the broker is; Kafka refuses this meta-address too.
+            raise ConfigError(
+                f"advertised host {host} of listener {listener.name} is not an address clients can connect to:"
+                f" with --host {config.host}, set --advertised-host (advertised.listeners) to a name or address"
+                " clients reach this machine by"
+            )
     if config.max_connections_per_ip == 0 and not config.max_connections_per_ip_overrides:
         raise ConfigError("max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides is set")
+    _check_sasl_listeners(config)
+
+
+def _check_sasl_listeners(config: BrokerConfig) -> None:
+    """Each SASL listener's mechanisms can be set up (kafkapy.security.sasl), or the broker does not start."""
+    from kafkapy.security.sasl import check_listener
+    from kafkapy.security.session import SASL_PROTOCOLS
+
+    for listener in config.client_listeners():
+        if listener.security_protocol in SASL_PROTOCOLS:
+            check_listener(config, listener.name)
 
 
 # Properties DescribeConfigs shows as sensitive, without their value (Kafka's PASSWORD configs).
@@ -408,18 +491,6 @@ def static_properties(config: BrokerConfig) -> dict[str, tuple[str | None, bool]
         text = str(value).lower() if isinstance(value, bool) else str(value)
         out[name] = (None if name in SENSITIVE_PROPERTIES else text, value == getattr(defaults, attr))
     return out
-
-
-def _listener(value: str, controllers: set[str]) -> tuple[str, int]:
-    """Host and port of the first ``NAME://host:port`` of a listeners list not named in ``controllers``."""
-    listeners = [item.strip() for item in value.split(",") if item.strip()]
-    chosen = next((item for item in listeners if item.split("://", 1)[0].upper() not in controllers), None)
-    if chosen is None or "://" not in chosen:
-        raise ValueError("expected NAME://HOST:PORT, like PLAINTEXT://localhost:9092")
-    host, sep, port = chosen.split("://", 1)[1].rpartition(":")
-    if not sep:
-        raise ValueError("expected NAME://HOST:PORT, like PLAINTEXT://localhost:9092")
-    return host.strip("[]"), parse_port(port)
 
 
 def load_properties_file(config: BrokerConfig, path: Path) -> None:

@@ -40,6 +40,25 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
         choices=STORAGE_MODES,
         help="disk: Kafka-format segment files (default); memory: nothing written, everything lost on exit",
     )
+    p.add_argument(
+        "--listener",
+        action="append",
+        metavar="NAME://HOST:PORT",
+        help="a listener, as in Kafka's listeners (repeatable, replaces them; SSL://:9093 listens on --host;"
+        " --host/--port then set the first one's address)",
+    )
+    p.add_argument(
+        "--sasl-user",
+        action="append",
+        metavar="NAME:PASSWORD",
+        help="a user every SASL mechanism accepts (repeatable; kafkapy.sasl.users), for a SASL_* --listener",
+    )
+    p.add_argument(
+        "--sasl-mechanism",
+        action="append",
+        metavar="MECHANISM",
+        help="a mechanism SASL listeners offer (repeatable; sasl.enabled.mechanisms; default PLAIN)",
+    )
     p.add_argument("--advertised-host", help="host clients are told to connect to (default: --host)")
     p.add_argument("--advertised-port", help="port clients are told to connect to (default: --port)")
     p.add_argument("--node-id", help="this broker's node id (default 1)")
@@ -78,7 +97,15 @@ def build_config(args: argparse.Namespace) -> BrokerConfig:
     config = BrokerConfig()
     if args.config:
         load_properties_file(config, args.config)
-    apply_properties(config, _overrides(args.override))
+    overrides = _overrides(args.override)
+    if args.listener:
+        # In the overrides' batch, so an advertised.listeners override may name a --listener.
+        overrides["listeners"] = ",".join(args.listener)
+    if args.sasl_user:
+        overrides["kafkapy.sasl.users"] = ",".join(args.sasl_user)
+    if args.sasl_mechanism:
+        overrides["sasl.enabled.mechanisms"] = ",".join(args.sasl_mechanism)
+    apply_properties(config, overrides)
     for attr, parse in _FLAGS:
         value = getattr(args, attr)
         if value is not None:
@@ -111,6 +138,9 @@ async def _run(config: BrokerConfig, ready_file: Path | None = None) -> None:
             tmp = ready_file.with_name(ready_file.name + ".tmp")
             tmp.write_text(f"{host}:{port}\n")
             tmp.replace(ready_file)
+        # Each listener's address first: a watcher that waits for the listening line has them all.
+        for listener in config.client_listeners():
+            print(f"kafkapy listener {listener} ({listener.security_protocol})")
         print(f"kafkapy listening on {host}:{port}", flush=True)
 
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGUSR1) as signals:

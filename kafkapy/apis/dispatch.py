@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import trio
+
 from kafkapy.apis import HANDLERS, CloseConnection, RequestContext
 from kafkapy.apis.api_versions import unsupported_version_response
 from kafkapy.logging_setup import RateLimitedLog
@@ -22,6 +24,7 @@ from kafkapy.protocol.connection import Request
 from kafkapy.protocol.error_response import error_response
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.specs import ApiKey
+from kafkapy.security.sasl import Door, door
 
 # The server's logger: these lines were the server's before dispatch moved here.
 log = logging.getLogger("kafkapy.server")
@@ -30,6 +33,7 @@ log = logging.getLogger("kafkapy.server")
 unsupported_log = RateLimitedLog(log)
 handler_closed_log = RateLimitedLog(log)
 handler_failed_log = RateLimitedLog(log)
+unauthenticated_log = RateLimitedLog(log)
 
 # Runs before the handler: an error code answers the request with it, None lets it through.
 PreHandlerHook = Callable[[RequestContext], ErrorCode | None]
@@ -41,6 +45,8 @@ class Answer:
 
     body: dict
     version: int | None = None
+    # Close the connection once this answer is sent.
+    close: bool = False
 
 
 async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
@@ -62,6 +68,8 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
             api_version=request.api_version,
         )
         raise CloseConnection("unsupported request")
+    if (refusal := _authentication_door(ctx, request)) is not None:
+        return refusal
     hooks = ctx.broker.request_hooks
     try:
         if hooks and (code := _run_hooks(hooks, ctx)) is not None:
@@ -69,6 +77,8 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
         body = await handler.func(ctx, request.body)
     except CloseConnection as exc:
         handler_closed_log.info("closing connection", api=handler.name, peer=ctx.peer, reason=str(exc))
+        if exc.response is not None:
+            return Answer(exc.response, close=True)
         raise
     except Exception:
         handler_failed_log.exception("handler failed; answering UNKNOWN_SERVER_ERROR", api=handler.name, peer=ctx.peer)
@@ -83,10 +93,28 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
                 "client_id": request.client_id,
                 "size": request.size,
                 "peer": ctx.peer,
+                "listener": ctx.listener_name,
+                "principal": ctx.principal,
                 "ms": round((time.perf_counter() - started) * 1000, 3),
             },
         )
     return None if body is None else Answer(body)
+
+
+def _authentication_door(ctx: RequestContext, request: Request) -> Answer | None:
+    """None when the request may reach its handler; else Kafka's refusal on a SASL connection that is
+    not (or no longer) authenticated: an ILLEGAL_SASL_STATE answer before closing, or a close."""
+    verdict = door(ctx.session, request.api_key, trio.current_time)
+    if verdict is Door.SERVE:
+        return None
+    unauthenticated_log.info(
+        "closing connection: request outside SASL authentication", peer=ctx.peer, api_key=request.api_key
+    )
+    if verdict is Door.CLOSE:
+        raise CloseConnection("request outside SASL authentication")
+    answer = error_answer(request, ErrorCode.ILLEGAL_SASL_STATE)
+    answer.close = True
+    return answer
 
 
 def _run_hooks(hooks: list[PreHandlerHook], ctx: RequestContext) -> ErrorCode | None:

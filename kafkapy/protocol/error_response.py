@@ -6,7 +6,8 @@ each of its entries to an error. ``error_response`` does the same for every API 
 it walks the response schema next to the request's, sets each ``error_code``, copies the request
 items' keys (names, ids, partition indexes) into the response items, and leaves the rest at their
 defaults. A response field mirrors the request field of its own name, or those its spec names with
-``mirrors=`` (Produce's ``responses`` answer ``topic_data``), tried in order.
+``mirrors=`` (Produce's ``responses`` answer ``topic_data``): a value the first present one, an array
+the items of all present ones, in order.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ _KEYS = frozenset(
         "resource_type",
         "resource_name",
         "key",
+        "user",
     }
 )
 
@@ -89,13 +91,16 @@ def _struct(
         if f.name == "high_watermark":
             out[f.name] = -1  # Kafka's FetchResponse.INVALID_HIGH_WATERMARK
             continue
-        match = next((requested[n] for n in (*f.mirrors, f.name) if n in requested), None)
-        if match is None or match.tag is not None:
+        matches = [requested[n] for n in (*f.mirrors, f.name) if n in requested and requested[n].tag is None]
+        if not matches:
             continue
+        match = matches[0]
         value = source.get(match.name)
         if f.type == "array" and f.item_type == "struct":
             if match.type == "array" and _carries_error(f):
-                out[f.name] = [_item(f, match, item, version, code, message) for item in value or ()]
+                # Every request array it mirrors, in order (AlterUserScramCredentials: deletions, upsertions).
+                items = [(m, item) for m in matches if m.type == "array" for item in source.get(m.name) or ()]
+                out[f.name] = [_item(f, m, item, version, code, message) for m, item in items]
         elif f.name in _KEYS and f.type == match.type:
             out[f.name] = value
     return out

@@ -43,6 +43,7 @@ class TestCerts:
     ca_key: Path  # ca.key: to sign more certificates with
     broker_cert: Path  # broker.pem: the broker's certificate followed by the CA's
     broker_key: Path  # broker.key
+    broker_pem_keystore: Path  # broker-keystore.pem: key and chain in one file (ssl.keystore.type=PEM)
     client_cert: Path  # client.pem: the client's certificate followed by the CA's
     client_key: Path  # client.key
     broker_keystore: Path  # broker.p12: PKCS12 key + chain (ssl.keystore.type=PKCS12)
@@ -94,6 +95,7 @@ def make_test_certs(
         ca_key=out / "ca.key",
         broker_cert=out / "broker.pem",
         broker_key=out / "broker.key",
+        broker_pem_keystore=out / "broker-keystore.pem",
         client_cert=out / "client.pem",
         client_key=out / "client.key",
         broker_keystore=out / "broker.p12",
@@ -104,14 +106,15 @@ def make_test_certs(
     )
     encryption = serialization.BestAvailableEncryption(password.encode())
     certs.ca.write_bytes(_pem(ca_cert))
-    _write_key(certs.ca_key, ca_key)
+    _write_private(certs.ca_key, _key_pem(ca_key))
     for cert_path, key_path, store, name, key, cert in (
         (certs.broker_cert, certs.broker_key, certs.broker_keystore, "broker", broker_key, broker_cert),
         (certs.client_cert, certs.client_key, certs.client_keystore, "client", client_key, client_cert),
     ):
         cert_path.write_bytes(_pem(cert) + _pem(ca_cert))
-        _write_key(key_path, key)
+        _write_private(key_path, _key_pem(key))
         store.write_bytes(pkcs12.serialize_key_and_certificates(name.encode(), key, cert, [ca_cert], encryption))
+    _write_private(certs.broker_pem_keystore, _key_pem(broker_key) + certs.broker_cert.read_bytes())
     # Java reads a PKCS12 certificate without a key as trusted only with Oracle's trusted-key-usage
     # attribute, which serialize_java_truststore adds.
     certs.truststore.write_bytes(
@@ -175,10 +178,15 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    """The key as unencrypted PKCS8 PEM, readable by its owner only."""
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The key as unencrypted PKCS8 PEM."""
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a file holding a private key, readable by its owner only."""
     path.touch(mode=0o600)
     path.chmod(0o600)
-    path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    path.write_bytes(data)

@@ -9,6 +9,10 @@ becomes authenticated when its SaslAuthenticate exchange completes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kafkapy.security.sasl_server import SaslServer
 
 # Kafka's KafkaPrincipal.ANONYMOUS: the principal of a PLAINTEXT connection.
 ANONYMOUS = "User:ANONYMOUS"
@@ -34,6 +38,10 @@ class Session:
     # trio.current_time() past which the SASL session has expired (KIP-368 connections.max.reauth.ms);
     # None: it never expires.
     session_expires_at: float | None = None
+    # The exchange between a SaslHandshake and the SaslAuthenticate that completes it (None otherwise).
+    sasl_server: SaslServer | None = None
+    # trio.current_time() of the last KIP-368 re-authentication's start (Kafka allows one a second).
+    reauthentication_started_at: float | None = None
 
     @classmethod
     def for_listener(cls, listener_name: str, security_protocol: str) -> Session:

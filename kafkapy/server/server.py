@@ -13,6 +13,8 @@ import math
 import os
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -23,9 +25,20 @@ from kafkapy.broker_config import BrokerConfig
 from kafkapy.logging_setup import RateLimitedLog
 from kafkapy.protocol.connection import Connection, ProtocolError, Request
 from kafkapy.protocol.schema import Region
+from kafkapy.security.listeners import Listener
 from kafkapy.security.session import Session
 from kafkapy.server.connection_quotas import ConnectionQuotas, IPAddress, client_address
-from kafkapy.server.startup import data_dir_lock, listen, open_broker, storage_fields
+from kafkapy.server.startup import (
+    close_listeners,
+    data_dir_lock,
+    listen,
+    open_broker,
+    storage_fields,
+    tls_listener_settings,
+)
+
+if TYPE_CHECKING:
+    from kafkapy.security.tls import TLSSettings
 
 log = logging.getLogger("kafkapy.server")
 # Lines a client can cause by sending bad frames, at most a few a second however many connections
@@ -37,6 +50,8 @@ REQUESTS_PER_CHECKPOINT = 16
 # A connection that has waited this long for its client's next bytes gives its receive buffer back
 # (allocated again when bytes arrive): idle connections cost a few KB, busy ones keep their buffer.
 BUFFER_RELEASE_S = 1.0
+# How long a connection answered before it is closed (a failed authentication) stays open.
+CLOSE_AFTER_ANSWER_S = 0.1
 # accept() failing for want of file descriptors or memory: wait, doubling up to the maximum, and try
 # again (trio's serve_listeners waits 100 ms each time, logging every attempt).
 ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
@@ -109,11 +124,11 @@ async def send_chunks(sock: trio.socket.SocketType, chunks: list[bytes | Region]
 class ClientConnection:
     """One client's connection: reads requests, dispatches them in order, writes responses."""
 
-    def __init__(self, broker: Broker, stream: trio.SocketStream) -> None:
+    def __init__(self, broker: Broker, stream: trio.SocketStream, listener: Listener) -> None:
         self.broker = broker
         self.sock = stream.socket
         self.conn = Connection(broker.config.socket_request_max_bytes)
-        self.session = Session()
+        self.session = Session.for_listener(listener.name, listener.security_protocol)
         idle_ms = broker.config.connections_max_idle_ms
         self.max_idle_s = idle_ms / 1000 if idle_ms >= 0 else math.inf
         # Kafka's client host is the address alone; the peer "host:port" names the connection in logs.
@@ -196,17 +211,39 @@ class ClientConnection:
             answer = await dispatch(ctx, request)
         except CloseConnection:
             return False
-        if answer is not None:
-            await send_chunks(self.sock, self.conn.encode_response(request, answer.body, answer.version))
+        if answer is None:
+            return True
+        await self._send(self.conn.encode_response(request, answer.body, answer.version))
+        if answer.close:
+            # The client reads the answer before it sees the close (kafka-python drops bytes that
+            # arrive with the end of the stream); Kafka delays these closes by
+            # connection.failed.authentication.delay.ms, 100 ms by default.
+            await trio.sleep(CLOSE_AFTER_ANSWER_S)
+            return False
         return True
+
+    async def _send(self, chunks: list[bytes | Region]) -> None:
+        """Write a response: straight to the socket, segment file regions by sendfile."""
+        await send_chunks(self.sock, chunks)
 
 
 async def _serve_connection(
-    broker: Broker, stream: trio.SocketStream, quotas: ConnectionQuotas, address: IPAddress
+    broker: Broker,
+    listener: Listener,
+    tls: TLSSettings | None,
+    stream: trio.SocketStream,
+    quotas: ConnectionQuotas,
+    address: IPAddress,
 ) -> None:
     try:
         async with stream:
-            await ClientConnection(broker, stream).run()
+            if tls is None:
+                await ClientConnection(broker, stream, listener).run()
+            else:
+                # Imported here: it subclasses ClientConnection, and only TLS listeners need it.
+                from kafkapy.server.tls_connection import TLSClientConnection
+
+                await TLSClientConnection(broker, stream, listener, tls).run()
     except* (ConnectionError, trio.BrokenResourceError, trio.ClosedResourceError) as group:
         log.debug("connection closed", extra={"error": str(group.exceptions[0])})
     except* Exception:
@@ -269,13 +306,18 @@ def _peer_address(stream: trio.SocketStream) -> IPAddress | None:
 
 
 async def _serve_listener(
-    broker: Broker, listener: trio.SocketListener, quotas: ConnectionQuotas, nursery: trio.Nursery
+    broker: Broker,
+    listener: Listener,
+    tls: TLSSettings | None,
+    sock: trio.SocketListener,
+    quotas: ConnectionQuotas,
+    nursery: trio.Nursery,
 ) -> None:
-    """Kafka's acceptor for one listener: accept, apply the connection limits, start the connection's task."""
+    """Kafka's acceptor for one listener socket: accept, apply the connection limits, start the connection's task."""
     failures = _AcceptFailures()
-    async with listener:
+    async with sock:
         while True:
-            stream = await _accept(listener, failures)
+            stream = await _accept(sock, failures)
             try:
                 await quotas.wait_for_slot()
             except trio.Cancelled:
@@ -291,18 +333,33 @@ async def _serve_listener(
                 )
                 await stream.aclose()
             else:
-                nursery.start_soon(_serve_connection, broker, stream, quotas, address)
+                nursery.start_soon(_serve_connection, broker, listener, tls, stream, quotas, address)
 
 
 async def _serve_listeners(
-    broker: Broker, listeners: list[trio.SocketListener], *, task_status: trio.TaskStatus[None]
+    broker: Broker,
+    listeners: list[tuple[Listener, list[trio.SocketListener]]],
+    tls: dict[str, TLSSettings],
+    *,
+    task_status: trio.TaskStatus[None],
 ) -> None:
     """Accept on every listener; the connection tasks share one nursery and one count of connections."""
     quotas = ConnectionQuotas.from_config(broker.config)
     async with trio.open_nursery() as nursery:
-        for listener in listeners:
-            nursery.start_soon(_serve_listener, broker, listener, quotas, nursery)
+        for listener, sockets in listeners:
+            for sock in sockets:
+                nursery.start_soon(_serve_listener, broker, listener, tls.get(listener.name), sock, quotas, nursery)
         task_status.started()
+
+
+def _record_ports(config: BrokerConfig, listeners: list[tuple[Listener, list[trio.SocketListener]]]) -> None:
+    """The port each listener got (port 0 asks for a free one) into the config, where Metadata reads it."""
+    for index, (_, sockets) in enumerate(listeners):
+        port = sockets[0].socket.getsockname()[1]
+        if index == 0:
+            config.port = port
+        else:
+            config.listeners[index] = replace(config.listeners[index], port=port)
 
 
 async def serve(
@@ -320,27 +377,36 @@ async def serve(
     from KafkaBroker's thread).
     """
     load_handlers()
+    tls = tls_listener_settings(config)
     listeners = await listen(config)
     with ExitStack() as held:
         try:
             held.enter_context(data_dir_lock(config))
             broker = open_broker(config)
         except BaseException:
-            for listener in listeners:
-                listener.socket.close()
+            close_listeners(listeners)
             raise
         if on_open is not None:
             on_open(broker)
         try:
-            port = listeners[0].socket.getsockname()[1]
-            config.port = port
+            _record_ports(config, listeners)
             async with trio.open_nursery() as nursery:
                 await nursery.start(broker.run)
-                await nursery.start(_serve_listeners, broker, listeners)
-                log.info("listening", extra={"host": config.host, "port": port, **storage_fields(config)})
+                await nursery.start(_serve_listeners, broker, listeners, tls)
+                for listener in config.client_listeners():
+                    log.info(
+                        "listening",
+                        extra={
+                            "listener": listener.name,
+                            "security_protocol": listener.security_protocol,
+                            "host": listener.host,
+                            "port": listener.port,
+                            **storage_fields(config),
+                        },
+                    )
                 if on_ready is not None:
-                    on_ready(config.host, port)
-                task_status.started(port)
+                    on_ready(config.host, config.port)
+                task_status.started(config.port)
         finally:
             broker.close()
             log.info("stopped", extra=storage_fields(config))

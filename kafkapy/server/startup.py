@@ -15,11 +15,16 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
 from kafkapy.broker import Broker
 from kafkapy.broker_config import BrokerConfig
+from kafkapy.security.listeners import SSL_PROTOCOLS, Listener
+
+if TYPE_CHECKING:
+    from kafkapy.security.tls import TLSSettings
 
 log = logging.getLogger("kafkapy.server")
 
@@ -39,12 +44,50 @@ def first_exception(group: BaseExceptionGroup) -> BaseException:
     return exc
 
 
-async def listen(config: BrokerConfig) -> list[trio.SocketListener]:
-    """Listen on the configured host and port; StartupError saying why not and what to change."""
+async def listen(config: BrokerConfig) -> list[tuple[Listener, list[trio.SocketListener]]]:
+    """Listen on every client listener; StartupError saying which one failed, why, and what to change.
+
+    A listener that fails closes the sockets of those opened before it.
+    """
+    opened: list[tuple[Listener, list[trio.SocketListener]]] = []
     try:
-        return await trio.open_tcp_listeners(config.port, host=config.host)
-    except OSError as exc:
-        raise StartupError(_listen_problem(config.host, config.port, exc)) from None
+        for listener in config.client_listeners():
+            try:
+                sockets = await trio.open_tcp_listeners(listener.port, host=listener.host)
+            except OSError as exc:
+                raise StartupError(_listen_problem(listener.host, listener.port, exc)) from None
+            opened.append((listener, sockets))
+    except BaseException:
+        close_listeners(opened)
+        raise
+    return opened
+
+
+def close_listeners(listeners: list[tuple[Listener, list[trio.SocketListener]]]) -> None:
+    """Close listening sockets that will not be served (start-up failed after they were opened)."""
+    for _, sockets in listeners:
+        for sock in sockets:
+            sock.socket.close()
+
+
+def tls_listener_settings(config: BrokerConfig) -> dict[str, TLSSettings]:
+    """The TLS set-up of every SSL and SASL_SSL listener, by name; StartupError naming what is wrong.
+
+    kafkapy.security.tls (and the cryptography package it uses for PKCS12) is imported only when a
+    listener needs it, so a plaintext broker starts as fast as ever.
+    """
+    secured = [lsn for lsn in config.client_listeners() if lsn.security_protocol in SSL_PROTOCOLS]
+    if not secured:
+        return {}
+    from kafkapy.security.tls import TLSConfigError, tls_settings
+
+    settings = {}
+    for listener in secured:
+        try:
+            settings[listener.name] = tls_settings(config, listener.name, listener.security_protocol)
+        except TLSConfigError as exc:
+            raise StartupError(f"listener {listener.name}: {exc}") from None
+    return settings
 
 
 def _listen_problem(host: str, port: int, exc: OSError) -> str:

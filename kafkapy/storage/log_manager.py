@@ -257,7 +257,7 @@ class LogManager:
         path = self.data_dir / PENDING_PARTITIONS
         if not self.fs.exists(path):
             return {}
-        pending = self._read_json_object(path, "ignored")
+        pending = read_json_object(self.fs, path, "ignored")
         pending = {name: first for name, first in pending.items() if isinstance(first, int) and first >= 0}
         for entry in self.fs.listdir(self.data_dir) if pending else ():
             match = _PARTITION_DIR.fullmatch(entry)
@@ -319,22 +319,8 @@ class LogManager:
         path = self.data_dir / TOPIC_CONFIGS
         if not self.fs.exists(path):
             return {}
-        stored = self._read_json_object(path, "topics keep the default configs")
+        stored = read_json_object(self.fs, path, "topics keep the default configs")
         return {name: configs for name, configs in stored.items() if _is_overrides(path, name, configs)}
-
-    def _read_json_object(self, path: Path, otherwise: str) -> dict:
-        """One of kafkapy's own JSON files; damaged or not an object, it is logged and read as {}."""
-        try:
-            stored = json.loads(self.fs.read_text(path))
-        # JSONDecodeError, UnicodeDecodeError and a number past int's 4,300 digits are ValueErrors;
-        # deep nesting ("[[[[...") exhausts the JSON decoder's recursion.
-        except (ValueError, RecursionError) as exc:
-            logger.warning(f"unreadable; {otherwise}", extra={"path": path, "error": exc})
-            return {}
-        if not isinstance(stored, dict):
-            logger.warning(f"not a JSON object; {otherwise}", extra={"path": path})
-            return {}
-        return stored
 
     def _write_topic_configs(self, overrides: dict[str, dict[str, str]]) -> None:
         self.fs.write_text(self.data_dir / TOPIC_CONFIGS, json.dumps(overrides, indent=2, sort_keys=True) + "\n")
@@ -597,3 +583,18 @@ def _parse_partition_metadata(path: Path, text: str) -> uuid.UUID | None:
     except (KeyError, ValueError):
         logger.warning("no readable topic_id", extra={"path": path})
         return None
+
+
+def read_json_object(fs: FileSystem, path: Path, otherwise: str) -> dict:
+    """One of kafkapy's own JSON files; damaged or not an object, it is logged and read as {}."""
+    try:
+        stored = json.loads(fs.read_text(path))
+    # JSONDecodeError, UnicodeDecodeError and a number past int's 4,300 digits are ValueErrors;
+    # deep nesting ("[[[[...") exhausts the JSON decoder's recursion.
+    except (ValueError, RecursionError) as exc:
+        logger.warning(f"unreadable; {otherwise}", extra={"path": path, "error": exc})
+        return {}
+    if not isinstance(stored, dict):
+        logger.warning(f"not a JSON object; {otherwise}", extra={"path": path})
+        return {}
+    return stored

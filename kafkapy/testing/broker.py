@@ -7,7 +7,10 @@ A subprocess (the default) keeps a client bug in the test from wedging the broke
 crash tests; ``in_process=True`` runs the broker's trio loop in a thread of this process, which
 starts faster. Either way it is the same broker as ``kafkapy serve``, on a free loopback port.
 ``storage="memory"`` keeps the logs in memory (``kafkapy serve --storage memory``): nothing is
-written, and a restart starts empty.
+written, and a restart starts empty. ``tls=True`` adds an SSL listener with throwaway certificates:
+
+    with KafkaBroker(tls=True) as kafka:
+        producer = Producer(kafka.client_config())  # over TLS, with the test client certificate
 """
 
 from __future__ import annotations
@@ -30,12 +33,17 @@ from kafkapy.broker_config import BrokerConfig, apply_properties, check_config
 from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.specs import ApiKey
+from kafkapy.security.sasl import sasl_properties
 from kafkapy.server.startup import StartupError, first_exception
 from kafkapy.testing.process import BrokerProcess, BrokerStartError
 
 if TYPE_CHECKING:
     from kafkapy.broker import Broker
+    from kafkapy.security.certs import TestCerts
 
+# client_config's kinds of client, and the name each gives bootstrap.servers.
+BOOTSTRAP_KEY = {"confluent": "bootstrap.servers", "kafka-python": "bootstrap_servers", "java": "bootstrap.servers"}
+CLIENT_KINDS = tuple(BOOTSTRAP_KEY)
 # Start-up takes ~0.2 s; the margin is for loaded CI machines, where a slow start is not a failure.
 DEFAULT_STARTUP_TIMEOUT = 30.0
 
@@ -152,7 +160,10 @@ class KafkaBroker(_TopicAdmin):
     dir is never created; everything is gone when the broker stops). ``config`` holds Kafka
     properties (``{"num.partitions": "3"}``); ``num_partitions``, when given, wins over them. A
     subprocess broker's log goes to ``log_path``; by default into the broker's temporary
-    directory, removed by ``stop()``.
+    directory, removed by ``stop()``. ``sasl=("PLAIN", {"alice": "alice-secret"})`` adds a
+    SASL_PLAINTEXT listener (``listener_bootstrap_servers("SASL_PLAINTEXT")``) with that mechanism and
+    those users (SASL_SSL with ``tls=True``); ``sasl=("OAUTHBEARER", {})`` accepts unsigned JWTs, as
+    Kafka's unsecured validator.
     """
 
     def __init__(
@@ -167,6 +178,8 @@ class KafkaBroker(_TopicAdmin):
         log_level: str = "warning",
         log_path: str | Path | None = None,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+        tls: bool = False,
+        sasl: tuple[str, dict[str, str]] | None = None,
     ) -> None:
         self._own_dir = data_dir is None
         # A temporary data dir is made by start(), so a broker that never starts leaves nothing behind.
@@ -175,10 +188,14 @@ class KafkaBroker(_TopicAdmin):
         self.in_process = in_process
         self.storage = storage
         self.num_partitions = num_partitions
-        self.properties = dict(config or {})
+        sasl_defaults = sasl_properties(*sasl, tls=tls) if sasl is not None else {}
+        self.properties = {**sasl_defaults, **(config or {})}
         self.log_level = log_level
         self._log_path = Path(log_path) if log_path is not None else None
         self.startup_timeout = startup_timeout
+        self.tls = tls
+        # The test certificates of a tls=True broker, made by start() and removed by stop().
+        self.certs: TestCerts | None = None
         self._process: BrokerProcess | None = None
         self._thread: _ThreadBroker | None = None
 
@@ -225,6 +242,23 @@ class KafkaBroker(_TopicAdmin):
             return f"127.0.0.1:{self._thread.port}"
         raise RuntimeError("the broker is not running")
 
+    @property
+    def listeners(self) -> dict[str, str]:
+        """Listener name -> ``host:port`` of every listener (``{"PLAINTEXT": "127.0.0.1:40123", "SSL": ...}``)."""
+        if self._process is not None and self._process.port is not None:
+            return dict(self._process.listeners)
+        if self._thread is not None and self._thread.port is not None:
+            return {listener.name: listener.address for listener in self._thread.config.client_listeners()}
+        raise RuntimeError("the broker is not running")
+
+    def listener_bootstrap_servers(self, listener_name: str) -> str:
+        """bootstrap.servers for a client of one listener (``"SSL"``); KeyError naming the listeners there are."""
+        listeners = self.listeners
+        try:
+            return listeners[listener_name.upper()]
+        except KeyError:
+            raise KeyError(f"no listener {listener_name}; the broker has {', '.join(listeners)}") from None
+
     def is_running(self) -> bool:
         return (self._process is not None and self._process.is_running()) or self._thread is not None
 
@@ -248,10 +282,47 @@ class KafkaBroker(_TopicAdmin):
             raise
         return self
 
+    @property
+    def ssl_bootstrap_servers(self) -> str:
+        """``127.0.0.1:PORT`` of the SSL listener (``tls=True``)."""
+        return self.listener_bootstrap_servers("SSL")
+
+    def client_config(self, client: str = "confluent", *, client_certificate: bool = True) -> dict[str, Any]:
+        """Ready-made settings for a client of this broker: ``confluent`` (confluent-kafka, librdkafka
+        names), ``kafka-python`` (its keyword arguments) or ``java`` (Java client properties).
+
+        With ``tls=True`` they connect to the SSL listener, trusting the test CA and presenting the
+        test client certificate (``CN=client``) unless ``client_certificate=False``; otherwise plaintext.
+        """
+        if client not in CLIENT_KINDS:
+            raise ValueError(f"client is one of {', '.join(CLIENT_KINDS)}, not {client!r}")
+        if self.certs is None:
+            return {BOOTSTRAP_KEY[client]: self.bootstrap_servers}
+        return tls_client_config(client, self.ssl_bootstrap_servers, self.certs, client_certificate)
+
+    def _tls_properties(self) -> dict[str, str]:
+        """The SSL listener and its certificates, under the properties the caller gave (theirs win)."""
+        if self.certs is None:
+            # Imported here: cryptography is needed only by tls=True brokers.
+            from kafkapy.security.certs import make_test_certs
+
+            self.certs = make_test_certs(tempfile.mkdtemp(prefix="kafkapy-certs-"))
+        defaults = {
+            "listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+            "ssl.keystore.location": str(self.certs.broker_pem_keystore),
+            "ssl.truststore.location": str(self.certs.ca),
+            # A client certificate is verified and named as the principal when given, not required.
+            "ssl.client.auth": "requested",
+        }
+        return {**defaults, **self.properties}
+
+    def _all_properties(self) -> dict[str, str]:
+        return self._tls_properties() if self.tls else self.properties
+
     def _config(self) -> BrokerConfig:
         """The broker's config; ConfigError (as ``kafkapy serve`` prints it) for a property it refuses."""
         config = BrokerConfig(port=self.port, data_dir=self.data_dir, storage=self.storage)
-        apply_properties(config, self.properties)
+        apply_properties(config, self._all_properties())
         if self.num_partitions is not None:
             config.num_partitions = self.num_partitions
         check_config(config)
@@ -265,7 +336,7 @@ class KafkaBroker(_TopicAdmin):
     def _start_process(self) -> None:
         # Checked here too, so a bad property is the same ConfigError as in-process, not an exit code.
         self._config()
-        overrides = tuple(arg for k, v in self.properties.items() for arg in ("--override", f"{k}={v}"))
+        overrides = tuple(arg for k, v in self._all_properties().items() for arg in ("--override", f"{k}={v}"))
         self._process = BrokerProcess(
             self.data_dir,
             port=self.port,
@@ -291,6 +362,9 @@ class KafkaBroker(_TopicAdmin):
         """
         atexit.unregister(self.stop)
         self._halt()
+        if self.certs is not None:
+            shutil.rmtree(self.certs.directory, ignore_errors=True)
+            self.certs = None
         if self._data_dir is None or not (remove_data if remove_data is not None else self._own_dir):
             return
         keep_parent = keep_log and self._own_dir and self.log_path is not None and self._log_path is None
@@ -354,6 +428,39 @@ class KafkaBroker(_TopicAdmin):
     def __repr__(self) -> str:
         mode = "in-process" if self.in_process else "subprocess"
         return f"<KafkaBroker {mode} storage={self.storage} port={self.port} data_dir={self._data_dir}>"
+
+
+def tls_client_config(client: str, bootstrap: str, certs: TestCerts, client_certificate: bool) -> dict[str, Any]:
+    """TLS settings for a client (see KafkaBroker.client_config) trusting ``certs``' CA."""
+    if client == "confluent":
+        config = {"bootstrap.servers": bootstrap, "security.protocol": "SSL", "ssl.ca.location": str(certs.ca)}
+        if client_certificate:
+            config["ssl.certificate.location"] = str(certs.client_cert)
+            config["ssl.key.location"] = str(certs.client_key)
+        return config
+    if client == "kafka-python":
+        settings: dict[str, Any] = {"bootstrap_servers": bootstrap, "security_protocol": "SSL"}
+        settings["ssl_cafile"] = str(certs.ca)
+        if client_certificate:
+            settings.update({"ssl_certfile": str(certs.client_cert), "ssl_keyfile": str(certs.client_key)})
+        return settings
+    java = {
+        "bootstrap.servers": bootstrap,
+        "security.protocol": "SSL",
+        "ssl.truststore.type": "PKCS12",
+        "ssl.truststore.location": str(certs.truststore),
+        "ssl.truststore.password": certs.password,
+    }
+    if client_certificate:
+        java.update(
+            {
+                "ssl.keystore.type": "PKCS12",
+                "ssl.keystore.location": str(certs.client_keystore),
+                "ssl.keystore.password": certs.password,
+                "ssl.key.password": certs.password,
+            }
+        )
+    return java
 
 
 @asynccontextmanager

@@ -22,6 +22,8 @@ from kafkapy import RESET_DONE_LINE
 # The directory holding this kafkapy package, so the subprocess runs the same code.
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 READY_RE = re.compile(r"^kafkapy listening on (?P<host>[^\s:]+):(?P<port>\d+)$")
+# Printed before the ready line, one per listener: "kafkapy listener SSL://127.0.0.1:9093 (SSL)".
+LISTENER_RE = re.compile(r"^kafkapy listener (?P<name>[^:\s]+)://(?P<address>\S+) \((?P<protocol>[A-Z_]+)\)$")
 # Start-up takes ~0.2 s; the margin is for loaded CI machines, where a slow start is not a failure.
 DEFAULT_READY_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 10.0
@@ -64,6 +66,8 @@ class BrokerProcess:
         self.host = host
         self.requested_port = port
         self.port: int | None = None
+        # Listener name -> "host:port" it listens on, from the broker's start-up lines.
+        self.listeners: dict[str, str] = {}
         self.num_partitions = num_partitions
         self.log_level = log_level
         self.extra_args = extra_args
@@ -126,6 +130,7 @@ class BrokerProcess:
         self._stdout_closed.clear()
         self._stdout_lines = []
         self.port = None
+        self.listeners = {}
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
         cmd = self.command(use_port)
@@ -164,6 +169,9 @@ class BrokerProcess:
         for raw in proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             self._stdout_lines.append(line)
+            listener = LISTENER_RE.match(line.strip())
+            if listener and not self._ready.is_set():
+                self.listeners[listener.group("name")] = listener.group("address")
             m = READY_RE.match(line.strip())
             if m and not self._ready.is_set():
                 self.port = int(m.group("port"))

@@ -5,7 +5,8 @@ Fixtures:
   disk, or in memory with ``--kafka-storage=memory``); or the broker at ``--kafka-bootstrap``
   (kafkapy or Apache Kafka) with ``--kafka-broker=external``. Its Kafka properties come from the
   ``kafka_broker_config`` ini option and ``--kafka-broker-config NAME=VALUE``; a module or class
-  marked ``@pytest.mark.kafka_broker(config={...})`` gets a broker of its own with those on top.
+  marked ``@pytest.mark.kafka_broker(config={...})`` gets a broker of its own with those on top
+  (``tls=True``: with an SSL listener and test certificates, ``kafka_broker.client_config()``).
 - ``kafka_bootstrap``: its ``host:port`` for bootstrap.servers.
 - ``kafka_topic``: a fresh, uniquely named topic per test, deleted afterwards. Ask for partitions
   or configs with ``@pytest.mark.kafka_topic(partitions=3, config={"cleanup.policy": "compact"})``.
@@ -37,7 +38,7 @@ _LOG_START = pytest.StashKey[dict[int, int]]()
 # The test log level of the plugin's brokers: info shows topic, group and transaction events
 # without one line per request (debug), so a failing test's section stays readable.
 BROKER_LOG_LEVEL = "info"
-MARKER_KWARGS = ("config", "storage", "in_process", "num_partitions")
+MARKER_KWARGS = ("config", "storage", "in_process", "num_partitions", "tls")
 # How long the session waits for a --kafka-bootstrap broker to answer, as the README's CI recipe
 # waits (kafkapy health --timeout 10): enough for one still starting, short for one never started.
 EXTERNAL_BROKER_WAIT_S = 10.0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import KafkaError
-from kafkapy.tools import ToolError, admin, clients
+from kafkapy.tools import ToolError, admin, clients, users
 from kafkapy.tools.dump_log import dump_log
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
@@ -42,6 +42,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     health.set_defaults(tool=None, health=True)
     _topic_parsers(sub)
     _group_parsers(sub)
+    users.add_parser(sub, _with_bootstrap)
     _client_parsers(sub)
     p = sub.add_parser("dump-log", help="print segment and index files, like kafka-dump-log.sh")
     p.add_argument("files", nargs="+", help=".log, .index or .timeindex files of a data dir")

@@ -154,12 +154,12 @@ def test_data_dir_holding_a_broker_not_writable(tmp_path: Path) -> None:
         (("--num-partitions", "0"), "invalid --num-partitions 0: expected a whole number of at least 1"),
         (
             ("--host", "0.0.0.0"),
-            "advertised host 0.0.0.0 is not an address clients can connect to: with --host 0.0.0.0, set"
-            " --advertised-host (advertised.listeners) to a name or address clients reach this machine by",
+            "advertised host 0.0.0.0 of listener PLAINTEXT is not an address clients can connect to: with --host"
+            " 0.0.0.0, set --advertised-host (advertised.listeners) to a name or address clients reach this machine by",
         ),
         (
             ("--override", "listeners=PLAINTEXT://[::]:9092"),
-            "advertised host :: is not an address clients can connect to: with --host ::, set"
+            "advertised host :: of listener PLAINTEXT is not an address clients can connect to: with --host ::, set"
             " --advertised-host (advertised.listeners) to a name or address clients reach this machine by",
         ),
         (("--override", "num.partitions=abc"), "invalid num.partitions=abc: expected a whole number"),
@@ -170,13 +170,14 @@ def test_data_dir_holding_a_broker_not_writable(tmp_path: Path) -> None:
         ),
         (
             ("--override", "ssl.keystore.location=/etc/kafka/broker.jks"),
-            "ssl.keystore.location is not supported: kafkapy has no SSL, SASL or authorizer yet,"
-            " and ignoring it would leave the broker open; remove it",
+            "ssl.keystore.location is set but no listener is SSL or SASL_SSL; add one (listeners=SSL://:9093) or"
+            " remove it",
         ),
         (
-            ("--override", "listeners=SASL_SSL://:9094"),
-            "listeners=SASL_SSL://:9094 is not supported: kafkapy has no SSL, SASL or authorizer yet,"
-            " and ignoring it would leave the broker open; remove it",
+            ("--override", "listeners=SASL_PLAINTEXT://:9094"),
+            "SASL mechanism PLAIN on listener SASL_PLAINTEXT has no users: add user_<name>=\"<password>\" to"
+            " listener.name.sasl_plaintext.plain.sasl.jaas.config"
+            " (org.apache.kafka.common.security.plain.PlainLoginModule) or set kafkapy.sasl.users (--sasl-user)",
         ),
         (("--config", "missing.properties"), "cannot read --config missing.properties: No such file or directory"),
     ],

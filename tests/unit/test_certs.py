@@ -73,6 +73,6 @@ def test_certs_command_writes_the_files_and_prints_the_password(
     assert "PKCS12 password: kafkapy-test" in out and "CN=bob" in out
     names = sorted(p.name for p in (tmp_path / "c").iterdir())
     assert names == [
-        "broker.key", "broker.p12", "broker.pem", "ca.key", "ca.pem", "client.key", "client.p12", "client.pem",
-        "truststore.p12",
+        "broker-keystore.pem", "broker.key", "broker.p12", "broker.pem", "ca.key", "ca.pem",
+        "client.key", "client.p12", "client.pem", "truststore.p12",
     ]

@@ -128,6 +128,8 @@ class AiokafkaDriver(Driver):
         }
         if request.get("max_request_bytes"):
             settings["max_request_size"] = int(request["max_request_bytes"])
+        if request.get("batch_bytes"):
+            settings["max_batch_size"] = int(request["batch_bytes"])
         key = tuple(sorted(settings.items()))
         if key not in self.producers:
             producer = AIOKafkaProducer(**self.common, **settings)

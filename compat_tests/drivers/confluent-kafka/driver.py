@@ -47,7 +47,21 @@ from pydriver import (  # noqa: E402
 REQUEST_TIMEOUT_S = 15.0
 
 
+# The last authentication failure librdkafka reported through error_cb (see `client_error`).
+AUTHENTICATION_ERRORS: list[KafkaError] = []
+
+
+def remember_authentication_error(err: KafkaError) -> None:
+    """error_cb: librdkafka reports a failed SASL/SSL authentication here, as a client error event."""
+    if err.code() == KafkaError._AUTHENTICATION:
+        AUTHENTICATION_ERRORS[:] = [err]
+
+
 def client_error(err: KafkaError) -> ClientError:
+    """A KafkaError as a ClientError. A request that failed for want of a broker connection (_TRANSPORT)
+    right after an authentication failure failed because of it: that error is what the user sees."""
+    if err.code() == KafkaError._TRANSPORT and AUTHENTICATION_ERRORS:
+        err = AUTHENTICATION_ERRORS[0]
     return ClientError(err.name(), err.str())
 
 
@@ -79,6 +93,14 @@ def to_message(msg: Any) -> Message:
     )
 
 
+def assign_only_noise(msg: Any) -> bool:
+    """An error event that does not concern a consume by assign(): confluent-kafka insists on a group.id,
+    so librdkafka looks up its coordinator and reports a principal without access to that group
+    (GROUP_AUTHORIZATION_FAILED) though the consume never uses it."""
+    err = msg.error()
+    return err is not None and err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED
+
+
 class Member:
     """One subscribed consumer of a group_consume run (see pydriver.run_group)."""
 
@@ -108,7 +130,12 @@ class ConfluentDriver(Driver):
 
     def __init__(self, bootstrap: str, client_config: ClientConfig) -> None:
         super().__init__(bootstrap, client_config)
-        self.conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "broker.address.family": "v4", **self.security}
+        self.conf: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            "broker.address.family": "v4",
+            "error_cb": remember_authentication_error,
+            **self.security,
+        }
         # The longest throttle time (ms) a broker reported to a producer during the current produce.
         self.throttle_ms = 0
         self.producers: dict[tuple[Any, ...], Producer] = {}
@@ -145,6 +172,8 @@ class ConfluentDriver(Driver):
         }
         if request.get("max_request_bytes"):
             settings["message.max.bytes"] = int(request["max_request_bytes"])
+        if request.get("batch_bytes"):
+            settings["batch.size"] = int(request["batch_bytes"])
         key = tuple(sorted(settings.items(), key=lambda kv: kv[0]))
         if key not in self.producers:
             self.producers[key] = Producer({**self.conf, **settings})
@@ -258,7 +287,7 @@ class ConfluentDriver(Driver):
             deadline = time.monotonic() + int(request.get("timeout_ms", 10000)) / 1000
             while len(got) < count and (left := deadline - time.monotonic()) > 0:
                 msg = consumer.poll(min(left, 0.5))
-                if msg is None:
+                if msg is None or assign_only_noise(msg):
                     continue
                 got.append(to_message(msg).to_wire())
             return {"messages": got}
@@ -284,7 +313,11 @@ class ConfluentDriver(Driver):
         return {"offset": found.offset if found.offset >= 0 else -1}
 
     def op_metadata(self, request: dict[str, Any]) -> dict[str, Any]:
-        md = self.admin().list_topics(timeout=REQUEST_TIMEOUT_S)
+        try:
+            md = self.admin().list_topics(timeout=REQUEST_TIMEOUT_S)
+        except KafkaException as exc:
+            self.admin().poll(0)  # serves error_cb: an authentication failure behind this one
+            raise unwrap(exc) from exc
         names = request.get("topics")
         topics: dict[str, Any] = {}
         for name in md.topics if names is None else names:

@@ -98,6 +98,8 @@ class KafkaPythonDriver(Driver):
         }
         if request.get("max_request_bytes"):
             settings["max_request_size"] = int(request["max_request_bytes"])
+        if request.get("batch_bytes"):
+            settings["batch_size"] = int(request["batch_bytes"])
         key = tuple(sorted(settings.items()))
         if key not in self.producers:
             self.producers[key] = KafkaProducer(**self.common, **settings)

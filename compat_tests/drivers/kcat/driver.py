@@ -44,22 +44,37 @@ ERROR_TEXTS = {
     "Broker: Unknown topic or partition": "UNKNOWN_TOPIC_OR_PARTITION",
     "Broker: Invalid topic": "INVALID_TOPIC_EXCEPTION",
     "Broker: Topic already exists": "TOPIC_ALREADY_EXISTS",
+    "Broker: Topic authorization failed": "TOPIC_AUTHORIZATION_FAILED",
+    "Broker: Group authorization failed": "GROUP_AUTHORIZATION_FAILED",
+    "SASL authentication error": "SASL_AUTHENTICATION_FAILED",
+    "Local: Authentication failure": "SASL_AUTHENTICATION_FAILED",
 }
 HEADER_RE = re.compile(rb"^(-?\d+) (-?\d+) (-?\d+) (-?\d+) (-?\d+) ?(.*)$")
 
 
-def kcat_version() -> str:
+def kcat_versions() -> tuple[str, tuple[int, ...]]:
+    """kcat's version and the version of the librdkafka it is built with."""
     out = subprocess.run([KCAT, "-V"], capture_output=True, text=True, timeout=10, check=False).stdout
     found = re.search(r"Version (\S+)", out)
-    return found.group(1) if found else "unknown"
+    library = re.search(r"librdkafka (\d+)\.(\d+)\.(\d+)", out)
+    return (found.group(1) if found else "unknown"), tuple(int(n) for n in library.groups()) if library else ()
+
+
+KCAT_VERSION, LIBRDKAFKA_VERSION = kcat_versions()
+# librdkafka before 2.6.1 repeats the client nonce in its SCRAM client-final-message; Kafka 4.x compares
+# nonces strictly (RFC 5802) and refuses it as invalid credentials (confluentinc/librdkafka#4895).
+SCRAM_FIXED_IN = (2, 6, 1)
 
 
 class KcatDriver(Driver):
     client = "kcat"
-    version = kcat_version()
+    version = KCAT_VERSION
 
     def security_settings(self, config: ClientConfig) -> dict[str, Any]:
         """librdkafka's properties, each a `-X name=value` as a user would type them."""
+        if config.sasl and str(config.sasl_mechanism).startswith("SCRAM") and LIBRDKAFKA_VERSION < SCRAM_FIXED_IN:
+            built = ".".join(map(str, LIBRDKAFKA_VERSION))
+            raise Unsupported(f"SCRAM with librdkafka {built} (< 2.6.1: refused by Kafka 4.x, librdkafka#4895)")
         return dict(config.librdkafka())
 
     def kcat(self, *args: str, stdin: bytes | None = None, timeout: float = TIMEOUT_S) -> bytes:
@@ -85,6 +100,8 @@ class KcatDriver(Driver):
             options += ["-X", "enable.idempotence=true"]
         if request.get("max_request_bytes"):
             options += ["-X", f"message.max.bytes={int(request['max_request_bytes'])}"]
+        if request.get("batch_bytes"):
+            options += ["-X", f"batch.size={int(request['batch_bytes'])}"]
         msgs = messages(request)
         for m in msgs:
             if m.timestamp is not None:
