@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const clientModule = "github.com/twmb/franz-go"
@@ -479,21 +480,33 @@ func (d *driver) produce(req *request) reply {
 	return okReply(reply{"results": results, "throttle_time_ms": d.throttle.take()})
 }
 
+// partitionsOf asks the broker for the topic's partitions. Not through kadm.Metadata: that answers
+// from the client's metadata cache, which keeps a TOPIC_AUTHORIZATION_FAILED after an ACL grants the
+// topic (the acl and mtls security cells).
 func (d *driver) partitionsOf(ctx context.Context, topic string) ([]int32, error) {
-	md, err := d.admin.Metadata(ctx, topic)
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, d.adminKgo)
 	if err != nil {
 		return nil, err
 	}
-	td, ok := md.Topics[topic]
-	if !ok {
-		return nil, kerr.UnknownTopicOrPartition
+	for _, t := range resp.Topics {
+		if t.Topic == nil || *t.Topic != topic {
+			continue
+		}
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return nil, err
+		}
+		ps := make([]int32, 0, len(t.Partitions))
+		for _, p := range t.Partitions {
+			ps = append(ps, p.Partition)
+		}
+		sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+		return ps, nil
 	}
-	if td.Err != nil {
-		return nil, td.Err
-	}
-	ps := td.Partitions.Numbers()
-	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
-	return ps, nil
+	return nil, kerr.UnknownTopicOrPartition
 }
 
 func (d *driver) consume(req *request) reply {
