@@ -122,6 +122,12 @@ def check_properties(config: BrokerConfig, tls_listeners: list[str]) -> None:
             raise TLSConfigError(
                 f"{name} is set but no listener is SSL or SASL_SSL; add one (listeners=SSL://:9093) or remove it"
             )
+        listener = name.split(".")[2] if name.startswith("listener.name.") else None
+        if listener is not None and listener.upper() not in tls_listeners:
+            # A misspelt listener name would leave its listener on the broker-wide settings (no mTLS, say).
+            raise TLSConfigError(
+                f"{name} names no SSL or SASL_SSL listener (those are {', '.join(tls_listeners)}); fix the name"
+            )
 
 
 def _ssl_property(name: str) -> str | None:

@@ -326,6 +326,20 @@ def test_per_listener_settings_win(certs: TestCerts, tmp_path: Path) -> None:
     assert_fails(result, "listener SSL: cannot read ssl.keystore.location=/nonexistent.pem: No such file or directory")
 
 
+def test_settings_of_a_listener_that_is_not_there_are_refused(certs: TestCerts, tmp_path: Path) -> None:
+    # listener.name.external... while the listener is SSL: required client auth would silently not apply.
+    result = serve(
+        *SSL_LISTENER,
+        "--override", f"ssl.keystore.location={certs.broker_pem_keystore}",
+        "--override", "listener.name.external.ssl.client.auth=required",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_fails(
+        result,
+        "listener.name.external.ssl.client.auth names no SSL or SASL_SSL listener (those are SSL); fix the name",
+    )
+
+
 JAVA_LIB = Path(__file__).resolve().parents[2] / "compat_tests" / "apache-kafka" / "target" / "lib"
 
 
