@@ -180,6 +180,19 @@ def test_client_certificate_dn_mapped_to_the_principal() -> None:
         assert "listener=PLAINTEXT" in kafka.log_text(since)
 
 
+def test_a_certificate_no_rule_maps_is_refused_as_kafka_refuses_it() -> None:
+    config = {"ssl.principal.mapping.rules": "RULE:^CN=admin$/admin/"}
+    with KafkaBroker(tls=True, log_level="info", config=config) as kafka:
+        assert kafka.certs is not None
+        with _tls_socket(kafka.ssl_bootstrap_servers, kafka.certs, client_certificate=True) as sock:
+            assert not _api_versions_answered(sock)
+        # Without a certificate the client is User:ANONYMOUS; no rule is asked.
+        with _tls_socket(kafka.ssl_bootstrap_servers, kafka.certs, client_certificate=False) as sock:
+            assert _api_versions_answered(sock)
+        log = kafka.log_text()
+    assert "SSL authentication failed" in log and "no ssl.principal.mapping.rules rule applies to CN=client" in log
+
+
 def _wait_for(read: Callable[[], list[str]], attempts: int = 200) -> list[str]:
     """Poll ``read()`` until it returns something (the log is written by another process)."""
     for _ in range(attempts):
