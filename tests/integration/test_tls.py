@@ -296,6 +296,10 @@ def _bad_startups(certs: TestCerts, tmp: Path) -> list[tuple[tuple[str, ...], st
          f"listener SSL: ssl.keystore.location={jks} is a JKS keystore, which kafkapy cannot read; convert it with"
          f" keytool -importkeystore -srckeystore {jks} -destkeystore {tmp / 'broker'}.p12 -deststoretype PKCS12"
          " and set ssl.keystore.type=PKCS12"),
+        ((f"ssl.keystore.location={jks}", "ssl.keystore.type=PKCS12"),
+         f"listener SSL: ssl.keystore.location={jks} is a JKS keystore, which kafkapy cannot read; convert it with"
+         f" keytool -importkeystore -srckeystore {jks} -destkeystore {tmp / 'broker'}.p12 -deststoretype PKCS12"
+         " and set ssl.keystore.type=PKCS12"),
         ((keystore, "ssl.enabled.protocols=TLSv1.1"),
          "listener SSL: ssl.enabled.protocols=TLSv1.1: TLSv1.1 is not supported; use TLSv1.2, TLSv1.3"),
         ((keystore, "ssl.client.auth=required"),
