@@ -289,8 +289,9 @@ class Client:
     def offsets_for_times(self, topic: str, partition: int, timestamp: int) -> int:
         return int(self.call("offsets_for_times", topic=topic, partition=partition, timestamp=timestamp)["offset"])
 
-    def metadata(self, topics: list[str] | None = None) -> dict[str, Any]:
-        return self.call("metadata", topics=topics)
+    def metadata(self, topics: list[str] | None = None, timeout_ms: int | None = None) -> dict[str, Any]:
+        """Metadata as the client sees it; `timeout_ms` bounds a step expected to fail (drivers may ignore it)."""
+        return self.call("metadata", topics=topics, **({"timeout_ms": timeout_ms} if timeout_ms else {}))
 
     def create_topic(self, topic: str, partitions: int = 1, configs: dict[str, str] | None = None) -> None:
         self.call("create_topic", topic=topic, partitions=partitions, replication_factor=1, configs=configs or {})
