@@ -77,7 +77,7 @@ def secured_pool(secured: SecuredBroker, request: pytest.FixtureRequest,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[DriverPool]:  # fmt: skip
     """The drivers of the security cells: one process per (client, config), built once up front."""
     pool = DriverPool(secured.admin_bootstrap, Path(tmp_path_factory.mktemp("secured-drivers")))
-    pool.prepare(used_clients(request.session.items, "secured_pool"))
+    pool.prepare(used_clients(request.session.items, "secured_pool"), start=False)
     try:
         yield pool
     finally:
