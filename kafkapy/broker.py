@@ -18,6 +18,8 @@ from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
 from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.security.quotas.store import ClientQuotaStore
+from kafkapy.security.quotas.throttle import ClientQuotaManager
 from kafkapy.storage.cleaner import LogCleaner
 from kafkapy.storage.fs import file_system
 from kafkapy.storage.log import Log
@@ -64,6 +66,8 @@ class Broker:
         # Who may do what, and the checks run before every handler (faults, quotas): kafkapy/apis/dispatch.py.
         self.authorizer: Authorizer = allow_everything
         self.request_hooks: list[PreHandlerHook] = []
+        # Client quotas (AlterClientQuotas) and their throttling in the request door.
+        self.client_quotas = ClientQuotaManager(config, ClientQuotaStore(config.data_dir, logs.fs), self.clock)
         # Long-polling fetches, by the partition logs they wait on.
         self._fetch_waiters: dict[Log, set[trio.Event]] = {}
         self._nursery: trio.Nursery | None = None
@@ -197,7 +201,8 @@ class Broker:
 
         Every topic is deleted as by DeleteTopics, internal ones included, so consumer groups,
         committed offsets, transactions and the producer state kept per partition go with them;
-        the coordinators then forget what they hold in memory. Connected clients see a fresh broker:
+        the coordinators then forget what they hold in memory, and client quotas are removed.
+        Connected clients see a fresh broker:
         UNKNOWN_TOPIC_OR_PARTITION, unknown members, offsets starting at 0 for re-created topics.
         Producer ids keep counting up so that an id is never handed out twice (ProducerIdManager).
         """
@@ -205,11 +210,12 @@ class Broker:
             self.logs.delete_topic(name)
         self.groups.reset()
         self.transactions.reset()
+        self.client_quotas.store.clear()
         # Long-polling fetches on deleted logs return now and see the topic gone.
         for waiters in self._fetch_waiters.values():
             for waiter in waiters:
                 waiter.set()
-        log.info("reset: every topic, group and transaction removed")
+        log.info("reset: every topic, group, transaction and client quota removed")
 
     def close(self) -> None:
         self.logs.close()

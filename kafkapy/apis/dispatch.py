@@ -6,6 +6,8 @@ client cannot read an answer in a version it did not negotiate), except ApiVersi
 in v0. Before the handler, the broker's ``request_hooks`` may answer the request with an error
 (injected faults, quotas: franz-go kfake's ``tryControl``). A handler that fails unexpectedly answers
 UNKNOWN_SERVER_ERROR, built from the specs like Kafka's ``getErrorResponse``, and the connection stays open.
+Once a client quota is stored, each answered request is recorded against its client's quotas
+(kafkapy/security/quotas/throttle.py) and the answer carries how long the connection is then muted.
 """
 
 from __future__ import annotations
@@ -37,10 +39,15 @@ PreHandlerHook = Callable[[RequestContext], ErrorCode | None]
 
 @dataclass(slots=True)
 class Answer:
-    """A response body, encoded in the request's version unless ``version`` says otherwise."""
+    """A response body, encoded in the request's version unless ``version`` says otherwise.
 
-    body: dict
+    ``throttle_s``: how long the connection reads no request after this answer (Kafka mutes a
+    throttled client's channel once the response is sent); a body of None sends nothing (acks=0).
+    """
+
+    body: dict | None
     version: int | None = None
+    throttle_s: float = 0.0
 
 
 async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
@@ -63,9 +70,14 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
         )
         raise CloseConnection("unsupported request")
     hooks = ctx.broker.request_hooks
+    quotas = ctx.broker.client_quotas
+    metered = quotas.enabled
     try:
         if hooks and (code := _run_hooks(hooks, ctx)) is not None:
             return error_answer(request, code)
+        if metered:
+            quotas.cap_fetch(ctx.principal, request)
+            cpu_started = time.thread_time()
         body = await handler.func(ctx, request.body)
     except CloseConnection as exc:
         handler_closed_log.info("closing connection", api=handler.name, peer=ctx.peer, reason=str(exc))
@@ -86,6 +98,12 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
                 "ms": round((time.perf_counter() - started) * 1000, 3),
             },
         )
+    if metered:
+        # Handler time as the thread's CPU time: a long-polling Fetch waiting for data costs nothing,
+        # as in Kafka, where it waits in purgatory off the request threads.
+        throttle_ms = quotas.throttle_ms(ctx.principal, request, body, time.thread_time() - cpu_started)
+        if throttle_ms:
+            return Answer(body, throttle_s=throttle_ms / 1000)
     return None if body is None else Answer(body)
 
 

@@ -197,7 +197,11 @@ class ClientConnection:
         except CloseConnection:
             return False
         if answer is not None:
-            await send_chunks(self.sock, self.conn.encode_response(request, answer.body, answer.version))
+            if answer.body is not None:
+                await send_chunks(self.sock, self.conn.encode_response(request, answer.body, answer.version))
+            if answer.throttle_s:
+                # A throttled client: like Kafka, the response goes at once, then no request is read for that long.
+                await trio.sleep(answer.throttle_s)
         return True
 
 
