@@ -76,8 +76,7 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
         if hooks and (code := _run_hooks(hooks, ctx)) is not None:
             return error_answer(request, code)
         if metered:
-            quotas.cap_fetch(ctx.principal, request)
-            cpu_started = time.thread_time()
+            cpu_started = quotas.before_handler(ctx.principal, request)
         body = await handler.func(ctx, request.body)
     except CloseConnection as exc:
         handler_closed_log.info("closing connection", api=handler.name, peer=ctx.peer, reason=str(exc))
@@ -98,12 +97,8 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
                 "ms": round((time.perf_counter() - started) * 1000, 3),
             },
         )
-    if metered:
-        # Handler time as the thread's CPU time: a long-polling Fetch waiting for data costs nothing,
-        # as in Kafka, where it waits in purgatory off the request threads.
-        throttle_ms = quotas.throttle_ms(ctx.principal, request, body, time.thread_time() - cpu_started)
-        if throttle_ms:
-            return Answer(body, throttle_s=throttle_ms / 1000)
+    if metered and (throttle_ms := quotas.throttle_ms(ctx.principal, request, body, cpu_started)):
+        return Answer(body, throttle_s=throttle_ms / 1000)
     return None if body is None else Answer(body)
 
 

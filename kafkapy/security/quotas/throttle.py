@@ -13,6 +13,7 @@ controller_mutation_rate and connection_creation_rate are stored and described b
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -219,15 +220,19 @@ class ClientQuotaManager:
     def now_ms(self) -> int:
         return self._clock.monotonic_ns() // 1_000_000
 
-    def cap_fetch(self, principal: str, request: Request) -> None:
-        """Before a Fetch: ask for no more than the consumer's quota allows over its windows (Kafka's
-        fetchMaxBytes bound by getMaxValueInQuotaWindow), so one fetch cannot earn a throttle of minutes."""
+    def before_handler(self, principal: str, request: Request) -> float:
+        """The thread's CPU time as the handler starts (0 while no request_percentage is stored).
+
+        A Fetch asks for no more than the consumer's quota allows over its windows (Kafka's
+        fetchMaxBytes bound by getMaxValueInQuotaWindow), so one fetch cannot earn a throttle of minutes.
+        """
         if request.api_key == ApiKey.FETCH:
             cap = self.fetch.max_bytes_in_window(user_name(principal), request.client_id or "")
             if cap is not None:
                 request.body["max_bytes"] = max(1, min(request.body["max_bytes"], int(cap)))
+        return time.thread_time() if self.request.bounds else 0.0
 
-    def throttle_ms(self, principal: str, request: Request, body: dict | None, cpu_s: float) -> int:
+    def throttle_ms(self, principal: str, request: Request, body: dict | None, cpu_started: float) -> int:
         """Record an answered request against its client's quotas (Kafka's KafkaApis): Produce's request
         bytes, Fetch's response bytes, every request's handler time; the throttle time, 0 within them all.
 
@@ -236,8 +241,13 @@ class ClientQuotaManager:
         """
         user, client_id = user_name(principal), request.client_id or ""
         now_ms = self.now_ms()
-        # Kafka's request time is in percent of one thread: nanoseconds * 100 / 1e9 per second.
-        request_ms = 0 if body is None else self.request.record(user, client_id, cpu_s * 100, now_ms)
+        request_ms = 0
+        if self.request.bounds and body is not None:
+            # The handler's time as the thread's CPU time: a long-polling Fetch waiting for data costs
+            # nothing, as in Kafka, where it waits in purgatory off the request threads. Kafka counts
+            # it in percent of one thread: nanoseconds * 100 / 1e9 per second.
+            cpu_s = time.thread_time() - cpu_started
+            request_ms = self.request.record(user, client_id, cpu_s * 100, now_ms)
         bandwidth_ms = 0
         if request.api_key == ApiKey.PRODUCE:
             bandwidth_ms = self.produce.record(user, client_id, request.size, now_ms)
