@@ -9,6 +9,8 @@ before its rate is measured over real time, so with Kafka's 11 windows a rate se
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -19,7 +21,7 @@ from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import build_batch
 from kafkapy.protocol.specs import ApiKey
-from tests.broker_process import BrokerProcess
+from tests.broker_process import REPO_ROOT, BrokerProcess
 from tests.integration.clientutil import Deadline, consumer, create_topic, producer, unique_topic
 
 QUOTA = 100 * 1024  # bytes a second
@@ -336,3 +338,37 @@ def test_reset_removes_the_quotas(broker: BrokerProcess) -> None:
     with WireClient.connect(broker.bootstrap) as client:
         assert described(client, []) == {}
         assert all(client.request(ApiKey.METADATA, 12, {"topics": None}).throttle_time_ms == 0 for _ in range(30))
+
+
+# Kafka's client jars, as compat_tests/reference_kafka.py assembles them.
+KAFKA_LIB = REPO_ROOT / "compat_tests" / "apache-kafka" / "target" / "lib"
+JAVA_ADMIN = REPO_ROOT / "tests" / "integration" / "java" / "ClientQuotasAdmin.java"
+
+
+def java_admin(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Kafka's Admin.alterClientQuotas / describeClientQuotas (what kafka-configs calls), as a
+    single-file Java program over kafka-clients 4.3.1."""
+    classpath = f"{KAFKA_LIB / 'kafka-clients-4.3.1.jar'}:{KAFKA_LIB / 'slf4j-api-2.0.17.jar'}"
+    cmd = ["java", "-cp", classpath, str(JAVA_ADMIN), bootstrap, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="java not on PATH")
+@pytest.mark.skipif(not (KAFKA_LIB / "kafka-clients-4.3.1.jar").exists(), reason="Kafka's jars not assembled")
+def test_kafkas_java_admin_alters_and_describes_quotas(shared_broker: BrokerProcess) -> None:
+    """kafka-configs --alter --add-config 'producer_byte_rate=1024,request_percentage=12.5' --entity-type users
+    --entity-name java-user --entity-type clients --entity-default, then --describe, then --delete-config."""
+    bootstrap = shared_broker.bootstrap
+    entity_arg = "user=java-user,client-id="
+    altered = java_admin(bootstrap, "alter", entity_arg, "producer_byte_rate=1024", "request_percentage=12.5")
+    assert altered.returncode == 0, altered.stderr
+    described = java_admin(bootstrap, "describe", "user=java-user")
+    assert described.stdout.splitlines() == [
+        "client-id=<default>,user=java-user producer_byte_rate=1024.0 request_percentage=12.5"
+    ], described.stderr
+    refused = java_admin(bootstrap, "alter", "user=java-user", "producer_bytes=1")
+    assert refused.returncode != 0
+    assert "InvalidRequestException: Invalid configuration key producer_bytes" in refused.stderr
+    removed = java_admin(bootstrap, "alter", entity_arg, "producer_byte_rate=", "request_percentage=")
+    assert removed.returncode == 0, removed.stderr
+    assert java_admin(bootstrap, "describe", "user=java-user").stdout == ""
