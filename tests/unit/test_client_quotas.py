@@ -27,6 +27,12 @@ def test_a_first_burst_is_measured_over_the_windows_kafka_assumes() -> None:
     assert produce.record("alice", "any", 1000, now_ms=0) == 10_000
 
 
+def test_a_throttle_time_fits_its_int32_field() -> None:
+    produce = QuotaType("producer_byte_rate", samples=11, window_ms=1000)
+    produce.bounds = {(("<absent>",), ("<default>",)): 1.0}
+    assert produce.record("u", "c", 100_000_000, now_ms=0) == 2**31 - 1
+
+
 def test_rate_window_grows_with_time_and_old_windows_expire() -> None:
     rate = Rate(samples=11, window_ms=1000)
     rate.record(500, 0)

@@ -41,6 +41,9 @@ ABSENT = ("<absent>",)
 # many clients are tracked, so a client inventing a client id per request cannot grow memory.
 MAX_TRACKED = 10_000
 
+# throttle_time_ms is an int32: a byte rate of 1 B/s and a 100 MB request would overflow it.
+MAX_THROTTLE_MS = 2**31 - 1
+
 # (user, client-id) of a rate: the names Kafka's metric tags hold, "" for a type the quota ignores.
 RateKey = tuple[str, str]
 
@@ -145,7 +148,7 @@ class QuotaType:
             return 0
         # Kafka's QuotaUtils.throttleTime, over the window the rate was measured on.
         throttle_ms = round((measured - bound) / bound * rate.window_size_ms(now_ms))
-        return throttle_ms if self.max_throttle_ms is None else min(throttle_ms, self.max_throttle_ms)
+        return min(throttle_ms, self.max_throttle_ms or MAX_THROTTLE_MS)
 
     def unrecord(self, user: str, client_id: str, value: float, now_ms: int) -> None:
         """Take back a recorded ``value`` (Kafka's unrecordQuotaSensor, for a fetch answered empty)."""
