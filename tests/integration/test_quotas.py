@@ -256,6 +256,25 @@ def test_the_connection_is_muted_after_a_throttled_answer_whatever_the_version(q
             assert time.monotonic() - sent >= 0.9 * throttled.throttle_time_ms / 1000, version
 
 
+def test_an_acks_0_producer_over_its_rate_is_muted_without_an_answer(quota_broker: BrokerProcess) -> None:
+    """An acks=0 Produce gets no response, but its bytes count and its connection is muted all the same
+    (Kafka: "the channel may be throttled due to bandwidth quota violation"): 200 KB where the 1 s window
+    allows 100 KB is a throttle of about 1 s before the next request is read."""
+    topic = unique_topic("quota-acks0")
+    create_topic(quota_broker.bootstrap, topic, 1)
+    big = build_batch([(None, bytes(200_000), [], None)])
+    with WireClient.connect(quota_broker.bootstrap) as admin:
+        assert alter(admin, [(entity(client_id="fire-and-forget"), {"producer_byte_rate": float(QUOTA)})]) == [
+            (0, None)
+        ]
+    with WireClient(quota_broker.host, quota_broker.port, client_id="fire-and-forget") as client:
+        _, frame = client.encode(ApiKey.PRODUCE, 9, {**_produce_body(topic, big), "acks": 0})
+        sent = time.monotonic()
+        client.send_raw(frame)
+        client.request(ApiKey.METADATA, 12, {"topics": None})
+        assert time.monotonic() - sent >= 0.5
+
+
 def test_a_confluent_producer_reports_throttle_and_is_held_near_the_rate(quota_broker: BrokerProcess) -> None:
     """librdkafka backs off by the throttle time itself (Produce v6+) and reports it in its statistics."""
     topic = unique_topic("quota-rdkafka")
