@@ -130,6 +130,8 @@ def test_invalid_alterations_get_kafkas_errors_and_validate_only_changes_nothing
                 (entity(user="dave"), {"consumer_byte_rate": -1.0}),
                 (entity(user="erin"), {"consumer_byte_rate": 0.5}),
                 (entity(ip="1.2.3.4", user="x"), {"connection_creation_rate": 1.0}),
+                (entity(ip="localhost"), {"connection_creation_rate": 1.0}),
+                (entity(ip="no-such-host.invalid"), {"connection_creation_rate": 1.0}),
             ],
             validate_only=True,
         )
@@ -141,6 +143,8 @@ def test_invalid_alterations_get_kafkas_errors_and_validate_only_changes_nothing
             (invalid, "Quota consumer_byte_rate must be greater than 0"),
             (invalid, "consumer_byte_rate cannot be a fractional value."),
             (invalid, "Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId"),
+            (ErrorCode.NONE, None),  # a host name that resolves, as Kafka's InetAddress.getByName
+            (invalid, "no-such-host.invalid is not a valid IP or resolvable host."),
         ]
         assert described(client, []) == {}
 

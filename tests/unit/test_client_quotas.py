@@ -86,8 +86,8 @@ def test_the_eight_quotas_apply_in_kafkas_order() -> None:
 
 
 def test_store_checks_as_kafkas_controller() -> None:
-    """Kafka 4.3.1's answers (checked with compat_tests/reference_kafka.py), but for the ip host name:
-    Kafka resolves it, kafkapy takes IP literals only."""
+    """Kafka 4.3.1's answers (checked with compat_tests/reference_kafka.py); a host name is valid when the
+    handler found it resolves (in ``hosts``)."""
     store = _store_with(Path("data"))
     alterations = [
         ([("user", "a")], [("producer_byte_rate", 1024.0), ("request_percentage", 12.5)]),
@@ -121,7 +121,9 @@ def test_store_checks_as_kafkas_controller() -> None:
         "Invalid empty client quota entity",
         "Ignoring duplicate entity ClientQuotaEntity(entries={user=d})",
     ]
+    assert store.alter([([("ip", "db.example")], [("connection_creation_rate", 2.0)])], False, {"db.example"}) == [None]
     assert store.quotas == {
+        (("ip", "db.example"),): {"connection_creation_rate": 2.0},
         (("user", "a"),): {"producer_byte_rate": 1024.0, "request_percentage": 12.5},
         (("ip", "10.0.0.1"),): {"connection_creation_rate": 10.0},
     }
@@ -136,8 +138,12 @@ def test_validate_only_changes_nothing() -> None:
 def test_quotas_are_kept_in_the_data_dir(tmp_path: Path) -> None:
     store = ClientQuotaStore(tmp_path)
     store.alter([([("user", None), ("client-id", "c")], [("consumer_byte_rate", 2048.0)])], False)
+    store.alter([([("ip", "db.example")], [("connection_creation_rate", 2.0)])], False, {"db.example"})
     again = ClientQuotaStore(tmp_path)
-    assert again.quotas == {(("client-id", "c"), ("user", None)): {"consumer_byte_rate": 2048.0}}
+    assert again.quotas == {
+        (("client-id", "c"), ("user", None)): {"consumer_byte_rate": 2048.0},
+        (("ip", "db.example"),): {"connection_creation_rate": 2.0},
+    }
     assert json.loads((tmp_path / FILE_NAME).read_text())["version"] == 1
 
 

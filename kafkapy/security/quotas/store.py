@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from pathlib import Path
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
@@ -64,8 +64,11 @@ def entity_text(entity: Iterable[tuple[str, str | None]]) -> str:
     return f"ClientQuotaEntity(entries={{{entries}}})"
 
 
-def _entity_error(names: dict[str, str | None]) -> str | None:
-    """Kafka's validateEntity and configKeysForEntityType: why an entity cannot hold quotas, or None."""
+def _entity_error(names: dict[str, str | None], hosts: Container[str]) -> str | None:
+    """Kafka's validateEntity and configKeysForEntityType: why an entity cannot hold quotas, or None.
+
+    An ip entity names an IP address or one of ``hosts``, the host names known to resolve.
+    """
     if not names:
         return "Invalid empty client quota entity"
     for kind, name in names.items():
@@ -76,14 +79,13 @@ def _entity_error(names: dict[str, str | None]) -> str | None:
     if IP in names:
         if len(names) > 1:
             return "Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId"
-        if not _is_ip(names[IP]):
+        if not is_ip(names[IP]) and names[IP] not in hosts:
             return f"{names[IP]} is not a valid IP or resolvable host."
     return None
 
 
-def _is_ip(name: str | None) -> bool:
-    """An IP literal (or the <default>). Kafka also resolves host names; a broker on an event loop
-    does no DNS lookups on a request's behalf, so a name is refused as unresolvable."""
+def is_ip(name: str | None) -> bool:
+    """An IP literal, or the <default>."""
     if name is None:
         return True
     try:
@@ -109,9 +111,9 @@ def _value_error(valid_keys: dict[str, str], key: str, value: float) -> str | No
     return None
 
 
-def _alteration_error(names: dict[str, str | None], ops: list[Op]) -> str | None:
+def _alteration_error(names: dict[str, str | None], ops: list[Op], hosts: Container[str]) -> str | None:
     """Why the alteration of an entity by ``ops`` is refused (INVALID_REQUEST), or None."""
-    error = _entity_error(names)
+    error = _entity_error(names, hosts)
     if error is not None:
         return error
     valid_keys = IP_KEYS if IP in names else USER_AND_CLIENT_KEYS
@@ -204,9 +206,13 @@ class ClientQuotaStore:
         self._fs.write_text(self._path, json.dumps({"version": 1, "quotas": entries}, indent=1) + "\n")
 
     def alter(
-        self, alterations: list[tuple[list[tuple[str, str | None]], list[Op]]], validate_only: bool
+        self,
+        alterations: list[tuple[list[tuple[str, str | None]], list[Op]]],
+        validate_only: bool,
+        hosts: Container[str] = (),
     ) -> list[str | None]:
         """Apply each (entity, ops) as Kafka's controller: all of an entity's ops or none of them.
+        An ip entity may name one of ``hosts``, the host names found to resolve (Kafka resolves them).
 
         Returns, per alteration, None or the INVALID_REQUEST message that refused it. As in Kafka, a
         type named twice in an entity takes its last name, and an entity altered twice in a request
@@ -223,7 +229,7 @@ class ClientQuotaStore:
             if entity in results or len(set(keys)) != len(keys):
                 results[entity] = f"Ignoring duplicate entity {entity_text(names.items())}"
                 continue
-            error = results[entity] = _alteration_error(names, ops)
+            error = results[entity] = _alteration_error(names, ops, hosts)
             if error is None and not validate_only:
                 changed = self._apply(entity, ops) or changed
         if changed:
@@ -274,7 +280,10 @@ def _parse(text: str) -> dict[Entity, dict[str, float]]:
         values = {str(key): float(value) for key, value in item["values"].items()}
         if any(name is not None and not isinstance(name, str) for _, name in entity):
             raise ValueError(f"entity name not a string in {item}")
-        if _alteration_error(dict(entity), list(values.items())) is not None or not values:
+        names = dict(entity)
+        # A host name resolved when it was stored; it is not looked up again here.
+        host = names.get(IP)
+        if _alteration_error(names, list(values.items()), {host} if host else ()) is not None or not values:
             raise ValueError(f"invalid quota entry {item}")
         quotas[entity] = values
     return quotas
