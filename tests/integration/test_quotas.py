@@ -319,7 +319,10 @@ def test_a_consumer_is_held_near_its_byte_rate(quota_broker: BrokerProcess) -> N
     assert p.flush(30) == 0
     with WireClient.connect(quota_broker.bootstrap) as admin:
         assert alter(admin, [(entity(client_id="slow-consumer"), {"consumer_byte_rate": float(QUOTA)})]) == [(0, None)]
-    c = consumer(quota_broker.bootstrap, **{"client.id": "slow-consumer"})
+    # Fetches of at most ~25 KB: a fetch that would take the rate over the quota is answered empty, and
+    # with fetches of 100 KB (what the window allows) every other one is, halving the rate, in Kafka too.
+    small_fetches = {"fetch.max.bytes": 25_000, "message.max.bytes": 25_000, "max.partition.fetch.bytes": 25_000}
+    c = consumer(quota_broker.bootstrap, **{"client.id": "slow-consumer", **small_fetches})
     c.assign([TopicPartition(topic, 0, 0)])
     received = 0
     started = time.monotonic()
