@@ -160,3 +160,19 @@ def test_a_damaged_file_is_logged_and_the_broker_starts_without_quotas(
         store = ClientQuotaStore(tmp_path)
     assert store.quotas == {}
     assert "client quotas file damaged" in caplog.text
+
+
+def test_a_request_percentage_stored_while_a_handler_runs_does_not_charge_the_whole_thread_time() -> None:
+    """Without a request_percentage as the handler starts, no start time is read (0): a quota stored
+    meanwhile must not count the thread's whole CPU time since it started as this handler's."""
+    from kafkapy.protocol.connection import Request
+
+    store = _store_with(Path("data"))
+    manager = ClientQuotaManager(BrokerConfig(), store, ManualClock())
+    store.alter([([("client-id", "other")], [("producer_byte_rate", 1000.0)])], False)
+    request = Request(api_key=3, api_version=12, correlation_id=1, client_id="c", size=30, body={"topics": None})
+    cpu_started = manager.before_handler("User:ANONYMOUS", request)
+    assert cpu_started == 0.0
+    store.alter([([("client-id", "c")], [("request_percentage", 0.001)])], False)
+    assert manager.throttle_ms("User:ANONYMOUS", request, {"topics": []}, cpu_started) == 0
+    assert manager.request.rates == {}

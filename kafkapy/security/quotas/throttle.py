@@ -245,7 +245,8 @@ class ClientQuotaManager:
         user, client_id = user_name(principal), request.client_id or ""
         now_ms = self.now_ms()
         request_ms = 0
-        if self.request.bounds and body is not None:
+        # cpu_started is 0 when no request_percentage was stored as the handler started.
+        if self.request.bounds and body is not None and cpu_started:
             # The handler's time as the thread's CPU time: a long-polling Fetch waiting for data costs
             # nothing, as in Kafka, where it waits in purgatory off the request threads. Kafka counts
             # it in percent of one thread: nanoseconds * 100 / 1e9 per second.
