@@ -289,8 +289,9 @@ class Client:
     def offsets_for_times(self, topic: str, partition: int, timestamp: int) -> int:
         return int(self.call("offsets_for_times", topic=topic, partition=partition, timestamp=timestamp)["offset"])
 
-    def metadata(self, topics: list[str] | None = None) -> dict[str, Any]:
-        return self.call("metadata", topics=topics)
+    def metadata(self, topics: list[str] | None = None, timeout_ms: int | None = None) -> dict[str, Any]:
+        """Metadata as the client sees it; `timeout_ms` bounds a step expected to fail (drivers may ignore it)."""
+        return self.call("metadata", topics=topics, **({"timeout_ms": timeout_ms} if timeout_ms else {}))
 
     def create_topic(self, topic: str, partitions: int = 1, configs: dict[str, str] | None = None) -> None:
         self.call("create_topic", topic=topic, partitions=partitions, replication_factor=1, configs=configs or {})
@@ -384,21 +385,30 @@ class DriverPool:
         with self._lock:
             client = self.configured.get(key)
         if client is None:
-            try:
-                manifest = self._installed(name)
-            except (Unavailable, DriverBroken) as exc:
-                self._remember(name, exc)
-                raise
-            client = Client(manifest, bootstrap, self.log_dir, client_config)
+            client = Client(self.install(name), bootstrap, self.log_dir, client_config)
             with self._lock:
                 client = self.configured.setdefault(key, client)
         client.start()
         return client
 
-    def prepare(self, names: list[str]) -> None:
-        """Build and start these clients concurrently (JVM and Node start-up overlap); failures surface on get()."""
+    def install(self, name: str) -> Manifest:
+        """_installed, its failure remembered for the client (get() raises it from then on)."""
+        with self._lock:
+            if name in self.failures:
+                raise self.failures[name]
+        try:
+            return self._installed(name)
+        except (Unavailable, DriverBroken) as exc:
+            self._remember(name, exc)
+            raise
+
+    def prepare(self, names: list[str], start: bool = True) -> None:
+        """Build and start these clients concurrently (JVM and Node start-up overlap); failures surface on get().
+
+        `start=False` only builds: a pool whose drivers all run with client configs starts them per config.
+        """
         with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
-            for future in [pool.submit(self.get, n) for n in names]:
+            for future in [pool.submit(self.get if start else self.install, n) for n in names]:
                 future.exception()
 
     def restart_all(self, bootstrap: str) -> None:

@@ -36,7 +36,8 @@ from confluent_kafka.admin import (
     ScramMechanism,
     UserScramCredentialUpsertion,
 )
-from reference_kafka import ReferenceKafka, assemble, free_port
+from matrix import Unavailable
+from reference_kafka import ReferenceKafka, ReferenceKafkaError, assemble, free_port
 
 from kafkapy.security.certs import TestCerts, make_test_certs
 from tests.broker_process import BrokerProcess
@@ -174,9 +175,13 @@ class SecuredBroker:
             return
         java = shutil.which("java")
         if java is None:
-            raise RuntimeError("java not on PATH: the quota cell sets its quota with Kafka's kafka-configs")
+            raise Unavailable("java not on PATH: the quota cell sets its quota with Kafka's kafka-configs")
+        try:
+            lib = assemble()
+        except ReferenceKafkaError as exc:
+            raise Unavailable(f"Kafka's kafka-configs (the quota cell's AlterClientQuotas) unavailable: {exc}") from exc
         command = [
-            java, "-Xmx256m", "-cp", f"{assemble()}/*", "kafka.admin.ConfigCommand",
+            java, "-Xmx256m", "-cp", f"{lib}/*", "kafka.admin.ConfigCommand",
             "--bootstrap-server", self.admin_bootstrap, "--alter", "--add-config", f"producer_byte_rate={rate}",
             "--entity-type", "users", "--entity-name", user,
         ]  # fmt: skip

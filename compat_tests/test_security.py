@@ -37,6 +37,8 @@ QUOTA_BATCH = 32 * 1024
 QUOTA_TOTAL = 300 * 1024
 GROUP_TIMEOUT_MS = 20000
 READ_WRITE = (AclOperation.READ, AclOperation.WRITE)
+# How long a client with a wrong password may try before its step fails (clients retry a refused login).
+REFUSED_LOGIN_MS = 5000
 # Drivers that find a topic's partitions by listing all topics: Kafka lists only the topics the
 # principal may Describe, so to them a denied topic is unknown (on Apache Kafka as on kafkapy).
 CONSUME_DENIED_AS = {"kafka-python": "UNKNOWN_TOPIC_OR_PARTITION", "aiokafka": "UNKNOWN_TOPIC_OR_PARTITION",
@@ -75,7 +77,7 @@ def secured_pool(secured: SecuredBroker, request: pytest.FixtureRequest,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[DriverPool]:  # fmt: skip
     """The drivers of the security cells: one process per (client, config), built once up front."""
     pool = DriverPool(secured.admin_bootstrap, Path(tmp_path_factory.mktemp("secured-drivers")))
-    pool.prepare(used_clients(request.session.items, "secured_pool"))
+    pool.prepare(used_clients(request.session.items, "secured_pool"), start=False)
     try:
         yield pool
     finally:
@@ -106,6 +108,10 @@ def expect_denied_consume(client: Client, topic: str) -> None:
     raise AssertionError(f"expected {want}, the consume succeeded: {got!r}")
 
 
+def expect_denied_produce(client: Client, topic: str, records: list[Message]) -> None:
+    expect_failure(client, "TOPIC_AUTHORIZATION_FAILED", lambda: client.produce(topic, records))
+
+
 def expect_unreadable(client: Client, topic: str) -> None:
     """After a revoke, the topic's record does not read back: the consume fails as a denied one does, or
     (a client that knew the topic before, and retries what its fetches are told) reads nothing."""
@@ -131,8 +137,8 @@ def sasl_cell(mechanism: str) -> Callable[[SecurityCtx, str], None]:
         client = ctx.client(name, ctx.broker.sasl_config(mechanism, "alice"), "SASL_SSL")
         topic = ctx.create_topic(f"{USER_PREFIXES['alice']}{mechanism.lower()}-{name}")
         round_trip(client, topic, name)
-        wrong = ctx.client(name, ctx.broker.sasl_config(mechanism, "alice", "not-" + "alice-secret"), "SASL_SSL")
-        expect_failure(wrong, "SASL_AUTHENTICATION_FAILED", lambda: wrong.metadata([topic]))
+        wrong = ctx.client(name, ctx.broker.sasl_config(mechanism, "alice", "not-alice-secret"), "SASL_SSL")
+        expect_failure(wrong, "SASL_AUTHENTICATION_FAILED", lambda: wrong.metadata([topic], REFUSED_LOGIN_MS))
 
     run.__doc__ = f"SASL_SSL + {mechanism}: round trip as alice; a wrong password fails authentication."
     return run
@@ -171,8 +177,7 @@ def acl(ctx: SecurityCtx, name: str) -> None:
         ctx.broker.create_acls(group_acls)
         until(grouped, "group_consume after CreateAcls on the group")
     ctx.broker.delete_acls(topic_acls + group_acls)
-    denied_produce = lambda: expect_failure(client, "TOPIC_AUTHORIZATION_FAILED", lambda: client.produce(topic, record))  # noqa: E731
-    until(denied_produce, "produce denied after DeleteAcls", retry=AssertionError)
+    until(lambda: expect_denied_produce(client, topic, record), "produce denied after DeleteAcls", retry=AssertionError)
     until(lambda: expect_unreadable(client, topic), "consume denied after DeleteAcls", retry=AssertionError)
 
 

@@ -314,7 +314,7 @@ class ConfluentDriver(Driver):
 
     def op_metadata(self, request: dict[str, Any]) -> dict[str, Any]:
         try:
-            md = self.admin().list_topics(timeout=REQUEST_TIMEOUT_S)
+            md = self.admin().list_topics(timeout=int(request.get("timeout_ms") or REQUEST_TIMEOUT_S * 1000) / 1000)
         except KafkaException as exc:
             self.admin().poll(0)  # serves error_cb: an authentication failure behind this one
             raise unwrap(exc) from exc

@@ -73,9 +73,12 @@ class KafkaPythonDriver(Driver):
             }
         return settings
 
-    def admin(self) -> KafkaAdminClient:
+    def admin(self, bootstrap_timeout_ms: int = TIMEOUT_MS) -> KafkaAdminClient:
+        """The driver's admin client; `bootstrap_timeout_ms` applies when this call creates it."""
         if self._admin is None:
-            self._admin = KafkaAdminClient(**self.common, request_timeout_ms=TIMEOUT_MS)
+            self._admin = KafkaAdminClient(
+                **self.common, request_timeout_ms=TIMEOUT_MS, bootstrap_timeout_ms=bootstrap_timeout_ms
+            )
         return self._admin
 
     def lookup(self) -> KafkaConsumer:
@@ -179,7 +182,7 @@ class KafkaPythonDriver(Driver):
         return {"offset": -1 if found is None else found.offset}
 
     def op_metadata(self, request: dict[str, Any]) -> dict[str, Any]:
-        cluster = self.admin().describe_cluster()
+        cluster = self.admin(int(request.get("timeout_ms") or TIMEOUT_MS)).describe_cluster()
         brokers = [{"id": b["broker_id"], "host": b["host"], "port": b["port"]} for b in cluster["brokers"]]
         names = request.get("topics") or self.admin().list_topics()
         topics: dict[str, Any] = {}
