@@ -86,7 +86,16 @@ function securityOptions(c) {
   return { opts }
 }
 
-const security = securityOptions(clientConfig)
+// A TLS file that cannot be read is a reason too: hello must still answer.
+function securityOrReason(c) {
+  try {
+    return securityOptions(c)
+  } catch (e) {
+    return { reason: `cannot apply --client-config: ${e.message}` }
+  }
+}
+
+const security = securityOrReason(clientConfig)
 
 // kafkajs logs (WARN and up) go to stderr as one JSON line each.
 const logCreator = () => ({ namespace, level, label, log }) => {
