@@ -36,6 +36,8 @@ CLIENT_ERRORS = {
     # A failed SASL authentication is only logged; the step fails as the broker being unreachable.
     ("kafka-python", "SASL_AUTHENTICATION_FAILED"): "KafkaTimeoutError",
     ("aiokafka", "SASL_AUTHENTICATION_FAILED"): "KafkaConnectionError",
+    ("kafkajs", "SASL_AUTHENTICATION_FAILED"): "KafkaJSSASLAuthenticationError",
+    ("kafkajs", "GROUP_AUTHORIZATION_FAILED"): "KafkaJSGroupCoordinatorNotFound",
 }
 
 

@@ -82,6 +82,10 @@ def security_properties(certs: TestCerts) -> dict[str, str]:
     }
 
 
+# The groups the kafkajs driver's consume joins (compat_tests/drivers/kafkajs/driver.js).
+KAFKAJS_GROUP_PREFIX = "kafkapy-compat-kafkajs-"
+
+
 @dataclass
 class SecuredBroker:
     """The running secured broker: a bootstrap per listener, the certificates, the suite's admin."""
@@ -165,6 +169,14 @@ class SecuredBroker:
                 for user, prefix in USER_PREFIXES.items()
                 for resource in (ResourceType.TOPIC, ResourceType.GROUP)
                 for binding in self.allow(f"User:{user}", resource, prefix, (AclOperation.ALL,), prefixed)
+            ]
+            # kafkajs has no assign(): its driver's consume joins a throwaway group of this prefix.
+            + [
+                binding
+                for user in [*USERS, CLIENT_CN]
+                for binding in self.allow(
+                    f"User:{user}", ResourceType.GROUP, KAFKAJS_GROUP_PREFIX, (AclOperation.READ,), prefixed
+                )
             ]
         )
 
