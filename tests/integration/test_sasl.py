@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
+from kafkapy.protocol.records import build_batch
 from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing import KafkaBroker
 from kafkapy.testing.process import BrokerStartError
@@ -520,3 +521,104 @@ def test_java_client_over_sasl_ssl(tmp_path: Path) -> None:
         )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "consumed: over TLS from Java" in result.stdout
+
+
+# --- SaslHandshake v0: raw tokens (pre-KIP-152) ------------------------------------------------------
+
+
+def _v0_handshake(client: WireClient, mechanism: str = "PLAIN") -> None:
+    answer = client.request(ApiKey.SASL_HANDSHAKE, 0, {"mechanism": mechanism})
+    assert answer.error_code == ErrorCode.NONE
+
+
+def test_v0_handshake_then_a_raw_plain_token_then_produce(sasl_bootstrap: str) -> None:
+    """After a v0 handshake the token goes raw (no request header) and its challenge comes back raw
+    (PLAIN's is empty: a 4-byte zero size); then Kafka requests follow on the same connection."""
+    with WireClient.connect(sasl_bootstrap) as client:
+        assert client.request(ApiKey.API_VERSIONS, 3, {}).error_code == ErrorCode.NONE
+        _v0_handshake(client)
+        assert client.sasl_token(b"\0alice\0alice-secret") == b""
+        client.end_sasl_tokens()
+        batch = build_batch([(b"k", b"after a v0 login", [], None)])
+        topic = {"name": "sasl-v0", "partition_data": [{"index": 0, "records": batch}]}
+        produced = client.request(ApiKey.PRODUCE, 9, {"acks": -1, "timeout_ms": 10000, "topic_data": [topic]})
+        partition = produced.responses[0].partition_responses[0]
+        assert (partition.error_code, partition.base_offset) == (ErrorCode.NONE, 0)
+
+
+def test_v0_bad_password_closes_the_connection_without_an_answer(sasl_bootstrap: str) -> None:
+    """Kafka cannot answer a raw token with an error (the client reads no Kafka response): it closes."""
+    with WireClient.connect(sasl_bootstrap) as client:
+        _v0_handshake(client)
+        with pytest.raises(ConnectionError):
+            client.sasl_token(b"\0alice\0wrong")
+
+
+def test_v0_tokens_are_raw_even_when_they_look_like_a_request(sasl_bootstrap: str) -> None:
+    """A SaslAuthenticate request after a v0 handshake is not one: its bytes are PLAIN's token, and fail."""
+    with WireClient.connect(sasl_bootstrap) as client:
+        _v0_handshake(client)
+        _, request = client.encode(ApiKey.SASL_AUTHENTICATE, 0, {"auth_bytes": b"\0alice\0alice-secret"})
+        with pytest.raises(ConnectionError):
+            client.sasl_token(request[4:])
+
+
+def test_v0_tokens_are_held_to_sasl_server_max_receive_size(sasl_bootstrap: str) -> None:
+    with WireClient.connect(sasl_bootstrap) as client:
+        _v0_handshake(client)
+        client.send_raw(struct.pack(">i", 600_000) + b"\0" * 64)
+        assert client.is_closed_by_peer()
+
+
+def test_v0_oauthbearer_failure_challenge_comes_back_raw(sasl_bootstrap: str) -> None:
+    """OAUTHBEARER answers a bad token with RFC 7628's JSON challenge (raw here), and the client's
+    ^A acknowledgement ends it with the close."""
+    with WireClient.connect(sasl_bootstrap) as client:
+        _v0_handshake(client, "OAUTHBEARER")
+        challenge = client.sasl_token(b"n,,\x01auth=Bearer not-a-jwt\x01\x01")
+        assert json.loads(challenge)["status"] == "invalid_token"
+        with pytest.raises(ConnectionError):
+            client.sasl_token(b"\x01")
+
+
+def test_v0_session_expires_and_the_connection_is_closed(reauth_kafka: KafkaBroker) -> None:
+    """A v0 client gets no session lifetime (SaslAuthenticate v1 carries it), yet its session expires
+    all the same: Kafka closes the connection at its first request after connections.max.reauth.ms."""
+    with WireClient.connect(reauth_kafka.listener_bootstrap_servers("SASL_PLAINTEXT")) as client:
+        _v0_handshake(client)
+        assert client.sasl_token(b"\0alice\0alice-secret") == b""
+        client.end_sasl_tokens()
+        assert client.request(ApiKey.METADATA, 12, METADATA).brokers
+        time.sleep(2.5)
+        with pytest.raises(ConnectionError):
+            client.request(ApiKey.METADATA, 12, METADATA)
+
+
+@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is not installed")
+def test_kcat_logs_in_with_plain_produces_and_consumes(sasl_bootstrap: str) -> None:
+    """kcat 1.7.1 (librdkafka 2.0.2) refuses to log in unless SaslHandshake v0 is advertised."""
+    sasl = [
+        "-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanism=PLAIN",
+        "-X", "sasl.username=alice", "-X", "sasl.password=alice-secret",
+    ]  # fmt: skip
+    common = ["kcat", "-b", sasl_bootstrap, *sasl, "-t", "sasl-kcat"]
+    subprocess.run([*common, "-P"], input=b"one\ntwo\n", check=True, timeout=TIMEOUT)
+    consumed = subprocess.run(
+        [*common, "-C", "-o", "beginning", "-e", "-c", "2"], capture_output=True, check=True, timeout=TIMEOUT
+    )
+    assert consumed.stdout.split() == [b"one", b"two"]
+
+
+def test_v0_reauthentication_is_raw_tokens_too(reauth_kafka: KafkaBroker) -> None:
+    """As on Apache Kafka 4.3.1 (checked with the wire client): a SaslHandshake v0 on an authenticated
+    connection whose session expires starts KIP-368 re-authentication, its token raw, and the new
+    session outlives the first one."""
+    with WireClient.connect(reauth_kafka.listener_bootstrap_servers("SASL_PLAINTEXT")) as client:
+        for _ in range(2):
+            _v0_handshake(client)
+            assert client.sasl_token(b"\0alice\0alice-secret") == b""
+            client.end_sasl_tokens()
+            assert client.request(ApiKey.METADATA, 12, METADATA).brokers
+            time.sleep(1.2)
+        # 2.4 s after the first login, past its 2 s session: served on the second one.
+        assert client.request(ApiKey.METADATA, 12, METADATA).brokers
