@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 import shutil
+import ssl
 import struct
 import subprocess
 import time
@@ -622,3 +623,40 @@ def test_v0_reauthentication_is_raw_tokens_too(reauth_kafka: KafkaBroker) -> Non
             time.sleep(1.2)
         # 2.4 s after the first login, past its 2 s session: served on the second one.
         assert client.request(ApiKey.METADATA, 12, METADATA).brokers
+
+
+def test_reauthentication_tokens_are_held_to_sasl_server_max_receive_size(reauth_kafka: KafkaBroker) -> None:
+    """Kafka's SaslServerAuthenticator reads a re-authentication's tokens with sasl.server.max.receive.size
+    too: a frame above it between the handshake and the token closes the connection."""
+    with WireClient.connect(reauth_kafka.listener_bootstrap_servers("SASL_PLAINTEXT")) as client:
+        client.request(ApiKey.SASL_HANDSHAKE, 1, {"mechanism": "PLAIN"})
+        client.request(ApiKey.SASL_AUTHENTICATE, 2, {"auth_bytes": b"\0alice\0alice-secret"})
+        assert client.request(ApiKey.SASL_HANDSHAKE, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.NONE
+        client.send_raw(struct.pack(">i", 600_000) + b"\0" * 64)
+        assert client.is_closed_by_peer()
+
+
+def test_v0_raw_tokens_over_sasl_ssl_and_kcat() -> None:
+    """The raw tokens go through TLS like any frame; kcat logs in over SASL_SSL as the issue's matrix does."""
+    with KafkaBroker(tls=True, sasl=("PLAIN", {"alice": "alice-secret"}), storage="memory") as kafka:
+        assert kafka.certs is not None
+        bootstrap = kafka.listener_bootstrap_servers("SASL_SSL")
+        with WireClient.connect(bootstrap) as client:
+            context = ssl.create_default_context(cafile=str(kafka.certs.ca))
+            client.sock = context.wrap_socket(client.sock, server_hostname="127.0.0.1")
+            _v0_handshake(client)
+            assert client.sasl_token(b"\0alice\0alice-secret") == b""
+            client.end_sasl_tokens()
+            assert client.request(ApiKey.METADATA, 12, METADATA).brokers
+        if shutil.which("kcat") is None:
+            return
+        sasl = [
+            "-X", "security.protocol=SASL_SSL", "-X", f"ssl.ca.location={kafka.certs.ca}",
+            "-X", "sasl.mechanism=PLAIN", "-X", "sasl.username=alice", "-X", "sasl.password=alice-secret",
+        ]  # fmt: skip
+        common = ["kcat", "-b", bootstrap, *sasl, "-t", "sasl-ssl-kcat"]
+        subprocess.run([*common, "-P"], input=b"over tls\n", check=True, timeout=TIMEOUT)
+        consumed = subprocess.run(
+            [*common, "-C", "-o", "beginning", "-e", "-c", "1"], capture_output=True, check=True, timeout=TIMEOUT
+        )
+        assert consumed.stdout == b"over tls\n"
