@@ -660,3 +660,35 @@ def test_v0_raw_tokens_over_sasl_ssl_and_kcat() -> None:
             [*common, "-C", "-o", "beginning", "-e", "-c", "1"], capture_output=True, check=True, timeout=TIMEOUT
         )
         assert consumed.stdout == b"over tls\n"
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_v0_scram_raw_tokens_then_produce(mechanism: str) -> None:
+    """SCRAM's two rounds as raw tokens (scramp plays the client): server-first, then server-final, whose
+    signature proves the broker knew the password; a wrong proof closes the connection."""
+    pytest.importorskip("kafkapy.security.scram", reason="the SCRAM mechanisms come from the scram branch")
+    import scramp
+
+    config = {
+        "listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+        "sasl.enabled.mechanisms": mechanism,
+        "kafkapy.sasl.users": "alice:alice-secret",
+    }
+    with KafkaBroker(config=config, storage="memory") as kafka:
+        bootstrap = kafka.listener_bootstrap_servers("SASL_PLAINTEXT")
+        with WireClient.connect(bootstrap) as client:
+            _v0_handshake(client, mechanism)
+            scram = scramp.ScramClient([mechanism], "alice", "alice-secret")
+            scram.set_server_first(client.sasl_token(scram.get_client_first().encode()).decode())
+            scram.set_server_final(client.sasl_token(scram.get_client_final().encode()).decode())
+            client.end_sasl_tokens()
+            batch = build_batch([(None, b"scram v0", [], None)])
+            topic = {"name": "sasl-v0-scram", "partition_data": [{"index": 0, "records": batch}]}
+            produced = client.request(ApiKey.PRODUCE, 9, {"acks": -1, "timeout_ms": 10000, "topic_data": [topic]})
+            assert produced.responses[0].partition_responses[0].error_code == ErrorCode.NONE
+        with WireClient.connect(bootstrap) as client:
+            _v0_handshake(client, mechanism)
+            scram = scramp.ScramClient([mechanism], "alice", "wrong")
+            scram.set_server_first(client.sasl_token(scram.get_client_first().encode()).decode())
+            with pytest.raises(ConnectionError):
+                client.sasl_token(scram.get_client_final().encode())
