@@ -110,7 +110,7 @@ class Connection:
             self._min_frame, self._max_frame, self._frame_kind = _MIN_RESPONSE_SIZE, _MAX_RESPONSE_SIZE, "response"
         else:
             self._min_frame, self._max_frame, self._frame_kind = 8, max_request_size, "request"
-        self._min_message = self._min_frame  # restored when raw SASL tokens end
+        self._min_message, self._message_kind = self._min_frame, self._frame_kind  # restored when raw SASL tokens end
         # After a SaslHandshake v0: the next frames are raw SASL tokens, not Kafka requests/responses.
         self.sasl_tokens = False
         self._scratch: mmap.mmap | None = None  # allocated by get_buffer, given back by release_buffer
@@ -268,7 +268,7 @@ class Connection:
     def end_sasl_tokens(self) -> None:
         """The SASL exchange is over: Kafka requests and responses follow."""
         self.sasl_tokens = False
-        self._min_frame = self._min_message
+        self._min_frame, self._frame_kind = self._min_message, self._message_kind
 
     def _saw_handshake(self, api_key: int, api_version: int, body: dict | c.Container) -> None:
         """Raw SASL tokens follow a SaslHandshake v0 the broker accepted."""
@@ -278,7 +278,7 @@ class Connection:
             and body["error_code"] == 0
         ):
             self.sasl_tokens = True
-            self._min_frame = _MIN_TOKEN_SIZE
+            self._min_frame, self._frame_kind = _MIN_TOKEN_SIZE, "SASL token"
 
     def encode_request(
         self, api_key: int, api_version: int, correlation_id: int, body: dict, *, client_id: str | None

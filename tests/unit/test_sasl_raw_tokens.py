@@ -7,6 +7,8 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_codec import frame
 
 from kafkapy.apis import CloseConnection, RequestContext, load_handlers
@@ -105,6 +107,25 @@ def test_a_token_above_the_size_limit_is_a_protocol_error() -> None:
     conn.receive_data(struct.pack(">i", 1025))
     with pytest.raises(ProtocolError, match="1025"):
         conn.next_sasl_token()
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=64), chunk=st.integers(min_value=1, max_value=16))
+def test_any_bytes_after_a_v0_handshake_are_tokens_or_a_protocol_error(data: bytes, chunk: int) -> None:
+    conn = Connection(max_request_size=32)
+    conn.receive_data(handshake(0))
+    conn.encode_response(_take_request(conn), HANDSHAKE_OK)
+    received = 0
+    try:
+        for start in range(0, len(data), chunk):
+            conn.receive_data(data[start : start + chunk])
+            while (token := conn.next_sasl_token()) is not None:
+                assert len(token) <= 32
+                received += 4 + len(token)
+    except ProtocolError as exc:
+        assert "SASL token size" in str(exc)
+    else:
+        assert received + conn.buffered == len(data)
 
 
 # --- the exchange the raw tokens go through ------------------------------------------------------------
