@@ -341,7 +341,8 @@ class Connection:
         first = chunks[0]
         assert isinstance(first, bytes)
         chunks[0] = _SIZE.pack(total) + first[4:]
-        self._saw_handshake(request.api_key, resp_codec.version, body)
+        if request.api_key == ApiKey.SASL_HANDSHAKE:
+            self._saw_handshake(request.api_key, resp_codec.version, body)
         return chunks
 
 

@@ -135,7 +135,8 @@ class ClientConnection:
         # sasl.server.max.receive.size (Kafka's 512 KB), as Kafka's SaslServerAuthenticator reads them.
         self.authenticating = False
         self.sasl_max_receive_size = broker.config.socket_request_max_bytes
-        if not self.session.authenticated:
+        self.sasl_listener = not self.session.authenticated
+        if self.sasl_listener:
             self.sasl_max_receive_size = min(self.sasl_max_receive_size, max_receive_size(broker.config, listener.name))
             self._track_authentication()
         idle_ms = broker.config.connections_max_idle_ms
@@ -224,7 +225,8 @@ class ClientConnection:
             answer = await dispatch(ctx, request)
         except CloseConnection:
             return False
-        self._track_authentication()
+        if self.sasl_listener:
+            self._track_authentication()
         if answer is None:
             return True
         await self._send(self.conn.encode_response(request, answer.body, answer.version))
