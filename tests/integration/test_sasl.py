@@ -692,3 +692,29 @@ def test_v0_scram_raw_tokens_then_produce(mechanism: str) -> None:
             scram.set_server_first(client.sasl_token(scram.get_client_first().encode()).decode())
             with pytest.raises(ConnectionError):
                 client.sasl_token(scram.get_client_final().encode())
+
+
+def test_kafka_python_as_a_0_11_client_logs_in_with_raw_tokens(sasl_bootstrap: str) -> None:
+    """kafka-python 3 told api_version=(0, 11, 0) sends SaslHandshake v0 and its PLAIN token raw (its
+    SaslBytesRequest), as clients older than Kafka 1.0 do; it produces and consumes. A wrong password
+    gets the connection closed (no answer to read), so it never bootstraps."""
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.errors import KafkaTimeoutError
+
+    conf = {
+        "bootstrap_servers": sasl_bootstrap,
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": "alice",
+        "sasl_plain_password": "alice-secret",
+        "api_version": (0, 11, 0),
+    }
+    producer = KafkaProducer(**conf)
+    assert producer.send("sasl-v0-kp", b"raw tokens").get(timeout=TIMEOUT).offset == 0
+    producer.close()
+    consumer = KafkaConsumer("sasl-v0-kp", auto_offset_reset="earliest", consumer_timeout_ms=10000, **conf)
+    assert [m.value for m in consumer] == [b"raw tokens"]
+    consumer.close()
+    wrong = {**conf, "sasl_plain_password": "wrong", "bootstrap_timeout_ms": 3000, "max_block_ms": 3000}
+    with pytest.raises(KafkaTimeoutError):
+        KafkaProducer(**wrong).send("sasl-v0-kp", b"never").get(timeout=TIMEOUT)
