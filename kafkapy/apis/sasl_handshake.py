@@ -2,8 +2,9 @@
 
 v0: the SASL tokens that follow are sent raw, without Kafka headers (pre-KIP-152): the connection
     (kafkapy.protocol.connection) reads the frames after a v0 answered NONE as raw tokens, and the server
-    loop runs them through the exchange this handler starts. librdkafka (kcat 1.7.1's 2.0.2) logs in
-    only to a broker that advertises v0, even though it then uses v1.
+    loop runs them through the exchange this handler starts. Clients older than Kafka 1.0 use it
+    (kafka-python told api_version=(0, 11)); librdkafka (kcat 1.7.1's 2.0.2) logs in only to a broker
+    that advertises v0, even though it then uses v1.
 v1: the tokens follow in SaslAuthenticate requests.
 
 On a SASL listener before authentication: NONE and the enabled mechanisms, or UNSUPPORTED_SASL_MECHANISM
