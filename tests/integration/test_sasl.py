@@ -1,5 +1,6 @@
-"""SASL over a real SASL_PLAINTEXT listener: confluent-kafka (librdkafka), kafka-python and the wire client
-log in with PLAIN and OAUTHBEARER, are refused with Kafka's errors, and re-authenticate (KIP-368)."""
+"""SASL over a real SASL_PLAINTEXT listener: confluent-kafka (librdkafka), kafka-python, kcat and the wire client
+log in with PLAIN and OAUTHBEARER, are refused with Kafka's errors, and re-authenticate (KIP-368); after a
+SaslHandshake v0 the tokens go raw (the wire client, kafka-python as a 0.11 client), as on Apache Kafka 4.3.1."""
 
 from __future__ import annotations
 
