@@ -1,8 +1,10 @@
-"""SaslHandshake (key 17), version 1: the client picks a SASL mechanism (KIP-43, KIP-152).
+"""SaslHandshake (key 17), versions 0-1: the client picks a SASL mechanism (KIP-43, KIP-152).
 
-v0: the SASL tokens that follow are sent raw, without Kafka headers (pre-KIP-152). Not served: every
-    client kafkapy is tested with (librdkafka, kafka-python 3, the JVM client, kafkajs, franz-go, sarama
-    configured for it) uses v1, so v0 is not advertised and a v0 request closes the connection.
+v0: the SASL tokens that follow are sent raw, without Kafka headers (pre-KIP-152): the connection
+    (kafkapy.protocol.connection) reads the frames after a v0 answered NONE as raw tokens, and the server
+    loop runs them through the exchange this handler starts. Clients older than Kafka 1.0 use it
+    (kafka-python told api_version=(0, 11)); librdkafka (kcat 1.7.1's 2.0.2) logs in only to a broker
+    that advertises v0, even though it then uses v1.
 v1: the tokens follow in SaslAuthenticate requests.
 
 On a SASL listener before authentication: NONE and the enabled mechanisms, or UNSUPPORTED_SASL_MECHANISM
@@ -23,7 +25,7 @@ from kafkapy.security.sasl_server import server_factory
 from kafkapy.security.session import SASL_PROTOCOLS, Session
 
 
-@handler(17, 1, 1, acl=())
+@handler(17, 0, 1, acl=())
 async def handle_sasl_handshake(ctx: RequestContext, request: dict) -> dict:
     session = ctx.session
     if session.security_protocol not in SASL_PROTOCOLS or (session.authenticated and not _may_reauthenticate(session)):

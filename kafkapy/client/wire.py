@@ -61,12 +61,27 @@ class WireClient:
     def read_response(self, api_key: int, version: int, correlation_id: int) -> c.Container:
         """The next response, decoded as (api, version)'s; ConnectionError if the broker closed."""
         while (response := self._conn.next_response(api_key, version, correlation_id)) is None:
-            with self._conn.get_buffer() as buffer:
-                n = self.sock.recv_into(buffer)
-            if not n:
-                raise ConnectionError("broker closed the connection")
-            self._conn.buffer_updated(n)
+            self._receive()
         return response
+
+    def sasl_token(self, token: bytes) -> bytes:
+        """Send a raw SASL token (after a SaslHandshake v0) and return the broker's raw challenge;
+        ConnectionError if the broker closed (how it refuses a raw token)."""
+        self.send_raw(self._conn.encode_sasl_token(token))
+        while (challenge := self._conn.next_sasl_token()) is None:
+            self._receive()
+        return challenge
+
+    def end_sasl_tokens(self) -> None:
+        """The raw SASL exchange is over (the mechanism says so): Kafka requests follow."""
+        self._conn.end_sasl_tokens()
+
+    def _receive(self) -> None:
+        with self._conn.get_buffer() as buffer:
+            n = self.sock.recv_into(buffer)
+        if not n:
+            raise ConnectionError("broker closed the connection")
+        self._conn.buffer_updated(n)
 
     def is_closed_by_peer(self, timeout: float = 5.0) -> bool:
         """True when the broker closes the connection within ``timeout``."""

@@ -7,6 +7,13 @@ the returned chunks (bytes, and file regions to splice with sendfile) in order.
 A client plays the other end, as h11's ``Connection(our_role=CLIENT)``: ``encode_request`` frames a
 request, and ``next_response`` decodes what it received. Both ends share the framing (the size
 prefix, the receive buffers, the header codecs), so it lives in one place.
+
+A SaslHandshake v0 answered NONE (pre-KIP-152) changes the framing, as in Kafka's
+SaslServerAuthenticator without Kafka headers: the frames that follow, both ways, are raw SASL tokens
+(a size and the token's bytes, no header), read with ``next_sasl_token`` and framed with
+``encode_sasl_token``, until the side that knows the exchange is over calls ``end_sasl_tokens``.
+The connection sees the handshake go through (``encode_response`` on the broker,
+``next_response`` on the client), so both ends switch at the same frame.
 """
 
 from __future__ import annotations
@@ -28,6 +35,10 @@ DEFAULT_MAX_REQUEST_SIZE = 100 * 1024 * 1024
 
 _SIZE = struct.Struct(">i")
 _KEY_VERSION_CORRELATION = struct.Struct(">hhi")
+# The only SaslHandshake version whose tokens follow as raw frames (v1+: in SaslAuthenticate requests).
+_RAW_TOKENS_HANDSHAKE_VERSION = 0
+# A raw SASL token may be empty (Kafka's NetworkReceive refuses only a negative size).
+_MIN_TOKEN_SIZE = 0
 
 
 # A response frame holds at least its correlation id; any int32 size is a valid one for a client.
@@ -99,6 +110,9 @@ class Connection:
             self._min_frame, self._max_frame, self._frame_kind = _MIN_RESPONSE_SIZE, _MAX_RESPONSE_SIZE, "response"
         else:
             self._min_frame, self._max_frame, self._frame_kind = 8, max_request_size, "request"
+        self._min_message, self._message_kind = self._min_frame, self._frame_kind  # restored when raw SASL tokens end
+        # After a SaslHandshake v0: the next frames are raw SASL tokens, not Kafka requests/responses.
+        self.sasl_tokens = False
         self._scratch: mmap.mmap | None = None  # allocated by get_buffer, given back by release_buffer
         self._start = 0  # unparsed bytes are _scratch[_start:_end]
         self._end = 0
@@ -232,8 +246,39 @@ class Connection:
 
         Raises ProtocolError for a frame that cannot be a request (bad size, undecodable body).
         """
+        assert not self.sasl_tokens, "raw SASL tokens come next: next_sasl_token"
         frame = self.next_frame()
         return None if frame is None else decode_request(frame)
+
+    def next_sasl_token(self) -> bytes | None:
+        """The peer's next raw SASL token (after a SaslHandshake v0), or None until more bytes arrive.
+
+        Raises ProtocolError for a size no token may have (above the request size limit: Kafka's
+        sasl.server.max.receive.size while authenticating).
+        """
+        assert self.sasl_tokens, "no SaslHandshake v0 went through: tokens go in SaslAuthenticate"
+        frame = self.next_frame()
+        return None if frame is None else bytes(frame)
+
+    def encode_sasl_token(self, token: bytes) -> bytes:
+        """A raw SASL token framed for the peer: its size, then its bytes."""
+        assert self.sasl_tokens, "no SaslHandshake v0 went through: tokens go in SaslAuthenticate"
+        return _SIZE.pack(len(token)) + token
+
+    def end_sasl_tokens(self) -> None:
+        """The SASL exchange is over: Kafka requests and responses follow."""
+        self.sasl_tokens = False
+        self._min_frame, self._frame_kind = self._min_message, self._message_kind
+
+    def _saw_handshake(self, api_key: int, api_version: int, body: dict | c.Container) -> None:
+        """Raw SASL tokens follow a SaslHandshake v0 the broker accepted."""
+        if (
+            api_key == ApiKey.SASL_HANDSHAKE
+            and api_version == _RAW_TOKENS_HANDSHAKE_VERSION
+            and body["error_code"] == 0
+        ):
+            self.sasl_tokens = True
+            self._min_frame, self._frame_kind = _MIN_TOKEN_SIZE, "SASL token"
 
     def encode_request(
         self, api_key: int, api_version: int, correlation_id: int, body: dict, *, client_id: str | None
@@ -273,9 +318,11 @@ class Connection:
             header = parse_stream(header_construct("ResponseHeader", resp_codec.response_header_version), stream)
             if header.correlation_id != correlation_id:
                 raise ProtocolError(f"response to correlation id {header.correlation_id}, expected {correlation_id}")
-            return parse_stream(resp_codec.response, stream)
+            response = parse_stream(resp_codec.response, stream)
         except (c.ConstructError, UnicodeDecodeError, ValueError, struct.error) as exc:
             raise ProtocolError(f"cannot decode api {api_key} v{api_version} response: {exc}") from exc
+        self._saw_handshake(api_key, api_version, response)
+        return response
 
     def encode_response(self, request: Request, body: dict, version: int | None = None) -> list[bytes | Region]:
         """Frame a response to ``request``; ``version`` overrides the request's (ApiVersions fallback)."""
@@ -294,6 +341,8 @@ class Connection:
         first = chunks[0]
         assert isinstance(first, bytes)
         chunks[0] = _SIZE.pack(total) + first[4:]
+        if request.api_key == ApiKey.SASL_HANDSHAKE:
+            self._saw_handshake(request.api_key, resp_codec.version, body)
         return chunks
 
 

@@ -10,6 +10,9 @@ SaslAuthenticate handlers (kafkapy/apis), which keep its state in the connection
   answered ILLEGAL_SASL_STATE and the connection closed (Kafka: "... during SASL authentication");
 - once the session has expired (KIP-368, ``connections.max.reauth.ms`` or the token's expiry), anything
   but a SaslHandshake starting re-authentication closes the connection, as Kafka's SocketServer does.
+
+After a SaslHandshake v0 the tokens are raw frames, not requests: they never reach the door or dispatch
+(the server loop hands them to the exchange, kafkapy.apis.sasl_authenticate.evaluate_token).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import trio
 
 from kafkapy.apis import CloseConnection, RequestContext, load_handlers
 from kafkapy.apis.dispatch import dispatch
+from kafkapy.apis.sasl_authenticate import evaluate_token
 from kafkapy.broker import Broker
 from kafkapy.broker_config import BrokerConfig
 from kafkapy.logging_setup import RateLimitedLog
@@ -130,12 +131,14 @@ class ClientConnection:
         self.sock = stream.socket
         self.conn = Connection(broker.config.socket_request_max_bytes)
         self.session = Session.for_listener(listener.name, listener.security_protocol)
-        # Before SASL authentication requests are held to sasl.server.max.receive.size (Kafka's 512 KB).
-        self.unauthenticated = not self.session.authenticated
-        if self.unauthenticated:
-            self.conn.set_max_request_size(
-                min(broker.config.socket_request_max_bytes, max_receive_size(broker.config, listener.name))
-            )
+        # While SASL authenticates (or re-authenticates) requests and raw tokens are held to
+        # sasl.server.max.receive.size (Kafka's 512 KB), as Kafka's SaslServerAuthenticator reads them.
+        self.authenticating = False
+        self.sasl_max_receive_size = broker.config.socket_request_max_bytes
+        self.sasl_listener = not self.session.authenticated
+        if self.sasl_listener:
+            self.sasl_max_receive_size = min(self.sasl_max_receive_size, max_receive_size(broker.config, listener.name))
+            self._track_authentication()
         idle_ms = broker.config.connections_max_idle_ms
         self.max_idle_s = idle_ms / 1000 if idle_ms >= 0 else math.inf
         # Kafka's client host is the address alone; the peer "host:port" names the connection in logs.
@@ -155,11 +158,12 @@ class ClientConnection:
         handled_since_receive = 0
         while True:
             try:
-                request = self.conn.next_request()
+                # After a SaslHandshake v0 the frames are raw SASL tokens until the exchange completes.
+                received = self.conn.next_sasl_token() if self.conn.sasl_tokens else self.conn.next_request()
             except ProtocolError as exc:
                 bad_frame_log.warning("closing connection: bad request frame", peer=self.peer, error=str(exc))
                 return
-            if request is None:
+            if received is None:
                 handled_since_receive = 0
                 if not await self._receive():
                     return
@@ -170,7 +174,10 @@ class ClientConnection:
                 handled_since_receive = 0
                 await trio.lowlevel.checkpoint()
             handled_since_receive += 1
-            if not await self._handle(request):
+            if isinstance(received, bytes):
+                if not await self._handle_sasl_token(received):
+                    return
+            elif not await self._handle(received):
                 return
 
     async def _receive(self) -> bool:
@@ -218,9 +225,8 @@ class ClientConnection:
             answer = await dispatch(ctx, request)
         except CloseConnection:
             return False
-        if self.unauthenticated and self.session.authenticated:
-            self.unauthenticated = False
-            self.conn.set_max_request_size(self.broker.config.socket_request_max_bytes)
+        if self.sasl_listener:
+            self._track_authentication()
         if answer is None:
             return True
         if answer.body is not None:
@@ -235,6 +241,34 @@ class ClientConnection:
             # A throttled client: like Kafka, the response goes at once, then no request is read for that long.
             await trio.sleep(answer.throttle_s)
         return True
+
+    async def _handle_sasl_token(self, token: bytes) -> bool:
+        """A raw SASL token after a SaslHandshake v0: its challenge goes back raw, and once the exchange
+        completes Kafka requests follow; False when the client fails it.
+
+        A failure closes the connection without an answer (the client reads no error frame), as Kafka's
+        SaslServerAuthenticator does without SaslAuthenticate headers, after the same delay as above.
+        """
+        try:
+            challenge, _ = evaluate_token(self.broker, self.session, token, self.peer)
+        except CloseConnection:
+            await trio.sleep(CLOSE_AFTER_ANSWER_S)
+            return False
+        frame = self.conn.encode_sasl_token(challenge)
+        if self.session.sasl_server is None:
+            self.conn.end_sasl_tokens()
+        self._track_authentication()
+        await self._send([frame])
+        return True
+
+    def _track_authentication(self) -> None:
+        """The request size limit for where SASL is: sasl.server.max.receive.size while it
+        authenticates, socket.request.max.bytes once it has."""
+        authenticating = not self.session.authenticated or self.session.sasl_server is not None
+        if authenticating != self.authenticating:
+            self.authenticating = authenticating
+            limit = self.sasl_max_receive_size if authenticating else self.broker.config.socket_request_max_bytes
+            self.conn.set_max_request_size(limit)
 
     async def _send(self, chunks: list[bytes | Region]) -> None:
         """Write a response: straight to the socket, segment file regions by sendfile."""

@@ -1,5 +1,6 @@
-"""SASL over a real SASL_PLAINTEXT listener: confluent-kafka (librdkafka), kafka-python and the wire client
-log in with PLAIN and OAUTHBEARER, are refused with Kafka's errors, and re-authenticate (KIP-368)."""
+"""SASL over a real SASL_PLAINTEXT listener: confluent-kafka (librdkafka), kafka-python, kcat and the wire client
+log in with PLAIN and OAUTHBEARER, are refused with Kafka's errors, and re-authenticate (KIP-368); after a
+SaslHandshake v0 the tokens go raw (the wire client, kafka-python as a 0.11 client), as on Apache Kafka 4.3.1."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import hmac
 import json
 import logging
 import shutil
+import ssl
 import struct
 import subprocess
 import time
@@ -24,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
+from kafkapy.protocol.records import build_batch
 from kafkapy.protocol.specs import ApiKey
 from kafkapy.testing import KafkaBroker
 from kafkapy.testing.process import BrokerStartError
@@ -520,3 +523,199 @@ def test_java_client_over_sasl_ssl(tmp_path: Path) -> None:
         )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "consumed: over TLS from Java" in result.stdout
+
+
+# --- SaslHandshake v0: raw tokens (pre-KIP-152) ------------------------------------------------------
+
+
+def _v0_handshake(client: WireClient, mechanism: str = "PLAIN") -> None:
+    answer = client.request(ApiKey.SASL_HANDSHAKE, 0, {"mechanism": mechanism})
+    assert answer.error_code == ErrorCode.NONE
+
+
+def test_v0_handshake_then_a_raw_plain_token_then_produce(sasl_bootstrap: str) -> None:
+    """After a v0 handshake the token goes raw (no request header) and its challenge comes back raw
+    (PLAIN's is empty: a 4-byte zero size); then Kafka requests follow on the same connection."""
+    with WireClient.connect(sasl_bootstrap) as client:
+        assert client.request(ApiKey.API_VERSIONS, 3, {}).error_code == ErrorCode.NONE
+        _v0_handshake(client)
+        assert client.sasl_token(b"\0alice\0alice-secret") == b""
+        client.end_sasl_tokens()
+        batch = build_batch([(b"k", b"after a v0 login", [], None)])
+        topic = {"name": "sasl-v0", "partition_data": [{"index": 0, "records": batch}]}
+        produced = client.request(ApiKey.PRODUCE, 9, {"acks": -1, "timeout_ms": 10000, "topic_data": [topic]})
+        partition = produced.responses[0].partition_responses[0]
+        assert (partition.error_code, partition.base_offset) == (ErrorCode.NONE, 0)
+
+
+def test_v0_bad_password_closes_the_connection_without_an_answer(sasl_bootstrap: str) -> None:
+    """Kafka cannot answer a raw token with an error (the client reads no Kafka response): it closes."""
+    with WireClient.connect(sasl_bootstrap) as client:
+        _v0_handshake(client)
+        with pytest.raises(ConnectionError):
+            client.sasl_token(b"\0alice\0wrong")
+
+
+def test_v0_tokens_are_raw_even_when_they_look_like_a_request(sasl_bootstrap: str) -> None:
+    """A SaslAuthenticate request after a v0 handshake is not one: its bytes are PLAIN's token, and fail."""
+    with WireClient.connect(sasl_bootstrap) as client:
+        _v0_handshake(client)
+        _, request = client.encode(ApiKey.SASL_AUTHENTICATE, 0, {"auth_bytes": b"\0alice\0alice-secret"})
+        with pytest.raises(ConnectionError):
+            client.sasl_token(request[4:])
+
+
+def test_v0_tokens_are_held_to_sasl_server_max_receive_size(sasl_bootstrap: str) -> None:
+    with WireClient.connect(sasl_bootstrap) as client:
+        _v0_handshake(client)
+        client.send_raw(struct.pack(">i", 600_000) + b"\0" * 64)
+        assert client.is_closed_by_peer()
+
+
+def test_v0_oauthbearer_failure_challenge_comes_back_raw(sasl_bootstrap: str) -> None:
+    """OAUTHBEARER answers a bad token with RFC 7628's JSON challenge (raw here), and the client's
+    ^A acknowledgement ends it with the close."""
+    with WireClient.connect(sasl_bootstrap) as client:
+        _v0_handshake(client, "OAUTHBEARER")
+        challenge = client.sasl_token(b"n,,\x01auth=Bearer not-a-jwt\x01\x01")
+        assert json.loads(challenge)["status"] == "invalid_token"
+        with pytest.raises(ConnectionError):
+            client.sasl_token(b"\x01")
+
+
+def test_v0_session_expires_and_the_connection_is_closed(reauth_kafka: KafkaBroker) -> None:
+    """A v0 client gets no session lifetime (SaslAuthenticate v1 carries it), yet its session expires
+    all the same: Kafka closes the connection at its first request after connections.max.reauth.ms."""
+    with WireClient.connect(reauth_kafka.listener_bootstrap_servers("SASL_PLAINTEXT")) as client:
+        _v0_handshake(client)
+        assert client.sasl_token(b"\0alice\0alice-secret") == b""
+        client.end_sasl_tokens()
+        assert client.request(ApiKey.METADATA, 12, METADATA).brokers
+        time.sleep(2.5)
+        with pytest.raises(ConnectionError):
+            client.request(ApiKey.METADATA, 12, METADATA)
+
+
+@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is not installed")
+def test_kcat_logs_in_with_plain_produces_and_consumes(sasl_bootstrap: str) -> None:
+    """kcat 1.7.1 (librdkafka 2.0.2) refuses to log in unless SaslHandshake v0 is advertised."""
+    sasl = [
+        "-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanism=PLAIN",
+        "-X", "sasl.username=alice", "-X", "sasl.password=alice-secret",
+    ]  # fmt: skip
+    common = ["kcat", "-b", sasl_bootstrap, *sasl, "-t", "sasl-kcat"]
+    subprocess.run([*common, "-P"], input=b"one\ntwo\n", check=True, timeout=TIMEOUT)
+    consumed = subprocess.run(
+        [*common, "-C", "-o", "beginning", "-e", "-c", "2"], capture_output=True, check=True, timeout=TIMEOUT
+    )
+    assert consumed.stdout.split() == [b"one", b"two"]
+
+
+def test_v0_reauthentication_is_raw_tokens_too(reauth_kafka: KafkaBroker) -> None:
+    """As on Apache Kafka 4.3.1 (checked with the wire client): a SaslHandshake v0 on an authenticated
+    connection whose session expires starts KIP-368 re-authentication, its token raw, and the new
+    session outlives the first one."""
+    with WireClient.connect(reauth_kafka.listener_bootstrap_servers("SASL_PLAINTEXT")) as client:
+        for _ in range(2):
+            _v0_handshake(client)
+            assert client.sasl_token(b"\0alice\0alice-secret") == b""
+            client.end_sasl_tokens()
+            assert client.request(ApiKey.METADATA, 12, METADATA).brokers
+            time.sleep(1.2)
+        # 2.4 s after the first login, past its 2 s session: served on the second one.
+        assert client.request(ApiKey.METADATA, 12, METADATA).brokers
+
+
+def test_reauthentication_tokens_are_held_to_sasl_server_max_receive_size(reauth_kafka: KafkaBroker) -> None:
+    """Kafka's SaslServerAuthenticator reads a re-authentication's tokens with sasl.server.max.receive.size
+    too: a frame above it between the handshake and the token closes the connection."""
+    with WireClient.connect(reauth_kafka.listener_bootstrap_servers("SASL_PLAINTEXT")) as client:
+        client.request(ApiKey.SASL_HANDSHAKE, 1, {"mechanism": "PLAIN"})
+        client.request(ApiKey.SASL_AUTHENTICATE, 2, {"auth_bytes": b"\0alice\0alice-secret"})
+        assert client.request(ApiKey.SASL_HANDSHAKE, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.NONE
+        client.send_raw(struct.pack(">i", 600_000) + b"\0" * 64)
+        assert client.is_closed_by_peer()
+
+
+def test_v0_raw_tokens_over_sasl_ssl_and_kcat() -> None:
+    """The raw tokens go through TLS like any frame; kcat logs in over SASL_SSL as the issue's matrix does."""
+    with KafkaBroker(tls=True, sasl=("PLAIN", {"alice": "alice-secret"}), storage="memory") as kafka:
+        assert kafka.certs is not None
+        bootstrap = kafka.listener_bootstrap_servers("SASL_SSL")
+        with WireClient.connect(bootstrap) as client:
+            context = ssl.create_default_context(cafile=str(kafka.certs.ca))
+            client.sock = context.wrap_socket(client.sock, server_hostname="127.0.0.1")
+            _v0_handshake(client)
+            assert client.sasl_token(b"\0alice\0alice-secret") == b""
+            client.end_sasl_tokens()
+            assert client.request(ApiKey.METADATA, 12, METADATA).brokers
+        if shutil.which("kcat") is None:
+            return
+        sasl = [
+            "-X", "security.protocol=SASL_SSL", "-X", f"ssl.ca.location={kafka.certs.ca}",
+            "-X", "sasl.mechanism=PLAIN", "-X", "sasl.username=alice", "-X", "sasl.password=alice-secret",
+        ]  # fmt: skip
+        common = ["kcat", "-b", bootstrap, *sasl, "-t", "sasl-ssl-kcat"]
+        subprocess.run([*common, "-P"], input=b"over tls\n", check=True, timeout=TIMEOUT)
+        consumed = subprocess.run(
+            [*common, "-C", "-o", "beginning", "-e", "-c", "1"], capture_output=True, check=True, timeout=TIMEOUT
+        )
+        assert consumed.stdout == b"over tls\n"
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_v0_scram_raw_tokens_then_produce(mechanism: str) -> None:
+    """SCRAM's two rounds as raw tokens (scramp plays the client): server-first, then server-final, whose
+    signature proves the broker knew the password; a wrong proof closes the connection."""
+    pytest.importorskip("kafkapy.security.scram", reason="the SCRAM mechanisms come from the scram branch")
+    import scramp
+
+    config = {
+        "listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+        "sasl.enabled.mechanisms": mechanism,
+        "kafkapy.sasl.users": "alice:alice-secret",
+    }
+    with KafkaBroker(config=config, storage="memory") as kafka:
+        bootstrap = kafka.listener_bootstrap_servers("SASL_PLAINTEXT")
+        with WireClient.connect(bootstrap) as client:
+            _v0_handshake(client, mechanism)
+            scram = scramp.ScramClient([mechanism], "alice", "alice-secret")
+            scram.set_server_first(client.sasl_token(scram.get_client_first().encode()).decode())
+            scram.set_server_final(client.sasl_token(scram.get_client_final().encode()).decode())
+            client.end_sasl_tokens()
+            batch = build_batch([(None, b"scram v0", [], None)])
+            topic = {"name": "sasl-v0-scram", "partition_data": [{"index": 0, "records": batch}]}
+            produced = client.request(ApiKey.PRODUCE, 9, {"acks": -1, "timeout_ms": 10000, "topic_data": [topic]})
+            assert produced.responses[0].partition_responses[0].error_code == ErrorCode.NONE
+        with WireClient.connect(bootstrap) as client:
+            _v0_handshake(client, mechanism)
+            scram = scramp.ScramClient([mechanism], "alice", "wrong")
+            scram.set_server_first(client.sasl_token(scram.get_client_first().encode()).decode())
+            with pytest.raises(ConnectionError):
+                client.sasl_token(scram.get_client_final().encode())
+
+
+def test_kafka_python_as_a_0_11_client_logs_in_with_raw_tokens(sasl_bootstrap: str) -> None:
+    """kafka-python 3 told api_version=(0, 11, 0) sends SaslHandshake v0 and its PLAIN token raw (its
+    SaslBytesRequest), as clients older than Kafka 1.0 do; it produces and consumes. A wrong password
+    gets the connection closed (no answer to read), so it never bootstraps."""
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.errors import KafkaTimeoutError
+
+    conf = {
+        "bootstrap_servers": sasl_bootstrap,
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": "alice",
+        "sasl_plain_password": "alice-secret",
+        "api_version": (0, 11, 0),
+    }
+    producer = KafkaProducer(**conf)
+    assert producer.send("sasl-v0-kp", b"raw tokens").get(timeout=TIMEOUT).offset == 0
+    producer.close()
+    consumer = KafkaConsumer("sasl-v0-kp", auto_offset_reset="earliest", consumer_timeout_ms=10000, **conf)
+    assert [m.value for m in consumer] == [b"raw tokens"]
+    consumer.close()
+    wrong = {**conf, "sasl_plain_password": "wrong", "bootstrap_timeout_ms": 3000, "max_block_ms": 3000}
+    with pytest.raises(KafkaTimeoutError):
+        KafkaProducer(**wrong).send("sasl-v0-kp", b"never").get(timeout=TIMEOUT)
