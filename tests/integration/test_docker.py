@@ -10,13 +10,16 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaError, Producer
 
 from kafkapy.client.wire import WireClient
 from kafkapy.protocol.specs import ApiKey
-from kafkapy.testing.process import READY_RE
+from kafkapy.security.certs import TestCerts, make_test_certs
+from kafkapy.testing.process import LISTENER_RE, READY_RE
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 
@@ -32,9 +35,6 @@ def run_entrypoint(env: dict[str, str], *args: str, kafkapy_bin: str) -> subproc
 
 
 def test_environment_maps_to_kafka_properties(tmp_path: Path) -> None:
-    fake = tmp_path / "kafkapy"
-    fake.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')
-    fake.chmod(0o755)
     env = {
         "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
         "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://kafka:19092",
@@ -51,18 +51,63 @@ def test_environment_maps_to_kafka_properties(tmp_path: Path) -> None:
         "KAFKA_PORT_9092_TCP_PORT": "9092",
         "KAFKA_PORT_9092_TCP_ADDR": "10.0.0.7",
     }
-    out, _ = run_entrypoint(env, "--num-partitions", "3", kafkapy_bin=str(fake)).communicate(timeout=10)
-    args = out.splitlines()
-    defaults = ["--host", "0.0.0.0", "--port", "29092", "--data-dir", "/var/lib/kafkapy", "--log-level", "info"]
-    assert args[:9] == ["serve", *defaults]
-    assert args[9:11] == ["--num-partitions", "3"]
-    overrides = {args[i + 1] for i, a in enumerate(args) if a == "--override"}
-    assert overrides == {
-        "auto.create.topics.enable=false",
-        "advertised.listeners=PLAINTEXT://kafka:19092",
-        "log.retention.ms=1000",
-        "some_underscore-dash=a b",
+    args = fake_serve_args(tmp_path, env, "--num-partitions", "3")
+    defaults = ["--port", "29092", "--data-dir", "/var/lib/kafkapy", "--log-level", "info"]
+    assert args[:7] == ["serve", *defaults]
+    assert args[7:9] == ["--num-partitions", "3"]
+    assert overrides(args) == {
+        "auto.create.topics.enable": "false",
+        "advertised.listeners": "PLAINTEXT://kafka:19092",
+        # Apache Kafka's image: the advertised listeners' ports, on every interface.
+        "listeners": "PLAINTEXT://0.0.0.0:19092",
+        "log.retention.ms": "1000",
+        "some_underscore-dash": "a b",
     }
+
+
+def fake_serve_args(tmp_path: Path, env: dict[str, str], *args: str) -> list[str]:
+    """The arguments the entrypoint gives ``kafkapy`` (a stand-in that prints them) with ``env``."""
+    fake = tmp_path / "kafkapy"
+    fake.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')
+    fake.chmod(0o755)
+    out, _ = run_entrypoint(env, *args, kafkapy_bin=str(fake)).communicate(timeout=10)
+    return out.splitlines()
+
+
+def overrides(args: list[str]) -> dict[str, str]:
+    """The ``--override NAME=VALUE`` arguments as a dict."""
+    return dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "--override")
+
+
+@pytest.mark.parametrize(
+    ("env", "listeners", "advertised"),
+    [
+        # Nothing said: PLAINTEXT on every interface, advertised on the published port.
+        ({}, "PLAINTEXT://0.0.0.0:9092", "PLAINTEXT://localhost:9092"),
+        (
+            {"KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://localhost:9092,SASL_SSL://kafka.example:9093"},
+            "PLAINTEXT://0.0.0.0:9092,SASL_SSL://0.0.0.0:9093",
+            "PLAINTEXT://localhost:9092,SASL_SSL://kafka.example:9093",
+        ),
+        ({"KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://[::1]:9092"}, "PLAINTEXT://0.0.0.0:9092", "PLAINTEXT://[::1]:9092"),
+        # A listener without a host is on every interface, as in Kafka; one with a host keeps it.
+        (
+            {"KAFKA_LISTENERS": "PLAINTEXT://127.0.0.1:9092,SASL_SSL://:9093"},
+            "PLAINTEXT://127.0.0.1:9092,SASL_SSL://0.0.0.0:9093",
+            None,
+        ),
+        ({"KAFKA_LISTENERS": "SASL_SSL://:9093", "KAFKAPY_HOST": "::"}, "SASL_SSL://[::]:9093", None),
+    ],
+)
+def test_listeners_as_apache_kafkas_image_sets_them(
+    tmp_path: Path, env: dict[str, str], listeners: str, advertised: str | None
+) -> None:
+    """The entrypoint used to pass --host 0.0.0.0 --port 9092 always, which kafkapy applies to the first
+    listener: KAFKA_LISTENERS=SASL_SSL://:9093,PLAINTEXT://:9092 put both on 9092."""
+    args = fake_serve_args(tmp_path, env)
+    assert "--host" not in args and "--port" not in args
+    assert overrides(args)["listeners"] == listeners
+    assert overrides(args).get("advertised.listeners") == advertised
 
 
 def kafkapy_script(tmp_path: Path) -> Path:
@@ -79,18 +124,36 @@ def run_healthcheck(env: dict[str, str], kafkapy_bin: Path) -> int:
     return subprocess.run(["sh", str(DOCKER / "healthcheck.sh")], env=env, capture_output=True, timeout=30).returncode
 
 
+@dataclass
+class Started:
+    """A broker the entrypoint started: its ready line, its listeners (name -> host:port), its process."""
+
+    ready: re.Match[str]
+    listeners: dict[str, str]
+    proc: subprocess.Popen[str]
+
+
 @contextmanager
-def entrypoint_broker(env: dict[str, str], kafkapy_bin: Path) -> Iterator[re.Match[str]]:
-    """A broker started by the entrypoint; yields its ready line, stops it (exit 0) on the way out."""
+def entrypoint_broker(env: dict[str, str], kafkapy_bin: Path) -> Iterator[Started]:
+    """A broker started by the entrypoint, until its ready line; stops it (exit 0) on the way out."""
     proc = run_entrypoint(env, kafkapy_bin=str(kafkapy_bin))
     try:
-        assert proc.stdout is not None
-        ready = READY_RE.match(proc.stdout.readline().strip())
-        assert ready, proc.stderr.read() if proc.stderr else ""
-        yield ready
-    finally:
+        assert proc.stdout is not None and proc.stderr is not None
+        listeners: dict[str, str] = {}
+        for line in proc.stdout:
+            if listener := LISTENER_RE.match(line.strip()):
+                listeners[listener.group("name")] = listener.group("address")
+            elif ready := READY_RE.match(line.strip()):
+                break
+        else:
+            pytest.fail(f"the entrypoint exited {proc.wait(timeout=10)}: {proc.stderr.read()}")
+        yield Started(ready, listeners, proc)
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def test_entrypoint_starts_a_real_broker(tmp_path: Path) -> None:
@@ -104,8 +167,8 @@ def test_entrypoint_starts_a_real_broker(tmp_path: Path) -> None:
         "KAFKA_NUM_PARTITIONS": "4",
         "PYTHONPATH": str(DOCKER.parent),
     }
-    with entrypoint_broker(env, kafkapy_bin) as ready:
-        bootstrap = f"127.0.0.1:{ready.group('port')}"
+    with entrypoint_broker(env, kafkapy_bin) as started:
+        bootstrap = f"127.0.0.1:{started.ready.group('port')}"
         health = subprocess.run([str(kafkapy_bin), "health", "-b", bootstrap], timeout=30)
         assert health.returncode == 0
         with WireClient.connect(bootstrap) as client:
@@ -126,7 +189,8 @@ def test_healthcheck_follows_the_configured_port(tmp_path: Path) -> None:
         "PYTHONPATH": str(DOCKER.parent),
     }
     assert run_healthcheck(env, kafkapy_bin) == 1  # not started yet
-    with entrypoint_broker(env, kafkapy_bin) as ready:
+    with entrypoint_broker(env, kafkapy_bin) as started:
+        ready = started.ready
         assert ready.group("host") == "0.0.0.0"
         assert ready_file.read_text() == f"0.0.0.0:{ready.group('port')}\n"
         assert run_healthcheck(env, kafkapy_bin) == 0
@@ -149,3 +213,169 @@ def test_image_installs_the_wheel_and_checks_health_with_the_script() -> None:
 def test_dockerfile_lint() -> None:
     result = subprocess.run(["hadolint", str(DOCKER / "Dockerfile")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- security, set up as Apache Kafka's image is ------------------------------------------------------------
+
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+# Apache Kafka's docker fixture (docker/examples/fixtures/sasl/broker_jaas.conf), comments and all.
+BROKER_JAAS = """// the broker's users, as in Apache Kafka's docker examples
+KafkaServer {
+    org.apache.kafka.common.security.plain.PlainLoginModule required
+    username="admin"
+    password="admin-secret"
+    user_admin="admin-secret"
+    user_alice="alice-secret";
+};
+"""
+
+
+@pytest.fixture
+def secrets(tmp_path: Path) -> TestCerts:
+    """What a user mounts at /etc/kafka/secrets: `kafkapy certs` output, credentials files and a JAAS file."""
+    certs = make_test_certs(tmp_path / "secrets", hostnames=["kafka"])
+    for name in ("keystore_creds", "key_creds", "truststore_creds"):
+        (certs.directory / name).write_text(certs.password + "\n")
+    (certs.directory / "broker_jaas.conf").write_text(BROKER_JAAS)
+    return certs
+
+
+def secured_env(tmp_path: Path, certs: TestCerts, **extra: str) -> dict[str, str]:
+    """The environment of a SASL_SSL container as Apache Kafka's image documents it (on loopback, any ports)."""
+    return {
+        "KAFKAPY_HOST": "127.0.0.1",
+        "KAFKAPY_DATA_DIR": str(tmp_path / "data"),
+        "KAFKAPY_READY_FILE": str(tmp_path / "ready"),
+        "KAFKAPY_SECRETS_DIR": str(certs.directory),
+        "KAFKAPY_PYTHON": sys.executable,
+        "PYTHONPATH": str(DOCKER.parent),
+        # PLAINTEXT first, on the container's loopback: the healthcheck's, out of everyone else's reach.
+        "KAFKA_LISTENERS": "PLAINTEXT://127.0.0.1:0,SASL_SSL://:0",
+        "KAFKA_SSL_KEYSTORE_FILENAME": certs.broker_keystore.name,
+        "KAFKA_SSL_KEYSTORE_CREDENTIALS": "keystore_creds",
+        "KAFKA_SSL_KEY_CREDENTIALS": "key_creds",
+        "KAFKA_SSL_TRUSTSTORE_FILENAME": certs.truststore.name,
+        "KAFKA_SSL_TRUSTSTORE_CREDENTIALS": "truststore_creds",
+        "KAFKA_SASL_ENABLED_MECHANISMS": "PLAIN",
+        "KAFKA_OPTS": f"-Djava.security.auth.login.config={certs.directory / 'broker_jaas.conf'}",
+        "KAFKA_AUTHORIZER_CLASS_NAME": STANDARD_AUTHORIZER,
+        "KAFKA_SUPER_USERS": "User:admin",
+        **extra,
+    }
+
+
+def produce(bootstrap: str, certs: TestCerts, topic: str, **conf: object) -> KafkaError | None:
+    """Produce one message with confluent-kafka: the delivery report's error, None when it was written."""
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "ssl.ca.location": str(certs.ca),
+            "message.timeout.ms": 20_000,
+            **conf,
+        }
+    )
+    outcome: list[KafkaError | None] = []
+    producer.produce(topic, b"through the image's entrypoint", on_delivery=lambda err, _msg: outcome.append(err))
+    producer.flush(30)
+    assert outcome, "no delivery report"
+    return outcome[0]
+
+
+def sasl_ssl(user: str, password: str) -> dict[str, object]:
+    """confluent-kafka's settings for SASL/PLAIN over TLS as ``user``."""
+    return {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": user,
+        "sasl.password": password,
+    }
+
+
+def test_sasl_ssl_plain_and_acls_from_apache_image_variables(tmp_path: Path, secrets: TestCerts) -> None:
+    """KAFKA_SSL_*_FILENAME/_CREDENTIALS under the secrets dir, the JAAS file KAFKA_OPTS names, the
+    StandardAuthorizer and super.users: confluent-kafka logs in over SASL_SSL, the super user writes, a
+    user without ACLs is refused, and the passwords never reach the broker's command line."""
+    kafkapy_bin = kafkapy_script(tmp_path)
+    env = secured_env(tmp_path, secrets)
+    with entrypoint_broker(env, kafkapy_bin) as started:
+        assert started.listeners["SASL_SSL"].startswith("127.0.0.1:")
+        bootstrap = started.listeners["SASL_SSL"]
+        assert produce(bootstrap, secrets, "docker-sasl", **sasl_ssl("admin", "admin-secret")) is None
+        error = produce(bootstrap, secrets, "docker-sasl", **sasl_ssl("alice", "alice-secret"))
+        assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        error = produce(bootstrap, secrets, "docker-sasl", **sasl_ssl("alice", "wrong"))
+        assert error is not None
+        # The healthcheck asks the PLAINTEXT listener on loopback.
+        assert run_healthcheck(env, kafkapy_bin) == 0
+        cmdline = Path(f"/proc/{started.proc.pid}/cmdline").read_bytes()
+        assert b"kafkapy" in cmdline and secrets.password.encode() not in cmdline and b"alice-secret" not in cmdline
+
+
+def test_mtls_from_apache_image_variables(tmp_path: Path, secrets: TestCerts) -> None:
+    """KAFKA_SSL_CLIENT_AUTH=required on an SSL listener: a client with a certificate from the same CA
+    gets in as its DN (User:CN=client, a super user here), one without a certificate does not."""
+    kafkapy_bin = kafkapy_script(tmp_path)
+    env = secured_env(
+        tmp_path,
+        secrets,
+        KAFKA_LISTENERS="PLAINTEXT://127.0.0.1:0,SSL://:0",
+        KAFKA_SSL_CLIENT_AUTH="required",
+        KAFKA_SUPER_USERS=secrets.client_principal,
+    )
+    del env["KAFKA_OPTS"], env["KAFKA_SASL_ENABLED_MECHANISMS"]
+    with entrypoint_broker(env, kafkapy_bin) as started:
+        bootstrap = started.listeners["SSL"]
+        ssl = {"security.protocol": "SSL"}
+        client_cert = {
+            "ssl.certificate.location": str(secrets.client_cert),
+            "ssl.key.location": str(secrets.client_key),
+        }
+        assert produce(bootstrap, secrets, "docker-mtls", **ssl, **client_cert) is None
+        assert produce(bootstrap, secrets, "docker-mtls", **ssl, **{"message.timeout.ms": 5000}) is not None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "KAFKA_SSL_KEYSTORE_CREDENTIALS",
+            "no_such_creds",
+            "kafkapy: KAFKA_SSL_KEYSTORE_CREDENTIALS=no_such_creds: {secrets}/no_such_creds does not exist"
+            " (mount the secrets directory at {secrets})",
+        ),
+        (
+            "KAFKA_SSL_KEYSTORE_FILENAME",
+            "kafka.keystore.jks",
+            "kafkapy: KAFKA_SSL_KEYSTORE_FILENAME=kafka.keystore.jks: {secrets}/kafka.keystore.jks does not exist"
+            " (mount the secrets directory at {secrets})",
+        ),
+        (
+            "KAFKA_OPTS",
+            "-Xmx1G -Djava.security.auth.login.config=/nonexistent/jaas.conf",
+            "kafkapy: java.security.auth.login.config=/nonexistent/jaas.conf cannot be read: No such file or directory",
+        ),
+    ],
+)
+def test_a_missing_secret_stops_the_start_in_one_line(
+    tmp_path: Path, secrets: TestCerts, variable: str, value: str, message: str
+) -> None:
+    kafkapy_bin = kafkapy_script(tmp_path)
+    proc = run_entrypoint(secured_env(tmp_path, secrets, **{variable: value}), kafkapy_bin=str(kafkapy_bin))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and out == ""
+    assert err.splitlines() == [message.format(secrets=secrets.directory)]
+
+
+def test_a_jaas_file_without_a_kafka_server_section_stops_the_start(tmp_path: Path, secrets: TestCerts) -> None:
+    """Kafka's words when the JAAS file has no section for a SASL listener (a KafkaClient-only file)."""
+    kafkapy_bin = kafkapy_script(tmp_path)
+    jaas = secrets.directory / "client_jaas.conf"
+    jaas.write_text(BROKER_JAAS.replace("KafkaServer", "KafkaClient"))
+    env = secured_env(tmp_path, secrets, KAFKA_OPTS=f"-Djava.security.auth.login.config={jaas}")
+    proc = run_entrypoint(env, kafkapy_bin=str(kafkapy_bin))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and out == ""
+    assert err.splitlines() == [
+        f"kafkapy: Could not find a 'sasl_ssl.KafkaServer' or a 'KafkaServer' entry in the JAAS configuration."
+        f" System property 'java.security.auth.login.config' is {jaas}"
+    ]
