@@ -14,7 +14,8 @@
 # KAFKA_SSL_KEYSTORE_FILENAME, KAFKA_SSL_KEYSTORE_CREDENTIALS, KAFKA_SSL_KEY_CREDENTIALS,
 # KAFKA_SSL_TRUSTSTORE_FILENAME and KAFKA_SSL_TRUSTSTORE_CREDENTIALS (a credentials file holds the password),
 # and the KafkaServer section of the JAAS file KAFKA_OPTS names with -Djava.security.auth.login.config=FILE.
-# A named file that is missing stops the start with one line. Passwords reach `kafkapy serve` through its
+# A named file that is missing stops the start with one line. Passwords (these, and any KAFKA_*_PASSWORD,
+# *_SASL_JAAS_CONFIG, KAFKA_SSL_KEYSTORE_KEY or KAFKA_KAFKAPY_SASL_USERS) reach `kafkapy serve` through its
 # stdin as a properties file (--config /dev/stdin), not its command line, which any process can read.
 #
 # KAFKAPY_HOST is where listeners without a host listen (default 0.0.0.0; 127.0.0.1 keeps them inside the
@@ -131,6 +132,31 @@ $name:"*) continue ;;
     fi
     property=$(printf '%s' "${name#KAFKA_}" | tr 'A-Z' 'a-z' \
         | sed -e 's/___/-/g' -e 's/__/@/g' -e 's/_/./g' -e 's/@/_/g')
+    # KAFKA_LISTENER_NAME_SASL_SSL_... reads listener.name.sasl.ssl....: the listener is sasl_ssl (Apache
+    # Kafka's image would want SASL__SSL, and ignore the property without a word).
+    case "$property" in
+    listener.name.*)
+        for listener in $(printf '%s' "$KAFKA_LISTENERS" | tr ',' '\n' | sed -e 's|://.*||' | tr 'A-Z' 'a-z'); do
+            dotted=$(printf '%s' "$listener" | tr '_' '.')
+            case "$property" in
+            "listener.name.$dotted."*)
+                property="listener.name.$listener.${property#"listener.name.$dotted."}"
+                break
+                ;;
+            esac
+        done
+        ;;
+    esac
+    # A password or a user list goes through stdin with the image's secrets (a value written on several
+    # lines, an inline PEM certificate, only fits on the command line).
+    case "$property=$value" in
+    *"
+"*) ;;
+    *.password=* | *sasl.jaas.config=* | *ssl.keystore.key=* | kafkapy.sasl.users=*)
+        add_secret_property "$property=$value"
+        continue
+        ;;
+    esac
     set -- "$@" --override "$property=$value"
 done
 set -- "$@" --ready-file "$ready_file"

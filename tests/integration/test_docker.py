@@ -379,3 +379,28 @@ def test_a_jaas_file_without_a_kafka_server_section_stops_the_start(tmp_path: Pa
         f"kafkapy: Could not find a 'sasl_ssl.KafkaServer' or a 'KafkaServer' entry in the JAAS configuration."
         f" System property 'java.security.auth.login.config' is {jaas}"
     ]
+
+
+def test_scram_and_a_listener_jaas_variable(tmp_path: Path, secrets: TestCerts) -> None:
+    """KAFKA_LISTENER_NAME_SASL_SSL_PLAIN_SASL_JAAS_CONFIG declares PLAIN users on the SASL_SSL listener
+    (its name's underscore read as the listener's), KAFKA_KAFKAPY_SASL_USERS a SCRAM-SHA-512 one; neither
+    password reaches the broker's command line."""
+    kafkapy_bin = kafkapy_script(tmp_path)
+    env = secured_env(
+        tmp_path,
+        secrets,
+        KAFKA_SASL_ENABLED_MECHANISMS="PLAIN,SCRAM-SHA-512",
+        KAFKA_LISTENER_NAME_SASL_SSL_PLAIN_SASL_JAAS_CONFIG=(
+            'org.apache.kafka.common.security.plain.PlainLoginModule required user_carol="carol-secret";'
+        ),
+        KAFKA_KAFKAPY_SASL_USERS="dave:dave-secret",
+    )
+    for name in ("KAFKA_OPTS", "KAFKA_AUTHORIZER_CLASS_NAME", "KAFKA_SUPER_USERS"):
+        del env[name]
+    with entrypoint_broker(env, kafkapy_bin) as started:
+        bootstrap = started.listeners["SASL_SSL"]
+        assert produce(bootstrap, secrets, "docker-plain", **sasl_ssl("carol", "carol-secret")) is None
+        scram = {**sasl_ssl("dave", "dave-secret"), "sasl.mechanism": "SCRAM-SHA-512"}
+        assert produce(bootstrap, secrets, "docker-scram", **scram) is None
+        cmdline = Path(f"/proc/{started.proc.pid}/cmdline").read_bytes()
+        assert b"carol-secret" not in cmdline and b"dave-secret" not in cmdline
