@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from confluent_kafka import KafkaError, Producer
 
 from kafkapy.client.wire import WireClient
@@ -404,3 +406,68 @@ def test_scram_and_a_listener_jaas_variable(tmp_path: Path, secrets: TestCerts) 
         assert produce(bootstrap, secrets, "docker-scram", **scram) is None
         cmdline = Path(f"/proc/{started.proc.pid}/cmdline").read_bytes()
         assert b"carol-secret" not in cmdline and b"dave-secret" not in cmdline
+
+
+# --- docker/README.md's examples, as written ---------------------------------------------------------------
+
+README_BLOCKS = re.findall(r"```sh\n(.*?)```", (DOCKER / "README.md").read_text(), re.S)
+
+
+def readme_commands(prefix: str) -> list[list[str]]:
+    """The README's shell commands (backslash-continued lines joined) that start with ``prefix``, split."""
+    lines = [line for block in README_BLOCKS for line in block.replace("\\\n", " ").splitlines()]
+    return [shlex.split(line) for line in lines if line.startswith(prefix)]
+
+
+def run_environment(command: list[str]) -> dict[str, str]:
+    """The ``-e NAME=VALUE`` settings of a ``docker run`` command line."""
+    return dict(command[i + 1].split("=", 1) for i, arg in enumerate(command) if arg == "-e")
+
+
+def compose_environments() -> list[dict[str, str]]:
+    """The environment of each service of docker/compose.yaml."""
+    services = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
+    return [{name: str(value) for name, value in s["environment"].items()} for s in services.values()]
+
+
+EXAMPLES = [run_environment(run) for run in readme_commands("docker run")] + compose_environments()
+
+
+def test_the_readme_shows_each_set_up() -> None:
+    """PLAINTEXT, SASL_SSL with PLAIN and with SCRAM, mTLS and ACLs, as the image's documentation promises."""
+    readme = EXAMPLES[: len(readme_commands("docker run"))]
+    assert any("KAFKA_LISTENERS" not in example for example in readme)
+    assert {e.get("KAFKA_SASL_ENABLED_MECHANISMS") for e in readme} >= {"PLAIN", "SCRAM-SHA-512"}
+    assert any(e.get("KAFKA_SSL_CLIENT_AUTH") == "required" for e in readme)
+    assert any(e.get("KAFKA_AUTHORIZER_CLASS_NAME") == STANDARD_AUTHORIZER for e in readme)
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_the_documented_examples_start_and_are_healthy(tmp_path: Path, example: dict[str, str]) -> None:
+    """Each ``docker run`` of docker/README.md and each service of compose.yaml, after the README's
+    certificates-and-secrets block, starts the broker through the entrypoint (on loopback, on free ports)
+    and the image's healthcheck passes; the README's ``docker exec`` lines work."""
+    kafkapy_bin = kafkapy_script(tmp_path)
+    (setup,) = (block for block in README_BLOCKS if block.startswith("kafkapy certs"))
+    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "PYTHONPATH": str(DOCKER.parent)}
+    subprocess.run(["sh", "-eu", "-c", setup], cwd=tmp_path, env=env, check=True, timeout=60, capture_output=True)
+    secrets_dir = str(tmp_path / "secrets")
+    example = {name: value.replace("/etc/kafka/secrets", secrets_dir) for name, value in example.items()}
+    if "KAFKA_LISTENERS" in example:
+        example["KAFKA_LISTENERS"] = re.sub(r":909[23]\b", ":0", example["KAFKA_LISTENERS"])
+    env = {
+        **env,
+        **example,
+        "KAFKAPY_HOST": "127.0.0.1",
+        "KAFKAPY_PORT": "0",
+        "KAFKAPY_DATA_DIR": str(tmp_path / "data"),
+        "KAFKAPY_READY_FILE": str(tmp_path / "ready"),
+        "KAFKAPY_SECRETS_DIR": secrets_dir,
+        "KAFKAPY_PYTHON": sys.executable,
+    }
+    with entrypoint_broker(env, kafkapy_bin) as started:
+        assert run_healthcheck(env, kafkapy_bin) == 0
+        if example.get("KAFKA_SASL_ENABLED_MECHANISMS") == "SCRAM-SHA-512":
+            for command in readme_commands("docker exec kafkapy kafkapy "):
+                tool = [str(kafkapy_bin), *command[4:], "-b", started.listeners["PLAINTEXT"]]
+                subprocess.run(tool, env=env, check=True, timeout=60, capture_output=True)
