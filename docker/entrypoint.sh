@@ -164,6 +164,14 @@ set -- "$@" --ready-file "$ready_file"
 if [ -z "$secret_properties" ]; then
     exec "${KAFKAPY_BIN:-kafkapy}" serve "$@"
 fi
+for arg in "$@"; do
+    case "$arg" in
+    --config | --config=*)
+        fail "--config and the image's secrets (/etc/kafka/secrets, passwords, JAAS) cannot be combined:" \
+            "the secrets come in as --config /dev/stdin; set the file's properties as KAFKA_* variables"
+        ;;
+    esac
+done
 exec "${KAFKAPY_BIN:-kafkapy}" serve --config /dev/stdin "$@" <<EOF
 $secret_properties
 EOF

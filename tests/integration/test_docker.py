@@ -368,6 +368,19 @@ def test_a_missing_secret_stops_the_start_in_one_line(
     assert err.splitlines() == [message.format(secrets=secrets.directory)]
 
 
+def test_a_config_file_beside_the_secrets_stops_the_start(tmp_path: Path, secrets: TestCerts) -> None:
+    """The secrets reach kafkapy as --config /dev/stdin: a --config of the user's would replace them (the
+    last --config wins), leaving the keystore without its password and PLAIN without its users."""
+    kafkapy_bin = kafkapy_script(tmp_path)
+    proc = run_entrypoint(secured_env(tmp_path, secrets), "--config", "/x.properties", kafkapy_bin=str(kafkapy_bin))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and out == ""
+    assert err.splitlines() == [
+        "kafkapy: --config and the image's secrets (/etc/kafka/secrets, passwords, JAAS) cannot be combined:"
+        " the secrets come in as --config /dev/stdin; set the file's properties as KAFKA_* variables"
+    ]
+
+
 def test_a_jaas_file_without_a_kafka_server_section_stops_the_start(tmp_path: Path, secrets: TestCerts) -> None:
     """Kafka's words when the JAAS file has no section for a SASL listener (a KafkaClient-only file)."""
     kafkapy_bin = kafkapy_script(tmp_path)
