@@ -187,7 +187,7 @@ def test_reset_between_tests_with_the_session_broker(pytester: pytest.Pytester) 
 def test_sasl_marker_gives_a_broker_with_a_sasl_listener(pytester: pytest.Pytester) -> None:
     write_suite(
         pytester,
-        test_sasl="""
+        test_sasl_marked="""
             import pytest
             from confluent_kafka import Producer
 
@@ -200,6 +200,27 @@ def test_sasl_marker_gives_a_broker_with_a_sasl_listener(pytester: pytest.Pytest
                     "sasl.username": "alice", "sasl.password": "alice-secret",
                 })
                 producer.produce("sasl-marker", b"x")
+                assert producer.flush(30) == 0
+        """,
+    )
+    pytester.runpytest(*INNER_ARGS).assert_outcomes(passed=1)
+
+
+def test_tls_marker_gives_a_broker_with_an_ssl_listener(pytester: pytest.Pytester) -> None:
+    write_suite(
+        pytester,
+        test_tls_marked="""
+            import pytest
+            from confluent_kafka import Producer
+
+            pytestmark = pytest.mark.kafka_broker(tls=True)
+
+            def test_produce_over_tls(kafka_broker, kafka_bootstrap):
+                settings = kafka_broker.client_config()
+                assert settings["security.protocol"] == "SSL"
+                assert settings["bootstrap.servers"] == kafka_broker.ssl_bootstrap_servers != kafka_bootstrap
+                producer = Producer(settings)
+                producer.produce("tls-topic", b"secret")
                 assert producer.flush(30) == 0
         """,
     )
