@@ -368,6 +368,18 @@ def test_a_missing_secret_stops_the_start_in_one_line(
     assert err.splitlines() == [message.format(secrets=secrets.directory)]
 
 
+def test_a_jks_keystore_from_apache_kafkas_examples_stops_the_start(tmp_path: Path, secrets: TestCerts) -> None:
+    """Apache Kafka's docker examples mount kafka01.keystore.jks: one line saying how to convert it."""
+    kafkapy_bin = kafkapy_script(tmp_path)
+    (secrets.directory / "kafka01.keystore.jks").write_bytes(b"\xfe\xed\xfe\xed\x00\x00\x00\x02" + bytes(64))
+    env = secured_env(tmp_path, secrets, KAFKA_SSL_KEYSTORE_FILENAME="kafka01.keystore.jks")
+    proc = run_entrypoint(env, kafkapy_bin=str(kafkapy_bin))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and out == ""
+    (line,) = err.splitlines()
+    assert "kafka01.keystore.jks is a JKS keystore" in line and "keytool -importkeystore" in line
+
+
 def test_a_config_file_beside_the_secrets_stops_the_start(tmp_path: Path, secrets: TestCerts) -> None:
     """The secrets reach kafkapy as --config /dev/stdin: a --config of the user's would replace them (the
     last --config wins), leaving the keystore without its password and PLAIN without its users."""
