@@ -20,8 +20,8 @@
 #
 # KAFKAPY_HOST is where listeners without a host listen (default 0.0.0.0; 127.0.0.1 keeps them inside the
 # container), KAFKAPY_PORT the first listener's port; KAFKAPY_DATA_DIR and KAFKAPY_LOG_LEVEL set kafkapy's
-# own flags; KAFKAPY_PYTHON is the Python that has kafkapy (python3). The broker writes the HOST:PORT of its first listener to KAFKAPY_READY_FILE, where the image's
-# healthcheck (healthcheck.sh) reads it.
+# own flags; KAFKAPY_PYTHON is the Python that has kafkapy (python3). The broker writes the HOST:PORT of
+# its first listener to KAFKAPY_READY_FILE, where the image's healthcheck (healthcheck.sh) reads it.
 set -eu
 
 ready_file=${KAFKAPY_READY_FILE:-/tmp/kafkapy.ready}
