@@ -41,6 +41,44 @@ def parse_jaas(text: str) -> JaasEntry:
     return entries[0]
 
 
+def parse_jaas_file(text: str) -> dict[str, list[JaasEntry]]:
+    """The sections of a static JAAS file (``java.security.auth.login.config``): name -> its entries.
+
+        KafkaServer {
+            org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret";
+        };
+
+    Read with the same tokenizer as ``sasl.jaas.config``; ValueError (one line) if it is malformed.
+    """
+    tokens = _tokens(text)
+    sections: dict[str, list[JaasEntry]] = {}
+    while tokens:
+        kind, name = tokens.pop(0)
+        if kind not in ("word", "string") or not tokens or tokens.pop(0) != ("char", "{"):
+            raise ValueError("JAAS file: expected a section, like KafkaServer { ... };")
+        entries = []
+        while tokens and tokens[0] != ("char", "}"):
+            entries.append(_entry(tokens))
+        if not tokens:
+            raise ValueError(f"JAAS file: section {name} not closed by }}")
+        tokens.pop(0)
+        if tokens and tokens[0] == ("char", ";"):
+            tokens.pop(0)
+        sections[name] = entries
+    return sections
+
+
+def format_jaas(entry: JaasEntry) -> str:
+    """``entry`` as one ``sasl.jaas.config`` line that ``parse_jaas`` reads back as ``entry``."""
+    options = "".join(f' {key}="{_quote(value)}"' for key, value in entry.options.items())
+    return f"{entry.login_module} {entry.flag}{options};"
+
+
+def _quote(value: str) -> str:
+    """``value`` inside a double-quoted StreamTokenizer string: backslash, quote and line ends escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+
+
 # A token: ("word", text), ("string", text), ("number", text) or ("char", c).
 Token = tuple[str, str]
 
