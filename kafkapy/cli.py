@@ -24,6 +24,7 @@ from kafkapy.broker_config import (
     property_parser,
 )
 from kafkapy.kafka_properties import parse_properties
+from kafkapy.security.session import PLAINTEXT
 from kafkapy.server.server import serve
 from kafkapy.server.startup import StartupError, first_exception
 from kafkapy.tools import commands
@@ -138,9 +139,12 @@ async def _run(config: BrokerConfig, ready_file: Path | None = None) -> None:
             tmp = ready_file.with_name(ready_file.name + ".tmp")
             tmp.write_text(f"{host}:{port}\n")
             tmp.replace(ready_file)
-        # Each listener's address first: a watcher that waits for the listening line has them all.
-        for listener in config.client_listeners():
-            print(f"kafkapy listener {listener} ({listener.security_protocol})")
+        # Each listener's address first, so a watcher that waits for the listening line has them all;
+        # the default single PLAINTEXT listener prints none, so the listening line stays the first line.
+        listeners = config.client_listeners()
+        if [(each.name, each.security_protocol) for each in listeners] != [(PLAINTEXT, PLAINTEXT)]:
+            for listener in listeners:
+                print(f"kafkapy listener {listener} ({listener.security_protocol})")
         print(f"kafkapy listening on {host}:{port}", flush=True)
 
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGUSR1) as signals:

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from kafkapy import RESET_DONE_LINE
+from kafkapy.security.session import PLAINTEXT
 
 # The directory holding this kafkapy package, so the subprocess runs the same code.
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -175,6 +176,8 @@ class BrokerProcess:
             m = READY_RE.match(line.strip())
             if m and not self._ready.is_set():
                 self.port = int(m.group("port"))
+                # A broker with only the default PLAINTEXT listener prints no listener line.
+                self.listeners = self.listeners or {PLAINTEXT: f"{m.group('host')}:{self.port}"}
                 self._ready.set()
             elif line == RESET_DONE_LINE:
                 with self._resets:
