@@ -51,10 +51,11 @@ esac
 KAFKA_LISTENERS=$(printf '%s' "$KAFKA_LISTENERS" | sed -e "s|://:|://$listen_host:|g")
 export KAFKA_LISTENERS
 
-# Properties that carry secrets, one per line, for `kafkapy serve --config /dev/stdin`.
+# Properties that carry secrets, one per line, for `kafkapy serve --config /dev/stdin`. A properties file
+# reads a backslash as an escape, so each is doubled: the value arrives as the variable holds it.
 secret_properties=""
 add_secret_property() {
-    secret_properties="$secret_properties$1
+    secret_properties="$secret_properties$(printf '%s' "$1" | sed -e 's/\\/\\\\/g')
 "
 }
 

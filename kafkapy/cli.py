@@ -23,7 +23,6 @@ from kafkapy.broker_config import (
     parse_port,
     property_parser,
 )
-from kafkapy.kafka_properties import parse_properties
 from kafkapy.security.session import PLAINTEXT
 from kafkapy.server.server import serve
 from kafkapy.server.startup import StartupError, first_exception
@@ -118,11 +117,15 @@ def build_config(args: argparse.Namespace) -> BrokerConfig:
 
 
 def _overrides(values: list[str]) -> dict[str, str]:
-    """``--override NAME=VALUE`` arguments as properties; ConfigError for one without ``=``."""
+    """``--override NAME=VALUE`` arguments as properties, taken as written (no properties-file escapes
+    or continuations, as Kafka's --override); ConfigError for one without ``=``."""
+    props = {}
     for value in values:
-        if "=" not in value:
+        name, sep, setting = value.partition("=")
+        if not sep:
             raise ConfigError(f"invalid --override {value}: expected NAME=VALUE")
-    return parse_properties("\n".join(values))
+        props[name.strip()] = setting.strip()
+    return props
 
 
 async def _run(config: BrokerConfig, ready_file: Path | None = None) -> None:

@@ -8,20 +8,78 @@ lists the same). Per-listener overrides (``listener.name.NAME.*``) are prefixes,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 
 def parse_properties(text: str) -> dict[str, str]:
-    """Java-properties subset: ``key=value`` or ``key: value`` lines, ``#``/``!`` comments."""
+    """Java's Properties.load: ``key=value``, ``key: value`` or ``key value`` logical lines, ``#``/``!``
+    comments, a line ending in an odd number of backslashes continued on the next (its leading
+    whitespace dropped), and ``\\t``, ``\\n``, ``\\uXXXX`` and ``\\<char>`` escapes. Kafka's documented
+    JAAS lines are written with continuations, so this is how a server.properties of theirs reads."""
     props: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#!":
-            continue
-        sep = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
-        if sep < 0:
-            props[line] = ""
-        else:
-            props[line[:sep].strip()] = line[sep + 1 :].strip()
+    for line in _logical_lines(text):
+        key, value = _split_key_value(line)
+        props[_unescape(key)] = _unescape(value).strip()
     return props
+
+
+def _logical_lines(text: str) -> Iterator[str]:
+    """Java's LineReader: natural lines joined where a line ends in an odd number of backslashes."""
+    pending: str | None = None
+    for raw in text.splitlines():
+        line = raw.lstrip(" \t\f")
+        if pending is None and (not line or line[0] in "#!"):
+            continue
+        continued = (len(line) - len(line.rstrip("\\"))) % 2 == 1
+        if continued:
+            line = line[:-1]
+        pending = line if pending is None else pending + line
+        if not continued:
+            yield pending
+            pending = None
+    if pending is not None:
+        yield pending
+
+
+def _split_key_value(line: str) -> tuple[str, str]:
+    """Key and (still escaped) value: the key ends at the first unescaped ``=``, ``:`` or whitespace."""
+    end, escaped = len(line), False
+    for i, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in "=: \t\f":
+            end = i
+            break
+    rest = line[end:].lstrip(" \t\f")
+    if rest[:1] in ("=", ":"):
+        rest = rest[1:]
+    return line[:end], rest.lstrip(" \t\f")
+
+
+_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+
+
+def _unescape(text: str) -> str:
+    """Java Properties escapes; a malformed ``\\u`` is kept as written (Java throws)."""
+    if "\\" not in text:
+        return text
+    out, i = [], 0
+    while i < len(text):
+        char = text[i]
+        if char != "\\" or i + 1 == len(text):
+            out.append(char)
+            i += 1
+            continue
+        nxt = text[i + 1]
+        if nxt == "u" and len(text) >= i + 6 and all(c in "0123456789abcdefABCDEF" for c in text[i + 2 : i + 6]):
+            out.append(chr(int(text[i + 2 : i + 6], 16)))
+            i += 6
+            continue
+        out.append(_ESCAPES.get(nxt, nxt))
+        i += 2
+    return "".join(out)
 
 
 KAFKA_BROKER_PROPERTIES = frozenset(

@@ -410,8 +410,9 @@ def test_a_jaas_file_without_a_kafka_server_section_stops_the_start(tmp_path: Pa
 
 def test_scram_and_a_listener_jaas_variable(tmp_path: Path, secrets: TestCerts) -> None:
     """KAFKA_LISTENER_NAME_SASL_SSL_PLAIN_SASL_JAAS_CONFIG declares PLAIN users on the SASL_SSL listener
-    (its name's underscore read as the listener's), KAFKA_KAFKAPY_SASL_USERS a SCRAM-SHA-512 one; neither
-    password reaches the broker's command line."""
+    (its name's underscore read as the listener's), KAFKA_KAFKAPY_SASL_USERS a SCRAM-SHA-512 one whose
+    password holds a backslash (a properties file would read it as an escape); neither password reaches
+    the broker's command line."""
     kafkapy_bin = kafkapy_script(tmp_path)
     env = secured_env(
         tmp_path,
@@ -420,17 +421,17 @@ def test_scram_and_a_listener_jaas_variable(tmp_path: Path, secrets: TestCerts) 
         KAFKA_LISTENER_NAME_SASL_SSL_PLAIN_SASL_JAAS_CONFIG=(
             'org.apache.kafka.common.security.plain.PlainLoginModule required user_carol="carol-secret";'
         ),
-        KAFKA_KAFKAPY_SASL_USERS="dave:dave-secret",
+        KAFKA_KAFKAPY_SASL_USERS=r"dave:dave\secret",
     )
     for name in ("KAFKA_OPTS", "KAFKA_AUTHORIZER_CLASS_NAME", "KAFKA_SUPER_USERS"):
         del env[name]
     with entrypoint_broker(env, kafkapy_bin) as started:
         bootstrap = started.listeners["SASL_SSL"]
         assert produce(bootstrap, secrets, "docker-plain", **sasl_ssl("carol", "carol-secret")) is None
-        scram = {**sasl_ssl("dave", "dave-secret"), "sasl.mechanism": "SCRAM-SHA-512"}
+        scram = {**sasl_ssl("dave", r"dave\secret"), "sasl.mechanism": "SCRAM-SHA-512"}
         assert produce(bootstrap, secrets, "docker-scram", **scram) is None
         cmdline = Path(f"/proc/{started.proc.pid}/cmdline").read_bytes()
-        assert b"carol-secret" not in cmdline and b"dave-secret" not in cmdline
+        assert b"carol-secret" not in cmdline and rb"dave\secret" not in cmdline
 
 
 # --- docker/README.md's examples, as written ---------------------------------------------------------------

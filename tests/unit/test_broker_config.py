@@ -25,6 +25,37 @@ def test_properties_syntax() -> None:
     assert props == {"a.b": "1", "c.d": "x=y", "flag": ""}
 
 
+def test_properties_read_as_javas_properties_load() -> None:
+    # Kafka's documentation writes JAAS lines continued with backslashes; Java joins them, dropping
+    # each continuation's leading whitespace, and reads escapes in keys and values.
+    text = (
+        "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule"
+        " required \\\n"
+        '    username="admin" \\\n'
+        '    user_alice="alice-secret";\n'
+        "sep.space value one\n"
+        "sep.spaced   =  =v\n"
+        "esc\\:key=tab\\tend\\u0041\n"
+        "path=C:\\\\data\n"
+        "# not a comment when continued: \\\n"
+        "after.comment=1\n"
+        "continued=a\\\n"
+        "# part of the value\n"
+        "even=b\\\\\n"
+    )
+    assert parse_properties(text) == {
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": "org.apache.kafka.common.security.plain.PlainLoginModule"
+        ' required username="admin" user_alice="alice-secret";',
+        "sep.space": "value one",
+        "sep.spaced": "=v",
+        "esc:key": "tab\tendA",
+        "path": "C:\\data",
+        "after.comment": "1",
+        "continued": "a# part of the value",
+        "even": "b\\",
+    }
+
+
 def test_kafka_names_map_to_config() -> None:
     config = BrokerConfig()
     apply_properties(
@@ -233,3 +264,9 @@ def test_long_properties_take_kafkas_long_range() -> None:
     assert (config.log_cleaner_backoff_ms, config.log_retention_check_interval_ms) == (3000000000, 4000000000)
     with pytest.raises(ConfigError, match="invalid group.max.size=3000000000: expected a whole number from 1 to"):
         apply_properties(config, {"group.max.size": "3000000000"})
+
+
+def test_overrides_are_taken_as_written() -> None:
+    # --override is not a properties file: a backslash (a principal-mapping regex's "\.") stays.
+    config = build_config(serve_args("--override", r"kafkapy.sasl.users=al\.ice:pass\word"))
+    assert config.sasl_users == {r"al\.ice": r"pass\word"}
