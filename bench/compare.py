@@ -309,6 +309,7 @@ def python_client_figures(broker: brokers.Broker, opts: argparse.Namespace) -> d
         compression="none",
         max_seconds=opts.max_seconds,
         partitions=1,
+        client_properties={},
     )
     label = f"{count}x{size}"
 

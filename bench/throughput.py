@@ -6,8 +6,10 @@ read them all back with an assign()-based consumer and time that. Prints a table
 numbers as JSON to bench/results/ (gitignored).
 
 Without --bootstrap a kafkapy broker is started on a free loopback port with a temporary data
-dir (the same helper the tests use) and stopped afterwards. Every phase is bounded by
---max-seconds, so a slow or stuck broker gives a partial result instead of a hang.
+dir (the same helper the tests use) and stopped afterwards; with --tls it is measured through an
+SSL listener with throwaway certificates (kafkapy certs). -X NAME=VALUE passes librdkafka settings
+to every client (-X security.protocol=SSL -X ssl.ca.location=ca.pem for a TLS broker of your own).
+Every phase is bounded by --max-seconds, so a slow or stuck broker gives a partial result instead of a hang.
 """
 
 from __future__ import annotations
@@ -75,9 +77,11 @@ def parse_workload(text: str) -> tuple[int, int]:
     return n, s
 
 
-def create_topic(bootstrap: str, partitions: int, timeout: float) -> str:
+def create_topic(
+    bootstrap: str, partitions: int, timeout: float, client_properties: dict[str, str] | None = None
+) -> str:
     name = f"bench-{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, **(client_properties or {})})
     fut = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name]
     fut.result(timeout=timeout)
     return name
@@ -105,6 +109,7 @@ def produce(args: argparse.Namespace, topic: str, workload: str, count: int, siz
             "queue.buffering.max.messages": 1_000_000,
             "queue.buffering.max.kbytes": 1_048_576,
             "message.timeout.ms": int(args.max_seconds * 1000),
+            **args.client_properties,
         }
     )
     payload = os.urandom(size)
@@ -138,6 +143,7 @@ def consume(args: argparse.Namespace, topic: str, workload: str, count: int) -> 
             "enable.auto.offset.store": False,
             "fetch.max.bytes": 52_428_800,
             "max.partition.fetch.bytes": 10_485_760,
+            **args.client_properties,
         }
     )
     try:
@@ -158,6 +164,22 @@ def consume(args: argparse.Namespace, topic: str, workload: str, count: int) -> 
     finally:
         c.close()
     return PhaseResult(workload, "consume", got, nbytes, elapsed, got == count, errors)
+
+
+def _tls_setup(directory: Path) -> tuple[tuple[str, ...], dict[str, str]]:
+    """kafkapy serve arguments for an SSL listener with test certificates, and the client settings for it."""
+    from kafkapy.security.certs import make_test_certs
+    from kafkapy.testing.broker import tls_client_config
+
+    certs = make_test_certs(directory / "certs")
+    serve_args = (
+        "--listener", "PLAINTEXT://127.0.0.1:0",
+        "--listener", "SSL://127.0.0.1:0",
+        "--override", f"ssl.keystore.location={certs.broker_pem_keystore}",
+    )  # fmt: skip
+    client = tls_client_config("confluent", "", certs, client_certificate=False)
+    del client["bootstrap.servers"]
+    return serve_args, client
 
 
 def git_commit() -> str | None:
@@ -186,7 +208,7 @@ def run(args: argparse.Namespace) -> list[PhaseResult]:
     results: list[PhaseResult] = []
     for text in args.workload:
         count, size = parse_workload(text)
-        topic = create_topic(args.bootstrap, args.partitions, timeout=30)
+        topic = create_topic(args.bootstrap, args.partitions, timeout=30, client_properties=args.client_properties)
         produced = produce(args, topic, text, count, size)
         results.append(produced)
         print(f"  {text}: produced {produced.messages} in {produced.seconds:.2f}s", file=sys.stderr)
@@ -212,7 +234,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compression", default="none", choices=["none", "gzip", "snappy", "lz4", "zstd"])
     ap.add_argument("--max-seconds", type=float, default=120.0, help="time bound for each phase")
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
+    ap.add_argument("--tls", action="store_true", help="start kafkapy with an SSL listener and measure through it")
+    ap.add_argument(
+        "-X",
+        dest="client_property",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a librdkafka setting of every client (repeatable)",
+    )
     args = ap.parse_args(argv)
+    args.client_properties = dict(item.partition("=")[::2] for item in args.client_property)
     args.workload = args.workload or list(DEFAULT_WORKLOADS)
     for w in args.workload:
         parse_workload(w)
@@ -222,8 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.bootstrap is None:
             tmp = tempfile.TemporaryDirectory(prefix="kafkapy-bench-")
-            started = BrokerProcess(Path(tmp.name) / "data", num_partitions=args.partitions).start()
-            args.bootstrap = started.bootstrap
+            tls_args, tls_client = _tls_setup(Path(tmp.name)) if args.tls else ((), {})
+            data_dir = Path(tmp.name) / "data"
+            started = BrokerProcess(data_dir, num_partitions=args.partitions, extra_args=tls_args).start()
+            args.bootstrap = started.listeners["SSL"] if args.tls else started.bootstrap
+            args.client_properties = {**tls_client, **args.client_properties}
             print(f"started kafkapy at {args.bootstrap} (data dir {started.data_dir})", file=sys.stderr)
         results = run(args)
     finally:
@@ -237,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "bootstrap": args.bootstrap,
         "broker": "kafkapy (started by bench)" if started else "external",
+        "tls": args.tls or args.client_properties.get("security.protocol", "").upper().endswith("SSL"),
         "git_commit": git_commit(),
         "python": platform.python_version(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kafkapy.security.session import ANONYMOUS
+from kafkapy.security.session import ANONYMOUS, SASL_SSL
 
 if TYPE_CHECKING:
     from kafkapy.broker_config import BrokerConfig
@@ -140,9 +140,16 @@ def tls_settings(config: BrokerConfig, listener_name: str, security_protocol: st
         return None if value is None or not value.strip() else value.strip()
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    # Client-initiated TLS 1.2 renegotiation costs the server a handshake per request: refused, as by JSSE.
+    context.options |= ssl.OP_NO_RENEGOTIATION
     _set_protocols(context, prop)
     _load_keystore(context, prop)
-    _set_client_auth(context, prop)
+    if security_protocol == SASL_SSL:
+        # KIP-684: on SASL_SSL only the listener's own ssl.client.auth counts (SASL authenticates clients).
+        client_auth = config.security_properties.get(f"listener.name.{listener_name.lower()}.ssl.client.auth")
+    else:
+        client_auth = prop("ssl.client.auth")
+    _set_client_auth(context, prop, (client_auth or "none").strip().lower())
     ciphers = prop("ssl.cipher.suites")
     if ciphers is not None:
         try:
@@ -192,9 +199,10 @@ def _load_keystore(context: ssl.SSLContext, prop: Callable[[str], str | None]) -
     if location is None:
         if chain is None or key is None:
             raise TLSConfigError("ssl.keystore.certificate.chain and ssl.keystore.key go together; set both")
-        if prop("ssl.keystore.type") not in (None, "PEM"):
+        if (prop("ssl.keystore.type") or "PEM").upper() != "PEM":
             raise TLSConfigError("inline ssl.keystore.certificate.chain/key need ssl.keystore.type=PEM")
-        _load_pem_chain(context, chain.encode(), key.encode(), key_password, "ssl.keystore.key")
+        chain_pem = pem_blocks(chain, "ssl.keystore.certificate.chain")
+        _load_pem_chain(context, chain_pem, pem_blocks(key, "ssl.keystore.key"), key_password, "ssl.keystore.key")
         return
     data = _read("ssl.keystore.location", location)
     store_type = _store_type("ssl.keystore", location, data, prop("ssl.keystore.type"))
@@ -206,9 +214,8 @@ def _load_keystore(context: ssl.SSLContext, prop: Callable[[str], str | None]) -
         _load_pem_chain(context, chain_pem, key_pem, None, "ssl.keystore.location")
 
 
-def _set_client_auth(context: ssl.SSLContext, prop: Callable[[str], str | None]) -> None:
+def _set_client_auth(context: ssl.SSLContext, prop: Callable[[str], str | None], client_auth: str) -> None:
     """ssl.client.auth and the truststore that client certificates are verified against."""
-    client_auth = (prop("ssl.client.auth") or "none").lower()
     if client_auth not in CLIENT_AUTH:
         raise TLSConfigError(f"ssl.client.auth={client_auth} is not one of none, requested, required")
     cafile = _truststore_pem(prop)
@@ -231,13 +238,32 @@ def _truststore_pem(prop: Callable[[str], str | None]) -> bytes | None:
     if location is not None and inline is not None:
         raise TLSConfigError("set ssl.truststore.location or ssl.truststore.certificates, not both")
     if inline is not None:
-        return inline.encode()
+        return pem_blocks(inline, "ssl.truststore.certificates")
     if location is None:
         return None
     data = _read("ssl.truststore.location", location)
     if _store_type("ssl.truststore", location, data, prop("ssl.truststore.type")) == "PEM":
         return data
     return _pkcs12_certificates(location, data, prop("ssl.truststore.password"))
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
+
+
+def pem_blocks(text: str, name: str) -> bytes:
+    """The PEM blocks of an inline value, as OpenSSL reads them.
+
+    Kafka's PEM parser takes a block whatever the whitespace inside it: a server.properties value
+    continued over lines with ``\\`` arrives as one line with spaces where the line breaks were.
+    """
+    blocks = []
+    for label, body in _PEM_BLOCK.findall(text):
+        data = re.sub(r"\s+", "", body)
+        lines = [data[i : i + 64] for i in range(0, len(data), 64)]
+        blocks.append("\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----", ""]))
+    if not blocks:
+        raise TLSConfigError(f"{name} holds no PEM block (-----BEGIN ...-----)")
+    return "".join(blocks).encode()
 
 
 def _read(name: str, location: str) -> bytes:
@@ -313,11 +339,12 @@ def _load_pem_chain(
         chain_path.write_bytes(chain)
         key_path.write_bytes(key)
         try:
-            context.load_cert_chain(chain_path, key_path, password=password or None)
+            # Always a password (empty if none is set): without one OpenSSL would prompt on the terminal.
+            context.load_cert_chain(chain_path, key_path, password=(password or "").encode())
         except ssl.SSLError as exc:
+            if b"ENCRYPTED" in key and "PEM" in str(exc):
+                raise TLSConfigError(f"cannot decrypt the key of {name}: wrong or missing ssl.key.password") from None
             raise TLSConfigError(f"cannot use the certificate and key of {name}: {ssl_reason(exc)}") from None
-        except (TypeError, ValueError):
-            raise TLSConfigError(f"cannot use the key of {name}: it is encrypted; set ssl.key.password") from None
 
 
 def ssl_reason(exc: BaseException) -> str:

@@ -204,3 +204,24 @@ def test_sasl_marker_gives_a_broker_with_a_sasl_listener(pytester: pytest.Pytest
         """,
     )
     pytester.runpytest(*INNER_ARGS).assert_outcomes(passed=1)
+
+
+def test_tls_marker_gives_a_broker_with_an_ssl_listener(pytester: pytest.Pytester) -> None:
+    write_suite(
+        pytester,
+        test_tls="""
+            import pytest
+            from confluent_kafka import Producer
+
+            pytestmark = pytest.mark.kafka_broker(tls=True)
+
+            def test_produce_over_tls(kafka_broker, kafka_bootstrap):
+                settings = kafka_broker.client_config()
+                assert settings["security.protocol"] == "SSL"
+                assert settings["bootstrap.servers"] == kafka_broker.ssl_bootstrap_servers != kafka_bootstrap
+                producer = Producer(settings)
+                producer.produce("tls-topic", b"secret")
+                assert producer.flush(30) == 0
+        """,
+    )
+    pytester.runpytest(*INNER_ARGS).assert_outcomes(passed=1)

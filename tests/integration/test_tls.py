@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from cryptography.hazmat.primitives import serialization
 from kafka import KafkaConsumer, KafkaProducer
 
 from kafkapy.client.wire import WireClient
@@ -100,6 +101,36 @@ def test_kafka_python_over_ssl_with_pkcs12_stores(tmp_path: Path) -> None:
                 break
         assert values == _expected(50)
         consumer.close()
+
+
+def _one_line(pem: str) -> str:
+    """A PEM value as a server.properties line continued with backslashes arrives: spaces for line breaks."""
+    return " ".join(pem.split())
+
+
+def _encrypted_key(certs: TestCerts, password: bytes) -> str:
+    key = serialization.load_pem_private_key(certs.broker_key.read_bytes(), None)
+    encryption = serialization.BestAvailableEncryption(password)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption).decode()
+
+
+def test_inline_pem_keystore_with_an_encrypted_key_and_inline_truststore(tmp_path: Path) -> None:
+    certs = make_test_certs(tmp_path / "certs")
+    properties = {
+        "listeners": "SSL://127.0.0.1:0",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.certificate.chain": _one_line(certs.broker_cert.read_text()),
+        "ssl.keystore.key": _one_line(_encrypted_key(certs, b"key-secret")),
+        "ssl.key.password": "key-secret",
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.certificates": _one_line(certs.ca.read_text()),
+        "ssl.client.auth": "required",
+    }
+    with KafkaBroker(config=properties) as kafka:
+        with _tls_socket(kafka.bootstrap_servers, certs, client_certificate=True) as sock:
+            assert _api_versions_answered(sock)
+        with _tls_socket(kafka.bootstrap_servers, certs, client_certificate=False) as sock:
+            assert not _api_versions_answered(sock)
 
 
 def _tls_socket(address: str, certs: TestCerts, client_certificate: bool) -> ssl.SSLSocket:
@@ -261,6 +292,9 @@ def _bad_startups(certs: TestCerts, tmp: Path) -> list[tuple[tuple[str, ...], st
          " required"),
         ((keystore, "ssl.principal.mapping.rules=RULE:^CN=(.*)$/$1"),
          "listener SSL: ssl.principal.mapping.rules=RULE:^CN=(.*)$/$1: invalid rule 'RULE:^CN=(.*)$/$1'"),
+        ((f"ssl.keystore.certificate.chain={_one_line(certs.broker_cert.read_text())}",
+          f"ssl.keystore.key={_one_line(_encrypted_key(certs, b'key-secret'))}"),
+         "listener SSL: cannot decrypt the key of ssl.keystore.key: wrong or missing ssl.key.password"),
         ((keystore, "ssl.engine.factory.class=com.example.Engine"),
          "ssl.engine.factory.class is not supported by kafkapy's TLS; remove it"),
     ]
@@ -290,3 +324,32 @@ def test_per_listener_settings_win(certs: TestCerts, tmp_path: Path) -> None:
         cwd=tmp_path,
     )  # fmt: skip
     assert_fails(result, "listener SSL: cannot read ssl.keystore.location=/nonexistent.pem: No such file or directory")
+
+
+JAVA_LIB = Path(__file__).resolve().parents[2] / "compat_tests" / "apache-kafka" / "target" / "lib"
+
+
+@pytest.mark.skipif(
+    shutil.which("java") is None or not (JAVA_LIB / "kafka-clients-4.3.1.jar").exists(),
+    reason="needs java and the Kafka client jars (compat_tests/apache-kafka/target/lib)",
+)
+def test_java_client_with_pkcs12_stores(tmp_path: Path) -> None:
+    """KafkaBroker.client_config("java") as a properties file: JSSE reads the PKCS12 truststore and keystore."""
+    with KafkaBroker(tls=True, config={"ssl.client.auth": "required"}) as kafka:
+        properties = tmp_path / "client.properties"
+        properties.write_text("".join(f"{k}={v}\n" for k, v in kafka.client_config("java").items()))
+        result = subprocess.run(
+            [
+                "java",
+                "-cp",
+                f"{JAVA_LIB}/*",
+                str(Path(__file__).parent / "java" / "TlsRoundTrip.java"),
+                str(properties),
+                "java-tls",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "consumed: over TLS from Java" in result.stdout

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import ssl
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -10,7 +12,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kafkapy.security.tls import NoMatchingRule, PrincipalMapper, certificate_dn
+from kafkapy.broker_config import BrokerConfig
+from kafkapy.security.certs import make_test_certs
+from kafkapy.security.tls import NoMatchingRule, PrincipalMapper, certificate_dn, tls_settings
 
 # Kafka's SslPrincipalMapperTest cases.
 DN = "CN=kafka1,OU=ServiceUsers,O=Unknown,L=Unknown,ST=Unknown,C=Unknown"
@@ -79,3 +83,26 @@ def test_certificate_dn_is_rfc2253_most_specific_first() -> None:
     )
     # As Java's X500Principal.getName(): what Kafka's rules are written against.
     assert certificate_dn(cert) == "CN=alice,OU=eng,O=Example\\, Inc,C=NL"
+
+
+@pytest.mark.parametrize(
+    ("protocol", "properties", "verify_mode"),
+    [
+        ("SSL", {"ssl.client.auth": "required"}, ssl.CERT_REQUIRED),
+        ("SSL", {"listener.name.ext.ssl.client.auth": "requested", "ssl.client.auth": "required"}, ssl.CERT_OPTIONAL),
+        # KIP-684: SASL_SSL ignores the broker-wide ssl.client.auth, honours the listener's own.
+        ("SASL_SSL", {"ssl.client.auth": "required"}, ssl.CERT_NONE),
+        ("SASL_SSL", {"listener.name.ext.ssl.client.auth": "required"}, ssl.CERT_REQUIRED),
+    ],
+)
+def test_client_auth_per_listener_and_protocol(
+    tmp_path: Path, protocol: str, properties: dict[str, str], verify_mode: ssl.VerifyMode
+) -> None:
+    certs = make_test_certs(tmp_path)
+    config = BrokerConfig()
+    config.security_properties = {
+        "ssl.keystore.location": str(certs.broker_pem_keystore),
+        "ssl.truststore.location": str(certs.ca),
+        **properties,
+    }
+    assert tls_settings(config, "EXT", protocol).context.verify_mode == verify_mode
