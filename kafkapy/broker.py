@@ -29,6 +29,7 @@ from kafkapy.topic_configs import broker_topic_defaults
 
 if TYPE_CHECKING:
     from kafkapy.apis.dispatch import PreHandlerHook
+    from kafkapy.security.authorizer import StandardAuthorizer
 
 log = logging.getLogger("kafkapy.broker")
 
@@ -39,6 +40,15 @@ FLUSH_CHECK_INTERVAL_S = 0.1
 def log_config(config: BrokerConfig) -> LogConfig:
     """Broker-wide log defaults (Kafka's log.* settings) as the storage's per-log config."""
     return LogConfig().with_overrides(broker_topic_defaults(config.log_properties))
+
+
+def _standard_authorizer(config: BrokerConfig, logs: LogManager) -> StandardAuthorizer | None:
+    """The StandardAuthorizer with its stored ACLs if configured; its module is imported only then."""
+    if not (config.security_property("authorizer.class.name") or "").strip():
+        return None
+    from kafkapy.security.authorizer import authorizer_from_config
+
+    return authorizer_from_config(config, logs.fs)
 
 
 class Broker:
@@ -63,7 +73,9 @@ class Broker:
         )
         self.cleaner = LogCleaner(logs, backoff_ms=config.log_cleaner_backoff_ms, now_ms=self.clock.wall_ms)
         # Who may do what, and the checks run before every handler (faults, quotas): kafkapy/apis/dispatch.py.
-        self.authorizer: Authorizer = allow_everything
+        # The ACLs, when authorizer.class.name asks for Kafka's StandardAuthorizer (the ACL APIs edit them).
+        self.acls = _standard_authorizer(config, logs)
+        self.authorizer: Authorizer = self.acls or allow_everything
         self.request_hooks: list[PreHandlerHook] = []
         # SCRAM users: what the SCRAM mechanisms check and AlterUserScramCredentials changes.
         self.scram_credentials = ScramCredentialStore.open(config.data_dir, logs.fs, config.sasl_users)
@@ -200,19 +212,22 @@ class Broker:
 
         Every topic is deleted as by DeleteTopics, internal ones included, so consumer groups,
         committed offsets, transactions and the producer state kept per partition go with them;
-        the coordinators then forget what they hold in memory. Connected clients see a fresh broker:
-        UNKNOWN_TOPIC_OR_PARTITION, unknown members, offsets starting at 0 for re-created topics.
+        the coordinators then forget what they hold in memory, and every ACL is deleted (super.users
+        stay). Connected clients see a fresh broker: UNKNOWN_TOPIC_OR_PARTITION, unknown members,
+        offsets starting at 0 for re-created topics.
         Producer ids keep counting up so that an id is never handed out twice (ProducerIdManager).
         """
         for name in list(self.logs.topics):
             self.logs.delete_topic(name)
         self.groups.reset()
         self.transactions.reset()
+        if self.acls is not None:
+            self.acls.clear()
         # Long-polling fetches on deleted logs return now and see the topic gone.
         for waiters in self._fetch_waiters.values():
             for waiter in waiters:
                 waiter.set()
-        log.info("reset: every topic, group and transaction removed")
+        log.info("reset: every topic, group, transaction and ACL removed")
 
     def close(self) -> None:
         self.logs.close()

@@ -292,6 +292,8 @@ _AUTHORIZATION = (
     "super.users",
     "allow.everyone.if.no.acl.found",
 )
+# What kafkapy.security.authorizer implements (delegation tokens it does not).
+_AUTHORIZER_SETTINGS = ("authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found")
 # Security properties that are not ssl.*/sasl.*/listener.name.* nor the authorizer's.
 _SESSION = ("connections.max.reauth.ms", "principal.builder.class")
 _NO_SECURITY = "kafkapy has no SSL, SASL or authorizer yet, and ignoring it would leave the broker open; remove it"
@@ -386,10 +388,24 @@ def _refuse_security(props: Mapping[str, str]) -> None:
             if (reason := sasl_refusal(name, value)) is not None:
                 raise ConfigError(f"{name}={value} is not supported: {reason}")
             continue
-        if name in _AUTHORIZATION and value.strip():
+        if name == "authorizer.class.name" and value.strip():
+            _check_authorizer_class(value.strip())
+        elif name in _AUTHORIZATION and name not in _AUTHORIZER_SETTINGS and value.strip():
             raise ConfigError(f"{name} is not supported: {_NO_SECURITY}")
         if name == "security.inter.broker.protocol" and value.strip() in SECURITY_PROTOCOLS:
             raise ConfigError(f"{name}={value} is not supported: {_NO_SECURITY}")
+
+
+def _check_authorizer_class(value: str) -> None:
+    """ConfigError unless authorizer.class.name names Kafka's StandardAuthorizer, the one kafkapy implements."""
+    from kafkapy.security.authorizer import ACL_AUTHORIZER, STANDARD_AUTHORIZER
+
+    if value == ACL_AUTHORIZER:
+        raise ConfigError(
+            f"authorizer.class.name={value} was removed with ZooKeeper in Kafka 4.0: use {STANDARD_AUTHORIZER}"
+        )
+    if value != STANDARD_AUTHORIZER:
+        raise ConfigError(f"authorizer.class.name={value} is not supported: kafkapy implements {STANDARD_AUTHORIZER}")
 
 
 def _apply_listeners(config: BrokerConfig) -> None:

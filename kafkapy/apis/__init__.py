@@ -58,6 +58,14 @@ class RequestContext:
         """May this request's principal do ``operation`` on the resource? One question per resource."""
         return self.broker.authorizer(self, operation, resource_type, name)
 
+    def authorize_any(self, operation: AclOperation, resource_type: ResourceType) -> bool:
+        """May this request's principal do ``operation`` on some resource of the type (Kafka's
+        authorizeByResourceType)? An authorizer without that question is asked about the name ``*``."""
+        by_type = getattr(self.broker.authorizer, "authorize_by_resource_type", None)
+        if by_type is None:
+            return self.authorize(operation, resource_type, "*")
+        return by_type(self, operation, resource_type)
+
     def error_response(self, code: ErrorCode, message: str | None = None) -> dict | None:
         """This request answered with ``code`` (and ``message``, if given) in every error field, for an
         error of the whole request, like a denial (Kafka's getErrorResponse, sent by

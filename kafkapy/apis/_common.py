@@ -1,5 +1,5 @@
 """What several handlers share: finding the topic a request names, by name or by topic id; the ACL
-APIs' answer without an authorizer.
+APIs' checks before they touch the ACLs, and their filters.
 
 Not a handler module (no ``@handler``); discovery imports it like the others.
 """
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import CloseConnection
 from kafkapy.protocol.errors import ErrorCode
+from kafkapy.security.authorizer import AclBindingFilter, PatternType, PermissionType
 
 if TYPE_CHECKING:
     from kafkapy.apis import RequestContext
@@ -42,6 +43,13 @@ def resolve_topic(
     return state, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if state is None else ErrorCode.NONE
 
 
+def may_create_topic(ctx: RequestContext, name: str) -> bool:
+    """Kafka creates a topic for a principal with CREATE on the cluster or on the topic."""
+    return ctx.authorize(AclOperation.CREATE, ResourceType.CLUSTER) or ctx.authorize(
+        AclOperation.CREATE, ResourceType.TOPIC, name
+    )
+
+
 # Kafka's code 0 (UNKNOWN) for a resource type, pattern type, operation or permission type.
 _UNKNOWN = 0
 
@@ -53,9 +61,25 @@ def refuse_unknown_acl_elements(entries: list[dict], fields: tuple[str, ...]) ->
         raise CloseConnection("ACL with an UNKNOWN element")
 
 
-def answer_without_authorizer(ctx: RequestContext, operation: AclOperation, message: str) -> dict | None:
-    """The ACL APIs' answer on a broker without an authorizer (Kafka's AclApis): the principal must
-    still be allowed ``operation`` on the cluster, then every error field is SECURITY_DISABLED."""
+def refuse_acl_request(ctx: RequestContext, operation: AclOperation, message: str) -> dict | None:
+    """The ACL APIs' answer before they touch the ACLs (Kafka's AclApis), or None to go on: the
+    principal must be allowed ``operation`` on the cluster, and without an authorizer every error
+    field is SECURITY_DISABLED."""
     if not ctx.authorize(operation, ResourceType.CLUSTER):
         return ctx.error_response(ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
-    return ctx.error_response(ErrorCode.SECURITY_DISABLED, message)
+    if ctx.broker.acls is None:
+        return ctx.error_response(ErrorCode.SECURITY_DISABLED, message)
+    return None
+
+
+def acl_filter(entry: dict) -> AclBindingFilter:
+    """A DescribeAcls or DeleteAcls filter as Kafka's AclBindingFilter."""
+    return AclBindingFilter(
+        ResourceType(entry["resource_type_filter"]),
+        entry["resource_name_filter"],
+        PatternType(entry["pattern_type_filter"]),
+        entry["principal_filter"],
+        entry["host_filter"],
+        AclOperation(entry["operation"]),
+        PermissionType(entry["permission_type"]),
+    )

@@ -89,6 +89,7 @@ def _replace(current: dict[str, str], entries: list[dict]) -> dict[str, str]:
     acl=(
         (ResourceType.CLUSTER, AclOperation.ALTER_CONFIGS),
         (ResourceType.TOPIC, AclOperation.ALTER_CONFIGS),
+        (ResourceType.GROUP, AclOperation.ALTER_CONFIGS),
     ),
 )
 async def handle_alter_configs(ctx: RequestContext, request: dict) -> dict:

@@ -27,7 +27,8 @@ def _grow(ctx: RequestContext, topic: dict, validate_only: bool, duplicated: boo
         if duplicated:
             raise KafkaError(ErrorCode.INVALID_REQUEST, "Duplicate topic in request.")
         if not ctx.authorize(AclOperation.ALTER, ResourceType.TOPIC, name):
-            raise KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED, f"Not authorized to alter topic {name}.")
+            # Kafka 4.3.1 sends no message with it.
+            raise KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED, None)
         state = ctx.broker.logs.topics.get(name)
         if state is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist.")

@@ -1,16 +1,18 @@
 """DescribeAcls (key 29), versions 1-3: the ACLs matching a filter.
 
 v1: pattern type filter (Kafka 4 serves no v0).  v2: flexible.  v3: USER resources.
-kafkapy has no authorizer yet (issue #14), so the answer is Kafka's without one: SECURITY_DISABLED
-once the principal may DESCRIBE the cluster. A filter with an UNKNOWN element closes the connection,
-as Kafka's request parser does.
+The principal must be allowed DESCRIBE on the cluster; without an authorizer the answer is
+SECURITY_DISABLED. The matching ACLs come grouped by resource pattern, with Kafka's filter semantics
+(MATCH: the patterns that cover the name: itself, ``*``, its prefixes). A filter with an UNKNOWN
+element closes the connection, as Kafka's request parser does.
 """
 
 from __future__ import annotations
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
-from kafkapy.apis._common import answer_without_authorizer, refuse_unknown_acl_elements
+from kafkapy.apis._common import acl_filter, refuse_acl_request, refuse_unknown_acl_elements
+from kafkapy.protocol.errors import ErrorCode
 
 # Kafka's AclApis.handleDescribeAcls message (CreateAcls and DeleteAcls say it differently).
 NO_AUTHORIZER = "No Authorizer is configured on the broker"
@@ -20,4 +22,23 @@ FILTER_ELEMENTS = ("resource_type_filter", "pattern_type_filter", "operation", "
 @handler(29, 1, 3, acl=((ResourceType.CLUSTER, AclOperation.DESCRIBE),))
 async def handle_describe_acls(ctx: RequestContext, request: dict) -> dict | None:
     refuse_unknown_acl_elements([request], FILTER_ELEMENTS)
-    return answer_without_authorizer(ctx, AclOperation.DESCRIBE, NO_AUTHORIZER)
+    refused = refuse_acl_request(ctx, AclOperation.DESCRIBE, NO_AUTHORIZER)
+    if refused is not None:
+        return refused
+    resources: dict[tuple, list[dict]] = {}
+    for acl in ctx.broker.acls.describe(acl_filter(request)):
+        entry = {
+            "principal": acl.principal,
+            "host": acl.host,
+            "operation": acl.operation,
+            "permission_type": acl.permission_type,
+        }
+        resources.setdefault((acl.resource_type, acl.resource_name, acl.pattern_type), []).append(entry)
+    return {
+        "error_code": ErrorCode.NONE,
+        "error_message": "",
+        "resources": [
+            {"resource_type": rtype, "resource_name": name, "pattern_type": pattern, "acls": acls}
+            for (rtype, name, pattern), acls in resources.items()
+        ],
+    }

@@ -13,7 +13,7 @@ resource INVALID_REQUEST, as Kafka 4.3.1 answers.
 
 from __future__ import annotations
 
-from kafkapy.acl import AclOperation, ResourceType
+from kafkapy.acl import CLUSTER_NAME, DENIED, DENIED_MESSAGE, AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.broker_config import BrokerConfig, static_properties
 from kafkapy.protocol.errors import ErrorCode, KafkaError
@@ -39,17 +39,27 @@ def broker_resource_error(ctx: RequestContext, name: str) -> KafkaError | None:
     )
 
 
+# What a config resource is authorized on (Kafka's KafkaApis and ConfigAdminManager): a topic's and a
+# group's configs on the topic or group, a broker's, its loggers' and client metrics' on the cluster.
+_CONFIG_ACL_RESOURCE = {
+    ConfigResourceType.TOPIC: ResourceType.TOPIC,
+    ConfigResourceType.GROUP: ResourceType.GROUP,
+    ConfigResourceType.BROKER: ResourceType.CLUSTER,
+    ConfigResourceType.BROKER_LOGGER: ResourceType.CLUSTER,
+    ConfigResourceType.CLIENT_METRICS: ResourceType.CLUSTER,
+}
+
+
 def config_authorization_error(
     ctx: RequestContext, operation: AclOperation, kind: int, name: str
 ) -> KafkaError | None:
-    """A topic's configs are authorized on the topic, a broker's on the cluster (Kafka's KafkaApis)."""
-    if kind == ConfigResourceType.TOPIC and not ctx.authorize(operation, ResourceType.TOPIC, name):
-        return KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED, f"Not authorized to {operation.name} topic {name}")
-    if kind in (ConfigResourceType.BROKER, ConfigResourceType.BROKER_LOGGER) and not ctx.authorize(
-        operation, ResourceType.CLUSTER
-    ):
-        return KafkaError(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, f"Not authorized to {operation.name} the cluster")
-    return None
+    """The error, with Kafka's message, when the principal may not do ``operation`` on the resource's configs."""
+    resource = _CONFIG_ACL_RESOURCE.get(kind)  # type: ignore[call-overload]
+    if resource is None:
+        return None
+    if ctx.authorize(operation, resource, CLUSTER_NAME if resource == ResourceType.CLUSTER else name):
+        return None
+    return KafkaError(DENIED[resource], DENIED_MESSAGE[resource])
 
 
 def _broker_configs(config: BrokerConfig) -> list[dict]:
@@ -138,6 +148,7 @@ def _malformed(resource: dict) -> dict:
     acl=(
         (ResourceType.CLUSTER, AclOperation.DESCRIBE_CONFIGS),
         (ResourceType.TOPIC, AclOperation.DESCRIBE_CONFIGS),
+        (ResourceType.GROUP, AclOperation.DESCRIBE_CONFIGS),
     ),
 )
 async def handle_describe_configs(ctx: RequestContext, request: dict) -> dict:

@@ -3,29 +3,26 @@
 v0: state, protocol type, selected protocol (when Stable) and members with metadata and assignment
     (when Stable).
 v1: throttle time.  v2: same as v1.
-v3: authorized operations on request (there is no authorizer: every group operation is allowed).
+v3: authorized operations on request, from the authorizer.
 v4: members' group instance ids.  v5: flexible.
 v6: an unknown group answers GROUP_ID_NOT_FOUND with a message (KIP-1043); before, state Dead.
 """
 
 from __future__ import annotations
 
-from kafkapy.acl import AclOperation, ResourceType
+from kafkapy.acl import OPERATIONS_NOT_REQUESTED, AclOperation, ResourceType, authorized_operations
 from kafkapy.apis import RequestContext, handler
 from kafkapy.coordinator.group import GroupState
 from kafkapy.protocol.errors import ErrorCode
 
-# AclOperation bits of what a group supports: READ (3), DELETE (6), DESCRIBE (8).
-GROUP_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
-OPERATIONS_NOT_REQUESTED = -(2**31)
 
-
-def _describe(ctx: RequestContext, group_id: str, operations: int) -> dict:
+def _describe(ctx: RequestContext, group_id: str, include_operations: bool) -> dict:
     group = ctx.broker.groups.groups.get(group_id)
-    entry = {"group_id": group_id, "authorized_operations": operations, "error_code": ErrorCode.NONE}
+    entry = {"group_id": group_id, "authorized_operations": OPERATIONS_NOT_REQUESTED, "error_code": ErrorCode.NONE}
     if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
-        entry.update(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED, authorized_operations=OPERATIONS_NOT_REQUESTED)
+        entry.update(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
         return entry
+    entry["authorized_operations"] = authorized_operations(ctx, ResourceType.GROUP, group_id, include_operations)
     if group is None or group.is_in(GroupState.DEAD):
         entry.update(group_state=GroupState.DEAD.value, protocol_type="", protocol_data="", members=[])
         if ctx.version >= 6:
@@ -54,5 +51,5 @@ def _describe(ctx: RequestContext, group_id: str, operations: int) -> dict:
 
 @handler(15, 0, 6, acl=((ResourceType.GROUP, AclOperation.DESCRIBE),))
 async def handle_describe_groups(ctx: RequestContext, request: dict) -> dict:
-    operations = GROUP_OPERATIONS if request.get("include_authorized_operations") else OPERATIONS_NOT_REQUESTED
-    return {"groups": [_describe(ctx, group_id, operations) for group_id in request["groups"]]}
+    include = bool(request.get("include_authorized_operations"))
+    return {"groups": [_describe(ctx, group_id, include) for group_id in request["groups"]]}

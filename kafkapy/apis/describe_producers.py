@@ -6,7 +6,7 @@ v0: flexible; per partition, each producer's id, epoch, last sequence and timest
 
 from __future__ import annotations
 
-from kafkapy.acl import AclOperation, ResourceType
+from kafkapy.acl import DENIED_MESSAGE, AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import topic_name_error
@@ -22,7 +22,11 @@ def _topic_error(ctx: RequestContext, topic: str) -> KafkaError | None:
 
 def _partition(ctx: RequestContext, topic: str, index: int, authorized: bool) -> dict:
     if not authorized:
-        return {"partition_index": index, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED}
+        return {
+            "partition_index": index,
+            "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+            "error_message": DENIED_MESSAGE[ResourceType.TOPIC],
+        }
     error = _topic_error(ctx, topic)
     if error is not None:
         return {"partition_index": index, "error_code": error.code, "error_message": error.message}

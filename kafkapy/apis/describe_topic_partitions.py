@@ -7,7 +7,7 @@ Eligible leader replicas are not tracked (null), as with ELR disabled in Kafka.
 
 from __future__ import annotations
 
-from kafkapy.acl import AclOperation, ResourceType
+from kafkapy.acl import AclOperation, ResourceType, authorized_operations
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis.metadata import topic_entry
 from kafkapy.protocol.common import ZERO_UUID
@@ -36,6 +36,8 @@ async def handle_describe_topic_partitions(ctx: RequestContext, request: dict) -
             topics.append({"error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "name": name, "topic_id": ZERO_UUID})
             continue
         entry = topic_entry(ctx, state)
+        # Always computed, as Kafka's DescribeTopicPartitionsRequestHandler does.
+        entry["topic_authorized_operations"] = authorized_operations(ctx, ResourceType.TOPIC, name)
         first = cursor["partition_index"] if cursor is not None and name == cursor["topic_name"] else 0
         partitions = entry["partitions"][first:]
         if len(partitions) > budget:

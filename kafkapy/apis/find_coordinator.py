@@ -10,7 +10,7 @@ Every group and transactional id is coordinated here; answering creates ``__cons
 
 from __future__ import annotations
 
-from kafkapy.acl import DENIED, AclOperation, ResourceType
+from kafkapy.acl import DENIED, DENIED_MESSAGE, AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
@@ -30,7 +30,7 @@ def _coordinator(ctx: RequestContext, key_type: int, key: str) -> dict:
         return _refused(ErrorCode.INVALID_REQUEST, f"unknown coordinator key type {key_type}")
     resource = ResourceType.GROUP if key_type == GROUP_KEY else ResourceType.TRANSACTIONAL_ID
     if not ctx.authorize(AclOperation.DESCRIBE, resource, key):
-        return _refused(DENIED[resource], f"Not authorized to describe {resource.name} {key}")
+        return _refused(DENIED[resource], DENIED_MESSAGE[resource])
     store = ctx.broker.groups.store if key_type == GROUP_KEY else ctx.broker.transactions.store
     try:
         store.ensure_topic()

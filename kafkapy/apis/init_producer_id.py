@@ -8,6 +8,7 @@ v3: existing producer id/epoch (KIP-360): a transactional producer recovering fr
 v4-v5: same as v3.  v6: two-phase-commit fields (KIP-939), not supported: enable_2pc is refused.
 A transactional id goes to the transaction coordinator, which fences the id's previous producer by
 bumping the epoch (aborting its ongoing transaction first: CONCURRENT_TRANSACTIONS, the client retries).
+It needs WRITE on the transactional id; without one, IDEMPOTENT_WRITE on the cluster or WRITE on a topic.
 """
 
 from __future__ import annotations
@@ -18,11 +19,20 @@ from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import NO_PRODUCER_ID
 
 
+def _may_write_idempotently(ctx: RequestContext) -> bool:
+    """Kafka gives an idempotent producer its id with IDEMPOTENT_WRITE on the cluster or WRITE on any
+    topic (since Kafka 3.0, KIP-679)."""
+    return ctx.authorize(AclOperation.IDEMPOTENT_WRITE, ResourceType.CLUSTER) or ctx.authorize_any(
+        AclOperation.WRITE, ResourceType.TOPIC
+    )
+
+
 @handler(
     22, 0, 6,
     acl=(
         (ResourceType.TRANSACTIONAL_ID, AclOperation.WRITE),
         (ResourceType.CLUSTER, AclOperation.IDEMPOTENT_WRITE),
+        (ResourceType.TOPIC, AclOperation.WRITE),
     ),
 )
 async def handle_init_producer_id(ctx: RequestContext, request: dict) -> dict:
@@ -35,7 +45,7 @@ async def handle_init_producer_id(ctx: RequestContext, request: dict) -> dict:
     txn_id = request["transactional_id"]
     if txn_id is not None and not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
         return {"error_code": ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED}
-    if txn_id is None and not ctx.authorize(AclOperation.IDEMPOTENT_WRITE, ResourceType.CLUSTER):
+    if txn_id is None and not _may_write_idempotently(ctx):
         return {"error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED}
     if txn_id is None:
         producer_id = ctx.broker.producer_ids.next_producer_id()

@@ -4,16 +4,16 @@ v0: an empty topic list means all topics.
 v1: null means all topics, empty means none; rack, controller id, is_internal.
 v2: cluster id.  v3: throttle time.  v4: allow_auto_topic_creation.
 v5: offline replicas.  v6: same as v5.  v7: leader epoch.
-v8: authorized operations (not computed: no ACLs, so the "not requested" sentinel is sent).
+v8: authorized operations of the topics and the cluster, from the authorizer, on request.
 v9: flexible.  v10: topic ids.  v11: drops cluster authorized operations.
 v12: topics may be looked up by id alone.  v13: top-level error code.
 """
 
 from __future__ import annotations
 
-from kafkapy.acl import AclOperation, ResourceType
+from kafkapy.acl import AclOperation, ResourceType, authorized_operations
 from kafkapy.apis import RequestContext, handler
-from kafkapy.apis._common import resolve_topic
+from kafkapy.apis._common import may_create_topic, resolve_topic
 from kafkapy.coordinator.internal_topics import is_internal
 from kafkapy.protocol.common import ZERO_UUID
 from kafkapy.protocol.errors import ErrorCode, KafkaError
@@ -58,7 +58,7 @@ def _requested_topic(ctx: RequestContext, wanted: dict, auto_create: bool) -> di
     elif not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
         return {"error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "name": name, "topic_id": topic_id}
     creates = auto_create and ctx.broker.config.auto_create_topics_enable and name not in ctx.broker.logs.topics
-    if creates and not _may_create(ctx, name):
+    if creates and not may_create_topic(ctx, name):
         # Kafka answers a topic it may not create with TOPIC_AUTHORIZATION_FAILED.
         return {"error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "name": name}
     try:
@@ -74,13 +74,6 @@ def _requested_topic(ctx: RequestContext, wanted: dict, auto_create: bool) -> di
             return {"error_code": exc.code, "name": name}
         return {"error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "name": name}
     return topic_entry(ctx, state)
-
-
-def _may_create(ctx: RequestContext, name: str) -> bool:
-    """Kafka creates a topic for a principal with CREATE on the cluster or on the topic."""
-    return ctx.authorize(AclOperation.CREATE, ResourceType.CLUSTER) or ctx.authorize(
-        AclOperation.CREATE, ResourceType.TOPIC, name
-    )
 
 
 @handler(
@@ -104,9 +97,17 @@ async def handle_metadata(ctx: RequestContext, request: dict) -> dict:
         # v0-v3 always auto-create; v4+ only when the client allows it.
         auto_create = request.get("allow_auto_topic_creation", True)
         topics = [_requested_topic(ctx, t, auto_create) for t in wanted]
+    if request.get("include_topic_authorized_operations"):
+        # Kafka computes them for the topics the principal may describe (a denied one keeps the sentinel).
+        for topic in topics:
+            if topic["name"] is not None and topic["error_code"] != ErrorCode.TOPIC_AUTHORIZATION_FAILED:
+                topic["topic_authorized_operations"] = authorized_operations(ctx, ResourceType.TOPIC, topic["name"])
     return {
         "brokers": broker_entries(ctx),
         "cluster_id": ctx.broker.cluster_id,
         "controller_id": ctx.broker.node_id,
         "topics": topics,
+        "cluster_authorized_operations": authorized_operations(
+            ctx, ResourceType.CLUSTER, requested=bool(request.get("include_cluster_authorized_operations"))
+        ),
     }

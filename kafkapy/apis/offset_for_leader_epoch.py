@@ -2,6 +2,7 @@
 
 v0: end offset per requested epoch.  v1: the epoch the answer belongs to.  v2: current leader epoch
 (fencing) and throttle time.  v3: replica id.  v4: flexible.
+DESCRIBE on each topic, or CLUSTER_ACTION on the cluster for all of them, as in Kafka.
 Every partition has had one leader, this broker, in epoch 0 (what Metadata and Fetch report), so
 epoch 0 ends at the log end offset and later epochs are unknown (-1, -1), as in Kafka's leader
 epoch cache. A current leader epoch above 0 is UNKNOWN_LEADER_EPOCH, below it (but -1, "unknown")
@@ -47,12 +48,17 @@ def _partition(ctx: RequestContext, topic: str, partition: dict, authorized: boo
     return entry
 
 
-@handler(23, 0, 4, acl=((ResourceType.TOPIC, AclOperation.DESCRIBE),))
+@handler(
+    23, 0, 4,
+    acl=((ResourceType.CLUSTER, AclOperation.CLUSTER_ACTION), (ResourceType.TOPIC, AclOperation.DESCRIBE)),
+)
 async def handle_offset_for_leader_epoch(ctx: RequestContext, request: dict) -> dict:
+    # Kafka answers a principal with CLUSTER_ACTION on the cluster (a replica) for every topic.
+    every_topic = ctx.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER)
     return {
         "topics": [
             {"topic": t["topic"], "partitions": [_partition(ctx, t["topic"], p, authorized) for p in t["partitions"]]}
             for t in request["topics"]
-            for authorized in [ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, t["topic"])]
+            for authorized in [every_topic or ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, t["topic"])]
         ]
     }

@@ -21,7 +21,7 @@ import trio
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import CloseConnection, RequestContext, handler
-from kafkapy.apis._common import resolve_topic
+from kafkapy.apis._common import may_create_topic, resolve_topic
 from kafkapy.coordinator.internal_topics import is_internal
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import BatchHeader, check_records, validate_batches
@@ -105,6 +105,14 @@ async def _append(ctx: RequestContext, topic: str, partition: dict, transactiona
     }
 
 
+def _may_auto_create(ctx: RequestContext, name: str) -> bool:
+    """kafkapy's Produce creates a missing topic (Kafka 4 leaves that to Metadata) under Metadata's
+    rule: never an internal one, and only for a principal who may create it."""
+    if is_internal(name) or name in ctx.broker.logs.topics:
+        return False
+    return ctx.broker.config.auto_create_topics_enable and may_create_topic(ctx, name)
+
+
 async def _topic_response(ctx: RequestContext, topic: dict, acks: int, transactional_id: str | None) -> dict:
     name = topic.get("name")
     topic_id = topic.get("topic_id")
@@ -118,7 +126,7 @@ async def _topic_response(ctx: RequestContext, topic: dict, acks: int, transacti
         code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
     else:
         try:
-            state = ctx.broker.topic(name, auto_create=not is_internal(name))
+            state = ctx.broker.topic(name, auto_create=_may_auto_create(ctx, name))
             code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if state is None else ErrorCode.NONE
         except KafkaError as exc:
             code = exc.code
@@ -129,7 +137,15 @@ async def _topic_response(ctx: RequestContext, topic: dict, acks: int, transacti
     return {"name": topic.get("name"), "topic_id": topic_id, "partition_responses": results}
 
 
-@handler(0, 3, 13, acl=((ResourceType.TRANSACTIONAL_ID, AclOperation.WRITE), (ResourceType.TOPIC, AclOperation.WRITE)))
+@handler(
+    0, 3, 13,
+    acl=(
+        (ResourceType.TRANSACTIONAL_ID, AclOperation.WRITE),
+        (ResourceType.TOPIC, AclOperation.WRITE),
+        (ResourceType.CLUSTER, AclOperation.CREATE),
+        (ResourceType.TOPIC, AclOperation.CREATE),
+    ),
+)
 async def handle_produce(ctx: RequestContext, request: dict) -> dict | None:
     acks = request["acks"]
     txn_id = request.get("transactional_id")

@@ -22,8 +22,18 @@ class WireClient:
     A response that answers another correlation id, or does not decode, raises ProtocolError.
     """
 
-    def __init__(self, host: str, port: int, *, client_id: str = "kafkapy-wire", timeout: float = 10.0) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        client_id: str = "kafkapy-wire",
+        timeout: float = 10.0,
+        source_host: str | None = None,
+    ) -> None:
+        """``source_host`` binds the client's end (127.0.0.2: another client host, for ACL host filters)."""
+        source = (source_host, 0) if source_host is not None else None
+        self.sock = socket.create_connection((host, port), timeout=timeout, source_address=source)
         self.client_id = client_id
         self._correlation_id = 0
         self._conn = Connection(our_role=Role.CLIENT)

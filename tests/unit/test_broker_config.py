@@ -144,10 +144,8 @@ def test_bad_properties_name_the_property(props: dict[str, str], message: str) -
 @pytest.mark.parametrize(
     "props",
     [
-        {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer"},
         {"security.inter.broker.protocol": "SSL"},
-        {"super.users": "User:admin"},
-        {"allow.everyone.if.no.acl.found": "false"},
+        {"delegation.token.secret.key": "secret"},
     ],
 )
 def test_security_properties_are_refused_not_ignored(props: dict[str, str]) -> None:
@@ -161,6 +159,38 @@ def test_ssl_properties_without_a_tls_listener_are_refused(name: str) -> None:
     apply_properties(config, {name: "x"})
     with pytest.raises(ConfigError, match=f"^{name} is set but no listener is SSL or SASL_SSL"):
         check_config(config)
+
+
+def test_the_standard_authorizer_and_its_settings_are_kept_for_kafkapy_security() -> None:
+    props = {
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:admin;User:ops",
+        "allow.everyone.if.no.acl.found": "true",
+    }
+    config = BrokerConfig()
+    apply_properties(config, props)
+    assert config.security_properties == props
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "kafka.security.authorizer.AclAuthorizer",
+            "authorizer.class.name=kafka.security.authorizer.AclAuthorizer was removed with ZooKeeper in Kafka 4.0:"
+            " use org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        ),
+        (
+            "com.example.MyAuthorizer",
+            "authorizer.class.name=com.example.MyAuthorizer is not supported: kafkapy implements"
+            " org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        ),
+    ],
+)
+def test_an_authorizer_kafkapy_does_not_implement_stops_the_start(value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as failure:
+        apply_properties(BrokerConfig(), {"authorizer.class.name": value})
+    assert str(failure.value) == message
 
 
 def test_unimplemented_properties_warn_once(caplog: pytest.LogCaptureFixture) -> None:
