@@ -133,14 +133,17 @@ def parse_brokers(text: str) -> list[str]:
     return list(dict.fromkeys(kinds))
 
 
-def build_matrix(sizes: list[int], full: bool) -> list[Workload]:
-    """--full: every size x {1, 6} partitions x acks {1, all} x {none, lz4}. Quick: each size at 1 partition,
-    acks=1, no compression, then 1 KiB (or the first size) with one change at a time: 6 partitions, acks=all, lz4."""
-    if full:
+def build_matrix(sizes: list[int], mode: str) -> list[Workload]:
+    """full: every size x {1, 6} partitions x acks {1, all} x {none, lz4}. quick: each size at 1 partition,
+    acks=1, no compression, then 1 KiB (or the first size) with one change at a time: 6 partitions, acks=all, lz4.
+    plain: each size at 1 partition, acks=1, no compression only."""
+    if mode == "full":
         combos = itertools.product(sizes, (1, 6), ("1", "all"), ("none", "lz4"))
         return [Workload(s, p, a, c) for s, p, a, c in combos]
     base = BASE_SIZE if BASE_SIZE in sizes else sizes[0]
     plain = [Workload(s) for s in sizes]
+    if mode == "plain":
+        return plain
     return plain + [Workload(base, partitions=6), Workload(base, acks="all"), Workload(base, compression="lz4")]
 
 
@@ -557,7 +560,7 @@ def git_state() -> dict[str, object]:
 def settings(opts: argparse.Namespace, workloads: list[Workload]) -> dict[str, object]:
     """Everything that shaped the numbers, for the JSON."""
     return {
-        "mode": "full" if opts.full else "quick",
+        "mode": opts.mode,
         "runs": opts.runs,
         "records_bytes": opts.records_bytes,
         "max_seconds": opts.max_seconds,
@@ -624,6 +627,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="reduced matrix (the default)")
     mode.add_argument("--full", action="store_true", help="sizes x {1,6} partitions x acks {1,all} x {none,lz4}")
+    mode.add_argument("--plain", action="store_true", help="each size at 1 partition, acks=1, no compression only")
     ap.add_argument("--sizes", type=parse_sizes, default=list(QUICK_SIZES), help="record sizes (default 100,1k,16k)")
     ap.add_argument(
         "--records-bytes",
@@ -647,6 +651,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--data-root", type=Path, default=None, help="where brokers' temp dirs go (default system temp)")
     ap.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory of the JSON report")
     opts = ap.parse_args(argv)
+    opts.mode = "full" if opts.full else "plain" if opts.plain else "quick"
     if opts.runs < 1:
         ap.error("--runs must be at least 1")
     if opts.records_bytes <= 0 or opts.max_seconds <= 0:
@@ -656,7 +661,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
-    workloads = build_matrix(opts.sizes, opts.full)
+    workloads = build_matrix(opts.sizes, opts.mode)
     started_at = datetime.now(UTC)
     with sigterm_as_interrupt():
         try:

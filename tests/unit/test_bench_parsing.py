@@ -193,3 +193,11 @@ def test_ssl_ratios_set_each_broker_over_tls_against_the_other_and_against_its_p
         ("kafka-ssl", "kafka"),
     ]
     assert report.ratio_pairs(["kafkapy-disk-ssl", "kafka"]) == []
+
+
+def test_plain_matrix_is_each_size_at_one_partition_acks_1_uncompressed() -> None:
+    compare = _load("compare")
+    assert compare.parse_args(["--plain", "--sizes", "1k,16k"]).mode == "plain"
+    assert compare.build_matrix([1024, 16384], "plain") == [compare.Workload(1024), compare.Workload(16384)]
+    assert len(compare.build_matrix([1024], "quick")) == 4
+    assert len(compare.build_matrix([1024], "full")) == 8
