@@ -122,6 +122,12 @@ def check_properties(config: BrokerConfig, tls_listeners: list[str]) -> None:
             raise TLSConfigError(
                 f"{name} is set but no listener is SSL or SASL_SSL; add one (listeners=SSL://:9093) or remove it"
             )
+        listener = name.split(".")[2] if name.startswith("listener.name.") else None
+        if listener is not None and listener.upper() not in tls_listeners:
+            # A misspelt listener name would leave its listener on the broker-wide settings (no mTLS, say).
+            raise TLSConfigError(
+                f"{name} names no SSL or SASL_SSL listener (those are {', '.join(tls_listeners)}); fix the name"
+            )
 
 
 def _ssl_property(name: str) -> str | None:
@@ -275,7 +281,13 @@ def _read(name: str, location: str) -> bytes:
 
 def _store_type(prefix: str, location: str, data: bytes, written: str | None) -> str:
     """PEM or PKCS12: as written, else from the file's first bytes; TLSConfigError for JKS."""
-    store_type = written.upper() if written else _sniff(data)
+    store_type = written.upper() if written else None
+    if data.startswith(JKS_MAGIC):
+        # A JKS file is named as one whatever the type says (a .jks left with ssl.keystore.type=PKCS12).
+        store_type = "JKS"
+    elif store_type in (None, "JKS"):
+        # Kafka's default type is JKS, and Java's JKS loader reads PKCS12 files too (keystore.type.compat).
+        store_type = _sniff(data)
     if store_type not in STORE_TYPES:
         raise TLSConfigError(f"{prefix}.type={written} is not one of PEM, PKCS12")
     if store_type == "JKS":
@@ -288,8 +300,6 @@ def _store_type(prefix: str, location: str, data: bytes, written: str | None) ->
 
 
 def _sniff(data: bytes) -> str:
-    if data.startswith(JKS_MAGIC):
-        return "JKS"
     return "PEM" if b"-----BEGIN" in data[:4096] else "PKCS12"
 
 

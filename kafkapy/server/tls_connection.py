@@ -26,7 +26,7 @@ from kafkapy.logging_setup import RateLimitedLog
 from kafkapy.protocol.schema import Region
 from kafkapy.security.listeners import Listener
 from kafkapy.security.session import SSL
-from kafkapy.security.tls import NoMatchingRule, TLSSettings, ssl_reason
+from kafkapy.security.tls import TLSSettings, ssl_reason
 from kafkapy.server.server import ClientConnection, _send_all
 
 log = logging.getLogger("kafkapy.server")
@@ -73,7 +73,7 @@ class TLSClientConnection(ClientConnection):
             # On SASL_SSL the principal is SASL's, once the client authenticates.
             try:
                 self.session.principal = self.tls.principal(self.ssl_object)
-            except NoMatchingRule as exc:
+            except ValueError as exc:  # NoMatchingRule, or a certificate OpenSSL took and cryptography cannot read
                 handshake_log.info("closing connection: SSL authentication failed", peer=self.peer, error=str(exc))
                 return False
         return True

@@ -209,7 +209,7 @@ def test_sasl_marker_gives_a_broker_with_a_sasl_listener(pytester: pytest.Pytest
 def test_tls_marker_gives_a_broker_with_an_ssl_listener(pytester: pytest.Pytester) -> None:
     write_suite(
         pytester,
-        test_tls="""
+        test_inner_tls="""
             import pytest
             from confluent_kafka import Producer
 

@@ -180,6 +180,19 @@ def test_client_certificate_dn_mapped_to_the_principal() -> None:
         assert "listener=PLAINTEXT" in kafka.log_text(since)
 
 
+def test_a_certificate_no_rule_maps_is_refused_as_kafka_refuses_it() -> None:
+    config = {"ssl.principal.mapping.rules": "RULE:^CN=admin$/admin/"}
+    with KafkaBroker(tls=True, log_level="info", config=config) as kafka:
+        assert kafka.certs is not None
+        with _tls_socket(kafka.ssl_bootstrap_servers, kafka.certs, client_certificate=True) as sock:
+            assert not _api_versions_answered(sock)
+        # Without a certificate the client is User:ANONYMOUS; no rule is asked.
+        with _tls_socket(kafka.ssl_bootstrap_servers, kafka.certs, client_certificate=False) as sock:
+            assert _api_versions_answered(sock)
+        log = kafka.log_text()
+    assert "SSL authentication failed" in log and "no ssl.principal.mapping.rules rule applies to CN=client" in log
+
+
 def _wait_for(read: Callable[[], list[str]], attempts: int = 200) -> list[str]:
     """Poll ``read()`` until it returns something (the log is written by another process)."""
     for _ in range(attempts):
@@ -283,6 +296,10 @@ def _bad_startups(certs: TestCerts, tmp: Path) -> list[tuple[tuple[str, ...], st
          f"listener SSL: ssl.keystore.location={jks} is a JKS keystore, which kafkapy cannot read; convert it with"
          f" keytool -importkeystore -srckeystore {jks} -destkeystore {tmp / 'broker'}.p12 -deststoretype PKCS12"
          " and set ssl.keystore.type=PKCS12"),
+        ((f"ssl.keystore.location={jks}", "ssl.keystore.type=PKCS12"),
+         f"listener SSL: ssl.keystore.location={jks} is a JKS keystore, which kafkapy cannot read; convert it with"
+         f" keytool -importkeystore -srckeystore {jks} -destkeystore {tmp / 'broker'}.p12 -deststoretype PKCS12"
+         " and set ssl.keystore.type=PKCS12"),
         ((keystore, "ssl.enabled.protocols=TLSv1.1"),
          "listener SSL: ssl.enabled.protocols=TLSv1.1: TLSv1.1 is not supported; use TLSv1.2, TLSv1.3"),
         ((keystore, "ssl.client.auth=required"),
@@ -324,6 +341,20 @@ def test_per_listener_settings_win(certs: TestCerts, tmp_path: Path) -> None:
         cwd=tmp_path,
     )  # fmt: skip
     assert_fails(result, "listener SSL: cannot read ssl.keystore.location=/nonexistent.pem: No such file or directory")
+
+
+def test_settings_of_a_listener_that_is_not_there_are_refused(certs: TestCerts, tmp_path: Path) -> None:
+    # listener.name.external... while the listener is SSL: required client auth would silently not apply.
+    result = serve(
+        *SSL_LISTENER,
+        "--override", f"ssl.keystore.location={certs.broker_pem_keystore}",
+        "--override", "listener.name.external.ssl.client.auth=required",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_fails(
+        result,
+        "listener.name.external.ssl.client.auth names no SSL or SASL_SSL listener (those are SSL); fix the name",
+    )
 
 
 JAVA_LIB = Path(__file__).resolve().parents[2] / "compat_tests" / "apache-kafka" / "target" / "lib"

@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from kafkapy.broker_config import BrokerConfig
 from kafkapy.security.certs import make_test_certs
-from kafkapy.security.tls import NoMatchingRule, PrincipalMapper, certificate_dn, tls_settings
+from kafkapy.security.tls import NoMatchingRule, PrincipalMapper, TLSConfigError, certificate_dn, tls_settings
 
 # Kafka's SslPrincipalMapperTest cases.
 DN = "CN=kafka1,OU=ServiceUsers,O=Unknown,L=Unknown,ST=Unknown,C=Unknown"
@@ -106,3 +106,17 @@ def test_client_auth_per_listener_and_protocol(
         **properties,
     }
     assert tls_settings(config, "EXT", protocol).context.verify_mode == verify_mode
+
+
+def test_store_type_jks_reads_a_pkcs12_file_as_java_does(tmp_path: Path) -> None:
+    certs = make_test_certs(tmp_path)
+    config = BrokerConfig()
+    config.security_properties = {
+        "ssl.keystore.type": "JKS",
+        "ssl.keystore.location": str(certs.broker_keystore),
+        "ssl.keystore.password": certs.password,
+    }
+    tls_settings(config, "SSL", "SSL")
+    config.security_properties["ssl.keystore.type"] = "BKS"
+    with pytest.raises(TLSConfigError, match="ssl.keystore.type=BKS is not one of PEM, PKCS12"):
+        tls_settings(config, "SSL", "SSL")
