@@ -174,8 +174,8 @@ class JwksValidator:
         try:
             header = jwt.get_unverified_header(token)
             algorithm = header.get("alg")
-            key = self._key(header.get("kid"))
-            if algorithm not in SIGNED_ALGORITHMS or key.algorithm_name not in (algorithm, None):
+            declared, key = self._key(header.get("kid"))
+            if algorithm not in SIGNED_ALGORITHMS or declared not in (algorithm, None):
                 raise InvalidToken(f"algorithm {algorithm!r} is not accepted")
             claims = jwt.decode(
                 token,
@@ -186,28 +186,41 @@ class JwksValidator:
                 leeway=self.clock_skew_s,
                 options={"require": ["exp", "iat"], "verify_aud": bool(self.audience)},
             )
-        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        except (jwt.PyJWTError, ValueError, TypeError, OSError) as exc:
             raise InvalidToken(str(exc)) from None
         principal = claims.get(self.sub_claim)
         if not isinstance(principal, str) or not principal:
             raise InvalidToken(f"the {self.sub_claim} claim is missing or not a string")
         return ValidToken(principal, int(float(claims["exp"]) * 1000))
 
-    def _key(self, kid: str | None) -> Any:
-        """The JWKS key named by ``kid`` (the only key when the token names none)."""
-        keys = _jwks(self.jwks_path, self.jwks_path.stat().st_mtime_ns).keys
-        matching = [k for k in keys if k.key_id == kid] if kid is not None else keys
+    def _key(self, kid: str | None) -> tuple[str | None, Any]:
+        """(the ``alg`` it declares, the key) of the JWKS key named by ``kid`` (the only key when the
+        token names none)."""
+        keys = _jwks(self.jwks_path, self.jwks_path.stat().st_mtime_ns)
+        matching = [k for k in keys if k[1].key_id == kid] if kid is not None else keys
         if len(matching) != 1:
             raise InvalidToken(f"no single JWKS key for kid {kid!r}")
         return matching[0]
 
 
 @functools.lru_cache(maxsize=4)
-def _jwks(path: Path, mtime_ns: int) -> Any:
-    """The JWKS file as a PyJWKSet, read again when it changes (Kafka refreshes its JWKS too)."""
+def _jwks(path: Path, mtime_ns: int) -> list[tuple[str | None, Any]]:
+    """The JWKS file's signature keys, each with the ``alg`` it declares, read again when the file
+    changes (Kafka refreshes its JWKS too); keys PyJWT cannot use are skipped, as PyJWKSet does."""
     import jwt
 
-    return jwt.PyJWKSet.from_json(path.read_text())
+    document = json.loads(path.read_text())
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("not a JWKS document (no keys list)")
+    keys = []
+    for data in document["keys"]:
+        try:
+            keys.append((data.get("alg"), jwt.PyJWK(data)))
+        except (jwt.PyJWKError, jwt.InvalidKeyError, AttributeError):
+            continue
+    if not keys:
+        raise ValueError("the JWKS document has no usable key")
+    return keys
 
 
 Validator = UnsecuredValidator | JwksValidator

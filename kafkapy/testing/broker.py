@@ -194,6 +194,7 @@ class KafkaBroker(_TopicAdmin):
         self._log_path = Path(log_path) if log_path is not None else None
         self.startup_timeout = startup_timeout
         self.tls = tls
+        self.sasl = sasl
         # The test certificates of a tls=True broker, made by start() and removed by stop().
         self.certs: TestCerts | None = None
         self._process: BrokerProcess | None = None
@@ -299,6 +300,25 @@ class KafkaBroker(_TopicAdmin):
         if self.certs is None:
             return {BOOTSTRAP_KEY[client]: self.bootstrap_servers}
         return tls_client_config(client, self.ssl_bootstrap_servers, self.certs, client_certificate)
+
+    def sasl_client_config(self, client: str = "confluent", user: str | None = None) -> dict[str, Any]:
+        """Settings for a client of the SASL listener (``sasl=...``): its mechanism, and ``user`` (the first
+        one by default) with its password; over TLS, trusting the test CA, with ``tls=True``. OAUTHBEARER
+        clients send an unsigned JWT for ``user`` (confluent and java; kafka-python needs a token provider)."""
+        if self.sasl is None:
+            raise ValueError("the broker has no SASL listener: start it with sasl=(MECHANISM, {user: password})")
+        mechanism, users = self.sasl
+        mechanism = mechanism.split(",")[0].strip().upper()
+        user = user if user is not None else next(iter(users), "alice")
+        listener = "SASL_SSL" if self.tls else "SASL_PLAINTEXT"
+        bootstrap = self.listener_bootstrap_servers(listener)
+        if self.certs is not None:
+            settings = tls_client_config(client, bootstrap, self.certs, client_certificate=False)
+        elif client in CLIENT_KINDS:
+            settings = {BOOTSTRAP_KEY[client]: bootstrap}
+        else:
+            raise ValueError(f"client is one of {', '.join(CLIENT_KINDS)}, not {client!r}")
+        return {**settings, **sasl_client_settings(client, listener, mechanism, user, users.get(user, ""))}
 
     def _tls_properties(self) -> dict[str, str]:
         """The SSL listener and its certificates, under the properties the caller gave (theirs win)."""
@@ -461,6 +481,43 @@ def tls_client_config(client: str, bootstrap: str, certs: TestCerts, client_cert
             }
         )
     return java
+
+
+def sasl_client_settings(client: str, protocol: str, mechanism: str, user: str, password: str) -> dict[str, Any]:
+    """A client's SASL settings (see KafkaBroker.sasl_client_config)."""
+    if client == "confluent":
+        settings: dict[str, Any] = {"security.protocol": protocol, "sasl.mechanism": mechanism}
+        if mechanism == "OAUTHBEARER":
+            settings["enable.sasl.oauthbearer.unsecure.jwt"] = True
+            settings["sasl.oauthbearer.config"] = f"principal={user}"
+        else:
+            settings.update({"sasl.username": user, "sasl.password": password})
+        return settings
+    if client == "kafka-python":
+        if mechanism == "OAUTHBEARER":
+            raise ValueError("kafka-python's OAUTHBEARER needs sasl_oauth_token_provider: give it one of your own")
+        return {
+            "security_protocol": protocol,
+            "sasl_mechanism": mechanism,
+            "sasl_plain_username": user,
+            "sasl_plain_password": password,
+        }
+    module = {
+        "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+        "OAUTHBEARER": "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule",
+    }.get(mechanism, "org.apache.kafka.common.security.scram.ScramLoginModule")
+    options = (
+        f"unsecuredLoginStringClaim_sub={_jaas_quoted(user)}"
+        if mechanism == "OAUTHBEARER"
+        else f"username={_jaas_quoted(user)} password={_jaas_quoted(password)}"
+    )
+    jaas = f"{module} required {options};"
+    return {"security.protocol": protocol, "sasl.mechanism": mechanism, "sasl.jaas.config": jaas}
+
+
+def _jaas_quoted(value: str) -> str:
+    """A JAAS option value quoted, its quotes and backslashes escaped (kafkapy.security.jaas reads it back)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @asynccontextmanager

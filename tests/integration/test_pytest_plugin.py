@@ -187,7 +187,7 @@ def test_reset_between_tests_with_the_session_broker(pytester: pytest.Pytester) 
 def test_sasl_marker_gives_a_broker_with_a_sasl_listener(pytester: pytest.Pytester) -> None:
     write_suite(
         pytester,
-        test_sasl="""
+        test_sasl_marked="""
             import pytest
             from confluent_kafka import Producer
 
@@ -209,7 +209,7 @@ def test_sasl_marker_gives_a_broker_with_a_sasl_listener(pytester: pytest.Pytest
 def test_tls_marker_gives_a_broker_with_an_ssl_listener(pytester: pytest.Pytester) -> None:
     write_suite(
         pytester,
-        test_inner_tls="""
+        test_tls_marked="""
             import pytest
             from confluent_kafka import Producer
 

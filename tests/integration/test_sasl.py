@@ -8,7 +8,9 @@ import hashlib
 import hmac
 import json
 import logging
+import shutil
 import struct
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -476,3 +478,45 @@ def test_before_authentication_requests_are_held_to_sasl_server_max_receive_size
         client.request(ApiKey.SASL_AUTHENTICATE, 2, {"auth_bytes": b"\0alice\0alice-secret"})
         client.send_raw(promise)
         assert not client.is_closed_by_peer(timeout=1)
+
+
+# --- KafkaBroker.sasl_client_config --------------------------------------------------------------------
+
+
+def test_sasl_client_config_for_confluent_and_kafka_python() -> None:
+    from kafka import KafkaProducer
+
+    with KafkaBroker(sasl=("PLAIN", {"alice": 'pa"ss\\word'}), storage="memory") as kafka:
+        producer = Producer(kafka.sasl_client_config())
+        producer.produce("client-config", b"confluent")
+        assert producer.flush(TIMEOUT) == 0
+        kp = KafkaProducer(**kafka.sasl_client_config("kafka-python"), request_timeout_ms=20000)
+        assert kp.send("client-config", b"kafka-python").get(timeout=TIMEOUT).offset == 1
+        kp.close()
+    with KafkaBroker(sasl=("OAUTHBEARER", {}), storage="memory") as kafka:
+        producer = Producer(kafka.sasl_client_config(user="bob"))
+        producer.produce("client-config", b"token")
+        assert producer.flush(TIMEOUT) == 0
+
+
+JAVA_LIB = Path(__file__).resolve().parents[2] / "compat_tests" / "apache-kafka" / "target" / "lib"
+
+
+@pytest.mark.skipif(
+    shutil.which("java") is None or not (JAVA_LIB / "kafka-clients-4.3.1.jar").exists(),
+    reason="needs java and the Kafka client jars (compat_tests/apache-kafka/target/lib)",
+)
+def test_java_client_over_sasl_ssl(tmp_path: Path) -> None:
+    """Kafka's own client logs in with PLAIN over SASL_SSL with KafkaBroker.sasl_client_config("java")."""
+    with KafkaBroker(tls=True, sasl=("PLAIN", {"alice": "alice-secret"}), storage="memory") as kafka:
+        properties = tmp_path / "client.properties"
+        properties.write_text("".join(f"{k}={v}\n" for k, v in kafka.sasl_client_config("java").items()))
+        result = subprocess.run(
+            ["java", "-cp", f"{JAVA_LIB}/*", str(Path(__file__).parent / "java" / "TlsRoundTrip.java"),
+             str(properties), "java-sasl-ssl"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "consumed: over TLS from Java" in result.stdout

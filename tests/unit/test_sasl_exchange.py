@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -428,3 +429,37 @@ def test_any_jaas_text_parses_or_is_a_value_error(text: str) -> None:
     except ValueError:
         return
     assert entry.flag in ("required", "requisite", "sufficient", "optional")
+
+
+SECRET = b"a symmetric key no JWKS validator may use"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_jwks_validator_key_choice_and_declared_algorithm(tmp_path: Path) -> None:
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    from kafkapy.security.oauthbearer import InvalidToken, JwksValidator
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    jwks = tmp_path / "jwks.json"
+    validator = JwksValidator(jwks)
+    now = int(time.time())
+    claims = {"sub": "alice", "iat": now, "exp": now + 60}
+    rs384 = jwt.encode(claims, key, algorithm="RS384", headers={"kid": "a"})
+    with pytest.raises(InvalidToken):
+        validator.validate(rs384, now * 1000)  # no JWKS file (yet): refused, not a crash
+    jwks.write_text(json.dumps({"keys": [{**public, "kid": "a"}, {"kty": "oct", "k": _b64url(SECRET), "kid": "b"}]}))
+    assert validator.validate(rs384, now * 1000).principal == "alice"  # no declared alg: the token's
+    jwks.write_text(json.dumps({"keys": [{**public, "kid": "a", "alg": "RS256"}]}))
+    os.utime(jwks, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # a new mtime: read again
+    with pytest.raises(InvalidToken, match="RS384"):
+        validator.validate(rs384, now * 1000)
+    hs256 = jwt.encode(claims, SECRET, algorithm="HS256", headers={"kid": "b"})
+    with pytest.raises(InvalidToken):
+        validator.validate(hs256, now * 1000)
