@@ -18,6 +18,8 @@ from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
 from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.security.quotas.store import ClientQuotaStore
+from kafkapy.security.quotas.throttle import ClientQuotaManager
 from kafkapy.security.scram_credentials import ScramCredentialStore
 from kafkapy.storage.cleaner import LogCleaner
 from kafkapy.storage.fs import file_system
@@ -79,6 +81,8 @@ class Broker:
         self.request_hooks: list[PreHandlerHook] = []
         # SCRAM users: what the SCRAM mechanisms check and AlterUserScramCredentials changes.
         self.scram_credentials = ScramCredentialStore.open(config.data_dir, logs.fs, config.sasl_users)
+        # Client quotas (AlterClientQuotas) and their throttling in the request door.
+        self.client_quotas = ClientQuotaManager(config, ClientQuotaStore(config.data_dir, logs.fs), self.clock)
         # Long-polling fetches, by the partition logs they wait on.
         self._fetch_waiters: dict[Log, set[trio.Event]] = {}
         self._nursery: trio.Nursery | None = None
@@ -212,9 +216,9 @@ class Broker:
 
         Every topic is deleted as by DeleteTopics, internal ones included, so consumer groups,
         committed offsets, transactions and the producer state kept per partition go with them;
-        the coordinators then forget what they hold in memory, and every ACL is deleted (super.users
-        stay). Connected clients see a fresh broker: UNKNOWN_TOPIC_OR_PARTITION, unknown members,
-        offsets starting at 0 for re-created topics.
+        the coordinators then forget what they hold in memory, every ACL is deleted (super.users
+        stay) and client quotas are removed. Connected clients see a fresh broker:
+        UNKNOWN_TOPIC_OR_PARTITION, unknown members, offsets starting at 0 for re-created topics.
         Producer ids keep counting up so that an id is never handed out twice (ProducerIdManager).
         """
         for name in list(self.logs.topics):
@@ -223,11 +227,12 @@ class Broker:
         self.transactions.reset()
         if self.acls is not None:
             self.acls.clear()
+        self.client_quotas.store.clear()
         # Long-polling fetches on deleted logs return now and see the topic gone.
         for waiters in self._fetch_waiters.values():
             for waiter in waiters:
                 waiter.set()
-        log.info("reset: every topic, group, transaction and ACL removed")
+        log.info("reset: every topic, group, transaction, ACL and client quota removed")
 
     def close(self) -> None:
         self.logs.close()

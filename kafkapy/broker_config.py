@@ -97,6 +97,9 @@ class BrokerConfig:
     transactional_id_expiration_ms: int = 7 * 24 * 3600 * 1000
     transaction_abort_timed_out_transaction_cleanup_interval_ms: int = 10000
     transaction_remove_expired_transaction_cleanup_interval_ms: int = 3600000
+    # Client quotas are measured over Kafka's quota.window.num (11) windows of quota.window.size.seconds (1).
+    quota_window_num: int = 11
+    quota_window_size_seconds: int = 1
 
     # kafkapy.sasl.users ("alice:alice-secret,bob:bob-secret"): users every enabled SASL mechanism
     # accepts (PLAIN checks the password, SCRAM credentials are made from it at start-up), so a test
@@ -276,6 +279,8 @@ _PROPERTIES: dict[str, tuple[str, Callable[[str], object]]] = {
         "transaction_remove_expired_transaction_cleanup_interval_ms",
         _positive,
     ),
+    "quota.window.num": ("quota_window_num", _positive),
+    "quota.window.size.seconds": ("quota_window_size_seconds", _positive),
 }
 _MINUTES = {"offsets.retention.minutes": "offsets_retention_ms"}
 _LISTENERS = ("listeners", "advertised.listeners")

@@ -68,6 +68,8 @@ def _string(name: str, names: Names) -> str:
         return names.transactional_id
     if name == "protocol_type":
         return "consumer"
+    if name == "entity_type":
+        return "user"  # a client quota entity
     if name in ("member_id", "value", "transactional_id_pattern"):
         return ""
     return "x"

@@ -9,6 +9,8 @@ decides what is served, as Kafka's SaslServerAuthenticator does before KafkaApis
 broker's ``request_hooks`` may answer the request with an error
 (injected faults, quotas: franz-go kfake's ``tryControl``). A handler that fails unexpectedly answers
 UNKNOWN_SERVER_ERROR, built from the specs like Kafka's ``getErrorResponse``, and the connection stays open.
+Once a client quota is stored, each answered request is recorded against its client's quotas
+(kafkapy/security/quotas/throttle.py) and the answer carries how long the connection is then muted.
 """
 
 from __future__ import annotations
@@ -44,12 +46,17 @@ PreHandlerHook = Callable[[RequestContext], ErrorCode | None]
 
 @dataclass(slots=True)
 class Answer:
-    """A response body, encoded in the request's version unless ``version`` says otherwise."""
+    """A response body, encoded in the request's version unless ``version`` says otherwise.
 
-    body: dict
+    ``throttle_s``: how long the connection reads no request after this answer (Kafka mutes a
+    throttled client's channel once the response is sent); a body of None sends nothing (acks=0).
+    """
+
+    body: dict | None
     version: int | None = None
     # Close the connection once this answer is sent.
     close: bool = False
+    throttle_s: float = 0.0
 
 
 async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
@@ -74,9 +81,13 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
     if (refusal := _authentication_door(ctx, request)) is not None:
         return refusal
     hooks = ctx.broker.request_hooks
+    quotas = ctx.broker.client_quotas
+    metered = quotas.enabled
     try:
         if hooks and (code := _run_hooks(hooks, ctx)) is not None:
             return error_answer(request, code)
+        if metered:
+            cpu_started = quotas.before_handler(ctx.principal, request)
         body = await handler.func(ctx, request.body)
     except CloseConnection as exc:
         handler_closed_log.info("closing connection", api=handler.name, peer=ctx.peer, reason=str(exc))
@@ -101,6 +112,8 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
                 "ms": round((time.perf_counter() - started) * 1000, 3),
             },
         )
+    if metered and (throttle_ms := quotas.throttle_ms(ctx.principal, request, body, cpu_started)):
+        return Answer(body, throttle_s=throttle_ms / 1000)
     return None if body is None else Answer(body)
 
 

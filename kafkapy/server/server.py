@@ -223,13 +223,17 @@ class ClientConnection:
             self.conn.set_max_request_size(self.broker.config.socket_request_max_bytes)
         if answer is None:
             return True
-        await self._send(self.conn.encode_response(request, answer.body, answer.version))
+        if answer.body is not None:
+            await self._send(self.conn.encode_response(request, answer.body, answer.version))
         if answer.close:
             # The client reads the answer before it sees the close (kafka-python drops bytes that
             # arrive with the end of the stream); Kafka delays these closes by
             # connection.failed.authentication.delay.ms, 100 ms by default.
             await trio.sleep(CLOSE_AFTER_ANSWER_S)
             return False
+        if answer.throttle_s:
+            # A throttled client: like Kafka, the response goes at once, then no request is read for that long.
+            await trio.sleep(answer.throttle_s)
         return True
 
     async def _send(self, chunks: list[bytes | Region]) -> None:
