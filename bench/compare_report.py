@@ -17,6 +17,8 @@ Summary = dict[str, Any]
 Report = Mapping[str, Any]
 KAFKAPY_KINDS = ("kafkapy-disk", "kafkapy-memory")
 OTHER_KINDS = ("tansu", "kafka", "kafkapy-baseline")
+# Over TLS: kafkapy against Kafka, both through SSL; and each through SSL against itself through PLAINTEXT.
+SSL_PAIRS = (("kafkapy-disk-ssl", "kafka-ssl"), ("kafkapy-disk-ssl", "kafkapy-disk"), ("kafka-ssl", "kafka"))
 MIB = 1024
 
 
@@ -86,10 +88,18 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
+def ratio_pairs(kinds: Iterable[str]) -> list[tuple[str, str]]:
+    """The (numerator, denominator) brokers of the ratios, of those measured: each kafkapy kind against
+    Tansu, Kafka and the baseline, and the SSL_PAIRS."""
+    measured = set(kinds)
+    pairs = [*((k, o) for k in KAFKAPY_KINDS for o in OTHER_KINDS), *SSL_PAIRS]
+    return [(a, b) for a, b in pairs if a in measured and b in measured]
+
+
 def ratios(summary: Mapping[str, Summary], workload_keys: list[str]) -> dict[str, dict[str, dict[str, float | None]]]:
-    """Throughput (msgs/s) of each kafkapy kind divided by Tansu's and Kafka's, per workload and phase."""
+    """Throughput (msgs/s) of each pair of ratio_pairs, first ÷ second, per workload and phase."""
     out: dict[str, dict[str, dict[str, float | None]]] = {}
-    pairs = [(k, o) for k in KAFKAPY_KINDS for o in OTHER_KINDS if k in summary and o in summary]
+    pairs = ratio_pairs(summary)
     for key in [*workload_keys, "python_client"]:
         out[key] = {}
         for phase in ("produce", "consume"):
@@ -174,7 +184,7 @@ def _throughput_tables(report: Report, kinds: list[str], keys: list[str]) -> lis
     summary: Mapping[str, Summary] = report["medians"]
     ratios_: Mapping[str, Mapping[str, Mapping[str, float | None]]] = report["ratios"]
     rows, ratio_rows, cpu_rows = [], [], []
-    ratio_cols = [f"{k}/{o}" for k in KAFKAPY_KINDS for o in OTHER_KINDS if k in kinds and o in kinds]
+    ratio_cols = [f"{k}/{o}" for k, o in ratio_pairs(kinds)]
     for key in keys:
         for phase in ("produce", "consume"):
             cells = [_phase_summary(summary[k], key, phase) for k in kinds]
@@ -185,7 +195,7 @@ def _throughput_tables(report: Report, kinds: list[str], keys: list[str]) -> lis
     lines = ["### Throughput (median; MB = 10^6 bytes of record values)", ""]
     lines += _table(["workload", "phase", *kinds], rows)
     if ratio_cols:
-        lines += ["", "### Ratios (kafkapy ÷ other broker, throughput; > 1 means kafkapy is faster)", ""]
+        lines += ["", "### Ratios (first broker ÷ second, throughput; > 1 means the first is faster)", ""]
         lines += _table(["workload", "phase", *(c.replace("/", " ÷ ") for c in ratio_cols)], ratio_rows)
     lines += ["", "### Broker CPU seconds per GB of record values moved (median; lower is better)", ""]
     lines += _table(["workload", "phase", *kinds], cpu_rows)
@@ -241,11 +251,25 @@ def _startup_table(report: Report, kinds: list[str]) -> list[str]:
         idle = _median(s, "idle_rss_kib")
         after = summary[k].get("rss_after_load_kib")
         rows.append([k, start, _mib(idle), _mib(after)])
-    return [
+    lines = [
         "### Start-up and memory (median)",
         "",
         *_table(["broker", "process start → first Metadata answered", "idle RSS", "RSS after the load"], rows),
     ]
+    return lines + _tls_lines(report, kinds)
+
+
+def _tls_lines(report: Report, kinds: list[str]) -> list[str]:
+    """What each SSL listener agreed with a Python ssl client, from the first round that asked."""
+    lines = []
+    for k in kinds:
+        seen = [r["tls"] for r in report["rounds"].get(k, []) if isinstance(r.get("tls"), Mapping)]
+        if seen:
+            tls = seen[0]
+            agreed = f"{tls.get('protocol')} {tls.get('cipher')} (client: {tls.get('client_openssl')})"
+            text = tls.get("error") or agreed
+            lines.append(f"{k}: SSL listener, {text}")
+    return ["", *lines] if lines else []
 
 
 def _mib(kib: float | None) -> str:

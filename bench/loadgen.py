@@ -23,6 +23,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections import deque
@@ -421,14 +422,21 @@ def end_to_end(
     *,
     timeout: float,
     first_output_timeout: float = 15.0,
+    command_config: Mapping[str, object] | None = None,
 ) -> tuple[ToolRun, EndToEndSummary]:
     """EndToEndLatency: `records` round trips (produce one record, poll until it is consumed).
 
     The tool prints a line after its first round trip; if that has not come within
-    `first_output_timeout` s the broker is not delivering (the tool itself would wait 60 s per poll)."""
+    `first_output_timeout` s the broker is not delivering (the tool itself would wait 60 s per poll).
+    `command_config`: client settings of its producer and consumer (the tool reads them from a file)."""
     args = ["--bootstrap-server", bootstrap, "--topic", topic, "--num-records", str(records)]
     args += ["--producer-acks", acks, "--record-size", str(record_size)]
-    run = run_tool(END_TO_END_MAIN, args, timeout, first_output_timeout=first_output_timeout)
+    with tempfile.TemporaryDirectory(prefix="e2e-") as tmp:
+        if command_config:
+            path = Path(tmp) / "client.properties"
+            path.write_text("".join(f"{line}\n" for line in _props(command_config)))
+            args += ["--command-config", str(path)]
+        run = run_tool(END_TO_END_MAIN, args, timeout, first_output_timeout=first_output_timeout)
     if run.timed_out or run.returncode != 0:
         raise LoadgenError(f"EndToEndLatency {run.failure_detail()}")
     return run, parse_end_to_end_output(run.stdout)

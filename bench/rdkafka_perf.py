@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -238,16 +239,25 @@ def library_version() -> str:
 # --- running ---------------------------------------------------------------------------------------------
 
 
-def _conf(conf: dict[str, object]) -> list[str]:
+def _conf(conf: Mapping[str, object]) -> list[str]:
     return [arg for k, v in conf.items() for arg in ("-X", f"{k}={v}")]
 
 
 def produce(
-    bootstrap: str, topic: str, records: int, size: int, *, acks: str, compression: str | None, timeout: float
+    bootstrap: str,
+    topic: str,
+    records: int,
+    size: int,
+    *,
+    acks: str,
+    compression: str | None,
+    timeout: float,
+    conf: Mapping[str, object] | None = None,
 ) -> tuple[loadgen.ToolRun, PerfSummary]:
-    """`records` messages of `size` bytes as fast as possible, spread over the partitions at random."""
+    """`records` messages of `size` bytes as fast as possible, spread over the partitions at random;
+    `conf`: more librdkafka settings (security.protocol=SSL and its CA for an SSL listener)."""
     cmd = [str(ensure_binary()), "-P", "-t", topic, "-s", str(size), "-c", str(records), "-b", bootstrap]
-    cmd += ["-a", acks, "-q", "-u", *_conf(PRODUCER_CONF)]
+    cmd += ["-a", acks, "-q", "-u", *_conf(PRODUCER_CONF), *_conf(conf or {})]
     if compression:
         cmd += ["-z", compression]
     run = loadgen.run_command(cmd, timeout, env=library_env())
@@ -262,13 +272,20 @@ def produce(
 
 
 def consume(
-    bootstrap: str, topic: str, partitions: int, records: int, *, timeout: float
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    records: int,
+    *,
+    timeout: float,
+    conf: Mapping[str, object] | None = None,
 ) -> tuple[loadgen.ToolRun, PerfSummary]:
-    """Read `records` messages from the beginning of every partition (assigned, no consumer group)."""
+    """Read `records` messages from the beginning of every partition (assigned, no consumer group);
+    `conf`: more librdkafka settings, as for produce."""
     cmd = [str(ensure_binary()), "-C", "-t", topic, "-o", "beginning", "-c", str(records), "-b", bootstrap]
     for partition in range(partitions):
         cmd += ["-p", str(partition)]
-    cmd += ["-q", "-u", *_conf(CONSUMER_CONF), *_conf(FETCH_DEBUG)]
+    cmd += ["-q", "-u", *_conf(CONSUMER_CONF), *_conf(FETCH_DEBUG), *_conf(conf or {})]
     run = loadgen.run_command(cmd, timeout, env=library_env(), keep_stderr=FetchLogFilter())
     if run.timed_out or run.returncode != 0:
         raise loadgen.LoadgenError(f"rdkafka_performance -C {run.failure_detail()}")

@@ -149,3 +149,55 @@ def test_baseline_broker_runs_kafkapy_from_the_checkout_kafkapy_baseline_names(
     assert baseline.kind == brokers.BASELINE_KIND and current.kind == "kafkapy-disk"
     assert baseline.env()["PYTHONPATH"].split(":")[0] == str(checkout.resolve())
     assert current.env()["PYTHONPATH"].split(":")[0] == str(brokers.REPO_ROOT)
+
+
+def test_ssl_kinds_listen_on_ssl_beside_plaintext_with_the_same_keystore_properties(tmp_path: Path) -> None:
+    brokers = _load("brokers")
+    kafkapy, kafka = (brokers.make_broker(kind, tmp_path) for kind in brokers.SSL_KINDS)
+    assert (kafkapy.kind, kafka.kind) == ("kafkapy-disk-ssl", "kafka-ssl")
+    with pytest.raises(RuntimeError, match="not running"):
+        kafkapy.bootstrap  # noqa: B018 (the property raises before the start)
+    command = kafkapy.command(9092)
+    listeners = [command[i + 1] for i, arg in enumerate(command) if arg == "--listener"]
+    assert listeners == ["PLAINTEXT://127.0.0.1:9092", f"SSL://127.0.0.1:{kafkapy.ssl_port}"]
+    overrides = dict(command[i + 1].split("=", 1) for i, arg in enumerate(command) if arg == "--override")
+    assert overrides == kafkapy.tls.broker_properties()
+    assert overrides["ssl.keystore.location"].endswith("broker.p12")
+    assert kafkapy.client_settings == {"security.protocol": "SSL", "ssl.ca.location": str(kafkapy.tls.certs.ca)}
+    assert kafkapy.java_settings["ssl.truststore.location"] == str(kafkapy.tls.certs.truststore)
+    assert brokers.make_broker("kafkapy-disk", tmp_path).client_settings == {}
+
+    kafka._kafka.work_dir.mkdir(parents=True)  # as ReferenceKafka.start() does first
+    config = kafka._kafka._write_config(9092, 9093)
+    properties = dict(line.split("=", 1) for line in config.read_text().splitlines())  # the last line of a name wins
+    ssl_port = kafka._kafka.ssl_port
+    assert properties["listeners"].split(",") == [
+        "PLAINTEXT://127.0.0.1:9092",
+        f"SSL://127.0.0.1:{ssl_port}",
+        "CONTROLLER://127.0.0.1:9093",
+    ]
+    assert properties["listener.security.protocol.map"] == "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL"
+    assert {k: v for k, v in properties.items() if k.startswith("ssl.")} == kafka.tls.broker_properties()
+    for broker in (kafkapy, kafka):
+        broker.close()
+
+
+def test_ssl_ratios_set_each_broker_over_tls_against_the_other_and_against_its_plaintext() -> None:
+    compare = _load("compare")
+    report = _load("compare_report")
+    kinds = compare.parse_brokers("kafkapy-disk,kafkapy-disk-ssl,kafka,kafka-ssl")
+    assert report.ratio_pairs(kinds) == [
+        ("kafkapy-disk", "kafka"),
+        ("kafkapy-disk-ssl", "kafka-ssl"),
+        ("kafkapy-disk-ssl", "kafkapy-disk"),
+        ("kafka-ssl", "kafka"),
+    ]
+    assert report.ratio_pairs(["kafkapy-disk-ssl", "kafka"]) == []
+
+
+def test_plain_matrix_is_each_size_at_one_partition_acks_1_uncompressed() -> None:
+    compare = _load("compare")
+    assert compare.parse_args(["--plain", "--sizes", "1k,16k"]).mode == "plain"
+    assert compare.build_matrix([1024, 16384], "plain") == [compare.Workload(1024), compare.Workload(16384)]
+    assert len(compare.build_matrix([1024], "quick")) == 4
+    assert len(compare.build_matrix([1024], "full")) == 8
