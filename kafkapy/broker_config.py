@@ -27,7 +27,7 @@ from kafkapy.kafka_properties import (
     parse_properties,
 )
 from kafkapy.security.listeners import SSL_PROTOCOLS, Listener, ListenerError, parse_listeners
-from kafkapy.security.session import PLAINTEXT
+from kafkapy.security.session import PLAINTEXT, SECURITY_PROTOCOLS
 from kafkapy.storage.log_manager import DEFAULT_MAX_BROKER_PARTITIONS, MAX_BROKER_PARTITIONS_CONFIG
 from kafkapy.topic_configs import BROKER_SYNONYMS, INT_MAX, LONG_MAX, validate_broker_property
 
@@ -286,7 +286,6 @@ _MINUTES = {"offsets.retention.minutes": "offsets_retention_ms"}
 _LISTENERS = ("listeners", "advertised.listeners")
 # Read with listeners, to know each listener's security protocol and which one clients use.
 _LISTENER_SETTINGS = ("listener.security.protocol.map", "controller.listener.names")
-SECURITY_PROTOCOLS = ("SSL", "SASL_PLAINTEXT", "SASL_SSL")
 # Listen on every address; never one a client can connect to.
 WILDCARD_HOSTS = ("0.0.0.0", "::")
 # Properties that only mean something with authentication or ACLs (super.users and
@@ -379,15 +378,13 @@ def _suggestion(name: str) -> str:
 
 
 def _refuse_security(props: Mapping[str, str]) -> None:
-    """ConfigError for a property that asks for SSL, SASL, delegation tokens or an authorizer.
-
-    kafkapy implements none of them yet; starting without would serve in the clear and to anyone
-    what the properties meant to protect, so it does not start (never fail open).
-    """
+    """ConfigError for a security property kafkapy cannot honour: a SASL setting kafkapy.security.sasl
+    refuses, an authorizer other than the StandardAuthorizer, delegation tokens, a secured inter-broker
+    protocol. Starting without it would serve what it meant to protect, so it does not start (never
+    fail open); ssl.* is checked by check_config once every property is in."""
     from kafkapy.security.sasl import sasl_refusal
 
     for name, value in props.items():
-        # ssl.* is kafkapy.security.tls's, checked by check_config once every property is in.
         per_listener = name.startswith("listener.name.") and ".sasl." in name
         if name.startswith("sasl.") or per_listener:
             if (reason := sasl_refusal(name, value)) is not None:
@@ -397,7 +394,8 @@ def _refuse_security(props: Mapping[str, str]) -> None:
             _check_authorizer_class(value.strip())
         elif name in _AUTHORIZATION and name not in _AUTHORIZER_SETTINGS and value.strip():
             raise ConfigError(f"{name} is not supported: {_NO_SECURITY}")
-        if name == "security.inter.broker.protocol" and value.strip() in SECURITY_PROTOCOLS:
+        protocol = value.strip()
+        if name == "security.inter.broker.protocol" and protocol != PLAINTEXT and protocol in SECURITY_PROTOCOLS:
             raise ConfigError(f"{name}={value} is not supported: {_NO_SECURITY}")
 
 

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from kafkapy.security.tls import TLSSettings
 
 log = logging.getLogger("kafkapy.server")
+# What one socket read returns (a byte count for readv, bytes for read).
+_Read = TypeVar("_Read")
 # Lines a client can cause by sending bad frames, at most a few a second however many connections
 # send them (a fuzzer grew the log by megabytes without it); dispatch limits its own the same way.
 bad_frame_log = RateLimitedLog(log)
@@ -186,21 +188,25 @@ class ClientConnection:
         The read is tried first and the socket waited on only when it has nothing; the task
         yields once per receive either way, as trio's own ``recv_into`` does.
         """
-        while True:
-            try:
-                received = os.readv(self.sock.fileno(), [self.conn.get_buffer()])
-            except BlockingIOError:
-                if not await self._wait_readable():
-                    return False
-                continue
-            except OSError:
-                return False
-            break
+        # The buffer is asked for at each try: a long wait gives it back (_wait_readable).
+        received = await self._read_socket(lambda fd: os.readv(fd, [self.conn.get_buffer()]))
         if not received:
             return False
         self.conn.buffer_updated(received)
         await trio.lowlevel.checkpoint()
         return True
+
+    async def _read_socket(self, read: Callable[[int], _Read]) -> _Read | None:
+        """``read(fd)`` of the socket, waiting for it only when it has nothing; None once the client
+        has gone, the read failed, or the client stayed idle past connections.max.idle.ms."""
+        while True:
+            try:
+                return read(self.sock.fileno())
+            except BlockingIOError:
+                if not await self._wait_readable():
+                    return None
+            except OSError:
+                return None
 
     async def _wait_readable(self) -> bool:
         """Wait for the client's next bytes; False when it stays idle for connections.max.idle.ms.

@@ -80,19 +80,11 @@ class TLSClientConnection(ClientConnection):
 
     async def _fill(self) -> bool:
         """Raw bytes from the socket into OpenSSL; False when the client has gone or stayed idle too long."""
-        while True:
-            try:
-                data = os.read(self.sock.fileno(), RAW_READ_SIZE)
-            except BlockingIOError:
-                if not await self._wait_readable():
-                    return False
-                continue
-            except OSError:
-                return False
-            if not data:
-                return False
-            self.incoming.write(data)
-            return True
+        data = await self._read_socket(lambda fd: os.read(fd, RAW_READ_SIZE))
+        if not data:
+            return False
+        self.incoming.write(data)
+        return True
 
     async def _flush(self) -> None:
         """Send what OpenSSL has written (handshake messages, encrypted records)."""
