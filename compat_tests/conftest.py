@@ -21,9 +21,10 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from reference_kafka import ReferenceKafka  # noqa: E402
+from reference_kafka import ReferenceKafka, ReferenceKafkaError, assemble  # noqa: E402
 from scenarios import Target  # noqa: E402
 from secured import SecuredBroker, start_secured  # noqa: E402
+from wire_diff import WirePair  # noqa: E402
 
 from tests.broker_process import BrokerProcess  # noqa: E402
 
@@ -105,6 +106,33 @@ def secured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     kind = "reference" if request.config.getoption("--reference-kafka") else "kafkapy"
     with start_secured(kind, tmp_path_factory.mktemp("secured-broker")) as broker:
         yield broker
+
+
+# kafkapy settings that differ from its defaults so both brokers of a wire diff are configured alike
+# (reference_kafka.py's server.properties).
+WIRE_DIFF_OVERRIDES = ("offsets.topic.num.partitions=3",)
+
+
+@pytest.fixture(scope="session")
+def wire_pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WirePair]:
+    """A fresh kafkapy and a reference Apache Kafka 4.3.1 for wire diffs (wire_diff.py), started once per
+    session when a test_wire_* test first runs. Skipped with --bootstrap (no second broker to compare) and
+    with --reference-kafka (the kafkapy pass already compared both)."""
+    if request.config.getoption("--bootstrap") or request.config.getoption("--reference-kafka"):
+        pytest.skip("wire diffs start both brokers themselves and run in the kafkapy pass")
+    try:
+        assemble()
+    except ReferenceKafkaError as exc:
+        pytest.skip(f"no reference Kafka to compare with: {exc}")
+    base = tmp_path_factory.mktemp("wire-diff")
+    overrides = tuple(arg for o in WIRE_DIFF_OVERRIDES for arg in ("--override", o))
+    ours = BrokerProcess(base / "kafkapy", log_path=base / "kafkapy.log", extra_args=overrides)
+    ours.start()
+    try:
+        with ReferenceKafka(base / "reference") as kafka:
+            yield WirePair(ours.bootstrap, kafka.bootstrap)
+    finally:
+        ours.close()
 
 
 @pytest.fixture(scope="session")

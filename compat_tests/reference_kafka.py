@@ -34,6 +34,8 @@ ASSEMBLE_TIMEOUT_S = 600.0
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
 READY_LINE = "Kafka Server started"
+# The broker and the admin tools (kafka_tools.py); a lib dir missing one is assembled again.
+REQUIRED_JARS = ("kafka_2.13-4.3.1.jar", "kafka-tools-4.3.1.jar")
 
 LOG4J2 = """\
 rootLogger.level = WARN
@@ -53,7 +55,7 @@ class ReferenceKafkaError(RuntimeError):
 
 def assemble(timeout: float = ASSEMBLE_TIMEOUT_S) -> Path:
     """Download Kafka and its runtime dependencies into apache-kafka/target/lib (once); return that dir."""
-    if (LIB_DIR / "kafka_2.13-4.3.1.jar").exists():
+    if all((LIB_DIR / jar).exists() for jar in REQUIRED_JARS):
         return LIB_DIR
     mvn = shutil.which("mvn")
     if mvn is None:
