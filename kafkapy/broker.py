@@ -17,6 +17,7 @@ from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE
 from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_use
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
 from kafkapy.coordinator.transaction_log import TransactionStateTopic
+from kafkapy.dynamic_broker_config import DynamicBrokerConfig
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.security.quotas.store import ClientQuotaStore
 from kafkapy.security.quotas.throttle import ClientQuotaManager
@@ -59,6 +60,8 @@ class Broker:
     def __init__(self, config: BrokerConfig, logs: LogManager) -> None:
         self.config = config
         self.logs = logs
+        # Broker configs changed at run time (AlterConfigs on a BROKER resource), over server.properties.
+        self.dynamic_config = DynamicBrokerConfig()
         # Every append, whoever makes it (Produce, the coordinators), wakes fetches and schedules flushes.
         logs.set_offsets_listener(self)
         # The one wall clock (kafkapy/clock.py): the log manager's, handed to everything that reads the time.
