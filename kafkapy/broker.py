@@ -146,6 +146,17 @@ class Broker:
     def cluster_id(self) -> str:
         return self.logs.cluster_id
 
+    @property
+    def registered_brokers(self) -> frozenset[int]:
+        """The node ids a partition may be placed on (Kafka's registered brokers): this node alone."""
+        return frozenset({self.node_id})
+
+    def replicas(self, topic: str, partition: int) -> list[int]:
+        """A partition's replica set, leader first (Kafka's PartitionRegistration.replicas), as Metadata
+        and the reassignment APIs read it: on one node every partition lives here, so a reassignment to
+        it leaves this unchanged; a simulated multi-broker mode keeps its placements behind this."""
+        return [self.node_id]
+
     def topic(self, name: str, *, auto_create: bool = False) -> TopicState | None:
         """The topic called ``name``; created with num.partitions when asked and allowed (an internal
         topic as its coordinator creates it).

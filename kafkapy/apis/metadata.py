@@ -26,18 +26,19 @@ def broker_entries(ctx: RequestContext) -> list[dict]:
 
 
 def topic_entry(ctx: RequestContext, state: TopicState) -> dict:
-    node = ctx.broker.node_id
-    partitions = [
-        {
-            "error_code": ErrorCode.NONE,
-            "partition_index": index,
-            "leader_id": node,
-            "leader_epoch": 0,
-            "replica_nodes": [node],
-            "isr_nodes": [node],
-        }
-        for index in range(len(state.partitions))
-    ]
+    partitions = []
+    for index in range(len(state.partitions)):
+        replicas = ctx.broker.replicas(state.name, index)
+        partitions.append(
+            {
+                "error_code": ErrorCode.NONE,
+                "partition_index": index,
+                "leader_id": replicas[0],
+                "leader_epoch": 0,
+                "replica_nodes": replicas,
+                "isr_nodes": replicas,
+            }
+        )
     return {
         "error_code": ErrorCode.NONE,
         "name": state.name,
