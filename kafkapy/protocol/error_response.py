@@ -7,7 +7,8 @@ it walks the response schema next to the request's, sets each ``error_code``, co
 items' keys (names, ids, partition indexes) into the response items, and leaves the rest at their
 defaults. A response field mirrors the request field of its own name, or those its spec names with
 ``mirrors=`` (Produce's ``responses`` answer ``topic_data``): a value the first present one, an array
-the items of all present ones, in order.
+the items of all present ones, in order; a dotted name (``dirs.topics``) mirrors the items of an
+array nested in another, flattened.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _KEYS = frozenset(
     {
         "name",
         "topic",
+        "topic_name",
         "topic_id",
         "index",
         "partition",
@@ -91,6 +93,11 @@ def _struct(
         if f.name == "high_watermark":
             out[f.name] = -1  # Kafka's FetchResponse.INVALID_HIGH_WATERMARK
             continue
+        nested = [path for path in f.mirrors if "." in path]
+        if nested and _carries_error(f):
+            items = [pair for path in nested for pair in _flattened(requested, source, path, version)]
+            out[f.name] = [_item(f, m, item, version, code, message) for m, item in items]
+            continue
         matches = [requested[n] for n in (*f.mirrors, f.name) if n in requested and requested[n].tag is None]
         if not matches:
             continue
@@ -104,6 +111,20 @@ def _struct(
         elif f.name in _KEYS and f.type == match.type:
             out[f.name] = value
     return out
+
+
+def _flattened(requested: dict[str, FieldSpec], source: Any, path: str, version: int) -> list[tuple[FieldSpec, Any]]:
+    """The items of a request array nested in another (``dirs.topics``: the topics of every dir, in
+    order), each with its field spec: AlterReplicaLogDirs answers per topic what it asks per dir."""
+    head, _, rest = path.partition(".")
+    spec = requested.get(head)
+    if spec is None or source is None:
+        return []
+    items = source.get(head) or ()
+    if not rest:
+        return [(spec, item) for item in items]
+    inner = _present(spec.fields, version)
+    return [pair for item in items for pair in _flattened(inner, item, rest, version)]
 
 
 def _item(
