@@ -1,11 +1,12 @@
 """What several handlers share: finding the topic a request names, by name or by topic id; the ACL
-APIs' checks before they touch the ACLs, and their filters.
+APIs' checks before they touch the ACLs, and their filters; the log directory's path.
 
 Not a handler module (no ``@handler``); discovery imports it like the others.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import TYPE_CHECKING
 
@@ -83,3 +84,8 @@ def acl_filter(entry: dict) -> AclBindingFilter:
         AclOperation(entry["operation"]),
         PermissionType(entry["permission_type"]),
     )
+
+
+def log_dir_path(ctx: RequestContext) -> str:
+    """The one log directory (the data dir) as DescribeLogDirs names it and AlterReplicaLogDirs matches it."""
+    return os.path.abspath(ctx.broker.logs.data_dir)

@@ -9,10 +9,9 @@ Topics not on this broker are left out, as in Kafka; null topics means every par
 
 from __future__ import annotations
 
-import os
-
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.apis._common import log_dir_path
 from kafkapy.protocol.errors import ErrorCode
 
 
@@ -38,7 +37,7 @@ async def handle_describe_log_dirs(ctx: RequestContext, request: dict) -> dict:
     total, free = logs.fs.disk_usage(logs.data_dir)
     result = {
         "error_code": ErrorCode.NONE,
-        "log_dir": os.path.abspath(logs.data_dir),
+        "log_dir": log_dir_path(ctx),
         "topics": topics,
         "total_bytes": total,
         "usable_bytes": free,
