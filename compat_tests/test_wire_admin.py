@@ -109,7 +109,7 @@ def test_a_reassignment_to_itself_completes_at_once(wire_pair: WirePair, topic: 
     wire_pair.assert_same(REASSIGN, 1, _reassign(topic, None, partition=1))
 
 
-def _log_dir(client: WireClient) -> str:
+def log_dir_of(client: WireClient) -> str:
     (result,) = client.request(DESCRIBE_LOG_DIRS, 4, {"topics": []})["results"]
     return result["log_dir"]
 
@@ -119,7 +119,7 @@ def _each_in_its_log_dir(wire_pair: WirePair, version: int, dirs: Any) -> list[s
 
     def send(bootstrap: str) -> Any:
         with WireClient.connect(bootstrap, timeout=30.0) as client:
-            return client.request(ALTER_LOG_DIRS, version, {"dirs": dirs(_log_dir(client))})
+            return client.request(ALTER_LOG_DIRS, version, {"dirs": dirs(log_dir_of(client))})
 
     answers = wire_pair.on_both(send)
     ours, theirs = (normalize(answers[name], unordered=("results", "partitions")) for name in ("kafkapy", "reference"))
