@@ -14,6 +14,7 @@ import pytest
 from wire_diff import WirePair, differences, normalize, unique_name
 
 from kafkapy.client.wire import WireClient
+from kafkapy.protocol.records import build_batch
 
 REASSIGN, LIST_REASSIGNMENTS, ALTER_LOG_DIRS, DESCRIBE_LOG_DIRS, DESCRIBE_QUORUM, LIST_CONFIG_RESOURCES = (
     45, 46, 34, 35, 55, 74,
@@ -168,6 +169,27 @@ def test_describe_log_dirs_of_the_same_topics(wire_pair: WirePair, topic: str, v
     sizes 0 on both), in any order (Kafka's follows a hash map)."""
     body = {"topics": [{"topic": topic, "partitions": [0, 1, 5]}, {"topic": "absent-topic", "partitions": [0]}]}
     wire_pair.assert_same(DESCRIBE_LOG_DIRS, version, body, ignore=LOG_DIR_VOLATILE, unordered=("topics", "partitions"))
+
+
+def test_describe_log_dirs_sizes_after_the_same_produce(wire_pair: WirePair) -> None:
+    """The same batch bytes make the same partition size: only the dir's path and disk sizes differ."""
+    topic = unique_name("sizes")
+    wire_pair.create_topics(topic, partitions=2)
+    batch = build_batch([(b"k", b"v" * 100, [], 1_700_000_000_000)] * 3)
+    produce = {
+        "transactional_id": None,
+        "acks": -1,
+        "timeout_ms": 10_000,
+        "topic_data": [{"name": topic, "partition_data": [{"index": 1, "records": batch}]}],
+    }
+    for broker, answer in wire_pair.request(0, 9, produce).items():
+        assert answer["responses"][0]["partition_responses"][0]["error_code"] == 0, broker
+    response = wire_pair.assert_same(
+        DESCRIBE_LOG_DIRS, 4, {"topics": [{"topic": topic, "partitions": [0, 1]}]},
+        ignore=LOG_DIR_VOLATILE, unordered=("partitions",),
+    )  # fmt: skip
+    sizes = {p["partition_index"]: p["partition_size"] for p in response["results"][0]["topics"][0]["partitions"]}
+    assert sizes == {0: 0, 1: len(batch)}
 
 
 @pytest.mark.parametrize("version", [0, 1, 2])
