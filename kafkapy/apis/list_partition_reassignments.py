@@ -17,5 +17,11 @@ from kafkapy.protocol.errors import ErrorCode
 @handler(46, 0, 0, acl=((ResourceType.CLUSTER, AclOperation.DESCRIBE),))
 async def handle_list_partition_reassignments(ctx: RequestContext, request: dict) -> dict:
     if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER):
-        return ctx.error_response(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, DENIED_MESSAGE[ResourceType.CLUSTER])
+        # Kafka's getErrorResponse echoes every partition asked about, though its entries carry no error.
+        topics = [
+            {"name": t["name"], "partitions": [{"partition_index": index} for index in t["partition_indexes"]]}
+            for t in request["topics"] or ()
+        ]
+        message = DENIED_MESSAGE[ResourceType.CLUSTER]
+        return {"error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": message, "topics": topics}
     return {"error_code": ErrorCode.NONE, "error_message": None, "topics": []}
