@@ -17,7 +17,7 @@ from kafkapy.apis import RequestContext, handler
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 
-def validate_target(registered: frozenset[int], current: list[int], target: list[int], allow_rf_change: bool) -> None:
+def _validate_target(registered: frozenset[int], current: list[int], target: list[int], allow_rf_change: bool) -> None:
     """Raise Kafka's error for a target replica set its controller refuses
     (ReplicationControlManager.validateManualPartitionAssignment, then the replication factor check)."""
     if not target:
@@ -49,7 +49,7 @@ def _reassign(ctx: RequestContext, topic: str, partition: dict, allow_rf_change:
     index = partition["partition_index"]
     result = {"partition_index": index, "error_code": ErrorCode.NONE, "error_message": None}
     try:
-        state = ctx.broker.logs.topics.get(topic)
+        state = ctx.broker.topic(topic)
         if state is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Unable to find a topic named {topic}.")
         if not 0 <= index < len(state.partitions):
@@ -58,7 +58,7 @@ def _reassign(ctx: RequestContext, topic: str, partition: dict, allow_rf_change:
         if target is None:
             # Kafka answers with the error's default message, which ApiError sends as null.
             raise KafkaError(ErrorCode.NO_REASSIGNMENT_IN_PROGRESS)
-        validate_target(ctx.broker.registered_brokers, ctx.broker.replicas(topic, index), target, allow_rf_change)
+        _validate_target(ctx.broker.registered_brokers, ctx.broker.replicas(topic, index), target, allow_rf_change)
     except KafkaError as exc:
         result["error_code"], result["error_message"] = exc.code, exc.message
     return result
