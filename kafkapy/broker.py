@@ -18,6 +18,7 @@ from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
 from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.dynamic_broker_config import DynamicBrokerConfig
+from kafkapy.features import FeatureStore
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.security.quotas.store import ClientQuotaStore
 from kafkapy.security.quotas.throttle import ClientQuotaManager
@@ -62,6 +63,8 @@ class Broker:
         self.logs = logs
         # Broker configs changed at run time (AlterConfigs on a BROKER resource), over server.properties.
         self.dynamic_config = DynamicBrokerConfig()
+        # Finalized feature levels (ApiVersions, UpdateFeatures); transaction.version picks the protocol.
+        self.features = FeatureStore.open(config.data_dir, logs.fs, config.node_id)
         # Every append, whoever makes it (Produce, the coordinators), wakes fetches and schedules flushes.
         logs.set_offsets_listener(self)
         # The one wall clock (kafkapy/clock.py): the log manager's, handed to everything that reads the time.

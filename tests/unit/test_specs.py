@@ -41,6 +41,7 @@ EXPECTED_APIS: dict[int, str] = {
     47: "OffsetDelete", 48: "DescribeClientQuotas", 49: "AlterClientQuotas", 50: "DescribeUserScramCredentials",
     51: "AlterUserScramCredentials", 60: "DescribeCluster", 61: "DescribeProducers", 65: "DescribeTransactions",
     66: "ListTransactions", 75: "DescribeTopicPartitions",
+    57: "UpdateFeatures",
 }  # fmt: skip
 
 NULLABLE_TYPES = frozenset({"string", "bytes", "records", "array", "struct"})
