@@ -47,6 +47,17 @@ MAX_PRODUCER_EPOCH = 2**15 - 2
 
 _COMPLETE = {True: TxnState.COMPLETE_COMMIT, False: TxnState.COMPLETE_ABORT}
 _PREPARE = {True: TxnState.PREPARE_COMMIT, False: TxnState.PREPARE_ABORT}
+_ENDING = frozenset((*_COMPLETE.values(), *_PREPARE.values()))
+# Coordinator errors Kafka's ReplicaManager answers an implicitly adding Produce with NOT_ENOUGH_REPLICAS
+# (retriable for every producer) instead.
+_RETRIED_BY_PRODUCERS = frozenset(
+    (
+        ErrorCode.NOT_COORDINATOR,
+        ErrorCode.COORDINATOR_NOT_AVAILABLE,
+        ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+        ErrorCode.CONCURRENT_TRANSACTIONS,
+    )
+)
 
 
 class TransactionCoordinator:
@@ -265,34 +276,54 @@ class TransactionCoordinator:
                 result[tp] = ErrorCode.INVALID_TXN_STATE
         return result
 
-    def verify_produce(self, txn_id: str | None, producer_id: int, epoch: int, partition: TopicPartition) -> None:
-        """Kafka's transaction verification for a transactional batch; raises KafkaError.
+    def verify_produce(
+        self, txn_id: str | None, producer_id: int, epoch: int, partition: TopicPartition, *, implicit_add: bool
+    ) -> None:
+        """Kafka's transaction verification of a transactional batch (KIP-890); raises KafkaError.
 
-        The batch must come with its transactional id, and when the id's producer and epoch are
-        current, the partition must be in its ongoing transaction (added by AddPartitionsToTxn).
-        Older epochs are left to the partition's producer state, which answers INVALID_PRODUCER_EPOCH.
+        The batch must come with its transactional id, its producer and the id's current epoch (an
+        other epoch gets INVALID_PRODUCER_EPOCH, as Kafka maps its coordinator's PRODUCER_FENCED).
+        A partition outside the ongoing transaction is added to it when ``implicit_add`` (transaction
+        version 2: Produce v12+ does what AddPartitionsToTxn did; a coordinator busy ending the
+        transaction gets NOT_ENOUGH_REPLICAS, which producers retry), else INVALID_TXN_STATE.
         """
         if not txn_id:
             raise KafkaError(ErrorCode.INVALID_RECORD, "transactional records without a transactional id")
         meta = self.transactions.get(txn_id)
         if meta is None or meta.producer_id != producer_id:
-            raise KafkaError(ErrorCode.INVALID_PRODUCER_ID_MAPPING, f"producer {producer_id} is not {txn_id!r}'s")
-        if epoch == meta.producer_epoch and (meta.state != TxnState.ONGOING or partition not in meta.partitions):
-            raise KafkaError(ErrorCode.INVALID_TXN_STATE, f"{partition} is not in {txn_id!r}'s ongoing transaction")
+            raise KafkaError(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
+        if epoch != meta.producer_epoch:
+            raise KafkaError(ErrorCode.INVALID_PRODUCER_EPOCH)
+        if meta.state == TxnState.ONGOING and partition in meta.partitions:
+            return
+        if not implicit_add:
+            raise KafkaError(ErrorCode.INVALID_TXN_STATE, "Partition was not added to the transaction")
+        error = self.add_partitions(txn_id, producer_id, epoch, [partition])
+        if error in _RETRIED_BY_PRODUCERS:
+            raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS)
+        if error != ErrorCode.NONE:
+            raise KafkaError(error)
 
     def offsets_partition(self, group_id: str) -> TopicPartition:
         """The __consumer_offsets partition holding ``group_id``'s offsets (created if needed)."""
         topic = self.groups.store.ensure_topic()
         return OFFSETS_TOPIC, partition_for(group_id, len(topic.partitions))
 
-    def check_txn_offset_commit(self, txn_id: str, producer_id: int, epoch: int, group_id: str) -> ErrorCode:
-        """TxnOffsetCommit needs the producer's ongoing transaction to hold the group's offsets partition."""
+    def check_txn_offset_commit(
+        self, txn_id: str, producer_id: int, epoch: int, group_id: str, *, implicit_add: bool
+    ) -> ErrorCode:
+        """TxnOffsetCommit needs the producer's ongoing transaction to hold the group's offsets partition;
+        under transaction version 2 (``implicit_add``, TxnOffsetCommit v5+) it adds the partition itself,
+        as AddOffsetsToTxn did."""
         error, meta = self._check_producer(txn_id, producer_id, epoch)
         if meta is None:
             return error
-        if meta.state != TxnState.ONGOING or self.offsets_partition(group_id) not in meta.partitions:
-            return ErrorCode.INVALID_TXN_STATE
-        return ErrorCode.NONE
+        partition = self.offsets_partition(group_id)
+        if meta.state == TxnState.ONGOING and partition in meta.partitions:
+            return ErrorCode.NONE
+        if implicit_add:
+            return self.add_partitions(txn_id, producer_id, epoch, [partition])
+        return ErrorCode.INVALID_TXN_STATE
 
     # EndTxn.
 
@@ -305,15 +336,19 @@ class TransactionCoordinator:
         meta = self.transactions.get(txn_id)
         if meta is None or meta.producer_id != producer_id:
             return ErrorCode.INVALID_PRODUCER_ID_MAPPING, NO_PRODUCER_ID, NO_PRODUCER_EPOCH
-        retried = bump_epoch and epoch == meta.producer_epoch - 1 and meta.state == _COMPLETE[commit]
+        # Under transaction version 2 a retry comes with the epoch the end bumped (kept as the last epoch;
+        # a fence forgets it, so a zombie's retry is fenced), and only a retry finds the end done.
+        retried = bump_epoch and meta.state in _ENDING and epoch == meta.last_producer_epoch != NO_PRODUCER_EPOCH
         if epoch != meta.producer_epoch and not retried:
             return ErrorCode.PRODUCER_FENCED, NO_PRODUCER_ID, NO_PRODUCER_EPOCH
         state = meta.state
         if state == TxnState.ONGOING:
-            new_epoch = epoch + 1 if bump_epoch and epoch < MAX_PRODUCER_EPOCH else epoch
-            error = self._end(meta, commit, epoch=new_epoch, last_epoch=meta.last_producer_epoch, tv2=bump_epoch)
+            if bump_epoch and epoch < MAX_PRODUCER_EPOCH:
+                error = self._end(meta, commit, epoch=epoch + 1, last_epoch=epoch, tv2=True)
+            else:
+                error = self._end(meta, commit, epoch=epoch, last_epoch=meta.last_producer_epoch, tv2=bump_epoch)
         elif state == _COMPLETE[commit]:
-            error = ErrorCode.NONE
+            error = ErrorCode.NONE if retried or not bump_epoch else ErrorCode.INVALID_TXN_STATE
         elif state == _PREPARE[commit]:
             error = ErrorCode.CONCURRENT_TRANSACTIONS
         else:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from kafkapy.broker import Broker
 from kafkapy.broker_config import BrokerConfig
 from kafkapy.clock import SYSTEM_CLOCK, Clock, ManualClock
 from kafkapy.coordinator.group import OffsetAndMetadata
 from kafkapy.coordinator.group_records import offset_commit_record
 from kafkapy.coordinator.transaction_log import TRANSACTION_STATE_TOPIC, TxnState
-from kafkapy.protocol.errors import ErrorCode
+from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import build_batch, validate_batches
 
 
@@ -114,3 +116,51 @@ def test_idle_transactional_ids_expire(tmp_path: Path) -> None:
     assert TRANSACTION_STATE_TOPIC in broker.logs.topics
     broker.close()
     assert "old" not in open_broker(tmp_path).transactions.transactions
+
+
+def test_transaction_version_2_end_bumps_the_epoch_and_only_a_retry_finds_it_done(tmp_path: Path) -> None:
+    """EndTxn v5 (KIP-890): the epoch the end bumped is the retry's; the new epoch finds no transaction to end,
+    and a retry asking the other outcome is refused (as Kafka 4.3.1 answers, compat_tests/test_wire_features.py)."""
+    broker = open_broker(tmp_path)
+    pid, epoch = start_txn(broker)
+    coordinator = broker.transactions
+    assert coordinator.end_txn("tid", pid, epoch, True, bump_epoch=True) == (ErrorCode.NONE, pid, epoch + 1)
+    assert coordinator.end_txn("tid", pid, epoch, True, bump_epoch=True) == (ErrorCode.NONE, pid, epoch + 1)
+    assert coordinator.end_txn("tid", pid, epoch, False, bump_epoch=True)[0] == ErrorCode.INVALID_TXN_STATE
+    assert coordinator.end_txn("tid", pid, epoch + 1, True, bump_epoch=True)[0] == ErrorCode.INVALID_TXN_STATE
+    # Transaction version 1 keeps answering a repeated end of the current epoch as done.
+    assert coordinator.end_txn("tid", pid, epoch + 1, True, bump_epoch=False)[0] == ErrorCode.NONE
+    assert broker.partition("t", 0).last_stable_offset == 2
+    broker.close()
+
+
+def test_a_fenced_producer_cannot_pass_its_end_off_as_a_retry(tmp_path: Path) -> None:
+    clock = ManualClock()
+    broker = open_broker(tmp_path, clock)
+    pid, epoch = start_txn(broker)
+    clock.advance(60_001)
+    broker.transactions.abort_timed_out_transactions(clock.wall_ms())
+    assert broker.transactions.end_txn("tid", pid, epoch, False, bump_epoch=True)[0] == ErrorCode.PRODUCER_FENCED
+    broker.close()
+
+
+def test_transaction_version_2_produce_adds_its_partition(tmp_path: Path) -> None:
+    broker = open_broker(tmp_path)
+    broker.logs.create_topic("t", 2)
+    coordinator = broker.transactions
+    _, pid, epoch = coordinator.init_producer_id("tid", 60000, None)
+    with pytest.raises(KafkaError) as refused:
+        coordinator.verify_produce("tid", pid, epoch, ("t", 0), implicit_add=False)
+    assert refused.value.code == ErrorCode.INVALID_TXN_STATE
+    coordinator.verify_produce("tid", pid, epoch, ("t", 0), implicit_add=True)
+    coordinator.verify_produce("tid", pid, epoch, ("t", 1), implicit_add=True)
+    meta = coordinator.transactions["tid"]
+    assert (meta.state, meta.partitions) == (TxnState.ONGOING, {("t", 0), ("t", 1)})
+    for other_epoch in (epoch - 1, epoch + 1):
+        with pytest.raises(KafkaError) as fenced:
+            coordinator.verify_produce("tid", pid, other_epoch, ("t", 0), implicit_add=True)
+        assert fenced.value.code == ErrorCode.INVALID_PRODUCER_EPOCH
+    with pytest.raises(KafkaError) as unknown:
+        coordinator.verify_produce("tid", pid + 1, epoch, ("t", 0), implicit_add=True)
+    assert unknown.value.code == ErrorCode.INVALID_PRODUCER_ID_MAPPING
+    broker.close()
