@@ -105,7 +105,7 @@ class FeatureStore:
                 extra={"path": str(store._path), "error": str(exc)},
             )
             store = cls(data_dir, fs, node_id)
-        store._save()
+        store._save(store.epoch, store.levels)
         return store
 
     def _load(self, data: dict) -> None:
@@ -120,9 +120,9 @@ class FeatureStore:
                 log.warning("ignoring an unsupported finalized feature level", extra={"feature": name, "level": level})
         self.epoch, self.levels = epoch, levels
 
-    def _save(self) -> None:
+    def _save(self, epoch: int, levels: dict[str, int]) -> None:
         self._fs.makedirs(self._path.parent)
-        self._fs.write_text(self._path, json.dumps({"epoch": self.epoch, "levels": self.levels}, sort_keys=True))
+        self._fs.write_text(self._path, json.dumps({"epoch": epoch, "levels": levels}, sort_keys=True))
 
     @staticmethod
     def _supports(feature: Feature, level: int) -> bool:
@@ -153,10 +153,17 @@ class FeatureStore:
             changes[update.name] = self._check(update)
         if validate_only or not changes:
             return
-        self.levels.update(changes)
-        self.epoch += 1
-        self._save()
+        self._replace({**self.levels, **changes})
         log.info("finalized features updated", extra={"levels": changes, "epoch": self.epoch})
+
+    def reset(self) -> None:
+        """Back to a fresh data dir's levels (KafkaBroker.reset); the epoch still grows."""
+        self._replace({f.name: f.default_level for f in FEATURES})
+
+    def _replace(self, levels: dict[str, int]) -> None:
+        """Write ``levels`` under the next epoch, then serve them: a failed write changes nothing."""
+        self._save(self.epoch + 1, levels)
+        self.epoch, self.levels = self.epoch + 1, levels
 
     def _check(self, update: FeatureUpdate) -> int:
         """The level ``update`` sets; UpdateError with Kafka's message when the controller refuses it."""

@@ -120,3 +120,20 @@ def test_an_upgrade_type_must_match_the_direction(tmp_path: Path) -> None:
         store.update([FeatureUpdate("transaction.version", 2, SAFE_DOWNGRADE)], validate_only=False)
     store.update([FeatureUpdate("transaction.version", 2, UPGRADE)], validate_only=False)
     assert store.transaction_version == 2 and store.epoch == 2
+
+
+def test_reset_finalizes_the_first_levels_again_under_a_newer_epoch(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.update([FeatureUpdate("transaction.version", 0, SAFE_DOWNGRADE)], validate_only=False)
+    store.reset()
+    assert (store.transaction_version, store.epoch) == (2, 2)
+    assert open_store(tmp_path).transaction_version == 2
+
+
+def test_a_failed_write_changes_nothing(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    (tmp_path / FILE_NAME).unlink()
+    (tmp_path / FILE_NAME).mkdir()  # the new file cannot be renamed over a directory
+    with pytest.raises(OSError):
+        store.update([FeatureUpdate("transaction.version", 1, SAFE_DOWNGRADE)], validate_only=False)
+    assert (store.transaction_version, store.epoch) == (2, 0)
