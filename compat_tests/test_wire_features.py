@@ -253,18 +253,43 @@ def tv2_sequence(bootstrap: str, names: dict[str, str]) -> Iterator[tuple[str, A
     yield "EndTxn v4 with the new epoch (transaction version 1 rules)", txn.end(4, True, epoch + 1)
 
 
+def assert_same_steps(runs: dict[str, list[tuple[str, Any]]]) -> None:
+    """The responses of each step equal on both brokers, modulo the order Kafka lists a transaction's
+    topics and partitions in (hash order)."""
+    unordered = ("topics", "partitions")
+    lines = []
+    for (step, ours), (_, theirs) in zip(runs["kafkapy"], runs["reference"], strict=True):
+        ours, theirs = normalize(ours, (), unordered), normalize(theirs, (), unordered)
+        lines += [f"{step}: {line}" for line in differences(ours, theirs)]
+    assert not lines, "the transaction steps differ from Kafka 4.3.1:\n" + "\n".join(lines)
+
+
 def test_transaction_version_2_produce_without_add_partitions(wire_pair: WirePair) -> None:
     """Kafka 4.3.1: INVALID_TXN_STATE on v3-v10 and TRANSACTION_ABORTABLE on v11 for a partition outside the
     transaction, which v12 adds; TxnOffsetCommit v5 adds the offsets partition; EndTxn v5 bumps the epoch and
     takes a retry. main answered v11 and v12 with INVALID_TXN_STATE and its own message."""
     names = {"topic": unique_name("tv2"), "txn": unique_name("tv2-txn"), "group": unique_name("tv2-group")}
     wire_pair.create_topics(names["topic"], partitions=2)
-    runs = wire_pair.on_both(lambda bootstrap: list(tv2_sequence(bootstrap, names)))
-    lines = []
-    for (step, ours), (_, theirs) in zip(runs["kafkapy"], runs["reference"], strict=True):
-        # Kafka lists a transaction's topics and partitions in hash order.
-        unordered = ("topics", "partitions")
-        lines += [
-            f"{step}: {line}" for line in differences(normalize(ours, (), unordered), normalize(theirs, (), unordered))
-        ]
-    assert not lines, "transaction version 2 differs from Kafka 4.3.1:\n" + "\n".join(lines)
+    assert_same_steps(wire_pair.on_both(lambda bootstrap: list(tv2_sequence(bootstrap, names))))
+
+
+def short_tv2_sequence(bootstrap: str, names: dict[str, str]) -> Iterator[tuple[str, Any]]:
+    txn = Txn(bootstrap, names["txn"], names["topic"], names["group"])
+    yield "init", txn.init()
+    yield "produce v11 outside the transaction", txn.produce(11, 0, 0)
+    yield "produce v12 adds partition 0", txn.produce(12, 0, 0)
+    yield "EndTxn v5 commits and bumps the epoch", txn.end(5, True, txn.epoch)
+
+
+def test_a_downgraded_transaction_version_leaves_the_request_versions_in_charge(wire_pair: WirePair) -> None:
+    """Kafka 4.3.1 keeps serving Produce v12 and EndTxn v5 as transaction version 2 when the finalized level is
+    1: the level tells clients which versions to send (the Java producer then sends v11 and v4)."""
+    names = {"topic": unique_name("tv1"), "txn": unique_name("tv1-txn"), "group": unique_name("tv1-group")}
+    wire_pair.create_topics(names["topic"], partitions=1)
+    try:
+        wire_pair.assert_same(57, 1, _update([("transaction.version", 1, SAFE_DOWNGRADE)], validate_only=False))
+        runs = wire_pair.on_both(lambda bootstrap: list(short_tv2_sequence(bootstrap, names)))
+    finally:
+        wire_pair.assert_same(57, 1, _update([("transaction.version", 2, UPGRADE)], validate_only=False))
+    assert_same_steps(runs)
+    assert runs["kafkapy"][-1][1]["producer_epoch"] == 1
