@@ -251,6 +251,11 @@ def tv2_sequence(bootstrap: str, names: dict[str, str]) -> Iterator[tuple[str, A
     yield "produce v12 with the old epoch", txn.produce(12, 0, 2)
     yield "committed offsets", txn.committed_end()
     yield "EndTxn v4 with the new epoch (transaction version 1 rules)", txn.end(4, True, epoch + 1)
+    yield "EndTxn v5 aborts an empty transaction", txn.end(5, False, epoch + 1)
+    txn.wait_complete()
+    yield "EndTxn v5 abort retried", txn.end(5, False, epoch + 1)
+    yield "EndTxn v5 with a fenced epoch", txn.end(5, False, epoch)
+    yield "EndTxn v5 commits the aborted transaction", txn.end(5, True, epoch + 2)
 
 
 def assert_same_steps(runs: dict[str, list[tuple[str, Any]]]) -> None:

@@ -47,7 +47,6 @@ MAX_PRODUCER_EPOCH = 2**15 - 2
 
 _COMPLETE = {True: TxnState.COMPLETE_COMMIT, False: TxnState.COMPLETE_ABORT}
 _PREPARE = {True: TxnState.PREPARE_COMMIT, False: TxnState.PREPARE_ABORT}
-_ENDING = frozenset((*_COMPLETE.values(), *_PREPARE.values()))
 # Coordinator errors Kafka's ReplicaManager answers an implicitly adding Produce with NOT_ENOUGH_REPLICAS
 # (retriable for every producer) instead.
 _RETRIED_BY_PRODUCERS = frozenset(
@@ -336,26 +335,53 @@ class TransactionCoordinator:
         meta = self.transactions.get(txn_id)
         if meta is None or meta.producer_id != producer_id:
             return ErrorCode.INVALID_PRODUCER_ID_MAPPING, NO_PRODUCER_ID, NO_PRODUCER_EPOCH
-        # Under transaction version 2 a retry comes with the epoch the end bumped (kept as the last epoch;
-        # a fence forgets it, so a zombie's retry is fenced), and only a retry finds the end done.
-        retried = bump_epoch and meta.state in _ENDING and epoch == meta.last_producer_epoch != NO_PRODUCER_EPOCH
-        if epoch != meta.producer_epoch and not retried:
-            return ErrorCode.PRODUCER_FENCED, NO_PRODUCER_ID, NO_PRODUCER_EPOCH
-        state = meta.state
-        if state == TxnState.ONGOING:
-            if bump_epoch and epoch < MAX_PRODUCER_EPOCH:
-                error = self._end(meta, commit, epoch=epoch + 1, last_epoch=epoch, tv2=True)
-            else:
-                error = self._end(meta, commit, epoch=epoch, last_epoch=meta.last_producer_epoch, tv2=bump_epoch)
-        elif state == _COMPLETE[commit]:
-            error = ErrorCode.NONE if retried or not bump_epoch else ErrorCode.INVALID_TXN_STATE
-        elif state == _PREPARE[commit]:
-            error = ErrorCode.CONCURRENT_TRANSACTIONS
+        if bump_epoch:
+            error = self._end_txn_v2(meta, epoch, commit)
+        elif epoch != meta.producer_epoch:
+            error = ErrorCode.PRODUCER_FENCED
+        elif meta.state == TxnState.ONGOING:
+            error = self._end(meta, commit, epoch=epoch, last_epoch=meta.last_producer_epoch)
         else:
-            error = ErrorCode.INVALID_TXN_STATE
+            error = self._ended_error(meta.state, commit, ErrorCode.NONE)
         if error != ErrorCode.NONE:
             return error, NO_PRODUCER_ID, NO_PRODUCER_EPOCH
         return ErrorCode.NONE, meta.producer_id, meta.producer_epoch
+
+    def _end_txn_v2(self, meta: TransactionMetadata, epoch: int, commit: bool) -> ErrorCode:
+        """Kafka's endTransaction for transaction version 2, where every end bumps the epoch.
+
+        A retry comes with the epoch before the bump and finds the end done; the current epoch of an
+        ended transaction asks for the next end, which only an abort can be (an empty transaction,
+        bumping the epoch again). Any other epoch is fenced.
+        """
+        retried = meta.producer_epoch == epoch + 1
+        if meta.state in (TxnState.ONGOING, TxnState.EMPTY):
+            valid = epoch == meta.producer_epoch
+        elif meta.state in _PREPARE.values():
+            valid = retried
+        else:
+            valid = retried or epoch == meta.producer_epoch
+        if not valid:
+            return ErrorCode.PRODUCER_FENCED
+        if meta.state == TxnState.ONGOING or not (commit or retried):
+            return self._end_with_new_epoch(meta, commit)
+        return self._ended_error(meta.state, commit, ErrorCode.NONE if retried else ErrorCode.INVALID_TXN_STATE)
+
+    @staticmethod
+    def _ended_error(state: TxnState, commit: bool, done: ErrorCode) -> ErrorCode:
+        """EndTxn's answer for a transaction not ongoing: ``done`` when it ended as asked, a retry when it
+        is still ending so, else INVALID_TXN_STATE."""
+        if state == _COMPLETE[commit]:
+            return done
+        if state == _PREPARE[commit]:
+            return ErrorCode.CONCURRENT_TRANSACTIONS
+        return ErrorCode.INVALID_TXN_STATE
+
+    def _end_with_new_epoch(self, meta: TransactionMetadata, commit: bool) -> ErrorCode:
+        """End the transaction under the next epoch (kept when exhausted: kafkapy does not rotate the
+        producer id there as Kafka does)."""
+        epoch = meta.producer_epoch
+        return self._end(meta, commit, epoch=min(epoch + 1, MAX_PRODUCER_EPOCH), last_epoch=epoch, tv2=True)
 
     def _end(
         self, meta: TransactionMetadata, commit: bool, *, epoch: int, last_epoch: int, tv2: bool = False

@@ -119,8 +119,9 @@ def test_idle_transactional_ids_expire(tmp_path: Path) -> None:
 
 
 def test_transaction_version_2_end_bumps_the_epoch_and_only_a_retry_finds_it_done(tmp_path: Path) -> None:
-    """EndTxn v5 (KIP-890): the epoch the end bumped is the retry's; the new epoch finds no transaction to end,
-    and a retry asking the other outcome is refused (as Kafka 4.3.1 answers, compat_tests/test_wire_features.py)."""
+    """EndTxn v5 (KIP-890), as Kafka 4.3.1's endTransaction: a retry comes with the epoch before the bump; the
+    new epoch asks for the next end, which only an abort (of an empty transaction) can be; other epochs are
+    fenced (compat_tests/test_wire_features.py compares the same steps with the reference)."""
     broker = open_broker(tmp_path)
     pid, epoch = start_txn(broker)
     coordinator = broker.transactions
@@ -128,19 +129,27 @@ def test_transaction_version_2_end_bumps_the_epoch_and_only_a_retry_finds_it_don
     assert coordinator.end_txn("tid", pid, epoch, True, bump_epoch=True) == (ErrorCode.NONE, pid, epoch + 1)
     assert coordinator.end_txn("tid", pid, epoch, False, bump_epoch=True)[0] == ErrorCode.INVALID_TXN_STATE
     assert coordinator.end_txn("tid", pid, epoch + 1, True, bump_epoch=True)[0] == ErrorCode.INVALID_TXN_STATE
+    assert coordinator.end_txn("tid", pid, epoch + 5, True, bump_epoch=True)[0] == ErrorCode.PRODUCER_FENCED
     # Transaction version 1 keeps answering a repeated end of the current epoch as done.
     assert coordinator.end_txn("tid", pid, epoch + 1, True, bump_epoch=False)[0] == ErrorCode.NONE
     assert broker.partition("t", 0).last_stable_offset == 2
+    assert coordinator.end_txn("tid", pid, epoch + 1, False, bump_epoch=True) == (ErrorCode.NONE, pid, epoch + 2)
+    assert coordinator.end_txn("tid", pid, epoch + 1, False, bump_epoch=True) == (ErrorCode.NONE, pid, epoch + 2)
+    assert coordinator.end_txn("tid", pid, epoch, False, bump_epoch=True)[0] == ErrorCode.PRODUCER_FENCED
+    assert coordinator.transactions["tid"].state == TxnState.COMPLETE_ABORT
     broker.close()
 
 
-def test_a_fenced_producer_cannot_pass_its_end_off_as_a_retry(tmp_path: Path) -> None:
+def test_a_producer_whose_transaction_timed_out_learns_the_new_epoch_from_its_abort(tmp_path: Path) -> None:
+    """The timeout bumped the epoch and aborted; under transaction version 2 the producer's own abort is
+    the retry of that end (Kafka's retryOnEpochBump), and its commit is refused."""
     clock = ManualClock()
     broker = open_broker(tmp_path, clock)
     pid, epoch = start_txn(broker)
     clock.advance(60_001)
     broker.transactions.abort_timed_out_transactions(clock.wall_ms())
-    assert broker.transactions.end_txn("tid", pid, epoch, False, bump_epoch=True)[0] == ErrorCode.PRODUCER_FENCED
+    assert broker.transactions.end_txn("tid", pid, epoch, True, bump_epoch=True)[0] == ErrorCode.INVALID_TXN_STATE
+    assert broker.transactions.end_txn("tid", pid, epoch, False, bump_epoch=True) == (ErrorCode.NONE, pid, epoch + 1)
     broker.close()
 
 
