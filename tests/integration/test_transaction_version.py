@@ -2,8 +2,9 @@
 
 A transaction whose partitions Produce v12 added (no AddPartitionsToTxn) is in ``__transaction_state``
 before the produce is acknowledged, so a crash keeps it ongoing, and EndTxn v5 then commits it with a
-new epoch that survives the next crash. Finalized feature levels set by UpdateFeatures survive a crash
-too; a damaged features file is logged and replaced by the defaults.
+new epoch that survives the next crash (and a retry of that EndTxn still gets it). Finalized feature
+levels set by UpdateFeatures survive a crash too; a damaged features file is logged and replaced by the
+defaults.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def test_a_transaction_version_2_transaction_survives_kill9(broker_factory: Call
         state = describe(client, TXN_ID)
         assert (state.transaction_state, state.producer_epoch) == ("CompleteCommit", epoch + 1)
         assert stable_offsets(client) == [2, 2]
+        retried = end(client, TXN_ID, producer_id, epoch, True, version=TV2_END_TXN)
+        assert (retried.error_code, retried.producer_epoch) == (ErrorCode.NONE, epoch + 1), "a lost answer's retry"
         assert produce(client, 0, (producer_id, epoch), 1) == ErrorCode.INVALID_PRODUCER_EPOCH
         assert produce(client, 0, (producer_id, epoch + 1), 0) == ErrorCode.NONE
         assert describe(client, TXN_ID).transaction_state == "Ongoing"
