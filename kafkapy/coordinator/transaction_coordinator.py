@@ -333,10 +333,10 @@ class TransactionCoordinator:
         if not txn_id:
             return ErrorCode.INVALID_REQUEST, NO_PRODUCER_ID, NO_PRODUCER_EPOCH
         meta = self.transactions.get(txn_id)
-        if meta is None or meta.producer_id != producer_id:
+        if meta is None or (meta.producer_id != producer_id and not self._retry_on_overflow(meta, producer_id, epoch)):
             return ErrorCode.INVALID_PRODUCER_ID_MAPPING, NO_PRODUCER_ID, NO_PRODUCER_EPOCH
         if bump_epoch:
-            error = self._end_txn_v2(meta, epoch, commit)
+            error = self._end_txn_v2(meta, producer_id, epoch, commit)
         elif epoch != meta.producer_epoch:
             error = ErrorCode.PRODUCER_FENCED
         elif meta.state == TxnState.ONGOING:
@@ -347,14 +347,21 @@ class TransactionCoordinator:
             return error, NO_PRODUCER_ID, NO_PRODUCER_EPOCH
         return ErrorCode.NONE, meta.producer_id, meta.producer_epoch
 
-    def _end_txn_v2(self, meta: TransactionMetadata, epoch: int, commit: bool) -> ErrorCode:
+    @staticmethod
+    def _retry_on_overflow(meta: TransactionMetadata, producer_id: int, epoch: int) -> bool:
+        """A retry of the end that rotated the producer id: it names the old id at its last epoch."""
+        return meta.last_producer_id == producer_id and epoch == MAX_PRODUCER_EPOCH and meta.producer_epoch == 0
+
+    def _end_txn_v2(self, meta: TransactionMetadata, producer_id: int, epoch: int, commit: bool) -> ErrorCode:
         """Kafka's endTransaction for transaction version 2, where every end bumps the epoch.
 
-        A retry comes with the epoch before the bump and finds the end done; the current epoch of an
-        ended transaction asks for the next end, which only an abort can be (an empty transaction,
-        bumping the epoch again). Any other epoch is fenced.
+        A retry comes with the epoch before the bump (or the old producer id, rotated) and finds the end
+        done; the current epoch of an ended transaction asks for the next end, which only an abort can
+        be (an empty transaction, bumping the epoch again). Any other epoch is fenced.
         """
-        retried = meta.producer_epoch == epoch + 1
+        retried = (meta.producer_id == producer_id and meta.producer_epoch == epoch + 1) or self._retry_on_overflow(
+            meta, producer_id, epoch
+        )
         if meta.state in (TxnState.ONGOING, TxnState.EMPTY):
             valid = epoch == meta.producer_epoch
         elif meta.state in _PREPARE.values():
@@ -378,19 +385,28 @@ class TransactionCoordinator:
         return ErrorCode.INVALID_TXN_STATE
 
     def _end_with_new_epoch(self, meta: TransactionMetadata, commit: bool) -> ErrorCode:
-        """End the transaction under the next epoch (kept when exhausted: kafkapy does not rotate the
-        producer id there as Kafka does)."""
+        """End the transaction under the next epoch; with the epochs exhausted, the markers take the last
+        one and the completion hands out a new producer id at epoch 0 (Kafka's nextProducerId)."""
         epoch = meta.producer_epoch
-        return self._end(meta, commit, epoch=min(epoch + 1, MAX_PRODUCER_EPOCH), last_epoch=epoch, tv2=True)
+        next_id = self.producer_ids.next_producer_id() if epoch >= MAX_PRODUCER_EPOCH else NO_PRODUCER_ID
+        return self._end(meta, commit, epoch=epoch + 1, last_epoch=epoch, tv2=True, next_producer_id=next_id)
 
     def _end(
-        self, meta: TransactionMetadata, commit: bool, *, epoch: int, last_epoch: int, tv2: bool = False
+        self,
+        meta: TransactionMetadata,
+        commit: bool,
+        *,
+        epoch: int,
+        last_epoch: int,
+        tv2: bool = False,
+        next_producer_id: int = NO_PRODUCER_ID,
     ) -> ErrorCode:
         """PrepareCommit/PrepareAbort in the log, then the markers, then CompleteCommit/CompleteAbort."""
         changes: dict[str, object] = {
             "state": _PREPARE[commit],
             "producer_epoch": epoch,
             "last_producer_epoch": last_epoch,
+            "next_producer_id": next_producer_id,
         }
         if tv2:
             changes["client_txn_version"] = 2
@@ -425,7 +441,7 @@ class TransactionCoordinator:
                 continue
             if topic == OFFSETS_TOPIC:
                 self.groups.complete_txn_offsets(meta.producer_id, commit)
-        error = self._transition(meta, state=_COMPLETE[commit], partitions=set())
+        error = self._transition(meta, state=_COMPLETE[commit], partitions=set(), **self._rotation(meta))
         if error != ErrorCode.NONE:
             log.error(
                 "completing a transaction failed; it stays prepared", extra={"transactional_id": meta.transactional_id}
@@ -435,6 +451,19 @@ class TransactionCoordinator:
                 "transaction completed",
                 extra={"transactional_id": meta.transactional_id, "state": meta.state.kafka_name},
             )
+
+    @staticmethod
+    def _rotation(meta: TransactionMetadata) -> dict[str, int]:
+        """The completion's move to the next producer id, when the end chose one."""
+        if meta.next_producer_id == NO_PRODUCER_ID:
+            return {}
+        return {
+            "producer_id": meta.next_producer_id,
+            "producer_epoch": 0,
+            "last_producer_id": meta.producer_id,
+            "last_producer_epoch": NO_PRODUCER_EPOCH,
+            "next_producer_id": NO_PRODUCER_ID,
+        }
 
     def rewrite_state_topic(self) -> None:
         """Write every transactional id's state again, after DeleteTopics took ``__transaction_state``.

@@ -173,3 +173,43 @@ def test_transaction_version_2_produce_adds_its_partition(tmp_path: Path) -> Non
         coordinator.verify_produce("tid", pid + 1, epoch, ("t", 0), implicit_add=True)
     assert unknown.value.code == ErrorCode.INVALID_PRODUCER_ID_MAPPING
     broker.close()
+
+
+def test_transaction_version_2_rotates_the_producer_id_when_its_epochs_run_out(tmp_path: Path) -> None:
+    """Kafka's nextProducerId: the end of a transaction at epoch 32766 writes its markers at 32767 and hands
+    out a new producer id at epoch 0; a retry names the old id at 32766; the rotation survives a restart."""
+    broker = open_broker(tmp_path)
+    pid, _ = start_txn(broker)
+    coordinator = broker.transactions
+    exhausted = 2**15 - 2
+    meta = coordinator.transactions["tid"]
+    assert coordinator._transition(meta, producer_epoch=exhausted) == ErrorCode.NONE
+    error, new_pid, new_epoch = coordinator.end_txn("tid", pid, exhausted, True, bump_epoch=True)
+    assert (error, new_epoch) == (ErrorCode.NONE, 0) and new_pid != pid
+    assert broker.partition("t", 0).last_stable_offset == 2
+    assert coordinator.end_txn("tid", pid, exhausted, True, bump_epoch=True) == (ErrorCode.NONE, new_pid, 0)
+    broker.close()
+
+    reopened = open_broker(tmp_path)
+    meta = reopened.transactions.transactions["tid"]
+    assert (meta.producer_id, meta.producer_epoch, meta.last_producer_id) == (new_pid, 0, pid)
+    assert reopened.transactions.end_txn("tid", pid, exhausted, True, bump_epoch=True) == (ErrorCode.NONE, new_pid, 0)
+    assert reopened.transactions.end_txn("tid", pid, exhausted - 1, True, bump_epoch=True)[0] == (
+        ErrorCode.INVALID_PRODUCER_ID_MAPPING
+    )
+    reopened.close()
+
+
+def test_a_rotation_left_prepared_by_a_crash_completes_at_start_up(tmp_path: Path) -> None:
+    broker = open_broker(tmp_path)
+    pid, _ = start_txn(broker)
+    coordinator = broker.transactions
+    meta = coordinator.transactions["tid"]
+    changes = {"state": TxnState.PREPARE_COMMIT, "next_producer_id": pid + 1000, "client_txn_version": 2}
+    assert coordinator._transition(meta, **changes) == ErrorCode.NONE
+    broker.close()
+    reopened = open_broker(tmp_path)
+    meta = reopened.transactions.transactions["tid"]
+    assert (meta.state, meta.producer_id, meta.producer_epoch) == (TxnState.COMPLETE_COMMIT, pid + 1000, 0)
+    assert reopened.partition("t", 0).last_stable_offset == 2
+    reopened.close()
