@@ -88,6 +88,7 @@ UPDATES = [
     [("metadata.version", 29, UNSAFE_DOWNGRADE)],
     [("metadata.version", 6, SAFE_DOWNGRADE)],
     [("transaction.version", 1, SAFE_DOWNGRADE), ("nope.version", 1, UPGRADE)],
+    [("transaction.version", 2, UPGRADE), ("transaction.version", 1, SAFE_DOWNGRADE)],
     [],
 ]
 
