@@ -18,6 +18,7 @@ from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
 from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.dynamic_broker_config import DynamicBrokerConfig
+from kafkapy.features import FeatureStore
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.security.quotas.store import ClientQuotaStore
 from kafkapy.security.quotas.throttle import ClientQuotaManager
@@ -62,6 +63,8 @@ class Broker:
         self.logs = logs
         # Broker configs changed at run time (AlterConfigs on a BROKER resource), over server.properties.
         self.dynamic_config = DynamicBrokerConfig()
+        # Finalized feature levels (ApiVersions, UpdateFeatures); transaction.version picks the protocol.
+        self.features = FeatureStore.open(config.data_dir, logs.fs, config.node_id)
         # Every append, whoever makes it (Produce, the coordinators), wakes fetches and schedules flushes.
         logs.set_offsets_listener(self)
         # The one wall clock (kafkapy/clock.py): the log manager's, handed to everything that reads the time.
@@ -231,8 +234,9 @@ class Broker:
         Every topic is deleted as by DeleteTopics, internal ones included, so consumer groups,
         committed offsets, transactions and the producer state kept per partition go with them;
         the coordinators then forget what they hold in memory, every ACL is deleted (super.users
-        stay) and client quotas are removed. Connected clients see a fresh broker:
-        UNKNOWN_TOPIC_OR_PARTITION, unknown members, offsets starting at 0 for re-created topics.
+        stay), client quotas are removed and finalized features go back to their first levels.
+        Connected clients see a fresh broker: UNKNOWN_TOPIC_OR_PARTITION, unknown members, offsets
+        starting at 0 for re-created topics.
         Producer ids keep counting up so that an id is never handed out twice (ProducerIdManager).
         """
         for name in list(self.logs.topics):
@@ -242,11 +246,12 @@ class Broker:
         if self.acls is not None:
             self.acls.clear()
         self.client_quotas.store.clear()
+        self.features.reset()
         # Long-polling fetches on deleted logs return now and see the topic gone.
         for waiters in self._fetch_waiters.values():
             for waiter in waiters:
                 waiter.set()
-        log.info("reset: every topic, group, transaction, ACL and client quota removed")
+        log.info("reset: every topic, group, transaction, ACL and client quota removed, features as first finalized")
 
     def close(self) -> None:
         self.logs.close()

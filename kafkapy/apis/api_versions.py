@@ -3,14 +3,20 @@
 v0: api keys with min/max versions.
 v1: throttle_time_ms.
 v2: same as v1.
-v3: flexible; client software name and version; supported/finalized features (tagged, none sent).
-v4: same as v3; clients send it to learn that v4+ exists (UNSUPPORTED_VERSION answers use v0).
+v3: flexible; client software name and version; supported and finalized features (tagged, KIP-584),
+    supported features whose lowest level is 0 left out, as Kafka leaves them out before v4.
+v4: same as v3 with every supported feature; clients send it to learn that v4+ exists (UNSUPPORTED_VERSION
+    answers use v0).
 """
 
 from __future__ import annotations
 
 from kafkapy.apis import HANDLERS, RequestContext, handler
+from kafkapy.features import FeatureStore
 from kafkapy.protocol.errors import ErrorCode
+
+# The first version whose supported features include those with a lowest level of 0.
+ALL_SUPPORTED_FEATURES_VERSION = 4
 
 
 def api_keys() -> list[dict]:
@@ -26,6 +32,25 @@ def unsupported_version_response() -> dict:
     return {"error_code": ErrorCode.UNSUPPORTED_VERSION, "api_keys": api_keys()}
 
 
+def features(store: FeatureStore, version: int) -> dict:
+    """The feature fields of a v3+ response (absent from older versions' encoding)."""
+    supported = [
+        {"name": f.name, "min_version": f.min_level, "max_version": f.max_level}
+        for f in store.supported()
+        if version >= ALL_SUPPORTED_FEATURES_VERSION or f.min_level > 0
+    ]
+    finalized = [
+        {"name": name, "max_version_level": level, "min_version_level": level}
+        for name, level in store.finalized().items()
+    ]
+    return {
+        "supported_features": supported,
+        "finalized_features_epoch": store.epoch,
+        "finalized_features": finalized,
+        "zk_migration_ready": False,
+    }
+
+
 @handler(18, 0, 4, acl=())
 async def handle_api_versions(ctx: RequestContext, request: dict) -> dict:
-    return {"error_code": ErrorCode.NONE, "api_keys": api_keys()}
+    return {"error_code": ErrorCode.NONE, "api_keys": api_keys(), **features(ctx.broker.features, ctx.version)}

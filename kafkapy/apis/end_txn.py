@@ -3,7 +3,8 @@
 v0: transactional id, producer id and epoch, commit flag.  v1: same as v0 (throttle on error).
 v2: same as v1.  v3: flexible.  v4: same as v3 (TRANSACTION_ABORTABLE may be returned).
 v5: transaction version 2 (KIP-890): the coordinator bumps the epoch when the transaction ends and
-    returns the producer id and new epoch the producer continues with.
+    returns the producer id and new epoch the producer continues with; a retry comes with the old epoch
+    and gets the same answer, while the new epoch finds no transaction to end (INVALID_TXN_STATE).
 The coordinator writes PrepareCommit/PrepareAbort, the markers and CompleteCommit/CompleteAbort before
 answering, so the outcome is visible in every partition when the response arrives.
 """

@@ -1,12 +1,15 @@
 """Produce (key 0), versions 3-13: appends record batches to partitions.
 
 v0-v2: not served (magic v0/v1 message sets; Apache Kafka 4 dropped them too).
-v3: magic v2 record batches, transactional id; a transactional batch is only accepted for a partition
-    of its producer's ongoing transaction (Kafka's transaction verification, KIP-890), else INVALID_TXN_STATE.
+v3: magic v2 record batches, transactional id; a transactional batch is only accepted from its id's
+    producer and epoch (else INVALID_PRODUCER_ID_MAPPING, INVALID_PRODUCER_EPOCH) for a partition of its
+    ongoing transaction (Kafka's transaction verification, KIP-890), else INVALID_TXN_STATE.
 v4: same as v3.  v5: log start offset.  v6-v7: same as v5.
 v8: record errors and error message.  v9: flexible.
 v10: current leader and node endpoints (tagged; not sent, there is one broker).
-v11-v12: same as v10.  v13: topics addressed by topic id.
+v11: a partition outside the ongoing transaction gets TRANSACTION_ABORTABLE.
+v12: transaction version 2 (KIP-890): a transactional batch adds its partition to the ongoing transaction.
+v13: topics addressed by topic id.
 Internal topics (__consumer_offsets, __transaction_state) are written by the coordinators only: a
 client's batch gets INVALID_TOPIC_EXCEPTION, as from Kafka, and Produce never auto-creates them.
 """
@@ -23,11 +26,16 @@ from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import CloseConnection, RequestContext, handler
 from kafkapy.apis._common import may_create_topic, resolve_topic
 from kafkapy.coordinator.internal_topics import is_internal
+from kafkapy.protocol.common import TopicPartition
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import BatchHeader, check_records, validate_batches
 from kafkapy.storage.log_validator import check_batch_sizes, check_client_batch, inspect_records
 
 VALID_ACKS = (0, 1, -1)
+# The first Produce version of transaction version 2 (KIP-890), and the one before it whose verification
+# errors are abortable (Kafka's AddPartitionsToTxnManager.produceRequestVersionToTransactionSupportedOperation).
+TV2_VERSION = 12
+TRANSACTION_ABORTABLE_VERSION = 11
 # Records up to this size (inflated) are checked on the event loop, a few ms at most; larger or
 # bomb batches are walked again in a worker thread, so other connections keep being served.
 INLINE_RECORDS_BYTES = 2 * 1024 * 1024
@@ -61,6 +69,22 @@ async def _check_records(records: memoryview | bytes, headers: list[BatchHeader]
     await trio.to_thread.run_sync(functools.partial(check_records, records, headers, max_uncompressed_bytes=max_bytes))
 
 
+def _verify_transaction(
+    ctx: RequestContext, txn_id: str | None, header: BatchHeader, partition: TopicPartition
+) -> None:
+    """The coordinator's verification of a transactional batch, answered as Kafka answers each version:
+    v12+ adds the partition to the transaction (transaction version 2), v11 reports a partition outside
+    it as TRANSACTION_ABORTABLE and older versions as INVALID_TXN_STATE."""
+    try:
+        ctx.broker.transactions.verify_produce(
+            txn_id, header.producer_id, header.producer_epoch, partition, implicit_add=ctx.version >= TV2_VERSION
+        )
+    except KafkaError as exc:
+        if exc.code == ErrorCode.INVALID_TXN_STATE and ctx.version >= TRANSACTION_ABORTABLE_VERSION:
+            raise KafkaError(ErrorCode.TRANSACTION_ABORTABLE) from exc
+        raise
+
+
 async def _append(ctx: RequestContext, topic: str, partition: dict, transactional_id: str | None) -> dict:
     """Validate and append one partition's records; the partition's response entry."""
     index = partition["index"]
@@ -90,9 +114,7 @@ async def _append(ctx: RequestContext, topic: str, partition: dict, transactiona
             inspect = functools.partial(inspect_records, buf, headers, log.config, now, partition=log.dir.name)
             buf, headers = await _off_loop(header.compression == 0 and header.size <= INLINE_RECORDS_BYTES, inspect)
         if header.is_transactional:
-            ctx.broker.transactions.verify_produce(
-                transactional_id, header.producer_id, header.producer_epoch, (topic, index)
-            )
+            _verify_transaction(ctx, transactional_id, header, (topic, index))
         info = log.append(buf, headers, now_ms=now, inspected=inspected)
     except KafkaError as exc:
         return _partition_error(index, exc.code, exc.message)

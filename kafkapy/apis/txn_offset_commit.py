@@ -2,7 +2,10 @@
 
 v0: transactional id, group id, producer id and epoch, offsets with metadata.  v1: same as v0.
 v2: committed leader epoch.  v3: flexible; generation id, member id and group instance id, checked
-    against the group as OffsetCommit does (KIP-447).  v4: same as v3.  v5: same as v4 (TRANSACTION_ABORTABLE).
+    against the group as OffsetCommit does (KIP-447).
+v4: a group whose offsets partition is not in the transaction gets TRANSACTION_ABORTABLE (INVALID_TXN_STATE
+    before).  v5: transaction version 2 (KIP-890): that partition is added to the transaction, so
+    producers send no AddOffsetsToTxn.
 The offsets go to ``__consumer_offsets`` in a transactional batch of the producer and take effect when
 the transaction commits (its marker reaches the offsets partition); an abort drops them.
 """
@@ -16,6 +19,11 @@ from kafkapy.apis.offset_commit import commit_error
 from kafkapy.coordinator.group import OffsetAndMetadata
 from kafkapy.protocol.errors import ErrorCode
 
+# The first TxnOffsetCommit version of transaction version 2 (KIP-890), and the one before it that
+# reports a missing offsets partition as abortable (Kafka's KafkaApis.handleTxnOffsetCommitRequest).
+TV2_VERSION = 5
+TRANSACTION_ABORTABLE_VERSION = 4
+
 
 def _commit(ctx: RequestContext, request: dict, offsets: dict[tuple[str, int], OffsetAndMetadata]) -> ErrorCode:
     """The error every valid partition gets: the transaction's, the group's, or the append's."""
@@ -23,7 +31,11 @@ def _commit(ctx: RequestContext, request: dict, offsets: dict[tuple[str, int], O
     if not group_id:
         return ErrorCode.INVALID_GROUP_ID
     producer = (request["producer_id"], request["producer_epoch"])
-    error = ctx.broker.transactions.check_txn_offset_commit(request["transactional_id"], *producer, group_id)
+    error = ctx.broker.transactions.check_txn_offset_commit(
+        request["transactional_id"], *producer, group_id, implicit_add=ctx.version >= TV2_VERSION
+    )
+    if error == ErrorCode.INVALID_TXN_STATE and ctx.version >= TRANSACTION_ABORTABLE_VERSION:
+        return ErrorCode.TRANSACTION_ABORTABLE
     if error != ErrorCode.NONE:
         return error
     member = (request.get("generation_id", -1), request.get("member_id", ""), request.get("group_instance_id"))

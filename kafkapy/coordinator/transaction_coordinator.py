@@ -47,6 +47,16 @@ MAX_PRODUCER_EPOCH = 2**15 - 2
 
 _COMPLETE = {True: TxnState.COMPLETE_COMMIT, False: TxnState.COMPLETE_ABORT}
 _PREPARE = {True: TxnState.PREPARE_COMMIT, False: TxnState.PREPARE_ABORT}
+# Coordinator errors Kafka's ReplicaManager answers an implicitly adding Produce with NOT_ENOUGH_REPLICAS
+# (retriable for every producer) instead.
+_RETRIED_BY_PRODUCERS = frozenset(
+    (
+        ErrorCode.NOT_COORDINATOR,
+        ErrorCode.COORDINATOR_NOT_AVAILABLE,
+        ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+        ErrorCode.CONCURRENT_TRANSACTIONS,
+    )
+)
 
 
 class TransactionCoordinator:
@@ -265,34 +275,54 @@ class TransactionCoordinator:
                 result[tp] = ErrorCode.INVALID_TXN_STATE
         return result
 
-    def verify_produce(self, txn_id: str | None, producer_id: int, epoch: int, partition: TopicPartition) -> None:
-        """Kafka's transaction verification for a transactional batch; raises KafkaError.
+    def verify_produce(
+        self, txn_id: str | None, producer_id: int, epoch: int, partition: TopicPartition, *, implicit_add: bool
+    ) -> None:
+        """Kafka's transaction verification of a transactional batch (KIP-890); raises KafkaError.
 
-        The batch must come with its transactional id, and when the id's producer and epoch are
-        current, the partition must be in its ongoing transaction (added by AddPartitionsToTxn).
-        Older epochs are left to the partition's producer state, which answers INVALID_PRODUCER_EPOCH.
+        The batch must come with its transactional id, its producer and the id's current epoch (an
+        other epoch gets INVALID_PRODUCER_EPOCH, as Kafka maps its coordinator's PRODUCER_FENCED).
+        A partition outside the ongoing transaction is added to it when ``implicit_add`` (transaction
+        version 2: Produce v12+ does what AddPartitionsToTxn did; a coordinator busy ending the
+        transaction gets NOT_ENOUGH_REPLICAS, which producers retry), else INVALID_TXN_STATE.
         """
         if not txn_id:
             raise KafkaError(ErrorCode.INVALID_RECORD, "transactional records without a transactional id")
         meta = self.transactions.get(txn_id)
         if meta is None or meta.producer_id != producer_id:
-            raise KafkaError(ErrorCode.INVALID_PRODUCER_ID_MAPPING, f"producer {producer_id} is not {txn_id!r}'s")
-        if epoch == meta.producer_epoch and (meta.state != TxnState.ONGOING or partition not in meta.partitions):
-            raise KafkaError(ErrorCode.INVALID_TXN_STATE, f"{partition} is not in {txn_id!r}'s ongoing transaction")
+            raise KafkaError(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
+        if epoch != meta.producer_epoch:
+            raise KafkaError(ErrorCode.INVALID_PRODUCER_EPOCH)
+        if meta.state == TxnState.ONGOING and partition in meta.partitions:
+            return
+        if not implicit_add:
+            raise KafkaError(ErrorCode.INVALID_TXN_STATE, "Partition was not added to the transaction")
+        error = self.add_partitions(txn_id, producer_id, epoch, [partition])
+        if error in _RETRIED_BY_PRODUCERS:
+            raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS)
+        if error != ErrorCode.NONE:
+            raise KafkaError(error)
 
     def offsets_partition(self, group_id: str) -> TopicPartition:
         """The __consumer_offsets partition holding ``group_id``'s offsets (created if needed)."""
         topic = self.groups.store.ensure_topic()
         return OFFSETS_TOPIC, partition_for(group_id, len(topic.partitions))
 
-    def check_txn_offset_commit(self, txn_id: str, producer_id: int, epoch: int, group_id: str) -> ErrorCode:
-        """TxnOffsetCommit needs the producer's ongoing transaction to hold the group's offsets partition."""
+    def check_txn_offset_commit(
+        self, txn_id: str, producer_id: int, epoch: int, group_id: str, *, implicit_add: bool
+    ) -> ErrorCode:
+        """TxnOffsetCommit needs the producer's ongoing transaction to hold the group's offsets partition;
+        under transaction version 2 (``implicit_add``, TxnOffsetCommit v5+) it adds the partition itself,
+        as AddOffsetsToTxn did."""
         error, meta = self._check_producer(txn_id, producer_id, epoch)
         if meta is None:
             return error
-        if meta.state != TxnState.ONGOING or self.offsets_partition(group_id) not in meta.partitions:
-            return ErrorCode.INVALID_TXN_STATE
-        return ErrorCode.NONE
+        partition = self.offsets_partition(group_id)
+        if meta.state == TxnState.ONGOING and partition in meta.partitions:
+            return ErrorCode.NONE
+        if implicit_add:
+            return self.add_partitions(txn_id, producer_id, epoch, [partition])
+        return ErrorCode.INVALID_TXN_STATE
 
     # EndTxn.
 
@@ -303,33 +333,80 @@ class TransactionCoordinator:
         if not txn_id:
             return ErrorCode.INVALID_REQUEST, NO_PRODUCER_ID, NO_PRODUCER_EPOCH
         meta = self.transactions.get(txn_id)
-        if meta is None or meta.producer_id != producer_id:
+        if meta is None or (meta.producer_id != producer_id and not self._retry_on_overflow(meta, producer_id, epoch)):
             return ErrorCode.INVALID_PRODUCER_ID_MAPPING, NO_PRODUCER_ID, NO_PRODUCER_EPOCH
-        retried = bump_epoch and epoch == meta.producer_epoch - 1 and meta.state == _COMPLETE[commit]
-        if epoch != meta.producer_epoch and not retried:
-            return ErrorCode.PRODUCER_FENCED, NO_PRODUCER_ID, NO_PRODUCER_EPOCH
-        state = meta.state
-        if state == TxnState.ONGOING:
-            new_epoch = epoch + 1 if bump_epoch and epoch < MAX_PRODUCER_EPOCH else epoch
-            error = self._end(meta, commit, epoch=new_epoch, last_epoch=meta.last_producer_epoch, tv2=bump_epoch)
-        elif state == _COMPLETE[commit]:
-            error = ErrorCode.NONE
-        elif state == _PREPARE[commit]:
-            error = ErrorCode.CONCURRENT_TRANSACTIONS
+        if bump_epoch:
+            error = self._end_txn_v2(meta, producer_id, epoch, commit)
+        elif epoch != meta.producer_epoch:
+            error = ErrorCode.PRODUCER_FENCED
+        elif meta.state == TxnState.ONGOING:
+            error = self._end(meta, commit, epoch=epoch, last_epoch=meta.last_producer_epoch)
         else:
-            error = ErrorCode.INVALID_TXN_STATE
+            error = self._ended_error(meta.state, commit, ErrorCode.NONE)
         if error != ErrorCode.NONE:
             return error, NO_PRODUCER_ID, NO_PRODUCER_EPOCH
         return ErrorCode.NONE, meta.producer_id, meta.producer_epoch
 
+    @staticmethod
+    def _retry_on_overflow(meta: TransactionMetadata, producer_id: int, epoch: int) -> bool:
+        """A retry of the end that rotated the producer id: it names the old id at its last epoch."""
+        return meta.last_producer_id == producer_id and epoch == MAX_PRODUCER_EPOCH and meta.producer_epoch == 0
+
+    def _end_txn_v2(self, meta: TransactionMetadata, producer_id: int, epoch: int, commit: bool) -> ErrorCode:
+        """Kafka's endTransaction for transaction version 2, where every end bumps the epoch.
+
+        A retry comes with the epoch before the bump (or the old producer id, rotated) and finds the end
+        done; the current epoch of an ended transaction asks for the next end, which only an abort can
+        be (an empty transaction, bumping the epoch again). Any other epoch is fenced.
+        """
+        retried = (meta.producer_id == producer_id and meta.producer_epoch == epoch + 1) or self._retry_on_overflow(
+            meta, producer_id, epoch
+        )
+        if meta.state in (TxnState.ONGOING, TxnState.EMPTY):
+            valid = epoch == meta.producer_epoch
+        elif meta.state in _PREPARE.values():
+            valid = retried
+        else:
+            valid = retried or epoch == meta.producer_epoch
+        if not valid:
+            return ErrorCode.PRODUCER_FENCED
+        if meta.state == TxnState.ONGOING or not (commit or retried):
+            return self._end_with_new_epoch(meta, commit)
+        return self._ended_error(meta.state, commit, ErrorCode.NONE if retried else ErrorCode.INVALID_TXN_STATE)
+
+    @staticmethod
+    def _ended_error(state: TxnState, commit: bool, done: ErrorCode) -> ErrorCode:
+        """EndTxn's answer for a transaction not ongoing: ``done`` when it ended as asked, a retry when it
+        is still ending so, else INVALID_TXN_STATE."""
+        if state == _COMPLETE[commit]:
+            return done
+        if state == _PREPARE[commit]:
+            return ErrorCode.CONCURRENT_TRANSACTIONS
+        return ErrorCode.INVALID_TXN_STATE
+
+    def _end_with_new_epoch(self, meta: TransactionMetadata, commit: bool) -> ErrorCode:
+        """End the transaction under the next epoch; with the epochs exhausted, the markers take the last
+        one and the completion hands out a new producer id at epoch 0 (Kafka's nextProducerId)."""
+        epoch = meta.producer_epoch
+        next_id = self.producer_ids.next_producer_id() if epoch >= MAX_PRODUCER_EPOCH else NO_PRODUCER_ID
+        return self._end(meta, commit, epoch=epoch + 1, last_epoch=epoch, tv2=True, next_producer_id=next_id)
+
     def _end(
-        self, meta: TransactionMetadata, commit: bool, *, epoch: int, last_epoch: int, tv2: bool = False
+        self,
+        meta: TransactionMetadata,
+        commit: bool,
+        *,
+        epoch: int,
+        last_epoch: int,
+        tv2: bool = False,
+        next_producer_id: int = NO_PRODUCER_ID,
     ) -> ErrorCode:
         """PrepareCommit/PrepareAbort in the log, then the markers, then CompleteCommit/CompleteAbort."""
         changes: dict[str, object] = {
             "state": _PREPARE[commit],
             "producer_epoch": epoch,
             "last_producer_epoch": last_epoch,
+            "next_producer_id": next_producer_id,
         }
         if tv2:
             changes["client_txn_version"] = 2
@@ -364,7 +441,7 @@ class TransactionCoordinator:
                 continue
             if topic == OFFSETS_TOPIC:
                 self.groups.complete_txn_offsets(meta.producer_id, commit)
-        error = self._transition(meta, state=_COMPLETE[commit], partitions=set())
+        error = self._transition(meta, state=_COMPLETE[commit], partitions=set(), **self._rotation(meta))
         if error != ErrorCode.NONE:
             log.error(
                 "completing a transaction failed; it stays prepared", extra={"transactional_id": meta.transactional_id}
@@ -374,6 +451,19 @@ class TransactionCoordinator:
                 "transaction completed",
                 extra={"transactional_id": meta.transactional_id, "state": meta.state.kafka_name},
             )
+
+    @staticmethod
+    def _rotation(meta: TransactionMetadata) -> dict[str, int]:
+        """The completion's move to the next producer id, when the end chose one."""
+        if meta.next_producer_id == NO_PRODUCER_ID:
+            return {}
+        return {
+            "producer_id": meta.next_producer_id,
+            "producer_epoch": 0,
+            "last_producer_id": meta.producer_id,
+            "last_producer_epoch": NO_PRODUCER_EPOCH,
+            "next_producer_id": NO_PRODUCER_ID,
+        }
 
     def rewrite_state_topic(self) -> None:
         """Write every transactional id's state again, after DeleteTopics took ``__transaction_state``.

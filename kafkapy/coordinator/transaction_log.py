@@ -82,6 +82,8 @@ class TransactionMetadata:
     last_update_ms: int = -1
     # 2 for clients using transaction version 2 (KIP-890: EndTxn v5+ bumps the epoch).
     client_txn_version: int = 0
+    # The producer id the transaction's completion rotates to, its epochs exhausted (transaction version 2).
+    next_producer_id: int = NO_PRODUCER_ID
 
 
 @cache
@@ -113,6 +115,7 @@ def transaction_record(txn_id: str, meta: TransactionMetadata | None) -> tuple[b
         {
             "producer_id": meta.producer_id,
             "previous_producer_id": meta.last_producer_id,
+            "next_producer_id": meta.next_producer_id,
             "producer_epoch": meta.producer_epoch,
             "transaction_timeout_ms": meta.timeout_ms,
             "transaction_status": int(meta.state),
@@ -149,6 +152,7 @@ def metadata_from_record(key: bytes, value: bytes) -> TransactionMetadata:
         start_ms=v.transaction_start_timestamp_ms,
         last_update_ms=v.transaction_last_update_timestamp_ms,
         client_txn_version=v.get("client_transaction_version", 0),
+        next_producer_id=v.get("next_producer_id", NO_PRODUCER_ID),
     )
 
 

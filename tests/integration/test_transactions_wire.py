@@ -62,7 +62,18 @@ def add_partitions(
     return {p.partition_index: p.partition_error_code for p in results}
 
 
-def produce_txn(client: WireClient, txn_id: str, pid: int, epoch: int, topic: str, seq: int, values: list[bytes]):
+def produce_txn(
+    client: WireClient,
+    txn_id: str,
+    pid: int,
+    epoch: int,
+    topic: str,
+    seq: int,
+    values: list[bytes],
+    *,
+    partition: int = 0,
+    version: int = 9,
+):
     records = build_batch(
         [(None, v, [], None) for v in values],
         producer_id=pid,
@@ -74,9 +85,9 @@ def produce_txn(client: WireClient, txn_id: str, pid: int, epoch: int, topic: st
         "transactional_id": txn_id,
         "acks": -1,
         "timeout_ms": 5000,
-        "topic_data": [{"name": topic, "partition_data": [{"index": 0, "records": records}]}],
+        "topic_data": [{"name": topic, "partition_data": [{"index": partition, "records": records}]}],
     }
-    return client.request(ApiKey.PRODUCE, 9, body).responses[0].partition_responses[0]
+    return client.request(ApiKey.PRODUCE, version, body).responses[0].partition_responses[0]
 
 
 def end(client: WireClient, txn_id: str, pid: int, epoch: int, commit: bool, version: int = 3):

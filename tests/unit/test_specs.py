@@ -40,8 +40,8 @@ EXPECTED_APIS: dict[int, str] = {
     37: "CreatePartitions", 42: "DeleteGroups", 43: "ElectLeaders", 44: "IncrementalAlterConfigs",
     45: "AlterPartitionReassignments", 46: "ListPartitionReassignments",
     47: "OffsetDelete", 48: "DescribeClientQuotas", 49: "AlterClientQuotas", 50: "DescribeUserScramCredentials",
-    51: "AlterUserScramCredentials", 55: "DescribeQuorum", 60: "DescribeCluster", 61: "DescribeProducers",
-    65: "DescribeTransactions",
+    51: "AlterUserScramCredentials", 55: "DescribeQuorum", 57: "UpdateFeatures", 60: "DescribeCluster",
+    61: "DescribeProducers", 65: "DescribeTransactions",
     66: "ListTransactions", 74: "ListConfigResources", 75: "DescribeTopicPartitions",
 }  # fmt: skip
 
