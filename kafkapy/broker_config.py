@@ -21,9 +21,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kafkapy.kafka_properties import (
-    KAFKA_BROKER_PROPERTIES,
     KAFKA_IMAGE_VARIABLES,
     KAFKA_PROPERTY_PREFIXES,
+    kafka_broker_properties,
     parse_properties,
 )
 from kafkapy.security.listeners import SSL_PROTOCOLS, Listener, ListenerError, parse_listeners
@@ -361,12 +361,12 @@ def is_security_property(name: str) -> bool:
 
 def _is_kafka_property(name: str) -> bool:
     return (
-        name in KAFKA_BROKER_PROPERTIES or name in KAFKA_IMAGE_VARIABLES or name.startswith(KAFKA_PROPERTY_PREFIXES)
+        name in KAFKA_IMAGE_VARIABLES or name.startswith(KAFKA_PROPERTY_PREFIXES) or name in kafka_broker_properties()
     )
 
 
 def _known_names() -> list[str]:
-    return [*_PROPERTIES, *BROKER_SYNONYMS, *_MINUTES, *KAFKA_BROKER_PROPERTIES]
+    return [*_PROPERTIES, *BROKER_SYNONYMS, *_MINUTES, *kafka_broker_properties()]
 
 
 def _suggestion(name: str) -> str:
