@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
+
+if TYPE_CHECKING:
+    from kafkapy.dynamic_broker_config import DynamicBrokerConfig
 
 # Kafka's Long.MAX_VALUE ("never", "unlimited").
 LONG_MAX = 2**63 - 1
@@ -200,15 +203,13 @@ TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
         _long("flush.messages", LONG_MAX, "fsync after this many messages (default: leave it to the OS).",
               _S("log.flush.interval.messages"), minimum=1, field="flush_messages", max_is_none=True),
         _long("flush.ms", LONG_MAX, "fsync after this many ms (default: leave it to the OS).",
-              _S("log.flush.interval.ms"), field="flush_ms", max_is_none=True),
+              _S("log.flush.interval.ms"), _S("log.flush.scheduler.interval.ms"), field="flush_ms", max_is_none=True),
         TopicConfigDef("follower.replication.throttled.replicas", ConfigType.LIST, "",
-                       "Replicas throttled on the follower side (no effect on one broker).",
-                       (_S("follower.replication.throttled.replicas"),)),
+                       "Replicas throttled on the follower side (no effect on one broker)."),
         _int("index.interval.bytes", 4096, "Bytes between offset index entries.", _S("log.index.interval.bytes"),
              field="index_interval_bytes"),
         TopicConfigDef("leader.replication.throttled.replicas", ConfigType.LIST, "",
-                       "Replicas throttled on the leader side (no effect on one broker).",
-                       (_S("leader.replication.throttled.replicas"),)),
+                       "Replicas throttled on the leader side (no effect on one broker)."),
         _long("local.retention.bytes", -2, "Local bytes kept with tiered storage (no tiered storage here).",
               _S("log.local.retention.bytes"), minimum=-2),
         _long("local.retention.ms", -2, "Local ms kept with tiered storage (no tiered storage here).",
@@ -304,10 +305,7 @@ def broker_value(definition: TopicConfigDef, props: Mapping[str, str]) -> tuple[
         raw = props.get(synonym.name)
         if raw is None:
             continue
-        if synonym.unit == 1:
-            return raw.strip(), synonym
-        scaled = int(raw) * synonym.unit
-        return str(-1 if scaled < 0 else scaled), synonym
+        return _scaled(raw, synonym.unit), synonym
     return None
 
 
@@ -368,35 +366,58 @@ def apply_incremental(
     return result
 
 
+def _scaled(raw: str, unit: int) -> str:
+    """A broker synonym's value in the topic config's unit (log.retention.hours=1 is 3600000 ms)."""
+    if unit == 1:
+        return raw.strip()
+    scaled = int(raw) * unit
+    return str(-1 if scaled < 0 else scaled)
+
+
 def describe_topic_config(
     definition: TopicConfigDef,
     overrides: Mapping[str, str],
     props: Mapping[str, str],
+    dynamic: DynamicBrokerConfig | None = None,
 ) -> tuple[str, ConfigSource, list[tuple[str, str | None, ConfigSource]]]:
-    """(value, source, synonyms) as DescribeConfigs reports a topic config, most specific first."""
-    synonyms: list[tuple[str, str | None, ConfigSource]] = []
-    if definition.name in overrides:
-        synonyms.append((definition.name, overrides[definition.name], ConfigSource.DYNAMIC_TOPIC_CONFIG))
-    for synonym in definition.synonyms:
-        if synonym.name in props:
-            synonyms.append((synonym.name, props[synonym.name], ConfigSource.STATIC_BROKER_CONFIG))
+    """(value, source, synonyms) as Kafka's ConfigHelper reports a topic config: the topic's override, then
+    the broker synonyms' layers (per-broker dynamic, cluster default, static, default, each over every
+    synonym), cut before the main broker name: retention.ms has none while log.retention.ms is unset."""
+    layers: list[tuple[ConfigSource, Mapping[str, str]]] = [(ConfigSource.STATIC_BROKER_CONFIG, props)]
+    if dynamic is not None:
+        layers[:0] = [
+            (ConfigSource.DYNAMIC_BROKER_CONFIG, dynamic.per_broker),
+            (ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG, dynamic.cluster_default),
+        ]
     default = definition.default_synonym
     if default is not None:
-        scaled = definition.default
-        if default.unit != 1:
-            scaled = str(int(definition.default) // default.unit)
-        synonyms.append((default.name, scaled, ConfigSource.DEFAULT_CONFIG))
+        text = definition.default if default.unit == 1 else str(int(definition.default) // default.unit)
+        layers.append((ConfigSource.DEFAULT_CONFIG, {default.name: text}))
+    found = [
+        (synonym, values[synonym.name], source)
+        for source, values in layers
+        for synonym in definition.synonyms
+        if synonym.name in values
+    ]
+    value, source = definition.default, ConfigSource.DEFAULT_CONFIG
+    if found:
+        value = _scaled(found[0][1], found[0][0].unit)
+    while found and found[0][0] != definition.synonyms[0]:
+        found.pop(0)
+    synonyms = [(synonym.name, raw, layer) for synonym, raw, layer in found]
     if definition.name in overrides:
-        return overrides[definition.name], ConfigSource.DYNAMIC_TOPIC_CONFIG, synonyms
-    found = broker_value(definition, props)
-    if found is not None:
-        return found[0], ConfigSource.STATIC_BROKER_CONFIG, synonyms
-    return definition.default, ConfigSource.DEFAULT_CONFIG, synonyms
-
+        value = overrides[definition.name]
+        synonyms.insert(0, (definition.name, value, ConfigSource.DYNAMIC_TOPIC_CONFIG))
+    if synonyms:
+        source = synonyms[0][2]
+    return value, source, synonyms
 
 
 def describe_topic_configs(
-    overrides: Mapping[str, str], props: Mapping[str, str], names: Iterable[str] | None = None
+    overrides: Mapping[str, str],
+    props: Mapping[str, str],
+    names: Iterable[str] | None = None,
+    dynamic: DynamicBrokerConfig | None = None,
 ) -> list[dict[str, object]]:
     """DescribeConfigs (and CreateTopics v5+) entries of a topic's configs, every config unless ``names`` is given.
 
@@ -406,7 +427,7 @@ def describe_topic_configs(
     entries: list[dict[str, object]] = []
     for name in wanted:
         definition = TOPIC_CONFIGS[name]
-        value, source, synonyms = describe_topic_config(definition, overrides, props)
+        value, source, synonyms = describe_topic_config(definition, overrides, props, dynamic)
         entries.append(
             {
                 "name": name,
