@@ -130,6 +130,9 @@ class BrokerConfig:
     listeners: list[Listener] = field(default_factory=list)
     # Those four properties as last written, read again when any of them changes.
     listener_properties: dict[str, str] = field(default_factory=dict)
+    # Every property server.properties and --override set, as written: DescribeConfigs reports them
+    # as STATIC_BROKER_CONFIG, including Kafka's that kafkapy ignores, as Kafka lists its originals.
+    given_properties: dict[str, str] = field(default_factory=dict)
 
     @property
     def advertised(self) -> tuple[str, int]:
@@ -347,6 +350,7 @@ def apply_properties(config: BrokerConfig, props: dict[str, str]) -> None:
     ):
         # A map alone waits for check_config: listeners may still come in a later batch (--override).
         _apply_listeners(config)
+    config.given_properties.update(props)
     if ignored:
         # The names are in the message too: in-process, with logging not configured, Python prints
         # the message alone.
