@@ -21,15 +21,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from kafkapy.broker_config import BrokerConfig, static_properties
-from kafkapy.dynamic_broker_config import DYNAMIC_BROKER_CONFIGS
+from kafkapy.dynamic_broker_config import DYNAMIC_BROKER_CONFIGS, DynamicBrokerConfig
 from kafkapy.kafka_broker_configs import BROKER_CONFIGS, NO_DEFAULT
 from kafkapy.topic_configs import ConfigSource, ConfigType
-
-if TYPE_CHECKING:
-    from kafkapy.broker import Broker
 
 # Kafka's DynamicBrokerConfig.brokerConfigSynonyms: names that set the same thing, most specific first.
 _SYNONYM_GROUPS = (
@@ -130,9 +126,9 @@ def _as_kafka_prints(kind: str | None, text: str | None) -> str | None:
 class BrokerConfigView:
     """This broker's config layers: dynamic (per broker, cluster default), static, default."""
 
-    def __init__(self, broker: Broker) -> None:
-        self.dynamic = broker.dynamic_config
-        self.static = static_configs(broker.config)
+    def __init__(self, config: BrokerConfig, dynamic: DynamicBrokerConfig) -> None:
+        self.dynamic = dynamic
+        self.static = static_configs(config)
         self.defaults = default_configs()
         self.layers: tuple[tuple[ConfigSource, Mapping[str, str]], ...] = (
             (ConfigSource.DYNAMIC_BROKER_CONFIG, self.dynamic.per_broker),
@@ -190,9 +186,9 @@ class BrokerConfigView:
         }
 
 
-def describe_broker(broker: Broker, keys: Iterable[str] | None) -> list[dict]:
+def describe_broker(config: BrokerConfig, dynamic: DynamicBrokerConfig, keys: Iterable[str] | None) -> list[dict]:
     """The entries of this broker's configs, all of them or ``keys`` (names it lacks are left out)."""
-    view = BrokerConfigView(broker)
+    view = BrokerConfigView(config, dynamic)
     names = view.names()
     if keys is not None:
         wanted = set(keys)
@@ -200,10 +196,12 @@ def describe_broker(broker: Broker, keys: Iterable[str] | None) -> list[dict]:
     return [view.entry(name) for name in names]
 
 
-def describe_cluster_default(broker: Broker, keys: Iterable[str] | None) -> list[dict]:
+def describe_cluster_default(
+    config: BrokerConfig, dynamic: DynamicBrokerConfig, keys: Iterable[str] | None
+) -> list[dict]:
     """The entries of the dynamic cluster-wide defaults (resource ""), all of them or ``keys``."""
-    view = BrokerConfigView(broker)
-    names = sorted(broker.dynamic_config.cluster_default)
+    view = BrokerConfigView(config, dynamic)
+    names = sorted(dynamic.cluster_default)
     if keys is not None:
         wanted = set(keys)
         names = [name for name in names if name in wanted]

@@ -78,7 +78,7 @@ def _configs(ctx: RequestContext, kind: int, name: str, keys: list[str] | None) 
         from kafkapy.broker_config_describe import describe_broker, describe_cluster_default
 
         describe = describe_broker if name else describe_cluster_default
-        return describe(ctx.broker, keys), None
+        return describe(ctx.broker.config, ctx.broker.dynamic_config, keys), None
     return [], KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {kind}")
 
 
