@@ -96,6 +96,12 @@ def _describe(ctx: RequestContext, resource: dict, synonyms: bool, documentation
         result["configs"], error = _configs(ctx, kind, name, keys)
     if error is not None:
         result.update(error_code=error.code, error_message=error.message)
+    if documentation and kind == ConfigResourceType.TOPIC:
+        # Kafka's LogConfig documentation, in the generated table (imported here: it is large).
+        from kafkapy.kafka_broker_configs import TOPIC_CONFIG_DOCS
+
+        for entry in result["configs"]:
+            entry["documentation"] = TOPIC_CONFIG_DOCS[entry["name"]]
     for entry in result["configs"]:
         if not synonyms:
             entry["synonyms"] = []
