@@ -140,7 +140,7 @@ class BrokerConfigView:
     def names(self) -> list[str]:
         """Every config this broker describes: Kafka's but the internal ones, and any other one set."""
         described = {name for name, row in BROKER_CONFIGS.items() if not row[2]}
-        return sorted(described | set(self.static) | set(self.dynamic.per_broker))
+        return sorted(described | set(self.static) | set(self.dynamic.per_broker) | set(self.dynamic.cluster_default))
 
     def value(self, name: str) -> str | None:
         """The value in force: dynamic (``DynamicBrokerConfig.lookup``), static, default."""
