@@ -3,12 +3,13 @@
 v0: names, values, read-only / default / sensitive flags.
 v1: config source and synonyms (topic override, broker property, default), include_synonyms.
 v2: same as v1.  v3: config type and documentation (include_documentation).  v4: flexible.
-Topics list every topic config Apache Kafka 4 has (kafkapy.topic_configs); brokers list the broker-level
-topic defaults (log.retention.hours, ...) and the broker settings kafkapy understands, all
-read-only (static: set in server.properties). The cluster-wide default resource ("") is empty, as
-there are no dynamic broker configs. Broker loggers and groups are INVALID_REQUEST. An invalid topic
-name is INVALID_TOPIC_EXCEPTION; a resource type Kafka does not know fails the whole request, every
-resource INVALID_REQUEST, as Kafka 4.3.1 answers.
+Topics list every topic config Apache Kafka 4 has (kafkapy.topic_configs), with Kafka's documentation.
+This broker lists every broker config of Kafka 4.3.1 as Kafka does (kafkapy.broker_config_describe:
+values, sources, types, read-only exactly for Kafka's dynamic configs, synonyms); the cluster-wide
+default resource ("") lists the dynamic cluster defaults. A successful result's error_message is "",
+as Kafka's. Broker loggers and groups are INVALID_REQUEST. An invalid topic name is
+INVALID_TOPIC_EXCEPTION; a resource type Kafka does not know fails the whole request, every resource
+INVALID_REQUEST, as Kafka 4.3.1 answers. (Kafka 4 no longer serves v0, KIP-896; kafkapy still does.)
 """
 
 from __future__ import annotations

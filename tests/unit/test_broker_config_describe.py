@@ -126,3 +126,11 @@ def test_dynamic_names_outside_kafkaconfig_are_listed_untyped() -> None:
     assert follower["config_source"] == DYN_DEFAULT and follower["synonyms"] == [
         {"name": "follower.replication.throttled.rate", "value": None, "source": DYN_DEFAULT}
     ]
+
+
+def test_advertised_flags_are_static_advertised_listeners() -> None:
+    config = BrokerConfig(advertised_host="broker.example", advertised_port=29092)
+    entries = {e["name"]: e for e in describe_broker(config, DynamicBrokerConfig(), ["advertised.listeners"])}
+    advertised = entries["advertised.listeners"]
+    assert (advertised["value"], advertised["config_source"]) == ("PLAINTEXT://broker.example:29092", STATIC)
+    assert describe_broker(BrokerConfig(), DynamicBrokerConfig(), ["advertised.listeners"])[0]["value"] is None
