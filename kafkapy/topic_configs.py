@@ -283,7 +283,10 @@ def broker_value(definition: TopicConfigDef, props: Mapping[str, str]) -> tuple[
         raw = props.get(synonym.name)
         if raw is None:
             continue
-        return _scaled(raw, synonym.unit), synonym
+        if synonym.unit == 1:
+            return raw.strip(), synonym
+        scaled = int(raw) * synonym.unit
+        return str(-1 if scaled < 0 else scaled), synonym
     return None
 
 
@@ -344,14 +347,6 @@ def apply_incremental(
     return result
 
 
-def _scaled(raw: str, unit: int) -> str:
-    """A broker synonym's value in the topic config's unit (log.retention.hours=1 is 3600000 ms)."""
-    if unit == 1:
-        return raw.strip()
-    scaled = int(raw) * unit
-    return str(-1 if scaled < 0 else scaled)
-
-
 def describe_topic_config(
     definition: TopicConfigDef,
     overrides: Mapping[str, str],
@@ -378,8 +373,11 @@ def describe_topic_config(
         if synonym.name in values
     ]
     value, source = definition.default, ConfigSource.DEFAULT_CONFIG
-    if found:
-        value = _scaled(found[0][1], found[0][0].unit)
+    for _, values in layers:
+        in_force = broker_value(definition, values)
+        if in_force is not None:
+            value = in_force[0]
+            break
     while found and found[0][0] != definition.synonyms[0]:
         found.pop(0)
     synonyms = [(synonym.name, raw, layer) for synonym, raw, layer in found]
