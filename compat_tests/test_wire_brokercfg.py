@@ -130,6 +130,16 @@ def test_selected_broker_keys(mirrored: WirePair) -> None:
     assert_same_configs(mirrored, 4, _body(BROKER, "1", keys))
 
 
+@pytest.mark.parametrize("kind", [BROKER, TOPIC])
+def test_empty_key_list_is_every_config(wire_pair: WirePair, kind: int) -> None:
+    """configuration_keys [] lists every config, as null does (main: none)."""
+    topic = unique_name("keys")
+    wire_pair.create_topics(topic)
+    response = wire_pair.request(32, 4, _body(kind, topic if kind == TOPIC else "1", [], synonyms=False, docs=False))
+    counts = {name: len(r["results"][0]["configs"]) for name, r in response.items()}
+    assert counts["kafkapy"] == counts["reference"] == (33 if kind == TOPIC else 340)
+
+
 def test_cluster_default_resource(mirrored: WirePair) -> None:
     """Resource "" lists the dynamic cluster defaults alone, error_message "" (main: null)."""
     assert_same_configs(mirrored, 4, _body(BROKER, "", ["log.retention.ms", "message.max.bytes"]))

@@ -84,7 +84,9 @@ def _configs(ctx: RequestContext, kind: int, name: str, keys: list[str] | None) 
 
 
 def _describe(ctx: RequestContext, resource: dict, synonyms: bool, documentation: bool) -> dict:
-    kind, name, keys = resource["resource_type"], resource["resource_name"], resource["configuration_keys"]
+    kind, name = resource["resource_type"], resource["resource_name"]
+    # No keys, null or an empty list, is every config (Kafka's ConfigHelper).
+    keys = resource["configuration_keys"] or None
     result = {
         "resource_type": kind,
         "resource_name": name,
