@@ -140,6 +140,13 @@ def test_empty_key_list_is_every_config(wire_pair: WirePair, kind: int) -> None:
     assert counts["kafkapy"] == counts["reference"] == (33 if kind == TOPIC else 340)
 
 
+@pytest.mark.parametrize("name", ["2", "-1", "abc"])
+def test_other_broker_resources(wire_pair: WirePair, name: str) -> None:
+    """Another node or a name that is no id: INVALID_REQUEST with Kafka's message (main: "abc" got the
+    other-node message)."""
+    wire_pair.assert_same(32, 4, _body(BROKER, name, ["log.retention.hours"]))
+
+
 def test_cluster_default_resource(mirrored: WirePair) -> None:
     """Resource "" lists the dynamic cluster defaults alone, error_message "" (main: null)."""
     assert_same_configs(mirrored, 4, _body(BROKER, "", ["log.retention.ms", "message.max.bytes"]))

@@ -30,8 +30,15 @@ MALFORMED_REQUEST = (
 
 
 def broker_resource_error(ctx: RequestContext, name: str) -> KafkaError | None:
-    """The error for a broker resource that is not this broker (or the cluster default "")."""
-    if name in ("", str(ctx.broker.node_id)):
+    """The error for a broker resource that is not this broker or the cluster default "" (Kafka's
+    ConfigHelper.resourceNameToBrokerId and its check)."""
+    if not name:
+        return None
+    try:
+        requested = int(name)
+    except ValueError:
+        return KafkaError(ErrorCode.INVALID_REQUEST, f"Broker id must be an integer, but it is: {name}")
+    if requested == ctx.broker.node_id:
         return None
     return KafkaError(
         ErrorCode.INVALID_REQUEST,
