@@ -283,10 +283,7 @@ def broker_value(definition: TopicConfigDef, props: Mapping[str, str]) -> tuple[
         raw = props.get(synonym.name)
         if raw is None:
             continue
-        if synonym.unit == 1:
-            return raw.strip(), synonym
-        scaled = int(raw) * synonym.unit
-        return str(-1 if scaled < 0 else scaled), synonym
+        return _scaled(raw, synonym.unit), synonym
     return None
 
 
@@ -345,6 +342,14 @@ def apply_incremental(
         else:
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {operation} for {name}")
     return result
+
+
+def _scaled(raw: str, unit: int) -> str:
+    """A broker synonym's value in the topic config's unit (log.retention.hours=1 is 3600000 ms)."""
+    if unit == 1:
+        return raw.strip()
+    scaled = int(raw) * unit
+    return str(-1 if scaled < 0 else scaled)
 
 
 def describe_topic_config(
