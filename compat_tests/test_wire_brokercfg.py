@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from kafka_tools import run_tool
 from reference_kafka import ReferenceKafka, free_port
-from wire_diff import WirePair, differences, normalize, unique_name
+from wire_diff import WirePair, differences, normalize, plain, unique_name
 
+from kafkapy.client.wire import WireClient
 from kafkapy.topic_configs import ConfigSource
 from tests.broker_process import BrokerProcess
 
@@ -117,6 +118,23 @@ def test_broker_configs_are_kafkas(mirrored: WirePair, version: int, synonyms: b
     """All 340 entries of BROKER "1" (main: 61, typed by guess, all read-only, synonyms of one)."""
     response = assert_same_configs(mirrored, version, _body(BROKER, "1", synonyms=synonyms, docs=docs))
     assert len(response["results"][0]["configs"]) == 340
+
+
+def test_v0_is_v1_without_sources(mirrored: WirePair) -> None:
+    """Kafka 4 no longer serves v0 (KIP-896), so kafkapy's v0 is checked against the reference's v1: the
+    same entries, is_default exactly where Kafka's source is DEFAULT_CONFIG (as Kafka 3 answered v0)."""
+    with WireClient.connect(mirrored.bootstraps["kafkapy"], timeout=30.0) as client:
+        v0 = plain(client.request(32, 0, _body(BROKER, "1")))
+    v1 = mirrored.request(32, 1, _body(BROKER, "1", synonyms=False))["reference"]
+    fields = ("name", "read_only", "is_sensitive")
+    mine = {c["name"]: ({f: c[f] for f in fields}, c["is_default"]) for c in v0["results"][0]["configs"]}
+    kafka = {
+        c["name"]: ({f: c[f] for f in fields}, c["config_source"] == DEFAULT_CONFIG)
+        for c in v1["results"][0]["configs"]
+    }
+    if mine["min.insync.replicas"][1]:
+        kafka["min.insync.replicas"] = (kafka["min.insync.replicas"][0], True)  # see _pending_cluster_default
+    assert mine == kafka
 
 
 def test_selected_broker_keys(mirrored: WirePair) -> None:
