@@ -205,3 +205,33 @@ def test_kafka_configs_alter_and_delete_config(wire_pair: WirePair, entity: tupl
         assert deleted[0] == 0 and "Completed updating" in deleted[1], (broker, deleted)
     stdout = {broker: [out.split("--- stderr ---")[0].strip() for _, out in steps] for broker, steps in results.items()}
     assert stdout["kafkapy"] == stdout["reference"]
+
+
+LOGGER_CASES = {
+    "set-root": incremental("1", ("root", SET, "INFO"), kind=BROKER_LOGGER),
+    "set-root-trace": incremental("1", ("root", SET, "TRACE"), kind=BROKER_LOGGER),
+    "unknown-logger": incremental("1", ("kafka.server", SET, "DEBUG"), kind=BROKER_LOGGER),
+    "bad-level": incremental("1", ("root", SET, "LOUD"), kind=BROKER_LOGGER),
+    "lower-case-level": incremental("1", ("root", SET, "debug"), kind=BROKER_LOGGER),
+    "bad-level-before-unknown-logger": incremental(
+        "1", ("root", SET, "LOUD"), ("nope", SET, "INFO"), kind=BROKER_LOGGER
+    ),
+    "delete-root": incremental("1", ("root", DELETE, None), kind=BROKER_LOGGER),
+    "delete-unknown": incremental("1", ("nope", DELETE, None), kind=BROKER_LOGGER),
+    "append": incremental("1", ("root", APPEND, "INFO"), kind=BROKER_LOGGER),
+    "subtract": incremental("1", ("root", SUBTRACT, "INFO"), kind=BROKER_LOGGER),
+    "null": incremental("2", ("root", SET, None), kind=BROKER_LOGGER),
+    "duplicate": incremental("1", ("root", SET, "INFO"), ("root", SET, "INFO"), kind=BROKER_LOGGER),
+    "other-node": incremental("2", ("root", SET, "INFO"), kind=BROKER_LOGGER),
+    "cluster-default": incremental("", ("root", SET, "INFO"), kind=BROKER_LOGGER),
+}
+
+
+@pytest.mark.parametrize("case", list(LOGGER_CASES))
+def test_incremental_alter_configs_of_a_broker_logger(wire_pair: WirePair, case: str) -> None:
+    wire_pair.assert_same(44, 1, LOGGER_CASES[case])
+
+
+@pytest.mark.parametrize("version", [0, 1, 2])
+def test_alter_configs_has_no_broker_loggers(wire_pair: WirePair, version: int) -> None:
+    wire_pair.assert_same(33, version, replace("1", {"root": "DEBUG"}, kind=BROKER_LOGGER))

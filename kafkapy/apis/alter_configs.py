@@ -18,6 +18,7 @@ from kafkapy import policy
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis.describe_configs import config_authorization_error
+from kafkapy.broker_loggers import alter_log_levels
 from kafkapy.dynamic_broker_config import check_broker_resource
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_config import LogConfig
@@ -34,6 +35,9 @@ def current_overrides(ctx: RequestContext, kind: int, name: str) -> dict[str, st
     if kind == ConfigResourceType.BROKER:
         check_broker_resource(name, ctx.broker.node_id)
         return dict(ctx.broker.dynamic_config.layer(name))
+    if kind == ConfigResourceType.BROKER_LOGGER:
+        # Kafka's AlterConfigs has no broker loggers (IncrementalAlterConfigs sets their levels).
+        raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown resource type {kind}")
     raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {kind}")
 
 
@@ -79,9 +83,10 @@ def resource_result(kind: int, name: str, error: KafkaError | None = None) -> di
 NewOverrides = Callable[[RequestContext, int, dict[str, str], list[dict]], dict[str, str]]
 
 
-def alter_resources(ctx: RequestContext, request: dict, new_overrides: NewOverrides) -> dict:
-    """The response of AlterConfigs or IncrementalAlterConfigs, which differ only in how a
-    resource's new overrides follow from its current ones and the request's config entries."""
+def alter_resources(ctx: RequestContext, request: dict, new_overrides: NewOverrides, *, incremental: bool) -> dict:
+    """The response of AlterConfigs or IncrementalAlterConfigs, which differ in how a resource's new
+    overrides follow from its current ones and the request's config entries, and in that only the
+    ``incremental`` one sets broker loggers' levels."""
     resources = request["resources"]
     counts = Counter((r["resource_type"], r["resource_name"]) for r in resources)
     responses = []
@@ -93,9 +98,12 @@ def alter_resources(ctx: RequestContext, request: dict, new_overrides: NewOverri
             denied = config_authorization_error(ctx, AclOperation.ALTER_CONFIGS, kind, name)
             if denied is not None:
                 raise denied
-            overrides = new_overrides(ctx, kind, current_overrides(ctx, kind, name), resource["configs"])
-            requested = [entry["name"] for entry in resource["configs"]]
-            alter_resource(ctx, kind, name, overrides, request["validate_only"], requested)
+            if kind == ConfigResourceType.BROKER_LOGGER and incremental:
+                alter_log_levels(ctx.broker.node_id, name, resource["configs"], request["validate_only"])
+            else:
+                overrides = new_overrides(ctx, kind, current_overrides(ctx, kind, name), resource["configs"])
+                requested = [entry["name"] for entry in resource["configs"]]
+                alter_resource(ctx, kind, name, overrides, request["validate_only"], requested)
         except KafkaError as exc:
             responses.append(resource_result(kind, name, exc))
         else:
@@ -120,4 +128,4 @@ def _replace(ctx: RequestContext, kind: int, current: dict[str, str], entries: l
     ),
 )
 async def handle_alter_configs(ctx: RequestContext, request: dict) -> dict:
-    return alter_resources(ctx, request, _replace)
+    return alter_resources(ctx, request, _replace, incremental=False)

@@ -7,6 +7,8 @@ lists), starting from the default when the topic has no override; other configs 
 do invalid names or values. A config named twice is INVALID_REQUEST. A BROKER resource is this node
 ("1") or the cluster-wide default (""): APPEND and SUBTRACT start from the config's effective value,
 and the new set is checked, stored and applied as AlterConfigs does (kafkapy.dynamic_broker_config).
+A BROKER_LOGGER resource (this node) sets Python logging levels for Kafka's log4j ones
+(kafkapy.broker_loggers).
 """
 
 from __future__ import annotations
@@ -42,4 +44,4 @@ def _apply(ctx: RequestContext, kind: int, current: dict[str, str], entries: lis
     ),
 )
 async def handle_incremental_alter_configs(ctx: RequestContext, request: dict) -> dict:
-    return alter_resources(ctx, request, _apply)
+    return alter_resources(ctx, request, _apply, incremental=True)

@@ -12,6 +12,7 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 
 from kafkapy.client.wire import WireClient
 from kafkapy.dynamic_broker_config import FILE_NAME
+from kafkapy.protocol.errors import ErrorCode
 from tests.broker_process import BrokerProcess
 from tests.integration.clientutil import Deadline, base_conf, consumer, produce_confluent, producer, unique_topic
 
@@ -20,13 +21,13 @@ TIMEOUT = 15
 FAST_HOUSEKEEPING = ("--override", "log.retention.check.interval.ms=200")
 
 
-def alter_broker(bootstrap: str, name: str, *entries: tuple[str, int, str | None]) -> None:
+def alter_broker(bootstrap: str, name: str, *entries: tuple[str, int, str | None], kind: int = 4) -> None:
     """IncrementalAlterConfigs v1 on BROKER ``name`` ("" is the cluster default, which librdkafka's admin
-    client cannot name) through kafkapy's wire client, failing on any error."""
+    client cannot name) or another ``kind`` through kafkapy's wire client, failing on any error."""
     body = {
         "resources": [
             {
-                "resource_type": 4,
+                "resource_type": kind,
                 "resource_name": name,
                 "configs": [{"name": n, "config_operation": op, "value": v} for n, op, v in entries],
             }
@@ -135,3 +136,58 @@ def test_a_damaged_dynamic_config_file_is_logged_and_the_broker_starts_without(
     create_topics(b.bootstrap, NewTopic(topic, 1, 1))
     assert produce_errors(b.bootstrap, topic, 5000) == []
     assert "dynamic broker configs file damaged" in b.stderr_text()
+
+
+def set_log_level(bootstrap: str, logger: str, level: str) -> None:
+    """IncrementalAlterConfigs on this node's BROKER_LOGGER resource (8; librdkafka's admin has no such type)."""
+    alter_broker(bootstrap, "1", set_entry(logger, level), kind=8)
+
+
+def auto_create(bootstrap: str, topic: str) -> None:
+    """Metadata v12 that auto-creates ``topic`` (the broker logs "auto-created topic" at INFO)."""
+    body = {"topics": [{"name": topic, "topic_id": None}], "allow_auto_topic_creation": True,
+            "include_topic_authorized_operations": False}
+    with WireClient.connect(bootstrap, timeout=TIMEOUT) as client:
+        client.request(3, 12, body)
+
+
+def test_broker_logger_levels_change_at_run_time(broker_factory: Callable[..., BrokerProcess]) -> None:
+    b = broker_factory()
+    quiet, loud = unique_topic("dyn-quiet"), unique_topic("dyn-loud")
+    set_log_level(b.bootstrap, "root", "WARN")
+    auto_create(b.bootstrap, quiet)
+    set_log_level(b.bootstrap, "root", "INFO")
+    auto_create(b.bootstrap, loud)
+    deadline = Deadline(10, "the INFO line of the second creation")
+    while loud not in b.stderr_text():
+        deadline.check()
+    assert quiet not in b.stderr_text()
+
+
+def test_altering_broker_configs_needs_alter_configs_on_the_cluster(
+    broker_factory: Callable[..., BrokerProcess],
+) -> None:
+    from confluent_kafka.admin import AclOperation, AclPermissionType, ResourceType
+
+    from tests.integration.test_authorizer import ME, _args, acl, create_acls
+
+    # As a super user: ALL on the cluster but ALTER_CONFIGS; then restarted as an ordinary principal.
+    b = broker_factory(extra_args=_args(f"super.users={ME}"))
+    create_acls(
+        b.bootstrap,
+        acl(ResourceType.BROKER, "kafka-cluster", AclOperation.ALL),
+        acl(ResourceType.BROKER, "kafka-cluster", AclOperation.ALTER_CONFIGS, AclPermissionType.DENY),
+    )
+    b.close()
+    b.extra_args = _args()
+    b.start()
+    change = {"name": "log.retention.ms", "config_operation": 0, "value": "1000"}
+    targets = ((4, "1"), (4, ""), (8, "1"))
+    resources = [{"resource_type": kind, "resource_name": name, "configs": [change]} for kind, name in targets]
+    with WireClient.connect(b.bootstrap, timeout=TIMEOUT) as client:
+        answer = client.request(44, 1, {"resources": resources, "validate_only": False})
+        legacy = [{**r, "configs": [{"name": "log.retention.ms", "value": "1000"}]} for r in resources[:2]]
+        replaced = client.request(33, 2, {"resources": legacy, "validate_only": False})
+    errors = [(r["error_code"], r["error_message"]) for r in [*answer["responses"], *replaced["responses"]]]
+    assert errors == [(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed.")] * 5
+    assert json.loads((b.data_dir / FILE_NAME).read_text())["per_broker"] == {}
