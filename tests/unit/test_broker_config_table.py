@@ -1,0 +1,36 @@
+"""The table of Kafka's broker configs (kafkapy.kafka_broker_configs) and the dynamic config sets, both
+generated from Kafka 4.3.1 by compat_tests/gen_broker_configs.py (its --check compares them with Kafka)."""
+
+from __future__ import annotations
+
+from kafkapy.dynamic_broker_config import DYNAMIC_BROKER_CONFIGS, PER_BROKER_CONFIGS
+from kafkapy.kafka_broker_configs import BROKER_CONFIGS, NO_DEFAULT
+
+# Dynamic in Kafka (quota rates DynamicConfig.Broker defines) but not KafkaConfig properties.
+QUOTA_RATES = {"leader.replication.throttled.rate", "follower.replication.throttled.rate",
+               "replica.alter.log.dirs.io.max.bytes.per.second"}
+
+
+def test_dynamic_sets_are_kafkas() -> None:
+    assert len(DYNAMIC_BROKER_CONFIGS) == 102 and len(PER_BROKER_CONFIGS) == 37
+    assert PER_BROKER_CONFIGS < DYNAMIC_BROKER_CONFIGS
+    assert DYNAMIC_BROKER_CONFIGS - set(BROKER_CONFIGS) == QUOTA_RATES
+    assert {"log.retention.ms", "message.max.bytes", "min.insync.replicas", "log.cleaner.threads",
+            "num.io.threads"} <= DYNAMIC_BROKER_CONFIGS - PER_BROKER_CONFIGS
+    assert {"listeners", "listener.security.protocol.map", "ssl.keystore.location", "sasl.jaas.config"} <= (
+        PER_BROKER_CONFIGS
+    )
+    # A topic config's broker synonym is dynamic under its primary name only (Kafka's DynamicLogConfig).
+    static = {"log.retention.hours", "log.retention.minutes", "log.roll.hours", "node.id", "process.roles",
+              "log.dirs", "advertised.listeners", "offsets.topic.num.partitions", "group.initial.rebalance.delay.ms"}
+    assert not static & DYNAMIC_BROKER_CONFIGS
+
+
+def test_table_has_kafkas_types_and_defaults() -> None:
+    assert len(BROKER_CONFIGS) == 360
+    assert BROKER_CONFIGS["log.retention.hours"][:3] == ("INT", "168", False)
+    assert BROKER_CONFIGS["log.retention.ms"][:2] == ("LONG", None)
+    assert BROKER_CONFIGS["node.id"][1] == NO_DEFAULT
+    assert BROKER_CONFIGS["group.initial.rebalance.delay.ms"][:2] == ("INT", "3000")
+    assert BROKER_CONFIGS["ssl.keystore.password"][0] == "PASSWORD"
+    assert BROKER_CONFIGS["unstable.api.versions.enable"][2] is True
