@@ -82,6 +82,8 @@ SET_ON_NODE = [
     ("producer.id.expiration.ms", "0"),
     ("group.coordinator.cached.buffer.max.bytes", "1"),
     ("max.connections", "-1"),
+    ("max.connections.per.ip", "0"),
+    ("max.connections.per.ip.overrides", "127.0.0.1:5,localhost:3"),
     ("min.insync.replicas", "2"),
     ("min.insync.replicas", "0"),
     ("node.id", "2"),

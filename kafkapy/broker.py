@@ -236,8 +236,9 @@ class Broker:
         Every topic is deleted as by DeleteTopics, internal ones included, so consumer groups,
         committed offsets, transactions and the producer state kept per partition go with them;
         the coordinators then forget what they hold in memory, every ACL is deleted (super.users
-        stay) and client quotas are removed. Connected clients see a fresh broker:
-        UNKNOWN_TOPIC_OR_PARTITION, unknown members, offsets starting at 0 for re-created topics.
+        stay), client quotas are removed and the dynamic broker configs are a new data dir's.
+        Connected clients see a fresh broker: UNKNOWN_TOPIC_OR_PARTITION, unknown members, offsets
+        starting at 0 for re-created topics.
         Producer ids keep counting up so that an id is never handed out twice (ProducerIdManager).
         """
         for name in list(self.logs.topics):
@@ -247,11 +248,12 @@ class Broker:
         if self.acls is not None:
             self.acls.clear()
         self.client_quotas.store.clear()
+        self.dynamic_config.reset()
         # Long-polling fetches on deleted logs return now and see the topic gone.
         for waiters in self._fetch_waiters.values():
             for waiter in waiters:
                 waiter.set()
-        log.info("reset: every topic, group, transaction, ACL and client quota removed")
+        log.info("reset: every topic, group, transaction, ACL, client quota and dynamic broker config removed")
 
     def close(self) -> None:
         self.logs.close()

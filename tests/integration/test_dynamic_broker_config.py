@@ -191,3 +191,26 @@ def test_altering_broker_configs_needs_alter_configs_on_the_cluster(
     errors = [(r["error_code"], r["error_message"]) for r in [*answer["responses"], *replaced["responses"]]]
     assert errors == [(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed.")] * 5
     assert json.loads((b.data_dir / FILE_NAME).read_text())["per_broker"] == {}
+
+
+def test_max_connections_per_ip_changes_for_new_connections(broker_factory: Callable[..., BrokerProcess]) -> None:
+    from tests.integration.test_connections import answered, api_versions_ok
+
+    b = broker_factory()
+    alter_broker(b.bootstrap, "", set_entry("max.connections.per.ip", "2"))
+    with WireClient.connect(b.bootstrap, timeout=TIMEOUT) as first:
+        # The connection that altered the limit has closed; this one and one more are allowed.
+        with WireClient.connect(b.bootstrap, timeout=TIMEOUT) as second, WireClient.connect(b.bootstrap) as third:
+            assert api_versions_ok(first) and api_versions_ok(second)
+            assert third.is_closed_by_peer(timeout=TIMEOUT)
+        deadline = Deadline(TIMEOUT, "max.connections.per.ip raised")
+        while True:  # until the broker has counted the two closed connections out
+            try:
+                alter_broker(b.bootstrap, "", delete_entry("max.connections.per.ip"))
+                break
+            except ConnectionError:
+                deadline.check()
+        with WireClient.connect(b.bootstrap) as second, WireClient.connect(b.bootstrap) as third:
+            while not (answered(second, TIMEOUT) and answered(third, TIMEOUT)):
+                deadline.check()
+    assert "rejected connection" in b.stderr_text()

@@ -136,3 +136,18 @@ def test_the_broker_applies_the_dynamic_layer_to_topics_without_overrides(tmp_pa
         assert json.loads((tmp_path / FILE_NAME).read_text())["cluster_default"]["log.retention.ms"] == "5000"
     finally:
         reopened.close()
+
+
+def test_a_reset_broker_has_a_new_data_dirs_dynamic_configs(tmp_path: Path) -> None:
+    broker = Broker.open(BrokerConfig(data_dir=tmp_path, log_properties={"min.insync.replicas": "2"}))
+    try:
+        broker.dynamic_config.replace("1", {"message.max.bytes": "2000"})
+        broker.dynamic_config.replace("", {"min.insync.replicas": "3", "log.retention.ms": "5"})
+        assert broker.logs.default_config.max_message_bytes == 2000
+        broker.reset()
+        assert (broker.dynamic_config.per_broker, broker.dynamic_config.cluster_default) == (
+            {}, {"min.insync.replicas": "2"}
+        )  # fmt: skip
+        assert broker.logs.default_config.max_message_bytes == 1048588
+    finally:
+        broker.close()
