@@ -8,7 +8,8 @@ broker config's name, ConfigDef type, default as Kafka prints it (``ConfigDef.co
 is internal and its documentation; and Kafka's ``DynamicBrokerConfig``: the configs that change at run time
 (``ALL_DYNAMIC_CONFIGS``) and those of them that are per broker only (``perBrokerConfigs``). They become
 kafkapy/kafka_broker_configs.py (the table DescribeConfigs and the properties-file check read, imported
-lazily) and the two sets in kafkapy/dynamic_broker_config.py (between its "generated" marker lines).
+lazily, with the documentation of every topic config from Kafka's ``LogConfig``) and the two sets in
+kafkapy/dynamic_broker_config.py (between its "generated" marker lines).
 """
 
 from __future__ import annotations
@@ -56,10 +57,14 @@ public class ConfigDump {
       row.put("doc", key.documentation);
       rows.add(row);
     }
+    Map<String, Object> topicDocs = new TreeMap<>();
+    for (String name : org.apache.kafka.storage.internals.log.LogConfig.nonInternalConfigNames())
+      topicDocs.put(name, org.apache.kafka.storage.internals.log.LogConfig.configKeys().get(name).documentation);
     Properties all = new Properties();
     for (String name : DynamicBrokerConfig.ALL_DYNAMIC_CONFIGS) all.setProperty(name, "");
     Map<String, Object> out = new LinkedHashMap<>();
     out.put("configs", rows);
+    out.put("topic_docs", topicDocs);
     out.put("dynamic", new TreeSet<>(DynamicBrokerConfig.ALL_DYNAMIC_CONFIGS));
     out.put("per_broker", new TreeSet<>(DynamicBrokerConfig.perBrokerConfigs(all)));
     System.out.println(new ObjectMapper().writeValueAsString(out));
@@ -110,15 +115,35 @@ def _chunks(text: str, width: int = 100) -> list[str]:
     return [*pieces, current] if current or not pieces else pieces
 
 
+def _doc_lines(doc: str | None) -> str:
+    """A documentation string as indented lines of adjacent string literals."""
+    return "".join(f"\n        {json.dumps(piece)}" for piece in _chunks(doc or ""))
+
+
 def table_source(data: dict) -> str:
     lines = []
     for row in sorted(data["configs"], key=lambda r: r["name"]):
         default = row["default"] if row["has_default"] else NO_DEFAULT
-        doc = "".join(f"\n        {json.dumps(piece)}" for piece in _chunks(row["doc"] or ""))
+        doc = _doc_lines(row["doc"])
         value = "None" if default is None else json.dumps(default)
         lines.append(f'    "{row["name"]}": (\n        "{row["type"]}", {value}, {row["internal"]},{doc},\n    ),\n')
     kind = "dict[str, tuple[str, str | None, bool, str]]"
-    return TABLE_HEADER + f"BROKER_CONFIGS: {kind} = {{\n" + "".join(lines) + "}\n"
+    docs = []
+    broker_docs = {row["doc"]: row["name"] for row in sorted(data["configs"], key=lambda r: r["name"], reverse=True)}
+    for name, doc in data["topic_docs"].items():
+        if doc in broker_docs:  # the same text as a broker config's: written once
+            docs.append(f'    "{name}": BROKER_CONFIGS["{broker_docs[doc]}"][3],\n')
+        else:
+            docs.append(f'    "{name}": ({_doc_lines(doc)}\n    ),\n')
+    return (
+        TABLE_HEADER
+        + f"BROKER_CONFIGS: {kind} = {{\n"
+        + "".join(lines)
+        + "}\n\n# Kafka's documentation of each topic config (LogConfig), which DescribeConfigs v3+ returns.\n"
+        + "TOPIC_CONFIG_DOCS: dict[str, str] = {\n"
+        + "".join(docs)
+        + "}\n"
+    )
 
 
 def sets_source(data: dict) -> str:

@@ -125,12 +125,12 @@ class ReferenceKafka:
             *args,
         ]
 
-    def _write_config(self, port: int, controller_port: int) -> Path:
-        config = self.work_dir / "server.properties"
+    def server_properties(self, port: int, controller_port: int) -> dict[str, str]:
+        """The server.properties this Kafka runs with (test_wire_brokercfg.py gives kafkapy the same)."""
         ports = {"PLAINTEXT": port, **self.ports, "CONTROLLER": controller_port}
         protocols = {"PLAINTEXT": "PLAINTEXT", **self.listeners, "CONTROLLER": "PLAINTEXT"}
         addresses = ",".join(f"{name}://127.0.0.1:{p}" for name, p in ports.items())
-        settings = {
+        return {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
@@ -151,6 +151,10 @@ class ReferenceKafka:
             "group.initial.rebalance.delay.ms": "0",
             **self.properties,
         }
+
+    def _write_config(self, port: int, controller_port: int) -> Path:
+        config = self.work_dir / "server.properties"
+        settings = self.server_properties(port, controller_port)
         config.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
         (self.work_dir / "log4j2.properties").write_text(LOG4J2)
         return config
@@ -163,7 +167,9 @@ class ReferenceKafka:
         port, controller_port = free_port(), free_port()
         self.ports = {name: free_port() for name in self.listeners}
         config = self._write_config(port, controller_port)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # as Kafka's Uuid.randomUuid: "-..." reads as an option
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         fmt = subprocess.run(
             self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), "--standalone"),
             capture_output=True,

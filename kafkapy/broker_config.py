@@ -21,9 +21,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kafkapy.kafka_properties import (
-    KAFKA_BROKER_PROPERTIES,
     KAFKA_IMAGE_VARIABLES,
     KAFKA_PROPERTY_PREFIXES,
+    kafka_broker_properties,
     parse_properties,
 )
 from kafkapy.security.listeners import SSL_PROTOCOLS, Listener, ListenerError, parse_listeners
@@ -130,6 +130,9 @@ class BrokerConfig:
     listeners: list[Listener] = field(default_factory=list)
     # Those four properties as last written, read again when any of them changes.
     listener_properties: dict[str, str] = field(default_factory=dict)
+    # Every property server.properties and --override set, as written: DescribeConfigs reports them
+    # as STATIC_BROKER_CONFIG, including Kafka's that kafkapy ignores, as Kafka lists its originals.
+    given_properties: dict[str, str] = field(default_factory=dict)
 
     @property
     def advertised(self) -> tuple[str, int]:
@@ -347,6 +350,7 @@ def apply_properties(config: BrokerConfig, props: dict[str, str]) -> None:
     ):
         # A map alone waits for check_config: listeners may still come in a later batch (--override).
         _apply_listeners(config)
+    config.given_properties.update(props)
     if ignored:
         # The names are in the message too: in-process, with logging not configured, Python prints
         # the message alone.
@@ -361,12 +365,12 @@ def is_security_property(name: str) -> bool:
 
 def _is_kafka_property(name: str) -> bool:
     return (
-        name in KAFKA_BROKER_PROPERTIES or name in KAFKA_IMAGE_VARIABLES or name.startswith(KAFKA_PROPERTY_PREFIXES)
+        name in KAFKA_IMAGE_VARIABLES or name.startswith(KAFKA_PROPERTY_PREFIXES) or name in kafka_broker_properties()
     )
 
 
 def _known_names() -> list[str]:
-    return [*_PROPERTIES, *BROKER_SYNONYMS, *_MINUTES, *KAFKA_BROKER_PROPERTIES]
+    return [*_PROPERTIES, *BROKER_SYNONYMS, *_MINUTES, *kafka_broker_properties()]
 
 
 def _suggestion(name: str) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafkapy.kafka_properties import KAFKA_BROKER_PROPERTIES
+from kafkapy.kafka_properties import kafka_broker_properties
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.fs import DISK, FileSystem
 from kafkapy.topic_configs import (
@@ -529,7 +529,8 @@ class DynamicBrokerConfig:
         """
         old = self.layer(resource_name)
         changed = {name: value for name, value in configs.items() if old.get(name) != value}
-        read_only = [n for n in changed if n in KAFKA_BROKER_PROPERTIES and n not in DYNAMIC_BROKER_CONFIGS]
+        known = kafka_broker_properties()
+        read_only = [n for n in changed if n in known and n not in DYNAMIC_BROKER_CONFIGS]
         if read_only:
             raise _request_error(f"Cannot update these configs dynamically: {_names(read_only)}")
         security = [n for n in changed if n in LISTENER_ONLY_SECURITY_CONFIGS]

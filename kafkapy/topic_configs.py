@@ -1,4 +1,5 @@
-"""Kafka's topic configs in one table: names, types, defaults, validation, broker synonyms, docs.
+"""Kafka's topic configs in one table: names, types, defaults, validation, broker synonyms (Kafka's
+documentation of each is in the generated kafkapy.kafka_broker_configs, loaded when asked for).
 
 CreateTopics, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs, the broker's properties file
 (``log.retention.hours`` and the other broker-level defaults) and storage's ``LogConfig`` all read
@@ -12,9 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafkapy.protocol.errors import ErrorCode, KafkaError
+
+if TYPE_CHECKING:
+    from kafkapy.dynamic_broker_config import DynamicBrokerConfig
 
 # Kafka's Long.MAX_VALUE ("never", "unlimited").
 LONG_MAX = 2**63 - 1
@@ -82,7 +86,6 @@ class TopicConfigDef:
     name: str
     type: ConfigType
     default: str
-    doc: str
     synonyms: tuple[Synonym, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
@@ -150,16 +153,16 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _long(name: str, default: int, doc: str, *synonyms: Synonym, minimum: int | None = 0, **kw: Any) -> TopicConfigDef:
-    return TopicConfigDef(name, ConfigType.LONG, str(default), doc, synonyms, minimum=minimum, **kw)
+def _long(name: str, default: int, *synonyms: Synonym, minimum: int | None = 0, **kw: Any) -> TopicConfigDef:
+    return TopicConfigDef(name, ConfigType.LONG, str(default), synonyms, minimum=minimum, **kw)
 
 
-def _int(name: str, default: int, doc: str, *synonyms: Synonym, minimum: int | None = 0, **kw: Any) -> TopicConfigDef:
-    return TopicConfigDef(name, ConfigType.INT, str(default), doc, synonyms, minimum=minimum, **kw)
+def _int(name: str, default: int, *synonyms: Synonym, minimum: int | None = 0, **kw: Any) -> TopicConfigDef:
+    return TopicConfigDef(name, ConfigType.INT, str(default), synonyms, minimum=minimum, **kw)
 
 
-def _bool(name: str, doc: str, *synonyms: Synonym) -> TopicConfigDef:
-    return TopicConfigDef(name, ConfigType.BOOLEAN, "false", doc, synonyms)
+def _bool(name: str, *synonyms: Synonym) -> TopicConfigDef:
+    return TopicConfigDef(name, ConfigType.BOOLEAN, "false", synonyms)
 
 
 _DAY_MS = 24 * 3600 * 1000
@@ -173,7 +176,6 @@ TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
             "cleanup.policy",
             ConfigType.LIST,
             "delete",
-            "delete removes old segments by retention; compact keeps the latest record per key; both do both.",
             (_S("log.cleanup.policy"),),
             choices=CLEANUP_POLICIES,
             field="cleanup_policy",
@@ -182,75 +184,52 @@ TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
             "compression.type",
             ConfigType.STRING,
             "producer",
-            "Codec batches are stored with: producer keeps the producer's, others make the broker recompress.",
             (_S("compression.type"),),
             choices=COMPRESSION_TYPES,
             field="compression_type",
         ),
-        _int("compression.gzip.level", -1, "gzip level when the broker compresses.", _S("compression.gzip.level"),
-             minimum=-1, maximum=9),
-        _int("compression.lz4.level", 9, "lz4 level when the broker compresses.", _S("compression.lz4.level"),
-             minimum=1, maximum=17),
-        _int("compression.zstd.level", 3, "zstd level when the broker compresses.", _S("compression.zstd.level"),
-             minimum=-131072, maximum=22),
-        _long("delete.retention.ms", _DAY_MS, "How long tombstones of a compacted topic are kept after cleaning.",
-              _S("log.cleaner.delete.retention.ms"), field="delete_retention_ms"),
-        _long("file.delete.delay.ms", 60000, "How long a deleted segment's files stay before removal.",
-              _S("log.segment.delete.delay.ms"), field="file_delete_delay_ms"),
-        _long("flush.messages", LONG_MAX, "fsync after this many messages (default: leave it to the OS).",
+        _int("compression.gzip.level", -1, _S("compression.gzip.level"), minimum=-1, maximum=9),
+        _int("compression.lz4.level", 9, _S("compression.lz4.level"), minimum=1, maximum=17),
+        _int("compression.zstd.level", 3, _S("compression.zstd.level"), minimum=-131072, maximum=22),
+        _long("delete.retention.ms", _DAY_MS, _S("log.cleaner.delete.retention.ms"), field="delete_retention_ms"),
+        _long("file.delete.delay.ms", 60000, _S("log.segment.delete.delay.ms"), field="file_delete_delay_ms"),
+        _long("flush.messages", LONG_MAX,
               _S("log.flush.interval.messages"), minimum=1, field="flush_messages", max_is_none=True),
-        _long("flush.ms", LONG_MAX, "fsync after this many ms (default: leave it to the OS).",
-              _S("log.flush.interval.ms"), field="flush_ms", max_is_none=True),
-        TopicConfigDef("follower.replication.throttled.replicas", ConfigType.LIST, "",
-                       "Replicas throttled on the follower side (no effect on one broker).",
-                       (_S("follower.replication.throttled.replicas"),)),
-        _int("index.interval.bytes", 4096, "Bytes between offset index entries.", _S("log.index.interval.bytes"),
-             field="index_interval_bytes"),
-        TopicConfigDef("leader.replication.throttled.replicas", ConfigType.LIST, "",
-                       "Replicas throttled on the leader side (no effect on one broker).",
-                       (_S("leader.replication.throttled.replicas"),)),
-        _long("local.retention.bytes", -2, "Local bytes kept with tiered storage (no tiered storage here).",
-              _S("log.local.retention.bytes"), minimum=-2),
-        _long("local.retention.ms", -2, "Local ms kept with tiered storage (no tiered storage here).",
-              _S("log.local.retention.ms"), minimum=-2),
-        _long("max.compaction.lag.ms", LONG_MAX, "Longest a record stays uncompacted.",
+        _long("flush.ms", LONG_MAX,
+              _S("log.flush.interval.ms"), _S("log.flush.scheduler.interval.ms"), field="flush_ms", max_is_none=True),
+        TopicConfigDef("follower.replication.throttled.replicas", ConfigType.LIST, ""),
+        _int("index.interval.bytes", 4096, _S("log.index.interval.bytes"), field="index_interval_bytes"),
+        TopicConfigDef("leader.replication.throttled.replicas", ConfigType.LIST, ""),
+        _long("local.retention.bytes", -2, _S("log.local.retention.bytes"), minimum=-2),
+        _long("local.retention.ms", -2, _S("log.local.retention.ms"), minimum=-2),
+        _long("max.compaction.lag.ms", LONG_MAX,
               _S("log.cleaner.max.compaction.lag.ms"), minimum=1, field="max_compaction_lag_ms"),
-        _int("max.message.bytes", 1048588, "Largest record batch the topic accepts.", _S("message.max.bytes"),
-             field="max_message_bytes"),
-        _long("message.timestamp.after.max.ms", 3600000, "How far in the future a CreateTime timestamp may be.",
+        _int("max.message.bytes", 1048588, _S("message.max.bytes"), field="max_message_bytes"),
+        _long("message.timestamp.after.max.ms", 3600000,
               _S("log.message.timestamp.after.max.ms"), field="message_timestamp_after_max_ms"),
-        _long("message.timestamp.before.max.ms", LONG_MAX, "How far in the past a CreateTime timestamp may be.",
+        _long("message.timestamp.before.max.ms", LONG_MAX,
               _S("log.message.timestamp.before.max.ms"), field="message_timestamp_before_max_ms"),
         TopicConfigDef("message.timestamp.type", ConfigType.STRING, "CreateTime",
-                       "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's time.",
                        (_S("log.message.timestamp.type"),), choices=TIMESTAMP_TYPES, field="message_timestamp_type"),
         TopicConfigDef("min.cleanable.dirty.ratio", ConfigType.DOUBLE, "0.5",
-                       "Dirty share of the log above which the cleaner compacts it.",
                        (_S("log.cleaner.min.cleanable.ratio"),), minimum=0, maximum=1,
                        field="min_cleanable_dirty_ratio"),
-        _long("min.compaction.lag.ms", 0, "Shortest time a record stays uncompacted.",
-              _S("log.cleaner.min.compaction.lag.ms"), field="min_compaction_lag_ms"),
-        _int("min.insync.replicas", 1, "Replicas that must acknowledge an acks=all write.",
-             _S("min.insync.replicas"), minimum=1, field="min_insync_replicas"),
-        _bool("preallocate", "Preallocate segment files (no effect here).", _S("log.preallocate")),
-        _bool("remote.log.copy.disable", "Stop copying to tiered storage (no tiered storage here)."),
-        _bool("remote.log.delete.on.disable", "Delete tiered data when disabled (no tiered storage here)."),
-        _bool("remote.storage.enable", "Tiered storage (not supported: must stay false)."),
-        _long("retention.bytes", -1, "Largest size of a partition before old segments are deleted; -1: none.",
-              _S("log.retention.bytes"), minimum=None, field="retention_bytes"),
-        _long("retention.ms", 7 * _DAY_MS, "How long segments are kept before deletion; -1: forever.",
+        _long("min.compaction.lag.ms", 0, _S("log.cleaner.min.compaction.lag.ms"), field="min_compaction_lag_ms"),
+        _int("min.insync.replicas", 1, _S("min.insync.replicas"), minimum=1, field="min_insync_replicas"),
+        _bool("preallocate", _S("log.preallocate")),
+        _bool("remote.log.copy.disable"),
+        _bool("remote.log.delete.on.disable"),
+        _bool("remote.storage.enable"),
+        _long("retention.bytes", -1, _S("log.retention.bytes"), minimum=None, field="retention_bytes"),
+        _long("retention.ms", 7 * _DAY_MS,
               _S("log.retention.ms"), _S("log.retention.minutes", 60000), _S("log.retention.hours", 3600000),
               minimum=-1, field="retention_ms"),
-        _int("segment.bytes", 1024 * 1024 * 1024, "Size at which a new segment is rolled.",
-             _S("log.segment.bytes"), minimum=14, field="segment_bytes"),
-        _int("segment.index.bytes", 10 * 1024 * 1024, "Maximum size of a segment's offset index.",
-             _S("log.index.size.max.bytes"), minimum=4),
-        _long("segment.jitter.ms", 0, "Random jitter subtracted from segment.ms (not applied here).",
-              _S("log.roll.jitter.ms"), _S("log.roll.jitter.hours", 3600000)),
-        _long("segment.ms", 7 * _DAY_MS, "Age at which a new segment is rolled.",
+        _int("segment.bytes", 1024 * 1024 * 1024, _S("log.segment.bytes"), minimum=14, field="segment_bytes"),
+        _int("segment.index.bytes", 10 * 1024 * 1024, _S("log.index.size.max.bytes"), minimum=4),
+        _long("segment.jitter.ms", 0, _S("log.roll.jitter.ms"), _S("log.roll.jitter.hours", 3600000)),
+        _long("segment.ms", 7 * _DAY_MS,
               _S("log.roll.ms"), _S("log.roll.hours", 3600000), minimum=1, field="segment_ms"),
-        _bool("unclean.leader.election.enable", "Allow out-of-sync leaders (one broker: no effect).",
-              _S("unclean.leader.election.enable")),
+        _bool("unclean.leader.election.enable", _S("unclean.leader.election.enable")),
     )
 }
 
@@ -304,13 +283,10 @@ def broker_value(definition: TopicConfigDef, props: Mapping[str, str]) -> tuple[
         raw = props.get(synonym.name)
         if raw is None:
             continue
-        if synonym.unit == 1:
+        if synonym.unit == 1 and definition.minimum == -1 and raw.strip().lstrip("-").isdigit() and int(raw) < 0:
             # Kafka takes any negative broker-level retention as -1, keep forever (topic configs refuse it).
-            if definition.minimum == -1 and raw.strip().lstrip("-").isdigit() and int(raw) < 0:
-                return "-1", synonym
-            return raw.strip(), synonym
-        scaled = int(raw) * synonym.unit
-        return str(-1 if scaled < 0 else scaled), synonym
+            return "-1", synonym
+        return _scaled(raw, synonym.unit), synonym
     return None
 
 
@@ -383,35 +359,58 @@ def unknown_operation_error(name: str, operation: int) -> KafkaError:
     return KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {operation} for {name}")
 
 
+def _scaled(raw: str, unit: int) -> str:
+    """A broker synonym's value in the topic config's unit (log.retention.hours=1 is 3600000 ms)."""
+    if unit == 1:
+        return raw.strip()
+    scaled = int(raw) * unit
+    return str(-1 if scaled < 0 else scaled)
+
+
 def describe_topic_config(
     definition: TopicConfigDef,
     overrides: Mapping[str, str],
     props: Mapping[str, str],
+    dynamic: DynamicBrokerConfig | None = None,
 ) -> tuple[str, ConfigSource, list[tuple[str, str | None, ConfigSource]]]:
-    """(value, source, synonyms) as DescribeConfigs reports a topic config, most specific first."""
-    synonyms: list[tuple[str, str | None, ConfigSource]] = []
-    if definition.name in overrides:
-        synonyms.append((definition.name, overrides[definition.name], ConfigSource.DYNAMIC_TOPIC_CONFIG))
-    for synonym in definition.synonyms:
-        if synonym.name in props:
-            synonyms.append((synonym.name, props[synonym.name], ConfigSource.STATIC_BROKER_CONFIG))
+    """(value, source, synonyms) as Kafka's ConfigHelper reports a topic config: the topic's override, then
+    the broker synonyms' layers (per-broker dynamic, cluster default, static, default, each over every
+    synonym), cut before the main broker name: retention.ms has none while log.retention.ms is unset."""
+    layers: list[tuple[ConfigSource, Mapping[str, str]]] = [(ConfigSource.STATIC_BROKER_CONFIG, props)]
+    if dynamic is not None:
+        layers[:0] = [
+            (ConfigSource.DYNAMIC_BROKER_CONFIG, dynamic.per_broker),
+            (ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG, dynamic.cluster_default),
+        ]
     default = definition.default_synonym
     if default is not None:
-        scaled = definition.default
-        if default.unit != 1:
-            scaled = str(int(definition.default) // default.unit)
-        synonyms.append((default.name, scaled, ConfigSource.DEFAULT_CONFIG))
+        text = definition.default if default.unit == 1 else str(int(definition.default) // default.unit)
+        layers.append((ConfigSource.DEFAULT_CONFIG, {default.name: text}))
+    found = [
+        (synonym, values[synonym.name], source)
+        for source, values in layers
+        for synonym in definition.synonyms
+        if synonym.name in values
+    ]
+    value, source = definition.default, ConfigSource.DEFAULT_CONFIG
+    if found:
+        value = _scaled(found[0][1], found[0][0].unit)
+    while found and found[0][0] != definition.synonyms[0]:
+        found.pop(0)
+    synonyms = [(synonym.name, raw, layer) for synonym, raw, layer in found]
     if definition.name in overrides:
-        return overrides[definition.name], ConfigSource.DYNAMIC_TOPIC_CONFIG, synonyms
-    found = broker_value(definition, props)
-    if found is not None:
-        return found[0], ConfigSource.STATIC_BROKER_CONFIG, synonyms
-    return definition.default, ConfigSource.DEFAULT_CONFIG, synonyms
-
+        value = overrides[definition.name]
+        synonyms.insert(0, (definition.name, value, ConfigSource.DYNAMIC_TOPIC_CONFIG))
+    if synonyms:
+        source = synonyms[0][2]
+    return value, source, synonyms
 
 
 def describe_topic_configs(
-    overrides: Mapping[str, str], props: Mapping[str, str], names: Iterable[str] | None = None
+    overrides: Mapping[str, str],
+    props: Mapping[str, str],
+    names: Iterable[str] | None = None,
+    dynamic: DynamicBrokerConfig | None = None,
 ) -> list[dict[str, object]]:
     """DescribeConfigs (and CreateTopics v5+) entries of a topic's configs, every config unless ``names`` is given.
 
@@ -421,7 +420,7 @@ def describe_topic_configs(
     entries: list[dict[str, object]] = []
     for name in wanted:
         definition = TOPIC_CONFIGS[name]
-        value, source, synonyms = describe_topic_config(definition, overrides, props)
+        value, source, synonyms = describe_topic_config(definition, overrides, props, dynamic)
         entries.append(
             {
                 "name": name,
@@ -432,7 +431,8 @@ def describe_topic_configs(
                 "is_sensitive": False,
                 "synonyms": [{"name": n, "value": v, "source": s} for n, v, s in synonyms],
                 "config_type": definition.type,
-                "documentation": definition.doc,
+                # Kafka's documentation: the DescribeConfigs handler adds it when asked (v3+).
+                "documentation": None,
             }
         )
     return entries

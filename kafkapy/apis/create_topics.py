@@ -118,7 +118,9 @@ def _create(ctx: RequestContext, topic: dict, validate_only: bool, duplicated: b
         return entry
     entry.update(error_code=ErrorCode.NONE, num_partitions=partitions, replication_factor=1)
     if ctx.authorize(AclOperation.DESCRIBE_CONFIGS, ResourceType.TOPIC, name):
-        entry["configs"] = describe_topic_configs(configs, ctx.broker.config.log_properties)
+        entry["configs"] = describe_topic_configs(
+            configs, ctx.broker.config.log_properties, dynamic=ctx.broker.dynamic_config
+        )
     else:
         entry["topic_config_error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
     return entry

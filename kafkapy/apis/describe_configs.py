@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from kafkapy.acl import CLUSTER_NAME, DENIED, DENIED_MESSAGE, AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
-from kafkapy.broker_config import BrokerConfig, static_properties
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import topic_name_error
-from kafkapy.topic_configs import TOPIC_CONFIGS, ConfigResourceType, ConfigSource, ConfigType, describe_topic_configs
+from kafkapy.topic_configs import ConfigResourceType, describe_topic_configs
 
 # ConfigResource.Type ids Kafka knows; any other fails the whole request.
 KNOWN_RESOURCE_TYPES = frozenset(int(kind) for kind in ConfigResourceType if kind != ConfigResourceType.UNKNOWN)
@@ -62,46 +61,6 @@ def config_authorization_error(
     return KafkaError(DENIED[resource], DENIED_MESSAGE[resource])
 
 
-def _broker_configs(config: BrokerConfig) -> list[dict]:
-    """Every broker config this broker has: the topic defaults' broker names, then its own settings."""
-    entries = []
-    for definition in TOPIC_CONFIGS.values():
-        for synonym in definition.synonyms:
-            value = config.log_properties.get(synonym.name)
-            source = ConfigSource.STATIC_BROKER_CONFIG
-            if value is None:
-                source = ConfigSource.DEFAULT_CONFIG
-                if synonym == definition.default_synonym:
-                    value = definition.default if synonym.unit == 1 else str(int(definition.default) // synonym.unit)
-            kind = definition.type if synonym.unit == 1 else ConfigType.LONG
-            entries.append(_broker_entry(synonym.name, value, source, kind, definition.doc))
-    for name, (value, is_default) in static_properties(config).items():
-        source = ConfigSource.DEFAULT_CONFIG if is_default else ConfigSource.STATIC_BROKER_CONFIG
-        if value is None:
-            entries.append(_broker_entry(name, None, source, ConfigType.PASSWORD, None, sensitive=True))
-            continue
-        kind = ConfigType.BOOLEAN if value in ("true", "false") else ConfigType.STRING
-        kind = ConfigType.INT if value.lstrip("-").isdigit() else kind
-        entries.append(_broker_entry(name, value, source, kind, None))
-    return entries
-
-
-def _broker_entry(
-    name: str, value: str | None, source: ConfigSource, kind: int, doc: str | None, *, sensitive: bool = False
-) -> dict:
-    return {
-        "name": name,
-        "value": value,
-        "read_only": True,
-        "is_default": source == ConfigSource.DEFAULT_CONFIG,
-        "config_source": source,
-        "is_sensitive": sensitive,
-        "synonyms": [{"name": name, "value": value, "source": source}],
-        "config_type": kind,
-        "documentation": doc,
-    }
-
-
 def _configs(ctx: RequestContext, kind: int, name: str, keys: list[str] | None) -> tuple[list[dict], KafkaError | None]:
     """A resource's config entries, or the error describing it."""
     if kind == ConfigResourceType.TOPIC:
@@ -109,23 +68,40 @@ def _configs(ctx: RequestContext, kind: int, name: str, keys: list[str] | None) 
         if topic is None:
             absent = KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Topic '{name}' does not exist.")
             return [], topic_name_error(name) or absent
-        return describe_topic_configs(topic.configs, ctx.broker.config.log_properties, keys), None
+        broker = ctx.broker
+        return describe_topic_configs(topic.configs, broker.config.log_properties, keys, broker.dynamic_config), None
     if kind == ConfigResourceType.BROKER:
         error = broker_resource_error(ctx, name)
-        if error is not None or not name:
+        if error is not None:
             return [], error
-        return [c for c in _broker_configs(ctx.broker.config) if keys is None or c["name"] in keys], None
+        # Imported here: Kafka's broker config table is large, and start-up must not load it (issue #21).
+        from kafkapy.broker_config_describe import describe_broker, describe_cluster_default
+
+        describe = describe_broker if name else describe_cluster_default
+        return describe(ctx.broker.config, ctx.broker.dynamic_config, keys), None
     return [], KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {kind}")
 
 
 def _describe(ctx: RequestContext, resource: dict, synonyms: bool, documentation: bool) -> dict:
     kind, name, keys = resource["resource_type"], resource["resource_name"], resource["configuration_keys"]
-    result = {"resource_type": kind, "resource_name": name, "error_code": ErrorCode.NONE, "configs": []}
+    result = {
+        "resource_type": kind,
+        "resource_name": name,
+        "error_code": ErrorCode.NONE,
+        "error_message": "",
+        "configs": [],
+    }
     error = config_authorization_error(ctx, AclOperation.DESCRIBE_CONFIGS, kind, name)
     if error is None:
         result["configs"], error = _configs(ctx, kind, name, keys)
     if error is not None:
         result.update(error_code=error.code, error_message=error.message)
+    if documentation and kind == ConfigResourceType.TOPIC:
+        # Kafka's LogConfig documentation, in the generated table (imported here: it is large).
+        from kafkapy.kafka_broker_configs import TOPIC_CONFIG_DOCS
+
+        for entry in result["configs"]:
+            entry["documentation"] = TOPIC_CONFIG_DOCS[entry["name"]]
     for entry in result["configs"]:
         if not synonyms:
             entry["synonyms"] = []

@@ -3,6 +3,9 @@ generated from Kafka 4.3.1 by compat_tests/gen_broker_configs.py (its --check co
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from kafkapy.dynamic_broker_config import DYNAMIC_BROKER_CONFIGS, PER_BROKER_CONFIGS
 from kafkapy.kafka_broker_configs import BROKER_CONFIGS, NO_DEFAULT
 
@@ -34,3 +37,18 @@ def test_table_has_kafkas_types_and_defaults() -> None:
     assert BROKER_CONFIGS["group.initial.rebalance.delay.ms"][:2] == ("INT", "3000")
     assert BROKER_CONFIGS["ssl.keystore.password"][0] == "PASSWORD"
     assert BROKER_CONFIGS["unstable.api.versions.enable"][2] is True
+
+
+def test_start_up_does_not_load_the_table() -> None:
+    """The table is ~120 KB of Python: the broker's modules, a server.properties of implemented names and
+    the DescribeConfigs handler import it only when a broker is described (issue #21)."""
+    code = (
+        "import sys, kafkapy.cli, kafkapy.server.server, kafkapy.apis.describe_configs\n"
+        "from kafkapy.broker_config import BrokerConfig, apply_properties, check_config\n"
+        "config = BrokerConfig()\n"
+        "apply_properties(config, {'log.retention.hours': '1', 'listeners': 'PLAINTEXT://127.0.0.1:0'})\n"
+        "check_config(config)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('kafkapy.kafka_broker', 'kafkapy.broker_config_'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"

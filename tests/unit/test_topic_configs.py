@@ -74,18 +74,34 @@ def test_broker_synonyms_from_properties() -> None:
 
 
 def test_describe_sources_and_synonyms() -> None:
-    entries = {e["name"]: e for e in describe_topic_configs({"retention.ms": "5"}, {"log.retention.hours": "1"})}
+    """Kafka 4.3.1's answers (checked on the reference with log.retention.hours=1, log.roll.ms=5000,
+    log.flush.scheduler.interval.ms=7000, message.max.bytes=2000000): a broker synonym's layers are cut
+    before the main broker name, so hours and minutes never show under retention.ms."""
+    props = {"log.retention.hours": "1", "log.roll.ms": "5000", "log.flush.scheduler.interval.ms": "7000",
+             "message.max.bytes": "2000000"}
+    entries = {e["name"]: e for e in describe_topic_configs({"retention.ms": "5"}, props)}
+
+    def synonyms(name: str) -> list[tuple[str, str | None, ConfigSource]]:
+        return [(s["name"], s["value"], s["source"]) for s in entries[name]["synonyms"]]
+
     retention = entries["retention.ms"]
     assert retention["value"] == "5" and retention["config_source"] == ConfigSource.DYNAMIC_TOPIC_CONFIG
-    assert [(s["name"], s["value"], s["source"]) for s in retention["synonyms"]] == [
-        ("retention.ms", "5", ConfigSource.DYNAMIC_TOPIC_CONFIG),
-        ("log.retention.hours", "1", ConfigSource.STATIC_BROKER_CONFIG),
-        ("log.retention.hours", "168", ConfigSource.DEFAULT_CONFIG),
+    assert synonyms("retention.ms") == [("retention.ms", "5", ConfigSource.DYNAMIC_TOPIC_CONFIG)]
+    assert entries["segment.ms"]["value"] == "5000"
+    assert synonyms("segment.ms") == [
+        ("log.roll.ms", "5000", ConfigSource.STATIC_BROKER_CONFIG),
+        ("log.roll.hours", "168", ConfigSource.DEFAULT_CONFIG),
     ]
+    assert synonyms("max.message.bytes") == [
+        ("message.max.bytes", "2000000", ConfigSource.STATIC_BROKER_CONFIG),
+        ("message.max.bytes", "1048588", ConfigSource.DEFAULT_CONFIG),
+    ]
+    flush = entries["flush.ms"]
+    assert (flush["value"], flush["config_source"], flush["synonyms"]) == ("7000", ConfigSource.DEFAULT_CONFIG, [])
     assert entries["segment.bytes"]["is_default"] and entries["segment.bytes"]["value"] == "1073741824"
     only = describe_topic_configs({}, {"log.retention.minutes": "3"}, ["retention.ms", "nope"])
-    assert [(e["name"], e["value"], e["config_source"]) for e in only] == [
-        ("retention.ms", "180000", ConfigSource.STATIC_BROKER_CONFIG)
+    assert [(e["name"], e["value"], e["config_source"], e["synonyms"]) for e in only] == [
+        ("retention.ms", "180000", ConfigSource.DEFAULT_CONFIG, [])
     ]
 
 
