@@ -8,11 +8,12 @@ most cases are validate_only, which Kafka checks in full without applying.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 from kafka_tools import run_tool
-from wire_diff import WirePair
+from wire_diff import WirePair, unique_name
 
 BROKER, BROKER_LOGGER = 4, 8
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
@@ -78,6 +79,7 @@ SET_ON_NODE = [
     ("num.network.threads", "7"),
     ("background.threads", "1"),
     ("log.cleaner.threads", "5"),
+    ("log.cleaner.threads", "0"),
     ("log.cleaner.dedupe.buffer.size", "1"),
     ("producer.id.expiration.ms", "0"),
     ("group.coordinator.cached.buffer.max.bytes", "1"),
@@ -237,3 +239,73 @@ def test_incremental_alter_configs_of_a_broker_logger(wire_pair: WirePair, case:
 @pytest.mark.parametrize("version", [0, 1, 2])
 def test_alter_configs_has_no_broker_loggers(wire_pair: WirePair, version: int) -> None:
     wire_pair.assert_same(33, version, replace("1", {"root": "DEBUG"}, kind=BROKER_LOGGER))
+
+
+def describe(resource_type: int, name: str, keys: list[str] | None) -> dict:
+    return {
+        "resources": [{"resource_type": resource_type, "resource_name": name, "configuration_keys": keys}],
+        "include_synonyms": True,
+        "include_documentation": False,
+    }
+
+
+def wait_until_described(wire_pair: WirePair, body: dict, expected: dict[str, str | None]) -> None:
+    """Poll DescribeConfigs on both brokers until the named configs have the expected values: Kafka's
+    broker applies a change from the metadata log a moment after the controller acknowledged it."""
+    deadline = time.monotonic() + 30
+    while True:
+        described = wire_pair.request(32, 4, body)
+        values = {
+            broker: {c["name"]: c["value"] for c in response["results"][0]["configs"] if c["name"] in expected}
+            for broker, response in described.items()
+        }
+        if all(found == expected for found in values.values()):
+            return
+        assert time.monotonic() < deadline, f"never described as {expected}: {values}"
+        time.sleep(0.1)
+
+
+def test_describe_configs_after_dynamic_changes(wire_pair: WirePair, cleanup: None) -> None:
+    topic = unique_name("dyn-describe")
+    wire_pair.create_topics(topic)
+    wire_pair.assert_same(
+        44, 1, incremental("", ("log.retention.ms", SET, "7000"), ("message.max.bytes", SET, "3000"),
+                           validate_only=False)
+    )
+    wire_pair.assert_same(
+        44, 1, incremental("1", ("log.retention.ms", SET, "5000"), ("log.cleanup.policy", APPEND, "compact"),
+                           ("custom.unknown.config", SET, "x"), validate_only=False)
+    )
+    names = ["log.retention.ms", "message.max.bytes", "log.cleanup.policy", "custom.unknown.config",
+             "min.insync.replicas", "log.retention.hours"]
+    node = describe(BROKER, "1", names)
+    wait_until_described(
+        wire_pair, node,
+        {"log.retention.ms": "5000", "message.max.bytes": "3000", "log.cleanup.policy": "delete,compact",
+         "custom.unknown.config": None, "min.insync.replicas": "1", "log.retention.hours": "168"},
+    )
+    wire_pair.assert_same(32, 4, node, unordered=("configs",))
+    wire_pair.assert_same(32, 4, describe(BROKER, "", None), unordered=("configs",))
+    on_topic = describe(2, topic, ["retention.ms", "max.message.bytes", "cleanup.policy", "min.insync.replicas"])
+    wait_until_described(wire_pair, on_topic, {"retention.ms": "5000", "max.message.bytes": "3000",
+                                               "cleanup.policy": "delete,compact", "min.insync.replicas": "1"})
+    wire_pair.assert_same(32, 4, on_topic, unordered=("configs",))
+
+
+@pytest.mark.parametrize("entity", [("--entity-name", "1"), ("--entity-default",)])
+def test_kafka_configs_describe_after_alter(wire_pair: WirePair, entity: tuple[str, ...], cleanup: None) -> None:
+    target = ("--entity-type", "brokers", *entity)
+
+    def alter_then_describe(bootstrap: str) -> str:
+        added = configs_tool(bootstrap, "--alter", *target, "--add-config", "log.retention.ms=1000,log.roll.ms=60000")
+        assert added[0] == 0, added
+        deadline = time.monotonic() + 30
+        while True:
+            code, output = configs_tool(bootstrap, "--describe", *target)
+            stdout = output.split("--- stderr ---")[0].strip()
+            if code == 0 and "log.roll.ms=60000" in stdout or time.monotonic() > deadline:
+                return stdout
+
+    described = wire_pair.on_both(alter_then_describe)
+    assert "log.retention.ms=1000" in described["kafkapy"]
+    assert described["kafkapy"] == described["reference"]

@@ -588,7 +588,10 @@ class DynamicBrokerConfig:
                 "configuration"
             )
         buffer = int(configs.get("log.cleaner.dedupe.buffer.size", LOG_CLEANER_DEDUPE_BUFFER_DEFAULT))
-        if new_threads and buffer / new_threads < 1024 * 1024:
+        if new_threads == 0:
+            # Kafka 4.3.1 divides the dedupe buffer by the thread count unchecked, and answers its ArithmeticException.
+            raise _request_error("/ by zero")
+        if buffer / new_threads < 1024 * 1024:
             raise _request_error(
                 "requirement failed: log.cleaner.dedupe.buffer.size must be at least 1MB per cleaner thread."
             )
