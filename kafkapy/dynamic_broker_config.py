@@ -425,10 +425,10 @@ def incremental_changes(
         raise _request_error("Error due to duplicate config keys")
     result = dict(current)
     for name, operation, value in changes:
-        if operation == OP_SET and value is None:
-            raise _request_error(f"Null value not supported for : {name}")
         if operation == OP_SET:
-            result[name] = value  # type: ignore[assignment]
+            if value is None:
+                raise _request_error(f"Null value not supported for : {name}")
+            result[name] = value
         elif operation == OP_DELETE:
             result.pop(name, None)
         elif operation in (OP_APPEND, OP_SUBTRACT):
