@@ -51,12 +51,12 @@ def alter_resource(
     else:
         ctx.broker.logs.default_config.with_overrides(configs)
     policy.check(ctx.broker.config.alter_config_policy_class_name, policy.AlterConfigRequest(kind, name, configs))
-    if kind == ConfigResourceType.BROKER:
-        if not validate_only:
-            ctx.broker.dynamic_config.replace(name, configs)
+    if validate_only:
         return
-    ctx.broker.logs.alter_topic_configs(name, configs, validate_only=validate_only)
-    if not validate_only:
+    if kind == ConfigResourceType.BROKER:
+        ctx.broker.dynamic_config.replace(name, configs)
+    else:
+        ctx.broker.logs.alter_topic_configs(name, configs)
         ctx.broker.cleaner.trigger()
 
 
