@@ -130,6 +130,23 @@ def test_selected_broker_keys(mirrored: WirePair) -> None:
     assert_same_configs(mirrored, 4, _body(BROKER, "1", keys))
 
 
+@pytest.mark.parametrize("kind", [BROKER, TOPIC])
+def test_empty_key_list_is_every_config(wire_pair: WirePair, kind: int) -> None:
+    """configuration_keys [] lists every config, as null does (main: none)."""
+    topic = unique_name("keys")
+    wire_pair.create_topics(topic)
+    response = wire_pair.request(32, 4, _body(kind, topic if kind == TOPIC else "1", [], synonyms=False, docs=False))
+    counts = {name: len(r["results"][0]["configs"]) for name, r in response.items()}
+    assert counts["kafkapy"] == counts["reference"] == (33 if kind == TOPIC else 340)
+
+
+@pytest.mark.parametrize("name", ["2", "-1", "abc"])
+def test_other_broker_resources(wire_pair: WirePair, name: str) -> None:
+    """Another node or a name that is no id: INVALID_REQUEST with Kafka's message (main: "abc" got the
+    other-node message)."""
+    wire_pair.assert_same(32, 4, _body(BROKER, name, ["log.retention.hours"]))
+
+
 def test_cluster_default_resource(mirrored: WirePair) -> None:
     """Resource "" lists the dynamic cluster defaults alone, error_message "" (main: null)."""
     assert_same_configs(mirrored, 4, _body(BROKER, "", ["log.retention.ms", "message.max.bytes"]))
@@ -197,3 +214,63 @@ def test_kafka_configs_describe_all(mirrored: WirePair) -> None:
         value, sensitive, synonyms = reference["min.insync.replicas"]  # see _pending_cluster_default
         reference["min.insync.replicas"] = (value, sensitive, [s for s in synonyms if s[0] == "DEFAULT_CONFIG"])
     assert mine == reference
+
+
+def test_create_topics_reports_configs_as_describe_does(wire_pair: WirePair) -> None:
+    """CreateTopics v5+ answers each new topic's configs with the same sources and synonym rules."""
+    topic = unique_name("created")
+    body = {
+        "topics": [
+            {
+                "name": topic,
+                "num_partitions": 1,
+                "replication_factor": 1,
+                "assignments": [],
+                "configs": [{"name": "retention.ms", "value": "99999"}],
+            }
+        ],
+        "timeout_ms": 30000,
+        "validate_only": False,
+    }
+    responses = wire_pair.request(19, 7, body)
+    ours, theirs = (normalize(responses[name]) for name in ("kafkapy", "reference"))
+    configs = _masked_configs(ours["topics"][0].pop("configs"), theirs["topics"][0].pop("configs"))
+    assert not differences(ours, theirs) + differences(*configs)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--entity-type", "brokers", "--entity-name", "1"),
+        ("--entity-type", "brokers", "--entity-default"),
+    ],
+)
+def test_kafka_configs_describe_dynamic(mirrored: WirePair, args: tuple[str, ...]) -> None:
+    """Without --all, kafka-configs prints the dynamic configs alone: none for broker 1 on both."""
+    results = [
+        run_tool("kafka-configs", "--bootstrap-server", mirrored.bootstraps[name], "--describe", *args)
+        for name in ("kafkapy", "reference")
+    ]
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+    ours, theirs = (r.stdout for r in results)
+    if "--entity-default" in args and "min.insync.replicas" not in ours:
+        pytest.xfail("min.insync.replicas' cluster default is seeded at first start by the dyncfg branch")
+    assert ours == theirs
+
+
+def test_kafka_configs_describe_topic(wire_pair: WirePair) -> None:
+    """kafka-configs --describe --all of a topic with overrides prints the same lines for both."""
+    topic = unique_name("described")
+    wire_pair.create_topics(topic, configs={"retention.ms": "123456", "cleanup.policy": "compact"})
+    results = [
+        run_tool(
+            "kafka-configs", "--bootstrap-server", wire_pair.bootstraps[name], "--describe", "--entity-type",
+            "topics", "--entity-name", topic, "--all",
+        )
+        for name in ("kafkapy", "reference")
+    ]
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+    ours, theirs = (sorted(r.stdout.splitlines()) for r in results)
+    if not any("DYNAMIC_DEFAULT_BROKER_CONFIG" in line for line in ours):
+        theirs = [re.sub(r"DYNAMIC_DEFAULT_BROKER_CONFIG:min.insync.replicas=1, ", "", line) for line in theirs]
+    assert ours == theirs

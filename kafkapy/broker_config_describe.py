@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from kafkapy.broker_config import BrokerConfig, static_properties
 from kafkapy.dynamic_broker_config import DYNAMIC_BROKER_CONFIGS, DynamicBrokerConfig
@@ -66,7 +67,9 @@ def _listeners_text(config: BrokerConfig) -> str:
 
 
 def _advertised_text(config: BrokerConfig) -> str:
-    return ",".join(f"{lsn.name}://{lsn.advertised[0]}:{lsn.advertised[1]}" for lsn in config.client_listeners())
+    """advertised.listeners as kafkapy answers Metadata: where each listener's clients are sent."""
+    listeners = config.client_listeners()
+    return ",".join(str(replace(lsn, host=lsn.advertised[0], port=lsn.advertised[1])) for lsn in listeners)
 
 
 def static_configs(config: BrokerConfig) -> dict[str, str]:
@@ -140,7 +143,7 @@ class BrokerConfigView:
     def names(self) -> list[str]:
         """Every config this broker describes: Kafka's but the internal ones, and any other one set."""
         described = {name for name, row in BROKER_CONFIGS.items() if not row[2]}
-        return sorted(described | set(self.static) | set(self.dynamic.per_broker))
+        return sorted(described | set(self.static) | set(self.dynamic.per_broker) | set(self.dynamic.cluster_default))
 
     def value(self, name: str) -> str | None:
         """The value in force: dynamic (``DynamicBrokerConfig.lookup``), static, default."""

@@ -393,8 +393,11 @@ def describe_topic_config(
         if synonym.name in values
     ]
     value, source = definition.default, ConfigSource.DEFAULT_CONFIG
-    if found:
-        value = _scaled(found[0][1], found[0][0].unit)
+    for _, values in layers:
+        in_force = broker_value(definition, values)
+        if in_force is not None:
+            value = in_force[0]
+            break
     while found and found[0][0] != definition.synonyms[0]:
         found.pop(0)
     synonyms = [(synonym.name, raw, layer) for synonym, raw, layer in found]

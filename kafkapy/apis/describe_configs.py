@@ -3,12 +3,13 @@
 v0: names, values, read-only / default / sensitive flags.
 v1: config source and synonyms (topic override, broker property, default), include_synonyms.
 v2: same as v1.  v3: config type and documentation (include_documentation).  v4: flexible.
-Topics list every topic config Apache Kafka 4 has (kafkapy.topic_configs); brokers list the broker-level
-topic defaults (log.retention.hours, ...) and the broker settings kafkapy understands, all
-read-only (static: set in server.properties). The cluster-wide default resource ("") is empty, as
-there are no dynamic broker configs. Broker loggers and groups are INVALID_REQUEST. An invalid topic
-name is INVALID_TOPIC_EXCEPTION; a resource type Kafka does not know fails the whole request, every
-resource INVALID_REQUEST, as Kafka 4.3.1 answers.
+Topics list every topic config Apache Kafka 4 has (kafkapy.topic_configs), with Kafka's documentation.
+This broker lists every broker config of Kafka 4.3.1 as Kafka does (kafkapy.broker_config_describe:
+values, sources, types, read-only exactly for Kafka's dynamic configs, synonyms); the cluster-wide
+default resource ("") lists the dynamic cluster defaults. A successful result's error_message is "",
+as Kafka's. Broker loggers and groups are INVALID_REQUEST. An invalid topic name is
+INVALID_TOPIC_EXCEPTION; a resource type Kafka does not know fails the whole request, every resource
+INVALID_REQUEST, as Kafka 4.3.1 answers. (Kafka 4 no longer serves v0, KIP-896; kafkapy still does.)
 """
 
 from __future__ import annotations
@@ -29,8 +30,15 @@ MALFORMED_REQUEST = (
 
 
 def broker_resource_error(ctx: RequestContext, name: str) -> KafkaError | None:
-    """The error for a broker resource that is not this broker (or the cluster default "")."""
-    if name in ("", str(ctx.broker.node_id)):
+    """The error for a broker resource that is not this broker or the cluster default "" (Kafka's
+    ConfigHelper.resourceNameToBrokerId and its check)."""
+    if not name:
+        return None
+    try:
+        requested = int(name)
+    except ValueError:
+        return KafkaError(ErrorCode.INVALID_REQUEST, f"Broker id must be an integer, but it is: {name}")
+    if requested == ctx.broker.node_id:
         return None
     return KafkaError(
         ErrorCode.INVALID_REQUEST,
@@ -83,7 +91,9 @@ def _configs(ctx: RequestContext, kind: int, name: str, keys: list[str] | None) 
 
 
 def _describe(ctx: RequestContext, resource: dict, synonyms: bool, documentation: bool) -> dict:
-    kind, name, keys = resource["resource_type"], resource["resource_name"], resource["configuration_keys"]
+    kind, name = resource["resource_type"], resource["resource_name"]
+    # No keys, null or an empty list, is every config (Kafka's ConfigHelper).
+    keys = resource["configuration_keys"] or None
     result = {
         "resource_type": kind,
         "resource_name": name,

@@ -110,3 +110,27 @@ def test_broker_synonyms() -> None:
     )
     assert broker_synonyms("listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config")[1] == "sasl.jaas.config"
     assert broker_synonyms("num.io.threads") == ("num.io.threads",)
+
+
+def test_dynamic_names_outside_kafkaconfig_are_listed_untyped() -> None:
+    """A dynamic quota rate (DynamicConfig.Broker, not a KafkaConfig) is listed as Kafka lists it: no type
+    to tell, so sensitive, its value hidden."""
+    dynamic = DynamicBrokerConfig()
+    dynamic.per_broker["leader.replication.throttled.rate"] = "1000"
+    dynamic.cluster_default["follower.replication.throttled.rate"] = "2000"
+    entries = {e["name"]: e for e in describe_broker(BrokerConfig(), dynamic, None)}
+    leader, follower = entries["leader.replication.throttled.rate"], entries["follower.replication.throttled.rate"]
+    assert (leader["value"], leader["is_sensitive"], leader["config_source"], leader["read_only"]) == (
+        None, True, DYN, False
+    )
+    assert follower["config_source"] == DYN_DEFAULT and follower["synonyms"] == [
+        {"name": "follower.replication.throttled.rate", "value": None, "source": DYN_DEFAULT}
+    ]
+
+
+def test_advertised_flags_are_static_advertised_listeners() -> None:
+    config = BrokerConfig(advertised_host="broker.example", advertised_port=29092)
+    entries = {e["name"]: e for e in describe_broker(config, DynamicBrokerConfig(), ["advertised.listeners"])}
+    advertised = entries["advertised.listeners"]
+    assert (advertised["value"], advertised["config_source"]) == ("PLAINTEXT://broker.example:29092", STATIC)
+    assert describe_broker(BrokerConfig(), DynamicBrokerConfig(), ["advertised.listeners"])[0]["value"] is None

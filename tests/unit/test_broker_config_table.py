@@ -52,3 +52,21 @@ def test_start_up_does_not_load_the_table() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_topic_defaults_agree_with_their_broker_synonyms() -> None:
+    """topic_configs' hand-kept defaults (Kafka's LogConfig) equal the generated broker defaults of their
+    synonyms, so the two tables cannot drift apart."""
+    from kafkapy.kafka_broker_configs import TOPIC_CONFIG_DOCS
+    from kafkapy.topic_configs import TOPIC_CONFIGS
+
+    assert set(TOPIC_CONFIG_DOCS) == set(TOPIC_CONFIGS)
+    for definition in TOPIC_CONFIGS.values():
+        default = definition.default_synonym
+        if default is None:
+            continue
+        kind, broker_default, _, _ = BROKER_CONFIGS[default.name]
+        if default.unit == 1:
+            assert (definition.type.name, definition.default) == (kind, broker_default), definition.name
+        else:
+            assert int(definition.default) == int(broker_default) * default.unit, definition.name
