@@ -114,6 +114,9 @@ OTHER_CASES = {
     "node-delete-min-insync": incremental("1", ("min.insync.replicas", DELETE, None)),
     "other-node": incremental("2", ("log.retention.ms", SET, "1000")),
     "not-a-node-id": incremental("abc", ("log.retention.ms", SET, "1000")),
+    "node-id-with-a-plus": incremental("+1", ("log.retention.ms", SET, "1000")),
+    "node-id-with-a-space": incremental(" 1", ("log.retention.ms", SET, "1000")),
+    "node-id-past-int": incremental("99999999999", ("log.retention.ms", SET, "1000")),
     "append-list": incremental("1", ("log.cleanup.policy", APPEND, "compact")),
     "subtract-list": incremental("1", ("log.cleanup.policy", SUBTRACT, "delete")),
     "append-not-a-list": incremental("1", ("log.retention.ms", APPEND, "5")),
@@ -227,6 +230,7 @@ LOGGER_CASES = {
     "null": incremental("2", ("root", SET, None), kind=BROKER_LOGGER),
     "duplicate": incremental("1", ("root", SET, "INFO"), ("root", SET, "INFO"), kind=BROKER_LOGGER),
     "other-node": incremental("2", ("root", SET, "INFO"), kind=BROKER_LOGGER),
+    "node-id-with-underscore": incremental("1_0", ("root", SET, "INFO"), kind=BROKER_LOGGER),
     "cluster-default": incremental("", ("root", SET, "INFO"), kind=BROKER_LOGGER),
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from kafkapy.dynamic_broker_config import node_id_of
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.topic_configs import OP_APPEND, OP_DELETE, OP_SET
 
@@ -40,11 +41,7 @@ def _logger(name: str) -> logging.Logger:
 
 def _check_node(name: str, node_id: int) -> None:
     """Kafka's check that a BROKER_LOGGER resource names this node (no cluster-wide default here)."""
-    try:
-        requested = int(name)
-    except ValueError:
-        raise KafkaError(ErrorCode.INVALID_REQUEST, f"Node id must be an integer, but it is: {name}") from None
-    if requested != node_id:
+    if node_id_of(name) != node_id:
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unexpected node id. Expected {node_id}, but received {name}")
 
 

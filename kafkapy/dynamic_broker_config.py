@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -402,14 +403,19 @@ def _config_error(message: str) -> KafkaError:
     return KafkaError(ErrorCode.INVALID_CONFIG, message)
 
 
+def node_id_of(name: str) -> int:
+    """A resource name as Java's Integer.parseInt reads a node id ("+1" and "01" too, no spaces or "_");
+    INVALID_REQUEST with Kafka's ConfigAdminManager message otherwise."""
+    if re.fullmatch(r"[+-]?[0-9]+", name) and -(2**31) <= int(name) < 2**31:
+        return int(name)
+    raise _request_error(f"Node id must be an integer, but it is: {name}")
+
+
 def check_broker_resource(name: str, node_id: int) -> None:
     """Kafka's ConfigAdminManager check of a BROKER resource name in the alter APIs: "" or this node's id."""
     if not name:
         return
-    try:
-        requested = int(name)
-    except ValueError:
-        raise _request_error(f"Node id must be an integer, but it is: {name}") from None
+    requested = node_id_of(name)
     if requested != node_id:
         raise _request_error(f"Unexpected broker id, expected {node_id}, but received {name}")
 
