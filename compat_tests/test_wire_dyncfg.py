@@ -130,6 +130,33 @@ OTHER_CASES = {
         "1", ("node.id", SET, "1"), ("log.retention.ms", SET, "x"), ("listeners", SET, "x")
     ),
     "v0-read-only": incremental("1", ("node.id", SET, "1")),
+    "unknown-operation": incremental("1", ("log.retention.ms", 7, "1")),
+    "append-unknown-name": incremental("1", ("custom.unknown.config", APPEND, "x")),
+    "append-read-only": incremental("1", ("node.id", APPEND, "x")),
+    "subtract-read-only-list": incremental("1", ("log.dirs", SUBTRACT, "x")),
+    "delete-unknown-name": incremental("1", ("custom.unknown.config", DELETE, None)),
+    "delete-read-only": incremental("", ("log.retention.hours", DELETE, None)),
+    "metric-reporters-kafkas-default": incremental(
+        "1", ("metric.reporters", SET, "org.apache.kafka.common.metrics.JmxReporter")
+    ),
+    "metric-reporters-none": incremental("1", ("metric.reporters", SET, "")),
+    "metric-reporters-unknown-class": incremental("", ("metric.reporters", SET, "x.Y")),
+    "metric-reporters-append": incremental("1", ("metric.reporters", APPEND, "x.Y")),
+    "config-providers": incremental("1", ("config.providers", SET, "x")),
+    "broker-and-logger": {
+        "resources": [
+            *incremental("1", ("root", SET, "INFO"), kind=BROKER_LOGGER)["resources"],
+            *incremental("1", ("log.retention.ms", SET, "1"))["resources"],
+        ],
+        "validate_only": True,
+    },
+    "duplicate-resource": {
+        "resources": [
+            *incremental("1", ("log.retention.ms", SET, "1"))["resources"],
+            *incremental("1", ("log.retention.ms", SET, "2"))["resources"],
+        ],
+        "validate_only": True,
+    },
 }
 
 

@@ -94,7 +94,8 @@ def alter_resources(ctx: RequestContext, request: dict, new_overrides: NewOverri
         kind, name = resource["resource_type"], resource["resource_name"]
         try:
             if counts[(kind, name)] > 1:
-                raise KafkaError(ErrorCode.INVALID_REQUEST, f"Duplicate resource {kind}/{name} in the request")
+                # Kafka 4.3.1's words in IncrementalAlterConfigs (its AlterConfigs never answers such a request).
+                raise KafkaError(ErrorCode.INVALID_REQUEST, "Each resource must appear at most once.")
             denied = config_authorization_error(ctx, AclOperation.ALTER_CONFIGS, kind, name)
             if denied is not None:
                 raise denied
