@@ -17,7 +17,7 @@ from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE
 from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_use
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
 from kafkapy.coordinator.transaction_log import TransactionStateTopic
-from kafkapy.dynamic_broker_config import DynamicBrokerConfig
+from kafkapy.dynamic_broker_config import MIN_INSYNC_REPLICAS, DynamicBrokerConfig
 from kafkapy.features import FeatureStore
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.security.quotas.store import ClientQuotaStore
@@ -41,9 +41,11 @@ log = logging.getLogger("kafkapy.broker")
 FLUSH_CHECK_INTERVAL_S = 0.1
 
 
-def log_config(config: BrokerConfig) -> LogConfig:
-    """Broker-wide log defaults (Kafka's log.* settings) as the storage's per-log config."""
-    return LogConfig().with_overrides(broker_topic_defaults(config.log_properties))
+def log_config(config: BrokerConfig, dynamic: DynamicBrokerConfig | None = None) -> LogConfig:
+    """Broker-wide log defaults (Kafka's log.* settings, the dynamic ones over server.properties) as the
+    storage's per-log config."""
+    props = config.log_properties if dynamic is None else dynamic.log_properties(config.log_properties)
+    return LogConfig().with_overrides(broker_topic_defaults(props))
 
 
 def _standard_authorizer(config: BrokerConfig, logs: LogManager) -> StandardAuthorizer | None:
@@ -61,8 +63,11 @@ class Broker:
     def __init__(self, config: BrokerConfig, logs: LogManager) -> None:
         self.config = config
         self.logs = logs
-        # Broker configs changed at run time (AlterConfigs on a BROKER resource), over server.properties.
-        self.dynamic_config = DynamicBrokerConfig()
+        # Broker configs changed at run time (AlterConfigs on a BROKER resource), over server.properties;
+        # kept in the data dir, where the first start seeds the cluster's min.insync.replicas (KIP-966).
+        self.dynamic_config = DynamicBrokerConfig(
+            logs.data_dir, logs.fs, min_insync_replicas=config.log_properties.get(MIN_INSYNC_REPLICAS, "1")
+        )
         # Finalized feature levels (ApiVersions, UpdateFeatures); transaction.version picks the protocol.
         self.features = FeatureStore.open(config.data_dir, logs.fs, config.node_id)
         # Every append, whoever makes it (Produce, the coordinators), wakes fetches and schedules flushes.
@@ -80,6 +85,8 @@ class Broker:
             clock=self.clock,
         )
         self.cleaner = LogCleaner(logs, backoff_ms=config.log_cleaner_backoff_ms, now_ms=self.clock.wall_ms)
+        self.dynamic_config.listeners.append(self.apply_dynamic_config)
+        self.apply_dynamic_config()
         # Who may do what, and the checks run before every handler (faults, quotas): kafkapy/apis/dispatch.py.
         # The ACLs, when authorizer.class.name asks for Kafka's StandardAuthorizer (the ACL APIs edit them).
         self.acls = _standard_authorizer(config, logs)
@@ -134,6 +141,15 @@ class Broker:
         broker.groups.load()
         broker.transactions.load()
         return broker
+
+    def apply_dynamic_config(self) -> None:
+        """Make the dynamic broker configs take effect: the broker-level topic defaults for every topic
+        without its own override, and the log cleaner's backoff. (The other dynamic configs are stored and
+        described; kafkapy has no thread pools or replica fetchers for them to resize.)"""
+        self.logs.set_default_config(log_config(self.config, self.dynamic_config))
+        backoff = self.dynamic_config.value("log.cleaner.backoff.ms", None)
+        self.cleaner.backoff_ms = self.config.log_cleaner_backoff_ms if backoff is None else int(backoff)
+        self.cleaner.trigger()
 
     def _producer_ids_in_use(self) -> Iterator[int]:
         """For a damaged producer-ids file: the ids partitions and transactional ids still hold."""
@@ -234,7 +250,8 @@ class Broker:
         Every topic is deleted as by DeleteTopics, internal ones included, so consumer groups,
         committed offsets, transactions and the producer state kept per partition go with them;
         the coordinators then forget what they hold in memory, every ACL is deleted (super.users
-        stay), client quotas are removed and finalized features go back to their first levels.
+        stay), client quotas are removed, the dynamic broker configs are a new data dir's and finalized
+        features go back to their first levels.
         Connected clients see a fresh broker: UNKNOWN_TOPIC_OR_PARTITION, unknown members, offsets
         starting at 0 for re-created topics.
         Producer ids keep counting up so that an id is never handed out twice (ProducerIdManager).
@@ -246,12 +263,16 @@ class Broker:
         if self.acls is not None:
             self.acls.clear()
         self.client_quotas.store.clear()
+        self.dynamic_config.reset()
         self.features.reset()
         # Long-polling fetches on deleted logs return now and see the topic gone.
         for waiters in self._fetch_waiters.values():
             for waiter in waiters:
                 waiter.set()
-        log.info("reset: every topic, group, transaction, ACL and client quota removed, features as first finalized")
+        log.info(
+            "reset: every topic, group, transaction, ACL, client quota and dynamic broker config removed,"
+            " features as first finalized"
+        )
 
     def close(self) -> None:
         self.logs.close()

@@ -283,6 +283,9 @@ def broker_value(definition: TopicConfigDef, props: Mapping[str, str]) -> tuple[
         raw = props.get(synonym.name)
         if raw is None:
             continue
+        if synonym.unit == 1 and definition.minimum == -1 and raw.strip().lstrip("-").isdigit() and int(raw) < 0:
+            # Kafka takes any negative broker-level retention as -1, keep forever (topic configs refuse it).
+            return "-1", synonym
         return _scaled(raw, synonym.unit), synonym
     return None
 
@@ -330,18 +333,30 @@ def apply_incremental(
             result.pop(name, None)
         elif operation in (OP_APPEND, OP_SUBTRACT):
             if definition.type != ConfigType.LIST:
-                verb = "append" if operation == OP_APPEND else "subtract"
-                raise invalid_config(f"Config value {verb} is not allowed for config key: {name}")
-            items = list(definition.parse(result.get(name, definition.default)))  # type: ignore[call-overload]
-            given = definition.parse(value or "")
-            if operation == OP_APPEND:
-                items += [item for item in given if item not in items]  # type: ignore[attr-defined]
-            else:
-                items = [item for item in items if item not in given]  # type: ignore[operator]
-            result[name] = ",".join(items)
+                raise list_operation_error(name, operation)
+            items = definition.parse(result.get(name, definition.default))
+            result[name] = list_operation(items, definition.parse(value or ""), operation)  # type: ignore[arg-type]
         else:
-            raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {operation} for {name}")
+            raise unknown_operation_error(name, operation)
     return result
+
+
+def list_operation(items: Iterable[str], given: Iterable[str], operation: int) -> str:
+    """A list config's value after APPEND (the new items at the end) or SUBTRACT of ``given``."""
+    result, given = list(items), list(given)
+    if operation == OP_APPEND:
+        return ",".join(result + [item for item in given if item not in result])
+    return ",".join(item for item in result if item not in given)
+
+
+def list_operation_error(name: str, operation: int) -> KafkaError:
+    """Kafka's INVALID_CONFIG for APPEND or SUBTRACT on a config that is not a list."""
+    verb = "append" if operation == OP_APPEND else "subtract"
+    return invalid_config(f"Config value {verb} is not allowed for config key: {name}")
+
+
+def unknown_operation_error(name: str, operation: int) -> KafkaError:
+    return KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {operation} for {name}")
 
 
 def _scaled(raw: str, unit: int) -> str:

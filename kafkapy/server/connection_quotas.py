@@ -3,7 +3,8 @@
 They behave as in Kafka's ConnectionQuotas (SocketServer): once max.connections are open, the
 acceptor waits until one closes, so a new connection is accepted but not read from until then (and
 later ones wait in the listen backlog); a connection from an address that already has its
-max.connections.per.ip is closed at once, with one log line.
+max.connections.per.ip is closed at once, with one log line. All three are dynamic broker configs:
+AlterConfigs on the BROKER resource changes them for new connections (open ones stay, as in Kafka).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import socket
 import trio
 
 from kafkapy.broker_config import BrokerConfig, parse_per_ip_overrides
+from kafkapy.dynamic_broker_config import DynamicBrokerConfig
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -26,7 +28,7 @@ def client_address(host: str) -> IPAddress:
     return address
 
 
-def _resolve(host: str) -> set[IPAddress]:
+def resolve_host(host: str) -> set[IPAddress]:
     """The addresses of an override's host (Kafka resolves its names once, at start-up too)."""
     try:
         return {client_address(host)}
@@ -47,13 +49,29 @@ class ConnectionQuotas:
         self._slot_freed = trio.Event()
 
     @classmethod
-    def from_config(cls, config: BrokerConfig) -> ConnectionQuotas:
-        overrides = {
+    def from_config(cls, config: BrokerConfig, dynamic: DynamicBrokerConfig | None = None) -> ConnectionQuotas:
+        quotas = cls(config.max_connections, config.max_connections_per_ip, {})
+        quotas.reconfigure(config, dynamic)
+        return quotas
+
+    def reconfigure(self, config: BrokerConfig, dynamic: DynamicBrokerConfig | None = None) -> None:
+        """Take the limits from server.properties with the dynamic broker configs over it; an acceptor
+        waiting for a slot looks again (max.connections may have grown)."""
+
+        def value(name: str, static: object) -> str:
+            found = None if dynamic is None else dynamic.lookup(name)
+            return str(static) if found is None else found[0]
+
+        self.max_connections = int(value("max.connections", config.max_connections))
+        self.max_per_ip = int(value("max.connections.per.ip", config.max_connections_per_ip))
+        self.per_ip_overrides = {
             address: count
-            for host, count in parse_per_ip_overrides(config.max_connections_per_ip_overrides).items()
-            for address in _resolve(host)
+            for host, count in parse_per_ip_overrides(
+                value("max.connections.per.ip.overrides", config.max_connections_per_ip_overrides)
+            ).items()
+            for address in resolve_host(host)
         }
-        return cls(config.max_connections, config.max_connections_per_ip, overrides)
+        self._slot_freed.set()
 
     def limit(self, address: IPAddress) -> int:
         return self.per_ip_overrides.get(address, self.max_per_ip)

@@ -398,7 +398,8 @@ async def _serve_listeners(
     task_status: trio.TaskStatus[None],
 ) -> None:
     """Accept on every listener; the connection tasks share one nursery and one count of connections."""
-    quotas = ConnectionQuotas.from_config(broker.config)
+    quotas = ConnectionQuotas.from_config(broker.config, broker.dynamic_config)
+    broker.dynamic_config.listeners.append(lambda: quotas.reconfigure(broker.config, broker.dynamic_config))
     async with trio.open_nursery() as nursery:
         for listener, sockets in listeners:
             for sock in sockets:

@@ -467,6 +467,23 @@ class LogManager:
                 log.update_config(log_config)
         return log_config
 
+    def set_default_config(self, default_config: LogConfig) -> None:
+        """New broker-level defaults (dynamic broker configs): every topic follows them at once where it has
+        no override of its own, from its next append, roll, retention check or cleaning."""
+        self.default_config = default_config
+        for topic in self.topics.values():
+            try:
+                log_config = default_config.with_overrides(topic.configs)
+            except KafkaError as exc:
+                # Its overrides conflict with the new defaults (min > max compaction lag): keep its settings.
+                logger.warning("topic keeps its settings under new defaults", extra={"topic": topic.name,
+                                                                                     "error": exc})
+                continue
+            if log_config != topic.log_config:
+                topic.log_config = log_config
+                for log in topic.partitions:
+                    log.update_config(log_config)
+
     def delete_topic(self, name: str, *, now_ms: int | None = None) -> TopicState:
         """Forget a topic at once (its name is free again) and rename its partition directories for deletion.
 
