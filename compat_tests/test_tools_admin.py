@@ -92,17 +92,13 @@ def test_reassign_partitions_generate_execute_verify_list_cancel(
     assert cancelled.returncode == 0 and "None of the specified partition reassignments are active." in cancelled.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--verify then clears the broker throttles: IncrementalAlterConfigs DELETE of "
-    "leader.replication.throttled.rate, follower.replication.throttled.rate and "
-    "replica.alter.log.dirs.io.max.bytes.per.second on BROKER 1, which kafkapy refuses until dynamic "
-    "broker configs (the dyncfg part of issue #15) accept Kafka's broker quota configs",
-)
 def test_reassign_partitions_verify_clears_throttles(wire_pair: WirePair, topic: str, tmp_path: Path) -> None:
     plan = _plan(tmp_path, "plan.json", [{"topic": topic, "partition": 0, "replicas": [1]}])
+    """--verify without --preserve-throttles also clears the broker throttles: IncrementalAlterConfigs DELETE of
+    the replication throttle rates on BROKER 1, which dynamic broker configs accept as Kafka does."""
     _reassign(wire_pair, "--execute", "--reassignment-json-file", plan)
-    _reassign(wire_pair, "--verify", "--reassignment-json-file", plan)
+    verified = _reassign(wire_pair, "--verify", "--reassignment-json-file", plan)
+    assert verified.returncode == 0 and "Clearing broker-level throttles on broker 1" in verified.stdout
 
 
 def test_reassign_partitions_to_an_unknown_broker(wire_pair: WirePair, topic: str, tmp_path: Path) -> None:
