@@ -118,6 +118,13 @@ class LogOffsetsListener(Protocol):
     def on_high_watermark_updated(self, log: Log, high_watermark: int) -> None: ...
 
 
+class OffsetMetadata(NamedTuple):
+    """Where an offset's batch lies: its segment and byte position there (Kafka's LogOffsetMetadata)."""
+
+    segment_base_offset: int
+    position: int
+
+
 class OffsetAndTimestamp(NamedTuple):
     """ListOffsets' answer for a timestamp: the first record at or after it."""
 
@@ -499,6 +506,20 @@ class Log:
                 return None
             return FetchSlice(segment, position, length)
         return None
+
+    def offset_metadata(self, offset: int) -> OffsetMetadata:
+        """The segment and position of the batch holding ``offset``; the log end offset (or anything
+        past the last batch) is the end of the active segment, as Kafka's log end offset metadata is.
+
+        A delayed fetch compares the metadata of its fetch offset with the high watermark's (or LSO's)
+        to know whether the data it waits for is already there.
+        """
+        for segment in self._segments.from_floor(offset):
+            found = segment.translate_offset(offset) if offset < segment.next_offset else None
+            if found is not None:
+                return OffsetMetadata(segment.base_offset, found[0])
+        active = self._segments.active
+        return OffsetMetadata(active.base_offset, active.size)
 
     def offset_for_timestamp(self, timestamp: int) -> OffsetAndTimestamp | None:
         """The first record whose timestamp is >= ``timestamp`` (ListOffsets); None if none.
