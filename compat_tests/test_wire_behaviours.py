@@ -1,9 +1,13 @@
-"""Wire diffs of Fetch readiness, Metadata auto-creation and producer expiry against Apache Kafka 4.3.1 (issue #15).
+"""Wire diffs of Fetch readiness and Metadata auto-creation against Apache Kafka 4.3.1 (issue #15).
 
 Fetch: Kafka answers at once when a fetch offset lies in a closed segment (a read stops at its end, so
 waiting cannot make the response grow) and caps min_bytes at max_bytes; kafkapy waited out max_wait_ms.
 The fetches here use a long max wait and check each broker answered well before it, then diff the answers
 (the record bytes included). Kafka 4.3.1's smallest segment.bytes is 1 MiB, hence the ~1.2 MB topics.
+
+Metadata: Kafka 4.3.1 answers a topic it auto-creates with UNKNOWN_TOPIC_OR_PARTITION and no partitions
+(every version, 0-13), and the topic on a later request; a topic just deleted is recreated the same way
+by the next Metadata that allows auto-creation. kafkapy answered the new topic ready at once.
 """
 
 from __future__ import annotations
@@ -132,3 +136,42 @@ def test_fetch_of_the_active_segment_below_min_bytes_waits(wire_pair: WirePair, 
         partition_max_bytes=2 * len(BATCH), wait_ms=300,
     )
     wire_pair.assert_same(FETCH, 12, body)
+
+
+def metadata_body(name: str, *, auto_create: bool = True) -> dict:
+    return {
+        "topics": [{"name": name, "topic_id": None}],
+        "allow_auto_topic_creation": auto_create,
+        "include_cluster_authorized_operations": False,
+        "include_topic_authorized_operations": False,
+    }
+
+
+def wait_for_topic(wire_pair: WirePair, name: str, timeout: float = 30.0) -> None:
+    """Until both brokers know ``name`` (Kafka's controller creates an auto-created topic a moment later)."""
+    deadline = time.monotonic() + timeout
+    body = metadata_body(name, auto_create=False)
+    while any(r["topics"][0]["error_code"] for r in wire_pair.request(METADATA, 12, body).values()):
+        assert time.monotonic() < deadline, f"{name} not created within {timeout}s"
+        time.sleep(0.05)
+    wire_pair.wait_for_leaders(name)
+
+
+@pytest.mark.parametrize("version", range(14))
+def test_metadata_auto_creation_answers_not_yet_then_the_topic(wire_pair: WirePair, version: int) -> None:
+    # v0-v3 always auto-create; v4+ because the request allows it.
+    name = unique_name(f"auto-v{version}")
+    wire_pair.assert_same(METADATA, version, metadata_body(name), ignore=("brokers", "controller_id"))
+    wait_for_topic(wire_pair, name)
+    response = wire_pair.assert_same(METADATA, version, metadata_body(name), ignore=("brokers", "controller_id"))
+    assert response["topics"][0]["error_code"] == 0 and response["topics"][0]["partitions"]
+
+
+def test_metadata_after_delete_topics_recreates_the_topic_not_yet_first(wire_pair: WirePair) -> None:
+    name = unique_name("deleted")
+    wire_pair.create_topics(name)
+    deleted = wire_pair.request(20, 6, {"topics": [{"name": name, "topic_id": None}], "timeout_ms": 30000})
+    assert all(r["responses"][0]["error_code"] == 0 for r in deleted.values()), deleted
+    wire_pair.assert_same(METADATA, 12, metadata_body(name), ignore=("brokers", "controller_id"))
+    wait_for_topic(wire_pair, name)
+    wire_pair.assert_same(METADATA, 12, metadata_body(name), ignore=("brokers", "controller_id"))
