@@ -23,9 +23,11 @@ from tests.integration.clientutil import (
     Deadline,
     consumer,
     create_topic,
+    create_topic_wire,
     flush_all,
     kafka_python_consumer,
     kafka_python_producer,
+    produce_wire,
     producer,
     unique_topic,
 )
@@ -170,35 +172,11 @@ def _fetch(client: WireClient, topic: str, offset: int, **limits: int) -> tuple[
     return response.responses[0].partitions[0], time.monotonic() - sent
 
 
-def _create_topic(client: WireClient, topic: str, **configs: str) -> None:
-    """One partition with these topic configs (CreateTopics v7)."""
-    body = {
-        "topics": [
-            {
-                "name": topic,
-                "num_partitions": 1,
-                "replication_factor": 1,
-                "configs": [{"name": name, "value": value} for name, value in configs.items()],
-            }
-        ],
-        "timeout_ms": 30000,
-        "validate_only": False,
-    }
-    assert client.request(19, 7, body).topics[0].error_code == 0
-
-
-def _produce(client: WireClient, topic: str, batch: bytes) -> None:
-    """Append one batch to partition 0 (Produce v9, acks all)."""
-    data = [{"name": topic, "partition_data": [{"index": 0, "records": batch}]}]
-    body = {"acks": -1, "timeout_ms": 30000, "topic_data": data}
-    assert client.request(0, 9, body).responses[0].partition_responses[0].error_code == 0
-
-
 def _one_batch_per_segment(client: WireClient, topic: str, batches: int) -> None:
     """A topic whose segments each hold one batch: segment.bytes below two batches rolls at every append."""
-    _create_topic(client, topic, **{"segment.bytes": "1024"})
+    create_topic_wire(client, topic, **{"segment.bytes": "1024"})
     for i in range(batches):
-        _produce(client, topic, build_batch([(None, b"%04d" % i + b"x" * 600, [], None)]))
+        produce_wire(client, topic, build_batch([(None, b"%04d" % i + b"x" * 600, [], None)]))
 
 
 def test_fetch_catching_up_over_closed_segments_is_not_paced_by_max_wait(shared_broker: BrokerProcess) -> None:
@@ -218,10 +196,10 @@ def test_fetch_whose_min_bytes_exceeds_max_bytes_answers_a_full_response(shared_
     """Kafka caps min_bytes at max_bytes: a response as full as max_bytes allows is ready (active segment too)."""
     topic = unique_topic("min-over-max")
     with WireClient.connect(shared_broker.bootstrap, timeout=CATCH_UP_WAIT_MS / 1000 * 2) as client:
-        _create_topic(client, topic)
+        create_topic_wire(client, topic)
         batch = build_batch([(None, b"y" * 5000, [], None)])
         for _ in range(3):
-            _produce(client, topic, batch)
+            produce_wire(client, topic, batch)
         partition, took = _fetch(client, topic, 0, min_bytes=1 << 20, max_bytes=2 * len(batch))
         assert len(partition.records) == 2 * len(batch)
         assert took < CATCH_UP_WAIT_MS / 1000, f"waited out max_wait ({took:.1f}s)"
