@@ -192,6 +192,30 @@ def test_fetch_catching_up_over_closed_segments_is_not_paced_by_max_wait(shared_
             assert took < CATCH_UP_WAIT_MS / 1000, f"round trip {offset} waited out max_wait ({took:.1f}s)"
 
 
+def test_confluent_consumer_catching_up_with_fetch_min_bytes_is_not_paced_by_max_wait(
+    shared_broker: BrokerProcess,
+) -> None:
+    """librdkafka with fetch.min.bytes 1 MB over one-batch segments: all of them within one max wait
+    (a broker holding each fetch took CATCH_UP_SEGMENTS - 1 max waits)."""
+    topic = unique_topic("catch-up-ck")
+    with WireClient.connect(shared_broker.bootstrap) as client:
+        _one_batch_per_segment(client, topic, CATCH_UP_SEGMENTS)
+    c = consumer(shared_broker.bootstrap, **{"fetch.min.bytes": 1 << 20, "fetch.wait.max.ms": CATCH_UP_WAIT_MS})
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        deadline = Deadline(CATCH_UP_WAIT_MS / 1000, "the records of every closed segment within one max wait")
+        values: list[bytes] = []
+        while len(values) < CATCH_UP_SEGMENTS - 1:
+            deadline.check(f"({len(values)} so far)")
+            msg = c.poll(0.2)
+            if msg is not None:
+                assert msg.error() is None, msg.error()
+                values.append(msg.value())
+        assert values == [b"%04d" % i + b"x" * 600 for i in range(CATCH_UP_SEGMENTS - 1)]
+    finally:
+        c.close()
+
+
 def test_fetch_whose_min_bytes_exceeds_max_bytes_answers_a_full_response(shared_broker: BrokerProcess) -> None:
     """Kafka caps min_bytes at max_bytes: a response as full as max_bytes allows is ready (active segment too)."""
     topic = unique_topic("min-over-max")
