@@ -113,6 +113,7 @@ class Broker:
                     now_ms=self.clock.wall_ms,
                 )
             )
+            nursery.start_soon(self._expire_producers)
             if self.config.log_cleaner_enable:
                 nursery.start_soon(self.cleaner.run)
             await nursery.start(self.groups.run)
@@ -136,6 +137,7 @@ class Broker:
             fs=fs,
             max_partitions=config.max_broker_partitions,
             clock=clock,
+            producer_id_expiration_ms=config.producer_id_expiration_ms,
         )
         broker = cls(config, logs)
         broker.groups.load()
@@ -227,6 +229,12 @@ class Broker:
             await trio.sleep(FLUSH_CHECK_INTERVAL_S)
             for _, _, log in self.logs.logs():
                 self._maybe_flush(log)
+
+    async def _expire_producers(self) -> None:
+        """Kafka's producer expiration check, every producer.id.expiration.check.interval.ms."""
+        while True:
+            await trio.sleep(self.config.producer_id_expiration_check_interval_ms / 1000)
+            self.logs.remove_expired_producers(self.clock.wall_ms())
 
     async def wait_for_data(self, logs: Iterable[Log]) -> None:
         """Return at the next append to any of ``logs`` (only those fetches wake: no thundering herd)."""

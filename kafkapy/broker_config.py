@@ -29,6 +29,7 @@ from kafkapy.kafka_properties import (
 from kafkapy.security.listeners import SSL_PROTOCOLS, Listener, ListenerError, parse_listeners
 from kafkapy.security.session import PLAINTEXT, SECURITY_PROTOCOLS
 from kafkapy.storage.log_manager import DEFAULT_MAX_BROKER_PARTITIONS, MAX_BROKER_PARTITIONS_CONFIG
+from kafkapy.storage.producer_state import PRODUCER_ID_EXPIRATION_MS
 from kafkapy.topic_configs import BROKER_SYNONYMS, INT_MAX, LONG_MAX, validate_broker_property
 
 log = logging.getLogger("kafkapy.config")
@@ -97,6 +98,10 @@ class BrokerConfig:
     transactional_id_expiration_ms: int = 7 * 24 * 3600 * 1000
     transaction_abort_timed_out_transaction_cleanup_interval_ms: int = 10000
     transaction_remove_expired_transaction_cleanup_interval_ms: int = 3600000
+    # Kafka's producer.id.expiration.ms (1 day since 3.0), checked every producer.id.expiration.check.interval.ms
+    # (10 min): an idle producer id leaves each partition's producer state.
+    producer_id_expiration_ms: int = PRODUCER_ID_EXPIRATION_MS
+    producer_id_expiration_check_interval_ms: int = 600000
     # Client quotas are measured over Kafka's quota.window.num (11) windows of quota.window.size.seconds (1).
     quota_window_num: int = 11
     quota_window_size_seconds: int = 1
@@ -282,6 +287,8 @@ _PROPERTIES: dict[str, tuple[str, Callable[[str], object]]] = {
         "transaction_remove_expired_transaction_cleanup_interval_ms",
         _positive,
     ),
+    "producer.id.expiration.ms": ("producer_id_expiration_ms", _positive),
+    "producer.id.expiration.check.interval.ms": ("producer_id_expiration_check_interval_ms", _positive),
     "quota.window.num": ("quota_window_num", _positive),
     "quota.window.size.seconds": ("quota_window_size_seconds", _positive),
 }

@@ -7,6 +7,8 @@ v5: offline replicas.  v6: same as v5.  v7: leader epoch.
 v8: authorized operations of the topics and the cluster, from the authorizer, on request.
 v9: flexible.  v10: topic ids.  v11: drops cluster authorized operations.
 v12: topics may be looked up by id alone.  v13: top-level error code.
+A topic that a request auto-creates is answered UNKNOWN_TOPIC_OR_PARTITION with no partitions, in every
+version, and is there from the next request on: Kafka 4.3.1's answer while its controller creates it.
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ def _requested_topic(ctx: RequestContext, wanted: dict, auto_create: bool) -> di
         state = ctx.broker.topic(name, auto_create=auto_create)
     except KafkaError as exc:
         return {"error_code": exc.code, "name": name}
+    if creates and state is not None:
+        # Kafka 4.3.1 asks its controller to create the topic and answers "not yet" (every version):
+        # the topic is there for the client's next Metadata request, as it is here.
+        return {"error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "name": name, "is_internal": is_internal(name)}
     if state is None:
         # Apache Kafka answers an illegal name with INVALID_TOPIC_EXCEPTION even when it would not
         # create the topic anyway.

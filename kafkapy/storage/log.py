@@ -34,6 +34,7 @@ from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.log_segments import LogSegments
 from kafkapy.storage.log_validator import Marker, read_marker, validate
 from kafkapy.storage.producer_state import (
+    PRODUCER_ID_EXPIRATION_MS,
     BatchMetadata,
     CompletedTxn,
     ProducerStateManager,
@@ -118,6 +119,13 @@ class LogOffsetsListener(Protocol):
     def on_high_watermark_updated(self, log: Log, high_watermark: int) -> None: ...
 
 
+class OffsetMetadata(NamedTuple):
+    """Where an offset's batch lies: its segment and byte position there (Kafka's LogOffsetMetadata)."""
+
+    segment_base_offset: int
+    position: int
+
+
 class OffsetAndTimestamp(NamedTuple):
     """ListOffsets' answer for a timestamp: the first record at or after it."""
 
@@ -138,6 +146,7 @@ class Log:
         now_ms: int,
         log_start_offset: int = 0,
         clock: Clock = SYSTEM_CLOCK,
+        producer_id_expiration_ms: int = PRODUCER_ID_EXPIRATION_MS,
     ) -> None:
         """Wrap already-opened, recovered segments; use ``Log.open``."""
         self._dir = directory
@@ -161,6 +170,8 @@ class Log:
         self._storage_error_logged_ms: int | None = None
         # Who hears of appends (the broker, through LogManager.set_offsets_listener); None in bare logs.
         self.offsets_listener: LogOffsetsListener | None = None
+        # The broker's producer.id.expiration.ms.
+        self.producer_id_expiration_ms = producer_id_expiration_ms
 
     @classmethod
     def open(
@@ -172,12 +183,13 @@ class Log:
         now_ms: int | None = None,
         log_start_offset: int = 0,
         clock: Clock = SYSTEM_CLOCK,
+        producer_id_expiration_ms: int = PRODUCER_ID_EXPIRATION_MS,
     ) -> Log:
         """Load the partition's segments from ``fs``, recovering the active one and any with a bad index.
 
         A fresh directory gets an empty segment at offset 0. Leftovers of deletion and compaction
         are dealt with first (``recover_leftover_files``). ``log_start_offset`` comes from the
-        log-start-offset-checkpoint file.
+        log-start-offset-checkpoint file; ``producer_id_expiration_ms`` is the broker's producer.id.expiration.ms.
         """
         now_ms = clock.wall_ms() if now_ms is None else now_ms
         fs.makedirs(directory)
@@ -208,7 +220,16 @@ class Log:
         active = segments[-1]
         active.recover()
         active.load_rolling_base(now_ms)
-        return cls(directory, config, segments, fs=fs, now_ms=now_ms, log_start_offset=log_start_offset, clock=clock)
+        return cls(
+            directory,
+            config,
+            segments,
+            fs=fs,
+            now_ms=now_ms,
+            log_start_offset=log_start_offset,
+            clock=clock,
+            producer_id_expiration_ms=producer_id_expiration_ms,
+        )
 
     @property
     def dir(self) -> Path:
@@ -375,10 +396,25 @@ class Log:
         return self._producer_state
 
     def _load_producer_state(self) -> ProducerStateManager:
-        """The newest usable snapshot, then the batches after it (or the whole log without one)."""
-        state, snapshot_offset = ProducerStateManager.load(self._fs, self._dir, self._log_end_offset)
+        """The newest usable snapshot, then the batches after it (or the whole log without one).
+
+        Expired producers are dropped from the snapshot as Kafka does, and from the replayed batches too
+        (Kafka leaves those to its next expiration check), so no restart brings an expired producer back.
+        """
+        now_ms, expiration_ms = self._clock.wall_ms(), self.producer_id_expiration_ms
+        state, snapshot_offset = ProducerStateManager.load(
+            self._fs, self._dir, self._log_end_offset, now_ms=now_ms, expiration_ms=expiration_ms
+        )
         state.replay(self._batches_from(self.log_start_offset if snapshot_offset is None else snapshot_offset))
+        state.remove_expired(now_ms, expiration_ms)
         return state
+
+    def remove_expired_producers(self, now_ms: int) -> list[int]:
+        """Kafka's UnifiedLog.removeExpiredProducers; the producer ids forgotten. A state not loaded yet
+        is left alone: loading it drops what has expired by then."""
+        if self._producer_state is None:
+            return []
+        return self._producer_state.remove_expired(now_ms, self.producer_id_expiration_ms)
 
     def _batches_from(self, start_offset: int) -> Iterator[tuple[BatchHeader, CompletedTxn | None]]:
         """Headers of the batches from ``start_offset`` on, each marker with what it completes."""
@@ -499,6 +535,20 @@ class Log:
                 return None
             return FetchSlice(segment, position, length)
         return None
+
+    def offset_metadata(self, offset: int) -> OffsetMetadata:
+        """The segment and position of the batch holding ``offset``; the log end offset (or anything
+        past the last batch) is the end of the active segment, as Kafka's log end offset metadata is.
+
+        A delayed fetch compares the metadata of its fetch offset with the high watermark's (or LSO's)
+        to know whether the data it waits for is already there.
+        """
+        for segment in self._segments.from_floor(offset):
+            found = segment.translate_offset(offset) if offset < segment.next_offset else None
+            if found is not None:
+                return OffsetMetadata(segment.base_offset, found[0])
+        active = self._segments.active
+        return OffsetMetadata(active.base_offset, active.size)
 
     def offset_for_timestamp(self, timestamp: int) -> OffsetAndTimestamp | None:
         """The first record whose timestamp is >= ``timestamp`` (ListOffsets); None if none.

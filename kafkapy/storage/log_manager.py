@@ -42,6 +42,7 @@ from kafkapy.storage.checkpoint import LOG_START_OFFSET_CHECKPOINT, read_checkpo
 from kafkapy.storage.fs import DISK, FileSystem
 from kafkapy.storage.log import Log, LogOffsetsListener
 from kafkapy.storage.log_config import LogConfig
+from kafkapy.storage.producer_state import PRODUCER_ID_EXPIRATION_MS
 from kafkapy.storage.segment import LOG_FILE_SUFFIX
 
 logger = logging.getLogger("kafkapy.storage")
@@ -130,10 +131,12 @@ class LogManager:
         fs: FileSystem = DISK,
         max_partitions: int = DEFAULT_MAX_BROKER_PARTITIONS,
         clock: Clock = SYSTEM_CLOCK,
+        producer_id_expiration_ms: int = PRODUCER_ID_EXPIRATION_MS,
     ) -> None:
         """Load or initialise ``data_dir`` in ``fs``: identity files first, then every partition's Log.
 
-        ``max_partitions`` caps the partitions of all topics together (kafkapy.max.broker.partitions).
+        ``max_partitions`` caps the partitions of all topics together (kafkapy.max.broker.partitions);
+        ``producer_id_expiration_ms`` is producer.id.expiration.ms, handed to every Log.
         Raises ValueError when meta.properties names a different node id, as Kafka refuses
         to start on another broker's directory.
         """
@@ -141,6 +144,7 @@ class LogManager:
         self.default_config = default_config
         self.node_id = node_id
         self.max_partitions = max_partitions
+        self.producer_id_expiration_ms = producer_id_expiration_ms
         # Partitions of all live topics, kept as a count: summing per creation is quadratic.
         self.partition_count = 0
         self.fs = fs
@@ -167,10 +171,18 @@ class LogManager:
         fs: FileSystem = DISK,
         max_partitions: int = DEFAULT_MAX_BROKER_PARTITIONS,
         clock: Clock = SYSTEM_CLOCK,
+        producer_id_expiration_ms: int = PRODUCER_ID_EXPIRATION_MS,
     ) -> LogManager:
         """Scan ``data_dir`` in ``fs`` and recover every partition's log."""
         return cls(
-            data_dir, default_config, node_id=node_id, now_ms=now_ms, fs=fs, max_partitions=max_partitions, clock=clock
+            data_dir,
+            default_config,
+            node_id=node_id,
+            now_ms=now_ms,
+            fs=fs,
+            max_partitions=max_partitions,
+            clock=clock,
+            producer_id_expiration_ms=producer_id_expiration_ms,
         )
 
     def _load_meta_properties(self) -> str:
@@ -235,7 +247,13 @@ class LogManager:
                 directory = dirs.get(partition, self.data_dir / f"{name}-{partition}")
                 start = start_offsets.get((name, partition), 0)
                 log = Log.open(
-                    directory, log_config, fs=self.fs, now_ms=now_ms, log_start_offset=start, clock=self.clock
+                    directory,
+                    log_config,
+                    fs=self.fs,
+                    now_ms=now_ms,
+                    log_start_offset=start,
+                    clock=self.clock,
+                    producer_id_expiration_ms=self.producer_id_expiration_ms,
                 )
                 self._write_partition_metadata(directory, topic_id)
                 partitions.append(log)
@@ -406,7 +424,14 @@ class LogManager:
             self.fs.write_text(pending, json.dumps({topic.name: first}) + "\n")
             for partition in range(first, count):
                 directory = self.data_dir / f"{topic.name}-{partition}"
-                log = Log.open(directory, topic.log_config, fs=self.fs, now_ms=now_ms, clock=self.clock)
+                log = Log.open(
+                    directory,
+                    topic.log_config,
+                    fs=self.fs,
+                    now_ms=now_ms,
+                    clock=self.clock,
+                    producer_id_expiration_ms=self.producer_id_expiration_ms,
+                )
                 log.offsets_listener = self._offsets_listener
                 topic.partitions.append(log)
                 self._write_partition_metadata(directory, topic.topic_id)
@@ -566,6 +591,16 @@ class LogManager:
         for topic in self.topics.values():
             for partition, log in enumerate(topic.partitions):
                 yield topic.name, partition, log
+
+    def remove_expired_producers(self, now_ms: int) -> int:
+        """Kafka's LogManager producer expiration check: every log forgets its expired producers; how many went."""
+        expired = 0
+        for topic, partition, log in self.logs():
+            removed = log.remove_expired_producers(now_ms)
+            if removed:
+                expired += len(removed)
+                logger.debug("expired producer ids", extra={"topic": topic, "partition": partition, "ids": removed})
+        return expired
 
     def flush_all(self) -> None:
         """fsync every log (blocking: run it in a worker thread from trio)."""

@@ -43,6 +43,10 @@ NO_PRODUCER_EPOCH = -1
 NO_COORDINATOR_EPOCH = -1
 INT32_MAX = 2**31 - 1
 
+# Kafka's producer.id.expiration.ms (1 day since Kafka 3.0; the broker's setting is passed down): a producer id
+# that wrote nothing for this long, by its last batch's timestamp, is forgotten unless its transaction is open.
+PRODUCER_ID_EXPIRATION_MS = 86_400_000
+
 SNAPSHOT_FILE_SUFFIX = ".snapshot"
 # Producer state snapshots kept per partition (Kafka keeps one per segment; the newest matter).
 SNAPSHOTS_TO_KEEP = 2
@@ -129,11 +133,14 @@ class ProducerStateManager:
         self.ongoing: dict[int, int] = {}
 
     @classmethod
-    def load(cls, fs: FileSystem, directory: Path, log_end_offset: int) -> tuple[ProducerStateManager, int | None]:
+    def load(
+        cls, fs: FileSystem, directory: Path, log_end_offset: int, *, now_ms: int, expiration_ms: int
+    ) -> tuple[ProducerStateManager, int | None]:
         """Kafka's loadProducerState: the newest readable snapshot in ``directory``, and its offset.
 
         Snapshots past the log end are stale (the log was cut) and go, as do unreadable ones. With
-        none left: an empty state and None, and the caller replays the log from its start.
+        none left: an empty state and None, and the caller replays the log from its start. Producers
+        expired by ``now_ms`` are not loaded (Kafka's loadFromSnapshot), so a restart resurrects none.
         """
         state: ProducerStateManager | None = None
         snapshot_offset = None
@@ -149,7 +156,10 @@ class ProducerStateManager:
             except (OSError, CorruptSnapshotError) as exc:
                 logger.warning("unreadable producer state snapshot; ignoring it", extra={"path": path, "error": exc})
                 fs.unlink(path, missing_ok=True)
-        return (cls() if state is None else state), snapshot_offset
+        if state is None:
+            return cls(), None
+        state.remove_expired(now_ms, expiration_ms)
+        return state, snapshot_offset
 
     def take_snapshot(self, fs: FileSystem, directory: Path, offset: int) -> None:
         """Kafka's takeSnapshot: write the state as the snapshot at ``offset``; keep the newest SNAPSHOTS_TO_KEEP."""
@@ -171,6 +181,21 @@ class ProducerStateManager:
                     self.complete_txn(header, completed.aborted, NO_COORDINATOR_EPOCH)
             else:
                 self.update(header)
+
+    def remove_expired(self, now_ms: int, expiration_ms: int) -> list[int]:
+        """Kafka's removeExpiredProducers: forget the producers whose last batch or marker is at least
+        ``expiration_ms`` older than ``now_ms``, never one with an ongoing transaction; their ids.
+
+        A retry of such a producer's old batch is then appended again, and it may start at any sequence.
+        """
+        expired = [
+            producer_id
+            for producer_id, entry in self.producers.items()
+            if entry.current_txn_first_offset is None and now_ms - entry.last_timestamp >= expiration_ms
+        ]
+        for producer_id in expired:
+            del self.producers[producer_id]
+        return expired
 
     def entry(self, producer_id: int) -> ProducerStateEntry | None:
         return self.producers.get(producer_id)

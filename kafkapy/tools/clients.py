@@ -30,6 +30,10 @@ LINES_AHEAD = 1000
 INTERRUPT_GRACE_S = 0.5
 # Bytes of stdin read at a time.
 READ_CHUNK = 64 * 1024
+# A topic the producer's first Metadata auto-creates is answered "not yet" (by Kafka and kafkapy alike):
+# kafka-console-producer asks again every retry.backoff.ms (100) for up to max.block.ms (60 s).
+AUTO_CREATE_BACKOFF_S = 0.1
+AUTO_CREATE_WAIT_S = 60.0
 # A v2 record's framing beyond key and value (length, attributes, deltas, header count): at most this.
 RECORD_OVERHEAD = 21
 
@@ -58,9 +62,12 @@ def murmur2_partition(key: bytes, partitions: int) -> int:
 
 def _partition_count(client: WireClient, topic: str, *, create: bool) -> int:
     """How many partitions ``topic`` has; ToolError if it does not exist (and is not auto-created)."""
-    meta = client.request(
-        ApiKey.METADATA, 12, {"topics": [{"name": topic}], "allow_auto_topic_creation": create}
-    ).topics[0]
+    body = {"topics": [{"name": topic}], "allow_auto_topic_creation": create}
+    meta = client.request(ApiKey.METADATA, 12, body).topics[0]
+    deadline = time.monotonic() + AUTO_CREATE_WAIT_S
+    while create and meta.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION and time.monotonic() < deadline:
+        time.sleep(AUTO_CREATE_BACKOFF_S)
+        meta = client.request(ApiKey.METADATA, 12, body).topics[0]
     if meta.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
         raise ToolError(f"topic '{topic}' does not exist")
     if meta.error_code != ErrorCode.NONE:

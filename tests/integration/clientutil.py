@@ -16,6 +16,8 @@ import confluent_kafka
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from kafkapy.client.wire import WireClient
+
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 
 
@@ -80,6 +82,27 @@ def create_topic(bootstrap: str, name: str, partitions: int, timeout: float = 15
     )
     futures[name].result(timeout=timeout)
     wait_for_partitions(admin, name, partitions, timeout)
+
+
+def create_topic_wire(client: WireClient, name: str, partitions: int = 1, **configs: str) -> None:
+    """CreateTopics v7 over kafkapy's wire client, with topic configs; fails on any error."""
+    topic = {
+        "name": name,
+        "num_partitions": partitions,
+        "replication_factor": 1,
+        "configs": [{"name": k, "value": v} for k, v in configs.items()],
+    }
+    answer = client.request(19, 7, {"topics": [topic], "timeout_ms": 30000, "validate_only": False}).topics[0]
+    assert answer.error_code == 0, answer
+
+
+def produce_wire(client: WireClient, topic: str, batch: bytes, partition: int = 0) -> int:
+    """Produce v9 (acks all) of one batch over kafkapy's wire client; its base offset. Fails on any error."""
+    data = [{"name": topic, "partition_data": [{"index": partition, "records": batch}]}]
+    answer = client.request(0, 9, {"acks": -1, "timeout_ms": 30000, "topic_data": data})
+    result = answer.responses[0].partition_responses[0]
+    assert result.error_code == 0, result
+    return result.base_offset
 
 
 def wait_for_partitions(admin: AdminClient, name: str, partitions: int, timeout: float = 15.0) -> None:

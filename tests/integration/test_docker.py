@@ -174,7 +174,10 @@ def test_entrypoint_starts_a_real_broker(tmp_path: Path) -> None:
         health = subprocess.run([str(kafkapy_bin), "health", "-b", bootstrap], timeout=30)
         assert health.returncode == 0
         with WireClient.connect(bootstrap) as client:
-            meta = client.request(ApiKey.METADATA, 12, {"topics": [{"name": "t"}], "allow_auto_topic_creation": True})
+            body = {"topics": [{"name": "t"}], "allow_auto_topic_creation": True}
+            # The request that auto-creates the topic answers "not yet" (as Kafka); the next one has it.
+            client.request(ApiKey.METADATA, 12, body)
+            meta = client.request(ApiKey.METADATA, 12, body)
         assert (meta.brokers[0].host, meta.brokers[0].port) == ("localhost", 19999)
         assert len(meta.topics[0].partitions) == 4
 

@@ -115,6 +115,11 @@ def test_metadata_auto_creates_internal_topics_as_their_coordinators_do(broker_f
     broker = broker_factory(extra_args=tuple(a for o in overrides for a in ("--override", o)))
     with WireClient.connect(broker.bootstrap) as client:
         body = {"topics": [{"name": n} for n in INTERNAL], "allow_auto_topic_creation": True}
+        # The request that creates them answers "not yet" (Kafka 4.3.1: UNKNOWN_TOPIC_OR_PARTITION, is_internal).
+        answers = client.request(ApiKey.METADATA, 12, body).topics
+        assert {(t.name, t.error_code, t.is_internal) for t in answers} == {
+            (name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, True) for name in INTERNAL
+        }
         counts = {t.name: (t.error_code, len(t.partitions)) for t in client.request(ApiKey.METADATA, 12, body).topics}
         assert counts == {OFFSETS_TOPIC: (0, 3), TRANSACTION_STATE_TOPIC: (0, 2)}
         for name in INTERNAL:

@@ -16,9 +16,14 @@ INNER_ARGS = ("-p", "no:cacheprovider")
 
 PARTITIONS_HELPER = """
 def partitions(broker, topic):
-    \"\"\"Partitions of a topic the broker auto-creates (num.partitions) on a Metadata request.\"\"\"
+    \"\"\"Partitions of a topic the broker auto-creates (num.partitions) on a Metadata request.
+
+    The request that creates it answers "not yet" (error 3, as Kafka does); the next one has it.
+    \"\"\"
+    body = {"topics": [{"name": topic}], "allow_auto_topic_creation": True}
     with broker.client() as client:
-        meta = client.request(3, 12, {"topics": [{"name": topic}], "allow_auto_topic_creation": True})
+        client.request(3, 12, body)
+        meta = client.request(3, 12, body)
     return len(meta.topics[0].partitions)
 """
 

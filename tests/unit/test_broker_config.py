@@ -78,6 +78,13 @@ def test_kafka_names_map_to_config() -> None:
     assert config.advertised == ("kafka.local", 29092)
 
 
+def test_producer_id_expiration_takes_kafkas_names_and_defaults() -> None:
+    config = BrokerConfig()
+    assert (config.producer_id_expiration_ms, config.producer_id_expiration_check_interval_ms) == (86400000, 600000)
+    apply_properties(config, {"producer.id.expiration.ms": "5000", "producer.id.expiration.check.interval.ms": "100"})
+    assert (config.producer_id_expiration_ms, config.producer_id_expiration_check_interval_ms) == (5000, 100)
+
+
 def test_bad_values_are_errors() -> None:
     with pytest.raises(ValueError):
         apply_properties(BrokerConfig(), {"auto.create.topics.enable": "maybe"})
@@ -163,6 +170,15 @@ def test_kafkas_own_server_properties_start_with_one_warning(caplog: pytest.LogC
             "unknown property auto.create.topic.enable (did you mean auto.create.topics.enable?)",
         ),
         ({"num.partition": "3"}, "unknown property num.partition (did you mean num.partitions?)"),
+        # Kafka's ConfigDef: both INT, at least 1.
+        (
+            {"producer.id.expiration.ms": "0"},
+            "invalid producer.id.expiration.ms=0: expected a whole number of at least 1",
+        ),
+        (
+            {"producer.id.expiration.check.interval.ms": "2147483648"},
+            "invalid producer.id.expiration.check.interval.ms=2147483648",
+        ),
         ({"colour": "blue"}, "unknown property colour (not a Kafka broker property)"),
     ],
 )
