@@ -97,6 +97,9 @@ class Handler:
     max_version: int
     func: HandlerFunc
     acl: Acl = ()
+    # The specs' ``error`` lines by version, for the versions that map an error; None for an API without
+    # any (Produce, Fetch...), whose answers the dispatch door then never walks.
+    error_maps: dict[int, dict[int, ErrorCode]] | None = None
 
     def supports(self, version: int) -> bool:
         return self.min_version <= version <= self.max_version
@@ -116,8 +119,10 @@ def handler(api_key: int, min_version: int, max_version: int, *, acl: Acl) -> Ca
     if min_version not in spec.versions or max_version not in spec.versions:
         raise ValueError(f"{spec.name} {min_version}-{max_version} is outside its spec {spec.versions}")
 
+    error_maps = {v: m for v in range(min_version, max_version + 1) if (m := spec.error_map(v))}
+
     def register(func: HandlerFunc) -> HandlerFunc:
-        HANDLERS[api_key] = Handler(api_key, spec.name, min_version, max_version, func, acl)
+        HANDLERS[api_key] = Handler(api_key, spec.name, min_version, max_version, func, acl, error_maps or None)
         return func
 
     return register

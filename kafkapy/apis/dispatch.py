@@ -9,6 +9,9 @@ decides what is served, as Kafka's SaslServerAuthenticator does before KafkaApis
 broker's ``request_hooks`` may answer the request with an error
 (injected faults, quotas: franz-go kfake's ``tryControl``). A handler that fails unexpectedly answers
 UNKNOWN_SERVER_ERROR, built from the specs like Kafka's ``getErrorResponse``, and the connection stays open.
+An error the request's version cannot carry is replaced in the handler's answer by the one Kafka sends those
+clients instead, from the specs' ``error`` lines (PRODUCER_FENCED is INVALID_PRODUCER_EPOCH for EndTxn v0-1),
+so handlers answer in the newest vocabulary and no handler maps versions by hand.
 Once a client quota is stored, each answered request is recorded against its client's quotas
 (kafkapy/security/quotas/throttle.py) and the answer carries how long the connection is then muted.
 """
@@ -26,7 +29,7 @@ from kafkapy.apis import HANDLERS, CloseConnection, RequestContext
 from kafkapy.apis.api_versions import unsupported_version_response
 from kafkapy.logging_setup import RateLimitedLog
 from kafkapy.protocol.connection import Request
-from kafkapy.protocol.error_response import error_response
+from kafkapy.protocol.error_response import ERROR_FIELDS, error_response
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.specs import ApiKey
 from kafkapy.security.sasl import Door, door
@@ -112,9 +115,24 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
                 "ms": round((time.perf_counter() - started) * 1000, 3),
             },
         )
+    if handler.error_maps is not None and body is not None and (mapping := handler.error_maps.get(request.api_version)):
+        remap_errors(body, mapping)
     if metered and (throttle_ms := quotas.throttle_ms(ctx.principal, request, body, cpu_started)):
         return Answer(body, throttle_s=throttle_ms / 1000)
     return None if body is None else Answer(body)
+
+
+def remap_errors(body: dict, mapping: dict[int, ErrorCode]) -> None:
+    """Replace, in place and at any depth, each error field of ``body`` that ``mapping`` names (handlers
+    build a fresh answer per request, so nothing shared is rewritten)."""
+    for name, value in body.items():
+        if name in ERROR_FIELDS:
+            if value in mapping:
+                body[name] = mapping[value]
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    remap_errors(item, mapping)
 
 
 def _authentication_door(ctx: RequestContext, request: Request) -> Answer | None:
