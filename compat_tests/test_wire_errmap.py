@@ -17,6 +17,7 @@ from wire_diff import WirePair, differences, normalize, plain, unique_name
 
 from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
+from kafkapy.protocol.records import build_batch
 
 # Kafka answers these while its transaction coordinator loads __transaction_state: set-up retries them.
 _NOT_READY = (
@@ -38,17 +39,28 @@ def _until_ready(client: WireClient, api_key: int, version: int, body: dict, tim
         time.sleep(0.1)
 
 
-def _fenced_producer(bootstrap: str, txn_id: str) -> tuple[int, int]:
-    """The producer id and the epoch a second InitProducerId for ``txn_id`` fenced."""
+def _init_producer(bootstrap: str, txn_id: str) -> tuple[int, int]:
+    """InitProducerId for ``txn_id`` (once its coordinator is ready): the producer id and epoch."""
     with WireClient.connect(bootstrap, timeout=30.0) as client:
         _until_ready(client, 10, 3, {"key": txn_id, "key_type": 1})
-        init = {"transactional_id": txn_id, "transaction_timeout_ms": 60000}
-        first = _until_ready(client, 22, 0, init)
-        assert first["error_code"] == 0, first
-        second = _until_ready(client, 22, 0, init)
-        assert (second["error_code"], second["producer_id"]) == (0, first["producer_id"]), second
-        assert second["producer_epoch"] == first["producer_epoch"] + 1, second
-        return first["producer_id"], first["producer_epoch"]
+        init = _until_ready(client, 22, 0, {"transactional_id": txn_id, "transaction_timeout_ms": 60000})
+        assert init["error_code"] == 0, init
+        return init["producer_id"], init["producer_epoch"]
+
+
+def _fenced_producer(bootstrap: str, txn_id: str) -> tuple[int, int]:
+    """The producer id and the epoch a second InitProducerId for ``txn_id`` fenced."""
+    first = _init_producer(bootstrap, txn_id)
+    assert _init_producer(bootstrap, txn_id) == (first[0], first[1] + 1)
+    return first
+
+
+def _group_coordinator_ready(bootstrap: str, group: str) -> None:
+    """Wait until the group's coordinator serves it (Kafka creates __consumer_offsets on first use and
+    answers NOT_COORDINATOR until the group's partition is loaded)."""
+    with WireClient.connect(bootstrap, timeout=30.0) as client:
+        _until_ready(client, 10, 3, {"key": group, "key_type": 0})
+        _until_ready(client, 9, 7, {"group_id": group, "topics": None, "require_stable": False})
 
 
 def _same_per_broker(
@@ -70,11 +82,31 @@ def _same_per_broker(
 
 
 @pytest.fixture(scope="module")
-def fenced(wire_pair: WirePair) -> tuple[str, str, dict[str, tuple[int, int]]]:
+def topic(wire_pair: WirePair) -> str:
+    name = unique_name("errmap")
+    wire_pair.create_topics(name)
+    return name
+
+
+@pytest.fixture(scope="module")
+def group(wire_pair: WirePair) -> str:
+    name = unique_name("errmap-group")
+    wire_pair.on_both(lambda bootstrap: _group_coordinator_ready(bootstrap, name))
+    return name
+
+
+@pytest.fixture(scope="module")
+def fenced(wire_pair: WirePair, topic: str) -> tuple[str, str, dict[str, tuple[int, int]]]:
     """A topic, a transactional id and, per broker, the producer id and old epoch the id fenced."""
-    topic, txn_id = unique_name("errmap"), unique_name("errmap-txn")
-    wire_pair.create_topics(topic)
+    txn_id = unique_name("errmap-txn")
     return topic, txn_id, wire_pair.on_both(lambda bootstrap: _fenced_producer(bootstrap, txn_id))
+
+
+@pytest.fixture
+def idle(wire_pair: WirePair) -> tuple[str, dict[str, tuple[int, int]]]:
+    """A transactional id whose producer has added nothing to a transaction, and its producer per broker."""
+    txn_id = unique_name("errmap-idle")
+    return txn_id, wire_pair.on_both(lambda bootstrap: _init_producer(bootstrap, txn_id))
 
 
 def _expected(version: int, since: int) -> ErrorCode:
@@ -137,3 +169,111 @@ def test_init_producer_id_with_a_fenced_epoch(wire_pair: WirePair, fenced: tuple
 
     assert _same_per_broker(wire_pair, 22, version, producers, body)["error_code"] == _expected(version, 4)
 
+
+
+def _txn_offset_commit(txn_id: str, group: str, topic: str) -> Callable[[int, int], dict]:
+    def body(producer_id: int, epoch: int) -> dict:
+        offset = {"partition_index": 0, "committed_offset": 1, "committed_metadata": ""}
+        return {
+            "transactional_id": txn_id,
+            "group_id": group,
+            "producer_id": producer_id,
+            "producer_epoch": epoch,
+            "topics": [{"name": topic, "partitions": [offset]}],
+        }
+
+    return body
+
+
+@pytest.mark.parametrize("version", [0, 1, 2, 3, 4, 5])
+def test_txn_offset_commit_with_a_fenced_epoch(wire_pair: WirePair, fenced: tuple, group: str, version: int) -> None:
+    """No TxnOffsetCommit version carries PRODUCER_FENCED: Kafka answers INVALID_PRODUCER_EPOCH to all."""
+    topic, txn_id, producers = fenced
+    response = _same_per_broker(wire_pair, 28, version, producers, _txn_offset_commit(txn_id, group, topic))
+    assert response["topics"][0]["partitions"][0]["error_code"] == ErrorCode.INVALID_PRODUCER_EPOCH
+
+
+# v5 is left out: with transaction version 2 Kafka adds the offsets partition implicitly (KIP-890 part 2).
+@pytest.mark.parametrize("version", [0, 3, 4])
+def test_txn_offset_commit_outside_the_transaction(
+    wire_pair: WirePair, idle: tuple, topic: str, group: str, version: int
+) -> None:
+    """Offsets for a group whose partition is not in the transaction: TRANSACTION_ABORTABLE from v4 (KIP-890),
+    INVALID_TXN_STATE before."""
+    txn_id, producers = idle
+    response = _same_per_broker(wire_pair, 28, version, producers, _txn_offset_commit(txn_id, group, topic))
+    expected = ErrorCode.TRANSACTION_ABORTABLE if version >= 4 else ErrorCode.INVALID_TXN_STATE
+    assert response["topics"][0]["partitions"][0]["error_code"] == expected
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_add_partitions_to_txn_verifies_a_partition_outside_the_transaction(
+    wire_pair: WirePair, idle: tuple, topic: str, version: int
+) -> None:
+    txn_id, producers = idle
+
+    def body(producer_id: int, epoch: int) -> dict:
+        transaction = {
+            "transactional_id": txn_id,
+            "producer_id": producer_id,
+            "producer_epoch": epoch,
+            "verify_only": True,
+            "topics": [{"name": topic, "partitions": [0]}],
+        }
+        return {"transactions": [transaction]}
+
+    response = _same_per_broker(wire_pair, 24, version, producers, body)
+    [result] = response["results_by_transaction"][0]["topic_results"][0]["results_by_partition"]
+    assert result["partition_error_code"] == ErrorCode.TRANSACTION_ABORTABLE
+
+
+def _produce(topic: str, acks: int, records: Callable[[int, int], bytes], txn_id: str | None = None) -> Callable:
+    def body(producer_id: int, epoch: int) -> dict:
+        partition = {"index": 0, "records": records(producer_id, epoch)}
+        return {
+            "transactional_id": txn_id,
+            "acks": acks,
+            "timeout_ms": 5000,
+            "topic_data": [{"name": topic, "partition_data": [partition]}],
+        }
+
+    return body
+
+
+def _transactional_batch(producer_id: int, epoch: int) -> bytes:
+    return build_batch(
+        [(b"k", b"v", [], None)], producer_id=producer_id, producer_epoch=epoch, base_sequence=0, transactional=True
+    )
+
+
+# v12+ is left out: with transaction version 2 Kafka adds the partition implicitly (KIP-890 part 2).
+@pytest.mark.parametrize("version", [3, 7, 8, 9, 10, 11])
+def test_produce_to_a_partition_outside_the_transaction(
+    wire_pair: WirePair, idle: tuple, topic: str, version: int
+) -> None:
+    """TRANSACTION_ABORTABLE without a message from v11; before, INVALID_TXN_STATE with Kafka's message."""
+    txn_id, producers = idle
+    response = _same_per_broker(wire_pair, 0, version, producers, _produce(topic, -1, _transactional_batch, txn_id))
+    partition = response["responses"][0]["partition_responses"][0]
+    expected = ErrorCode.TRANSACTION_ABORTABLE if version >= 11 else ErrorCode.INVALID_TXN_STATE
+    assert partition["error_code"] == expected
+
+
+def _plain_batch(producer_id: int, epoch: int) -> bytes:
+    return build_batch([(b"k", b"v", [], None)])
+
+
+@pytest.mark.parametrize("acks", [2, -2])
+def test_produce_with_invalid_acks_to_an_unknown_topic(wire_pair: WirePair, acks: int) -> None:
+    """Kafka answers the unknown topic first (KafkaApis), invalid acks only for topics it has (ReplicaManager);
+    no topic is auto-created for a request that cannot be served."""
+    absent = unique_name("absent")
+    no_producer = {"kafkapy": (-1, -1), "reference": (-1, -1)}
+    response = _same_per_broker(wire_pair, 0, 9, no_producer, _produce(absent, acks, _plain_batch))
+    assert response["responses"][0]["partition_responses"][0]["error_code"] == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_produce_with_invalid_acks_to_a_known_topic(wire_pair: WirePair, topic: str) -> None:
+    no_producer = {"kafkapy": (-1, -1), "reference": (-1, -1)}
+    response = _same_per_broker(wire_pair, 0, 9, no_producer, _produce(topic, 2, _plain_batch))
+    assert response["responses"][0]["partition_responses"][0]["error_code"] == ErrorCode.INVALID_REQUIRED_ACKS

@@ -31,7 +31,7 @@ from kafkapy.logging_setup import RateLimitedLog
 from kafkapy.protocol.connection import Request
 from kafkapy.protocol.error_response import ERROR_FIELDS, error_response
 from kafkapy.protocol.errors import ErrorCode
-from kafkapy.protocol.specs import ApiKey
+from kafkapy.protocol.specs import ApiKey, Replacement
 from kafkapy.security.sasl import Door, door
 
 # The server's logger: these lines were the server's before dispatch moved here.
@@ -115,24 +115,29 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
                 "ms": round((time.perf_counter() - started) * 1000, 3),
             },
         )
-    if handler.error_maps is not None and body is not None and (mapping := handler.error_maps.get(request.api_version)):
+    maps = handler.door_error_maps
+    if maps is not None and body is not None and (mapping := maps.get(request.api_version)) is not None:
         remap_errors(body, mapping)
     if metered and (throttle_ms := quotas.throttle_ms(ctx.principal, request, body, cpu_started)):
         return Answer(body, throttle_s=throttle_ms / 1000)
     return None if body is None else Answer(body)
 
 
-def remap_errors(body: dict, mapping: dict[int, ErrorCode]) -> None:
-    """Replace, in place and at any depth, each error field of ``body`` that ``mapping`` names (handlers
-    build a fresh answer per request, so nothing shared is rewritten)."""
+def remap_errors(body: dict, mapping: dict[int, Replacement]) -> None:
+    """Replace, in place and at any depth, each error field of ``body`` that ``mapping`` names, and set its
+    struct's error message when the mapping gives one (handlers build a fresh answer per request, so
+    nothing shared is rewritten)."""
+    message = None
     for name, value in body.items():
         if name in ERROR_FIELDS:
-            if value in mapping:
-                body[name] = mapping[value]
+            if (replacement := mapping.get(value)) is not None:
+                body[name], message = replacement
         elif isinstance(value, list):
             for item in value:
                 if isinstance(item, dict):
                     remap_errors(item, mapping)
+    if message is not None:
+        body["error_message"] = message
 
 
 def _authentication_door(ctx: RequestContext, request: Request) -> Answer | None:

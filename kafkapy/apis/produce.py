@@ -2,11 +2,12 @@
 
 v0-v2: not served (magic v0/v1 message sets; Apache Kafka 4 dropped them too).
 v3: magic v2 record batches, transactional id; a transactional batch is only accepted for a partition
-    of its producer's ongoing transaction (Kafka's transaction verification, KIP-890), else INVALID_TXN_STATE.
+    of its producer's ongoing transaction (Kafka's transaction verification, KIP-890), else INVALID_TXN_STATE
+    (TRANSACTION_ABORTABLE from v11).
 v4: same as v3.  v5: log start offset.  v6-v7: same as v5.
 v8: record errors and error message.  v9: flexible.
 v10: current leader and node endpoints (tagged; not sent, there is one broker).
-v11-v12: same as v10.  v13: topics addressed by topic id.
+v11: TRANSACTION_ABORTABLE (KIP-890).  v12: same as v11.  v13: topics addressed by topic id.
 Internal topics (__consumer_offsets, __transaction_state) are written by the coordinators only: a
 client's batch gets INVALID_TOPIC_EXCEPTION, as from Kafka, and Produce never auto-creates them.
 """
@@ -35,7 +36,9 @@ INLINE_RECORDS_BYTES = 2 * 1024 * 1024
 T = TypeVar("T")
 
 
-def _partition_error(index: int, code: ErrorCode, message: str | None = None) -> dict:
+def _partition_error(ctx: RequestContext, index: int, code: ErrorCode, message: str | None = None) -> dict:
+    """A partition's error, as the request's version carries it (the door never walks Produce answers)."""
+    code, message = ctx.versioned_error(code, message)
     return {"index": index, "error_code": code, "base_offset": -1, "error_message": message}
 
 
@@ -95,7 +98,7 @@ async def _append(ctx: RequestContext, topic: str, partition: dict, transactiona
             )
         info = log.append(buf, headers, now_ms=now, inspected=inspected)
     except KafkaError as exc:
-        return _partition_error(index, exc.code, exc.message)
+        return _partition_error(ctx, index, exc.code, exc.message)
     return {
         "index": index,
         "error_code": ErrorCode.NONE,
@@ -117,21 +120,22 @@ async def _topic_response(ctx: RequestContext, topic: dict, acks: int, transacti
     name = topic.get("name")
     topic_id = topic.get("topic_id")
     partitions = topic["partition_data"]
-    if acks not in VALID_ACKS:
-        code = ErrorCode.INVALID_REQUIRED_ACKS
-    elif name is None:
+    if name is None:
         state, code = resolve_topic(ctx, None, topic_id, AclOperation.WRITE)
         name = state.name if state is not None else None
     elif not ctx.authorize(AclOperation.WRITE, ResourceType.TOPIC, name):
         code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
     else:
         try:
-            state = ctx.broker.topic(name, auto_create=_may_auto_create(ctx, name))
+            state = ctx.broker.topic(name, auto_create=acks in VALID_ACKS and _may_auto_create(ctx, name))
             code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if state is None else ErrorCode.NONE
         except KafkaError as exc:
             code = exc.code
+    if code == ErrorCode.NONE and acks not in VALID_ACKS:
+        # Kafka's KafkaApis answers a missing topic before ReplicaManager looks at acks.
+        code = ErrorCode.INVALID_REQUIRED_ACKS
     if code != ErrorCode.NONE or name is None:
-        results = [_partition_error(p["index"], code) for p in partitions]
+        results = [_partition_error(ctx, p["index"], code) for p in partitions]
     else:
         results = [await _append(ctx, name, p, transactional_id) for p in partitions]
     return {"name": topic.get("name"), "topic_id": topic_id, "partition_responses": results}
@@ -145,6 +149,7 @@ async def _topic_response(ctx: RequestContext, topic: dict, acks: int, transacti
         (ResourceType.CLUSTER, AclOperation.CREATE),
         (ResourceType.TOPIC, AclOperation.CREATE),
     ),
+    maps_errors=True,
 )
 async def handle_produce(ctx: RequestContext, request: dict) -> dict | None:
     acks = request["acks"]

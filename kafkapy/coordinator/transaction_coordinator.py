@@ -253,7 +253,8 @@ class TransactionCoordinator:
     def verify_partitions(
         self, txn_id: str, producer_id: int, epoch: int, partitions: Iterable[TopicPartition]
     ) -> dict[TopicPartition, ErrorCode]:
-        """AddPartitionsToTxn v4+ verify_only: which partitions are already in the ongoing transaction."""
+        """AddPartitionsToTxn v4+ verify_only: which partitions are already in the ongoing transaction (the
+        others are TRANSACTION_ABORTABLE, KIP-890)."""
         error, meta = self._check_producer(txn_id, producer_id, epoch)
         result = {}
         for tp in partitions:
@@ -262,7 +263,7 @@ class TransactionCoordinator:
             elif meta.state == TxnState.ONGOING and tp in meta.partitions:
                 result[tp] = ErrorCode.NONE
             else:
-                result[tp] = ErrorCode.INVALID_TXN_STATE
+                result[tp] = ErrorCode.TRANSACTION_ABORTABLE
         return result
 
     def verify_produce(self, txn_id: str | None, producer_id: int, epoch: int, partition: TopicPartition) -> None:
@@ -278,7 +279,9 @@ class TransactionCoordinator:
         if meta is None or meta.producer_id != producer_id:
             raise KafkaError(ErrorCode.INVALID_PRODUCER_ID_MAPPING, f"producer {producer_id} is not {txn_id!r}'s")
         if epoch == meta.producer_epoch and (meta.state != TxnState.ONGOING or partition not in meta.partitions):
-            raise KafkaError(ErrorCode.INVALID_TXN_STATE, f"{partition} is not in {txn_id!r}'s ongoing transaction")
+            # Kafka's answer (TRANSACTION_ABORTABLE) carries no message; older versions get INVALID_TXN_STATE
+            # with one from the specs' error line.
+            raise KafkaError(ErrorCode.TRANSACTION_ABORTABLE)
 
     def offsets_partition(self, group_id: str) -> TopicPartition:
         """The __consumer_offsets partition holding ``group_id``'s offsets (created if needed)."""
@@ -286,12 +289,13 @@ class TransactionCoordinator:
         return OFFSETS_TOPIC, partition_for(group_id, len(topic.partitions))
 
     def check_txn_offset_commit(self, txn_id: str, producer_id: int, epoch: int, group_id: str) -> ErrorCode:
-        """TxnOffsetCommit needs the producer's ongoing transaction to hold the group's offsets partition."""
+        """TxnOffsetCommit needs the producer's ongoing transaction to hold the group's offsets partition, else
+        TRANSACTION_ABORTABLE (KIP-890; INVALID_TXN_STATE before v4, by the specs' error line)."""
         error, meta = self._check_producer(txn_id, producer_id, epoch)
         if meta is None:
             return error
         if meta.state != TxnState.ONGOING or self.offsets_partition(group_id) not in meta.partitions:
-            return ErrorCode.INVALID_TXN_STATE
+            return ErrorCode.TRANSACTION_ABORTABLE
         return ErrorCode.NONE
 
     # EndTxn.

@@ -107,13 +107,18 @@ class MessageSpec:
 
 @dataclass(frozen=True)
 class ErrorMapping:
-    """An ``error`` line: ``error`` is sent as is in ``versions`` and as ``fallback`` in the API's other
-    versions, whose clients do not know it (Kafka's KafkaApis maps PRODUCER_FENCED to INVALID_PRODUCER_EPOCH
-    for EndTxn v0-1)."""
+    """An ``error`` line: ``error`` is sent as is in ``versions`` and as ``fallback`` (with ``message``, when
+    the line gives one) in the API's other versions, whose clients do not know it (Kafka's KafkaApis maps
+    PRODUCER_FENCED to INVALID_PRODUCER_EPOCH for EndTxn v0-1)."""
 
     error: ErrorCode
     versions: VersionRange
     fallback: ErrorCode
+    message: str | None = None
+
+
+# What the door writes instead of an error a version cannot carry: the error, and its message if any.
+Replacement = tuple[ErrorCode, str | None]
 
 
 @dataclass
@@ -127,9 +132,9 @@ class ApiSpec:
     response: MessageSpec
     error_mappings: tuple[ErrorMapping, ...] = ()
 
-    def error_map(self, version: int) -> dict[int, ErrorCode]:
-        """The errors ``version`` cannot carry, each to the error Kafka sends instead (empty for most)."""
-        return {m.error: m.fallback for m in self.error_mappings if version not in m.versions}
+    def error_map(self, version: int) -> dict[int, Replacement]:
+        """The errors ``version`` cannot carry, each to what Kafka sends instead (empty for most)."""
+        return {m.error: (m.fallback, m.message) for m in self.error_mappings if version not in m.versions}
 
 
 def _parse_default(text: str) -> object:
@@ -234,16 +239,23 @@ def _error_code(name: str, where: str) -> ErrorCode:
 
 
 def _parse_error_mapping(args: list[str], versions: VersionRange, where: str) -> ErrorMapping:
-    """``error NAME RANGE else FALLBACK``: NAME in the versions of RANGE, FALLBACK in the others."""
-    if len(args) != 4 or args[2] != "else":
-        raise SpecError(f"{where}: an error line is 'error NAME VERSIONS else FALLBACK'")
+    """``error NAME RANGE else FALLBACK ["message"]``: NAME in the versions of RANGE (``none``: in no
+    version), FALLBACK with the message in the others."""
+    if len(args) < 4 or args[2] != "else":
+        raise SpecError(f"{where}: an error line is 'error NAME VERSIONS else FALLBACK [\"message\"]'")
     error, fallback = _error_code(args[0], where), _error_code(args[3], where)
-    carried = VersionRange.parse(args[1])
-    if carried.low not in versions or (carried.high is not None and carried.high not in versions):
+    carried = NONE if args[1] == "none" else VersionRange.parse(args[1])
+    if carried != NONE and (carried.low not in versions or (carried.high is not None and carried.high not in versions)):
         raise SpecError(f"{where}: {args[1]} is outside the API's versions {versions}")
     if error == fallback:
         raise SpecError(f"{where}: {error.name} mapped to itself")
-    return ErrorMapping(error, carried, fallback)
+    message = None
+    if len(args) > 4:
+        text = " ".join(args[4:])
+        message = _parse_default(text) if text.startswith('"') and text.endswith('"') else None
+        if not isinstance(message, str):
+            raise SpecError(f"{where}: the message after {fallback.name} is a double-quoted string")
+    return ErrorMapping(error, carried, fallback, message)
 
 
 def parse_api_file(path: Path) -> ApiSpec:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kafkapy.apis import HANDLERS, load_handlers
+from kafkapy.apis import HANDLERS, RequestContext, load_handlers
 from kafkapy.apis.dispatch import remap_errors
+from kafkapy.protocol.connection import Request
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.schema import codec
 from kafkapy.protocol.specs import SpecError, VersionRange, api_specs, parse_api_file
@@ -41,11 +42,24 @@ def test_an_error_line_maps_the_versions_outside_its_range(tmp_path: Path) -> No
     )
     assert abortable.versions == VersionRange(4, 5)
     assert spec.error_map(0) == {
-        ErrorCode.PRODUCER_FENCED: ErrorCode.INVALID_PRODUCER_EPOCH,
-        ErrorCode.TRANSACTION_ABORTABLE: ErrorCode.INVALID_TXN_STATE,
+        ErrorCode.PRODUCER_FENCED: (ErrorCode.INVALID_PRODUCER_EPOCH, None),
+        ErrorCode.TRANSACTION_ABORTABLE: (ErrorCode.INVALID_TXN_STATE, None),
     }
-    assert spec.error_map(2) == {ErrorCode.TRANSACTION_ABORTABLE: ErrorCode.INVALID_TXN_STATE}
+    assert spec.error_map(2) == {ErrorCode.TRANSACTION_ABORTABLE: (ErrorCode.INVALID_TXN_STATE, None)}
     assert spec.error_map(5) == {}
+
+
+def test_an_error_line_may_name_no_version_and_give_the_fallback_a_message(tmp_path: Path) -> None:
+    spec = _parse(
+        tmp_path,
+        "error PRODUCER_FENCED none else INVALID_PRODUCER_EPOCH\n"
+        'error TRANSACTION_ABORTABLE 4+ else INVALID_TXN_STATE "Partition was not added to the transaction"\n',
+    )
+    assert spec.error_map(5) == {ErrorCode.PRODUCER_FENCED: (ErrorCode.INVALID_PRODUCER_EPOCH, None)}
+    assert spec.error_map(3) == {
+        ErrorCode.PRODUCER_FENCED: (ErrorCode.INVALID_PRODUCER_EPOCH, None),
+        ErrorCode.TRANSACTION_ABORTABLE: (ErrorCode.INVALID_TXN_STATE, "Partition was not added to the transaction"),
+    }
 
 
 def test_a_file_without_error_lines_maps_nothing(tmp_path: Path) -> None:
@@ -65,6 +79,8 @@ def test_a_file_without_error_lines_maps_nothing(tmp_path: Path) -> None:
         ("error PRODUCER_FENCED 1-9 else INVALID_PRODUCER_EPOCH", "outside the API's versions"),
         ("error PRODUCER_FENCED two else INVALID_PRODUCER_EPOCH", "bad version range"),
         ("error PRODUCER_FENCED 2+ else PRODUCER_FENCED", "mapped to itself"),
+        ("error PRODUCER_FENCED 2+ else INVALID_PRODUCER_EPOCH unquoted", "a double-quoted string"),
+        ("error PRODUCER_FENCED 2+ else INVALID_PRODUCER_EPOCH \"open", "a double-quoted string"),
         (
             "error PRODUCER_FENCED 2+ else INVALID_PRODUCER_EPOCH\nerror PRODUCER_FENCED 3+ else INVALID_TXN_STATE",
             "an error mapped twice",
@@ -77,7 +93,7 @@ def test_malformed_error_lines_are_refused(tmp_path: Path, line: str, complaint:
 
 
 def test_the_shipped_specs_map_producer_fenced_for_clients_before_kip_588() -> None:
-    fenced = {ErrorCode.PRODUCER_FENCED: ErrorCode.INVALID_PRODUCER_EPOCH}
+    fenced = {ErrorCode.PRODUCER_FENCED: (ErrorCode.INVALID_PRODUCER_EPOCH, None)}
     # InitProducerId (22) v0-3; AddPartitionsToTxn (24), AddOffsetsToTxn (25), EndTxn (26) v0-1.
     for key, first_carrying in ((22, 4), (24, 2), (25, 2), (26, 2)):
         for version in range(api_specs()[key].versions.low, first_carrying):
@@ -86,10 +102,30 @@ def test_the_shipped_specs_map_producer_fenced_for_clients_before_kip_588() -> N
             assert ErrorCode.PRODUCER_FENCED not in ERROR_MAPS.get((key, version), {}), (key, version)
 
 
-def test_the_hot_path_apis_have_no_mapping_to_look_up() -> None:
-    """Produce (0) and Fetch (1) have no error line: the door never walks their answers."""
-    assert HANDLERS[0].error_maps is None and HANDLERS[1].error_maps is None
+def test_the_door_never_walks_the_hot_path_answers() -> None:
+    """Fetch (1) has no error line; Produce (0) maps its errors where it builds them (``maps_errors``), so
+    the door walks neither answer; the transactional APIs' answers it walks."""
+    assert HANDLERS[1].error_maps is None and HANDLERS[1].door_error_maps is None
+    assert HANDLERS[0].error_maps is not None and HANDLERS[0].door_error_maps is None
+    assert HANDLERS[26].door_error_maps is HANDLERS[26].error_maps
     assert all(mapping for h in HANDLERS.values() for mapping in (h.error_maps or {}).values())
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        (3, (ErrorCode.INVALID_TXN_STATE, "Partition was not added to the transaction")),
+        (10, (ErrorCode.INVALID_TXN_STATE, "Partition was not added to the transaction")),
+        (11, (ErrorCode.TRANSACTION_ABORTABLE, None)),
+        (13, (ErrorCode.TRANSACTION_ABORTABLE, None)),
+    ],
+)
+def test_a_handler_maps_an_error_for_its_request_version(version: int, expected: tuple) -> None:
+    """Produce's error line (KIP-890) through ``ctx.versioned_error``; other errors keep code and message."""
+    request = Request(api_key=0, api_version=version, correlation_id=1, client_id=None, size=0, body={})
+    ctx = RequestContext(broker=None, request=request)  # type: ignore[arg-type]
+    assert ctx.versioned_error(ErrorCode.TRANSACTION_ABORTABLE) == expected
+    assert ctx.versioned_error(ErrorCode.INVALID_RECORD, "bad") == (ErrorCode.INVALID_RECORD, "bad")
 
 
 def test_remap_rewrites_every_error_field_at_any_depth_and_encodes() -> None:
@@ -113,6 +149,21 @@ def test_remap_rewrites_every_error_field_at_any_depth_and_encodes() -> None:
     decoded = pair.decode_response(pair.encode_response(body).getvalue())
     codes = [p["partition_error_code"] for p in decoded["results_by_topic_v3_and_below"][0]["results_by_partition"]]
     assert codes == [ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.NONE, ErrorCode.INVALID_PRODUCER_EPOCH]
+
+
+def test_remap_sets_the_message_of_the_struct_whose_error_it_rewrites() -> None:
+    message = "Partition was not added to the transaction"
+    mapping = {ErrorCode.TRANSACTION_ABORTABLE: (ErrorCode.INVALID_TXN_STATE, message)}
+    partitions = [
+        {"index": 0, "error_code": ErrorCode.TRANSACTION_ABORTABLE},
+        {"index": 1, "error_code": ErrorCode.NONE, "error_message": None},
+    ]
+    body = {"responses": [{"name": "t", "partition_responses": partitions}]}
+    remap_errors(body, mapping)
+    assert partitions == [
+        {"index": 0, "error_code": ErrorCode.INVALID_TXN_STATE, "error_message": message},
+        {"index": 1, "error_code": ErrorCode.NONE, "error_message": None},
+    ]
 
 
 def test_remap_leaves_other_errors_and_non_error_fields_alone() -> None:
