@@ -277,3 +277,42 @@ def test_produce_with_invalid_acks_to_a_known_topic(wire_pair: WirePair, topic: 
     no_producer = {"kafkapy": (-1, -1), "reference": (-1, -1)}
     response = _same_per_broker(wire_pair, 0, 9, no_producer, _produce(topic, 2, _plain_batch))
     assert response["responses"][0]["partition_responses"][0]["error_code"] == ErrorCode.INVALID_REQUIRED_ACKS
+
+
+# (session id, epoch): an incremental fetch of a session the broker does not have, and a full fetch
+# closing a session (epoch -1), which Kafka serves sessionless. A full fetch opening a session (epoch 0)
+# is left out: Kafka opens one, kafkapy answers sessionless (session id 0), which the protocol allows.
+@pytest.mark.parametrize(("session_id", "epoch"), [(12345, 1), (12345, 7), (0, 5), (12345, -1)])
+def test_fetch_naming_an_unknown_session(wire_pair: WirePair, topic: str, session_id: int, epoch: int) -> None:
+    partition = {
+        "partition": 0,
+        "current_leader_epoch": -1,
+        "fetch_offset": 0,
+        "last_fetched_epoch": -1,
+        "log_start_offset": -1,
+        "partition_max_bytes": 1024,
+    }
+    body = {
+        "replica_id": -1,
+        "max_wait_ms": 0,
+        "min_bytes": 1,
+        "max_bytes": 1024,
+        "isolation_level": 0,
+        "session_id": session_id,
+        "session_epoch": epoch,
+        "topics": [{"topic": topic, "partitions": [partition]}],
+        "forgotten_topics_data": [],
+        "rack_id": "",
+    }
+    response = wire_pair.assert_same(1, 11, body)
+    expected = ErrorCode.NONE if epoch == -1 else ErrorCode.FETCH_SESSION_ID_NOT_FOUND
+    assert response["error_code"] == expected
+
+
+def test_create_partitions_adding_more_than_10000(wire_pair: WirePair) -> None:
+    """Kafka's bound on one controller operation's records escapes as UNKNOWN_SERVER_ERROR without a message."""
+    grown = unique_name("grown")
+    wire_pair.create_topics(grown)
+    topics = [{"name": grown, "count": 20_000, "assignments": None}]
+    response = wire_pair.assert_same(37, 3, {"topics": topics, "timeout_ms": 5000, "validate_only": False})
+    assert response["results"][0]["error_code"] == ErrorCode.UNKNOWN_SERVER_ERROR
