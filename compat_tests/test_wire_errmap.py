@@ -18,6 +18,7 @@ from wire_diff import WirePair, differences, normalize, plain, unique_name
 from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.records import build_batch
+from tests.corrupt_batches import UNDECODABLE
 
 # Kafka answers these while its transaction coordinator loads __transaction_state: set-up retries them.
 _NOT_READY = (
@@ -316,3 +317,14 @@ def test_create_partitions_adding_more_than_10000(wire_pair: WirePair) -> None:
     topics = [{"name": grown, "count": 20_000, "assignments": None}]
     response = wire_pair.assert_same(37, 3, {"topics": topics, "timeout_ms": 5000, "validate_only": False})
     assert response["results"][0]["error_code"] == ErrorCode.UNKNOWN_SERVER_ERROR
+
+
+@pytest.mark.parametrize(
+    ("name", "version"), [(name, 9) for name in sorted(UNDECODABLE)] + [("gzip-garbage", 3), ("zstd-truncated", 7)]
+)
+def test_produce_of_undecodable_compressed_records(wire_pair: WirePair, topic: str, name: str, version: int) -> None:
+    """Kafka 4.3.1 fails them with an unexpected exception: UNKNOWN_SERVER_ERROR, no message, the log start
+    offset (kafkapy answered CORRUPT_MESSAGE, which Java producers retry)."""
+    no_producer = {"kafkapy": (-1, -1), "reference": (-1, -1)}
+    response = _same_per_broker(wire_pair, 0, version, no_producer, _produce(topic, 1, lambda *_: UNDECODABLE[name]))
+    assert response["responses"][0]["partition_responses"][0]["error_code"] == ErrorCode.UNKNOWN_SERVER_ERROR

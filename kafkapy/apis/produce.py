@@ -15,6 +15,7 @@ client's batch gets INVALID_TOPIC_EXCEPTION, as from Kafka, and Produce never au
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -24,6 +25,8 @@ from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import CloseConnection, RequestContext, handler
 from kafkapy.apis._common import may_create_topic, resolve_topic
 from kafkapy.coordinator.internal_topics import is_internal
+from kafkapy.logging_setup import RateLimitedLog
+from kafkapy.protocol.compression import UndecodableRecords
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import BatchHeader, check_records, validate_batches
 from kafkapy.storage.log_validator import check_batch_sizes, check_client_batch, inspect_records
@@ -34,6 +37,8 @@ VALID_ACKS = (0, 1, -1)
 INLINE_RECORDS_BYTES = 2 * 1024 * 1024
 
 T = TypeVar("T")
+# Kafka logs the batches it cannot decompress; a client repeating one must not grow the log unbounded.
+unreadable_log = RateLimitedLog(logging.getLogger("kafkapy.server"))
 
 
 def _partition_error(ctx: RequestContext, index: int, code: ErrorCode, message: str | None = None) -> dict:
@@ -97,6 +102,13 @@ async def _append(ctx: RequestContext, topic: str, partition: dict, transactiona
                 transactional_id, header.producer_id, header.producer_epoch, (topic, index)
             )
         info = log.append(buf, headers, now_ms=now, inspected=inspected)
+    except UndecodableRecords as exc:
+        # Kafka 4.3.1's LogValidator fails on such data with an unexpected exception, logged: the client
+        # gets UNKNOWN_SERVER_ERROR without a message (and the log start offset), which it does not
+        # retry (CORRUPT_MESSAGE would be retried until delivery.timeout.ms).
+        unreadable_log.warning("undecodable compressed records", topic=topic, partition=index, reason=exc.message)
+        error = _partition_error(ctx, index, ErrorCode.UNKNOWN_SERVER_ERROR)
+        return {**error, "log_start_offset": log.log_start_offset}
     except KafkaError as exc:
         return _partition_error(ctx, index, exc.code, exc.message)
     return {
