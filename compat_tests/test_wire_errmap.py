@@ -328,3 +328,45 @@ def test_produce_of_undecodable_compressed_records(wire_pair: WirePair, topic: s
     no_producer = {"kafkapy": (-1, -1), "reference": (-1, -1)}
     response = _same_per_broker(wire_pair, 0, version, no_producer, _produce(topic, 1, lambda *_: UNDECODABLE[name]))
     assert response["responses"][0]["partition_responses"][0]["error_code"] == ErrorCode.UNKNOWN_SERVER_ERROR
+
+
+@pytest.mark.parametrize("version", [2, 5, 8, 9])
+def test_offset_commit_naming_a_generation_of_an_unknown_group(wire_pair: WirePair, topic: str, version: int) -> None:
+    """GROUP_ID_NOT_FOUND from v9, ILLEGAL_GENERATION before (Kafka's OffsetMetadataManager)."""
+    absent = unique_name("no-group")
+    wire_pair.on_both(lambda bootstrap: _group_coordinator_ready(bootstrap, absent))
+    offset = {"partition_index": 0, "committed_offset": 1, "committed_leader_epoch": -1, "committed_metadata": ""}
+    body = {
+        "group_id": absent,
+        "generation_id_or_member_epoch": 5,
+        "member_id": "m",
+        "group_instance_id": None,
+        "retention_time_ms": -1,
+        "topics": [{"name": topic, "partitions": [offset]}],
+    }
+    response = wire_pair.assert_same(8, version, body)
+    expected = ErrorCode.GROUP_ID_NOT_FOUND if version >= 9 else ErrorCode.ILLEGAL_GENERATION
+    assert response["topics"][0]["partitions"][0]["error_code"] == expected
+
+
+@pytest.mark.parametrize(("version", "generation"), [(3, 5), (4, 5), (3, -1)])
+def test_txn_offset_commit_naming_a_generation_of_an_unknown_group(
+    wire_pair: WirePair, idle: tuple, topic: str, version: int, generation: int
+) -> None:
+    """A generation of a group that does not exist is ILLEGAL_GENERATION; without one the offsets are taken."""
+    txn_id, producers = idle
+    absent = unique_name("no-group")
+    wire_pair.on_both(lambda bootstrap: _group_coordinator_ready(bootstrap, absent))
+
+    def add_offsets(producer_id: int, epoch: int) -> dict:
+        return {"transactional_id": txn_id, "group_id": absent, "producer_id": producer_id, "producer_epoch": epoch}
+
+    assert _same_per_broker(wire_pair, 25, 3, producers, add_offsets)["error_code"] == ErrorCode.NONE
+    commit = _txn_offset_commit(txn_id, absent, topic)
+
+    def body(producer_id: int, epoch: int) -> dict:
+        return {**commit(producer_id, epoch), "generation_id": generation, "member_id": "m", "group_instance_id": None}
+
+    response = _same_per_broker(wire_pair, 28, version, producers, body)
+    expected = ErrorCode.ILLEGAL_GENERATION if generation >= 0 else ErrorCode.NONE
+    assert response["topics"][0]["partitions"][0]["error_code"] == expected
