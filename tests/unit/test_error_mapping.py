@@ -102,6 +102,24 @@ def test_the_shipped_specs_map_producer_fenced_for_clients_before_kip_588() -> N
             assert ErrorCode.PRODUCER_FENCED not in ERROR_MAPS.get((key, version), {}), (key, version)
 
 
+@pytest.mark.parametrize(
+    ("key", "version", "error", "expected"),
+    [
+        (2, 4, ErrorCode.OFFSET_NOT_AVAILABLE, ErrorCode.LEADER_NOT_AVAILABLE),
+        (2, 5, ErrorCode.OFFSET_NOT_AVAILABLE, None),
+        (8, 8, ErrorCode.GROUP_ID_NOT_FOUND, ErrorCode.ILLEGAL_GENERATION),
+        (8, 9, ErrorCode.GROUP_ID_NOT_FOUND, None),
+        (28, 5, ErrorCode.PRODUCER_FENCED, ErrorCode.INVALID_PRODUCER_EPOCH),
+        (28, 3, ErrorCode.TRANSACTION_ABORTABLE, ErrorCode.INVALID_TXN_STATE),
+        (28, 4, ErrorCode.TRANSACTION_ABORTABLE, None),
+    ],
+)
+def test_the_shipped_specs_map_kafkas_other_errors(key: int, version: int, error: ErrorCode, expected: object) -> None:
+    """ListOffsets (KIP-207), OffsetCommit (KIP-848), TxnOffsetCommit (KIP-588, KIP-890): None where carried."""
+    replacement = ERROR_MAPS.get((key, version), {}).get(error)
+    assert (replacement[0] if replacement else None) == expected
+
+
 def test_the_door_never_walks_the_hot_path_answers() -> None:
     """Fetch (1) has no error line; Produce (0) maps its errors where it builds them (``maps_errors``), so
     the door walks neither answer; the transactional APIs' answers it walks."""
