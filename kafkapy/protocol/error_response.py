@@ -7,7 +7,7 @@ it walks the response schema next to the request's, sets each ``error_code``, co
 items' keys (names, ids, partition indexes) into the response items, and leaves the rest at their
 defaults. A response field mirrors the request field of its own name, or those its spec names with
 ``mirrors=`` (Produce's ``responses`` answer ``topic_data``): a value the first present one, an array
-the items of all present ones, in order.
+the items of all present ones, in order; ``mirrors=none`` copies nothing (JoinGroup's member_id).
 """
 
 from __future__ import annotations
@@ -90,6 +90,8 @@ def _struct(
             continue
         if f.name == "high_watermark":
             out[f.name] = -1  # Kafka's FetchResponse.INVALID_HIGH_WATERMARK
+            continue
+        if f.mirrors is None:
             continue
         matches = [requested[n] for n in (*f.mirrors, f.name) if n in requested and requested[n].tag is None]
         if not matches:

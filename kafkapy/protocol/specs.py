@@ -84,8 +84,10 @@ class FieldSpec:
     default: object = UNSET
     noncompact: bool = False
     # Response fields: the request fields an error response copies this one from, when their names
-    # differ (Produce's ``responses`` from ``topic_data``); see kafkapy.protocol.error_response.
-    mirrors: tuple[str, ...] = ()
+    # differ (Produce's ``responses`` from ``topic_data``); None (``mirrors=none``) for a field the error
+    # response leaves at its default although the request has one of its name (JoinGroup's member_id);
+    # see kafkapy.protocol.error_response.
+    mirrors: tuple[str, ...] | None = ()
 
     @property
     def has_struct(self) -> bool:
@@ -175,7 +177,7 @@ def _parse_field(tokens: list[str], parent: VersionRange, where: str) -> FieldSp
         elif attr == "noncompact":
             spec.noncompact = True
         elif key == "mirrors" and value:
-            spec.mirrors = tuple(value.split(","))
+            spec.mirrors = None if value == "none" else tuple(value.split(","))
         else:
             raise SpecError(f"{where}: unknown attribute {attr!r}")
     return spec

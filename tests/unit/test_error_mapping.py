@@ -10,6 +10,7 @@ import pytest
 from kafkapy.apis import HANDLERS, RequestContext, load_handlers
 from kafkapy.apis.dispatch import remap_errors
 from kafkapy.protocol.connection import Request
+from kafkapy.protocol.error_response import error_response
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.protocol.schema import codec
 from kafkapy.protocol.specs import SpecError, VersionRange, api_specs, parse_api_file
@@ -191,3 +192,34 @@ def test_remap_leaves_other_errors_and_non_error_fields_alone() -> None:
     body["error_code"] = ErrorCode.PRODUCER_FENCED
     remap_errors(body, ERROR_MAPS[(22, 3)])
     assert body == {"error_code": ErrorCode.INVALID_PRODUCER_EPOCH, "producer_id": 90, "producer_epoch": 90}
+
+
+@pytest.mark.parametrize("version", [0, 5, 7, 9])
+def test_joingroup_error_response_sends_no_member_id(version: int) -> None:
+    """Kafka's JoinGroupRequest.getErrorResponse sets UNKNOWN_MEMBER_ID (""), not the request's member id."""
+    pair = codec(11, version)
+    body = {
+        "group_id": "g",
+        "session_timeout_ms": 10000,
+        "rebalance_timeout_ms": 10000,
+        "member_id": "m-1",
+        "group_instance_id": None,
+        "protocol_type": "consumer",
+        "protocols": [{"name": "range", "metadata": b""}],
+        "reason": None,
+    }
+    request = pair.decode_request(pair.encode_request(body))
+    response = error_response(11, version, request, ErrorCode.GROUP_AUTHORIZATION_FAILED)
+    assert response["error_code"] == ErrorCode.GROUP_AUTHORIZATION_FAILED
+    assert response.get("member_id", "") == ""
+    assert pair.decode_response(pair.encode_response(response).getvalue())["member_id"] == ""
+
+
+def test_leavegroup_error_response_lists_no_members() -> None:
+    """Kafka's LeaveGroupRequest.getErrorResponse sets only the error code."""
+    pair = codec(13, 3)
+    body = {"group_id": "g", "members": [{"member_id": "m-1", "group_instance_id": None}]}
+    request = pair.decode_request(pair.encode_request(body))
+    response = error_response(13, 3, request, ErrorCode.GROUP_AUTHORIZATION_FAILED)
+    assert response["error_code"] == ErrorCode.GROUP_AUTHORIZATION_FAILED
+    assert response.get("members", []) == []
