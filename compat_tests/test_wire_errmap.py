@@ -370,3 +370,14 @@ def test_txn_offset_commit_naming_a_generation_of_an_unknown_group(
     response = _same_per_broker(wire_pair, 28, version, producers, body)
     expected = ErrorCode.ILLEGAL_GENERATION if generation >= 0 else ErrorCode.NONE
     assert response["topics"][0]["partitions"][0]["error_code"] == expected
+
+
+@pytest.mark.parametrize("version", [3, 9])
+@pytest.mark.parametrize("batches", [0, 2])
+def test_produce_of_other_than_one_batch(wire_pair: WirePair, topic: str, version: int, batches: int) -> None:
+    """Kafka's ProduceRequest.validateRecords takes exactly one batch: INVALID_RECORD without a message (kafkapy
+    answered no batch at all with CORRUPT_MESSAGE)."""
+    no_producer = {"kafkapy": (-1, -1), "reference": (-1, -1)}
+    records = _plain_batch(-1, -1) * batches
+    response = _same_per_broker(wire_pair, 0, version, no_producer, _produce(topic, 1, lambda *_: records))
+    assert response["responses"][0]["partition_responses"][0]["error_code"] == ErrorCode.INVALID_RECORD

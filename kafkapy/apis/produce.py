@@ -79,11 +79,13 @@ async def _append(ctx: RequestContext, topic: str, partition: dict, transactiona
             # Kafka's ReplicaManager check: a record there would be loaded by a coordinator at start-up.
             raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"Cannot append to internal topic {topic}")
         if not records:
-            raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "empty records")
+            # Kafka's ProduceRequest.validateRecords: at least one batch; KafkaApis sends its error without
+            # the message.
+            raise KafkaError(ErrorCode.INVALID_RECORD)
         headers = validate_batches(records)
         if len(headers) != 1:
-            # Since Produce v3 (magic v2) Kafka takes exactly one batch per partition.
-            raise KafkaError(ErrorCode.INVALID_RECORD, f"expected one record batch, got {len(headers)}")
+            # Since Produce v3 (magic v2) Kafka takes exactly one batch per partition (validateRecords).
+            raise KafkaError(ErrorCode.INVALID_RECORD)
         header = headers[0]
         check_client_batch(header)
         check_batch_sizes(headers, log.config)
