@@ -381,3 +381,20 @@ def test_produce_of_other_than_one_batch(wire_pair: WirePair, topic: str, versio
     records = _plain_batch(-1, -1) * batches
     response = _same_per_broker(wire_pair, 0, version, no_producer, _produce(topic, 1, lambda *_: records))
     assert response["responses"][0]["partition_responses"][0]["error_code"] == ErrorCode.INVALID_RECORD
+
+
+@pytest.mark.parametrize("version", [3, 9, 11])
+@pytest.mark.parametrize("fenced_by", ["newer", "older"])
+def test_produce_with_an_epoch_other_than_the_transactions(
+    wire_pair: WirePair, idle: tuple, fenced: tuple, topic: str, version: int, fenced_by: str
+) -> None:
+    """Kafka's verification answers any epoch but the coordinator's current one INVALID_PRODUCER_EPOCH without
+    a message, before the partition is looked at (kafkapy appended a newer epoch's batch)."""
+    txn_id, producers = idle if fenced_by == "newer" else fenced[1:]
+    delta = 5 if fenced_by == "newer" else 0
+
+    def records(producer_id: int, epoch: int) -> bytes:
+        return _transactional_batch(producer_id, epoch + delta)
+
+    response = _same_per_broker(wire_pair, 0, version, producers, _produce(topic, -1, records, txn_id))
+    assert response["responses"][0]["partition_responses"][0]["error_code"] == ErrorCode.INVALID_PRODUCER_EPOCH

@@ -269,16 +269,19 @@ class TransactionCoordinator:
     def verify_produce(self, txn_id: str | None, producer_id: int, epoch: int, partition: TopicPartition) -> None:
         """Kafka's transaction verification for a transactional batch; raises KafkaError.
 
-        The batch must come with its transactional id, and when the id's producer and epoch are
-        current, the partition must be in its ongoing transaction (added by AddPartitionsToTxn).
-        Older epochs are left to the partition's producer state, which answers INVALID_PRODUCER_EPOCH.
+        The batch must come with its transactional id and the id's current producer and epoch (another
+        epoch, older or newer, is PRODUCER_FENCED, which Produce answers as INVALID_PRODUCER_EPOCH by the
+        specs' error line, as Kafka's AddPartitionsToTxnManager does), and its partition must be in the
+        ongoing transaction (added by AddPartitionsToTxn).
         """
         if not txn_id:
             raise KafkaError(ErrorCode.INVALID_RECORD, "transactional records without a transactional id")
         meta = self.transactions.get(txn_id)
         if meta is None or meta.producer_id != producer_id:
             raise KafkaError(ErrorCode.INVALID_PRODUCER_ID_MAPPING, f"producer {producer_id} is not {txn_id!r}'s")
-        if epoch == meta.producer_epoch and (meta.state != TxnState.ONGOING or partition not in meta.partitions):
+        if epoch != meta.producer_epoch:
+            raise KafkaError(ErrorCode.PRODUCER_FENCED)
+        if meta.state != TxnState.ONGOING or partition not in meta.partitions:
             # Kafka's answer (TRANSACTION_ABORTABLE) carries no message; older versions get INVALID_TXN_STATE
             # with one from the specs' error line.
             raise KafkaError(ErrorCode.TRANSACTION_ABORTABLE)
