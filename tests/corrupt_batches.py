@@ -93,8 +93,9 @@ _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 _LONGER_THAN_FIELDS = _SECTION[:-_RECORD_LENGTH] + one_record(_SECTION[-_RECORD_LENGTH + 1 :] + b"\x00")
 _NEGATIVE_HEADERS = _SECTION[:-_RECORD_LENGTH] + one_record(b"\x00\x00\x04\x00\x00\x01")
 
-# Compressed data no codec can read: kafkapy answers CORRUPT_MESSAGE. Kafka 4.3.1 answers
-# UNKNOWN_SERVER_ERROR (-1) to every one of them, logging "Failed to decompress record stream".
+# Compressed data no codec can read: the records layer raises CORRUPT_MESSAGE (UndecodableRecords);
+# Produce answers UNKNOWN_SERVER_ERROR (-1) to every one of them without a message, as Kafka 4.3.1 does
+# (logging "Failed to decompress record stream").
 UNDECODABLE: dict[str, bytes] = {
     "gzip-garbage": reframe(_GZIP_HEADER + _GARBAGE, codec=GZIP),
     "gzip-not-gzip": reframe(_GARBAGE, codec=GZIP),

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from kafkapy.acl import CLUSTER_NAME, AclOperation, ResourceType
 from kafkapy.protocol.error_response import error_response
 from kafkapy.protocol.errors import ErrorCode
-from kafkapy.protocol.specs import api_specs
+from kafkapy.protocol.specs import Replacement, api_specs
 from kafkapy.security.session import Session
 
 if TYPE_CHECKING:
@@ -72,6 +72,15 @@ class RequestContext:
         sendErrorResponseMaybeThrottle); None for an acks=0 Produce."""
         return error_response(self.request.api_key, self.version, self.request.body, code, message)
 
+    def versioned_error(self, code: ErrorCode, message: str | None = None) -> tuple[ErrorCode, str | None]:
+        """``code`` and ``message`` as this request's version carries them (the specs' ``error`` lines), for
+        a handler registered with ``maps_errors``."""
+        maps = HANDLERS[self.request.api_key].error_maps
+        replacement = maps[self.version].get(code) if maps and self.version in maps else None
+        if replacement is None:
+            return code, message
+        return replacement[0], replacement[1] if replacement[1] is not None else message
+
 
 class CloseConnection(Exception):
     """Raised by a handler when Kafka would answer by closing the connection; with ``response``, the
@@ -97,6 +106,13 @@ class Handler:
     max_version: int
     func: HandlerFunc
     acl: Acl = ()
+    # The specs' ``error`` lines by version, for the versions that map an error; None for an API without
+    # any (Produce, Fetch...), whose answers the dispatch door then never walks.
+    error_maps: dict[int, dict[int, Replacement]] | None = None
+    # What the dispatch door walks the answers with: ``error_maps``, except for a handler that applies
+    # them itself where it builds an error (``maps_errors``: Produce, whose successful answers are then
+    # never walked).
+    door_error_maps: dict[int, dict[int, Replacement]] | None = None
 
     def supports(self, version: int) -> bool:
         return self.min_version <= version <= self.max_version
@@ -105,19 +121,27 @@ class Handler:
 HANDLERS: dict[int, Handler] = {}
 
 
-def handler(api_key: int, min_version: int, max_version: int, *, acl: Acl) -> Callable[[HandlerFunc], HandlerFunc]:
+def handler(
+    api_key: int, min_version: int, max_version: int, *, acl: Acl, maps_errors: bool = False
+) -> Callable[[HandlerFunc], HandlerFunc]:
     """Register ``func`` as the handler of ``api_key`` for versions min..max.
 
     A handler returns the response body as a dict (fields it leaves out take their spec default),
     or None when no response is sent (Produce with acks=0). ``acl`` is what it authorizes (empty
-    only for APIs Kafka serves to anyone, like ApiVersions).
+    only for APIs Kafka serves to anyone, like ApiVersions). ``maps_errors``: the handler passes each
+    error it answers through ``ctx.versioned_error`` instead of having the door walk its answers.
     """
     spec = api_specs()[api_key]
     if min_version not in spec.versions or max_version not in spec.versions:
         raise ValueError(f"{spec.name} {min_version}-{max_version} is outside its spec {spec.versions}")
 
+    error_maps = {v: m for v in range(min_version, max_version + 1) if (m := spec.error_map(v))}
+
     def register(func: HandlerFunc) -> HandlerFunc:
-        HANDLERS[api_key] = Handler(api_key, spec.name, min_version, max_version, func, acl)
+        maps = error_maps or None
+        HANDLERS[api_key] = Handler(
+            api_key, spec.name, min_version, max_version, func, acl, maps, None if maps_errors else maps
+        )
         return func
 
     return register

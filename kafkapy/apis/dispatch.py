@@ -9,6 +9,9 @@ decides what is served, as Kafka's SaslServerAuthenticator does before KafkaApis
 broker's ``request_hooks`` may answer the request with an error
 (injected faults, quotas: franz-go kfake's ``tryControl``). A handler that fails unexpectedly answers
 UNKNOWN_SERVER_ERROR, built from the specs like Kafka's ``getErrorResponse``, and the connection stays open.
+An error the request's version cannot carry is replaced in the handler's answer by the one Kafka sends those
+clients instead, from the specs' ``error`` lines (PRODUCER_FENCED is INVALID_PRODUCER_EPOCH for EndTxn v0-1),
+so handlers answer in the newest vocabulary and no handler maps versions by hand.
 Once a client quota is stored, each answered request is recorded against its client's quotas
 (kafkapy/security/quotas/throttle.py) and the answer carries how long the connection is then muted.
 """
@@ -26,9 +29,9 @@ from kafkapy.apis import HANDLERS, CloseConnection, RequestContext
 from kafkapy.apis.api_versions import unsupported_version_response
 from kafkapy.logging_setup import RateLimitedLog
 from kafkapy.protocol.connection import Request
-from kafkapy.protocol.error_response import error_response
+from kafkapy.protocol.error_response import ERROR_FIELDS, error_response
 from kafkapy.protocol.errors import ErrorCode
-from kafkapy.protocol.specs import ApiKey
+from kafkapy.protocol.specs import ApiKey, Replacement
 from kafkapy.security.sasl import Door, door
 
 # The server's logger: these lines were the server's before dispatch moved here.
@@ -112,9 +115,29 @@ async def dispatch(ctx: RequestContext, request: Request) -> Answer | None:
                 "ms": round((time.perf_counter() - started) * 1000, 3),
             },
         )
+    maps = handler.door_error_maps
+    if maps is not None and body is not None and (mapping := maps.get(request.api_version)) is not None:
+        remap_errors(body, mapping)
     if metered and (throttle_ms := quotas.throttle_ms(ctx.principal, request, body, cpu_started)):
         return Answer(body, throttle_s=throttle_ms / 1000)
     return None if body is None else Answer(body)
+
+
+def remap_errors(body: dict, mapping: dict[int, Replacement]) -> None:
+    """Replace, in place and at any depth, each error field of ``body`` that ``mapping`` names, and set its
+    struct's error message when the mapping gives one (handlers build a fresh answer per request, so
+    nothing shared is rewritten)."""
+    message = None
+    for name, value in body.items():
+        if name in ERROR_FIELDS:
+            if (replacement := mapping.get(value)) is not None:
+                body[name], message = replacement
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    remap_errors(item, mapping)
+    if message is not None:
+        body["error_message"] = message
 
 
 def _authentication_door(ctx: RequestContext, request: Request) -> Answer | None:

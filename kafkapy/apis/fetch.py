@@ -5,7 +5,8 @@ v4: isolation level: read_committed serves up to the last stable offset, with th
     transactions of the fetched range (from the .txnindex files) so clients drop their records.
 v5: log start offset.  v6: same as v5.
 v7: fetch sessions; this broker answers every fetch as sessionless (session id 0), which clients
-    handle by sending full fetches.
+    handle by sending full fetches. An incremental fetch (an epoch other than 0 or -1) names a session
+    this broker never created: FETCH_SESSION_ID_NOT_FOUND, as Kafka answers an unknown session.
 v8-v10: same as v7.  v11: rack id and preferred read replica (always -1).
 v12: flexible; diverging epoch, current leader, snapshot id (tagged, not sent).
 v13: topics addressed by topic id.  v14: same as v13.  v15: replica state instead of replica id.
@@ -151,8 +152,14 @@ def _fetched_logs(ctx: RequestContext, request: dict) -> list[Log]:
     return logs
 
 
+# Kafka's FetchMetadata.INITIAL_EPOCH and FINAL_EPOCH: the epochs of a full (sessionless) fetch.
+FULL_FETCH_EPOCHS = (0, -1)
+
+
 @handler(1, 4, 18, acl=((ResourceType.TOPIC, AclOperation.READ),))
 async def handle_fetch(ctx: RequestContext, request: dict) -> dict:
+    if request.get("session_epoch", -1) not in FULL_FETCH_EPOCHS:
+        return {"error_code": ErrorCode.FETCH_SESSION_ID_NOT_FOUND, "session_id": 0, "responses": []}
     deadline = trio.current_time() + max(request["max_wait_ms"], 0) / 1000
     # Kafka's KafkaApis caps min_bytes at the response's max_bytes: a response that cannot grow is ready.
     min_bytes = min(request["min_bytes"], request["max_bytes"])

@@ -7,7 +7,7 @@ v3: magic v2 record batches, transactional id; a transactional batch is only acc
 v4: same as v3.  v5: log start offset.  v6-v7: same as v5.
 v8: record errors and error message.  v9: flexible.
 v10: current leader and node endpoints (tagged; not sent, there is one broker).
-v11: a partition outside the ongoing transaction gets TRANSACTION_ABORTABLE.
+v11: a partition outside the ongoing transaction gets TRANSACTION_ABORTABLE (KIP-890).
 v12: transaction version 2 (KIP-890): a transactional batch adds its partition to the ongoing transaction.
 v13: topics addressed by topic id.
 Internal topics (__consumer_offsets, __transaction_state) are written by the coordinators only: a
@@ -17,6 +17,7 @@ client's batch gets INVALID_TOPIC_EXCEPTION, as from Kafka, and Produce never au
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -26,24 +27,29 @@ from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import CloseConnection, RequestContext, handler
 from kafkapy.apis._common import may_create_topic, resolve_topic
 from kafkapy.coordinator.internal_topics import is_internal
+from kafkapy.logging_setup import RateLimitedLog
 from kafkapy.protocol.common import TopicPartition
+from kafkapy.protocol.compression import UndecodableRecords
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.records import BatchHeader, check_records, validate_batches
 from kafkapy.storage.log_validator import check_batch_sizes, check_client_batch, inspect_records
 
 VALID_ACKS = (0, 1, -1)
-# The first Produce version of transaction version 2 (KIP-890), and the one before it whose verification
-# errors are abortable (Kafka's AddPartitionsToTxnManager.produceRequestVersionToTransactionSupportedOperation).
+# The first Produce version of transaction version 2 (KIP-890; Kafka's
+# AddPartitionsToTxnManager.produceRequestVersionToTransactionSupportedOperation).
 TV2_VERSION = 12
-TRANSACTION_ABORTABLE_VERSION = 11
 # Records up to this size (inflated) are checked on the event loop, a few ms at most; larger or
 # bomb batches are walked again in a worker thread, so other connections keep being served.
 INLINE_RECORDS_BYTES = 2 * 1024 * 1024
 
 T = TypeVar("T")
+# Kafka logs the batches it cannot decompress; a client repeating one must not grow the log unbounded.
+unreadable_log = RateLimitedLog(logging.getLogger("kafkapy.server"))
 
 
-def _partition_error(index: int, code: ErrorCode, message: str | None = None) -> dict:
+def _partition_error(ctx: RequestContext, index: int, code: ErrorCode, message: str | None = None) -> dict:
+    """A partition's error, as the request's version carries it (the door never walks Produce answers)."""
+    code, message = ctx.versioned_error(code, message)
     return {"index": index, "error_code": code, "base_offset": -1, "error_message": message}
 
 
@@ -72,17 +78,12 @@ async def _check_records(records: memoryview | bytes, headers: list[BatchHeader]
 def _verify_transaction(
     ctx: RequestContext, txn_id: str | None, header: BatchHeader, partition: TopicPartition
 ) -> None:
-    """The coordinator's verification of a transactional batch, answered as Kafka answers each version:
-    v12+ adds the partition to the transaction (transaction version 2), v11 reports a partition outside
-    it as TRANSACTION_ABORTABLE and older versions as INVALID_TXN_STATE."""
-    try:
-        ctx.broker.transactions.verify_produce(
-            txn_id, header.producer_id, header.producer_epoch, partition, implicit_add=ctx.version >= TV2_VERSION
-        )
-    except KafkaError as exc:
-        if exc.code == ErrorCode.INVALID_TXN_STATE and ctx.version >= TRANSACTION_ABORTABLE_VERSION:
-            raise KafkaError(ErrorCode.TRANSACTION_ABORTABLE) from exc
-        raise
+    """The coordinator's verification of a transactional batch; v12+ adds the partition to the transaction
+    (transaction version 2). Errors come in the newest vocabulary; the specs' error lines map them down
+    for older versions (TRANSACTION_ABORTABLE is INVALID_TXN_STATE before v11)."""
+    ctx.broker.transactions.verify_produce(
+        txn_id, header.producer_id, header.producer_epoch, partition, implicit_add=ctx.version >= TV2_VERSION
+    )
 
 
 async def _append(ctx: RequestContext, topic: str, partition: dict, transactional_id: str | None) -> dict:
@@ -95,11 +96,13 @@ async def _append(ctx: RequestContext, topic: str, partition: dict, transactiona
             # Kafka's ReplicaManager check: a record there would be loaded by a coordinator at start-up.
             raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"Cannot append to internal topic {topic}")
         if not records:
-            raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "empty records")
+            # Kafka's ProduceRequest.validateRecords: at least one batch; KafkaApis sends its error without
+            # the message.
+            raise KafkaError(ErrorCode.INVALID_RECORD)
         headers = validate_batches(records)
         if len(headers) != 1:
-            # Since Produce v3 (magic v2) Kafka takes exactly one batch per partition.
-            raise KafkaError(ErrorCode.INVALID_RECORD, f"expected one record batch, got {len(headers)}")
+            # Since Produce v3 (magic v2) Kafka takes exactly one batch per partition (validateRecords).
+            raise KafkaError(ErrorCode.INVALID_RECORD)
         header = headers[0]
         check_client_batch(header)
         check_batch_sizes(headers, log.config)
@@ -116,8 +119,15 @@ async def _append(ctx: RequestContext, topic: str, partition: dict, transactiona
         if header.is_transactional:
             _verify_transaction(ctx, transactional_id, header, (topic, index))
         info = log.append(buf, headers, now_ms=now, inspected=inspected)
+    except UndecodableRecords as exc:
+        # Kafka 4.3.1's LogValidator fails on such data with an unexpected exception, logged: the client
+        # gets UNKNOWN_SERVER_ERROR without a message (and the log start offset), which it does not
+        # retry (CORRUPT_MESSAGE would be retried until delivery.timeout.ms).
+        unreadable_log.warning("undecodable compressed records", topic=topic, partition=index, reason=exc.message)
+        error = _partition_error(ctx, index, ErrorCode.UNKNOWN_SERVER_ERROR)
+        return {**error, "log_start_offset": log.log_start_offset}
     except KafkaError as exc:
-        return _partition_error(index, exc.code, exc.message)
+        return _partition_error(ctx, index, exc.code, exc.message)
     return {
         "index": index,
         "error_code": ErrorCode.NONE,
@@ -139,21 +149,22 @@ async def _topic_response(ctx: RequestContext, topic: dict, acks: int, transacti
     name = topic.get("name")
     topic_id = topic.get("topic_id")
     partitions = topic["partition_data"]
-    if acks not in VALID_ACKS:
-        code = ErrorCode.INVALID_REQUIRED_ACKS
-    elif name is None:
+    if name is None:
         state, code = resolve_topic(ctx, None, topic_id, AclOperation.WRITE)
         name = state.name if state is not None else None
     elif not ctx.authorize(AclOperation.WRITE, ResourceType.TOPIC, name):
         code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
     else:
         try:
-            state = ctx.broker.topic(name, auto_create=_may_auto_create(ctx, name))
+            state = ctx.broker.topic(name, auto_create=acks in VALID_ACKS and _may_auto_create(ctx, name))
             code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if state is None else ErrorCode.NONE
         except KafkaError as exc:
             code = exc.code
+    if code == ErrorCode.NONE and acks not in VALID_ACKS:
+        # Kafka's KafkaApis answers a missing topic before ReplicaManager looks at acks.
+        code = ErrorCode.INVALID_REQUIRED_ACKS
     if code != ErrorCode.NONE or name is None:
-        results = [_partition_error(p["index"], code) for p in partitions]
+        results = [_partition_error(ctx, p["index"], code) for p in partitions]
     else:
         results = [await _append(ctx, name, p, transactional_id) for p in partitions]
     return {"name": topic.get("name"), "topic_id": topic_id, "partition_responses": results}
@@ -167,6 +178,7 @@ async def _topic_response(ctx: RequestContext, topic: dict, acks: int, transacti
         (ResourceType.CLUSTER, AclOperation.CREATE),
         (ResourceType.TOPIC, AclOperation.CREATE),
     ),
+    maps_errors=True,
 )
 async def handle_produce(ctx: RequestContext, request: dict) -> dict | None:
     acks = request["acks"]

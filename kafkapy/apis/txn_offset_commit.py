@@ -19,10 +19,9 @@ from kafkapy.apis.offset_commit import commit_error
 from kafkapy.coordinator.group import OffsetAndMetadata
 from kafkapy.protocol.errors import ErrorCode
 
-# The first TxnOffsetCommit version of transaction version 2 (KIP-890), and the one before it that
-# reports a missing offsets partition as abortable (Kafka's KafkaApis.handleTxnOffsetCommitRequest).
+# The first TxnOffsetCommit version of transaction version 2 (KIP-890); TRANSACTION_ABORTABLE for older
+# versions is mapped down by the specs' error line (Kafka's KafkaApis.handleTxnOffsetCommitRequest).
 TV2_VERSION = 5
-TRANSACTION_ABORTABLE_VERSION = 4
 
 
 def _commit(ctx: RequestContext, request: dict, offsets: dict[tuple[str, int], OffsetAndMetadata]) -> ErrorCode:
@@ -34,8 +33,6 @@ def _commit(ctx: RequestContext, request: dict, offsets: dict[tuple[str, int], O
     error = ctx.broker.transactions.check_txn_offset_commit(
         request["transactional_id"], *producer, group_id, implicit_add=ctx.version >= TV2_VERSION
     )
-    if error == ErrorCode.INVALID_TXN_STATE and ctx.version >= TRANSACTION_ABORTABLE_VERSION:
-        return ErrorCode.TRANSACTION_ABORTABLE
     if error != ErrorCode.NONE:
         return error
     member = (request.get("generation_id", -1), request.get("member_id", ""), request.get("group_instance_id"))

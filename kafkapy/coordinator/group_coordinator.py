@@ -578,8 +578,9 @@ class GroupCoordinator:
         group = self.groups.get(group_id)
         if group is None:
             if generation_id >= 0:
-                # A generation of a group this coordinator does not know: an old generation.
-                return ErrorCode.ILLEGAL_GENERATION
+                # A generation of a group this coordinator does not know (Kafka's OffsetMetadataManager);
+                # ILLEGAL_GENERATION before OffsetCommit v9, by the specs' error line.
+                return ErrorCode.GROUP_ID_NOT_FOUND
             group = ClassicGroup(group_id, self.clock.wall_ms())
         if group.is_in(GroupState.DEAD):
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
@@ -620,9 +621,10 @@ class GroupCoordinator:
     def _txn_commit_error(
         group: ClassicGroup | None, generation_id: int, member_id: str, instance_id: str | None
     ) -> ErrorCode:
-        """Kafka's doTxnCommitOffsets checks; an unknown group is one that only stores offsets."""
+        """Kafka's validateTransactionalOffsetCommit; an unknown group is one that only stores offsets, unless
+        the commit names a generation of it (ILLEGAL_GENERATION, as from Kafka 4.3.1)."""
         if group is None:
-            return ErrorCode.NONE
+            return ErrorCode.ILLEGAL_GENERATION if generation_id >= 0 else ErrorCode.NONE
         if group.is_in(GroupState.DEAD):
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
         if generation_id < 0 and group.is_in(GroupState.EMPTY):

@@ -263,7 +263,8 @@ class TransactionCoordinator:
     def verify_partitions(
         self, txn_id: str, producer_id: int, epoch: int, partitions: Iterable[TopicPartition]
     ) -> dict[TopicPartition, ErrorCode]:
-        """AddPartitionsToTxn v4+ verify_only: which partitions are already in the ongoing transaction."""
+        """AddPartitionsToTxn v4+ verify_only: which partitions are already in the ongoing transaction (the
+        others are TRANSACTION_ABORTABLE, KIP-890)."""
         error, meta = self._check_producer(txn_id, producer_id, epoch)
         result = {}
         for tp in partitions:
@@ -272,7 +273,7 @@ class TransactionCoordinator:
             elif meta.state == TxnState.ONGOING and tp in meta.partitions:
                 result[tp] = ErrorCode.NONE
             else:
-                result[tp] = ErrorCode.INVALID_TXN_STATE
+                result[tp] = ErrorCode.TRANSACTION_ABORTABLE
         return result
 
     def verify_produce(
@@ -280,23 +281,26 @@ class TransactionCoordinator:
     ) -> None:
         """Kafka's transaction verification of a transactional batch (KIP-890); raises KafkaError.
 
-        The batch must come with its transactional id, its producer and the id's current epoch (an
-        other epoch gets INVALID_PRODUCER_EPOCH, as Kafka maps its coordinator's PRODUCER_FENCED).
-        A partition outside the ongoing transaction is added to it when ``implicit_add`` (transaction
-        version 2: Produce v12+ does what AddPartitionsToTxn did; a coordinator busy ending the
-        transaction gets NOT_ENOUGH_REPLICAS, which producers retry), else INVALID_TXN_STATE.
+        The batch must come with its transactional id and the id's current producer and epoch (another
+        epoch, older or newer, is PRODUCER_FENCED, which Produce answers as INVALID_PRODUCER_EPOCH by the
+        specs' error line, as Kafka's AddPartitionsToTxnManager does). A partition outside the ongoing
+        transaction is added to it when ``implicit_add`` (transaction version 2: Produce v12+ does what
+        AddPartitionsToTxn did; a coordinator busy ending the transaction gets NOT_ENOUGH_REPLICAS, which
+        producers retry), else TRANSACTION_ABORTABLE.
         """
         if not txn_id:
             raise KafkaError(ErrorCode.INVALID_RECORD, "transactional records without a transactional id")
         meta = self.transactions.get(txn_id)
         if meta is None or meta.producer_id != producer_id:
-            raise KafkaError(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
+            raise KafkaError(ErrorCode.INVALID_PRODUCER_ID_MAPPING, f"producer {producer_id} is not {txn_id!r}'s")
         if epoch != meta.producer_epoch:
-            raise KafkaError(ErrorCode.INVALID_PRODUCER_EPOCH)
+            raise KafkaError(ErrorCode.PRODUCER_FENCED)
         if meta.state == TxnState.ONGOING and partition in meta.partitions:
             return
         if not implicit_add:
-            raise KafkaError(ErrorCode.INVALID_TXN_STATE, "Partition was not added to the transaction")
+            # Kafka's answer (TRANSACTION_ABORTABLE) carries no message; older versions get INVALID_TXN_STATE
+            # with one from the specs' error line.
+            raise KafkaError(ErrorCode.TRANSACTION_ABORTABLE)
         error = self.add_partitions(txn_id, producer_id, epoch, [partition])
         if error in _RETRIED_BY_PRODUCERS:
             raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS)
@@ -311,9 +315,10 @@ class TransactionCoordinator:
     def check_txn_offset_commit(
         self, txn_id: str, producer_id: int, epoch: int, group_id: str, *, implicit_add: bool
     ) -> ErrorCode:
-        """TxnOffsetCommit needs the producer's ongoing transaction to hold the group's offsets partition;
-        under transaction version 2 (``implicit_add``, TxnOffsetCommit v5+) it adds the partition itself,
-        as AddOffsetsToTxn did."""
+        """TxnOffsetCommit needs the producer's ongoing transaction to hold the group's offsets partition, else
+        TRANSACTION_ABORTABLE (KIP-890; INVALID_TXN_STATE before v4, by the specs' error line); under
+        transaction version 2 (``implicit_add``, TxnOffsetCommit v5+) it adds the partition itself, as
+        AddOffsetsToTxn did."""
         error, meta = self._check_producer(txn_id, producer_id, epoch)
         if meta is None:
             return error
@@ -322,7 +327,7 @@ class TransactionCoordinator:
             return ErrorCode.NONE
         if implicit_add:
             return self.add_partitions(txn_id, producer_id, epoch, [partition])
-        return ErrorCode.INVALID_TXN_STATE
+        return ErrorCode.TRANSACTION_ABORTABLE
 
     # EndTxn.
 

@@ -27,6 +27,14 @@ from kafkapy.protocol.errors import ErrorCode, KafkaError
 Buffer = bytes | bytearray | memoryview
 
 
+class UndecodableRecords(KafkaError):
+    """Compressed records no codec can read: CORRUPT_MESSAGE where kafkapy reads its own data; Produce
+    answers it as Kafka 4.3.1 does (UNKNOWN_SERVER_ERROR, see kafkapy/apis/produce.py)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.CORRUPT_MESSAGE, message)
+
+
 class CompressionType(IntEnum):
     """Codec ids as stored in a batch's attributes (org.apache.kafka.common.record.CompressionType)."""
 
@@ -139,11 +147,11 @@ def iter_decompress(codec: int, data: Buffer) -> Iterator[bytes]:
     except KafkaError:
         raise
     except _DECODE_ERRORS as exc:
-        raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"{CompressionType(codec).name} data: {exc}") from exc
+        raise UndecodableRecords(f"{CompressionType(codec).name} data: {exc}") from exc
 
 
-def _truncated(codec: int) -> KafkaError:
-    return KafkaError(ErrorCode.CORRUPT_MESSAGE, f"truncated {CompressionType(codec).name} data")
+def _truncated(codec: int) -> UndecodableRecords:
+    return UndecodableRecords(f"truncated {CompressionType(codec).name} data")
 
 
 def _gzip_chunks(data: Buffer) -> Iterator[bytes]:
@@ -175,11 +183,11 @@ def _snappy_chunks(data: Buffer) -> Iterator[bytes]:
     end = len(view)
     while pos < end:
         if end - pos < 4:
-            raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "truncated xerial snappy block length")
+            raise UndecodableRecords("truncated xerial snappy block length")
         (length,) = _INT32.unpack_from(view, pos)
         pos += 4
         if length < 0 or pos + length > end:
-            raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "truncated xerial snappy block")
+            raise UndecodableRecords("truncated xerial snappy block")
         yield _snappy_block(view[pos : pos + length])
         pos += length
 
@@ -195,7 +203,7 @@ def _snappy_block(block: memoryview) -> bytes:
         if byte < 0x80:
             break
     if declared > SNAPPY_MAX_EXPANSION * len(block):
-        raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"snappy block of {len(block)} bytes claims {declared}")
+        raise UndecodableRecords(f"snappy block of {len(block)} bytes claims {declared}")
     return bytes(cramjam.snappy.decompress_raw(block))
 
 
@@ -256,11 +264,11 @@ def _check_zstd_frames(view: memoryview) -> None:
                 last = block & 1
                 kind = block >> 1 & 3
                 if kind == 3:
-                    raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "reserved zstd block type")
+                    raise UndecodableRecords("reserved zstd block type")
                 pos += 3 + (1 if kind == 1 else block >> 3)
             pos += 4 * (descriptor >> 2 & 1)  # content checksum
         else:
-            raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"not a zstd frame (magic {magic:#x})")
+            raise UndecodableRecords(f"not a zstd frame (magic {magic:#x})")
         if pos >= end:
             if pos > end:
                 raise _truncated(ZSTD)

@@ -8,7 +8,7 @@ items' keys (names, ids, partition indexes) into the response items, and leaves 
 defaults. A response field mirrors the request field of its own name, or those its spec names with
 ``mirrors=`` (Produce's ``responses`` answer ``topic_data``): a value the first present one, an array
 the items of all present ones, in order; a dotted name (``dirs.topics``) mirrors the items of an
-array nested in another, flattened.
+array nested in another, flattened; ``mirrors=none`` copies nothing (JoinGroup's member_id).
 """
 
 from __future__ import annotations
@@ -92,6 +92,8 @@ def _struct(
             continue
         if f.name == "high_watermark":
             out[f.name] = -1  # Kafka's FetchResponse.INVALID_HIGH_WATERMARK
+            continue
+        if f.mirrors is None:
             continue
         nested = [path for path in f.mirrors if "." in path]
         if nested and _carries_error(f):

@@ -315,7 +315,7 @@ def check_records(buf: Buffer, headers: Sequence[BatchHeader], *, max_uncompress
     0..n-1 in order (Kafka 4.3.1 cannot renumber them: it fails such a batch with
     UNKNOWN_SERVER_ERROR). More than ``max_uncompressed_bytes`` of inflated records raise
     MESSAGE_TOO_LARGE; bad records INVALID_RECORD, as Kafka answers; undecodable compressed
-    data CORRUPT_MESSAGE (Kafka 4.3.1 answers UNKNOWN_SERVER_ERROR and logs an error).
+    data UndecodableRecords (CORRUPT_MESSAGE; Produce answers UNKNOWN_SERVER_ERROR, as Kafka 4.3.1).
     """
     pos = 0
     with memoryview(buf) as view:

@@ -10,6 +10,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from kafkapy.protocol.errors import ErrorCode
+
 PRIMITIVES = frozenset(
     {"int8", "int16", "int32", "int64", "uint16", "uint32", "float64", "bool", "string", "bytes", "records", "uuid"}
 )
@@ -82,8 +84,10 @@ class FieldSpec:
     default: object = UNSET
     noncompact: bool = False
     # Response fields: the request fields an error response copies this one from, when their names
-    # differ (Produce's ``responses`` from ``topic_data``); see kafkapy.protocol.error_response.
-    mirrors: tuple[str, ...] = ()
+    # differ (Produce's ``responses`` from ``topic_data``); None (``mirrors=none``) for a field the error
+    # response leaves at its default although the request has one of its name (JoinGroup's member_id);
+    # see kafkapy.protocol.error_response.
+    mirrors: tuple[str, ...] | None = ()
 
     @property
     def has_struct(self) -> bool:
@@ -103,6 +107,22 @@ class MessageSpec:
         return version in self.flexible
 
 
+@dataclass(frozen=True)
+class ErrorMapping:
+    """An ``error`` line: ``error`` is sent as is in ``versions`` and as ``fallback`` (with ``message``, when
+    the line gives one) in the API's other versions, whose clients do not know it (Kafka's KafkaApis maps
+    PRODUCER_FENCED to INVALID_PRODUCER_EPOCH for EndTxn v0-1)."""
+
+    error: ErrorCode
+    versions: VersionRange
+    fallback: ErrorCode
+    message: str | None = None
+
+
+# What the door writes instead of an error a version cannot carry: the error, and its message if any.
+Replacement = tuple[ErrorCode, str | None]
+
+
 @dataclass
 class ApiSpec:
     """An API key with its request and response messages."""
@@ -112,6 +132,11 @@ class ApiSpec:
     versions: VersionRange
     request: MessageSpec
     response: MessageSpec
+    error_mappings: tuple[ErrorMapping, ...] = ()
+
+    def error_map(self, version: int) -> dict[int, Replacement]:
+        """The errors ``version`` cannot carry, each to what Kafka sends instead (empty for most)."""
+        return {m.error: (m.fallback, m.message) for m in self.error_mappings if version not in m.versions}
 
 
 def _parse_default(text: str) -> object:
@@ -152,7 +177,7 @@ def _parse_field(tokens: list[str], parent: VersionRange, where: str) -> FieldSp
         elif attr == "noncompact":
             spec.noncompact = True
         elif key == "mirrors" and value:
-            spec.mirrors = tuple(value.split(","))
+            spec.mirrors = None if value == "none" else tuple(value.split(","))
         else:
             raise SpecError(f"{where}: unknown attribute {attr!r}")
     return spec
@@ -208,13 +233,43 @@ def _message(name: str, settings: dict[str, list[str]], lines: list, path: Path)
     return MessageSpec(name, versions, flexible, _parse_fields(lines, versions, path))
 
 
+def _error_code(name: str, where: str) -> ErrorCode:
+    try:
+        return ErrorCode[name]
+    except KeyError:
+        raise SpecError(f"{where}: unknown error {name!r}") from None
+
+
+def _parse_error_mapping(args: list[str], versions: VersionRange, where: str) -> ErrorMapping:
+    """``error NAME RANGE else FALLBACK ["message"]``: NAME in the versions of RANGE (``none``: in no
+    version), FALLBACK with the message in the others."""
+    if len(args) < 4 or args[2] != "else":
+        raise SpecError(f"{where}: an error line is 'error NAME VERSIONS else FALLBACK [\"message\"]'")
+    error, fallback = _error_code(args[0], where), _error_code(args[3], where)
+    carried = NONE if args[1] == "none" else VersionRange.parse(args[1])
+    if carried != NONE and (carried.low not in versions or (carried.high is not None and carried.high not in versions)):
+        raise SpecError(f"{where}: {args[1]} is outside the API's versions {versions}")
+    if error == fallback:
+        raise SpecError(f"{where}: {error.name} mapped to itself")
+    message = None
+    if len(args) > 4:
+        text = " ".join(args[4:])
+        message = _parse_default(text) if text.startswith('"') and text.endswith('"') else None
+        if not isinstance(message, str):
+            raise SpecError(f"{where}: the message after {fallback.name} is a double-quoted string")
+    return ErrorMapping(error, carried, fallback, message)
+
+
 def parse_api_file(path: Path) -> ApiSpec:
     """Parse one ``<key>_<name>.kspec`` file."""
     settings: dict[str, list[str]] = {}
     bodies: dict[str, list] = {}
+    errors: list[list[str]] = []
     for word, args, lines in _sections(path):
         if word in ("request", "response"):
             bodies[word] = lines
+        elif word == "error":
+            errors.append(args)
         else:
             settings[word] = args
     try:
@@ -223,7 +278,10 @@ def parse_api_file(path: Path) -> ApiSpec:
         response = _message(f"{name}Response", settings, bodies["response"], path)
     except (KeyError, IndexError) as exc:
         raise SpecError(f"{path.name}: missing {exc}") from exc
-    return ApiSpec(key, name, request.versions, request, response)
+    mappings = tuple(_parse_error_mapping(args, request.versions, f"{path.name}: error") for args in errors)
+    if len({m.error for m in mappings}) != len(mappings):
+        raise SpecError(f"{path.name}: an error mapped twice")
+    return ApiSpec(key, name, request.versions, request, response, mappings)
 
 
 def parse_message_file(path: Path) -> dict[str, MessageSpec]:

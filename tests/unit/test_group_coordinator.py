@@ -171,7 +171,8 @@ async def test_error_codes_for_wrong_steps(coordinator: GroupCoordinator) -> Non
     assert coordinator.commit_offsets(GROUP, 1, "nobody", None, offset) == {("t", 0): ErrorCode.UNKNOWN_MEMBER_ID}
     assert coordinator.commit_offsets(GROUP, -1, "", None, offset) == {("t", 0): ErrorCode.UNKNOWN_MEMBER_ID}
     assert coordinator.commit_offsets(GROUP, 3, a.member_id, None, offset) == {("t", 0): ErrorCode.ILLEGAL_GENERATION}
-    assert coordinator.commit_offsets("other", 3, "x", None, offset) == {("t", 0): ErrorCode.ILLEGAL_GENERATION}
+    # GROUP_ID_NOT_FOUND, which the specs map to ILLEGAL_GENERATION before OffsetCommit v9.
+    assert coordinator.commit_offsets("other", 3, "x", None, offset) == {("t", 0): ErrorCode.GROUP_ID_NOT_FOUND}
     assert coordinator.delete_groups([GROUP, "missing"]) == {
         GROUP: ErrorCode.NON_EMPTY_GROUP,
         "missing": ErrorCode.GROUP_ID_NOT_FOUND,
