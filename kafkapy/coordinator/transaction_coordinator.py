@@ -292,7 +292,7 @@ class TransactionCoordinator:
             raise KafkaError(ErrorCode.INVALID_RECORD, "transactional records without a transactional id")
         meta = self.transactions.get(txn_id)
         if meta is None or meta.producer_id != producer_id:
-            raise KafkaError(ErrorCode.INVALID_PRODUCER_ID_MAPPING, f"producer {producer_id} is not {txn_id!r}'s")
+            raise KafkaError(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
         if epoch != meta.producer_epoch:
             raise KafkaError(ErrorCode.PRODUCER_FENCED)
         if meta.state == TxnState.ONGOING and partition in meta.partitions:
