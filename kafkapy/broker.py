@@ -146,9 +146,13 @@ class Broker:
 
     def apply_dynamic_config(self) -> None:
         """Make the dynamic broker configs take effect: the broker-level topic defaults for every topic
-        without its own override, and the log cleaner's backoff. (The other dynamic configs are stored and
-        described; kafkapy has no thread pools or replica fetchers for them to resize.)"""
+        without its own override, producer.id.expiration.ms and the log cleaner's backoff. (The other
+        dynamic configs are stored and described; kafkapy has no thread pools or replica fetchers for them
+        to resize.)"""
         self.logs.set_default_config(log_config(self.config, self.dynamic_config))
+        expiration = self.dynamic_config.value("producer.id.expiration.ms", None)
+        default_expiration = self.config.producer_id_expiration_ms
+        self.logs.set_producer_id_expiration_ms(default_expiration if expiration is None else int(expiration))
         backoff = self.dynamic_config.value("log.cleaner.backoff.ms", None)
         self.cleaner.backoff_ms = self.config.log_cleaner_backoff_ms if backoff is None else int(backoff)
         self.cleaner.trigger()

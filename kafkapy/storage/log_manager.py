@@ -509,6 +509,12 @@ class LogManager:
                 for log in topic.partitions:
                     log.update_config(log_config)
 
+    def set_producer_id_expiration_ms(self, expiration_ms: int) -> None:
+        """A new producer.id.expiration.ms (a dynamic broker config): every log's next expiration check uses it."""
+        self.producer_id_expiration_ms = expiration_ms
+        for _, _, log in self.logs():
+            log.producer_id_expiration_ms = expiration_ms
+
     def delete_topic(self, name: str, *, now_ms: int | None = None) -> TopicState:
         """Forget a topic at once (its name is free again) and rename its partition directories for deletion.
 

@@ -79,3 +79,29 @@ def test_a_producer_in_a_transaction_does_not_expire(broker_factory: Callable[..
         wait_until(lambda: producers(client, topic) == [pid], SETTLE_S, f"idle producer {idle} expired")
         assert end(client, txn_id, pid, epoch, True).error_code == ErrorCode.NONE
         wait_until(lambda: producers(client, topic) == [], SETTLE_S, f"producer {pid} expired after its commit")
+
+
+def test_a_dynamic_producer_id_expiration_takes_effect_at_once(broker_factory: Callable[..., BrokerProcess]) -> None:
+    """producer.id.expiration.ms is one of Kafka's dynamic broker configs: lowered on the cluster default,
+    it expires a producer the static setting (1 day) would have kept."""
+    broker = broker_factory(extra_args=("--override", "producer.id.expiration.check.interval.ms=200"))
+    topic = unique_topic("pid-dynamic")
+    with WireClient.connect(broker.bootstrap) as client:
+        create_topic_wire(client, topic)
+        pid, epoch = init(client, None)
+        batch = build_batch([(None, b"a", [], None)], producer_id=pid, producer_epoch=epoch, base_sequence=0)
+        assert produce_wire(client, topic, batch) == 0
+        assert producers(client, topic) == [pid]
+        change = {
+            "resources": [
+                {
+                    "resource_type": 4,
+                    "resource_name": "",
+                    "configs": [{"name": "producer.id.expiration.ms", "config_operation": 0, "value": "1"}],
+                }
+            ],
+            "validate_only": False,
+        }
+        result = client.request(ApiKey.INCREMENTAL_ALTER_CONFIGS, 1, change).responses[0]
+        assert result.error_code == ErrorCode.NONE, result.error_message
+        wait_until(lambda: producers(client, topic) == [], SETTLE_S, f"producer {pid} expired")
