@@ -149,12 +149,12 @@ class Broker:
         without its own override, producer.id.expiration.ms and the log cleaner's backoff. (The other
         dynamic configs are stored and described; kafkapy has no thread pools or replica fetchers for them
         to resize.)"""
-        self.logs.set_default_config(log_config(self.config, self.dynamic_config))
-        expiration = self.dynamic_config.value("producer.id.expiration.ms", None)
-        default_expiration = self.config.producer_id_expiration_ms
-        self.logs.set_producer_id_expiration_ms(default_expiration if expiration is None else int(expiration))
-        backoff = self.dynamic_config.value("log.cleaner.backoff.ms", None)
-        self.cleaner.backoff_ms = self.config.log_cleaner_backoff_ms if backoff is None else int(backoff)
+        dynamic, static = self.dynamic_config, self.config
+        self.logs.set_default_config(log_config(static, dynamic))
+        expiration = dynamic.value("producer.id.expiration.ms", str(static.producer_id_expiration_ms))
+        self.logs.set_producer_id_expiration_ms(int(expiration or static.producer_id_expiration_ms))
+        backoff = dynamic.value("log.cleaner.backoff.ms", str(static.log_cleaner_backoff_ms))
+        self.cleaner.backoff_ms = int(backoff or static.log_cleaner_backoff_ms)
         self.cleaner.trigger()
 
     def _producer_ids_in_use(self) -> Iterator[int]:

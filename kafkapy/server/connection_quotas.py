@@ -59,8 +59,7 @@ class ConnectionQuotas:
         waiting for a slot looks again (max.connections may have grown)."""
 
         def value(name: str, static: object) -> str:
-            found = None if dynamic is None else dynamic.lookup(name)
-            return str(static) if found is None else found[0]
+            return str(static) if dynamic is None else dynamic.value(name, str(static)) or str(static)
 
         self.max_connections = int(value("max.connections", config.max_connections))
         self.max_per_ip = int(value("max.connections.per.ip", config.max_connections_per_ip))

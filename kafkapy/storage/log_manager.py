@@ -495,6 +495,8 @@ class LogManager:
     def set_default_config(self, default_config: LogConfig) -> None:
         """New broker-level defaults (dynamic broker configs): every topic follows them at once where it has
         no override of its own, from its next append, roll, retention check or cleaning."""
+        if default_config == self.default_config:
+            return
         self.default_config = default_config
         for topic in self.topics.values():
             try:
@@ -511,6 +513,8 @@ class LogManager:
 
     def set_producer_id_expiration_ms(self, expiration_ms: int) -> None:
         """A new producer.id.expiration.ms (a dynamic broker config): every log's next expiration check uses it."""
+        if expiration_ms == self.producer_id_expiration_ms:
+            return
         self.producer_id_expiration_ms = expiration_ms
         for _, _, log in self.logs():
             log.producer_id_expiration_ms = expiration_ms
