@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafkapy.protocol.errors import ErrorCode
+from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.fs import FileSystem
 
 log = logging.getLogger("kafkapy.features")
@@ -69,15 +69,6 @@ class FeatureUpdate:
     name: str
     level: int
     upgrade_type: int
-
-
-class UpdateError(Exception):
-    """An update Kafka's controller refuses (INVALID_UPDATE_VERSION), with its message."""
-
-    def __init__(self, message: str, code: ErrorCode = ErrorCode.INVALID_UPDATE_VERSION) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class FeatureStore:
@@ -146,7 +137,7 @@ class FeatureStore:
     def update(self, updates: Iterable[FeatureUpdate], validate_only: bool) -> None:
         """Kafka's FeatureControlManager.updateFeatures: all updates or none (nothing when ``validate_only``).
 
-        Raises UpdateError with the first refused update's message.
+        Raises KafkaError (INVALID_UPDATE_VERSION) with the first refused update's message.
         """
         changes = {}
         for update in updates:
@@ -166,7 +157,7 @@ class FeatureStore:
         self.epoch, self.levels = self.epoch + 1, levels
 
     def _check(self, update: FeatureUpdate) -> int:
-        """The level ``update`` sets; UpdateError with Kafka's message when the controller refuses it."""
+        """The level ``update`` sets; KafkaError with Kafka's message when the controller refuses it."""
         name, level = update.name, update.level
         if update.upgrade_type not in (UPGRADE, SAFE_DOWNGRADE, UNSAFE_DOWNGRADE):
             raise self._invalid(update, "The controller does not support the given upgrade type.")
@@ -191,7 +182,7 @@ class FeatureStore:
                 if update.upgrade_type == UNSAFE_DOWNGRADE
                 else "Refusing to perform the requested downgrade because it might delete metadata information."
             )
-            raise UpdateError(f"Unsupported metadata.version downgrade from {current} to {level}. {reason}")
+            raise _refused(f"Unsupported metadata.version downgrade from {current} to {level}. {reason}")
         return level
 
     def _not_supported(self, feature: Feature | None, name: str, level: int) -> str:
@@ -203,5 +194,10 @@ class FeatureStore:
         return f"Local controller {self.node_id} only supports versions {feature.min_level}-{feature.max_level}"
 
     @staticmethod
-    def _invalid(update: FeatureUpdate, reason: str) -> UpdateError:
-        return UpdateError(f"Invalid update version {update.level} for feature {update.name}. {reason}")
+    def _invalid(update: FeatureUpdate, reason: str) -> KafkaError:
+        return _refused(f"Invalid update version {update.level} for feature {update.name}. {reason}")
+
+
+def _refused(message: str) -> KafkaError:
+    """An update Kafka's controller refuses: INVALID_UPDATE_VERSION with its message."""
+    return KafkaError(ErrorCode.INVALID_UPDATE_VERSION, message)

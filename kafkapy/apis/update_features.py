@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
-from kafkapy.features import UPGRADE, FeatureUpdate, UpdateError
-from kafkapy.protocol.errors import ErrorCode
+from kafkapy.features import UPGRADE, FeatureUpdate
+from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 # Kafka's ControllerApis prefix to the first refused update's message.
 FAILED_FOR_ALL = "The update failed for all features since the following feature had an error: "
@@ -34,7 +34,7 @@ async def handle_update_features(ctx: RequestContext, request: dict) -> dict | N
         return ctx.error_response(ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
     try:
         ctx.broker.features.update(_updates(ctx.version, request), bool(request.get("validate_only")))
-    except UpdateError as exc:
+    except KafkaError as exc:
         return {"error_code": exc.code, "error_message": FAILED_FOR_ALL + exc.message, "results": []}
     results = [
         {"feature": u["feature"], "error_code": ErrorCode.NONE, "error_message": ErrorCode.NONE.name}

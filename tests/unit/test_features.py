@@ -15,8 +15,8 @@ from kafkapy.features import (
     UPGRADE,
     FeatureStore,
     FeatureUpdate,
-    UpdateError,
 )
+from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.fs import DISK, MemoryFS
 
 
@@ -107,8 +107,9 @@ def test_refused_updates_get_kafkas_message_and_change_nothing(
 ) -> None:
     store = open_store(tmp_path)
     valid = FeatureUpdate("transaction.version", 1, SAFE_DOWNGRADE)
-    with pytest.raises(UpdateError) as raised:
+    with pytest.raises(KafkaError) as raised:
         store.update([valid, FeatureUpdate(*update)], validate_only=False)
+    assert raised.value.code == ErrorCode.INVALID_UPDATE_VERSION
     assert raised.value.message == message
     assert store.transaction_version == 2 and store.epoch == 0
 
@@ -116,7 +117,7 @@ def test_refused_updates_get_kafkas_message_and_change_nothing(
 def test_an_upgrade_type_must_match_the_direction(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     store.update([FeatureUpdate("transaction.version", 0, SAFE_DOWNGRADE)], validate_only=False)
-    with pytest.raises(UpdateError, match="Can't downgrade to a newer version."):
+    with pytest.raises(KafkaError, match="Can't downgrade to a newer version."):
         store.update([FeatureUpdate("transaction.version", 2, SAFE_DOWNGRADE)], validate_only=False)
     store.update([FeatureUpdate("transaction.version", 2, UPGRADE)], validate_only=False)
     assert store.transaction_version == 2 and store.epoch == 2
