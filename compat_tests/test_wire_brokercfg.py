@@ -23,7 +23,7 @@ from kafkapy.topic_configs import ConfigSource
 from tests.broker_process import BrokerProcess
 
 BROKER, TOPIC = 4, 2
-DEFAULT_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG = 5, 3
+DEFAULT_CONFIG = 5
 
 # Both brokers listen on free ports: values compared with the port numbers masked.
 PORT_VALUES = frozenset({"listeners", "advertised.listeners", "controller.quorum.bootstrap.servers"})
@@ -50,14 +50,6 @@ def _mask(value: str | None, name: str, source: int) -> str | None:
     return _PORT.sub(":<port>", value) if name in PORT_VALUES else value
 
 
-def _pending_cluster_default(entry: dict) -> dict:
-    """The reference's entry as it is before min.insync.replicas' cluster default is written: kafkapy
-    seeds it at first start as Kafka does at format time (the dyncfg branch); until that is merged,
-    kafkapy's DEFAULT_CONFIG answer is compared with the reference's minus that layer."""
-    synonyms = [s for s in entry["synonyms"] if s["source"] != DYNAMIC_DEFAULT_BROKER_CONFIG]
-    return {**entry, "config_source": DEFAULT_CONFIG, "synonyms": synonyms}
-
-
 def _masked_configs(ours: list[dict], theirs: list[dict]) -> tuple[dict, dict]:
     """Both config lists by name, the legitimate differences masked."""
     by_name = [{c["name"]: c for c in configs} for configs in (ours, theirs)]
@@ -65,9 +57,6 @@ def _masked_configs(ours: list[dict], theirs: list[dict]) -> tuple[dict, dict]:
         for name, entry in configs.items():
             masked = [{**s, "value": _mask(s["value"], name, s["source"])} for s in entry.get("synonyms") or []]
             configs[name] = {**entry, "value": _mask(entry["value"], name, entry["config_source"]), "synonyms": masked}
-    mir_ours, mir_theirs = by_name[0].get("min.insync.replicas"), by_name[1].get("min.insync.replicas")
-    if mir_ours and mir_theirs and mir_ours["config_source"] == DEFAULT_CONFIG:
-        by_name[1]["min.insync.replicas"] = _pending_cluster_default(mir_theirs)
     return by_name[0], by_name[1]
 
 
@@ -132,8 +121,6 @@ def test_v0_is_v1_without_sources(mirrored: WirePair) -> None:
         c["name"]: ({f: c[f] for f in fields}, c["config_source"] == DEFAULT_CONFIG)
         for c in v1["results"][0]["configs"]
     }
-    if mine["min.insync.replicas"][1]:
-        kafka["min.insync.replicas"] = (kafka["min.insync.replicas"][0], True)  # see _pending_cluster_default
     assert mine == kafka
 
 
@@ -158,10 +145,11 @@ def test_empty_key_list_is_every_config(wire_pair: WirePair, kind: int) -> None:
     assert counts["kafkapy"] == counts["reference"] == (33 if kind == TOPIC else 340)
 
 
-@pytest.mark.parametrize("name", ["2", "-1", "abc"])
+@pytest.mark.parametrize("name", ["2", "-1", "abc", " 1", "1_0", "+1"])
 def test_other_broker_resources(wire_pair: WirePair, name: str) -> None:
     """Another node or a name that is no id: INVALID_REQUEST with Kafka's message (main: "abc" got the
-    other-node message)."""
+    other-node message). Names are read as Java's Integer.parseInt reads them: " 1" and "1_0" are no
+    id, "+1" is this node."""
     wire_pair.assert_same(32, 4, _body(BROKER, name, ["log.retention.hours"]))
 
 
@@ -169,8 +157,8 @@ def test_cluster_default_resource(mirrored: WirePair) -> None:
     """Resource "" lists the dynamic cluster defaults alone, error_message "" (main: null)."""
     assert_same_configs(mirrored, 4, _body(BROKER, "", ["log.retention.ms", "message.max.bytes"]))
     ours = mirrored.request(32, 4, _body(BROKER, ""))["kafkapy"]
-    if not ours["results"][0]["configs"]:
-        pytest.xfail("min.insync.replicas' cluster default is seeded at first start by the dyncfg branch")
+    # min.insync.replicas' cluster default, seeded at a data dir's first start as Kafka's format writes it.
+    assert ours["results"][0]["configs"]
     assert_same_configs(mirrored, 4, _body(BROKER, ""))
 
 
@@ -228,9 +216,6 @@ def test_kafka_configs_describe_all(mirrored: WirePair) -> None:
     ours, theirs = (_describe_lines(mirrored.bootstraps[name]) for name in ("kafkapy", "reference"))
     assert len(ours) == len(theirs) == 341
     mine, reference = (dict(_line_key(line) for line in lines) for lines in (ours, theirs))
-    if "min.insync.replicas" in mine and mine["min.insync.replicas"][2][0][0] == "DEFAULT_CONFIG":
-        value, sensitive, synonyms = reference["min.insync.replicas"]  # see _pending_cluster_default
-        reference["min.insync.replicas"] = (value, sensitive, [s for s in synonyms if s[0] == "DEFAULT_CONFIG"])
     assert mine == reference
 
 
@@ -271,8 +256,6 @@ def test_kafka_configs_describe_dynamic(mirrored: WirePair, args: tuple[str, ...
     ]
     assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
     ours, theirs = (r.stdout for r in results)
-    if "--entity-default" in args and "min.insync.replicas" not in ours:
-        pytest.xfail("min.insync.replicas' cluster default is seeded at first start by the dyncfg branch")
     assert ours == theirs
 
 
@@ -289,6 +272,4 @@ def test_kafka_configs_describe_topic(wire_pair: WirePair) -> None:
     ]
     assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
     ours, theirs = (sorted(r.stdout.splitlines()) for r in results)
-    if not any("DYNAMIC_DEFAULT_BROKER_CONFIG" in line for line in ours):
-        theirs = [re.sub(r"DYNAMIC_DEFAULT_BROKER_CONFIG:min.insync.replicas=1, ", "", line) for line in theirs]
     assert ours == theirs

@@ -405,12 +405,20 @@ def _config_error(message: str) -> KafkaError:
     return KafkaError(ErrorCode.INVALID_CONFIG, message)
 
 
-def node_id_of(name: str) -> int:
-    """A resource name as Java's Integer.parseInt reads a node id ("+1" and "01" too, no spaces or "_");
-    INVALID_REQUEST with Kafka's ConfigAdminManager message otherwise."""
+def parse_node_id(name: str) -> int | None:
+    """A resource name as Java's Integer.parseInt reads a node id ("+1" and "01" too, no spaces or "_"),
+    or None when it reads none."""
     if re.fullmatch(r"[+-]?[0-9]+", name) and -(2**31) <= int(name) < 2**31:
         return int(name)
-    raise _request_error(f"Node id must be an integer, but it is: {name}")
+    return None
+
+
+def node_id_of(name: str) -> int:
+    """``parse_node_id``, or INVALID_REQUEST with Kafka's ConfigAdminManager message."""
+    node_id = parse_node_id(name)
+    if node_id is None:
+        raise _request_error(f"Node id must be an integer, but it is: {name}")
+    return node_id
 
 
 def check_broker_resource(name: str, node_id: int) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from kafkapy.acl import CLUSTER_NAME, DENIED, DENIED_MESSAGE, AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.dynamic_broker_config import parse_node_id
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import topic_name_error
 from kafkapy.topic_configs import ConfigResourceType, describe_topic_configs
@@ -34,9 +35,8 @@ def broker_resource_error(ctx: RequestContext, name: str) -> KafkaError | None:
     ConfigHelper.resourceNameToBrokerId and its check)."""
     if not name:
         return None
-    try:
-        requested = int(name)
-    except ValueError:
+    requested = parse_node_id(name)
+    if requested is None:
         return KafkaError(ErrorCode.INVALID_REQUEST, f"Broker id must be an integer, but it is: {name}")
     if requested == ctx.broker.node_id:
         return None
