@@ -86,9 +86,8 @@ def _partition_response(
     return entry, (region.length if region is not None else 0), log
 
 
-def _read(ctx: RequestContext, request: dict) -> _Read:
+def _read(ctx: RequestContext, request: dict, read_committed: bool) -> _Read:
     """One pass over the requested partitions, each read from the one segment holding its fetch offset."""
-    read_committed = request.get("isolation_level", 0) == READ_COMMITTED
     budget = request["max_bytes"]
     total = 0
     failed = False
@@ -164,13 +163,13 @@ async def handle_fetch(ctx: RequestContext, request: dict) -> dict:
     # Kafka's KafkaApis caps min_bytes at the response's max_bytes: a response that cannot grow is ready.
     min_bytes = min(request["min_bytes"], request["max_bytes"])
     read_committed = request.get("isolation_level", 0) == READ_COMMITTED
-    read = _read(ctx, request)
+    read = _read(ctx, request, read_committed)
     # Like Kafka's ReplicaManager, a fetch of no partitions (a session being closed) is not held.
     watched = _fetched_logs(ctx, request) if not _ready(read, min_bytes, read_committed) else []
     while watched and trio.current_time() < deadline:
         with trio.move_on_at(deadline):
             await ctx.broker.wait_for_data(watched)
-        read = _read(ctx, request)
+        read = _read(ctx, request, read_committed)
         if _ready(read, min_bytes, read_committed):
             break
     return {"error_code": ErrorCode.NONE, "session_id": 0, "responses": read.responses}
