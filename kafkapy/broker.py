@@ -11,8 +11,10 @@ import trio
 from kafkapy.acl import Authorizer, allow_everything
 from kafkapy.broker_config import BrokerConfig
 from kafkapy.clock import SYSTEM_CLOCK, Clock
+from kafkapy.coordinator.group_configs import GroupConfigs
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
 from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
+from kafkapy.coordinator.group_types import GroupRegistry
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_use
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
@@ -76,6 +78,11 @@ class Broker:
         self.clock = logs.clock
         self.producer_ids = ProducerIdManager(config.data_dir, logs.fs, self._producer_ids_in_use)
         self.groups = GroupCoordinator(config, GroupMetadataManager(config, logs, clock=self.clock), clock=self.clock)
+        # Every kind of group (classic, KIP-848 consumer, share, streams) under one id namespace, and
+        # the group configs they read (broker defaults, dynamic broker configs, per-group overrides).
+        self.group_registry = GroupRegistry()
+        self.group_registry.register(self.groups)
+        self.group_configs = GroupConfigs(config.group_properties, lambda name: self.dynamic_config.value(name, None))
         self.transactions = TransactionCoordinator(
             config,
             logs,

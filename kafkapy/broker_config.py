@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from kafkapy.coordinator.group_configs import BROKER_GROUP_CONFIGS, typed
 from kafkapy.kafka_properties import (
     KAFKA_IMAGE_VARIABLES,
     KAFKA_PROPERTY_PREFIXES,
@@ -86,6 +87,9 @@ class BrokerConfig:
     group_min_session_timeout_ms: int = 6000
     group_max_session_timeout_ms: int = 1800000
     group_max_size: int = 2**31 - 1
+    # Kafka 4's group coordinator configs as set (group.consumer.*, group.share.*, group.streams.*,
+    # group.coordinator.rebalance.protocols); kafkapy.coordinator.group_configs has them all with defaults.
+    group_properties: dict[str, str] = field(default_factory=dict)
     # Kafka's offsets.topic.num.partitions is 50; one partition suits a single test broker.
     offsets_topic_num_partitions: int = 1
     # Kafka's offsets.retention.minutes is 10080 (7 days), checked every 10 minutes.
@@ -342,6 +346,10 @@ def apply_properties(config: BrokerConfig, props: dict[str, str]) -> None:
         elif name in BROKER_SYNONYMS:
             checked(name, value, lambda v, name=name: validate_broker_property(name, v))
             config.log_properties[name] = value
+        elif name in BROKER_GROUP_CONFIGS:
+            kind = BROKER_GROUP_CONFIGS[name][0]
+            checked(name, value, lambda v, kind=kind: typed(kind, v))
+            config.group_properties[name] = value
         elif name in _MINUTES:
             setattr(config, _MINUTES[name], checked(name, value, _positive) * 60 * 1000)  # type: ignore[operator]
         elif name in _LISTENERS or name in _LISTENER_SETTINGS:

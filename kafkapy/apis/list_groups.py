@@ -2,7 +2,7 @@
 
 v0: group ids and protocol types.  v1: throttle time.  v2: same as v1.  v3: flexible.
 v4: states filter and each group's state (KIP-518).
-v5: types filter and each group's type (KIP-848); every group here is "classic".
+v5: types filter and each group's type (KIP-848): classic, consumer, share or streams.
 Filters compare case-insensitively, as Kafka 4 does.
 """
 
@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
-from kafkapy.coordinator.group import GroupState
 from kafkapy.protocol.errors import ErrorCode
-
-CLASSIC = "classic"
 
 
 @handler(16, 0, 5, acl=((ResourceType.CLUSTER, AclOperation.DESCRIBE), (ResourceType.GROUP, AclOperation.DESCRIBE)))
@@ -25,14 +22,13 @@ async def handle_list_groups(ctx: RequestContext, request: dict) -> dict:
     groups = [
         {
             "group_id": group.group_id,
-            "protocol_type": group.protocol_type or "",
-            "group_state": group.state.value,
-            "group_type": CLASSIC,
+            "protocol_type": group.protocol_type,
+            "group_state": group.state,
+            "group_type": group.group_type.value,
         }
-        for group in ctx.broker.groups.groups.values()
-        if not group.is_in(GroupState.DEAD)
-        and (not states or group.state.value.lower() in states)
-        and (not types or CLASSIC in types)
+        for group in ctx.broker.group_registry.listings()
+        if (not states or group.state.lower() in states)
+        and (not types or group.group_type.value in types)
         and (every_group or ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group.group_id))
     ]
     return {"error_code": ErrorCode.NONE, "groups": groups}

@@ -37,6 +37,7 @@ from kafkapy.coordinator.group import (
 )
 from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
 from kafkapy.coordinator.group_records import OffsetsTopic
+from kafkapy.coordinator.group_types import GroupListing, GroupType
 from kafkapy.protocol.common import TopicPartition
 from kafkapy.protocol.errors import ErrorCode
 
@@ -68,6 +69,8 @@ class JoinRequest:
 
 class GroupCoordinator:
     """The rebalance protocol of every classic group of this broker, and the timers that drive it."""
+
+    group_type = GroupType.CLASSIC
 
     def __init__(self, config: BrokerConfig, group_manager: GroupMetadataManager, *, clock: Clock) -> None:
         self.config = config
@@ -693,6 +696,20 @@ class GroupCoordinator:
                 member.resolve_sync(SyncResult(ErrorCode.UNKNOWN_MEMBER_ID))
         self.group_manager.reset()
         self._poke(float("-inf"))
+
+    # The registry's view (group_types.py): every group type shares one id namespace.
+
+    def owns(self, group_id: str) -> bool:
+        group = self.groups.get(group_id)
+        return group is not None and not group.is_in(GroupState.DEAD)
+
+    def listings(self) -> Iterable[GroupListing]:
+        for group in self.groups.values():
+            if not group.is_in(GroupState.DEAD):
+                yield GroupListing(group.group_id, group.protocol_type or "", group.state.value, GroupType.CLASSIC)
+
+    def delete_group(self, group_id: str) -> ErrorCode:
+        return self.delete_groups([group_id])[group_id]
 
     def delete_groups(self, group_ids: list[str]) -> dict[str, ErrorCode]:
         errors: dict[str, ErrorCode] = {}

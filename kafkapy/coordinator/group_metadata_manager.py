@@ -19,6 +19,7 @@ from kafkapy.broker_config import BrokerConfig
 from kafkapy.clock import Clock
 from kafkapy.coordinator.group import ClassicGroup, GroupState, OffsetAndMetadata
 from kafkapy.coordinator.group_records import (
+    LoadedState,
     OffsetsTopic,
     Record,
     decode_offsets,
@@ -55,10 +56,13 @@ class GroupMetadataManager:
         self.clock = clock
         self.store = OffsetsTopic(logs, config.offsets_topic_num_partitions)
         self.groups: dict[str, ClassicGroup] = {}
+        # What the last load found of Kafka 4's other group types (their coordinators rebuild from it).
+        self.loaded = LoadedState({}, {})
 
     def load(self) -> None:
         """Rebuild every group from ``__consumer_offsets``; done before the broker serves requests."""
-        self.groups = self.store.load().groups(self.clock.wall_ms())
+        self.loaded = self.store.load()
+        self.groups = self.loaded.groups(self.clock.wall_ms())
 
     def reset(self) -> None:
         """Forget every group, its offsets and the pending transactional ones (KafkaBroker.reset)."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import struct
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -121,6 +122,19 @@ class LoadedState:
 
     metadata: dict[str, c.Container]
     offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]]
+    # The records of Kafka 4's other group types (key record types 3+: ConsumerGroupMetadata,
+    # ShareGroupMemberMetadata, StreamsGroupTopology, ...), the latest value per key, in the order
+    # their keys first appeared: each of those coordinators rebuilds its groups from them
+    # (``records_of``). Undecoded here, so that this module does not know their layouts.
+    records: dict[bytes, bytes] = field(default_factory=dict)
+
+    def records_of(self, record_types: Iterable[int]) -> Iterator[tuple[int, bytes, bytes]]:
+        """(record type, key, value) of the live records of these types (tombstoned keys are gone)."""
+        wanted = set(record_types)
+        for key, value in self.records.items():
+            (record_type,) = _VERSION.unpack_from(key)
+            if record_type in wanted:
+                yield record_type, key, value
 
     def groups(self, now_ms: int) -> dict[str, ClassicGroup]:
         """Rebuild the groups: Stable with their stored members, or Empty (offsets only, or no members)."""
@@ -273,7 +287,7 @@ class OffsetsTopic:
 
 
 def _apply(state: LoadedState, key: bytes, value: bytes | None, homes: HomePartitions | None = None) -> None:
-    """Fold one record into the loaded state; unknown record types (KIP-848 groups, ...) are skipped.
+    """Fold one record into the loaded state; Kafka 4's group records (types 3+) are kept undecoded.
 
     With ``homes`` (loading), a record outside its group's home partition may be outdated. Raises
     whatever decoding a malformed record raises, leaving the state as it was.
@@ -290,6 +304,14 @@ def _apply(state: LoadedState, key: bytes, value: bytes | None, homes: HomeParti
             state.offsets.get(group, {}).pop(tp, None)
         else:
             state.offsets.setdefault(group, {})[tp] = offset
+    elif key_version > GROUP_METADATA_KEY_VERSION:
+        group = record_group_id(key)
+        if homes is not None and not homes.admits(group, key):
+            return
+        if value is None:
+            state.records.pop(key, None)
+        else:
+            state.records[key] = value
     elif key_version == GROUP_METADATA_KEY_VERSION:
         group = _decode("GroupMetadataKey", key)[1].group
         metadata = None if value is None else _decode("GroupMetadataValue", value)[1]
@@ -299,6 +321,15 @@ def _apply(state: LoadedState, key: bytes, value: bytes | None, homes: HomeParti
             state.metadata.pop(group, None)
         else:
             state.metadata[group] = metadata
+
+
+def record_group_id(key: bytes) -> str:
+    """The group id of a Kafka 4 coordinator record key (type 3+): every such key starts with GroupId."""
+    (length,) = _VERSION.unpack_from(key, _VERSION.size)
+    start = 2 * _VERSION.size
+    if length < 0 or start + length > len(key):
+        raise ValueError("a coordinator record key with a truncated group id")
+    return key[start : start + length].decode()
 
 
 def _offset_from(v: c.Container) -> OffsetAndMetadata:

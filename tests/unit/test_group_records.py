@@ -70,3 +70,19 @@ def test_replay_last_value_wins_and_tombstones_delete(tmp_path: Path) -> None:
     assert set(groups) == {"a", "b"}
     assert groups["a"].offsets == {("t", 0): OffsetAndMetadata(2, -1, "", 0)}
     assert set(groups["b"].offsets) == {("t", 1)}
+
+
+def test_kafka4_group_records_replay_undecoded_by_type(tmp_path: Path) -> None:
+    """Records of types 3+ (KIP-848/932/1071 groups) are kept as the latest value per key, for their coordinators."""
+    logs = LogManager.open(tmp_path, LogConfig())
+    topic = OffsetsTopic(logs, 1)
+    metadata_key = struct.pack(">h", 3) + kafka_string("cg")  # ConsumerGroupMetadataKey
+    member_key = struct.pack(">h", 5) + kafka_string("cg") + kafka_string("m1")  # ConsumerGroupMemberMetadataKey
+    share_key = struct.pack(">h", 11) + kafka_string("sg")  # ShareGroupMetadataKey
+    topic.append("cg", [(metadata_key, b"v1"), (member_key, b"m")], 0)
+    topic.append("sg", [(share_key, b"s")], 0)
+    topic.append("cg", [(metadata_key, b"v2"), (member_key, None)], 0)
+    loaded = topic.load()
+    assert list(loaded.records_of([3, 5])) == [(3, metadata_key, b"v2")]
+    assert list(loaded.records_of([11])) == [(11, share_key, b"s")]
+    assert loaded.metadata == {} and loaded.offsets == {}
