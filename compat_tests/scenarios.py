@@ -595,3 +595,119 @@ def admin_groups(ctx: Ctx, client: Client) -> None:
     client.call("delete_group", group=group)
     assert group not in client.call("list_groups")["groups"]
     expect_failure(client, "GROUP_ID_NOT_FOUND", lambda: client.call("delete_group", group=group))
+
+
+# --- migration (issue #16) ---------------------------------------------------------------------
+# Driver ops: member_start, members_await, member_commit, member_stop (drivers/README.md): group
+# members that live across steps, so that a scenario replaces them one at a time.
+
+MIGRATION_TIMEOUT_MS = 60000
+
+
+def listed_group_type(ctx: Ctx, group: str) -> str:
+    """The group's type as ListGroups (v5, KIP-1043) reports it: CLASSIC or CONSUMER."""
+    listed = suite_admin(ctx).list_consumer_groups(request_timeout=20).result(timeout=30)
+    types = {g.group_id: g.type.name for g in listed.valid}
+    assert group in types, f"{group} not listed: {sorted(types)}"
+    return types[group]
+
+
+@dataclass
+class LiveGroup:
+    """One group of members that come and go (member_* ops), and every record the stopped ones read."""
+
+    ctx: Ctx
+    client: Client
+    topic: str
+    group: str
+    partitions: int
+    ends: dict[int, int] = field(default_factory=dict)
+    read: list[Message] = field(default_factory=list)
+
+    def produce(self, per_partition: int, tag: str) -> list[Message]:
+        sent = produce_per_partition(self.client, self.topic, self.partitions, per_partition, tag)
+        for p in range(self.partitions):
+            self.ends[p] = self.ends.get(p, 0) + per_partition
+        return sent
+
+    def start(self, name: str, protocol: str) -> None:
+        self.client.call(
+            "member_start", name=name, topic=self.topic, group=self.group, group_protocol=protocol,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+        )  # fmt: skip
+
+    def settle(self, *names: str) -> None:
+        """The members split the partitions and each read its partitions up to the end."""
+        self.client.call(
+            "members_await", timeout=MIGRATION_TIMEOUT_MS / 1000 + 30, names=list(names),
+            partitions=self.partitions, positions={str(p): o for p, o in self.ends.items()},
+            timeout_ms=MIGRATION_TIMEOUT_MS,
+        )  # fmt: skip
+
+    def commit(self, *names: str) -> None:
+        """Each member commits what it read; then the group has every record committed."""
+        for name in names:
+            self.client.call("member_commit", timeout=MIGRATION_TIMEOUT_MS / 1000 + 30, name=name,
+                             timeout_ms=MIGRATION_TIMEOUT_MS)  # fmt: skip
+        self.check_committed()
+
+    def check_committed(self) -> None:
+        committed = committed_offsets(self.ctx, self.group, self.topic, self.partitions)
+        assert committed == self.ends, f"committed offsets {committed}, produced up to {self.ends}"
+
+    def stop(self, name: str) -> None:
+        reply = self.client.call("member_stop", timeout=60, name=name)
+        self.read.extend(map(Message.from_wire, reply["messages"]))
+
+
+@scenario("group_migration")
+def group_migration(ctx: Ctx, client: Client) -> None:
+    """A classic group of two members is upgraded member by member to the consumer protocol (KIP-848
+    online migration), then downgraded back: the group converts each way, every commit is kept, no
+    record is lost, and none is read again after it was committed."""
+    group = LiveGroup(ctx, client, ctx.create_topic(f"migrate-{client.name}", partitions=4),
+                      ctx.topic(f"gm-{client.name}"), partitions=4)  # fmt: skip
+    sent = group.produce(3, "classic")
+    group.start("a", "classic")
+    group.start("b", "classic")
+    group.settle("a", "b")
+    first_commit = dict(group.ends)
+    group.commit("a", "b")
+    assert listed_group_type(ctx, group.group) == "CLASSIC"
+    # Upgrade: a classic member leaves, a consumer-protocol member joins the non-empty classic group.
+    group.stop("a")
+    group.start("c", "consumer")
+    group.settle("b", "c")
+    assert listed_group_type(ctx, group.group) == "CONSUMER"
+    group.check_committed()
+    sent += group.produce(2, "mixed")
+    group.settle("b", "c")
+    group.commit("b", "c")
+    # The last classic member is replaced by a second consumer-protocol member.
+    group.stop("b")
+    group.start("d", "consumer")
+    group.settle("c", "d")
+    sent += group.produce(2, "consumer")
+    group.settle("c", "d")
+    group.commit("c", "d")
+    assert listed_group_type(ctx, group.group) == "CONSUMER"
+    # Downgrade: a classic member joins, then the last consumer-protocol member leaves.
+    group.stop("c")
+    group.start("e", "classic")
+    group.settle("d", "e")
+    group.stop("d")
+    group.settle("e")
+    assert listed_group_type(ctx, group.group) == "CLASSIC"
+    group.check_committed()
+    sent += group.produce(1, "downgraded")
+    group.settle("e")
+    group.commit("e")
+    group.stop("e")
+    read = Counter((m.partition, m.offset) for m in group.read)
+    produced = {(p, o) for p, end in group.ends.items() for o in range(end)}
+    lost, unknown = sorted(produced - set(read)), sorted(set(read) - produced)
+    assert not lost and not unknown, f"records lost: {lost}, read but not produced: {unknown}"
+    assert len(sent) == len(produced)
+    # Only the first members' uncommitted records may be read twice (a rebalance before any commit).
+    again = sorted(key for key, n in read.items() if n > 1 and key[1] >= first_commit[key[0]])
+    assert not again, f"records read again after they were committed: {again}"

@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
@@ -71,7 +72,8 @@ public final class Driver {
     static final List<String> OPS = List.of(
             "hello", "create_topic", "metadata", "produce", "consume", "watermarks", "offsets_for_times",
             "group_consume", "txn_produce", "delete_topic", "create_partitions", "describe_configs", "alter_configs",
-            "delete_records", "list_groups", "describe_group", "delete_group");
+            "delete_records", "list_groups", "describe_group", "delete_group",
+            "member_start", "members_await", "member_commit", "member_stop");
     static final Map<String, String> ASSIGNORS = Map.of(
             "range", "org.apache.kafka.clients.consumer.RangeAssignor",
             "roundrobin", "org.apache.kafka.clients.consumer.RoundRobinAssignor",
@@ -100,6 +102,9 @@ public final class Driver {
     private final Map<String, KafkaProducer<byte[], byte[]>> txnProducers = new HashMap<>();
     private Admin admin;
     private KafkaConsumer<byte[], byte[]> lookup;
+    /** Group members started by member_start, by name, polling until member_stop. */
+    private final Map<String, Member> live = new HashMap<>();
+    private final Map<String, Thread> liveThreads = new HashMap<>();
 
     Driver(String bootstrap, JSONObject clientConfig) {
         this.bootstrap = bootstrap;
@@ -281,6 +286,14 @@ public final class Driver {
             case "delete_group":
                 admin().deleteConsumerGroups(List.of(req.getString("group"))).all().get(30, TimeUnit.SECONDS);
                 return ok();
+            case "member_start":
+                return memberStart(req);
+            case "members_await":
+                return membersAwait(req);
+            case "member_commit":
+                return memberCommit(req);
+            case "member_stop":
+                return memberStop(req);
             default:
                 return new JSONObject().put("ok", false).put("unsupported", true)
                         .put("message", "op not implemented by the java driver: " + op);
@@ -406,7 +419,11 @@ public final class Driver {
         });
     }
 
-    void close() {
+    void close() throws InterruptedException {
+        live.values().forEach(m -> m.closeRequested = true);
+        for (Thread t : liveThreads.values()) {
+            t.join(15000);
+        }
         for (KafkaProducer<byte[], byte[]> p : producers.values()) {
             p.close(Duration.ofSeconds(5));
         }
@@ -663,8 +680,13 @@ public final class Driver {
         final String topic;
         final Map<String, JSONObject> read = new ConcurrentHashMap<>();
         volatile Set<Integer> assigned = Set.of();
-        volatile boolean commitRequested;
-        volatile boolean committed;
+        /** The consumer's position on each partition it owns (where it reads next). */
+        volatile Map<Integer, Long> positions = Map.of();
+        /** Commits asked for and done: each request commits what was consumed so far (commitSync). */
+        volatile int commitsWanted;
+        volatile int commitsDone;
+        /** The positions the last commit stored. */
+        volatile Map<Integer, Long> lastCommit = Map.of();
         volatile boolean closeRequested;
         volatile boolean closed;
         volatile Throwable failure;
@@ -687,9 +709,20 @@ public final class Driver {
                         now.add(tp.partition());
                     }
                     assigned = now;
-                    if (commitRequested && !committed) {
+                    Map<Integer, Long> pos = new TreeMap<>();
+                    for (TopicPartition tp : consumer.assignment()) {
+                        try {
+                            pos.put(tp.partition(), consumer.position(tp, Duration.ofMillis(100)));
+                        } catch (org.apache.kafka.common.errors.TimeoutException e) {
+                            // Not known yet (the committed offset is being fetched): next poll.
+                        }
+                    }
+                    positions = pos;
+                    int wanted = commitsWanted;
+                    if (wanted > commitsDone) {
                         consumer.commitSync();
-                        committed = true;
+                        lastCommit = pos;
+                        commitsDone = wanted;
                     }
                 }
             } catch (Throwable t) {
@@ -790,8 +823,8 @@ public final class Driver {
             }
             JSONObject reply = ok().put("members", members);
             if (req.optBoolean("commit", false)) {
-                ms.forEach(m -> m.commitRequested = true);
-                failed = await(ms, deadline, () -> ms.stream().allMatch(m -> m.committed), "commit");
+                ms.forEach(m -> m.commitsWanted = 1);
+                failed = await(ms, deadline, () -> ms.stream().allMatch(m -> m.commitsDone >= 1), "commit");
                 if (failed != null) {
                     return failed;
                 }
@@ -821,6 +854,106 @@ public final class Driver {
                 t.join(15000);
             }
         }
+    }
+
+    // ---------------------------------------------------------------- live members (member_* ops)
+
+    /** Starts one group member that subscribes and polls on its own thread until member_stop. */
+    JSONObject memberStart(JSONObject req) {
+        String name = req.getString("name");
+        if (live.containsKey(name)) {
+            throw new BadRequest("member " + name + " is already running");
+        }
+        Properties p = common();
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, req.getString("group"));
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "kafkapy-compat-java-" + name);
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        String protocol = req.optString("group_protocol", "classic");
+        p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, protocol);
+        if (protocol.equals("classic")) {
+            // The consumer protocol refuses these client settings: the broker's group configs rule there.
+            p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, String.valueOf(req.optInt("session_timeout_ms", 6000)));
+            p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
+        }
+        Member m = new Member(p, req.getString("topic"));
+        Thread t = new Thread(m, "member-" + name);
+        live.put(name, m);
+        liveThreads.put(name, t);
+        t.start();
+        return ok();
+    }
+
+    Member liveMember(String name) {
+        Member m = live.get(name);
+        if (m == null) {
+            throw new BadRequest("no running member " + name);
+        }
+        return m;
+    }
+
+    /** Waits until the named members split the partitions and each owner's position reached `positions`. */
+    JSONObject membersAwait(JSONObject req) throws InterruptedException {
+        List<Member> ms = new ArrayList<>();
+        JSONArray names = req.getJSONArray("names");
+        for (int i = 0; i < names.length(); i++) {
+            ms.add(liveMember(names.getString(i)));
+        }
+        int partitions = req.getInt("partitions");
+        JSONObject want = req.optJSONObject("positions");
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(req.optLong("timeout_ms", 30000));
+        JSONObject failed = await(ms, deadline, () -> {
+            Set<Integer> union = new TreeSet<>();
+            ms.forEach(m -> union.addAll(m.assigned));
+            if (!split(ms) || union.size() != partitions) {
+                return false;
+            }
+            for (Member m : ms) {
+                Map<Integer, Long> pos = m.positions;
+                for (int part : m.assigned) {
+                    long target = want == null ? 0 : want.optLong(String.valueOf(part), 0);
+                    if (pos.getOrDefault(part, -1L) < target) {
+                        return false;
+                    }
+                }
+            }
+            return true;
+        }, "split and reach the positions");
+        if (failed != null) {
+            return failed;
+        }
+        JSONArray members = new JSONArray();
+        for (Member m : ms) {
+            members.put(new JSONObject().put("assigned", new JSONArray(m.assigned)).put("positions", new JSONObject(m.positions)));
+        }
+        return ok().put("members", members);
+    }
+
+    /** Commits what the member consumed (commitSync on its thread); the reply has the committed positions. */
+    JSONObject memberCommit(JSONObject req) throws InterruptedException {
+        Member m = liveMember(req.getString("name"));
+        int round = m.commitsWanted + 1;
+        m.commitsWanted = round;
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(req.optLong("timeout_ms", 30000));
+        JSONObject failed = await(List.of(m), deadline, () -> m.commitsDone >= round, "commit");
+        return failed != null ? failed : ok().put("offsets", new JSONObject(m.lastCommit));
+    }
+
+    /** Closes the member (it leaves the group); the reply has every record it read and its last assignment. */
+    JSONObject memberStop(JSONObject req) throws InterruptedException {
+        String name = req.getString("name");
+        Member m = liveMember(name);
+        m.closeRequested = true;
+        liveThreads.get(name).join(15000);
+        live.remove(name);
+        liveThreads.remove(name);
+        if (!m.closed) {
+            return new JSONObject().put("ok", false).put("error", "Timeout").put("message", "member " + name + " did not close");
+        }
+        if (m.failure != null) {
+            return error(m.failure);
+        }
+        return ok().put("assigned", new JSONArray(m.assigned)).put("messages", new JSONArray(m.read.values()));
     }
 
     // ---------------------------------------------------------------- transactions
