@@ -194,38 +194,36 @@ def supports_protocols(classic_members: list[ClassicMemberMetadata], protocol_ty
     return any(all(name in {n for n, _ in m.supported_protocols} for m in classic_members) for name in names)
 
 
-# Kafka's checks, with its messages.
+# Kafka's checks, with its messages (Kafka 4.3.1's, read on the reference: ConsumerGroupHeartbeat answers
+# GROUP_ID_NOT_FOUND with "Cannot upgrade classic group <id> to consumer group because <reason>.").
+
+UPGRADE_DISABLED = "online upgrade is disabled"
+NOT_CONSUMER_PROTOCOL = "the group does not use the consumer embedded protocol"
+TOO_MANY_MEMBERS = "the group size exceeds the consumer group maximum size"
+MALFORMED_PROTOCOL = "the embedded consumer protocol is malformed"
+CUSTOM_ASSIGNOR = (
+    "an unsupported custom assignor is in use. Please refer to the documentation or switch to a default "
+    "assignor before re-attempting the upgrade"
+)
 
 
 def upgrade_refusal(group: ClassicGroup, policy: MigrationPolicy, consumer_group_max_size: int) -> str | None:
-    """Why a non-empty classic group cannot become a consumer group (Kafka's validateOnlineUpgrade,
-    whose log lines these are), or None when it can."""
+    """Why a non-empty classic group cannot become a consumer group, in Kafka's order (policy, protocol
+    type, size), or None when it can; the members' protocol is read by the conversion itself."""
     if not policy.upgrade_enabled:
-        return "the online upgrade is disabled"
+        return UPGRADE_DISABLED
     if group.protocol_type != CONSUMER_PROTOCOL_TYPE:
-        return "the group does not use the consumer embedded protocol"
+        return NOT_CONSUMER_PROTOCOL
     if len(group.members) > consumer_group_max_size:
-        return "the group size exceeds the consumer group maximum size"
+        return TOO_MANY_MEMBERS
     return None
 
 
-def not_a_consumer_group(group_id: str) -> KafkaError:
-    """What ConsumerGroupHeartbeat answers for a group of another kind that it may not convert."""
-    return KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group")
-
-
-def malformed_upgrade(group_id: str) -> KafkaError:
-    """A classic member's subscription or assignment cannot be read: the group stays classic."""
+def upgrade_error(group_id: str, reason: str) -> KafkaError:
+    """ConsumerGroupHeartbeat's answer when a classic group stays classic; the group is left as it was."""
     return KafkaError(
-        ErrorCode.GROUP_ID_NOT_FOUND,
-        f"Cannot upgrade the classic group {group_id} to consumer group because the embedded consumer "
-        "protocol is malformed.",
+        ErrorCode.GROUP_ID_NOT_FOUND, f"Cannot upgrade classic group {group_id} to consumer group because {reason}."
     )
-
-
-def user_data_lost() -> KafkaError:
-    """A classic member's assignment carries a custom assignor's user data, which a consumer group drops."""
-    return KafkaError(ErrorCode.UNSUPPORTED_VERSION, "userData from a custom assignor would be lost")
 
 
 def downgrade_allowed(

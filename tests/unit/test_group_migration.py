@@ -19,8 +19,10 @@ from kafkapy.coordinator.group_migration import (
     encode_assignment,
     migration_policy,
     supports_protocols,
+    upgrade_error,
     upgrade_refusal,
 )
+from kafkapy.protocol.errors import ErrorCode
 
 
 def _string(s: str) -> bytes:
@@ -122,12 +124,16 @@ def test_upgrade_refusals_follow_kafka_order() -> None:
     group = _classic_group("consumer", 3)
     assert upgrade_refusal(group, MigrationPolicy.BIDIRECTIONAL, 3) is None
     assert upgrade_refusal(group, MigrationPolicy.UPGRADE, 3) is None
-    assert upgrade_refusal(group, MigrationPolicy.DOWNGRADE, 3) == "the online upgrade is disabled"
-    assert upgrade_refusal(group, MigrationPolicy.DISABLED, 3) == "the online upgrade is disabled"
+    assert upgrade_refusal(group, MigrationPolicy.DOWNGRADE, 3) == "online upgrade is disabled"
+    assert upgrade_refusal(group, MigrationPolicy.DISABLED, 3) == "online upgrade is disabled"
     too_big = upgrade_refusal(group, MigrationPolicy.BIDIRECTIONAL, 2)
     assert too_big == "the group size exceeds the consumer group maximum size"
     connect = upgrade_refusal(_classic_group("connect", 1), MigrationPolicy.BIDIRECTIONAL, 5)
     assert connect == "the group does not use the consumer embedded protocol"
+    # Kafka 4.3.1's answer, as the reference sends it (policy disabled, a non-empty classic group).
+    error = upgrade_error("g", upgrade_refusal(group, MigrationPolicy.DISABLED, 3) or "")
+    assert error.code == ErrorCode.GROUP_ID_NOT_FOUND
+    assert error.message == "Cannot upgrade classic group g to consumer group because online upgrade is disabled."
 
 
 def test_downgrade_only_when_the_last_consumer_protocol_member_leaves() -> None:
