@@ -297,6 +297,70 @@ async def run_group(request: dict[str, Any], members: list[Any]) -> dict[str, An
         await asyncio.gather(*pumps, return_exceptions=True)
 
 
+class LiveMembers:
+    """The member_* ops (README.md): group members that stay in their group across steps.
+
+    Each is a `_Slot` (see `run_group`) whose member also has `positions() -> {partition: offset}`
+    (where it reads next on each partition it owns). The slots poll on the driver's event loop, which
+    runs while an op runs: the runner awaits every op, so members poll whenever a step waits on them.
+    """
+
+    def __init__(self) -> None:
+        self.slots: dict[str, _Slot] = {}
+        self.pumps: dict[str, asyncio.Future[None]] = {}
+
+    def start(self, name: str, member: Any) -> dict[str, Any]:
+        if name in self.slots:
+            raise ClientError("BadRequest", f"member {name} is already running")
+        slot = self.slots[name] = _Slot(member)
+        self.pumps[name] = asyncio.ensure_future(slot.pump())
+        return {}
+
+    def slot(self, name: str) -> _Slot:
+        if name not in self.slots:
+            raise ClientError("BadRequest", f"no running member {name}")
+        return self.slots[name]
+
+    async def positions(self, slot: _Slot) -> dict[int, int]:
+        async with slot.lock:
+            return dict(await slot.do(slot.member.positions))
+
+    async def wait(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Until the named members split every partition and each owner's position reached `positions`."""
+        slots = [self.slot(name) for name in request["names"]]
+        everything = set(range(int(request["partitions"])))
+        want = {int(p): int(o) for p, o in (request.get("positions") or {}).items()}
+        deadline = time.monotonic() + int(request.get("timeout_ms", 30000)) / 1000
+        while True:
+            for name in request["names"]:
+                pump = self.pumps[name]
+                if pump.done() and pump.exception() is not None:
+                    raise pump.exception()  # type: ignore[misc]
+            owned = [set(s.assigned) for s in slots]
+            if _split(slots) and set().union(*owned) == everything:
+                reached = [await self.positions(s) for s in slots]
+                pairs = list(zip(owned, reached, strict=True))
+                if all(pos.get(p, -1) >= want.get(p, 0) for mine, pos in pairs for p in mine):
+                    return {"members": [{"assigned": sorted(o), "positions": r} for o, r in pairs]}
+            if time.monotonic() > deadline:
+                state = [sorted(o) for o in owned]
+                raise ClientError("Timeout", f"split and reach the positions: members' assignments: {state}")
+            await asyncio.sleep(0.05)
+
+    async def commit(self, name: str) -> dict[str, Any]:
+        slot = self.slot(name)
+        async with slot.lock:
+            await slot.do(slot.member.commit)
+            return {"offsets": dict(await slot.do(slot.member.positions))}
+
+    async def stop(self, name: str) -> dict[str, Any]:
+        slot = self.slot(name)
+        await slot.close()
+        await asyncio.gather(self.pumps.pop(name), return_exceptions=True)
+        del self.slots[name]
+        return {"assigned": sorted(slot.assigned), "messages": [m.to_wire() for m in slot.read.values()]}
+
+
 def instance_ids(request: dict[str, Any]) -> list[str | None]:
     """group_consume's static instance id per member (None: a dynamic member)."""
     n = int(request.get("members", 1))

@@ -33,6 +33,7 @@ from pydriver import (  # noqa: E402
     ClientConfig,
     ClientError,
     Driver,
+    LiveMembers,
     Message,
     codec,
     instance_ids,
@@ -120,6 +121,17 @@ class Member:
         except KafkaException as exc:
             raise unwrap(exc) from exc
 
+    def positions(self) -> dict[int, int]:
+        """Where it reads next on each partition it owns: its position, else (nothing read yet) the
+        committed offset it starts from; partitions with neither are left out."""
+        owned = self.consumer.assignment()
+        found = {tp.partition: tp.offset for tp in self.consumer.position(owned) if tp.offset >= 0}
+        missing = [tp for tp in owned if tp.partition not in found]
+        if missing:
+            committed = self.consumer.committed(missing, timeout=10)
+            found.update((tp.partition, tp.offset) for tp in committed if tp.offset >= 0)
+        return found
+
     def close(self) -> None:
         self.consumer.close()
 
@@ -138,6 +150,7 @@ class ConfluentDriver(Driver):
         }
         # The longest throttle time (ms) a broker reported to a producer during the current produce.
         self.throttle_ms = 0
+        self.live = LiveMembers()
         self.producers: dict[tuple[Any, ...], Producer] = {}
         self.txn_producers: dict[str, Producer] = {}
         self._admin: AdminClient | None = None
@@ -261,6 +274,31 @@ class ConfluentDriver(Driver):
         for instance in instance_ids(request):
             members.append(Member({**conf, **({"group.instance.id": instance} if instance else {})}, request["topic"]))
         return await run_group(request, members)
+
+    async def op_member_start(self, request: dict[str, Any]) -> dict[str, Any]:
+        protocol = request.get("group_protocol", "classic")
+        conf = {
+            **self.conf,
+            "group.id": request["group"],
+            "client.id": f"compat-{request['name']}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "group.protocol": protocol,
+        }
+        if protocol == "classic":
+            # The consumer protocol refuses these: the broker's group configs rule there.
+            conf["session.timeout.ms"] = int(request.get("session_timeout_ms", 6000))
+            conf["heartbeat.interval.ms"] = 500
+        return self.live.start(request["name"], Member(conf, request["topic"]))
+
+    async def op_members_await(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self.live.wait(request)
+
+    async def op_member_commit(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self.live.commit(request["name"])
+
+    async def op_member_stop(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self.live.stop(request["name"])
 
     def partitions(self, topic: str) -> list[int]:
         md = self.admin().list_topics(topic, timeout=REQUEST_TIMEOUT_S).topics[topic]
