@@ -15,6 +15,7 @@ from kafkapy.coordinator.consumer_group_coordinator import ConsumerGroupCoordina
 from kafkapy.coordinator.group_configs import GroupConfigs
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
 from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
+from kafkapy.coordinator.group_migration import GroupMigration
 from kafkapy.coordinator.group_types import GroupRegistry
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_use
@@ -91,6 +92,9 @@ class Broker:
             clock=self.clock,
         )
         self.group_registry.register(self.consumer_groups)
+        # Classic groups and consumer groups convert into each other (Kafka's online migration).
+        migration = GroupMigration(self.groups, self.consumer_groups, self.group_configs)
+        self.groups.migration = self.consumer_groups.migration = migration
         self.groups.owned_elsewhere = self.group_registry.owned_elsewhere
         self.groups.offsets_owner = self.group_registry.offsets_owner
         self.transactions = TransactionCoordinator(

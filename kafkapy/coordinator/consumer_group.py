@@ -16,8 +16,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from kafkapy.coordinator.assignors import Assignment
+
+if TYPE_CHECKING:
+    from kafkapy.coordinator.group_migration import ClassicMemberMetadata
 
 # Kafka's ConsumerGroupHeartbeatRequest epochs.
 JOIN_GROUP_MEMBER_EPOCH = 0
@@ -85,6 +89,9 @@ class ConsumerGroupMember:
     # trio times: the session's end, and the end of the time the member has to revoke partitions.
     session_deadline: float = float("inf")
     revocation_deadline: float | None = None
+    # A member speaking the classic protocol (JoinGroup/SyncGroup/Heartbeat) in this consumer group:
+    # its session timeout and JoinGroup protocols (group_migration.py); None for the consumer protocol.
+    classic: ClassicMemberMetadata | None = None
 
     def owned(self) -> Assignment:
         """Every partition the member may still be consuming (assigned or not yet revoked)."""
@@ -124,6 +131,20 @@ class ConsumerGroup:
             if member.instance_id == instance_id:
                 return member
         return None
+
+    def replace_static_member(
+        self, existing: ConsumerGroupMember, member_id: str, member_epoch: int, previous_member_epoch: int
+    ) -> ConsumerGroupMember:
+        """A static member's new incarnation, ``member_id``, takes over its place, assignment and target."""
+        replacement = ConsumerGroupMember(**{**existing.__dict__})
+        replacement.member_id = member_id
+        replacement.member_epoch = member_epoch
+        replacement.previous_member_epoch = previous_member_epoch
+        self.update_member(existing, None)
+        self.update_member(None, replacement)
+        if existing.member_id in self.target:
+            self.target[member_id] = self.target.pop(existing.member_id)
+        return replacement
 
     def current_partition_epoch(self, topic_id: uuid.UUID, partition: int) -> int:
         """The epoch of the member holding the partition, -1 if it is free (Kafka's currentPartitionEpoch)."""

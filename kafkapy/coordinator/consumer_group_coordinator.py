@@ -36,6 +36,7 @@ from kafkapy.coordinator.consumer_group import (
     next_assignment,
 )
 from kafkapy.coordinator.group_configs import GroupConfigs
+from kafkapy.coordinator.group_migration import GroupMigration
 from kafkapy.coordinator.group_types import GroupListing, GroupType
 from kafkapy.coordinator.internal_topics import is_internal
 from kafkapy.protocol.errors import ErrorCode, KafkaError
@@ -100,6 +101,8 @@ class ConsumerGroupCoordinator:
         self.offsets = offsets
         self.clock = clock
         self.groups: dict[str, ConsumerGroup] = {}
+        # Conversions from and to classic groups (group_migration.py), set by the broker.
+        self.migration: GroupMigration | None = None
         self._regexes: dict[str, re2._Regexp] = {}
         self._wakeup = trio.Event()
 
@@ -172,25 +175,10 @@ class ConsumerGroupCoordinator:
             raise
         updated = ConsumerGroupMember(**{**member.__dict__})
         self._apply_request(updated, request)
-        bump = member.member_id not in group.members or _subscription_changed(member, updated)
-        group.update_member(group.members.get(member.member_id), updated)
-        metadata_hash = self._metadata_hash(group)
-        if bump or metadata_hash != group.metadata_hash:
-            group.group_epoch += 1
-            group.metadata_hash = metadata_hash
-        if group.group_epoch > group.assignment_epoch:
-            self._update_target_assignment(group)
-        reconciled = next_assignment(
-            updated,
-            group.assignment_epoch,
-            group.target.get(updated.member_id, {}),
-            group.current_partition_epoch,
-            request.owned,
-        )
-        self._track_revocation(reconciled, updated)
-        group.update_member(updated, reconciled)
+        # A member speaking the consumer protocol now (it may have used the classic one before).
+        updated.classic = None
+        reconciled = self.update_and_reconcile(group, member, updated, request.owned)
         reconciled.session_deadline = trio.current_time() + self._session_timeout_ms(group.group_id) / 1000
-        self._poke()
         full = request.member_epoch == JOIN_GROUP_MEMBER_EPOCH or (
             request.rebalance_timeout_ms != -1
             and (request.subscribed_topic_names is not None or request.subscribed_topic_regex is not None)
@@ -205,6 +193,37 @@ class ConsumerGroupCoordinator:
             self._heartbeat_interval_ms(group.group_id),
             reconciled.assigned if send else None,
         )
+
+    def update_and_reconcile(
+        self,
+        group: ConsumerGroup,
+        member: ConsumerGroupMember,
+        updated: ConsumerGroupMember,
+        owned: Assignment | None,
+    ) -> ConsumerGroupMember:
+        """Steps 1-3 of Kafka's consumerGroupHeartbeat (and of classicGroupJoinToConsumerGroup): the
+        member as updated by its request, a group epoch bump when its subscription or the subscribed
+        topics changed, a new target assignment for a new epoch, and one reconciliation step given the
+        partitions the member says it ``owned``; the reconciled member, now in the group."""
+        bump = member.member_id not in group.members or _subscription_changed(member, updated)
+        group.update_member(group.members.get(member.member_id), updated)
+        metadata_hash = self._metadata_hash(group)
+        if bump or metadata_hash != group.metadata_hash:
+            group.group_epoch += 1
+            group.metadata_hash = metadata_hash
+        if group.group_epoch > group.assignment_epoch:
+            self._update_target_assignment(group)
+        reconciled = next_assignment(
+            updated,
+            group.assignment_epoch,
+            group.target.get(updated.member_id, {}),
+            group.current_partition_epoch,
+            owned,
+        )
+        self._track_revocation(reconciled, updated)
+        group.update_member(updated, reconciled)
+        self._poke()
+        return reconciled
 
     def _validate(self, request: HeartbeatRequest) -> None:
         """Kafka's throwIfConsumerGroupHeartbeatRequestIsInvalid."""
@@ -266,6 +285,9 @@ class ConsumerGroupCoordinator:
         if group is not None:
             return group
         classic_members = self.offsets.classic_group_members(group_id)
+        if classic_members is not None and create and self.migration is not None:
+            # A joining member takes over a classic group with this id (Kafka's online upgrade).
+            return self.migration.upgrade(group_id)
         if classic_members:
             raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
         if not create:
@@ -309,14 +331,8 @@ class ConsumerGroupCoordinator:
                     ErrorCode.UNRELEASED_INSTANCE_ID,
                     f"Static member {existing.member_id} with instance id {instance_id} is not released yet.",
                 )
-            replacement = ConsumerGroupMember(**{**existing.__dict__})
-            replacement.member_id = member_id
-            replacement.member_epoch = existing.previous_member_epoch
-            group.update_member(existing, None)
-            group.update_member(None, replacement)
-            if existing.member_id in group.target:
-                group.target[member_id] = group.target.pop(existing.member_id)
-            return replacement
+            previous = existing.previous_member_epoch
+            return group.replace_static_member(existing, member_id, previous, previous)
         member = group.members.get(member_id)
         if member is None:
             raise KafkaError(
@@ -420,7 +436,6 @@ class ConsumerGroupCoordinator:
                 ErrorCode.UNKNOWN_MEMBER_ID,
                 f"Member {request.member_id} is not a member of group {group.group_id}.",
             )
-        interval = self._heartbeat_interval_ms(group.group_id)
         if request.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH:
             left = ConsumerGroupMember(**{**member.__dict__})
             left.previous_member_epoch = member.member_epoch
@@ -430,10 +445,14 @@ class ConsumerGroupCoordinator:
         else:
             log.info("member leaves the consumer group", extra={"group": group.group_id, "member": member.member_id})
             self._remove_member(group, member)
-        return HeartbeatResult(request.member_id, request.member_epoch, interval)
+        # Kafka's consumerGroupLeave answers without a heartbeat interval (0).
+        return HeartbeatResult(request.member_id, request.member_epoch, 0)
 
     def _remove_member(self, group: ConsumerGroup, member: ConsumerGroupMember) -> None:
-        """Fence or remove a member: its partitions are free at once, and the group epoch moves on."""
+        """Fence or remove a member: its partitions are free at once, and the group epoch moves on; or,
+        when it is the last one speaking the consumer protocol, the group becomes classic again."""
+        if self.migration is not None and self.migration.maybe_downgrade(group, member):
+            return
         group.update_member(member, None)
         group.target.pop(member.member_id, None)
         group.group_epoch += 1
@@ -470,8 +489,8 @@ class ConsumerGroupCoordinator:
                 "subscribed_topic_regex": m.subscribed_topic_regex,
                 "assignment": assignment(m.assigned),
                 "target_assignment": assignment(group.target.get(m.member_id, {})),
-                # Kafka's MemberType: 1 for a member of the consumer protocol.
-                "member_type": 1,
+                # Kafka's MemberType: 0 for a member speaking the classic protocol, 1 the consumer protocol.
+                "member_type": 0 if m.classic is not None else 1,
             }
             for m in group.members.values()
         ]

@@ -21,12 +21,14 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import trio
 
 from kafkapy.broker_config import BrokerConfig
 from kafkapy.clock import Clock
 from kafkapy.coordinator.group import (
+    CONSUMER_PROTOCOL_TYPE,
     ClassicGroup,
     GroupState,
     JoinResult,
@@ -40,6 +42,10 @@ from kafkapy.coordinator.group_records import OffsetsTopic
 from kafkapy.coordinator.group_types import GroupListing, GroupOffsetsValidation, GroupType
 from kafkapy.protocol.common import TopicPartition
 from kafkapy.protocol.errors import ErrorCode
+
+if TYPE_CHECKING:
+    from kafkapy.coordinator.consumer_group import ConsumerGroupMember
+    from kafkapy.coordinator.group_migration import GroupMigration, TopicPartitions
 
 log = logging.getLogger("kafkapy.coordinator")
 
@@ -84,6 +90,9 @@ class GroupCoordinator:
         # the offset requests. Both set by the broker from its GroupRegistry.
         self.owned_elsewhere: Callable[[str], bool] = lambda group_id: False
         self.offsets_owner: Callable[[str], GroupOffsetsValidation | None] = lambda group_id: None
+        # A KIP-848 consumer group answers the classic protocol for its classic members, and groups
+        # convert between the two kinds (group_migration.py); set by the broker.
+        self.migration: GroupMigration | None = None
 
     @property
     def groups(self) -> dict[str, ClassicGroup]:
@@ -307,6 +316,10 @@ class GroupCoordinator:
         config = self.config
         if not config.group_min_session_timeout_ms <= request.session_timeout_ms <= config.group_max_session_timeout_ms:
             return JoinResult(ErrorCode.INVALID_SESSION_TIMEOUT, member_id)
+        if self.owned_elsewhere(request.group_id):
+            answered = self._join_elsewhere(request)
+            if answered is not None:
+                return answered
         group = self.groups.get(request.group_id)
         if group is None:
             if member_id:
@@ -324,6 +337,20 @@ class GroupCoordinator:
         if not member_id:
             return self._join_unknown_member(group, request)
         return self._join_current_member(group, request)
+
+    def _join_elsewhere(self, request: JoinRequest) -> JoinResult | None:
+        """A JoinGroup for a group of another kind: a consumer group answers it (None: it was empty and
+        is gone, so the member starts a classic group); other kinds refuse it, as Kafka does."""
+        if self.migration is not None and self.migration.consumer.owns(request.group_id):
+            return self.migration.classic_join(request)
+        return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, request.member_id)
+
+    def _consumer_group_answers(self, group_id: str) -> GroupMigration | None:
+        """The migration when a consumer group holds this id (its classic members' SyncGroup,
+        Heartbeat and LeaveGroup go there)."""
+        if self.migration is not None and self.migration.consumer.owns(group_id):
+            return self.migration
+        return None
 
     def _join_unknown_member(self, group: ClassicGroup, request: JoinRequest) -> JoinResult | Waiter[JoinResult]:
         instance_id = request.group_instance_id
@@ -482,6 +509,11 @@ class GroupCoordinator:
     ) -> SyncResult:
         if not group_id:
             return SyncResult(ErrorCode.INVALID_GROUP_ID)
+        if self.owned_elsewhere(group_id):
+            migration = self._consumer_group_answers(group_id)
+            if migration is None:
+                return SyncResult(ErrorCode.UNKNOWN_MEMBER_ID)
+            return migration.classic_sync(group_id, generation_id, member_id, instance_id, protocol_type, protocol_name)
         group = self.groups.get(group_id)
         error = self._member_error(group, member_id, instance_id, generation_id)
         if error != ErrorCode.NONE:
@@ -524,6 +556,11 @@ class GroupCoordinator:
     def heartbeat(self, group_id: str, generation_id: int, member_id: str, instance_id: str | None) -> ErrorCode:
         if not group_id:
             return ErrorCode.INVALID_GROUP_ID
+        if self.owned_elsewhere(group_id):
+            migration = self._consumer_group_answers(group_id)
+            if migration is None:
+                return ErrorCode.UNKNOWN_MEMBER_ID
+            return migration.classic_heartbeat(group_id, generation_id, member_id, instance_id)
         group = self.groups.get(group_id)
         error = self._member_error(group, member_id, instance_id, generation_id)
         if error != ErrorCode.NONE:
@@ -540,7 +577,10 @@ class GroupCoordinator:
         """Remove (member id, group instance id) pairs; an empty member id removes by instance id."""
         if not group_id:
             return ErrorCode.INVALID_GROUP_ID, []
-        group = self.groups.get(group_id)
+        migration = self._consumer_group_answers(group_id) if self.owned_elsewhere(group_id) else None
+        if migration is not None:
+            return ErrorCode.NONE, migration.classic_leave(group_id, members)
+        group = None if self.owned_elsewhere(group_id) else self.groups.get(group_id)
         if group is None:
             return ErrorCode.NONE, [ErrorCode.UNKNOWN_MEMBER_ID for _ in members]
         if group.is_in(GroupState.DEAD):
@@ -730,6 +770,65 @@ class GroupCoordinator:
         """How many members a live classic group with this id has (None: there is none)."""
         group = self.groups.get(group_id)
         return None if group is None or group.is_in(GroupState.DEAD) else len(group.members)
+
+    def retire(self, group: ClassicGroup, error: ErrorCode) -> None:
+        """The group became a consumer group (group_migration.py): parked JoinGroup and SyncGroup answer
+        ``error``, members and generation go, the offsets stay in the group (kept by group id); a
+        GroupMetadata tombstone tells a restart that the classic group is gone."""
+        for member in group.members.values():
+            member.resolve_join(JoinResult(error, member.member_id))
+            member.resolve_sync(SyncResult(error))
+            member.heartbeat_deadline = None
+        had_metadata = group.generation_id > 0
+        group.members.clear()
+        group.static_members.clear()
+        group.pending_members.clear()
+        group.pending_sync.clear()
+        group.join_deadline = group.sync_deadline = group.initial_delay_remaining_ms = None
+        group.generation_id = 0
+        group.protocol_type = group.protocol_name = group.leader_id = None
+        group.subscribed_topics = None
+        # Empty whatever the phase it was in (not a rebalance transition).
+        group.state, group.state_timestamp_ms = GroupState.EMPTY, self.clock.wall_ms()
+        if had_metadata:
+            self.group_manager.store_group_tombstone(group.group_id)
+
+    def adopt(
+        self, group_id: str, generation_id: int, members: list[tuple[ConsumerGroupMember, TopicPartitions]]
+    ) -> None:
+        """A consumer group's classic members become this classic group (Kafka's convertToClassicGroup):
+        stable at the group epoch with their target assignments, then rebalancing at once so that they
+        rejoin; the offsets kept under the id stay."""
+        now_ms = self.clock.wall_ms()
+        group = self.groups.get(group_id)
+        if group is None or group.is_in(GroupState.DEAD):
+            group = self.groups[group_id] = ClassicGroup(group_id, now_ms)
+        for consumer_member, _ in members:
+            classic = consumer_member.classic
+            assert classic is not None
+            group.add(
+                Member(
+                    consumer_member.member_id,
+                    consumer_member.instance_id,
+                    consumer_member.client_id,
+                    consumer_member.client_host,
+                    consumer_member.rebalance_timeout_ms,
+                    classic.session_timeout_ms,
+                    CONSUMER_PROTOCOL_TYPE,
+                    list(classic.supported_protocols),
+                )
+            )
+        group.generation_id = generation_id
+        group.protocol_name = group.select_protocol()
+        group.subscribed_topics = group.compute_subscribed_topics()
+        for consumer_member, partitions in members:
+            assert consumer_member.classic is not None
+            group.members[consumer_member.member_id].assignment = consumer_member.classic.assignment_bytes(partitions)
+        group.state, group.state_timestamp_ms = GroupState.STABLE, now_ms
+        self.group_manager.store_group(group, {m.member_id: m.assignment for m in group.members.values()})
+        for member in group.members.values():
+            self._schedule_heartbeat(member)
+        self._prepare_rebalance(group, "downgraded from a consumer group")
 
     def delete_offsets_of(self, group_id: str) -> None:
         """Drop every committed offset of a group id (its group of another kind was deleted)."""

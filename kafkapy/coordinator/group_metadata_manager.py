@@ -188,6 +188,10 @@ class GroupMetadataManager:
             group.group_id, [group_metadata_record(group, group.group_id, assignment)], _GROUP_APPEND_ERRORS
         )
 
+    def store_group_tombstone(self, group_id: str) -> ErrorCode:
+        """Append the group's GroupMetadata tombstone: it is no classic group any more (its offsets stay)."""
+        return self._append(group_id, [group_metadata_record(None, group_id, {})], _GROUP_APPEND_ERRORS)
+
     def _append(self, group_id: str, records: list[Record], errors: dict[ErrorCode, ErrorCode]) -> ErrorCode:
         try:
             self.store.append(group_id, records, self.clock.wall_ms())

@@ -18,19 +18,31 @@ consumer_protocol.kspec``) and the checks Kafka makes, with its messages.
 
 from __future__ import annotations
 
+import base64
+import logging
 import struct
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import construct as c
+import trio
 
-from kafkapy.coordinator.group import CONSUMER_PROTOCOL_TYPE, ClassicGroup
+from kafkapy.coordinator.assignors import Assignment
+from kafkapy.coordinator.consumer_group import ConsumerGroup, ConsumerGroupMember, MemberState
+from kafkapy.coordinator.group import CONSUMER_PROTOCOL_TYPE, ClassicGroup, JoinResult, SyncResult
 from kafkapy.coordinator.group_configs import GroupConfigs
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.protocol.schema import message_construct
 from kafkapy.protocol.specs import internal_specs
+
+if TYPE_CHECKING:
+    from kafkapy.coordinator.consumer_group_coordinator import ConsumerGroupCoordinator
+    from kafkapy.coordinator.group_coordinator import GroupCoordinator, JoinRequest
+
+log = logging.getLogger("kafkapy.coordinator")
 
 _VERSION = struct.Struct(">h")
 # The newest ConsumerProtocolSubscription/Assignment layout; Kafka reads newer versions with it.
@@ -234,3 +246,282 @@ def downgrade_allowed(
     if not (leaving_is_consumer and classic_members == members - 1):
         return False
     return members > 1 and policy.downgrade_enabled and members - 1 <= classic_max_size
+
+
+def new_member_id() -> str:
+    """A member id as Kafka's consumer group coordinator makes them (Uuid.randomUuid().toString())."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+class GroupMigration:
+    """The conversions, and the classic protocol spoken to a consumer group by its classic members.
+
+    The classic coordinator hands a JoinGroup/SyncGroup/Heartbeat/LeaveGroup for a group id the
+    consumer group coordinator owns here (``classic_*``), and the consumer group coordinator asks here
+    to upgrade a classic group (``upgrade``) and whether a leaving member downgrades its group
+    (``maybe_downgrade``). Offsets stay with the classic GroupMetadataManager by group id throughout.
+    """
+
+    def __init__(self, classic: GroupCoordinator, consumer: ConsumerGroupCoordinator, configs: GroupConfigs) -> None:
+        self.classic = classic
+        self.consumer = consumer
+        self.configs = configs
+
+    def _policy(self) -> MigrationPolicy:
+        return migration_policy(self.configs)
+
+    # Topic names (the embedded protocol) and topic ids (consumer groups).
+
+    def _ids(self, partitions: TopicPartitions) -> Assignment:
+        """The partitions of existing topics by topic id (Kafka drops the unknown ones)."""
+        topics = self.consumer.logs.topics
+        return {topics[name].topic_id: parts for name, parts in partitions.items() if name in topics and parts}
+
+    def _names(self, assignment: Assignment) -> TopicPartitions:
+        by_id = {state.topic_id: name for name, state in self.consumer.logs.topics.items()}
+        return {by_id[topic_id]: parts for topic_id, parts in assignment.items() if topic_id in by_id}
+
+    # Classic -> consumer.
+
+    def upgrade(self, group_id: str) -> ConsumerGroup:
+        """A ConsumerGroupHeartbeat joins a classic group: an empty one is replaced by a new consumer
+        group whatever the policy (Kafka's maybeDeleteEmptyClassicGroup); a non-empty one converts
+        (validateOnlineUpgrade + convertToConsumerGroup), else KafkaError GROUP_ID_NOT_FOUND with Kafka's
+        reason. Either way its offsets stay, kept by group id."""
+        classic_group = self.classic.groups[group_id]
+        if not classic_group.members:
+            self.classic.retire(classic_group, ErrorCode.REBALANCE_IN_PROGRESS)
+            group = self.consumer.groups[group_id] = ConsumerGroup(group_id)
+            return group
+        max_size = int(self.configs.broker_value("group.consumer.max.size"))
+        reason = upgrade_refusal(classic_group, self._policy(), max_size)
+        if reason is None:
+            try:
+                group = self._consumer_group_from(classic_group)
+            except MalformedProtocol:
+                reason = MALFORMED_PROTOCOL
+            except CustomAssignor:
+                reason = CUSTOM_ASSIGNOR
+        if reason is not None:
+            log.info("classic group not upgraded", extra={"group": group_id, "reason": reason})
+            raise upgrade_error(group_id, reason)
+        self.classic.retire(classic_group, ErrorCode.REBALANCE_IN_PROGRESS)
+        self.consumer.groups[group_id] = group
+        log.info("classic group upgraded to a consumer group", extra={"group": group_id, "epoch": group.group_epoch})
+        return group
+
+    def _consumer_group_from(self, classic_group: ClassicGroup) -> ConsumerGroup:
+        """Kafka's ConsumerGroup.fromClassicGroup: every member keeps its last assignment as its target,
+        at the classic generation, stable; they rejoin when the group epoch moves on."""
+        epoch = classic_group.generation_id
+        group = ConsumerGroup(classic_group.group_id, group_epoch=epoch, assignment_epoch=epoch)
+        now = trio.current_time()
+        for old in classic_group.members.values():
+            partitions, user_data = decode_assignment(old.assignment)
+            if user_data:
+                raise CustomAssignor
+            protocol = classic_group.protocol_name or old.protocols[0][0]
+            subscription = decode_subscription(old.metadata(protocol))
+            assigned = self._ids(partitions)
+            member = ConsumerGroupMember(
+                old.member_id,
+                member_epoch=epoch,
+                previous_member_epoch=epoch,
+                state=MemberState.STABLE,
+                instance_id=old.group_instance_id,
+                rack_id=subscription.rack_id,
+                client_id=old.client_id,
+                client_host=old.client_host,
+                rebalance_timeout_ms=old.rebalance_timeout_ms,
+                subscribed_topic_names=sorted(set(subscription.topics)),
+                assigned=assigned,
+                classic=ClassicMemberMetadata(old.session_timeout_ms, tuple(old.protocols)),
+            )
+            member.session_deadline = now + old.session_timeout_ms / 1000
+            group.target[member.member_id] = assigned
+            group.update_member(None, member)
+        group.metadata_hash = self.consumer._metadata_hash(group)
+        return group
+
+    # Consumer -> classic.
+
+    def maybe_downgrade(self, group: ConsumerGroup, leaving: ConsumerGroupMember) -> bool:
+        """Kafka's validateOnlineDowngradeWithFencedMember + convertToClassicGroup, when ``leaving``
+        (leaving or fenced) is the last member speaking the consumer protocol: the others become a
+        classic group at the group epoch, with their target assignment, which rebalances at once."""
+        classic_members = [m for m in group.members.values() if m.classic is not None]
+        allowed = downgrade_allowed(
+            len(classic_members),
+            len(group.members),
+            leaving.classic is None,
+            self._policy(),
+            self.classic.config.group_max_size,
+        )
+        if not allowed:
+            return False
+        members = [(m, self._names(group.target.get(m.member_id, {}))) for m in classic_members]
+        del self.consumer.groups[group.group_id]
+        self.classic.adopt(group.group_id, group.group_epoch, members)
+        log.info("consumer group downgraded to a classic group", extra={"group": group.group_id})
+        return True
+
+    # The classic protocol in a consumer group.
+
+    def _classic_member(
+        self, group: ConsumerGroup, member_id: str, instance_id: str | None
+    ) -> ConsumerGroupMember | ErrorCode:
+        """Kafka's validateConsumerGroupMember + throwIfMemberDoesNotUseClassicProtocol."""
+        if instance_id is None:
+            member = group.members.get(member_id)
+            if member is None:
+                return ErrorCode.UNKNOWN_MEMBER_ID
+        else:
+            member = group.static_member(instance_id)
+            if member is None:
+                return ErrorCode.UNKNOWN_MEMBER_ID
+            if member.member_id != member_id:
+                return ErrorCode.FENCED_INSTANCE_ID
+        if member.classic is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        return member
+
+    def _renew_session(self, member: ConsumerGroupMember) -> None:
+        assert member.classic is not None
+        member.session_deadline = trio.current_time() + member.classic.session_timeout_ms / 1000
+        self.consumer._poke()
+
+    def classic_join(self, request: JoinRequest) -> JoinResult | None:
+        """A JoinGroup for a consumer group: None when the group is empty (it is deleted and the join goes
+        on as a classic one, Kafka's maybeDeleteEmptyConsumerGroup), else Kafka's
+        classicGroupJoinToConsumerGroup answered at once."""
+        group = self.consumer.groups[request.group_id]
+        if not group.members:
+            del self.consumer.groups[request.group_id]
+            return None
+        member_id = request.member_id or new_member_id()
+        try:
+            self.consumer._throw_if_full(group, member_id)
+        except KafkaError as exc:
+            return JoinResult(exc.code, request.member_id)
+        classic_members = [m.classic for m in group.members.values() if m.classic is not None]
+        if not supports_protocols(classic_members, request.protocol_type, {n for n, _ in request.protocols}):
+            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, request.member_id)
+        if request.require_known_member_id and not request.member_id and request.group_instance_id is None:
+            return JoinResult(ErrorCode.MEMBER_ID_REQUIRED, member_id)
+        try:
+            subscription = decode_subscription(request.protocols[0][1])
+        except MalformedProtocol:
+            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, request.member_id)
+        member = self._joining_member(group, member_id, request.group_instance_id)
+        updated = ConsumerGroupMember(**{**member.__dict__})
+        updated.instance_id = request.group_instance_id or member.instance_id
+        if subscription.rack_id is not None:
+            updated.rack_id = subscription.rack_id
+        updated.rebalance_timeout_ms = request.rebalance_timeout_ms
+        updated.subscribed_topic_names = sorted(set(subscription.topics))
+        updated.client_id, updated.client_host = request.client_id, request.client_host
+        updated.classic = ClassicMemberMetadata(request.session_timeout_ms, tuple(request.protocols))
+        owned = self._ids(subscription.owned_partitions)
+        reconciled = self.consumer.update_and_reconcile(group, member, updated, owned)
+        self._renew_session(reconciled)
+        assert reconciled.classic is not None
+        return JoinResult(
+            ErrorCode.NONE,
+            reconciled.member_id,
+            reconciled.member_epoch,
+            CONSUMER_PROTOCOL_TYPE,
+            reconciled.classic.protocol_name,
+        )
+
+    def _joining_member(self, group: ConsumerGroup, member_id: str, instance_id: str | None) -> ConsumerGroupMember:
+        """The member a JoinGroup updates: itself, a new one, or a static member's new incarnation
+        (Kafka's getOrMaybeSubscribe*ConsumerGroupMember with the classic protocol)."""
+        if instance_id is not None:
+            existing = group.static_member(instance_id)
+            if existing is not None and existing.member_id != member_id:
+                return group.replace_static_member(existing, member_id, 0, 0)
+        member = group.members.get(member_id)
+        if member is None:
+            log.info("member joins the consumer group with the classic protocol", extra={"group": group.group_id})
+            return ConsumerGroupMember(member_id)
+        return member
+
+    def classic_sync(
+        self,
+        group_id: str,
+        generation_id: int,
+        member_id: str,
+        instance_id: str | None,
+        protocol_type: str | None,
+        protocol_name: str | None,
+    ) -> SyncResult:
+        """Kafka's classicGroupSyncToConsumerGroup: the member's current assignment, in its subscription's version."""
+        group = self.consumer.groups[group_id]
+        if not group.members:
+            return SyncResult(ErrorCode.UNKNOWN_MEMBER_ID)
+        member = self._classic_member(group, member_id, instance_id)
+        if isinstance(member, ErrorCode):
+            return SyncResult(member)
+        classic = member.classic
+        assert classic is not None
+        if generation_id != member.member_epoch:
+            return SyncResult(ErrorCode.ILLEGAL_GENERATION)
+        if (protocol_type is not None and protocol_type != CONSUMER_PROTOCOL_TYPE) or (
+            protocol_name is not None and protocol_name != classic.protocol_name
+        ):
+            return SyncResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
+        if group.group_epoch > member.member_epoch and member.state != MemberState.UNREVOKED_PARTITIONS:
+            return SyncResult(ErrorCode.REBALANCE_IN_PROGRESS)
+        self._renew_session(member)
+        assignment = classic.assignment_bytes(self._names(member.assigned))
+        return SyncResult(ErrorCode.NONE, protocol_type, protocol_name, assignment)
+
+    def classic_heartbeat(
+        self, group_id: str, generation_id: int, member_id: str, instance_id: str | None
+    ) -> ErrorCode:
+        """Kafka's classicGroupHeartbeatToConsumerGroup: REBALANCE_IN_PROGRESS when the member must rejoin
+        (a newer group epoch, partitions to revoke, or partitions now free to take)."""
+        group = self.consumer.groups[group_id]
+        member = self._classic_member(group, member_id, instance_id)
+        if isinstance(member, ErrorCode):
+            return member
+        if generation_id != member.member_epoch:
+            return ErrorCode.ILLEGAL_GENERATION
+        self._renew_session(member)
+        if (
+            member.member_epoch < group.group_epoch
+            or member.state == MemberState.UNREVOKED_PARTITIONS
+            or (member.state == MemberState.UNRELEASED_PARTITIONS and not self._waiting_on_unreleased(group, member))
+        ):
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        return ErrorCode.NONE
+
+    @staticmethod
+    def _waiting_on_unreleased(group: ConsumerGroup, member: ConsumerGroupMember) -> bool:
+        """Kafka's waitingOnUnreleasedPartition: a target partition is still held by another member."""
+        for topic_id, parts in group.target.get(member.member_id, {}).items():
+            mine = member.assigned.get(topic_id, frozenset())
+            if any(p not in mine and group.current_partition_epoch(topic_id, p) != -1 for p in parts):
+                return True
+        return False
+
+    def classic_leave(self, group_id: str, members: list[tuple[str, str | None]]) -> list[ErrorCode]:
+        """Kafka's classicGroupLeaveToConsumerGroup: classic members leave; the group epoch moves on."""
+        group = self.consumer.groups[group_id]
+        errors = []
+        for member_id, instance_id in members:
+            if instance_id is not None and not member_id:
+                static = group.static_member(instance_id)
+                member_id = static.member_id if static is not None else ""
+            found = self._classic_member(group, member_id, instance_id)
+            if isinstance(found, ErrorCode):
+                errors.append(found)
+                continue
+            log.info("classic member left the consumer group", extra={"group": group_id, "member": member_id})
+            self.consumer._remove_member(group, found)
+            errors.append(ErrorCode.NONE)
+        return errors
+
+
+class CustomAssignor(Exception):
+    """A classic member's assignment carries user data, which a consumer group cannot keep."""
