@@ -26,6 +26,8 @@ from tests.broker_process import BrokerProcess
 
 JOIN_GROUP, SYNC_GROUP, HEARTBEAT, FIND_COORDINATOR, LIST_GROUPS, CONSUMER_GROUP_HEARTBEAT = 11, 14, 12, 10, 16, 68
 REBALANCE_IN_PROGRESS, MEMBER_ID_REQUIRED = 27, 79
+# The topic each group of these tests reads.
+COMMIT_TOPIC: dict[str, str] = {}
 
 
 def _string(s: str) -> bytes:
@@ -91,6 +93,17 @@ def sync(
     return request(bootstrap, SYNC_GROUP, 5, body)
 
 
+def commit(bootstrap: str, group: str, member_id: str, generation: int, version: int) -> dict:
+    """OffsetCommit of offset 1 on partition 0 (the first topic partition the group reads)."""
+    body = {
+        "group_id": group, "generation_id_or_member_epoch": generation, "member_id": member_id,
+        "group_instance_id": None, "retention_time_ms": -1,
+        "topics": [{"name": COMMIT_TOPIC[group], "partitions": [
+            {"partition_index": 0, "committed_offset": 1, "committed_leader_epoch": -1, "committed_metadata": ""}]}],
+    }  # fmt: skip
+    return request(bootstrap, 8, version, body)
+
+
 def heartbeat(bootstrap: str, group: str, member_id: str, generation: int) -> dict:
     body = {"group_id": group, "generation_id": generation, "member_id": member_id, "group_instance_id": None}
     return request(bootstrap, HEARTBEAT, 4, body)
@@ -109,6 +122,7 @@ def consumer_heartbeat(group: str, member_id: str, epoch: int, topic: str | None
 def classic_group(pair: WirePair, topic: str, **options: Any) -> tuple[str, dict[str, tuple[str, int]]]:
     """A stable classic group of one member on each broker: (group id, broker -> (member id, generation))."""
     group = unique_name("migrate")
+    COMMIT_TOPIC[group] = topic
     metadata = options.get("metadata", subscription(topic, []))
     protocol_type = options.get("protocol_type", "consumer")
     owned = options.get("assignment", assignment(topic, [0, 1]))
@@ -191,6 +205,12 @@ def test_upgrade_and_downgrade(wire_pair: WirePair, topic: str) -> None:
     assert assert_alike(revoked, ignore=("member_id",))["generation_id"] == 2
     assert assert_alike(on_both(wire_pair, lambda b, m: sync(b, group, m, 2, {}), members))["error_code"] == 0
     assert assert_alike(on_both(wire_pair, lambda b, m: heartbeat(b, group, m, 2), members))["error_code"] == 0
+    # A classic member commits with its generation, in any OffsetCommit version (v8 here).
+    committed = on_both(wire_pair, lambda b, m: commit(b, group, m, 2, 8), members)
+    assert assert_alike(committed)["topics"][0]["partitions"][0]["error_code"] == 0
+    for generation in (0, 3):  # (Kafka 4.3.1 also takes epoch 1, when the partition was assigned)
+        stale = on_both(wire_pair, lambda b, m, g=generation: commit(b, group, m, g, 9), members)
+        assert assert_alike(stale)["topics"][0]["partitions"][0]["error_code"] == 22
     heartbeat_body = {**consumer_heartbeat(group, newcomer, 2), "member_epoch": 2}
     reconciled = wire_pair.assert_same(CONSUMER_GROUP_HEARTBEAT, 1, heartbeat_body)
     assert [t["partitions"] for t in reconciled["assignment"]["topic_partitions"]] == [[1]], reconciled

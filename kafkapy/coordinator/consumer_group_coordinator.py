@@ -539,11 +539,12 @@ class ConsumerGroupCoordinator:
         member = group.members.get(member_id)
         if member is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
-        if api_version is not None and api_version < 9:
+        if member.classic is None and api_version is not None and api_version < 9:
             # Members of the consumer protocol commit with OffsetCommit v9+ (Kafka's UnsupportedVersionException).
             return ErrorCode.UNSUPPORTED_VERSION
         if member_epoch != member.member_epoch:
-            return ErrorCode.STALE_MEMBER_EPOCH
+            # A classic member's commit names a generation (Kafka's validateMemberEpoch with the classic protocol).
+            return ErrorCode.ILLEGAL_GENERATION if member.classic is not None else ErrorCode.STALE_MEMBER_EPOCH
         return ErrorCode.NONE
 
     def offset_fetch_error(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
