@@ -35,14 +35,26 @@ from kafkapy.coordinator.consumer_group import (
     is_subset,
     next_assignment,
 )
+from kafkapy.coordinator.consumer_group_records import RECORD_TYPES, Records, changes, group_records, load_groups
+from kafkapy.coordinator.consumer_group_records import metadata_hash as topics_hash
 from kafkapy.coordinator.group_configs import GroupConfigs
 from kafkapy.coordinator.group_migration import GroupMigration
+from kafkapy.coordinator.group_records import LoadedState, OffsetsTopic
 from kafkapy.coordinator.group_types import GroupListing, GroupType
 from kafkapy.coordinator.internal_topics import is_internal
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import LogManager, TopicState
 
 log = logging.getLogger("kafkapy.coordinator")
+
+# Append errors as the group APIs answer them (Kafka's CoordinatorRuntime on a failed write).
+_APPEND_ERRORS = {
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.NOT_ENOUGH_REPLICAS: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.KAFKA_STORAGE_ERROR: ErrorCode.NOT_COORDINATOR,
+    ErrorCode.MESSAGE_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
+    ErrorCode.RECORD_LIST_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
+}
 
 # A refused regex is the client's error, answered; RE2 need not log it to stderr too.
 _RE2_OPTIONS = re2.Options()
@@ -95,16 +107,55 @@ class ConsumerGroupCoordinator:
 
     group_type = GroupType.CONSUMER
 
-    def __init__(self, logs: LogManager, configs: GroupConfigs, offsets: OffsetsHolder, *, clock: Clock) -> None:
+    def __init__(
+        self, logs: LogManager, configs: GroupConfigs, store: OffsetsTopic, offsets: OffsetsHolder, *, clock: Clock
+    ) -> None:
         self.logs = logs
         self.configs = configs
+        self.store = store
         self.offsets = offsets
         self.clock = clock
         self.groups: dict[str, ConsumerGroup] = {}
+        # The records last written for each group: what the next change is written against.
+        self._written: dict[str, Records] = {}
         # Conversions from and to classic groups (group_migration.py), set by the broker.
         self.migration: GroupMigration | None = None
         self._regexes: dict[str, re2._Regexp] = {}
         self._wakeup = trio.Event()
+
+    # Persistence.
+
+    def load(self, loaded: LoadedState) -> None:
+        """Rebuild the groups from ``__consumer_offsets`` (after the classic load); members come back with
+        their epochs and assignments, and ``run`` restarts their sessions."""
+        rebuilt = load_groups(loaded.records_of(RECORD_TYPES))
+        self.groups = {gid: group for gid, (group, _) in rebuilt.items()}
+        self._written = {gid: written for gid, (_, written) in rebuilt.items()}
+        if self.groups:
+            log.info("loaded consumer groups", extra={"groups": len(self.groups)})
+
+    def _persist(self, group_id: str) -> ErrorCode:
+        """Append what changed in the group's records since the last write (tombstones for what went)."""
+        group = self.groups.get(group_id)
+        now = {} if group is None else group_records(group, self._regex_topics(group))
+        records = changes(self._written.get(group_id, {}), now)
+        try:
+            self.store.append(group_id, records, self.clock.wall_ms())
+        except (KafkaError, OSError) as exc:
+            log.error("writing to the offsets topic failed", extra={"group": group_id, "error": str(exc)})
+            # Kafka's coordinator answers a failed write of its records as NOT_COORDINATOR / unavailable.
+            return ErrorCode.NOT_COORDINATOR if isinstance(exc, OSError) else _APPEND_ERRORS.get(exc.code, exc.code)
+        if group is None:
+            self._written.pop(group_id, None)
+        else:
+            self._written[group_id] = now
+        return ErrorCode.NONE
+
+    def _regex_topics(self, group: ConsumerGroup) -> dict[str, list[str]]:
+        """Each regex the members subscribe with, and the topics it matches now."""
+        topics = [name for name in self.logs.topics if not is_internal(name)]
+        regexes = {m.subscribed_topic_regex for m in group.members.values() if m.subscribed_topic_regex}
+        return {r: [t for t in topics if self._regex(r).fullmatch(t)] for r in regexes}
 
     # Timers.
 
@@ -114,7 +165,10 @@ class ConsumerGroupCoordinator:
         now = trio.current_time()
         for group in self.groups.values():
             for member in group.members.values():
-                member.session_deadline = now + self._session_timeout_ms(group.group_id) / 1000
+                # A classic member's session is its own (ClassicMemberMetadata), as in Kafka.
+                classic = member.classic
+                timeout_ms = classic.session_timeout_ms if classic else self._session_timeout_ms(group.group_id)
+                member.session_deadline = now + timeout_ms / 1000
         task_status.started()
         while True:
             self._wakeup = trio.Event()
@@ -138,12 +192,14 @@ class ConsumerGroupCoordinator:
                 if member.session_deadline <= now:
                     log.info("member session expired", extra={"group": group.group_id, "member": member.member_id})
                     self._remove_member(group, member)
+                    self._persist(group.group_id)
                 elif member.revocation_deadline is not None and member.revocation_deadline <= now:
                     log.info(
                         "member did not revoke its partitions in its rebalance timeout",
                         extra={"group": group.group_id, "member": member.member_id},
                     )
                     self._remove_member(group, member)
+                    self._persist(group.group_id)
 
     def _poke(self) -> None:
         self._wakeup.set()
@@ -179,6 +235,9 @@ class ConsumerGroupCoordinator:
         updated.classic = None
         reconciled = self.update_and_reconcile(group, member, updated, request.owned)
         reconciled.session_deadline = trio.current_time() + self._session_timeout_ms(group.group_id) / 1000
+        error = self._persist(group.group_id)
+        if error != ErrorCode.NONE:
+            raise KafkaError(error)
         full = request.member_epoch == JOIN_GROUP_MEMBER_EPOCH or (
             request.rebalance_timeout_ms != -1
             and (request.subscribed_topic_names is not None or request.subscribed_topic_regex is not None)
@@ -380,7 +439,7 @@ class ConsumerGroupCoordinator:
         topics: dict[str, TopicState] = {}
         for member in group.members.values():
             topics.update(self._subscribed_topics(member))
-        return hash(tuple(sorted((name, s.topic_id, len(s.partitions)) for name, s in topics.items())))
+        return topics_hash((name, s.topic_id, len(s.partitions)) for name, s in topics.items())
 
     def _update_target_assignment(self, group: ConsumerGroup) -> None:
         """A new target assignment for the group epoch, by the members' preferred assignor (else the default)."""
@@ -445,6 +504,9 @@ class ConsumerGroupCoordinator:
         else:
             log.info("member leaves the consumer group", extra={"group": group.group_id, "member": member.member_id})
             self._remove_member(group, member)
+        error = self._persist(group.group_id)
+        if error != ErrorCode.NONE:
+            raise KafkaError(error)
         # Kafka's consumerGroupLeave answers without a heartbeat interval (0).
         return HeartbeatResult(request.member_id, request.member_epoch, 0)
 
@@ -518,13 +580,25 @@ class ConsumerGroupCoordinator:
         if group.members:
             return ErrorCode.NON_EMPTY_GROUP
         del self.groups[group_id]
+        error = self._persist(group_id)
+        if error != ErrorCode.NONE:
+            self.groups[group_id] = group
+            return error
         self.offsets.delete_offsets(group_id)
         log.info("group removed", extra={"group": group_id})
         return ErrorCode.NONE
 
     def reset(self) -> None:
+        """Forget every group (KafkaBroker.reset; ``__consumer_offsets`` is deleted with the topics)."""
         self.groups.clear()
+        self._written.clear()
         self._poke()
+
+    def rewrite_offsets_topic(self) -> None:
+        """After DeleteTopics took ``__consumer_offsets``: write every group's records again."""
+        self._written.clear()
+        for group_id in list(self.groups):
+            self._persist(group_id)
 
     # Offsets (Kafka's ConsumerGroup.validateOffsetCommit / validateOffsetFetch).
 
