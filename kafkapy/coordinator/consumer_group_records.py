@@ -22,6 +22,7 @@ import construct as c
 
 from kafkapy.coordinator.assignors import Assignment
 from kafkapy.coordinator.consumer_group import MEMBER_STATE_CODES, ConsumerGroup, ConsumerGroupMember, MemberState
+from kafkapy.coordinator.group_migration import ClassicMemberMetadata
 from kafkapy.protocol.schema import message_construct
 from kafkapy.protocol.specs import internal_specs
 
@@ -106,7 +107,8 @@ def _member_records(group_id: str, member: ConsumerGroupMember, target: Assignme
         "subscribed_topic_regex": member.subscribed_topic_regex,
         "rebalance_timeout_ms": member.rebalance_timeout_ms,
         "server_assignor": member.server_assignor,
-        "classic_member_metadata": None,
+        # A member speaking the classic protocol (group_migration.py); null for the consumer protocol.
+        "classic_member_metadata": member.classic.to_record() if member.classic is not None else None,
     }
     current = {
         "member_epoch": member.member_epoch,
@@ -165,6 +167,7 @@ def load_groups(records: Iterable[tuple[int, bytes, bytes]]) -> dict[str, tuple[
                 subscribed_topic_names=list(v.subscribed_topic_names),
                 subscribed_topic_regex=v.subscribed_topic_regex,
                 server_assignor=v.server_assignor,
+                classic=ClassicMemberMetadata.from_record(v.get("classic_member_metadata")),
             )
         elif record_type == CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER:
             targets[(k.group_id, k.member_id)] = _assignment(v.topic_partitions)

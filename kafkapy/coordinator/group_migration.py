@@ -397,6 +397,7 @@ class GroupMigration:
         group = self.consumer.groups[request.group_id]
         if not group.members:
             del self.consumer.groups[request.group_id]
+            self.consumer._persist(request.group_id)
             return None
         member_id = request.member_id or new_member_id()
         try:
@@ -423,6 +424,9 @@ class GroupMigration:
         updated.classic = ClassicMemberMetadata(request.session_timeout_ms, tuple(request.protocols))
         owned = self._ids(subscription.owned_partitions)
         reconciled = self.consumer.update_and_reconcile(group, member, updated, owned)
+        error = self.consumer._persist(group.group_id)
+        if error != ErrorCode.NONE:
+            return JoinResult(error, request.member_id)
         self._renew_session(reconciled)
         assert reconciled.classic is not None
         return JoinResult(
@@ -520,6 +524,8 @@ class GroupMigration:
             log.info("classic member left the consumer group", extra={"group": group_id, "member": member_id})
             self.consumer._remove_member(group, found)
             errors.append(ErrorCode.NONE)
+        if ErrorCode.NONE in errors:
+            self.consumer._persist(group_id)
         return errors
 
 

@@ -60,9 +60,9 @@ def wire(data_dir: Path, settings: dict[str, str]) -> Coordinators:
     classic = GroupCoordinator(config, GroupMetadataManager(config, logs, clock=logs.clock), clock=logs.clock)
     classic.load()
     configs = GroupConfigs(settings)
-    consumer = ConsumerGroupCoordinator(
-        logs, configs, OffsetsHolder(classic.delete_offsets_of, classic.member_count), clock=logs.clock
-    )
+    holder = OffsetsHolder(classic.delete_offsets_of, classic.member_count)
+    consumer = ConsumerGroupCoordinator(logs, configs, classic.store, holder, clock=logs.clock)
+    consumer.load(classic.group_manager.loaded)
     registry = GroupRegistry()
     registry.register(classic)
     registry.register(consumer)
