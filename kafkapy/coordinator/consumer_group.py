@@ -92,6 +92,9 @@ class ConsumerGroupMember:
     # A member speaking the classic protocol (JoinGroup/SyncGroup/Heartbeat) in this consumer group:
     # its session timeout and JoinGroup protocols (group_migration.py); None for the consumer protocol.
     classic: ClassicMemberMetadata | None = None
+    # trio time by which a classic member owes its next JoinGroup (it was told to rejoin) or SyncGroup
+    # (it joined): its rebalance timeout, Kafka's consumer group join and sync timeouts.
+    classic_deadline: float | None = None
 
     def owned(self) -> Assignment:
         """Every partition the member may still be consuming (assigned or not yet revoked)."""

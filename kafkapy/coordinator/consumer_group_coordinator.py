@@ -181,7 +181,7 @@ class ConsumerGroupCoordinator:
             d
             for group in self.groups.values()
             for m in group.members.values()
-            for d in (m.session_deadline, m.revocation_deadline)
+            for d in (m.session_deadline, m.revocation_deadline, m.classic_deadline)
             if d is not None
         ]
         return min(deadlines, default=float("inf"))
@@ -189,15 +189,9 @@ class ConsumerGroupCoordinator:
     def fire_timers(self, now: float) -> None:
         for group in list(self.groups.values()):
             for member in list(group.members.values()):
-                if member.session_deadline <= now:
-                    log.info("member session expired", extra={"group": group.group_id, "member": member.member_id})
-                    self._remove_member(group, member)
-                    self._persist(group.group_id)
-                elif member.revocation_deadline is not None and member.revocation_deadline <= now:
-                    log.info(
-                        "member did not revoke its partitions in its rebalance timeout",
-                        extra={"group": group.group_id, "member": member.member_id},
-                    )
+                reason = _expired(member, now)
+                if reason is not None:
+                    log.info(reason, extra={"group": group.group_id, "member": member.member_id})
                     self._remove_member(group, member)
                     self._persist(group.group_id)
 
@@ -232,7 +226,7 @@ class ConsumerGroupCoordinator:
         updated = ConsumerGroupMember(**{**member.__dict__})
         self._apply_request(updated, request)
         # A member speaking the consumer protocol now (it may have used the classic one before).
-        updated.classic = None
+        updated.classic, updated.classic_deadline = None, None
         reconciled = self.update_and_reconcile(group, member, updated, request.owned)
         reconciled.session_deadline = trio.current_time() + self._session_timeout_ms(group.group_id) / 1000
         error = self._persist(group.group_id)
@@ -631,6 +625,18 @@ class ConsumerGroupCoordinator:
         if member_epoch != member.member_epoch:
             return ErrorCode.STALE_MEMBER_EPOCH
         return ErrorCode.NONE
+
+
+def _expired(member: ConsumerGroupMember, now: float) -> str | None:
+    """Why the member is fenced at ``now`` (its session, the revocation it owes, or a classic member's
+    JoinGroup/SyncGroup it owes, ran out), or None."""
+    if member.session_deadline <= now:
+        return "member session expired"
+    if member.revocation_deadline is not None and member.revocation_deadline <= now:
+        return "member did not revoke its partitions in its rebalance timeout"
+    if member.classic_deadline is not None and member.classic_deadline <= now:
+        return "classic member did not rejoin or sync in its rebalance timeout"
+    return None
 
 
 def _throw_if_epoch_invalid(member: ConsumerGroupMember, epoch: int, owned: Assignment | None) -> None:

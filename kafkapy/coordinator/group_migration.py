@@ -390,6 +390,15 @@ class GroupMigration:
         member.session_deadline = trio.current_time() + member.classic.session_timeout_ms / 1000
         self.consumer._poke()
 
+    def _owe_within_rebalance_timeout(self, member: ConsumerGroupMember, *, replace: bool) -> None:
+        """The member must send its next JoinGroup or SyncGroup within its rebalance timeout, or be
+        removed (Kafka's consumer group join/sync timeouts; ``replace``: a new sync timeout after a
+        join, else a join timeout if none is running)."""
+        deadline = trio.current_time() + max(member.rebalance_timeout_ms, 0) / 1000
+        if replace or member.classic_deadline is None:
+            member.classic_deadline = deadline
+        self.consumer._poke()
+
     def classic_join(self, request: JoinRequest) -> JoinResult | None:
         """A JoinGroup for a consumer group: None when the group is empty (it is deleted and the join goes
         on as a classic one, Kafka's maybeDeleteEmptyConsumerGroup), else Kafka's
@@ -428,6 +437,7 @@ class GroupMigration:
         if error != ErrorCode.NONE:
             return JoinResult(error, request.member_id)
         self._renew_session(reconciled)
+        self._owe_within_rebalance_timeout(reconciled, replace=True)
         assert reconciled.classic is not None
         return JoinResult(
             ErrorCode.NONE,
@@ -475,7 +485,9 @@ class GroupMigration:
         ):
             return SyncResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
         if group.group_epoch > member.member_epoch and member.state != MemberState.UNREVOKED_PARTITIONS:
+            self._owe_within_rebalance_timeout(member, replace=False)
             return SyncResult(ErrorCode.REBALANCE_IN_PROGRESS)
+        member.classic_deadline = None
         self._renew_session(member)
         assignment = classic.assignment_bytes(self._names(member.assigned))
         return SyncResult(ErrorCode.NONE, protocol_type, protocol_name, assignment)
@@ -497,6 +509,7 @@ class GroupMigration:
             or member.state == MemberState.UNREVOKED_PARTITIONS
             or (member.state == MemberState.UNRELEASED_PARTITIONS and not self._waiting_on_unreleased(group, member))
         ):
+            self._owe_within_rebalance_timeout(member, replace=False)
             return ErrorCode.REBALANCE_IN_PROGRESS
         return ErrorCode.NONE
 

@@ -220,3 +220,36 @@ async def test_no_downgrade_when_the_policy_only_upgrades(tmp_path: Path) -> Non
         assert c.registry.type_of(GROUP) is GroupType.CONSUMER
         assert list(c.consumer.groups[GROUP].members) == [classic_id]
         nursery.cancel_scope.cancel()
+
+
+async def test_a_classic_member_that_does_not_rejoin_is_removed_after_its_rebalance_timeout(
+    groups: Coordinators, autojump_clock: trio.testing.MockClock
+) -> None:
+    classic_id = await classic_member_with_both_partitions(groups)
+    consumer_join(groups, "newcomer")
+    # Told to rejoin, it only heartbeats (its session stays alive) for longer than its 30 s rebalance timeout.
+    for _ in range(12):
+        if classic_id not in groups.consumer.groups[GROUP].members:
+            break
+        assert groups.classic.heartbeat(GROUP, 1, classic_id, None) == ErrorCode.REBALANCE_IN_PROGRESS
+        await trio.sleep(3)
+    assert list(groups.consumer.groups[GROUP].members) == ["newcomer"]
+    result = groups.consumer.heartbeat(
+        HeartbeatRequest(GROUP, "newcomer", 2, None, None, -1, None, None, None, {}, "consumer", "/127.0.0.1")
+    )
+    assert result.assignment == {groups.topic_id(): frozenset({0, 1})}
+
+
+async def test_a_classic_member_that_joined_must_sync_within_its_rebalance_timeout(
+    groups: Coordinators, autojump_clock: trio.testing.MockClock
+) -> None:
+    classic_id = await classic_member_with_both_partitions(groups)
+    consumer_join(groups, "newcomer")
+    assert (await groups.classic.join_group(join_request(classic_id, owned=[0]))).generation_id == 2
+    # It heartbeats (its session stays alive) but never sends SyncGroup.
+    for _ in range(9):
+        assert groups.classic.heartbeat(GROUP, 2, classic_id, None) == ErrorCode.NONE
+        await trio.sleep(3)
+    assert classic_id in groups.consumer.groups[GROUP].members
+    await trio.sleep(4)
+    assert classic_id not in groups.consumer.groups[GROUP].members
