@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from kafkapy.coordinator.group_configs import BROKER_GROUP_CONFIGS, typed
+from kafkapy.coordinator.group_configs import BROKER_GROUP_CONFIGS, broker_config_value
 from kafkapy.kafka_properties import (
     KAFKA_IMAGE_VARIABLES,
     KAFKA_PROPERTY_PREFIXES,
@@ -347,8 +347,7 @@ def apply_properties(config: BrokerConfig, props: dict[str, str]) -> None:
             checked(name, value, lambda v, name=name: validate_broker_property(name, v))
             config.log_properties[name] = value
         elif name in BROKER_GROUP_CONFIGS:
-            kind = BROKER_GROUP_CONFIGS[name][0]
-            checked(name, value, lambda v, kind=kind: typed(kind, v))
+            checked(name, value, lambda v, name=name: broker_config_value(name, v))
             config.group_properties[name] = value
         elif name in _MINUTES:
             setattr(config, _MINUTES[name], checked(name, value, _positive) * 60 * 1000)  # type: ignore[operator]

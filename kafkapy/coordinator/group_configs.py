@@ -68,6 +68,22 @@ BROKER_GROUP_CONFIGS: dict[str, tuple[str, str]] = {
     "group.streams.session.timeout.ms": ("INT", "45000"),
 }
 
+# The broker configs Kafka checks with ConfigDef.CaseInsensitiveValidString, and the values it allows
+# (GroupCoordinatorConfig: the ConsumerGroupMigrationPolicy names).
+CASE_INSENSITIVE_CHOICES: dict[str, tuple[str, ...]] = {
+    "group.consumer.migration.policy": ("DISABLED", "DOWNGRADE", "UPGRADE", "BIDIRECTIONAL"),
+}
+
+
+def broker_config_value(name: str, raw: str) -> ConfigValue:
+    """A ``group.*`` broker config's value as Kafka's ConfigDef reads and checks it (ValueError if refused)."""
+    kind = BROKER_GROUP_CONFIGS[name][0]
+    choices = CASE_INSENSITIVE_CHOICES.get(name)
+    if choices is not None and raw.strip().upper() not in choices:
+        raise ValueError(f"String must be one of (case insensitive): {', '.join(choices)}")
+    return typed(kind, raw)
+
+
 # Kafka 4.3.1's GroupConfig: name -> (type, the broker config it defaults to, or its own default).
 GROUP_CONFIGS: dict[str, tuple[str, str]] = {
     "consumer.assignment.interval.ms": ("INT", "group.consumer.assignment.interval.ms"),

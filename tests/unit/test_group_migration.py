@@ -4,9 +4,11 @@ embedded consumer protocol as kafka-clients writes it, and Kafka's upgrade check
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 
+from kafkapy.broker_config import BrokerConfig, ConfigError, apply_properties
 from kafkapy.coordinator.group import ClassicGroup, Member
 from kafkapy.coordinator.group_configs import GroupConfigs
 from kafkapy.coordinator.group_migration import (
@@ -144,3 +146,15 @@ def test_downgrade_only_when_the_last_consumer_protocol_member_leaves() -> None:
     assert not downgrade_allowed(0, 1, True, bidirectional, 10)  # the group becomes empty: it stays
     assert not downgrade_allowed(2, 3, True, MigrationPolicy.UPGRADE, 10)
     assert not downgrade_allowed(2, 3, True, bidirectional, 1)  # over group.max.size
+
+
+def test_server_properties_refuse_an_unknown_policy_as_kafka_does(tmp_path: Path) -> None:
+    config = BrokerConfig(data_dir=tmp_path)
+    apply_properties(config, {"group.consumer.migration.policy": " Upgrade "})
+    assert migration_policy(GroupConfigs(config.group_properties)) is MigrationPolicy.UPGRADE
+    with pytest.raises(ConfigError) as refused:
+        apply_properties(BrokerConfig(data_dir=tmp_path), {"group.consumer.migration.policy": "sideways"})
+    # Kafka 4.3.1's validator (run on its jars) says: "Invalid value sideways for configuration
+    # group.consumer.migration.policy: String must
+    # be one of (case insensitive): DISABLED, DOWNGRADE, UPGRADE, BIDIRECTIONAL".
+    assert "String must be one of (case insensitive): DISABLED, DOWNGRADE, UPGRADE, BIDIRECTIONAL" in str(refused.value)
