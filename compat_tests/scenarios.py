@@ -621,6 +621,8 @@ class LiveGroup:
     topic: str
     group: str
     partitions: int
+    # The classic members' assignor (None: the client's default).
+    assignor: str | None = None
     ends: dict[int, int] = field(default_factory=dict)
     read: list[Message] = field(default_factory=list)
 
@@ -633,7 +635,7 @@ class LiveGroup:
     def start(self, name: str, protocol: str) -> None:
         self.client.call(
             "member_start", name=name, topic=self.topic, group=self.group, group_protocol=protocol,
-            session_timeout_ms=SESSION_TIMEOUT_MS,
+            session_timeout_ms=SESSION_TIMEOUT_MS, assignor=self.assignor,
         )  # fmt: skip
 
     def settle(self, *names: str) -> None:
@@ -660,13 +662,23 @@ class LiveGroup:
         self.read.extend(map(Message.from_wire, reply["messages"]))
 
 
-@scenario("group_migration")
-def group_migration(ctx: Ctx, client: Client) -> None:
-    """A classic group of two members is upgraded member by member to the consumer protocol (KIP-848
-    online migration), then downgraded back: the group converts each way, every commit is kept, no
-    record is lost, and none is read again after it was committed."""
-    group = LiveGroup(ctx, client, ctx.create_topic(f"migrate-{client.name}", partitions=4),
-                      ctx.topic(f"gm-{client.name}"), partitions=4)  # fmt: skip
+def migration(assignor: str | None) -> Scenario:
+    def run(ctx: Ctx, client: Client) -> None:
+        group = LiveGroup(ctx, client, ctx.create_topic(f"migrate-{client.name}", partitions=4),
+                          ctx.topic(f"gm-{client.name}"), partitions=4, assignor=assignor)  # fmt: skip
+        migrate(ctx, group)
+
+    run.__doc__ = (
+        f"A classic group of two members ({assignor or 'client default'} assignor) is upgraded member by "
+        "member to the consumer protocol (KIP-848 online migration), then downgraded back: the group "
+        "converts each way, every commit is kept, no record is lost, and none is read again after it was "
+        "committed."
+    )
+    return run
+
+
+def migrate(ctx: Ctx, group: LiveGroup) -> None:
+    """The steps of the group_migration cells (see `migration`)."""
     sent = group.produce(3, "classic")
     group.start("a", "classic")
     group.start("b", "classic")
@@ -711,3 +723,8 @@ def group_migration(ctx: Ctx, client: Client) -> None:
     # Only the first members' uncommitted records may be read twice (a rebalance before any commit).
     again = sorted(key for key, n in read.items() if n > 1 and key[1] >= first_commit[key[0]])
     assert not again, f"records read again after they were committed: {again}"
+
+
+scenario("group_migration")(migration(None))
+# Classic members that keep their partitions across rebalances (KIP-429) inside the consumer group.
+scenario("group_migration_cooperative")(migration("cooperative-sticky"))

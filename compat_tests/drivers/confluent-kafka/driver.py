@@ -35,6 +35,7 @@ from pydriver import (  # noqa: E402
     Driver,
     LiveMembers,
     Message,
+    Unsupported,
     codec,
     instance_ids,
     isolation_level,
@@ -289,6 +290,14 @@ class ConfluentDriver(Driver):
             # The consumer protocol refuses these: the broker's group configs rule there.
             conf["session.timeout.ms"] = int(request.get("session_timeout_ms", 6000))
             conf["heartbeat.interval.ms"] = 500
+            if request.get("assignor") == "cooperative-sticky":
+                # librdkafka's sticky assignor puts user data in the leader's assignments, which Kafka 4.3.1
+                # refuses to carry into a consumer group ("an unsupported custom assignor is in use"): such
+                # a group cannot be upgraded on Apache Kafka either (it did only when the member joined
+                # before the leader's assignment carried the data).
+                raise Unsupported("librdkafka's cooperative-sticky assignments carry user data: no online upgrade")
+            if request.get("assignor"):
+                conf["partition.assignment.strategy"] = request["assignor"]
         return self.live.start(request["name"], Member(conf, request["topic"]))
 
     async def op_members_await(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -875,6 +875,13 @@ public final class Driver {
             // The consumer protocol refuses these client settings: the broker's group configs rule there.
             p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, String.valueOf(req.optInt("session_timeout_ms", 6000)));
             p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
+            if (!isNull(req, "assignor")) {
+                String cls = ASSIGNORS.get(req.getString("assignor"));
+                if (cls == null) {
+                    throw new BadRequest("unknown assignor " + req.getString("assignor"));
+                }
+                p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, cls);
+            }
         }
         Member m = new Member(p, req.getString("topic"));
         Thread t = new Thread(m, "member-" + name);
