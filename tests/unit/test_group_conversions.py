@@ -253,3 +253,22 @@ async def test_a_classic_member_that_joined_must_sync_within_its_rebalance_timeo
     assert classic_id in groups.consumer.groups[GROUP].members
     await trio.sleep(4)
     assert classic_id not in groups.consumer.groups[GROUP].members
+
+
+async def test_the_consumer_protocol_member_session_ending_downgrades_the_group(
+    groups: Coordinators, autojump_clock: trio.testing.MockClock
+) -> None:
+    classic_id = await classic_member_with_both_partitions(groups)
+    consumer_join(groups, "newcomer")
+    # The classic member rejoins and syncs (it gives up partition 1), then keeps heartbeating while the
+    # newcomer goes silent past its consumer session (45 s).
+    assert (await groups.classic.join_group(join_request(classic_id, owned=[0]))).generation_id == 2
+    assert (await groups.classic.sync_group(GROUP, 2, classic_id, None, "consumer", "range", {})).error == 0
+    for _ in range(20):
+        if groups.registry.type_of(GROUP) is GroupType.CLASSIC:
+            break
+        assert groups.classic.heartbeat(GROUP, 2, classic_id, None) == ErrorCode.NONE
+        await trio.sleep(3)
+    assert groups.registry.type_of(GROUP) is GroupType.CLASSIC
+    assert list(groups.classic.groups[GROUP].members) == [classic_id]
+    assert committed(groups) == {(TOPIC, 0): 7, (TOPIC, 1): 9}
