@@ -58,6 +58,22 @@ _APPEND_ERRORS = {
 # A refused regex is the client's error, answered; RE2 need not log it to stderr too.
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
+# RE2's error texts as RE2/J (which Kafka uses) describes them in INVALID_REGULAR_EXPRESSION messages.
+_RE2J_DESCRIPTIONS = {
+    "missing )": "missing closing )",
+    # RE2/J reports an unmatched ")" as an internal error.
+    "unexpected )": "regexp/syntax: internal error",
+    "missing ]": "missing closing ]",
+    "invalid escape sequence": "invalid escape sequence",
+    "no argument for repetition operator": "missing argument to repetition operator",
+    "bad repetition operator": "invalid nested repetition operator",
+    "invalid repetition size": "invalid repeat count",
+    "invalid character class range": "invalid character class range",
+    "invalid character class": "invalid character class",
+    "invalid named capture group": "invalid named capture",
+    "trailing \\": "trailing backslash at end of expression",
+    "invalid perl operator": "invalid or unsupported Perl syntax",
+}
 
 
 @dataclass
@@ -225,7 +241,11 @@ class ConsumerGroupCoordinator:
             raise
         updated = ConsumerGroupMember(**{**member.__dict__})
         self._apply_request(updated, request)
-        bump = member.member_id not in group.members or _subscription_changed(member, updated)
+        if group.group_epoch == 0:
+            # A new group starts at epoch 1 (Kafka 4.3.1: a first member subscribing to topics moves it to 2
+            # at once, one with an empty subscription leaves it at 1).
+            group.group_epoch = 1
+        bump = _subscription_changed(member, updated)
         group.update_member(group.members.get(member.member_id), updated)
         metadata_hash = self._metadata_hash(group)
         if bump or metadata_hash != group.metadata_hash:
@@ -308,7 +328,10 @@ class ConsumerGroupCoordinator:
             try:
                 compiled = re2.compile(pattern, options=_RE2_OPTIONS)
             except re2.error as exc:
-                reason = exc.args[0].decode(errors="replace") if exc.args else ""
+                raw = exc.args[0].decode(errors="replace") if exc.args else ""
+                head, _, operator = raw.partition(": ")
+                # RE2/J reads "(?<" as the start of a named group, whatever follows.
+                reason = "invalid named capture" if operator.startswith("(?<") else _RE2J_DESCRIPTIONS.get(head, raw)
                 raise KafkaError(
                     ErrorCode.INVALID_REGULAR_EXPRESSION,
                     f"SubscribedTopicRegex `{pattern}` is not a valid regular expression: {reason}.",
@@ -363,7 +386,8 @@ class ConsumerGroupCoordinator:
             if existing.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH:
                 raise KafkaError(
                     ErrorCode.UNRELEASED_INSTANCE_ID,
-                    f"Static member {existing.member_id} with instance id {instance_id} is not released yet.",
+                    f"Static member {member_id} with instance id {instance_id} cannot join the group because "
+                    f"the instance id is owned by {existing.member_id} member.",
                 )
             replacement = ConsumerGroupMember(**{**existing.__dict__})
             replacement.member_id = member_id
@@ -373,18 +397,15 @@ class ConsumerGroupCoordinator:
             if existing.member_id in group.target:
                 group.target[member_id] = group.target.pop(existing.member_id)
             return replacement
-        member = group.members.get(member_id)
-        if member is None:
-            raise KafkaError(
-                ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member_id} is not a member of group {group.group_id}."
-            )
-        if existing is None or existing.member_id != member_id:
+        if existing is None:
+            raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {instance_id} is unknown.")
+        if existing.member_id != member_id:
             raise KafkaError(
                 ErrorCode.FENCED_INSTANCE_ID,
-                f"Static member {member_id} with instance id {instance_id} was fenced by another member.",
+                f"Static member {member_id} with instance id {instance_id} was fenced by member {existing.member_id}.",
             )
-        _throw_if_epoch_invalid(member, request.member_epoch, request.owned)
-        return member
+        _throw_if_epoch_invalid(existing, request.member_epoch, request.owned)
+        return existing
 
     @staticmethod
     def _apply_request(member: ConsumerGroupMember, request: HeartbeatRequest) -> None:
@@ -460,7 +481,9 @@ class ConsumerGroupCoordinator:
     def _leave(self, request: HeartbeatRequest) -> HeartbeatResult:
         """Kafka's consumerGroupLeave: epoch -1 removes the member; -2 keeps a static member's place and
         assignment for its replacement until its session ends."""
-        group = self._group(request.group_id, create=False)
+        group = self.groups.get(request.group_id)
+        if group is None:
+            raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request.group_id} not found.")
         if request.instance_id is None:
             member = group.members.get(request.member_id)
         else:
@@ -476,7 +499,6 @@ class ConsumerGroupCoordinator:
                 ErrorCode.UNKNOWN_MEMBER_ID,
                 f"Member {request.member_id} is not a member of group {group.group_id}.",
             )
-        interval = self._heartbeat_interval_ms(group.group_id)
         if request.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH:
             left = ConsumerGroupMember(**{**member.__dict__})
             left.previous_member_epoch = member.member_epoch
@@ -489,7 +511,8 @@ class ConsumerGroupCoordinator:
         error = self._persist(group.group_id)
         if error != ErrorCode.NONE:
             raise KafkaError(error)
-        return HeartbeatResult(request.member_id, request.member_epoch, interval)
+        # A member that left gets no heartbeat interval (0), as from Kafka.
+        return HeartbeatResult(request.member_id, request.member_epoch, 0)
 
     def _remove_member(self, group: ConsumerGroup, member: ConsumerGroupMember) -> None:
         """Fence or remove a member: its partitions are free at once, and the group epoch moves on."""
@@ -526,7 +549,8 @@ class ConsumerGroupCoordinator:
                 "client_id": m.client_id,
                 "client_host": m.client_host,
                 "subscribed_topic_names": m.subscribed_topic_names,
-                "subscribed_topic_regex": m.subscribed_topic_regex,
+                # Kafka describes a member without a regex with "", not null.
+                "subscribed_topic_regex": m.subscribed_topic_regex or "",
                 "assignment": assignment(m.assigned),
                 "target_assignment": assignment(group.target.get(m.member_id, {})),
                 # Kafka's MemberType: 1 for a member of the consumer protocol.
@@ -631,9 +655,9 @@ def _throw_if_epoch_invalid(member: ConsumerGroupMember, epoch: int, owned: Assi
 
 
 def _subscription_changed(old: ConsumerGroupMember, new: ConsumerGroupMember) -> bool:
+    """Kafka's hasMemberSubscriptionChanged: the topic names or the regex (a new member counts from an
+    empty subscription, so joining with none moves no epoch)."""
     return (
         old.subscribed_topic_names != new.subscribed_topic_names
         or old.subscribed_topic_regex != new.subscribed_topic_regex
-        or old.server_assignor != new.server_assignor
-        or old.rack_id != new.rack_id
     )
