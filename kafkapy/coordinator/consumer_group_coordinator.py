@@ -570,6 +570,12 @@ class ConsumerGroupCoordinator:
     def owns(self, group_id: str) -> bool:
         return group_id in self.groups
 
+    def subscribed_topics(self, group_id: str) -> set[str]:
+        """The existing topics an owned group's members subscribe to, by name or regex (OffsetDelete's
+        GROUP_SUBSCRIBED_TO_TOPIC)."""
+        group = self.groups[group_id]
+        return {name for member in group.members.values() for name in self._subscribed_topics(member)}
+
     def listings(self) -> Iterable[GroupListing]:
         for group in self.groups.values():
             yield GroupListing(group.group_id, "consumer", group.state().value, GroupType.CONSUMER)
