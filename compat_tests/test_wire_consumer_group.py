@@ -223,3 +223,19 @@ def test_delete_groups_of_a_consumer_group(wire_pair: WirePair, topic: str) -> N
     on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "member-a", -1), "a leave")
     on_both_same(wire_pair, 42, 2, {"groups_names": [group]}, "deleting the empty group")
     on_both_same(wire_pair, DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": False})
+
+
+def test_static_membership(wire_pair: WirePair, topic: str) -> None:
+    """An instance id in use refuses a second member (UNRELEASED_INSTANCE_ID); after a leave with epoch -2
+    a new member id takes over the epoch and partitions; the old member id is fenced."""
+    group = unique_name("cg")
+    static = {"instance_id": "i1"}
+    on_both_same(wire_pair, HEARTBEAT, 1, join_body(group, "m1", topic, **static), "a static join")
+    on_both_same(wire_pair, HEARTBEAT, 1, join_body(group, "m2", topic, **static), "the instance id in use")
+    on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "m1", -2, **static), "a static leave")
+    on_both_same(wire_pair, DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": False})
+    on_both_same(wire_pair, HEARTBEAT, 1, join_body(group, "m3", topic, **static), "the replacement")
+    on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "m1", 2, **static), "the old member id")
+    on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "m1", -2, **static), "the old member id leaving")
+    on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "m9", -1), "an unknown member leaving")
+    on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "m3", 2, instance_id="i9"), "an unknown instance")

@@ -246,3 +246,25 @@ def test_transactional_offsets_of_a_consumer_protocol_group_commit_with_the_tran
         assert c.committed([TopicPartition(topic, 0)], timeout=10)[0].offset == 2
     finally:
         c.close()
+
+
+def test_a_full_group_refuses_a_new_member(broker_factory: Callable[..., BrokerProcess]) -> None:
+    broker = broker_factory(extra_args=("--override", "group.consumer.max.size=1"))
+    group = unique_topic("group")
+
+    def join(member: str) -> Any:
+        body = {
+            "group_id": group, "member_id": member, "member_epoch": 0, "rebalance_timeout_ms": 5000,
+            "subscribed_topic_names": [], "topic_partitions": [],
+        }  # fmt: skip
+        with WireClient.connect(broker.bootstrap) as client:
+            client.request(10, 3, {"key": group, "key_type": 0})
+            return client.request(68, 1, body)
+
+    assert join("first").error_code == 0
+    refused = join("second")
+    assert (refused.error_code, refused.error_message) == (
+        81,
+        "The consumer group has reached its maximum capacity of 1 members.",
+    )
+    assert [m.member_id for m in _describe(broker.bootstrap, group).members] == ["first"]
