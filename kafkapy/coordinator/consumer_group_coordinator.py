@@ -235,23 +235,19 @@ class ConsumerGroupCoordinator:
             else:
                 member = self._static_member(group, member_id, request)
         except KafkaError:
-            if not group.members and group.group_epoch == 0:
+            if not group.members and group.group_id not in self._written:
                 # Created for this refused join: as in Kafka, where its records are never written.
                 del self.groups[group.group_id]
             raise
         updated = ConsumerGroupMember(**{**member.__dict__})
         self._apply_request(updated, request)
-        if group.group_epoch == 0:
-            # A new group starts at epoch 1 (Kafka 4.3.1: a first member subscribing to topics moves it to 2
-            # at once, one with an empty subscription leaves it at 1).
-            group.group_epoch = 1
         bump = _subscription_changed(member, updated)
         group.update_member(group.members.get(member.member_id), updated)
         metadata_hash = self._metadata_hash(group)
         if bump or metadata_hash != group.metadata_hash:
             group.group_epoch += 1
             group.metadata_hash = metadata_hash
-        if group.group_epoch > group.assignment_epoch:
+        if group.group_epoch > group.assignment_epoch and self._may_assign(group):
             self._update_target_assignment(group)
         reconciled = next_assignment(
             updated,
@@ -349,7 +345,9 @@ class ConsumerGroupCoordinator:
             raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
         if not create:
             raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Consumer group {group_id} not found.")
-        group = self.groups[group_id] = ConsumerGroup(group_id)
+        # A new group starts at group and assignment epoch 1 (Kafka 4.3's ModernGroup), so a first member
+        # subscribing to topics moves it to 2, one joining with no subscription leaves it at 1.
+        group = self.groups[group_id] = ConsumerGroup(group_id, group_epoch=1, assignment_epoch=1)
         return group
 
     def _throw_if_full(self, group: ConsumerGroup, member_id: str) -> None:
@@ -443,6 +441,14 @@ class ConsumerGroupCoordinator:
             topics.update(self._subscribed_topics(member))
         return topics_hash((name, s.topic_id, len(s.partitions)) for name, s in topics.items())
 
+    def _may_assign(self, group: ConsumerGroup) -> bool:
+        """Kafka 4.3 computes a group's target assignment at most once per consumer.assignment.interval.ms:
+        a heartbeat before then leaves the group Assigning (members keep the current target) and a later
+        heartbeat computes it."""
+        interval_ms = int(self.configs.value(group.group_id, "consumer.assignment.interval.ms"))
+        last = group.last_assignment
+        return last is None or trio.current_time() - last >= interval_ms / 1000
+
     def _update_target_assignment(self, group: ConsumerGroup) -> None:
         """A new target assignment for the group epoch, by the members' preferred assignor (else the default)."""
         assignor = ASSIGNORS[self._assignor_for(group)]
@@ -456,6 +462,7 @@ class ConsumerGroupCoordinator:
             )
         group.target = assignor.assign(specs, partitions)
         group.assignment_epoch = group.group_epoch
+        group.last_assignment = trio.current_time()
         group.assignor_name = assignor.name
         log.info(
             "new target assignment",

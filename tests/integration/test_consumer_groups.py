@@ -165,6 +165,17 @@ def test_a_consumer_group_survives_kill9_with_its_members_epochs_and_offsets(
     assert _list_groups(broker.bootstrap)[group] == ("consumer", "Empty")
 
 
+def _wire_join(bootstrap: str, group: str, member: str, topics: list[str]) -> Any:
+    """A ConsumerGroupHeartbeat v1 join (epoch 0) over kafkapy's wire client, once the coordinator is there."""
+    body = {
+        "group_id": group, "member_id": member, "member_epoch": 0, "rebalance_timeout_ms": 5000,
+        "subscribed_topic_names": topics, "topic_partitions": [],
+    }  # fmt: skip
+    with WireClient.connect(bootstrap) as client:
+        client.request(10, 3, {"key": group, "key_type": 0})
+        return client.request(68, 1, body)
+
+
 def _owned(c: Consumer) -> set[tuple[str, int]]:
     return {(tp.topic, tp.partition) for tp in c.assignment()}
 
@@ -192,13 +203,7 @@ def test_a_regex_subscription_follows_new_topics_and_partitions(broker_factory: 
 def test_a_silent_member_is_fenced_after_its_session_timeout(broker_factory: Callable[..., BrokerProcess]) -> None:
     broker = broker_factory(extra_args=(*FAST, "--override", "group.consumer.session.timeout.ms=1000"))
     group = unique_topic("group")
-    with WireClient.connect(broker.bootstrap) as client:
-        client.request(10, 3, {"key": group, "key_type": 0})
-        body = {
-            "group_id": group, "member_id": "silent", "member_epoch": 0, "rebalance_timeout_ms": 5000,
-            "subscribed_topic_names": [], "topic_partitions": [],
-        }  # fmt: skip
-        assert client.request(68, 1, body).error_code == 0
+    assert _wire_join(broker.bootstrap, group, "silent", []).error_code == 0
     assert len(_describe(broker.bootstrap, group).members) == 1
     deadline = Deadline(30, "the silent member fenced")
     while _describe(broker.bootstrap, group).members:
@@ -251,20 +256,24 @@ def test_transactional_offsets_of_a_consumer_protocol_group_commit_with_the_tran
 def test_a_full_group_refuses_a_new_member(broker_factory: Callable[..., BrokerProcess]) -> None:
     broker = broker_factory(extra_args=("--override", "group.consumer.max.size=1"))
     group = unique_topic("group")
-
-    def join(member: str) -> Any:
-        body = {
-            "group_id": group, "member_id": member, "member_epoch": 0, "rebalance_timeout_ms": 5000,
-            "subscribed_topic_names": [], "topic_partitions": [],
-        }  # fmt: skip
-        with WireClient.connect(broker.bootstrap) as client:
-            client.request(10, 3, {"key": group, "key_type": 0})
-            return client.request(68, 1, body)
-
-    assert join("first").error_code == 0
-    refused = join("second")
+    assert _wire_join(broker.bootstrap, group, "first", []).error_code == 0
+    refused = _wire_join(broker.bootstrap, group, "second", [])
     assert (refused.error_code, refused.error_message) == (
         81,
         "The consumer group has reached its maximum capacity of 1 members.",
     )
     assert [m.member_id for m in _describe(broker.bootstrap, group).members] == ["first"]
+
+
+def test_the_target_assignment_waits_for_the_assignment_interval(broker_factory: Callable[..., BrokerProcess]) -> None:
+    """Kafka 4.3 computes a group's target at most once per group.consumer.assignment.interval.ms: a
+    member joining within it gets the current assignment epoch and nothing yet, the group is Assigning."""
+    broker = broker_factory(extra_args=("--override", "group.consumer.assignment.interval.ms=600000"))
+    topic, group = unique_topic("cg"), unique_topic("group")
+    create_topic(broker.bootstrap, topic, 2)
+    first = _wire_join(broker.bootstrap, group, "first", [topic])
+    assert (first.member_epoch, [tp.partitions for tp in first.assignment.topic_partitions]) == (2, [[0, 1]])
+    second = _wire_join(broker.bootstrap, group, "second", [topic])
+    assert (second.member_epoch, second.assignment.topic_partitions) == (2, [])
+    described = _describe(broker.bootstrap, group)
+    assert (described.group_state, described.group_epoch, described.assignment_epoch) == ("Assigning", 3, 2)
