@@ -115,6 +115,8 @@ class ConsumerGroup:
     metadata_hash: int = 0
     # The assignor the last target assignment used.
     assignor_name: str = ""
+    # When (trio time) the target assignment was last computed; None: not since this broker started.
+    last_assignment: float | None = None
     # (topic id, partition) -> the epoch of the member that holds it (assigned or pending revocation).
     partition_epochs: dict[tuple[uuid.UUID, int], int] = field(default_factory=dict)
 

@@ -59,6 +59,22 @@ _APPEND_ERRORS = {
 # A refused regex is the client's error, answered; RE2 need not log it to stderr too.
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
+# RE2's error texts as RE2/J (which Kafka uses) describes them in INVALID_REGULAR_EXPRESSION messages.
+_RE2J_DESCRIPTIONS = {
+    "missing )": "missing closing )",
+    # RE2/J reports an unmatched ")" as an internal error.
+    "unexpected )": "regexp/syntax: internal error",
+    "missing ]": "missing closing ]",
+    "invalid escape sequence": "invalid escape sequence",
+    "no argument for repetition operator": "missing argument to repetition operator",
+    "bad repetition operator": "invalid nested repetition operator",
+    "invalid repetition size": "invalid repeat count",
+    "invalid character class range": "invalid character class range",
+    "invalid character class": "invalid character class",
+    "invalid named capture group": "invalid named capture",
+    "trailing \\": "trailing backslash at end of expression",
+    "invalid perl operator": "invalid or unsupported Perl syntax",
+}
 
 
 @dataclass
@@ -219,7 +235,7 @@ class ConsumerGroupCoordinator:
             else:
                 member = self._static_member(group, member_id, request)
         except KafkaError:
-            if not group.members and group.group_epoch == 0:
+            if not group.members and group.group_id not in self._written:
                 # Created for this refused join: as in Kafka, where its records are never written.
                 del self.groups[group.group_id]
             raise
@@ -258,13 +274,13 @@ class ConsumerGroupCoordinator:
         member as updated by its request, a group epoch bump when its subscription or the subscribed
         topics changed, a new target assignment for a new epoch, and one reconciliation step given the
         partitions the member says it ``owned``; the reconciled member, now in the group."""
-        bump = member.member_id not in group.members or _subscription_changed(member, updated)
+        bump = _subscription_changed(member, updated)
         group.update_member(group.members.get(member.member_id), updated)
         metadata_hash = self._metadata_hash(group)
         if bump or metadata_hash != group.metadata_hash:
             group.group_epoch += 1
             group.metadata_hash = metadata_hash
-        if group.group_epoch > group.assignment_epoch:
+        if group.group_epoch > group.assignment_epoch and self._may_assign(group):
             self._update_target_assignment(group)
         reconciled = next_assignment(
             updated,
@@ -324,7 +340,10 @@ class ConsumerGroupCoordinator:
             try:
                 compiled = re2.compile(pattern, options=_RE2_OPTIONS)
             except re2.error as exc:
-                reason = exc.args[0].decode(errors="replace") if exc.args else ""
+                raw = exc.args[0].decode(errors="replace") if exc.args else ""
+                head, _, operator = raw.partition(": ")
+                # RE2/J reads "(?<" as the start of a named group, whatever follows.
+                reason = "invalid named capture" if operator.startswith("(?<") else _RE2J_DESCRIPTIONS.get(head, raw)
                 raise KafkaError(
                     ErrorCode.INVALID_REGULAR_EXPRESSION,
                     f"SubscribedTopicRegex `{pattern}` is not a valid regular expression: {reason}.",
@@ -338,14 +357,20 @@ class ConsumerGroupCoordinator:
         if group is not None:
             return group
         classic_members = self.offsets.classic_group_members(group_id)
-        if classic_members is not None and create and self.migration is not None:
-            # A joining member takes over a classic group with this id (Kafka's online upgrade).
+        if classic_members and create and self.migration is not None:
+            # A joining member takes over a classic group with members (Kafka's online upgrade).
             return self.migration.upgrade(group_id)
         if classic_members:
             raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
         if not create:
             raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Consumer group {group_id} not found.")
-        group = self.groups[group_id] = ConsumerGroup(group_id)
+        if classic_members is not None and self.migration is not None:
+            # An empty classic group gives way whatever the policy; its offsets stay (Kafka's
+            # maybeDeleteEmptyClassicGroup).
+            self.migration.replace_empty_classic(group_id)
+        # A new group starts at group and assignment epoch 1 (Kafka 4.3's ModernGroup), so a first member
+        # subscribing to topics moves it to 2, one joining with no subscription leaves it at 1.
+        group = self.groups[group_id] = ConsumerGroup(group_id, group_epoch=1, assignment_epoch=1)
         return group
 
     def _throw_if_full(self, group: ConsumerGroup, member_id: str) -> None:
@@ -382,22 +407,20 @@ class ConsumerGroupCoordinator:
             if existing.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH:
                 raise KafkaError(
                     ErrorCode.UNRELEASED_INSTANCE_ID,
-                    f"Static member {existing.member_id} with instance id {instance_id} is not released yet.",
+                    f"Static member {member_id} with instance id {instance_id} cannot join the group because "
+                    f"the instance id is owned by {existing.member_id} member.",
                 )
             previous = existing.previous_member_epoch
             return group.replace_static_member(existing, member_id, previous, previous)
-        member = group.members.get(member_id)
-        if member is None:
-            raise KafkaError(
-                ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member_id} is not a member of group {group.group_id}."
-            )
-        if existing is None or existing.member_id != member_id:
+        if existing is None:
+            raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {instance_id} is unknown.")
+        if existing.member_id != member_id:
             raise KafkaError(
                 ErrorCode.FENCED_INSTANCE_ID,
-                f"Static member {member_id} with instance id {instance_id} was fenced by another member.",
+                f"Static member {member_id} with instance id {instance_id} was fenced by member {existing.member_id}.",
             )
-        _throw_if_epoch_invalid(member, request.member_epoch, request.owned)
-        return member
+        _throw_if_epoch_invalid(existing, request.member_epoch, request.owned)
+        return existing
 
     @staticmethod
     def _apply_request(member: ConsumerGroupMember, request: HeartbeatRequest) -> None:
@@ -435,6 +458,14 @@ class ConsumerGroupCoordinator:
             topics.update(self._subscribed_topics(member))
         return topics_hash((name, s.topic_id, len(s.partitions)) for name, s in topics.items())
 
+    def _may_assign(self, group: ConsumerGroup) -> bool:
+        """Kafka 4.3 computes a group's target assignment at most once per consumer.assignment.interval.ms:
+        a heartbeat before then leaves the group Assigning (members keep the current target) and a later
+        heartbeat computes it."""
+        interval_ms = int(self.configs.value(group.group_id, "consumer.assignment.interval.ms"))
+        last = group.last_assignment
+        return last is None or trio.current_time() - last >= interval_ms / 1000
+
     def _update_target_assignment(self, group: ConsumerGroup) -> None:
         """A new target assignment for the group epoch, by the members' preferred assignor (else the default)."""
         assignor = ASSIGNORS[self._assignor_for(group)]
@@ -448,6 +479,7 @@ class ConsumerGroupCoordinator:
             )
         group.target = assignor.assign(specs, partitions)
         group.assignment_epoch = group.group_epoch
+        group.last_assignment = trio.current_time()
         group.assignor_name = assignor.name
         log.info(
             "new target assignment",
@@ -473,7 +505,9 @@ class ConsumerGroupCoordinator:
     def _leave(self, request: HeartbeatRequest) -> HeartbeatResult:
         """Kafka's consumerGroupLeave: epoch -1 removes the member; -2 keeps a static member's place and
         assignment for its replacement until its session ends."""
-        group = self._group(request.group_id, create=False)
+        group = self.groups.get(request.group_id)
+        if group is None:
+            raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request.group_id} not found.")
         if request.instance_id is None:
             member = group.members.get(request.member_id)
         else:
@@ -501,7 +535,7 @@ class ConsumerGroupCoordinator:
         error = self._persist(group.group_id)
         if error != ErrorCode.NONE:
             raise KafkaError(error)
-        # Kafka's consumerGroupLeave answers without a heartbeat interval (0).
+        # A member that left gets no heartbeat interval (0), as from Kafka.
         return HeartbeatResult(request.member_id, request.member_epoch, 0)
 
     def _remove_member(self, group: ConsumerGroup, member: ConsumerGroupMember) -> None:
@@ -542,7 +576,8 @@ class ConsumerGroupCoordinator:
                 "client_id": m.client_id,
                 "client_host": m.client_host,
                 "subscribed_topic_names": m.subscribed_topic_names,
-                "subscribed_topic_regex": m.subscribed_topic_regex,
+                # Kafka describes a member without a regex with "", not null.
+                "subscribed_topic_regex": m.subscribed_topic_regex or "",
                 "assignment": assignment(m.assigned),
                 "target_assignment": assignment(group.target.get(m.member_id, {})),
                 # Kafka's MemberType: 0 for a member speaking the classic protocol, 1 the consumer protocol.
@@ -561,6 +596,12 @@ class ConsumerGroupCoordinator:
 
     def owns(self, group_id: str) -> bool:
         return group_id in self.groups
+
+    def subscribed_topics(self, group_id: str) -> set[str]:
+        """The existing topics an owned group's members subscribe to, by name or regex (OffsetDelete's
+        GROUP_SUBSCRIBED_TO_TOPIC)."""
+        group = self.groups[group_id]
+        return {name for member in group.members.values() for name in self._subscribed_topics(member)}
 
     def listings(self) -> Iterable[GroupListing]:
         for group in self.groups.values():
@@ -660,9 +701,9 @@ def _throw_if_epoch_invalid(member: ConsumerGroupMember, epoch: int, owned: Assi
 
 
 def _subscription_changed(old: ConsumerGroupMember, new: ConsumerGroupMember) -> bool:
+    """Kafka's hasMemberSubscriptionChanged: the topic names or the regex (a new member counts from an
+    empty subscription, so joining with none moves no epoch)."""
     return (
         old.subscribed_topic_names != new.subscribed_topic_names
         or old.subscribed_topic_regex != new.subscribed_topic_regex
-        or old.server_assignor != new.server_assignor
-        or old.rack_id != new.rack_id
     )

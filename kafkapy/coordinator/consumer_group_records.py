@@ -71,8 +71,11 @@ def _assignment(entries: Iterable[Any]) -> Assignment:
 def metadata_hash(topics: Iterable[tuple[str, uuid.UUID, int]]) -> int:
     """A stable int64 of the subscribed topics' names, ids and partition counts (Kafka's MetadataHash
     plays this part; the value is only compared by the coordinator that wrote it)."""
+    ordered = sorted(topics)
+    if not ordered:
+        return 0  # a new group's: subscribing to nothing that exists changes nothing
     digest = hashlib.blake2b(digest_size=8)
-    for name, topic_id, partitions in sorted(topics):
+    for name, topic_id, partitions in ordered:
         digest.update(f"{name}\0{topic_id}\0{partitions}\0".encode())
     return int.from_bytes(digest.digest(), "big", signed=True)
 

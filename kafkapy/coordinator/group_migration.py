@@ -283,16 +283,16 @@ class GroupMigration:
 
     # Classic -> consumer.
 
+    def replace_empty_classic(self, group_id: str) -> None:
+        """A new consumer group takes the id of an empty classic group: its metadata goes, its offsets
+        stay (Kafka's maybeDeleteEmptyClassicGroup)."""
+        self.classic.retire(self.classic.groups[group_id], ErrorCode.REBALANCE_IN_PROGRESS)
+
     def upgrade(self, group_id: str) -> ConsumerGroup:
-        """A ConsumerGroupHeartbeat joins a classic group: an empty one is replaced by a new consumer
-        group whatever the policy (Kafka's maybeDeleteEmptyClassicGroup); a non-empty one converts
-        (validateOnlineUpgrade + convertToConsumerGroup), else KafkaError GROUP_ID_NOT_FOUND with Kafka's
-        reason. Either way its offsets stay, kept by group id."""
+        """A ConsumerGroupHeartbeat joins a classic group with members: it converts (Kafka's
+        validateOnlineUpgrade + convertToConsumerGroup), else KafkaError GROUP_ID_NOT_FOUND with Kafka's
+        reason; its offsets stay, kept by group id."""
         classic_group = self.classic.groups[group_id]
-        if not classic_group.members:
-            self.classic.retire(classic_group, ErrorCode.REBALANCE_IN_PROGRESS)
-            group = self.consumer.groups[group_id] = ConsumerGroup(group_id)
-            return group
         max_size = int(self.configs.broker_value("group.consumer.max.size"))
         reason = upgrade_refusal(classic_group, self._policy(), max_size)
         if reason is None:

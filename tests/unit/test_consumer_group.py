@@ -16,6 +16,7 @@ from kafkapy.coordinator.consumer_group import (
     next_assignment,
 )
 from kafkapy.coordinator.consumer_group_coordinator import _throw_if_epoch_invalid
+from kafkapy.coordinator.consumer_group_records import changes, group_records, load_groups
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 T1, T2 = uuid.UUID(int=1), uuid.UUID(int=2)
@@ -109,3 +110,34 @@ def test_range_gives_consecutive_ranges_in_member_order() -> None:
     out = RangeAssignor().assign({"b": _spec(T1, T2), "a": _spec(T1, T2)}, {T1: 5, T2: 2})
     assert out["a"] == {T1: frozenset({0, 1, 2}), T2: frozenset({0})}
     assert out["b"] == {T1: frozenset({3, 4}), T2: frozenset({1})}
+
+
+def test_records_rebuild_the_group_and_tombstone_what_went() -> None:
+    group = ConsumerGroup("g", group_epoch=4, assignment_epoch=4, metadata_hash=-7)
+    stable = ConsumerGroupMember(
+        "a", member_epoch=4, previous_member_epoch=3, instance_id="i", client_id="c", client_host="/h",
+        rebalance_timeout_ms=3000, subscribed_topic_names=["t"], server_assignor="range", assigned={T1: frozenset({0})},
+    )  # fmt: skip
+    revoking = ConsumerGroupMember(
+        "b", member_epoch=3, previous_member_epoch=3, state=MemberState.UNREVOKED_PARTITIONS,
+        subscribed_topic_regex="t.*", assigned={T1: frozenset({1})}, pending_revocation={T2: frozenset({0, 1})},
+    )  # fmt: skip
+    group.update_member(None, stable)
+    group.update_member(None, revoking)
+    group.target = {"a": {T1: frozenset({0})}, "b": {T1: frozenset({1})}}
+    written = group_records(group, {"t.*": ["t"]})
+    keys_and_values = [(int.from_bytes(k[:2], "big"), k, v) for k, v in written.items()]
+    [(loaded, records)] = load_groups(keys_and_values).values()
+    assert records == written
+    assert (loaded.group_epoch, loaded.assignment_epoch, loaded.metadata_hash) == (4, 4, -7)
+    assert loaded.target == group.target
+    for member in (stable, revoking):
+        again = loaded.members[member.member_id]
+        assert again.__dict__ == member.__dict__
+    assert loaded.partition_epochs == group.partition_epochs
+    # Member b goes: its three records are tombstoned, the rest unchanged is not written again.
+    group.update_member(revoking, None)
+    group.target.pop("b")
+    out = changes(written, group_records(group, {}))
+    assert sorted(v is None for _, v in out) == [True] * 4  # b's three records and the regex
+    assert all(written[k] is not None for k, _ in out)
