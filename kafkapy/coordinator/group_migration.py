@@ -173,10 +173,6 @@ class ClassicMemberMetadata:
         """The protocol its JoinGroup and SyncGroup answers name: the member's first (Kafka's choice)."""
         return self.supported_protocols[0][0]
 
-    def subscription(self) -> Subscription:
-        """Every protocol carries the same subscription; Kafka reads the first."""
-        return decode_subscription(self.supported_protocols[0][1])
-
     def assignment_bytes(self, partitions: TopicPartitions) -> bytes:
         """What its SyncGroup returns for these partitions (Kafka's prepareAssignment)."""
         return encode_assignment(partitions, subscription_version(self.supported_protocols[0][1]))
