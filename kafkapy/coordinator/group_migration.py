@@ -418,7 +418,9 @@ class GroupMigration:
             subscription = decode_subscription(request.protocols[0][1])
         except MalformedProtocol:
             return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, request.member_id)
-        member = self._joining_member(group, member_id, request.group_instance_id)
+        member = self._joining_member(group, member_id, request.group_instance_id, known=bool(request.member_id))
+        if isinstance(member, ErrorCode):
+            return JoinResult(member, request.member_id)
         updated = ConsumerGroupMember(**{**member.__dict__})
         updated.instance_id = request.group_instance_id or member.instance_id
         if subscription.rack_id is not None:
@@ -443,12 +445,19 @@ class GroupMigration:
             reconciled.classic.protocol_name,
         )
 
-    def _joining_member(self, group: ConsumerGroup, member_id: str, instance_id: str | None) -> ConsumerGroupMember:
-        """The member a JoinGroup updates: itself, a new one, or a static member's new incarnation
-        (Kafka's getOrMaybeSubscribe*ConsumerGroupMember with the classic protocol)."""
+    def _joining_member(
+        self, group: ConsumerGroup, member_id: str, instance_id: str | None, *, known: bool
+    ) -> ConsumerGroupMember | ErrorCode:
+        """The member a JoinGroup updates: itself, a new one, or a static member's new incarnation when
+        it joins without a member id (Kafka's getOrMaybeSubscribe*ConsumerGroupMember with the classic
+        protocol); a static member's known member id must be the instance's current one."""
         if instance_id is not None:
             existing = group.static_member(instance_id)
-            if existing is not None and existing.member_id != member_id:
+            if known and existing is None:
+                return ErrorCode.UNKNOWN_MEMBER_ID
+            if known and existing is not None and existing.member_id != member_id:
+                return ErrorCode.FENCED_INSTANCE_ID
+            if not known and existing is not None:
                 return group.replace_static_member(existing, member_id, 0, 0)
         member = group.members.get(member_id)
         if member is None:

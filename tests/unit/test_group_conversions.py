@@ -82,11 +82,16 @@ async def groups(tmp_path: Path) -> AsyncIterator[Coordinators]:
         nursery.cancel_scope.cancel()
 
 
-def join_request(member_id: str = "", owned: list[int] = (), protocols: tuple[str, ...] = ("range",)) -> JoinRequest:  # type: ignore[assignment]
+def join_request(
+    member_id: str = "",
+    owned: list[int] = (),  # type: ignore[assignment]
+    protocols: tuple[str, ...] = ("range",),
+    instance: str | None = None,
+) -> JoinRequest:
     return JoinRequest(
         group_id=GROUP,
         member_id=member_id,
-        group_instance_id=None,
+        group_instance_id=instance,
         client_id="classic",
         client_host="/127.0.0.1",
         session_timeout_ms=10_000,
@@ -272,3 +277,19 @@ async def test_the_consumer_protocol_member_session_ending_downgrades_the_group(
     assert groups.registry.type_of(GROUP) is GroupType.CLASSIC
     assert list(groups.classic.groups[GROUP].members) == [classic_id]
     assert committed(groups) == {(TOPIC, 0): 7, (TOPIC, 1): 9}
+
+
+async def test_static_classic_members_of_a_consumer_group(groups: Coordinators) -> None:
+    consumer_join(groups, "newcomer")
+    first = await groups.classic.join_group(join_request(instance="i1"))
+    assert first.error == ErrorCode.NONE and first.member_id  # a static member needs no MEMBER_ID_REQUIRED
+    group = groups.consumer.groups[GROUP]
+    assert group.static_member("i1") is group.members[first.member_id]
+    fenced = await groups.classic.join_group(join_request("someone-else", instance="i1"))
+    assert fenced.error == ErrorCode.FENCED_INSTANCE_ID
+    unknown = await groups.classic.join_group(join_request(first.member_id, instance="i2"))
+    assert unknown.error == ErrorCode.UNKNOWN_MEMBER_ID
+    # A restarted instance (no member id) replaces its previous incarnation.
+    again = await groups.classic.join_group(join_request(instance="i1"))
+    assert again.error == ErrorCode.NONE and again.member_id != first.member_id
+    assert set(group.members) == {"newcomer", again.member_id}
