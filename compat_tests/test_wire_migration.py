@@ -58,13 +58,16 @@ def request(bootstrap: str, api_key: int, version: int, body: dict) -> dict:
 
 
 def coordinator_ready(bootstrap: str, group: str) -> None:
-    """Kafka creates __consumer_offsets on the first FindCoordinator and answers NOT_COORDINATOR until loaded."""
+    """Kafka creates __consumer_offsets on the first FindCoordinator and answers NOT_COORDINATOR (or
+    COORDINATOR_LOAD_IN_PROGRESS) for a group until its partition is loaded."""
     deadline = time.monotonic() + 60
     while True:
         found = request(bootstrap, FIND_COORDINATOR, 4, {"key_type": 0, "coordinator_keys": [group]})
         if found["coordinators"][0]["error_code"] == 0:
-            listed = request(bootstrap, LIST_GROUPS, 5, {"states_filter": [], "types_filter": []})
-            if listed["error_code"] == 0:
+            # The group's own partition of __consumer_offsets is loaded once OffsetFetch answers for it.
+            body = {"groups": [{"group_id": group, "member_id": None, "member_epoch": -1, "topics": None}],
+                    "require_stable": False}  # fmt: skip
+            if request(bootstrap, 9, 9, body)["groups"][0]["error_code"] == 0:
                 return
         assert time.monotonic() < deadline, f"no coordinator for {group} on {bootstrap}"
         time.sleep(0.2)
