@@ -9,7 +9,7 @@ nursery) fences members whose session ran out or who did not revoke in their reb
 
 Committed offsets stay with the classic GroupMetadataManager, which keeps them per group id as
 Kafka 4's OffsetMetadataManager does; this coordinator only validates commits and fetches against
-member epochs (``offset_commit_error``/``offset_fetch_error``) and deletes the offsets with the group.
+member epochs (``offset_commit_errors``/``offset_fetch_error``) and deletes the offsets with the group.
 """
 
 from __future__ import annotations
@@ -617,23 +617,40 @@ class ConsumerGroupCoordinator:
 
     # Offsets (Kafka's ConsumerGroup.validateOffsetCommit / validateOffsetFetch).
 
-    def offset_commit_error(
-        self, group_id: str, member_id: str, member_epoch: int, instance_id: str | None, *, api_version: int | None
-    ) -> ErrorCode:
-        """Whether a commit may go to this group: from a member at its current epoch, or with epoch -1
+    def offset_commit_errors(
+        self,
+        group_id: str,
+        member_id: str,
+        member_epoch: int,
+        instance_id: str | None,
+        partitions: list[tuple[str, int]],
+        *,
+        api_version: int | None,
+    ) -> dict[tuple[str, int], ErrorCode]:
+        """Whether each partition's commit may go to this group: from a member at its current epoch, or
+        at an older one for a partition it already owned then (KIP-1251, Kafka 4.3), or with epoch -1
         (admin tools, assign()) to an empty group. ``api_version`` None: a TxnOffsetCommit."""
         group = self.groups[group_id]
-        if member_epoch < 0 and not group.members:
-            return ErrorCode.NONE
         member = group.members.get(member_id)
-        if member is None:
-            return ErrorCode.UNKNOWN_MEMBER_ID
-        if api_version is not None and api_version < 9:
+        if member_epoch < 0 and not group.members:
+            error = ErrorCode.NONE
+        elif member is None:
+            error = ErrorCode.UNKNOWN_MEMBER_ID
+        elif api_version is not None and api_version < 9:
             # Members of the consumer protocol commit with OffsetCommit v9+ (Kafka's UnsupportedVersionException).
-            return ErrorCode.UNSUPPORTED_VERSION
-        if member_epoch != member.member_epoch:
-            return ErrorCode.STALE_MEMBER_EPOCH
-        return ErrorCode.NONE
+            error = ErrorCode.UNSUPPORTED_VERSION
+        elif member_epoch < member.member_epoch:
+            return {tp: self._older_epoch_error(member, member_epoch, tp) for tp in partitions}
+        elif member_epoch > member.member_epoch:
+            error = ErrorCode.STALE_MEMBER_EPOCH
+        else:
+            error = ErrorCode.NONE
+        return dict.fromkeys(partitions, error)
+
+    def _older_epoch_error(self, member: ConsumerGroupMember, epoch: int, tp: tuple[str, int]) -> ErrorCode:
+        state = self.logs.topics.get(tp[0])
+        assigned_at = None if state is None else member.assignment_epochs.get((state.topic_id, tp[1]))
+        return ErrorCode.NONE if assigned_at is not None and assigned_at <= epoch else ErrorCode.STALE_MEMBER_EPOCH
 
     def offset_fetch_error(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
         group = self.groups[group_id]

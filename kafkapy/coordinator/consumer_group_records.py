@@ -59,12 +59,28 @@ def _value(record_type: int, fields: dict[str, Any]) -> bytes:
     return _INT16.pack(0) + _schema(f"{RECORD_TYPES[record_type]}Value").build(fields)
 
 
-def _partitions(assignment: Assignment) -> list[dict]:
-    return [{"topic_id": t, "partitions": sorted(p)} for t, p in sorted(assignment.items())]
+def _partitions(assignment: Assignment, epochs: dict[tuple[uuid.UUID, int], int] | None = None) -> list[dict]:
+    """TopicPartitions entries; with ``epochs``, each partition's assignment epoch beside it (AssignmentEpochs)."""
+    out = []
+    for t, parts in sorted(assignment.items()):
+        entry: dict[str, Any] = {"topic_id": t, "partitions": sorted(parts)}
+        if epochs is not None:
+            entry["assignment_epochs"] = [epochs.get((t, p), -1) for p in entry["partitions"]]
+        out.append(entry)
+    return out
 
 
 def _assignment(entries: Iterable[Any]) -> Assignment:
     return {e.topic_id: frozenset(e.partitions) for e in entries if e.partitions}
+
+
+def _epochs(entries: Iterable[Any]) -> dict[tuple[uuid.UUID, int], int]:
+    return {
+        (e.topic_id, p): epoch
+        for e in entries
+        if e.get("assignment_epochs") is not None
+        for p, epoch in zip(e.partitions, e.assignment_epochs, strict=False)
+    }
 
 
 def metadata_hash(topics: Iterable[tuple[str, uuid.UUID, int]]) -> int:
@@ -115,8 +131,8 @@ def _member_records(group_id: str, member: ConsumerGroupMember, target: Assignme
         "member_epoch": member.member_epoch,
         "previous_member_epoch": member.previous_member_epoch,
         "state": MEMBER_STATE_CODES[member.state],
-        "assigned_partitions": _partitions(member.assigned),
-        "partitions_pending_revocation": _partitions(member.pending_revocation),
+        "assigned_partitions": _partitions(member.assigned, member.assignment_epochs),
+        "partitions_pending_revocation": _partitions(member.pending_revocation, member.assignment_epochs),
     }
     return {
         _key(CONSUMER_GROUP_MEMBER_METADATA, ids): _value(CONSUMER_GROUP_MEMBER_METADATA, metadata),
@@ -181,6 +197,10 @@ def load_groups(records: Iterable[tuple[int, bytes, bytes]]) -> dict[str, tuple[
             member.state = _STATES.get(current.state, MemberState.UNKNOWN)
             member.assigned = _assignment(current.assigned_partitions)
             member.pending_revocation = _assignment(current.partitions_pending_revocation)
+            member.assignment_epochs = {
+                **_epochs(current.assigned_partitions),
+                **_epochs(current.partitions_pending_revocation),
+            }
         groups[group_id].update_member(None, member)
     for (group_id, member_id), target in targets.items():
         if member_id in groups[group_id].members:

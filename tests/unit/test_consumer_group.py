@@ -55,6 +55,12 @@ def test_a_partition_still_held_by_another_member_is_not_given_until_released() 
     assert done.state == MemberState.STABLE and done.assigned == {T1: frozenset({0, 1})}
 
 
+def test_each_partition_keeps_the_epoch_it_was_assigned_at() -> None:
+    member = ConsumerGroupMember("a", member_epoch=2, assigned={T1: frozenset({0})}, assignment_epochs={(T1, 0): 2})
+    step = next_assignment(member, 3, {T1: frozenset({0}), T2: frozenset({0})}, _free, owned={T1: frozenset({0})})
+    assert step.assignment_epochs == {(T1, 0): 2, (T2, 0): 3}
+
+
 def test_group_states_follow_the_epochs() -> None:
     group = ConsumerGroup("g")
     assert group.state() == ConsumerGroupState.EMPTY
@@ -117,10 +123,12 @@ def test_records_rebuild_the_group_and_tombstone_what_went() -> None:
     stable = ConsumerGroupMember(
         "a", member_epoch=4, previous_member_epoch=3, instance_id="i", client_id="c", client_host="/h",
         rebalance_timeout_ms=3000, subscribed_topic_names=["t"], server_assignor="range", assigned={T1: frozenset({0})},
+        assignment_epochs={(T1, 0): 3},
     )  # fmt: skip
     revoking = ConsumerGroupMember(
         "b", member_epoch=3, previous_member_epoch=3, state=MemberState.UNREVOKED_PARTITIONS,
         subscribed_topic_regex="t.*", assigned={T1: frozenset({1})}, pending_revocation={T2: frozenset({0, 1})},
+        assignment_epochs={(T1, 1): 2, (T2, 0): 1, (T2, 1): 3},
     )  # fmt: skip
     group.update_member(None, stable)
     group.update_member(None, revoking)
