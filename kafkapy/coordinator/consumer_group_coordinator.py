@@ -35,7 +35,14 @@ from kafkapy.coordinator.consumer_group import (
     is_subset,
     next_assignment,
 )
-from kafkapy.coordinator.consumer_group_records import RECORD_TYPES, Records, changes, group_records, load_groups
+from kafkapy.coordinator.consumer_group_records import (
+    RECORD_TYPES,
+    MemberRecordsCache,
+    Records,
+    changes,
+    group_records,
+    load_groups,
+)
 from kafkapy.coordinator.consumer_group_records import metadata_hash as topics_hash
 from kafkapy.coordinator.group_configs import GroupConfigs
 from kafkapy.coordinator.group_records import LoadedState, OffsetsTopic
@@ -133,6 +140,7 @@ class ConsumerGroupCoordinator:
         self.groups: dict[str, ConsumerGroup] = {}
         # The records last written for each group: what the next change is written against.
         self._written: dict[str, Records] = {}
+        self._encoded: dict[str, MemberRecordsCache] = {}
         self._regexes: dict[str, re2._Regexp] = {}
         self._wakeup = trio.Event()
 
@@ -150,7 +158,8 @@ class ConsumerGroupCoordinator:
     def _persist(self, group_id: str) -> ErrorCode:
         """Append what changed in the group's records since the last write (tombstones for what went)."""
         group = self.groups.get(group_id)
-        now = {} if group is None else group_records(group, self._regex_topics(group))
+        cache = self._encoded.setdefault(group_id, {}) if group is not None else self._encoded.pop(group_id, None)
+        now = {} if group is None else group_records(group, self._regex_topics(group), cache)
         records = changes(self._written.get(group_id, {}), now)
         try:
             self.store.append(group_id, records, self.clock.wall_ms())
@@ -607,6 +616,7 @@ class ConsumerGroupCoordinator:
         """Forget every group (KafkaBroker.reset; ``__consumer_offsets`` is deleted with the topics)."""
         self.groups.clear()
         self._written.clear()
+        self._encoded.clear()
         self._poke()
 
     def rewrite_offsets_topic(self) -> None:

@@ -95,8 +95,18 @@ def metadata_hash(topics: Iterable[tuple[str, uuid.UUID, int]]) -> int:
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
-def group_records(group: ConsumerGroup, regexes: dict[str, list[str]]) -> Records:
-    """Every live record of ``group`` (``regexes``: each subscribed regex with the topics it matches)."""
+# A member's records by member id, with the member object, target and state they were encoded from
+# (``group_records``' cache). Members and targets are replaced, never changed in place, when they change
+# (only their deadlines are set in place), so the same objects mean the same records.
+MemberRecordsCache = dict[str, tuple[ConsumerGroupMember, Assignment, Any, Records]]
+
+
+def group_records(
+    group: ConsumerGroup, regexes: dict[str, list[str]], cache: MemberRecordsCache | None = None
+) -> Records:
+    """Every live record of ``group`` (``regexes``: each subscribed regex with the topics it matches).
+    With ``cache``, a member whose state did not change since its records were encoded is not encoded
+    again: a steady heartbeat of a large group costs comparisons, not encodings."""
     gid = group.group_id
     out: Records = {
         _key(CONSUMER_GROUP_METADATA, {"group_id": gid}): _value(
@@ -107,7 +117,19 @@ def group_records(group: ConsumerGroup, regexes: dict[str, list[str]]) -> Record
         ),
     }
     for member in group.members.values():
-        out.update(_member_records(gid, member, group.target.get(member.member_id, {})))
+        target = group.target.get(member.member_id, {})
+        cached = None if cache is None else cache.get(member.member_id)
+        if cached is not None and cached[0] is member and cached[1] is target:
+            out.update(cached[3])
+            continue
+        state = ({k: v for k, v in member.__dict__.items() if not k.endswith("_deadline")}, target)
+        records = cached[3] if cached is not None and cached[2] == state else _member_records(gid, member, target)
+        if cache is not None:
+            cache[member.member_id] = (member, target, state, records)
+        out.update(records)
+    if cache is not None:
+        for gone in cache.keys() - group.members.keys():
+            del cache[gone]
     for regex, topics in sorted(regexes.items()):
         key = _key(CONSUMER_GROUP_REGULAR_EXPRESSION, {"group_id": gid, "regular_expression": regex})
         out[key] = _value(CONSUMER_GROUP_REGULAR_EXPRESSION, {"topics": sorted(topics), "version": 0, "timestamp": 0})
