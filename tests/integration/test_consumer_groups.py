@@ -107,7 +107,9 @@ def test_two_members_split_the_partitions_without_overlap(broker_factory: Callab
 
         def split() -> bool:
             mine, theirs = {tp.partition for tp in a.assignment()}, {tp.partition for tp in b.assignment()}
-            return len(mine) == 2 and len(theirs) == 2 and not mine & theirs
+            # Revocation before reassignment: at no point do both members hold a partition.
+            assert not mine & theirs, (mine, theirs)
+            return len(mine) == 2 and len(theirs) == 2
 
         _poll_until([a, b], split, "the two members own 2 partitions each")
     finally:
