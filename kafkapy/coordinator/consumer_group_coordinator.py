@@ -586,6 +586,10 @@ class ConsumerGroupCoordinator:
     def owns(self, group_id: str) -> bool:
         return group_id in self.groups
 
+    def is_subscribed(self, group_id: str, topic: str) -> bool:
+        """Whether an owned group's members subscribe to the topic (its offsets then never expire)."""
+        return group_id in self.groups and topic in self.subscribed_topics(group_id)
+
     def subscribed_topics(self, group_id: str) -> set[str]:
         """The existing topics an owned group's members subscribe to, by name or regex (OffsetDelete's
         GROUP_SUBSCRIBED_TO_TOPIC)."""
