@@ -65,6 +65,8 @@ _APPEND_ERRORS = {
 # A refused regex is the client's error, answered; RE2 need not log it to stderr too.
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
+# Compiled subscription regexes kept for reuse; more distinct patterns than this start the cache over.
+_MAX_CACHED_REGEXES = 1024
 # RE2's error texts as RE2/J (which Kafka uses) describes them in INVALID_REGULAR_EXPRESSION messages.
 _RE2J_DESCRIPTIONS = {
     "missing )": "missing closing )",
@@ -341,6 +343,9 @@ class ConsumerGroupCoordinator:
                     ErrorCode.INVALID_REGULAR_EXPRESSION,
                     f"SubscribedTopicRegex `{pattern}` is not a valid regular expression: {reason}.",
                 ) from exc
+            if len(self._regexes) >= _MAX_CACHED_REGEXES:
+                # Clients choose the patterns: the cache must not grow with what they send.
+                self._regexes.clear()
             self._regexes[pattern] = compiled
         return compiled
 
