@@ -15,7 +15,7 @@ from kafkapy.coordinator.consumer_group import (
     MemberState,
     next_assignment,
 )
-from kafkapy.coordinator.consumer_group_coordinator import _throw_if_epoch_invalid
+from kafkapy.coordinator.consumer_group_coordinator import ConsumerGroupCoordinator, _throw_if_epoch_invalid
 from kafkapy.coordinator.consumer_group_records import changes, group_records, load_groups
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
@@ -149,3 +149,14 @@ def test_records_rebuild_the_group_and_tombstone_what_went() -> None:
     out = changes(written, group_records(group, {}))
     assert sorted(v is None for _, v in out) == [True] * 4  # b's three records and the regex
     assert all(written[k] is not None for k, _ in out)
+
+
+def test_the_regex_cache_does_not_grow_with_what_clients_send() -> None:
+    coordinator = ConsumerGroupCoordinator(None, None, None, None, clock=None)  # type: ignore[arg-type]
+    for i in range(3000):
+        coordinator._regex(f"topic-{i}-.*")
+    assert 0 < len(coordinator._regexes) <= 1024
+    with pytest.raises(KafkaError) as raised:
+        coordinator._regex("a(b")
+    assert raised.value.code == ErrorCode.INVALID_REGULAR_EXPRESSION
+    assert raised.value.message == "SubscribedTopicRegex `a(b` is not a valid regular expression: missing closing )."
