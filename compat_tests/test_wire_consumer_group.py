@@ -240,3 +240,22 @@ def test_static_membership(wire_pair: WirePair, topic: str) -> None:
     on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "m1", -2, **static), "the old member id leaving")
     on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "m9", -1), "an unknown member leaving")
     on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "m3", 2, instance_id="i9"), "an unknown instance")
+
+
+def test_a_commit_at_an_older_epoch_is_taken_for_partitions_owned_then(wire_pair: WirePair, topic: str) -> None:
+    """KIP-1251 (Kafka 4.3): each partition keeps the member epoch it was assigned at; a commit with an
+    older epoch is accepted for the partitions the member already owned at that epoch, STALE_MEMBER_EPOCH
+    for the others. The sleeps let consumer.assignment.interval.ms (1 s) pass so each change is assigned."""
+    later = unique_name("cg-wire-later")
+    wire_pair.create_topics(later, partitions=2)
+    group = unique_name("cg")
+    on_both_same(wire_pair, HEARTBEAT, 1, join_body(group, "m1", topic), "the join")
+    time.sleep(1.5)
+    resubscribe = heartbeat_body(group, "m1", 2, subscribed_topic_names=[topic, later])
+    on_both_same(wire_pair, HEARTBEAT, 1, resubscribe, "a new subscription")
+    for epoch in (3, 2, 1, 4):
+        for name in (topic, later):
+            on_both_same(wire_pair, 8, 9, _commit_body(group, name, "m1", epoch), f"a commit at epoch {epoch}")
+    fetch = {"groups": [{"group_id": group, "member_id": "m1", "member_epoch": 2, "topics": None}],
+             "require_stable": False}  # fmt: skip
+    on_both_same(wire_pair, 9, 9, fetch, "a fetch at an older epoch")

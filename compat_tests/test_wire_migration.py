@@ -211,9 +211,10 @@ def test_upgrade_and_downgrade(wire_pair: WirePair, topic: str) -> None:
     # A classic member commits with its generation, in any OffsetCommit version (v8 here).
     committed = on_both(wire_pair, lambda b, m: commit(b, group, m, 2, 8), members)
     assert assert_alike(committed)["topics"][0]["partitions"][0]["error_code"] == 0
-    for generation in (0, 3):  # (Kafka 4.3.1 also takes epoch 1, when the partition was assigned)
-        stale = on_both(wire_pair, lambda b, m, g=generation: commit(b, group, m, g, 9), members)
-        assert assert_alike(stale)["topics"][0]["partitions"][0]["error_code"] == 22
+    # An older generation commits a partition the member held since then (KIP-1251), else ILLEGAL_GENERATION.
+    for generation, error in ((0, 22), (1, 0), (3, 22)):
+        answered = on_both(wire_pair, lambda b, m, g=generation: commit(b, group, m, g, 9), members)
+        assert assert_alike(answered)["topics"][0]["partitions"][0]["error_code"] == error, generation
     heartbeat_body = {**consumer_heartbeat(group, newcomer, 2), "member_epoch": 2}
     reconciled = wire_pair.assert_same(CONSUMER_GROUP_HEARTBEAT, 1, heartbeat_body)
     assert [t["partitions"] for t in reconciled["assignment"]["topic_partitions"]] == [[1]], reconciled

@@ -98,6 +98,7 @@ class Broker:
         self.groups.migration = self.consumer_groups.migration = migration
         self.groups.owned_elsewhere = self.group_registry.owned_elsewhere
         self.groups.offsets_owner = self.group_registry.offsets_owner
+        self.groups.group_manager.subscribed_elsewhere = self.consumer_groups.is_subscribed
         self.transactions = TransactionCoordinator(
             config,
             logs,

@@ -9,7 +9,7 @@ nursery) fences members whose session ran out or who did not revoke in their reb
 
 Committed offsets stay with the classic GroupMetadataManager, which keeps them per group id as
 Kafka 4's OffsetMetadataManager does; this coordinator only validates commits and fetches against
-member epochs (``offset_commit_error``/``offset_fetch_error``) and deletes the offsets with the group.
+member epochs (``offset_commit_errors``/``offset_fetch_error``) and deletes the offsets with the group.
 """
 
 from __future__ import annotations
@@ -35,7 +35,14 @@ from kafkapy.coordinator.consumer_group import (
     is_subset,
     next_assignment,
 )
-from kafkapy.coordinator.consumer_group_records import RECORD_TYPES, Records, changes, group_records, load_groups
+from kafkapy.coordinator.consumer_group_records import (
+    RECORD_TYPES,
+    MemberRecordsCache,
+    Records,
+    changes,
+    group_records,
+    load_groups,
+)
 from kafkapy.coordinator.consumer_group_records import metadata_hash as topics_hash
 from kafkapy.coordinator.group_configs import GroupConfigs
 from kafkapy.coordinator.group_migration import GroupMigration
@@ -59,6 +66,8 @@ _APPEND_ERRORS = {
 # A refused regex is the client's error, answered; RE2 need not log it to stderr too.
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
+# Compiled subscription regexes kept for reuse; more distinct patterns than this start the cache over.
+_MAX_CACHED_REGEXES = 1024
 # RE2's error texts as RE2/J (which Kafka uses) describes them in INVALID_REGULAR_EXPRESSION messages.
 _RE2J_DESCRIPTIONS = {
     "missing )": "missing closing )",
@@ -134,6 +143,7 @@ class ConsumerGroupCoordinator:
         self.groups: dict[str, ConsumerGroup] = {}
         # The records last written for each group: what the next change is written against.
         self._written: dict[str, Records] = {}
+        self._encoded: dict[str, MemberRecordsCache] = {}
         # Conversions from and to classic groups (group_migration.py), set by the broker.
         self.migration: GroupMigration | None = None
         self._regexes: dict[str, re2._Regexp] = {}
@@ -153,7 +163,8 @@ class ConsumerGroupCoordinator:
     def _persist(self, group_id: str) -> ErrorCode:
         """Append what changed in the group's records since the last write (tombstones for what went)."""
         group = self.groups.get(group_id)
-        now = {} if group is None else group_records(group, self._regex_topics(group))
+        cache = self._encoded.setdefault(group_id, {}) if group is not None else self._encoded.pop(group_id, None)
+        now = {} if group is None else group_records(group, self._regex_topics(group), cache)
         records = changes(self._written.get(group_id, {}), now)
         try:
             self.store.append(group_id, records, self.clock.wall_ms())
@@ -348,6 +359,9 @@ class ConsumerGroupCoordinator:
                     ErrorCode.INVALID_REGULAR_EXPRESSION,
                     f"SubscribedTopicRegex `{pattern}` is not a valid regular expression: {reason}.",
                 ) from exc
+            if len(self._regexes) >= _MAX_CACHED_REGEXES:
+                # Clients choose the patterns: the cache must not grow with what they send.
+                self._regexes.clear()
             self._regexes[pattern] = compiled
         return compiled
 
@@ -597,6 +611,10 @@ class ConsumerGroupCoordinator:
     def owns(self, group_id: str) -> bool:
         return group_id in self.groups
 
+    def is_subscribed(self, group_id: str, topic: str) -> bool:
+        """Whether an owned group's members subscribe to the topic (its offsets then never expire)."""
+        return group_id in self.groups and topic in self.subscribed_topics(group_id)
+
     def subscribed_topics(self, group_id: str) -> set[str]:
         """The existing topics an owned group's members subscribe to, by name or regex (OffsetDelete's
         GROUP_SUBSCRIBED_TO_TOPIC)."""
@@ -627,6 +645,7 @@ class ConsumerGroupCoordinator:
         """Forget every group (KafkaBroker.reset; ``__consumer_offsets`` is deleted with the topics)."""
         self.groups.clear()
         self._written.clear()
+        self._encoded.clear()
         self._poke()
 
     def rewrite_offsets_topic(self) -> None:
@@ -637,24 +656,40 @@ class ConsumerGroupCoordinator:
 
     # Offsets (Kafka's ConsumerGroup.validateOffsetCommit / validateOffsetFetch).
 
-    def offset_commit_error(
-        self, group_id: str, member_id: str, member_epoch: int, instance_id: str | None, *, api_version: int | None
-    ) -> ErrorCode:
-        """Whether a commit may go to this group: from a member at its current epoch, or with epoch -1
+    def offset_commit_errors(
+        self,
+        group_id: str,
+        member_id: str,
+        member_epoch: int,
+        instance_id: str | None,
+        partitions: list[tuple[str, int]],
+        *,
+        api_version: int | None,
+    ) -> dict[tuple[str, int], ErrorCode]:
+        """Whether each partition's commit may go to this group: from a member at its current epoch, or
+        at an older one for a partition it already owned then (KIP-1251, Kafka 4.3), or with epoch -1
         (admin tools, assign()) to an empty group. ``api_version`` None: a TxnOffsetCommit."""
         group = self.groups[group_id]
-        if member_epoch < 0 and not group.members:
-            return ErrorCode.NONE
         member = group.members.get(member_id)
-        if member is None:
-            return ErrorCode.UNKNOWN_MEMBER_ID
-        if member.classic is None and api_version is not None and api_version < 9:
+        if member_epoch < 0 and not group.members:
+            error = ErrorCode.NONE
+        elif member is None:
+            error = ErrorCode.UNKNOWN_MEMBER_ID
+        elif member.classic is None and api_version is not None and api_version < 9:
             # Members of the consumer protocol commit with OffsetCommit v9+ (Kafka's UnsupportedVersionException).
-            return ErrorCode.UNSUPPORTED_VERSION
-        if member_epoch != member.member_epoch:
-            # A classic member's commit names a generation (Kafka's validateMemberEpoch with the classic protocol).
-            return ErrorCode.ILLEGAL_GENERATION if member.classic is not None else ErrorCode.STALE_MEMBER_EPOCH
-        return ErrorCode.NONE
+            error = ErrorCode.UNSUPPORTED_VERSION
+        elif member_epoch < member.member_epoch:
+            return {tp: self._older_epoch_error(member, member_epoch, tp) for tp in partitions}
+        elif member_epoch > member.member_epoch:
+            error = _stale(member)
+        else:
+            error = ErrorCode.NONE
+        return dict.fromkeys(partitions, error)
+
+    def _older_epoch_error(self, member: ConsumerGroupMember, epoch: int, tp: tuple[str, int]) -> ErrorCode:
+        state = self.logs.topics.get(tp[0])
+        assigned_at = None if state is None else member.assignment_epochs.get((state.topic_id, tp[1]))
+        return ErrorCode.NONE if assigned_at is not None and assigned_at <= epoch else _stale(member)
 
     def offset_fetch_error(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
         group = self.groups[group_id]
@@ -666,6 +701,12 @@ class ConsumerGroupCoordinator:
         if member_epoch != member.member_epoch:
             return ErrorCode.STALE_MEMBER_EPOCH
         return ErrorCode.NONE
+
+
+def _stale(member: ConsumerGroupMember) -> ErrorCode:
+    """A commit's epoch the member may not commit with: a classic member's names a generation (Kafka's
+    validateMemberEpoch with the classic protocol answers ILLEGAL_GENERATION)."""
+    return ErrorCode.ILLEGAL_GENERATION if member.classic is not None else ErrorCode.STALE_MEMBER_EPOCH
 
 
 def _expired(member: ConsumerGroupMember, now: float) -> str | None:

@@ -331,6 +331,8 @@ class GroupMigration:
                 rebalance_timeout_ms=old.rebalance_timeout_ms,
                 subscribed_topic_names=sorted(set(subscription.topics)),
                 assigned=assigned,
+                # Owned since the classic generation, for KIP-1251's older-epoch commits.
+                assignment_epochs={(t, p): epoch for t, parts in assigned.items() for p in parts},
                 classic=ClassicMemberMetadata(old.session_timeout_ms, tuple(old.protocols)),
             )
             member.session_deadline = now + old.session_timeout_ms / 1000
