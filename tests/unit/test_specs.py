@@ -27,6 +27,9 @@ from kafkapy.protocol.specs import (
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "kafka-protocol"
 OLD_REF, NEW_REF = "kafka-4.0-dev", "kafka-4.3"
+# The complete 4.3.1 set: the truth for the APIs the 4.3 snapshot lacks (KIP-848/932/1071), whose early
+# access versions of 4.0-dev (ShareFetch v0...) 4.1 removed.
+FULL_REF = "kafka-4.3.1"
 
 # The APIs the broker speaks, by key.
 EXPECTED_APIS: dict[int, str] = {
@@ -43,6 +46,8 @@ EXPECTED_APIS: dict[int, str] = {
     51: "AlterUserScramCredentials", 55: "DescribeQuorum", 57: "UpdateFeatures", 60: "DescribeCluster",
     61: "DescribeProducers", 65: "DescribeTransactions",
     66: "ListTransactions", 74: "ListConfigResources", 75: "DescribeTopicPartitions",
+    78: "ShareFetch", 79: "ShareAcknowledge",
+    90: "DescribeShareGroupOffsets", 91: "AlterShareGroupOffsets", 92: "DeleteShareGroupOffsets",
 }  # fmt: skip
 
 NULLABLE_TYPES = frozenset({"string", "bytes", "records", "array", "struct"})
@@ -245,7 +250,11 @@ def _diff(ours: tuple[Shape, ...], ref: tuple[Shape, ...], path: str = "") -> li
 
 
 def _pick(name: str, version: int) -> dict[str, Any] | None:
-    """The reference definition for ``version``: 4.3's if it lists the version, else 4.0-dev's."""
+    """The reference definition for ``version``: 4.3's if it lists the version, else 4.0-dev's; 4.3.1's for
+    an API the 4.3 snapshot lacks."""
+    if _load_reference(NEW_REF, name) is None and _load_reference(FULL_REF, name) is not None:
+        ref = _load_reference(FULL_REF, name)
+        return ref if ref is not None and _in(ref["validVersions"], version) else None
     for folder in (NEW_REF, OLD_REF):
         ref = _load_reference(folder, name)
         if ref is not None and _in(ref["validVersions"], version):
@@ -258,9 +267,13 @@ def _common(ref: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _expected_range(name: str) -> tuple[int, int]:
-    """min = lowest version either snapshot lists; max = 4.3's (4.0-dev's if 4.3 lacks the API)."""
+    """min = lowest version either snapshot lists; max = 4.3's (4.0-dev's if 4.3 lacks the API); 4.3.1's
+    range for an API the 4.3 snapshot lacks."""
     lows, high = [], None
-    for folder in (OLD_REF, NEW_REF):
+    folders = (OLD_REF, NEW_REF)
+    if _load_reference(NEW_REF, name) is None and _load_reference(FULL_REF, name) is not None:
+        folders = (FULL_REF,)
+    for folder in folders:
         ref = _load_reference(folder, name)
         if ref is None:
             continue
