@@ -17,6 +17,8 @@ from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
 from kafkapy.coordinator.group_types import GroupRegistry
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_use
+from kafkapy.coordinator.share_partitions import SharePartitionManager
+from kafkapy.coordinator.share_state import ShareStateTopic
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
 from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.dynamic_broker_config import MIN_INSYNC_REPLICAS, DynamicBrokerConfig
@@ -83,6 +85,13 @@ class Broker:
         self.group_registry = GroupRegistry()
         self.group_registry.register(self.groups)
         self.group_configs = GroupConfigs(config.group_properties, lambda name: self.dynamic_config.value(name, None))
+        # Share groups' share partitions and share sessions, kept in __share_group_state (KIP-932).
+        self.share_partitions = SharePartitionManager(
+            logs,
+            self.group_configs,
+            ShareStateTopic(logs, config.share_coordinator_state_topic_num_partitions),
+            self.clock,
+        )
         self.transactions = TransactionCoordinator(
             config,
             logs,
@@ -148,6 +157,7 @@ class Broker:
         )
         broker = cls(config, logs)
         broker.groups.load()
+        broker.share_partitions.load()
         broker.transactions.load()
         return broker
 
@@ -278,6 +288,7 @@ class Broker:
         for name in list(self.logs.topics):
             self.logs.delete_topic(name)
         self.groups.reset()
+        self.share_partitions.reset()
         self.transactions.reset()
         if self.acls is not None:
             self.acls.clear()

@@ -88,6 +88,11 @@ class StateBatch(NamedTuple):
     delivery_count: int
 
 
+def delivery_complete_count(batches: Iterable[StateBatch]) -> int:
+    """Kafka's DeliveryCompleteCount: in-flight offsets (past the start offset) whose delivery is done."""
+    return sum(b.last_offset - b.first_offset + 1 for b in batches if b.state in _TERMINAL)
+
+
 @dataclass
 class _Range:
     """Records first..last (inclusive) in one state."""

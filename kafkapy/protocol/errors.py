@@ -135,6 +135,7 @@ class ErrorCode(IntEnum):
     INVALID_VOTER_KEY = 125
     DUPLICATE_VOTER = 126
     VOTER_NOT_FOUND = 127
+    SHARE_SESSION_LIMIT_REACHED = 133
 
 
 class KafkaError(Exception):
