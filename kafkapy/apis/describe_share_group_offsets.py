@@ -43,11 +43,10 @@ def _topics(ctx: RequestContext, group_id: str, topics: list[dict] | None) -> li
     for topic in topics:
         name = topic["topic_name"]
         state = ctx.broker.logs.topics.get(name)
+        # Kafka 4.3.1 answers an unknown topic's partitions without an error: no start offset, no lag.
         error = ErrorCode.NONE
         if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
             error = ErrorCode.TOPIC_AUTHORIZATION_FAILED
-        elif state is None:
-            error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         if state is None or error != ErrorCode.NONE:
             partitions = [{"partition_index": p, "start_offset": UNKNOWN, "lag": UNKNOWN, "error_code": error}
                           for p in topic["partitions"]]  # fmt: skip

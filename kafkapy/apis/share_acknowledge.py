@@ -45,9 +45,7 @@ async def handle_share_acknowledge(ctx: RequestContext, request: dict) -> dict:
     if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
         return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     if epoch == INITIAL_EPOCH:
-        return ctx.error_response(
-            ErrorCode.INVALID_SHARE_SESSION_EPOCH, "Acknowledge request cannot open a share session."
-        )
+        return ctx.error_response(ErrorCode.INVALID_SHARE_SESSION_EPOCH)
     manager = ctx.broker.share_partitions
     try:
         manager.session(group_id, member_id, epoch)

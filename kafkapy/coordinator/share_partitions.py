@@ -253,26 +253,24 @@ class SharePartitionManager:
         """The member's share session for a request of ``epoch`` (Kafka's ShareSessionCache): 0 opens a
         new one (replacing any), -1 names the one being closed, any other must be the session's next epoch,
         which then moves on. Raises KafkaError: SHARE_SESSION_NOT_FOUND, INVALID_SHARE_SESSION_EPOCH,
-        SHARE_SESSION_LIMIT_REACHED (group.share.max.share.sessions)."""
+        SHARE_SESSION_LIMIT_REACHED (group.share.max.share.sessions), without a message as Kafka 4.3.1 sends
+        them."""
         key = (group_id, member_id)
         if epoch == INITIAL_EPOCH:
             previous = self.sessions.pop(key, None)
             if previous is not None:
                 self.release_member(group_id, member_id)
             if len(self.sessions) >= int(self._configs.broker_value("group.share.max.share.sessions")):
-                raise KafkaError(ErrorCode.SHARE_SESSION_LIMIT_REACHED, "The share session cache is full.")
+                raise KafkaError(ErrorCode.SHARE_SESSION_LIMIT_REACHED)
             session = self.sessions[key] = ShareSession()
             return session
         session = self.sessions.get(key)
         if session is None:
-            raise KafkaError(ErrorCode.SHARE_SESSION_NOT_FOUND, f"Share session for member {member_id} not found.")
+            raise KafkaError(ErrorCode.SHARE_SESSION_NOT_FOUND)
         if epoch == FINAL_EPOCH:
             return session
         if epoch != session.epoch:
-            raise KafkaError(
-                ErrorCode.INVALID_SHARE_SESSION_EPOCH,
-                f"The share session epoch {epoch} does not match the expected epoch {session.epoch}.",
-            )
+            raise KafkaError(ErrorCode.INVALID_SHARE_SESSION_EPOCH)
         session.epoch = 1 if session.epoch == MAX_EPOCH else session.epoch + 1
         return session
 
