@@ -29,9 +29,6 @@ def share_groups_enabled(ctx: RequestContext) -> bool:
 async def handle_share_group_heartbeat(ctx: RequestContext, request: dict) -> dict:
     if not share_groups_enabled(ctx):
         return ctx.error_response(ErrorCode.UNSUPPORTED_VERSION)
-    if not request["member_id"]:
-        # KafkaApis refuses it before the coordinator, without a message.
-        return ctx.error_response(ErrorCode.INVALID_REQUEST)
     group_id = request["group_id"]
     if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
         return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
