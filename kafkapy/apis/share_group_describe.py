@@ -1,5 +1,8 @@
 """ShareGroupDescribe (key 77), version 1: share groups with their epochs, assignor and members.
 
+Answered in Kafka's order: denied groups, empty ids (INVALID_GROUP_ID), then the others grouped by
+their __consumer_offsets partition (``coordinator_order``).
+
 v0: early access in Kafka 4.0, no longer served.  v1: as Kafka 4.1+ (flexible).
 Each group needs DESCRIBE on it; a group whose members are assigned a topic the principal may not
 describe answers TOPIC_AUTHORIZATION_FAILED, as KafkaApis does. An unknown group is
@@ -11,10 +14,15 @@ from __future__ import annotations
 from kafkapy.acl import OPERATIONS_NOT_REQUESTED, AclOperation, ResourceType, authorized_operations
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis.share_group_heartbeat import share_groups_enabled
+from kafkapy.coordinator.group_records import coordinator_order
 from kafkapy.coordinator.share_group import SIMPLE_ASSIGNOR, ShareGroup
 from kafkapy.protocol.errors import ErrorCode
 
 UNAUTHORIZED_TOPICS = "The described group uses topics that the client is not authorized to describe."
+
+
+def _denied(group_id: str) -> dict:
+    return {"group_id": group_id, "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED}
 
 
 def _describe(ctx: RequestContext, group_id: str, include_operations: bool) -> dict:
@@ -22,9 +30,6 @@ def _describe(ctx: RequestContext, group_id: str, include_operations: bool) -> d
     entry["authorized_operations"] = OPERATIONS_NOT_REQUESTED
     if not group_id:
         entry["error_code"] = ErrorCode.INVALID_GROUP_ID
-        return entry
-    if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
-        entry["error_code"] = ErrorCode.GROUP_AUTHORIZATION_FAILED
         return entry
     group = ctx.broker.share_groups.groups.get(group_id)
     if group is None:
@@ -78,4 +83,11 @@ async def handle_share_group_describe(ctx: RequestContext, request: dict) -> dic
     if not share_groups_enabled(ctx):
         return ctx.error_response(ErrorCode.UNSUPPORTED_VERSION)
     include = bool(request.get("include_authorized_operations"))
-    return {"groups": [_describe(ctx, group_id, include) for group_id in request["group_ids"]]}
+    # Kafka answers the denied groups first, then the empty ids, then the rest by coordinator partition.
+    wanted = request["group_ids"]
+    denied = [g for g in wanted if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, g)]
+    allowed = [g for g in wanted if g not in denied]
+    order = [g for g in allowed if not g] + coordinator_order(
+        [g for g in allowed if g], ctx.broker.groups.store.num_partitions
+    )
+    return {"groups": [_denied(g) for g in denied] + [_describe(ctx, g, include) for g in order]}

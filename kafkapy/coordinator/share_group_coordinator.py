@@ -267,11 +267,12 @@ class ShareGroupCoordinator:
             raise self._not_found(group_id)
         return ShareGroup(group_id)
 
-    def _not_found(self, group_id: str) -> KafkaError:
-        """GROUP_ID_NOT_FOUND for a group id that no share group has, with Kafka's message."""
+    def _not_found(self, group_id: str, missing: str = "Share group") -> KafkaError:
+        """GROUP_ID_NOT_FOUND for a group id that no share group has, with Kafka's message: ``missing``
+        names a group nobody has ("Share group" for a heartbeat, "Group" for a leave)."""
         if self.registry.owner(group_id) is not None:
             return KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a share group.")
-        return KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Share group {group_id} not found.")
+        return KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"{missing} {group_id} not found.")
 
     def _member_for(self, group: ShareGroup, request: HeartbeatRequest) -> ShareGroupMember:
         """The member as it stands (a new one for a join), after the epoch and size checks."""
@@ -363,7 +364,7 @@ class ShareGroupCoordinator:
     def _leave(self, request: HeartbeatRequest) -> HeartbeatResult:
         group = self.groups.get(request.group_id)
         if group is None:
-            raise self._not_found(request.group_id)
+            raise self._not_found(request.group_id, "Group")
         if request.member_id not in group.members:
             raise _unknown_member(group.group_id, request.member_id)
         self._remove_member(group, request.member_id)
