@@ -139,3 +139,26 @@ def test_api_versions_lists_the_share_group_apis(wire_pair: WirePair) -> None:
     }
     ranges = {broker: {key: r[key] for key in SHARE_APIS if key in r} for broker, r in ranges.items()}
     assert ranges["kafkapy"] == ranges["reference"] == {76: (1, 1), 77: (1, 1)}
+
+
+def test_share_version_0_keeps_the_apis_listed_but_unsupported(wire_pair: WirePair) -> None:
+    """Kafka 4.3.1 with share.version downgraded to 0 still lists 76/77 in ApiVersions but answers them
+    UNSUPPORTED_VERSION (its isShareGroupProtocolEnabled), per group for ShareGroupDescribe."""
+
+    def share_version(level: int, upgrade_type: int) -> None:
+        update = {"feature": "share.version", "max_version_level": level, "upgrade_type": upgrade_type}
+        body = {"timeout_ms": 30000, "feature_updates": [update], "validate_only": False}
+        for broker, answer in wire_pair.request(57, 1, body).items():
+            assert answer["error_code"] == 0, (broker, answer)
+
+    share_version(0, 2)  # SAFE_DOWNGRADE
+    try:
+        deadline = time.monotonic() + 30
+        while wire_pair.request(HEARTBEAT, 1, _heartbeat_body("g", "m", 0, ["t"]))["reference"]["error_code"] != 35:
+            assert time.monotonic() < deadline, "the reference never applied share.version 0"
+            time.sleep(0.2)
+        test_api_versions_lists_the_share_group_apis(wire_pair)
+        wire_pair.assert_same(HEARTBEAT, 1, _heartbeat_body("g", "m", 0, ["t"]))
+        wire_pair.assert_same(DESCRIBE, 1, {"group_ids": ["g", "h"], "include_authorized_operations": False})
+    finally:
+        share_version(1, 1)  # UPGRADE
