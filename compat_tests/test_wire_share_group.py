@@ -131,6 +131,27 @@ def test_a_classic_group_id_is_not_a_share_group(wire_pair: WirePair, share_topi
     wire_pair.assert_same(DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": False})
 
 
+def test_classic_apis_on_a_share_group(wire_pair: WirePair, share_topic: str) -> None:
+    group = unique_name("share-classic")
+    _join(wire_pair, group, "member-one", share_topic)
+    join = {
+        "group_id": group,
+        "session_timeout_ms": 30000,
+        "rebalance_timeout_ms": 30000,
+        "member_id": "",
+        "group_instance_id": None,
+        "protocol_type": "consumer",
+        "protocols": [{"name": "range", "metadata": b""}],
+    }
+    wire_pair.assert_same(11, 9, join)  # INCONSISTENT_GROUP_PROTOCOL
+    classic_heartbeat = {"group_id": group, "generation_id": 1, "member_id": "x", "group_instance_id": None}
+    wire_pair.assert_same(12, 4, classic_heartbeat)  # UNKNOWN_MEMBER_ID
+    fetched = {"group_id": group, "member_id": None, "member_epoch": -1, "topics": None}
+    fetch = {"groups": [fetched], "require_stable": False}
+    wire_pair.assert_same(9, 9, fetch)
+    wire_pair.assert_same(HEARTBEAT, 1, _heartbeat_body(group, "member-one", -1), ignore=EPOCHS)
+
+
 def test_api_versions_lists_the_share_group_apis(wire_pair: WirePair) -> None:
     answers = wire_pair.request(18, 4, {"client_software_name": "wire-diff", "client_software_version": "1"})
     ranges = {
