@@ -188,6 +188,19 @@ class ShareGroupCoordinator:
         self.share_states.delete(group_id)
         return ErrorCode.NONE
 
+    # --- OffsetCommit/OffsetFetch on a share group id (group_types.GroupOffsetsValidation, as on cgroup's
+    # branch: the classic coordinator asks the id's owner). A share group keeps no committed offsets.
+
+    def offset_commit_error(
+        self, group_id: str, member_id: str, member_epoch: int, instance_id: str | None, *, api_version: int | None
+    ) -> ErrorCode:
+        """Kafka's ShareGroup.validateOffsetCommit: a share group takes no commits."""
+        return ErrorCode.GROUP_ID_NOT_FOUND
+
+    def offset_fetch_error(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
+        """Kafka answers an OffsetFetch of a share group without an error (and without offsets)."""
+        return ErrorCode.NONE
+
     # --- the share partition side's view (sharefetch)
 
     def assignment(self, group_id: str, member_id: str) -> Assignment | ErrorCode:
@@ -243,8 +256,9 @@ class ShareGroupCoordinator:
             updated.member_epoch = new_group.assignment_epoch
             updated.assigned = target
             batch.append(records.current_member_assignment(group_id, updated))
+        pruned = _forget_deleted_topics(new_group, topics)
         initialize = self._uninitialized(new_group, topics)
-        if initialize:
+        if initialize or pruned:
             batch.append(records.state_partition_metadata(new_group))
         self.store.append(group_id, batch, self._wall_ms())
         self.groups[group_id] = new_group
@@ -387,6 +401,17 @@ class ShareGroupCoordinator:
         self.store.append(group.group_id, batch, self._wall_ms())
         self.groups[group.group_id] = new_group
         self.share_states.member_removed(group.group_id, member_id)
+
+
+def _forget_deleted_topics(group: ShareGroup, topics: dict[str, TopicState]) -> bool:
+    """Drop the share partition records of topics that no longer exist (their share state went with
+    the topic; a topic created again has a new id and is initialized afresh). Whether any was dropped."""
+    live = {t.topic_id for t in topics.values()}
+    if all(t in live for t in (*group.initialized, *group.initializing)):
+        return False
+    group.initialized = {t: tp for t, tp in group.initialized.items() if t in live}
+    group.initializing = {t: tp for t, tp in group.initializing.items() if t in live}
+    return True
 
 
 def _validate(request: HeartbeatRequest) -> None:

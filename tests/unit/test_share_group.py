@@ -176,6 +176,27 @@ def test_topic_creation_and_partition_growth_bump_the_group_epoch(logs: LogManag
     assert coord.share_states.calls[-1] == ("initialize", "g", "later", [1, 2])
 
 
+def test_a_deleted_topic_is_unassigned_and_a_recreated_one_initialized_afresh(logs: LogManager) -> None:
+    coord = coordinator(logs)
+    old = logs.create_topic("t", 1)
+    epoch, _ = beat(coord, "a", 0, ["t"])
+    logs.delete_topic("t")
+    epoch, assigned = beat(coord, "a", epoch)
+    assert (epoch, assigned) == (2, {})
+    assert old.topic_id not in coord.groups["g"].initialized
+    new = logs.create_topic("t", 1)
+    epoch, assigned = beat(coord, "a", epoch)
+    assert (epoch, assigned) == (3, {new.topic_id: [0]})
+    assert [c for c in coord.share_states.calls if c[0] == "initialize"] == [("initialize", "g", "t", [0])] * 2
+
+
+def test_a_share_group_takes_no_offset_commits(logs: LogManager) -> None:
+    coord = coordinator(logs)
+    beat(coord, "a", 0, ["t"])
+    assert coord.offset_commit_error("g", "a", 1, None, api_version=9) == ErrorCode.GROUP_ID_NOT_FOUND
+    assert coord.offset_fetch_error("g", "a", 1) == ErrorCode.NONE
+
+
 def test_session_expiry_removes_the_member(logs: LogManager) -> None:
     logs.create_topic("t", 1)
     coord = coordinator(logs, {"group.share.session.timeout.ms": "1000"})
