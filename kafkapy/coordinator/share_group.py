@@ -147,13 +147,16 @@ def _assign_group(
         counts[member] += 1
         result[member].setdefault(tp[0], []).append(tp[1])
 
-    # Stickiness: a member keeps what it had while the partition and the member stay within bounds.
+    # Stickiness: a member keeps what it had while the partition and the member stay within bounds,
+    # its last partitions first (Kafka 4.3.1 takes a member's surplus from the front: a member that
+    # had 0-2 keeps 2 when a second member joins).
     for member in members:
-        for topic_id, owned in sorted(previous.get(member, {}).items(), key=lambda item: str(item[0])):
-            for partition in owned:
-                tp = (topic_id, partition)
-                if tp in holders and len(holders[tp]) < sharing and counts[member] < floor:
-                    give(member, tp)
+        owned = sorted(
+            ((t, p) for t, ps in previous.get(member, {}).items() for p in ps), key=lambda tp: (str(tp[0]), tp[1])
+        )
+        for tp in reversed(owned):
+            if tp in holders and len(holders[tp]) < sharing and counts[member] < floor:
+                give(member, tp)
     # Then each partition short of sharers goes to the least loaded members that lack it.
     for tp in partitions:
         while len(holders[tp]) < sharing:

@@ -56,6 +56,15 @@ def test_assignment_is_sticky_when_a_member_joins() -> None:
     assert holders(after) == Counter({(T1, p): 1 for p in range(4)})
 
 
+def test_a_member_keeps_its_last_partitions_as_on_kafka() -> None:
+    """Kafka 4.3.1 (observed on the reference): a member with 0-2 keeps 2 when a second one joins, and
+    a member with 0-1 keeps 1 when a third joins."""
+    two = simple_assign({"a": [T1], "b": [T1]}, {T1: 3}, {"a": {T1: [0, 1, 2]}})
+    assert two["a"] == {T1: [2]} or two["a"] == {T1: [1, 2]}
+    three = simple_assign({"a": [T1], "b": [T1], "c": [T1]}, {T1: 3}, {"a": {T1: [2]}, "b": {T1: [0, 1]}})
+    assert three == {"a": {T1: [2]}, "b": {T1: [1]}, "c": {T1: [0]}}
+
+
 def test_heterogeneous_each_topic_goes_to_its_own_subscribers() -> None:
     result = simple_assign({"a": [T1], "b": [T1, T2], "c": [T2]}, {T1: 2, T2: 2}, {})
     assert T2 not in result["a"] and T1 not in result["c"]
