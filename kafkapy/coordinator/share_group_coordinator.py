@@ -161,6 +161,15 @@ class ShareGroupCoordinator:
                     except KafkaError as exc:
                         log.error("removing an expired share group member failed", extra={"error": str(exc)})
 
+    def _append(self, group_id: str, batch: list[Record]) -> None:
+        """Write a group's records to ``__consumer_offsets`` before the change is answered; KafkaError
+        if they cannot be (an I/O failure answers NOT_COORDINATOR, as the classic groups' writes do)."""
+        try:
+            self.store.append(group_id, batch, self._wall_ms())
+        except OSError as exc:
+            log.error("writing a share group to the offsets topic failed", extra={"group": group_id, "error": str(exc)})
+            raise KafkaError(ErrorCode.NOT_COORDINATOR) from exc
+
     def _session_timeout_ms(self, group_id: str) -> int:
         return int(self.configs.value(group_id, "share.session.timeout.ms"))
 
@@ -181,7 +190,7 @@ class ShareGroupCoordinator:
         if group.members:
             return ErrorCode.NON_EMPTY_GROUP
         try:
-            self.store.append(group_id, records.tombstones(group), self._wall_ms())
+            self._append(group_id, records.tombstones(group))
         except KafkaError as exc:
             return exc.code
         del self.groups[group_id]
@@ -260,11 +269,11 @@ class ShareGroupCoordinator:
         initialize = self._uninitialized(new_group, topics)
         if initialize or pruned:
             batch.append(records.state_partition_metadata(new_group))
-        self.store.append(group_id, batch, self._wall_ms())
-        self.groups[group_id] = new_group
-        self._initialize(new_group, initialize)
+        self._append(group_id, batch)
         updated.session_deadline = now + self._session_timeout_ms(group_id) / 1000
+        self.groups[group_id] = new_group
         self._poke(updated.session_deadline)
+        self._initialize(new_group, initialize)
         changed = request.member_epoch == 0 or updated.assigned != member.assigned
         return HeartbeatResult(
             updated.member_id,
@@ -371,7 +380,7 @@ class ShareGroupCoordinator:
                 pending.partitions -= tp.partitions
         group.initialized = initialized
         group.initializing = {t: tp for t, tp in group.initializing.items() if tp.partitions}
-        self.store.append(group.group_id, [records.state_partition_metadata(group)], self._wall_ms())
+        self._append(group.group_id, [records.state_partition_metadata(group)])
 
     # --- leaving
 
@@ -398,7 +407,7 @@ class ShareGroupCoordinator:
             records.member_metadata(group.group_id, member, tombstone=True),
             records.group_metadata(new_group),
         ]
-        self.store.append(group.group_id, batch, self._wall_ms())
+        self._append(group.group_id, batch)
         self.groups[group.group_id] = new_group
         self.share_states.member_removed(group.group_id, member_id)
 

@@ -217,6 +217,26 @@ def test_session_expiry_removes_the_member(logs: LogManager) -> None:
     assert coord.groups["g"].state.value == "Empty"
 
 
+def test_a_failed_initialization_is_retried_and_the_member_still_has_a_session(logs: LogManager) -> None:
+    logs.create_topic("t", 1)
+    coord = coordinator(logs, {"group.share.session.timeout.ms": "1000"})
+    failing = Recorder()
+
+    def refuse(*args: object) -> None:
+        raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE)
+
+    failing.initialize = refuse  # type: ignore[method-assign]
+    coord.share_states = failing
+    with pytest.raises(KafkaError):
+        beat(coord, "a", 0, ["t"])
+    assert coord.groups["g"].initializing and not coord.groups["g"].initialized
+    assert coord.groups["g"].members["a"].session_deadline == 1.0, "the member's session started anyway"
+    coord.share_states = Recorder()
+    epoch, _ = beat(coord, "a", 1)
+    assert coord.share_states.calls == [("initialize", "g", "t", [0])]
+    assert coord.groups["g"].initialized and not coord.groups["g"].initializing
+
+
 def test_records_rebuild_the_groups_and_delete_tombstones_them(logs: LogManager) -> None:
     topic = logs.create_topic("t", 3)
     coord = coordinator(logs)
