@@ -17,6 +17,8 @@ from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
 from kafkapy.coordinator.group_types import GroupRegistry
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_use
+from kafkapy.coordinator.share_group_coordinator import ShareGroupCoordinator
+from kafkapy.coordinator.share_group_records import RECORD_TYPES as SHARE_GROUP_RECORD_TYPES
 from kafkapy.coordinator.share_partitions import SharePartitionManager
 from kafkapy.coordinator.share_state import ShareStateTopic
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
@@ -92,6 +94,12 @@ class Broker:
             ShareStateTopic(logs, config.share_coordinator_state_topic_num_partitions),
             self.clock,
         )
+        # KIP-932 share groups: membership and assignment (the share partitions' state is kept apart).
+        self.share_groups = ShareGroupCoordinator(
+            self.groups.store, lambda: logs.topics, self.group_configs, self.group_registry, self.clock.wall_ms
+        )
+        self.group_registry.register(self.share_groups)
+        self.share_groups.share_states = self.share_partitions
         self.transactions = TransactionCoordinator(
             config,
             logs,
@@ -133,6 +141,7 @@ class Broker:
             if self.config.log_cleaner_enable:
                 nursery.start_soon(self.cleaner.run)
             await nursery.start(self.groups.run)
+            await nursery.start(self.share_groups.run)
             await nursery.start(self.transactions.run)
             task_status.started()
             await trio.sleep_forever()
@@ -157,6 +166,7 @@ class Broker:
         )
         broker = cls(config, logs)
         broker.groups.load()
+        broker.share_groups.load(broker.groups.group_manager.loaded.records_of(SHARE_GROUP_RECORD_TYPES))
         broker.share_partitions.load()
         broker.transactions.load()
         return broker
@@ -288,6 +298,7 @@ class Broker:
         for name in list(self.logs.topics):
             self.logs.delete_topic(name)
         self.groups.reset()
+        self.share_groups.reset()
         self.share_partitions.reset()
         self.transactions.reset()
         if self.acls is not None:

@@ -128,14 +128,21 @@ class SharePartitionManager:
             return found.offset if found is not None else partition.high_watermark
         return partition.high_watermark
 
-    def initialize(self, group_id: str, topic: str, partitions: Iterable[int]) -> None:
-        """Make sure these share partitions have state (Kafka's InitializeShareGroupState); idempotent."""
-        state = self._logs.topics.get(topic)
+    def initialize(self, group_id: str, topic_id: uuid.UUID, topic: str, partitions: Iterable[int]) -> None:
+        """Make sure these share partitions have state (Kafka's InitializeShareGroupState), before the share
+        group coordinator first hands them out; idempotent. A topic gone meanwhile has nothing to initialize."""
+        state = self._logs.topic_by_id(topic_id) or self._logs.topics.get(topic)
         if state is None:
             return
         for partition in partitions:
             if 0 <= partition < len(state.partitions):
                 self.share_partition(group_id, state, partition)
+
+    def member_removed(self, group_id: str, member_id: str) -> None:
+        """A member left the share group or its session expired: its share session ends and the records it
+        acquired become available to the others at once."""
+        self.sessions.pop((group_id, member_id), None)
+        self.release_member(group_id, member_id)
 
     def persist(self, key: ShareKey) -> None:
         """Write the share partition's snapshot; raises KafkaError/OSError when it cannot be written."""

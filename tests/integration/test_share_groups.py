@@ -1,0 +1,133 @@
+"""KIP-932 share group membership over the wire: ShareGroupHeartbeat, ShareGroupDescribe, ListGroups,
+DeleteGroups, session expiry and the groups surviving kill -9 (issue #16)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from kafkapy.client.wire import WireClient
+from tests.broker_process import BrokerProcess
+from tests.integration.clientutil import create_topic_wire
+
+HEARTBEAT, DESCRIBE, LIST_GROUPS, DELETE_GROUPS, JOIN_GROUP = 76, 77, 16, 42, 11
+# A short session (Kafka's default is 45 s) so that the test sees it expire.
+SHORT_SESSION = ("--override", "group.share.session.timeout.ms=1500")
+
+
+def heartbeat(client: WireClient, group: str, member: str, epoch: int, topics: list[str] | None = None):
+    body = {"group_id": group, "member_id": member, "member_epoch": epoch, "subscribed_topic_names": topics}
+    return client.request(HEARTBEAT, 1, body)
+
+
+def describe(client: WireClient, *groups: str):
+    return client.request(DESCRIBE, 1, {"group_ids": list(groups), "include_authorized_operations": True}).groups
+
+
+def partitions(answer) -> dict[uuid.UUID, list[int]]:
+    return {t.topic_id: list(t.partitions) for t in answer.assignment.topic_partitions}
+
+
+def member_assignments(group) -> dict[str, tuple[int, str]]:
+    return {m.member_id: (m.member_epoch, repr(m.assignment)) for m in group.members}
+
+
+def test_members_share_the_partitions_and_describe_shows_them(broker: BrokerProcess) -> None:
+    with WireClient.connect(broker.bootstrap) as client:
+        create_topic_wire(client, "queue", 2)
+        a = heartbeat(client, "sg", "member-a", 0, ["queue"])
+        assert (a.error_code, a.member_id, a.member_epoch, a.heartbeat_interval_ms) == (0, "member-a", 1, 5000)
+        (topic_id,) = partitions(a)
+        assert partitions(a) == {topic_id: [0, 1]}
+        b = heartbeat(client, "sg", "member-b", 0, ["queue"])
+        assert b.member_epoch == 2 and len(partitions(b)[topic_id]) == 1
+        a = heartbeat(client, "sg", "member-a", 1)
+        assert a.member_epoch == 2 and sorted(partitions(a)[topic_id] + partitions(b)[topic_id]) == [0, 1]
+        assert heartbeat(client, "sg", "member-a", 2).assignment is None, "unchanged: no assignment sent"
+        c = heartbeat(client, "sg", "member-c", 0, ["queue"])
+        assert c.error_code == 0 and partitions(c)[topic_id], "a third member shares a partition"
+
+        (group,) = describe(client, "sg")
+        summary = (group.error_code, group.group_state, group.group_epoch, group.assignor_name)
+        assert summary == (0, "Stable", 3, "simple")
+        members = {m.member_id: m for m in group.members}
+        assert set(members) == {"member-a", "member-b", "member-c"}
+        assert members["member-a"].client_host == "/127.0.0.1"
+        assert members["member-a"].assignment.topic_partitions[0].topic_name == "queue"
+        assert group.authorized_operations == 3400  # READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS
+        empty, missing = describe(client, "nope", "")  # Kafka answers the invalid ids first
+        assert (missing.error_code, missing.error_message) == (69, "Group nope not found.")
+        assert empty.error_code == 24
+
+        listed = client.request(LIST_GROUPS, 5, {"states_filter": [], "types_filter": ["share"]}).groups
+        assert [(g.group_id, g.protocol_type, g.group_state, g.group_type) for g in listed] == [
+            ("sg", "share", "Stable", "share")
+        ]
+
+
+def test_heartbeat_errors(broker: BrokerProcess) -> None:
+    with WireClient.connect(broker.bootstrap) as client:
+        create_topic_wire(client, "t", 1)
+        assert heartbeat(client, "", "m", 0, ["t"]).error_message == "GroupId can't be empty."
+        assert heartbeat(client, "g", "", 0, ["t"]).error_code == 42
+        assert heartbeat(client, "g", "m", 0).error_message == "SubscribedTopicNames must be set in first request."
+        assert heartbeat(client, "g", "m", -2).error_message == "MemberEpoch is invalid."
+        gone = heartbeat(client, "g", "m", 3)
+        assert (gone.error_code, gone.error_message) == (69, "Share group g not found.")
+        assert heartbeat(client, "g", "m", 0, ["t"]).member_epoch == 1
+        fenced = heartbeat(client, "g", "m", 5)
+        assert fenced.error_code == 110 and "greater member epoch (5)" in fenced.error_message
+        unknown = heartbeat(client, "g", "x", 1)
+        assert (unknown.error_code, unknown.error_message) == (25, "Member x is not a member of group g.")
+        left = heartbeat(client, "g", "m", -1)
+        assert (left.error_code, left.member_id, left.member_epoch) == (0, "m", -1)
+
+        join = {
+            "group_id": "classic",
+            "session_timeout_ms": 10000,
+            "rebalance_timeout_ms": 10000,
+            "member_id": "",
+            "protocol_type": "consumer",
+            "protocols": [{"name": "range", "metadata": b""}],
+        }
+        client.request(JOIN_GROUP, 4, join)
+        other = heartbeat(client, "classic", "m", 0, ["t"])
+        assert (other.error_code, other.error_message) == (69, "Group classic is not a share group.")
+        assert describe(client, "classic")[0].error_message == "Group classic is not a share group."
+
+
+def test_session_expiry_and_delete(broker_factory: Callable[..., BrokerProcess]) -> None:
+    broker = broker_factory(extra_args=SHORT_SESSION)
+    with WireClient.connect(broker.bootstrap) as client:
+        create_topic_wire(client, "t", 1)
+        heartbeat(client, "g", "m", 0, ["t"])
+        deleted = client.request(DELETE_GROUPS, 2, {"groups_names": ["g"]}).results
+        assert [(r.group_id, r.error_code) for r in deleted] == [("g", 68)]  # NON_EMPTY_GROUP
+        deadline = time.monotonic() + 30
+        while describe(client, "g")[0].group_state != "Empty":
+            assert time.monotonic() < deadline, "the session never expired"
+            time.sleep(0.2)
+        deleted = client.request(DELETE_GROUPS, 2, {"groups_names": ["g", "g"]}).results
+        assert [(r.group_id, r.error_code) for r in deleted] == [("g", 0)]
+        assert describe(client, "g")[0].error_code == 69
+
+
+def test_groups_survive_kill_9(broker: BrokerProcess) -> None:
+    with WireClient.connect(broker.bootstrap) as client:
+        create_topic_wire(client, "t", 3)
+        heartbeat(client, "g", "a", 0, ["t"])
+        heartbeat(client, "g", "b", 0, ["t"])
+        a = heartbeat(client, "g", "a", 1)
+        (before,) = describe(client, "g")
+    broker.restart(crash=True)
+    with WireClient.connect(broker.bootstrap) as client:
+        (after,) = describe(client, "g")
+        assert (after.group_epoch, after.assignment_epoch, after.group_state) == (
+            before.group_epoch,
+            before.assignment_epoch,
+            "Stable",
+        )
+        assert member_assignments(after) == member_assignments(before)
+        again = heartbeat(client, "g", "a", a.member_epoch)
+        assert (again.error_code, again.member_epoch) == (0, a.member_epoch), "the member carries on after restart"
