@@ -194,3 +194,18 @@ def test_state_survives_kill_9(share_broker: BrokerProcess) -> None:
         # crash the records come back as their second delivery again.
         again = share_fetch(client, "c", 0, topic_id, partitions=(0,))
         assert acquired(again) == [(6, 9, 2)]
+
+
+def test_share_drain_bench_runs(tmp_path: Path) -> None:
+    """bench/share_drain.py end to end on a tiny queue: both groups drain it and a rate is reported."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, str(root / "bench" / "share_drain.py"), "--count", "300", "--max-seconds", "120"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "share group:" in result.stdout and "classic consumer group:" in result.stdout, result.stdout
