@@ -83,8 +83,8 @@ def _acquire_all(
 
 
 def _response(ctx: RequestContext, lock_ms: int, *parts: dict) -> dict:
-    """The response of the partitions with something to say (records, an error, an acknowledgement's
-    outcome), merged by topic id and partition: Kafka 4.3.1 leaves the others out, even of a full fetch."""
+    """The response of the partitions listed in ``parts`` (records, an error, an acknowledgement's outcome,
+    or a full fetch's share partitions), merged by topic id and partition."""
     merged: dict = {}
     for part in parts:
         for topic_id, partitions in part.items():
@@ -138,4 +138,11 @@ async def handle_share_fetch(ctx: RequestContext, request: dict) -> dict:
         if (group_id, member_id) not in manager.sessions:
             break
         fetched = _acquire_all(manager, group_id, member_id, readable, request, read_committed)
-    return _response(ctx, lock_ms, acks, errors, fetched)
+    # A full fetch (the epoch that opened the session) answers every requested share partition that
+    # exists, as Kafka 4.3.1's full share fetch context does; incremental ones only what changed.
+    listed = {}
+    if epoch == INITIAL_EPOCH:
+        for state, partition in readable:
+            if (group_id, state.topic_id, partition) in manager.partitions:
+                listed.setdefault(state.topic_id, {})[partition] = {}
+    return _response(ctx, lock_ms, listed, acks, errors, fetched)

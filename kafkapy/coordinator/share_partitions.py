@@ -196,8 +196,11 @@ class SharePartitionManager:
         read_committed: bool,
     ) -> tuple[FetchSlice | None, list[AcquiredRecords]]:
         """Acquire records of one share partition for a member: the batches' bytes as the log holds them
-        and the AcquiredRecords ranges (the client delivers only those)."""
-        sp = self.share_partition(group_id, topic, partition)
+        and the AcquiredRecords ranges (the client delivers only those). A share partition the share group
+        coordinator never initialized (no member was assigned it) delivers nothing, as in Kafka 4.3.1."""
+        sp = self.partitions.get((group_id, topic.topic_id, partition))
+        if sp is None:
+            return None, []
         partition_log = topic.partitions[partition]
         if sp.start_offset < partition_log.log_start_offset:
             # Retention or DeleteRecords removed records the group had not finished: they are gone.

@@ -6,6 +6,7 @@ kill -9."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -30,12 +31,37 @@ def share_broker(broker_factory: Callable[..., BrokerProcess], tmp_path: Path) -
     return broker_factory(extra_args=("--config", str(props)))
 
 
+# The topics the tests' share group subscribes to (each test runs on its own broker).
+TOPICS: list[str] = []
+
+
 def create(client: WireClient, partitions: int = 1) -> tuple[str, uuid.UUID]:
+    """A topic, which the next member to join GROUP subscribes to."""
     name = unique_topic("share")
+    TOPICS[:] = [name]
     body = {"topics": [{"name": name, "num_partitions": partitions, "replication_factor": 1}], "timeout_ms": 30000}
     answer = client.request(19, 7, body).topics[0]
     assert answer.error_code == 0, answer
     return name, answer.topic_id
+
+
+def join(client: WireClient, partitions: int = 1) -> str:
+    """A member joins GROUP (ShareGroupHeartbeat) and heartbeats until it is assigned the topic's
+    partitions: the share group coordinator has then initialized them (at the log end)."""
+    member, epoch = uuid.uuid4().hex[:22], 0
+    deadline = time.monotonic() + 30
+    while True:
+        body = {"group_id": GROUP, "member_id": member, "member_epoch": epoch, "subscribed_topic_names": None}
+        if epoch == 0:
+            body["subscribed_topic_names"] = list(TOPICS)
+        answer = client.request(76, 1, body)
+        assert answer.error_code == 0, answer
+        epoch = answer.member_epoch
+        assigned = answer.assignment.topic_partitions if answer.assignment else []
+        if sum(len(t.partitions) for t in assigned) >= partitions:
+            return member
+        assert time.monotonic() < deadline, f"no assignment: {answer}"
+        time.sleep(0.1)
 
 
 def produce(client: WireClient, topic: str, count: int, partition: int = 0) -> None:
@@ -97,7 +123,8 @@ def values(response: object) -> list[bytes]:
 def test_acquire_acknowledge_release_and_redeliver(share_broker: BrokerProcess) -> None:
     with WireClient.connect(share_broker.bootstrap) as client:
         topic, topic_id = create(client)
-        # The first fetch initializes the share partition at the end of the log (share.auto.offset.reset latest).
+        # Joining initializes the share partition at the end of the log (share.auto.offset.reset latest).
+        join(client)
         opened = share_fetch(client, "a", 0, topic_id)
         assert opened.error_code == 0 and acquired(opened) == []
         assert opened.acquisition_lock_timeout_ms == 30000
@@ -122,9 +149,28 @@ def test_acquire_acknowledge_release_and_redeliver(share_broker: BrokerProcess) 
         assert (described.error_code, described.start_offset, described.lag) == (0, 10, 0)
 
 
+def test_share_partitions_exist_only_once_assigned(share_broker: BrokerProcess) -> None:
+    """ShareFetch does not create share partitions: only the share group coordinator does, when it first
+    assigns them (Kafka's InitializeShareGroupState); a full fetch then lists them."""
+    with WireClient.connect(share_broker.bootstrap) as client:
+        topic, topic_id = create(client)
+        produce(client, topic, 2)
+        before = share_fetch(client, "a", 0, topic_id)
+        assert before.error_code == 0 and before.responses == []
+        asked = {"group_id": GROUP, "topics": [{"topic_name": topic, "partitions": [0]}]}
+        described = client.request(90, 1, {"groups": [asked]}).groups[0].topics[0].partitions[0]
+        assert (described.start_offset, described.lag) == (-1, -1)
+        join(client)
+        after = share_fetch(client, "a", 0, topic_id)
+        assert [(p.partition_index, p.error_code) for t in after.responses for p in t.partitions] == [(0, 0)]
+        described = client.request(90, 1, {"groups": [asked]}).groups[0].topics[0].partitions[0]
+        assert (described.start_offset, described.lag) == (2, 0)
+
+
 def test_share_session_epochs(share_broker: BrokerProcess) -> None:
     with WireClient.connect(share_broker.bootstrap) as client:
         _, topic_id = create(client)
+        join(client)
         assert share_fetch(client, "m", 3, topic_id).error_code == ErrorCode.SHARE_SESSION_NOT_FOUND
         assert share_fetch(client, "m", 0, topic_id).error_code == 0
         assert share_fetch(client, "m", 2, topic_id).error_code == ErrorCode.INVALID_SHARE_SESSION_EPOCH
@@ -141,6 +187,7 @@ def test_share_session_epochs(share_broker: BrokerProcess) -> None:
 def test_closing_a_session_releases_its_records(share_broker: BrokerProcess) -> None:
     with WireClient.connect(share_broker.bootstrap) as client:
         topic, topic_id = create(client)
+        join(client)
         share_fetch(client, "a", 0, topic_id)
         produce(client, topic, 3)
         assert acquired(share_fetch(client, "a", 1, topic_id)) == [(0, 2, 1)]
@@ -160,6 +207,7 @@ def test_closing_a_session_releases_its_records(share_broker: BrokerProcess) -> 
 def test_long_poll_is_woken_by_an_append(share_broker: BrokerProcess) -> None:
     with WireClient.connect(share_broker.bootstrap) as client, WireClient.connect(share_broker.bootstrap) as other:
         topic, topic_id = create(client)
+        join(client)
         share_fetch(client, "a", 0, topic_id)
         # Without a wake-up the fetch would answer empty at MaxWaitMs; the append is what ends it.
         producer = threading.Timer(0.5, lambda: produce(other, topic, 4))
@@ -174,6 +222,7 @@ def test_long_poll_is_woken_by_an_append(share_broker: BrokerProcess) -> None:
 def test_state_survives_kill_9(share_broker: BrokerProcess) -> None:
     with WireClient.connect(share_broker.bootstrap) as client:
         topic, topic_id = create(client, partitions=2)
+        join(client, partitions=2)
         share_fetch(client, "a", 0, topic_id, partitions=(0, 1))
         produce(client, topic, 10)
         produce(client, topic, 4, partition=1)
