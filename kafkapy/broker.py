@@ -93,6 +93,7 @@ class Broker:
             self.group_configs,
             ShareStateTopic(logs, config.share_coordinator_state_topic_num_partitions),
             self.clock,
+            on_available=self.wake_fetches,
         )
         # KIP-932 share groups: membership and assignment (the share partitions' state is kept apart).
         self.share_groups = ShareGroupCoordinator(
@@ -142,6 +143,7 @@ class Broker:
                 nursery.start_soon(self.cleaner.run)
             await nursery.start(self.groups.run)
             await nursery.start(self.share_groups.run)
+            nursery.start_soon(self.share_partitions.run)
             await nursery.start(self.transactions.run)
             task_status.started()
             await trio.sleep_forever()
@@ -238,9 +240,14 @@ class Broker:
     def on_high_watermark_updated(self, log: Log, high_watermark: int) -> None:
         """An append to ``log`` (Kafka's LogOffsetsListener): wake the fetches waiting on it, and fsync
         in a worker thread when its flush policy says so."""
+        self.wake_fetches(log)
+        self._maybe_flush(log)
+
+    def wake_fetches(self, log: Log) -> None:
+        """End the long polls waiting on ``log``: it has new records, or (share groups) records that
+        became available again."""
         for waiter in self._fetch_waiters.pop(log, ()):
             waiter.set()
-        self._maybe_flush(log)
 
     def _maybe_flush(self, log: Log) -> None:
         """Start an fsync of ``log`` if its flush policy asks and none is running for it."""

@@ -14,8 +14,10 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+import trio
 
 from kafkapy.clock import Clock
 from kafkapy.coordinator.group_configs import GroupConfigs
@@ -59,8 +61,19 @@ class ShareSession:
 class SharePartitionManager:
     """Every share partition's state, by (group id, topic id, partition), and the share sessions."""
 
-    def __init__(self, logs: LogManager, group_configs: GroupConfigs, store: ShareStateTopic, clock: Clock) -> None:
+    def __init__(
+        self,
+        logs: LogManager,
+        group_configs: GroupConfigs,
+        store: ShareStateTopic,
+        clock: Clock,
+        *,
+        on_available: Callable[[Log], None] = lambda log: None,
+    ) -> None:
+        """``on_available``: told of a partition whose records became available again (released, or
+        their lock expired), so that share fetches waiting on it look again."""
         self._logs = logs
+        self._on_available = on_available
         self._configs = group_configs
         self.store = store
         self._clock = clock
@@ -181,6 +194,30 @@ class SharePartitionManager:
         for key, sp in self.group_partitions(group_id).items():
             if sp.release_member(member_id):
                 self.persist(key)
+                self._available(key)
+
+    def _available(self, key: ShareKey) -> None:
+        """Records of the share partition became available again: wake the share fetches waiting on it."""
+        topic = self._logs.topic_by_id(key[1])
+        if topic is not None and key[2] < len(topic.partitions):
+            self._on_available(topic.partitions[key[2]])
+
+    def expire_locks(self) -> None:
+        """Release the records whose acquisition lock passed (Kafka's acquisition lock timer task), persist
+        the new states and wake the share fetches that may now acquire them."""
+        for key, sp in list(self.partitions.items()):
+            if sp.expire_locks():
+                try:
+                    self.persist(key)
+                except (KafkaError, OSError) as exc:
+                    log.error("could not write share partition state", extra={"group": key[0], "error": repr(exc)})
+                self._available(key)
+
+    async def run(self) -> None:
+        """Expire acquisition locks every LOCK_CHECK_INTERVAL_S, in the broker's nursery."""
+        while True:
+            await trio.sleep(LOCK_CHECK_INTERVAL_S)
+            self.expire_locks()
 
     # ----------------------------------------------------------------------------------------------
     # records
@@ -242,6 +279,7 @@ class SharePartitionManager:
             return ErrorCode.INVALID_RECORD_STATE
         lock_ms = int(self._configs.value(group_id, "share.record.lock.duration.ms"))
         error = ErrorCode.NONE
+        before = sp.fetch_offset()
         for batch in batches:
             try:
                 sp.acknowledge(
@@ -249,6 +287,9 @@ class SharePartitionManager:
                 )
             except KafkaError as exc:
                 error = exc.code
+        if sp.fetch_offset() != before:
+            # Released records (or room under max.record.locks): waiting share fetches may acquire now.
+            self._available(key)
         try:
             self.persist(key)
         except (KafkaError, OSError) as exc:
@@ -289,6 +330,9 @@ class SharePartitionManager:
         if self.sessions.pop((group_id, member_id), None) is not None:
             self.release_member(group_id, member_id)
 
+
+# How often acquisition locks are checked for expiry: a lock ends at most this late.
+LOCK_CHECK_INTERVAL_S = 0.2
 
 # Kafka's ShareRequestMetadata: 0 opens a share session, -1 closes it; epochs wrap after Integer.MAX_VALUE.
 INITIAL_EPOCH = 0

@@ -102,6 +102,25 @@ def share_fetch(
     return client.request(78, version, body)
 
 
+def acquired_by_a(client: WireClient, count: int) -> uuid.UUID:
+    """A fresh topic whose share partition member "a" (session epoch 1 next) holds ``count`` records of;
+    the topic's id."""
+    topic, topic_id = create(client)
+    join(client)
+    share_fetch(client, "a", 0, topic_id)
+    produce(client, topic, count)
+    assert acquired(share_fetch(client, "a", 1, topic_id)) == [(0, count - 1, 1)]
+    return topic_id
+
+
+def acknowledge(member: str, epoch: int, topic_id: uuid.UUID, first: int, last: int, ack_type: int) -> dict:
+    """A ShareAcknowledge body of one acknowledgement batch on partition 0."""
+    batch = {"first_offset": first, "last_offset": last, "acknowledge_types": [ack_type]}
+    partitions = [{"partition_index": 0, "acknowledgement_batches": [batch]}]
+    return {"group_id": GROUP, "member_id": member, "share_session_epoch": epoch,
+            "topics": [{"topic_id": topic_id, "partitions": partitions}]}  # fmt: skip
+
+
 def acquired(response: object) -> list[tuple[int, int, int]]:
     return [
         (a.first_offset, a.last_offset, a.delivery_count)
@@ -186,19 +205,8 @@ def test_share_session_epochs(share_broker: BrokerProcess) -> None:
 
 def test_closing_a_session_releases_its_records(share_broker: BrokerProcess) -> None:
     with WireClient.connect(share_broker.bootstrap) as client:
-        topic, topic_id = create(client)
-        join(client)
-        share_fetch(client, "a", 0, topic_id)
-        produce(client, topic, 3)
-        assert acquired(share_fetch(client, "a", 1, topic_id)) == [(0, 2, 1)]
-        ack = {
-            "group_id": GROUP,
-            "member_id": "a",
-            "share_session_epoch": -1,
-            "topics": [{"topic_id": topic_id, "partitions": [{"partition_index": 0, "acknowledgement_batches": [
-                {"first_offset": 0, "last_offset": 0, "acknowledge_types": [ACCEPT]}]}]}],
-        }  # fmt: skip
-        closed = client.request(79, 2, ack)
+        topic_id = acquired_by_a(client, 3)
+        closed = client.request(79, 2, acknowledge("a", -1, topic_id, 0, 0, ACCEPT))
         assert closed.error_code == 0 and closed.responses[0].partitions[0].error_code == 0
         # Offset 0 accepted; 1..2 released by the close, redelivered to the next member.
         assert acquired(share_fetch(client, "b", 0, topic_id)) == [(1, 2, 2)]
@@ -217,6 +225,51 @@ def test_long_poll_is_woken_by_an_append(share_broker: BrokerProcess) -> None:
         finally:
             producer.join()
         assert acquired(answer) == [(0, 3, 1)]
+
+
+def long_poll_in_thread(bootstrap: str, member: str, topic_id: uuid.UUID) -> tuple[threading.Thread, list]:
+    """Member ``member`` opens a session and long-polls (60 s) on a thread of its own; the answer lands
+    in the returned list."""
+    answers: list = []
+
+    def poll() -> None:
+        with WireClient.connect(bootstrap, timeout=90.0) as other:
+            share_fetch(other, member, 0, topic_id)
+            answers.append(share_fetch(other, member, 1, topic_id, max_wait_ms=60000))
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    return thread, answers
+
+
+def test_a_release_wakes_another_members_long_poll(share_broker: BrokerProcess) -> None:
+    with WireClient.connect(share_broker.bootstrap) as client:
+        topic_id = acquired_by_a(client, 2)
+        thread, answers = long_poll_in_thread(share_broker.bootstrap, "b", topic_id)
+        time.sleep(0.5)
+        # No append comes: only the release can end b's wait before its 60 s (it would answer empty).
+        # ShareAcknowledge, which acquires nothing (a ShareFetch would take the records back at once).
+        released = client.request(79, 1, acknowledge("a", 2, topic_id, 0, 1, RELEASE))
+        assert released.responses[0].partitions[0].error_code == 0
+        thread.join(90)
+        assert acquired(answers[0]) == [(0, 1, 2)]
+
+
+def test_lock_expiry_makes_records_available_to_others(
+    broker_factory: Callable[..., BrokerProcess], tmp_path: Path
+) -> None:
+    props = tmp_path / "server.properties"
+    props.write_text("group.share.record.lock.duration.ms=1000\n")
+    broker = broker_factory("short-locks", extra_args=("--config", str(props)))
+    with WireClient.connect(broker.bootstrap) as client:
+        topic_id = acquired_by_a(client, 2)
+        # "a" never acknowledges: a second after, the lock expires and the waiting "b" acquires them.
+        thread, answers = long_poll_in_thread(broker.bootstrap, "b", topic_id)
+        thread.join(90)
+        assert acquired(answers[0]) == [(0, 1, 2)]
+        late = share_fetch(client, "a", 2, topic_id, [(0, 1, ACCEPT)])
+        assert partition_entry(late).acknowledge_error_code == ErrorCode.INVALID_RECORD_STATE
+        assert late.acquisition_lock_timeout_ms == 1000
 
 
 def test_state_survives_kill_9(share_broker: BrokerProcess) -> None:
