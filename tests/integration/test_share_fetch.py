@@ -45,13 +45,13 @@ def create(client: WireClient, partitions: int = 1) -> tuple[str, uuid.UUID]:
     return name, answer.topic_id
 
 
-def join(client: WireClient, partitions: int = 1) -> str:
-    """A member joins GROUP (ShareGroupHeartbeat) and heartbeats until it is assigned the topic's
-    partitions: the share group coordinator has then initialized them (at the log end)."""
+def join(client: WireClient, partitions: int = 1, group: str = GROUP) -> str:
+    """A member joins ``group`` (ShareGroupHeartbeat) and heartbeats until it is assigned the topic's
+    partitions: the share group coordinator has then initialized them (share.auto.offset.reset)."""
     member, epoch = uuid.uuid4().hex[:22], 0
     deadline = time.monotonic() + 30
     while True:
-        body = {"group_id": GROUP, "member_id": member, "member_epoch": epoch, "subscribed_topic_names": None}
+        body = {"group_id": group, "member_id": member, "member_epoch": epoch, "subscribed_topic_names": None}
         if epoch == 0:
             body["subscribed_topic_names"] = list(TOPICS)
         answer = client.request(76, 1, body)
@@ -78,6 +78,7 @@ def share_fetch(
     partitions: tuple[int, ...] = (0,),
     max_wait_ms: int = 100,
     version: int = 1,
+    group: str = GROUP,
 ) -> object:
     batches = [{"first_offset": f, "last_offset": la, "acknowledge_types": [t]} for f, la, t in acks]
     topic = {
@@ -88,7 +89,7 @@ def share_fetch(
         ],
     }
     body = {
-        "group_id": GROUP,
+        "group_id": group,
         "member_id": member,
         "share_session_epoch": epoch,
         "max_wait_ms": max_wait_ms,
@@ -270,6 +271,55 @@ def test_lock_expiry_makes_records_available_to_others(
         late = share_fetch(client, "a", 2, topic_id, [(0, 1, ACCEPT)])
         assert partition_entry(late).acknowledge_error_code == ErrorCode.INVALID_RECORD_STATE
         assert late.acquisition_lock_timeout_ms == 1000
+
+
+def start_offset(client: WireClient, topic: str) -> int:
+    asked = {"group_id": GROUP, "topics": [{"topic_name": topic, "partitions": [0]}]}
+    return client.request(90, 1, {"groups": [asked]}).groups[0].topics[0].partitions[0].start_offset
+
+
+def test_deleting_the_share_group_deletes_its_share_state(share_broker: BrokerProcess) -> None:
+    with WireClient.connect(share_broker.bootstrap) as client:
+        topic, _ = create(client)
+        produce(client, topic, 2)
+        member = join(client)
+        assert start_offset(client, topic) == 2
+        leave = {"group_id": GROUP, "member_id": member, "member_epoch": -1, "subscribed_topic_names": None}
+        assert client.request(76, 1, leave).error_code == 0
+        assert client.request(42, 2, {"groups_names": [GROUP]}).results[0].error_code == 0
+        assert start_offset(client, topic) == -1
+    share_broker.restart(crash=True)
+    with WireClient.connect(share_broker.bootstrap) as client:
+        # The tombstones in __share_group_state hold after kill -9.
+        assert start_offset(client, topic) == -1
+
+
+def test_isolation_level_and_earliest_reset_from_group_configs() -> None:
+    """share.isolation.level=read_committed archives an aborted transaction's records and the markers;
+    read_uncommitted delivers the aborted records too; share.auto.offset.reset=earliest starts at the log
+    start. Per-group overrides, set in process (the GROUP config resource is another branch's)."""
+    from confluent_kafka import Producer
+
+    from kafkapy.testing import KafkaBroker
+
+    with KafkaBroker(in_process=True) as kafka, kafka.client() as client:
+        topic, topic_id = create(client)
+        producer = Producer({"bootstrap.servers": kafka.bootstrap_servers, "transactional.id": "share-txn"})
+        producer.init_transactions(30)
+        for value, commit in ((b"aborted", False), (b"committed", True)):
+            producer.begin_transaction()
+            producer.produce(topic, value)
+            producer.flush(30)
+            (producer.commit_transaction if commit else producer.abort_transaction)(30)
+        # Offsets: 0 aborted, 1 its abort marker, 2 committed, 3 its commit marker.
+        configs = kafka._thread._broker.group_configs.overrides
+        for isolation, expected in (("read_committed", [(2, 2, 1)]), ("read_uncommitted", [(0, 0, 1), (2, 2, 1)])):
+            group = f"share-{isolation}"
+            configs[group] = {"share.isolation.level": isolation, "share.auto.offset.reset": "earliest"}
+            join(client, group=group)
+            answer = share_fetch(client, "a", 0, topic_id, group=group)
+            assert acquired(answer) == expected, isolation
+            assert set(values(answer)) >= {b"committed"}
 
 
 def test_state_survives_kill_9(share_broker: BrokerProcess) -> None:
