@@ -86,3 +86,50 @@ def test_describe_share_group_offsets_without_state(wire_pair: WirePair) -> None
         wire_pair.assert_same(90, version, {"groups": [{"group_id": group, "topics": None}]})
         asked = {"group_id": group, "topics": [{"topic_name": missing, "partitions": [0, 1]}]}
         wire_pair.assert_same(90, version, {"groups": [asked]})
+
+
+def _joined_member(bootstrap: str, group: str, topic: str, timeout: float = 60.0) -> str:
+    """A member of ``group`` (ShareGroupHeartbeat) assigned ``topic``'s partition; set-up, retried while
+    Kafka's coordinator loads."""
+    member, epoch = uuid.uuid4().hex[:22], 0
+    deadline = time.monotonic() + timeout
+    with WireClient.connect(bootstrap, timeout=30.0) as client:
+        while True:
+            client.request(10, 4, {"key_type": 0, "coordinator_keys": [group]})
+            body = {"group_id": group, "member_id": member, "member_epoch": epoch, "rack_id": None,
+                    "subscribed_topic_names": [topic] if epoch == 0 else None}  # fmt: skip
+            answer = client.request(76, 1, body)
+            if answer.error_code == 0:
+                epoch = answer.member_epoch
+                if answer.assignment is not None and answer.assignment.topic_partitions:
+                    return member
+            assert time.monotonic() < deadline, f"no assignment: {answer}"
+            time.sleep(0.3)
+
+
+def _leave(bootstrap: str, group: str, member: str) -> None:
+    with WireClient.connect(bootstrap, timeout=30.0) as client:
+        body = {"group_id": group, "member_id": member, "member_epoch": -1, "subscribed_topic_names": None}
+        assert client.request(76, 1, body).error_code == 0
+
+
+def test_alter_and_delete_share_group_offsets(wire_pair: WirePair) -> None:
+    group, topic = unique_name("share-wire"), unique_name("share-wire-topic")
+    body = {"topics": [{"name": topic, "num_partitions": 1, "replication_factor": 1}], "timeout_ms": 30000}
+    wire_pair.request(19, 7, body)
+    members = {name: _joined_member(b, group, topic) for name, b in wire_pair.bootstraps.items()}
+    alter = {"group_id": group, "topics": [{"topic_name": topic, "partitions": [
+        {"partition_index": 0, "start_offset": 3}]}]}  # fmt: skip
+    delete = {"group_id": group, "topics": [{"topic_name": topic}, {"topic_name": unique_name("no-such-topic")}]}
+    # A group with a member: NON_EMPTY_GROUP, "The group is not empty."
+    wire_pair.assert_same(91, 0, alter)
+    wire_pair.assert_same(92, 0, delete)
+    for name, bootstrap in wire_pair.bootstraps.items():
+        _leave(bootstrap, group, members[name])
+    # Empty: any start offset is taken, even past the log end (the lag is then negative); an unknown
+    # topic's partition is UNKNOWN_TOPIC_OR_PARTITION with Kafka's message.
+    unknown = {"topic_name": unique_name("no-such-topic"), "partitions": [{"partition_index": 0, "start_offset": 0}]}
+    wire_pair.assert_same(91, 0, {**alter, "topics": alter["topics"] + [unknown]}, ignore=["topic_id"])
+    described = {"groups": [{"group_id": group, "topics": [{"topic_name": topic, "partitions": [0]}]}]}
+    wire_pair.assert_same(90, 1, described, ignore=["topic_id"])
+    wire_pair.assert_same(92, 0, delete, ignore=["topic_id"])

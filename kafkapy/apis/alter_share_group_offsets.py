@@ -10,6 +10,7 @@ from __future__ import annotations
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis._share import refuse_offsets_request
+from kafkapy.apis.describe_quorum import NOT_HOSTED
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 
@@ -17,14 +18,11 @@ def _partition(ctx: RequestContext, group_id: str, name: str, partition: dict) -
     index = partition["partition_index"]
     state = ctx.broker.logs.topics.get(name)
     if state is None or not 0 <= index < len(state.partitions):
-        return {"partition_index": index, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
-    log = state.partitions[index]
-    offset = partition["start_offset"]
-    if not log.log_start_offset <= offset <= log.high_watermark:
-        # Kafka answers an offset outside the log as out of range.
-        return {"partition_index": index, "error_code": ErrorCode.OFFSET_OUT_OF_RANGE}
+        unknown = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        return {"partition_index": index, "error_code": unknown, "error_message": NOT_HOSTED}
+    # Kafka 4.3.1 takes any start offset, even past the log end (it then waits for records there).
     try:
-        ctx.broker.share_partitions.alter_start_offset(group_id, state, index, offset)
+        ctx.broker.share_partitions.alter_start_offset(group_id, state, index, partition["start_offset"])
     except (KafkaError, OSError):
         return {"partition_index": index, "error_code": ErrorCode.COORDINATOR_NOT_AVAILABLE}
     return {"partition_index": index, "error_code": ErrorCode.NONE}
@@ -36,16 +34,21 @@ async def handle_alter_share_group_offsets(ctx: RequestContext, request: dict) -
     refused = refuse_offsets_request(ctx, group_id, AclOperation.READ)
     if refused is not None:
         return refused
-    responses = []
+    # As Kafka's KafkaApis: the topics refused before the coordinator (unknown, not authorized) come first,
+    # then the coordinator's answer for the others.
+    refused, responses = [], []
     for topic in request["topics"]:
         name = topic["topic_name"]
         state = ctx.broker.logs.topics.get(name)
         if not ctx.authorize(AclOperation.READ, ResourceType.TOPIC, name):
             partitions = [{"partition_index": p["partition_index"], "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED}
                           for p in topic["partitions"]]  # fmt: skip
+            refused.append({"topic_name": name, "partitions": partitions})
+            continue
+        partitions = [_partition(ctx, group_id, name, p) for p in topic["partitions"]]
+        if state is None:
+            # An unknown topic is answered with the zero topic id, as Kafka does.
+            refused.append({"topic_name": name, "partitions": partitions})
         else:
-            partitions = [_partition(ctx, group_id, name, p) for p in topic["partitions"]]
-        responses.append(
-            {"topic_name": name, "topic_id": state.topic_id if state else None, "partitions": partitions}
-        )
-    return {"responses": responses}
+            responses.append({"topic_name": name, "topic_id": state.topic_id, "partitions": partitions})
+    return {"responses": refused + responses}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis._share import refuse_offsets_request
+from kafkapy.apis.describe_quorum import NOT_HOSTED
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 
@@ -18,7 +19,7 @@ def _topic(ctx: RequestContext, group_id: str, name: str) -> dict:
     if not ctx.authorize(AclOperation.READ, ResourceType.TOPIC, name):
         return {"topic_name": name, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED}
     if state is None:
-        return {"topic_name": name, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
+        return {"topic_name": name, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "error_message": NOT_HOSTED}
     try:
         ctx.broker.share_partitions.delete(group_id, [state.topic_id])
     except (KafkaError, OSError):

@@ -26,7 +26,8 @@ def _partition(ctx: RequestContext, group_id: str, state: TopicState, index: int
     sp = ctx.broker.share_partitions.partitions.get((group_id, state.topic_id, index))
     if sp is not None:
         done = delivery_complete_count(sp.snapshot())
-        lag = max(state.partitions[index].high_watermark - sp.start_offset - done, 0)
+        # Kafka 4.3.1 does not bound it: a start offset moved past the log end shows a negative lag.
+        lag = state.partitions[index].high_watermark - sp.start_offset - done
         entry.update(start_offset=sp.start_offset, lag=lag)
     return entry
 

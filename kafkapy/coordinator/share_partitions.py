@@ -246,6 +246,9 @@ class SharePartitionManager:
         if fetch_offset is None:
             return None, []
         end = partition_log.last_stable_offset if read_committed else partition_log.high_watermark
+        if fetch_offset >= end:
+            # Nothing to deliver yet (a start offset altered past the log end waits for records there).
+            return None, []
         region = partition_log.read(fetch_offset, max_bytes, min_one_batch=True, max_offset=end)
         if region is None:
             return None, []

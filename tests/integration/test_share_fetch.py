@@ -294,6 +294,34 @@ def test_deleting_the_share_group_deletes_its_share_state(share_broker: BrokerPr
         assert start_offset(client, topic) == -1
 
 
+def test_alter_and_delete_share_group_offsets(share_broker: BrokerProcess) -> None:
+    def leave(client: WireClient, member: str) -> None:
+        body = {"group_id": GROUP, "member_id": member, "member_epoch": -1, "subscribed_topic_names": None}
+        assert client.request(76, 1, body).error_code == 0
+
+    with WireClient.connect(share_broker.bootstrap) as client:
+        topic, topic_id = create(client)
+        produce(client, topic, 5)
+        member = join(client)
+        alter = {"group_id": GROUP, "topics": [{"topic_name": topic, "partitions": [
+            {"partition_index": 0, "start_offset": 1}]}]}  # fmt: skip
+        delete = {"group_id": GROUP, "topics": [{"topic_name": topic}]}
+        # Not while the group has members.
+        assert client.request(91, 0, alter).error_code == ErrorCode.NON_EMPTY_GROUP
+        assert client.request(92, 0, delete).error_code == ErrorCode.NON_EMPTY_GROUP
+        leave(client, member)
+        altered = client.request(91, 0, alter)
+        assert altered.error_code == 0 and altered.responses[0].partitions[0].error_code == 0
+        assert altered.responses[0].topic_id == topic_id and start_offset(client, topic) == 1
+        # The next member starts at the new start offset.
+        member = join(client)
+        assert acquired(share_fetch(client, "a", 0, topic_id)) == [(1, 4, 1)]
+        leave(client, member)
+        deleted = client.request(92, 0, delete)
+        assert deleted.error_code == 0 and deleted.responses[0].error_code == 0
+        assert start_offset(client, topic) == -1
+
+
 def test_isolation_level_and_earliest_reset_from_group_configs() -> None:
     """share.isolation.level=read_committed archives an aborted transaction's records and the markers;
     read_uncommitted delivers the aborted records too; share.auto.offset.reset=earliest starts at the log
