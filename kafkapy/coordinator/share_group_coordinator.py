@@ -40,6 +40,8 @@ log = logging.getLogger("kafkapy.coordinator")
 
 # ShareGroupHeartbeat's member epoch to leave the group.
 LEAVE_GROUP_MEMBER_EPOCH = -1
+# The longest member id Kafka 4.3.1 accepts (a UUID's string form; clients send 22-character ids).
+MAX_MEMBER_ID_LENGTH = 36
 
 
 class ShareStates(Protocol):
@@ -424,9 +426,9 @@ def _forget_deleted_topics(group: ShareGroup, topics: dict[str, TopicState]) -> 
 
 
 def _validate(request: HeartbeatRequest) -> None:
-    """Kafka's throwIfShareGroupHeartbeatRequestIsInvalid (an empty member id is refused before it, by
-    KafkaApis, without a message)."""
-    if not request.member_id:
+    """Kafka's throwIfShareGroupHeartbeatRequestIsInvalid (an empty or too long member id is refused
+    before it, without a message, as Kafka 4.3.1 answers)."""
+    if not request.member_id or len(request.member_id) > MAX_MEMBER_ID_LENGTH:
         raise KafkaError(ErrorCode.INVALID_REQUEST)
     if not request.group_id:
         raise KafkaError(ErrorCode.INVALID_REQUEST, "GroupId can't be empty.")
