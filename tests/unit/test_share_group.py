@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from kafkapy.coordinator import share_group_records as records
 from kafkapy.coordinator.group_configs import GroupConfigs
 from kafkapy.coordinator.group_records import OffsetsTopic
 from kafkapy.coordinator.group_types import GroupRegistry
 from kafkapy.coordinator.share_group import simple_assign
 from kafkapy.coordinator.share_group_coordinator import HeartbeatRequest, ShareGroupCoordinator
-from kafkapy.coordinator.share_group_records import RECORD_TYPES
+from kafkapy.coordinator.share_group_records import RECORD_TYPES, groups_from
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_config import LogConfig
 from kafkapy.storage.log_manager import LogManager
@@ -267,3 +268,40 @@ def test_records_rebuild_the_groups_and_delete_tombstones_them(logs: LogManager)
     assert again.share_states.calls[-1] == ("delete", "g")
     assert again.delete_group("g") == ErrorCode.GROUP_ID_NOT_FOUND
     assert list(OffsetsTopic(logs, 1).load().records_of(RECORD_TYPES)) == []
+
+
+# ShareGroup* records as Apache Kafka 4.3.1 wrote them to its __consumer_offsets (group "g2", member "a" * 22,
+# topic "g2t" with 3 partitions, being initialized), read back from the reference broker's log:
+# (type, key hex, value hex).
+KAFKA_RECORDS = [
+    (10, "000a00026732001661616161616161616161616161616161616161616161",
+     "0000000d6b61666b6170792d776972650b2f3132372e302e302e31020467327400"),
+    (11, "000b00026732", "000000000002000000000000000000"),
+    (12, "000c00026732", "000000000002010008000001a25294a8fa"),
+    (13, "000d00026732001661616161616161616161616161616161616161616161", "00000100"),
+    (14, "000e00026732001661616161616161616161616161616161616161616161",
+     "00000000000300000002000257943d4f129847dbb916f3f20a06cd1e040000000000000001000000020000"),
+    (15, "000f00026732", "00000257943d4f129847dbb916f3f20a06cd1e046732740400000000000000010000000200010100"),
+]  # fmt: skip
+
+
+def test_kafkas_own_records_load_and_encode_back_byte_for_byte() -> None:
+    raw = [(t, bytes.fromhex(k), bytes.fromhex(v)) for t, k, v in KAFKA_RECORDS]
+    group = groups_from(raw)["g2"]
+    member = group.members["a" * 22]
+    topic_id = uuid.UUID("57943d4f-1298-47db-b916-f3f20a06cd1e")
+    epochs = (group.group_epoch, group.assignment_epoch, member.member_epoch, member.previous_member_epoch)
+    assert epochs == (2, 2, 3, 2)
+    assert member.assigned == {topic_id: [0, 1, 2]} and member.client_host == "/127.0.0.1"
+    assert group.initializing[topic_id].name == "g2t" and group.initializing[topic_id].partitions == {0, 1, 2}
+    ours = {
+        10: records.member_metadata("g2", member),
+        11: records.group_metadata(group),
+        12: records.target_assignment_metadata(group, 0x1A25294A8FA),
+        13: records.target_assignment_member("g2", member.member_id, group.target[member.member_id]),
+        14: records.current_member_assignment("g2", member),
+        15: records.state_partition_metadata(group),
+    }
+    assert {t: (k.hex(), v.hex() if v is not None else None) for t, (k, v) in ours.items()} == {
+        t: (k, v) for t, k, v in KAFKA_RECORDS
+    }
