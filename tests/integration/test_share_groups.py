@@ -3,15 +3,21 @@ DeleteGroups, session expiry and the groups surviving kill -9 (issue #16)."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from kafkapy.client.wire import WireClient
 from tests.broker_process import BrokerProcess
 from tests.integration.clientutil import create_topic_wire
 
 HEARTBEAT, DESCRIBE, LIST_GROUPS, DELETE_GROUPS, JOIN_GROUP = 76, 77, 16, 42, 11
+JAVA_LIB = Path(__file__).resolve().parents[2] / "compat_tests" / "apache-kafka" / "target" / "lib"
 # A short session (Kafka's default is 45 s) so that the test sees it expire.
 SHORT_SESSION = ("--override", "group.share.session.timeout.ms=1500")
 
@@ -131,3 +137,29 @@ def test_groups_survive_kill_9(broker: BrokerProcess) -> None:
         assert member_assignments(after) == member_assignments(before)
         again = heartbeat(client, "g", "a", a.member_epoch)
         assert (again.error_code, again.member_epoch) == (0, a.member_epoch), "the member carries on after restart"
+
+
+@pytest.mark.skipif(
+    shutil.which("java") is None or not (JAVA_LIB / "kafka-clients-4.3.1.jar").exists(),
+    reason="needs java and the Kafka client jars (compat_tests/apache-kafka/target/lib)",
+)
+def test_java_share_consumers_join_share_and_leave(broker_factory: Callable[..., BrokerProcess]) -> None:
+    """Kafka's KafkaShareConsumer (kafka-clients 4.3.1): three join and split a 2-partition topic (one
+    partition shared), one closes and the others take over, all close and the group is Empty."""
+    # A 1 s heartbeat interval (Kafka's default is 5 s) so that reassignments reach members sooner.
+    broker = broker_factory(extra_args=("--override", "group.share.heartbeat.interval.ms=1000"))
+    with WireClient.connect(broker.bootstrap) as client:
+        create_topic_wire(client, "java-queue", 2)
+    program = Path(__file__).parent / "java" / "ShareGroupMembers.java"
+    result = subprocess.run(
+        ["java", "-cp", f"{JAVA_LIB}/*", str(program), broker.bootstrap, "java-share", "java-queue", "2"],
+        capture_output=True,
+        text=True,
+        timeout=110,  # three stages of at most 30 s each, within the integration tests' 120 s
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.splitlines()[-3:] == [
+        "joined: 3 members, every partition assigned",
+        "left: 2 members, every partition assigned",
+        "closed: Empty",
+    ]
