@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from kafkapy.acl import AclOperation, ResourceType, allow_everything
 from kafkapy.client.wire import WireClient
+from kafkapy.protocol.errors import ErrorCode
+from kafkapy.testing.broker import KafkaBroker
 from tests.broker_process import BrokerProcess
 from tests.integration.clientutil import create_topic_wire
 
@@ -163,3 +166,37 @@ def test_java_share_consumers_join_share_and_leave(broker_factory: Callable[...,
         "left: 2 members, every partition assigned",
         "closed: Empty",
     ]
+
+
+class HideTopic:
+    """An authorizer that allows everything but DESCRIBE on one topic."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+
+    def __call__(self, ctx: object, operation: AclOperation, resource_type: ResourceType, name: str) -> bool:
+        return not (resource_type == ResourceType.TOPIC and operation == AclOperation.DESCRIBE and name == self.topic)
+
+
+def test_topics_the_principal_may_not_describe() -> None:
+    """A heartbeat subscribing to a topic the principal may not DESCRIBE is TOPIC_AUTHORIZATION_FAILED, and
+    ShareGroupDescribe of a group assigned such a topic answers that error with Kafka's message."""
+    with KafkaBroker(in_process=True, storage="memory") as kafka:
+        kafka.create_topic("open", 1)
+        kafka.create_topic("secret", 1)
+        broker = kafka._thread._broker
+        with kafka.client() as client:
+            assert heartbeat(client, "g", "m", 0, ["open", "secret"]).member_epoch == 1
+            broker.authorizer = HideTopic("secret")
+            try:
+                denied = heartbeat(client, "g", "other", 0, ["open", "secret"])
+                assert (denied.error_code, denied.member_id) == (ErrorCode.TOPIC_AUTHORIZATION_FAILED, None)
+                assert heartbeat(client, "g", "other", 0, ["open"]).error_code == 0
+                (group,) = describe(client, "g")
+                assert (group.error_code, group.error_message, group.members) == (
+                    ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                    "The described group uses topics that the client is not authorized to describe.",
+                    [],
+                )
+            finally:
+                broker.authorizer = allow_everything
