@@ -207,6 +207,24 @@ def test_a_share_group_takes_no_offset_commits(logs: LogManager) -> None:
     assert coord.offset_fetch_error("g", "a", 1) == ErrorCode.NONE
 
 
+def test_altered_offsets_create_the_group_and_are_not_initialized_again(logs: LogManager) -> None:
+    """AlterShareGroupOffsets on an absent group creates it Empty (as Kafka 4.3.1) with the altered share
+    partitions initialized, across a reload; DeleteShareGroupOffsets makes them initialized afresh."""
+    topic = logs.create_topic("t", 2)
+    coord = coordinator(logs)
+    coord.offsets_altered("g", topic.topic_id, "t", [0])
+    assert coord.groups["g"].state.value == "Empty" and coord.member_ids("g") == set()
+    again = coordinator(logs)
+    again.load(OffsetsTopic(logs, 1).load().records_of(RECORD_TYPES))
+    assert again.groups["g"].initialized[topic.topic_id].partitions == {0}
+    epoch, _ = beat(again, "a", 0, ["t"])
+    assert again.share_states.calls == [("initialize", "g", "t", [1])], "partition 0 keeps its altered state"
+    beat(again, "a", -1)
+    again.offsets_deleted("g", [topic.topic_id])
+    beat(again, "a", 0, ["t"])
+    assert again.share_states.calls[-1] == ("initialize", "g", "t", [0, 1])
+
+
 def test_session_expiry_removes_the_member(logs: LogManager) -> None:
     logs.create_topic("t", 1)
     coord = coordinator(logs, {"group.share.session.timeout.ms": "1000"})
