@@ -225,6 +225,16 @@ def test_altered_offsets_create_the_group_and_are_not_initialized_again(logs: Lo
     assert again.share_states.calls[-1] == ("initialize", "g", "t", [0, 1])
 
 
+def test_group_config_overrides_take_effect_on_the_next_heartbeat(logs: LogManager) -> None:
+    coord = coordinator(logs, {"group.share.heartbeat.interval.ms": "3000"})
+    request = HeartbeatRequest("g", "a", 0, None, ["t"], "client", "/127.0.0.1")
+    assert coord.heartbeat(request, 0.0).heartbeat_interval_ms == 3000
+    coord.configs.overrides["g"] = {"share.heartbeat.interval.ms": "1234", "share.session.timeout.ms": "2000"}
+    request.member_epoch = 1
+    assert coord.heartbeat(request, 10.0).heartbeat_interval_ms == 1234
+    assert coord.groups["g"].members["a"].session_deadline == 12.0
+
+
 def test_session_expiry_removes_the_member(logs: LogManager) -> None:
     logs.create_topic("t", 1)
     coord = coordinator(logs, {"group.share.session.timeout.ms": "1000"})
