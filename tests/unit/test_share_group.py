@@ -333,3 +333,14 @@ def test_kafkas_own_records_load_and_encode_back_byte_for_byte() -> None:
     assert {t: (k.hex(), v.hex() if v is not None else None) for t, (k, v) in ours.items()} == {
         t: (k, v) for t, k, v in KAFKA_RECORDS
     }
+
+
+def test_an_undecodable_record_is_skipped_and_the_rest_load(caplog: pytest.LogCaptureFixture) -> None:
+    raw = [(t, bytes.fromhex(k), bytes.fromhex(v)) for t, k, v in KAFKA_RECORDS]
+    raw[1] = (11, raw[1][1], b"\x00\x00\x01")  # a truncated ShareGroupMetadataValue
+    raw.append((10, b"\x00\x0a\x00\x09trunc", b"\x00\x00"))  # a key cut short
+    with caplog.at_level("WARNING", "kafkapy.coordinator"):
+        groups = groups_from(raw)
+    assert list(groups) == ["g2"] and groups["g2"].group_epoch == 0
+    assert groups["g2"].members["a" * 22].member_epoch == 3
+    assert sum("undecodable share group record" in r.message for r in caplog.records) == 2
