@@ -89,6 +89,19 @@ def test_unknown_group_member_and_fencing(wire_pair: WirePair, share_topic: str)
     wire_pair.assert_same(HEARTBEAT, 1, _heartbeat_body(group, "m1", -1), ignore=EPOCHS)
 
 
+def test_epochs_of_a_group_subscribed_to_missing_topics(wire_pair: WirePair) -> None:
+    """With nothing to assign or initialize both brokers agree on every epoch: a new share group is at
+    epoch 1, its first member's join makes it 2, and the member gets epoch 2 with an empty assignment."""
+    group = unique_name("share-epochs")
+    wire_pair.on_both(lambda bootstrap: _ready(bootstrap, group))
+    missing = unique_name("missing-topic")
+    wire_pair.assert_same(HEARTBEAT, 1, _heartbeat_body(group, "m1", 0, [missing]))
+    wire_pair.assert_same(HEARTBEAT, 1, _heartbeat_body(group, "m1", 2))
+    wire_pair.assert_same(DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": True})
+    wire_pair.assert_same(HEARTBEAT, 1, _heartbeat_body(group, "m1", -1))
+    wire_pair.assert_same(DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": False})
+
+
 def test_describe_a_share_group_and_missing_ones(wire_pair: WirePair, share_topic: str) -> None:
     group = unique_name("share-describe")
     _join(wire_pair, group, "member-one", share_topic)

@@ -46,20 +46,20 @@ def test_members_share_the_partitions_and_describe_shows_them(broker: BrokerProc
     with WireClient.connect(broker.bootstrap) as client:
         create_topic_wire(client, "queue", 2)
         a = heartbeat(client, "sg", "member-a", 0, ["queue"])
-        assert (a.error_code, a.member_id, a.member_epoch, a.heartbeat_interval_ms) == (0, "member-a", 1, 5000)
+        assert (a.error_code, a.member_id, a.member_epoch, a.heartbeat_interval_ms) == (0, "member-a", 2, 5000)
         (topic_id,) = partitions(a)
         assert partitions(a) == {topic_id: [0, 1]}
         b = heartbeat(client, "sg", "member-b", 0, ["queue"])
-        assert b.member_epoch == 2 and len(partitions(b)[topic_id]) == 1
-        a = heartbeat(client, "sg", "member-a", 1)
-        assert a.member_epoch == 2 and sorted(partitions(a)[topic_id] + partitions(b)[topic_id]) == [0, 1]
-        assert heartbeat(client, "sg", "member-a", 2).assignment is None, "unchanged: no assignment sent"
+        assert b.member_epoch == 3 and len(partitions(b)[topic_id]) == 1
+        a = heartbeat(client, "sg", "member-a", 2)
+        assert a.member_epoch == 3 and sorted(partitions(a)[topic_id] + partitions(b)[topic_id]) == [0, 1]
+        assert heartbeat(client, "sg", "member-a", 3).assignment is None, "unchanged: no assignment sent"
         c = heartbeat(client, "sg", "member-c", 0, ["queue"])
         assert c.error_code == 0 and partitions(c)[topic_id], "a third member shares a partition"
 
         (group,) = describe(client, "sg")
         summary = (group.error_code, group.group_state, group.group_epoch, group.assignor_name)
-        assert summary == (0, "Stable", 3, "simple")
+        assert summary == (0, "Stable", 4, "simple")
         members = {m.member_id: m for m in group.members}
         assert set(members) == {"member-a", "member-b", "member-c"}
         assert members["member-a"].client_host == "/127.0.0.1"
@@ -84,7 +84,7 @@ def test_heartbeat_errors(broker: BrokerProcess) -> None:
         assert heartbeat(client, "g", "m", -2).error_message == "MemberEpoch is invalid."
         gone = heartbeat(client, "g", "m", 3)
         assert (gone.error_code, gone.error_message) == (69, "Share group g not found.")
-        assert heartbeat(client, "g", "m", 0, ["t"]).member_epoch == 1
+        assert heartbeat(client, "g", "m", 0, ["t"]).member_epoch == 2
         fenced = heartbeat(client, "g", "m", 5)
         assert fenced.error_code == 110 and "greater member epoch (5)" in fenced.error_message
         unknown = heartbeat(client, "g", "x", 1)
@@ -127,7 +127,7 @@ def test_groups_survive_kill_9(broker: BrokerProcess) -> None:
         create_topic_wire(client, "t", 3)
         heartbeat(client, "g", "a", 0, ["t"])
         heartbeat(client, "g", "b", 0, ["t"])
-        a = heartbeat(client, "g", "a", 1)
+        a = heartbeat(client, "g", "a", 2)
         (before,) = describe(client, "g")
     broker.restart(crash=True)
     with WireClient.connect(broker.bootstrap) as client:
@@ -186,7 +186,7 @@ def test_topics_the_principal_may_not_describe() -> None:
         kafka.create_topic("secret", 1)
         broker = kafka._thread._broker
         with kafka.client() as client:
-            assert heartbeat(client, "g", "m", 0, ["open", "secret"]).member_epoch == 1
+            assert heartbeat(client, "g", "m", 0, ["open", "secret"]).member_epoch == 2
             broker.authorizer = HideTopic("secret")
             try:
                 denied = heartbeat(client, "g", "other", 0, ["open", "secret"])

@@ -118,18 +118,18 @@ def test_join_heartbeat_leave_epochs_and_assignments(logs: LogManager) -> None:
     topic = logs.create_topic("t", 2)
     coord = coordinator(logs)
     epoch_a, assigned = beat(coord, "a", 0, ["t"])
-    assert (epoch_a, assigned) == (1, {topic.topic_id: [0, 1]})
+    assert (epoch_a, assigned) == (2, {topic.topic_id: [0, 1]}), "a new group is at epoch 1, as on Kafka"
     assert coord.share_states.calls == [("initialize", "g", "t", [0, 1])]
-    assert beat(coord, "a", epoch_a) == (1, None), "a plain heartbeat answers no assignment"
+    assert beat(coord, "a", epoch_a) == (2, None), "a plain heartbeat answers no assignment"
     epoch_b, assigned_b = beat(coord, "b", 0, ["t"])
-    assert epoch_b == 2 and assigned_b is not None and len(assigned_b[topic.topic_id]) == 1
+    assert epoch_b == 3 and assigned_b is not None and len(assigned_b[topic.topic_id]) == 1
     epoch_a, assigned = beat(coord, "a", epoch_a)
-    assert epoch_a == 2 and assigned is not None and len(assigned[topic.topic_id]) == 1
+    assert epoch_a == 3 and assigned is not None and len(assigned[topic.topic_id]) == 1
     assert coord.assignment("g", "a") == assigned
     assert coord.member_ids("g") == {"a", "b"}
     assert beat(coord, "a", -1) == (-1, None)
     assert coord.share_states.calls[-1] == ("member_removed", "g", "a")
-    assert coord.groups["g"].group_epoch == 3
+    assert coord.groups["g"].group_epoch == 4
     assert coord.assignment("g", "a") == ErrorCode.UNKNOWN_MEMBER_ID
     assert coord.assignment("other", "a") == ErrorCode.GROUP_ID_NOT_FOUND
     assert len([c for c in coord.share_states.calls if c[0] == "initialize"]) == 1, "initialized once"
@@ -140,17 +140,17 @@ def test_epoch_fencing_and_unknown_members(logs: LogManager) -> None:
     coord = coordinator(logs)
     beat(coord, "a", 0, ["t"])
     beat(coord, "b", 0, ["t"])
-    epoch_a, _ = beat(coord, "a", 1)  # a moves from epoch 1 to 2
-    assert epoch_a == 2
-    assert beat(coord, "a", 1) == (2, None), "the previous epoch is still accepted"
+    epoch_a, _ = beat(coord, "a", 2)  # a moves from epoch 2 to 3
+    assert epoch_a == 3
+    assert beat(coord, "a", 2) == (3, None), "the previous epoch is still accepted"
     with pytest.raises(KafkaError) as greater:
         beat(coord, "a", 7)
     assert greater.value.code == ErrorCode.FENCED_MEMBER_EPOCH
     assert "greater member epoch (7)" in str(greater.value.message)
     beat(coord, "c", 0, ["t"])
-    beat(coord, "a", 2)  # a moves to epoch 3, previous 2
+    beat(coord, "a", 3)  # a moves to epoch 4, previous 3
     with pytest.raises(KafkaError) as smaller:
-        beat(coord, "a", 1)
+        beat(coord, "a", 2)
     assert smaller.value.code == ErrorCode.FENCED_MEMBER_EPOCH
     with pytest.raises(KafkaError) as unknown:
         beat(coord, "zzz", 3)
@@ -176,13 +176,13 @@ def test_group_max_size(logs: LogManager) -> None:
 def test_topic_creation_and_partition_growth_bump_the_group_epoch(logs: LogManager) -> None:
     coord = coordinator(logs)
     epoch, assigned = beat(coord, "a", 0, ["later"])
-    assert (epoch, assigned) == (1, {})
+    assert (epoch, assigned) == (2, {})
     topic = logs.create_topic("later", 1)
     epoch, assigned = beat(coord, "a", epoch)
-    assert (epoch, assigned) == (2, {topic.topic_id: [0]})
+    assert (epoch, assigned) == (3, {topic.topic_id: [0]})
     logs.add_partitions("later", 3)
     epoch, assigned = beat(coord, "a", epoch)
-    assert (epoch, assigned) == (3, {topic.topic_id: [0, 1, 2]})
+    assert (epoch, assigned) == (4, {topic.topic_id: [0, 1, 2]})
     assert coord.share_states.calls[-1] == ("initialize", "g", "later", [1, 2])
 
 
@@ -192,11 +192,11 @@ def test_a_deleted_topic_is_unassigned_and_a_recreated_one_initialized_afresh(lo
     epoch, _ = beat(coord, "a", 0, ["t"])
     logs.delete_topic("t")
     epoch, assigned = beat(coord, "a", epoch)
-    assert (epoch, assigned) == (2, {})
+    assert (epoch, assigned) == (3, {})
     assert old.topic_id not in coord.groups["g"].initialized
     new = logs.create_topic("t", 1)
     epoch, assigned = beat(coord, "a", epoch)
-    assert (epoch, assigned) == (3, {new.topic_id: [0]})
+    assert (epoch, assigned) == (4, {new.topic_id: [0]})
     assert [c for c in coord.share_states.calls if c[0] == "initialize"] == [("initialize", "g", "t", [0])] * 2
 
 
@@ -230,7 +230,7 @@ def test_group_config_overrides_take_effect_on_the_next_heartbeat(logs: LogManag
     request = HeartbeatRequest("g", "a", 0, None, ["t"], "client", "/127.0.0.1")
     assert coord.heartbeat(request, 0.0).heartbeat_interval_ms == 3000
     coord.configs.overrides["g"] = {"share.heartbeat.interval.ms": "1234", "share.session.timeout.ms": "2000"}
-    request.member_epoch = 1
+    request.member_epoch = 2
     assert coord.heartbeat(request, 10.0).heartbeat_interval_ms == 1234
     assert coord.groups["g"].members["a"].session_deadline == 12.0
 
@@ -261,7 +261,7 @@ def test_a_failed_initialization_is_retried_and_the_member_still_has_a_session(l
     assert coord.groups["g"].initializing and not coord.groups["g"].initialized
     assert coord.groups["g"].members["a"].session_deadline == 1.0, "the member's session started anyway"
     coord.share_states = Recorder()
-    epoch, _ = beat(coord, "a", 1)
+    epoch, _ = beat(coord, "a", 2)
     assert coord.share_states.calls == [("initialize", "g", "t", [0])]
     assert coord.groups["g"].initialized and not coord.groups["g"].initializing
 
@@ -271,7 +271,7 @@ def test_records_rebuild_the_groups_and_delete_tombstones_them(logs: LogManager)
     coord = coordinator(logs)
     beat(coord, "a", 0, ["t"])
     beat(coord, "b", 0, ["t"])
-    epoch_a, _ = beat(coord, "a", 1)
+    epoch_a, _ = beat(coord, "a", 2)
     before = coord.groups["g"]
     key = struct.pack(">h", 11) + struct.pack(">h", 1) + b"g"
     loaded = OffsetsTopic(logs, 1).load()
@@ -341,6 +341,6 @@ def test_an_undecodable_record_is_skipped_and_the_rest_load(caplog: pytest.LogCa
     raw.append((10, b"\x00\x0a\x00\x09trunc", b"\x00\x00"))  # a key cut short
     with caplog.at_level("WARNING", "kafkapy.coordinator"):
         groups = groups_from(raw)
-    assert list(groups) == ["g2"] and groups["g2"].group_epoch == 0
+    assert list(groups) == ["g2"] and groups["g2"].group_epoch == 1, "a new group's epoch, its record lost"
     assert groups["g2"].members["a" * 22].member_epoch == 3
     assert sum("undecodable share group record" in r.message for r in caplog.records) == 2
