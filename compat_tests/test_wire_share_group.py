@@ -41,10 +41,10 @@ def _ready(bootstrap: str, group: str, timeout: float = 60.0) -> None:
             time.sleep(0.2)
 
 
-def _join(wire_pair: WirePair, group: str, member: str, topic: str) -> dict[str, dict]:
-    """``member`` joins ``group`` on both brokers; the answers by broker."""
+def _join(wire_pair: WirePair, group: str, member: str, topic: str, *more: str) -> dict[str, dict]:
+    """``member`` joins ``group`` on both brokers (subscribed to ``topic`` and ``more``); the answers by broker."""
     wire_pair.on_both(lambda bootstrap: _ready(bootstrap, group))
-    answers = wire_pair.request(HEARTBEAT, 1, _heartbeat_body(group, member, 0, [topic]))
+    answers = wire_pair.request(HEARTBEAT, 1, _heartbeat_body(group, member, 0, [topic, *more]))
     for broker, answer in answers.items():
         assert answer["error_code"] == 0 and answer["member_epoch"] > 0, (broker, answer)
     return answers
@@ -62,6 +62,8 @@ def share_topic(wire_pair: WirePair) -> str:
     [
         ("", "m", 0, ["t"]),  # GroupId can't be empty.
         ("g", "", 0, ["t"]),  # an empty member id: INVALID_REQUEST without a message
+        ("g", "x" * 37, 0, ["t"]),  # a member id longer than 36: the same
+        ("g", "x" * 36, 0, None),  # 36 is accepted: SubscribedTopicNames must be set in first request.
         ("g", "m", 0, None),  # SubscribedTopicNames must be set in first request.
         ("g", "m", 0, []),
         ("g", "m", -2, None),  # MemberEpoch is invalid.
@@ -87,15 +89,38 @@ def test_unknown_group_member_and_fencing(wire_pair: WirePair, share_topic: str)
     wire_pair.assert_same(HEARTBEAT, 1, _heartbeat_body(group, "m1", -1), ignore=EPOCHS)
 
 
+def test_epochs_of_a_group_subscribed_to_missing_topics(wire_pair: WirePair) -> None:
+    """With nothing to assign or initialize both brokers agree on every epoch: a new share group is at
+    epoch 1, its first member's join makes it 2, and the member gets epoch 2 with an empty assignment."""
+    group = unique_name("share-epochs")
+    wire_pair.on_both(lambda bootstrap: _ready(bootstrap, group))
+    missing = unique_name("missing-topic")
+    wire_pair.assert_same(HEARTBEAT, 1, _heartbeat_body(group, "m1", 0, [missing]))
+    wire_pair.assert_same(HEARTBEAT, 1, _heartbeat_body(group, "m1", 2))
+    wire_pair.assert_same(DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": True})
+    wire_pair.assert_same(HEARTBEAT, 1, _heartbeat_body(group, "m1", -1))
+    wire_pair.assert_same(DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": False})
+
+
 def test_describe_a_share_group_and_missing_ones(wire_pair: WirePair, share_topic: str) -> None:
     group = unique_name("share-describe")
     _join(wire_pair, group, "member-one", share_topic)
     # Several unknown groups, spread over __consumer_offsets partitions: Kafka answers by partition.
     unknown = [unique_name("nope") for _ in range(6)]
     body = {"group_ids": [unknown[0], group, *unknown[1:], ""], "include_authorized_operations": True}
-    ours = wire_pair.assert_same(DESCRIBE, 1, body, ignore=EPOCHS)
+    ours = wire_pair.assert_same(DESCRIBE, 1, body, ignore=EPOCHS, unordered=("subscribed_topic_names",))
     (described,) = [g for g in ours["groups"] if g["group_id"] == group]
     assert described["members"][0]["subscribed_topic_names"] == [share_topic]
+
+
+def test_subscriptions_are_deduplicated_and_may_name_missing_or_internal_topics(
+    wire_pair: WirePair, share_topic: str
+) -> None:
+    group = unique_name("share-subscribe")
+    _join(wire_pair, group, "member-one", share_topic, "__consumer_offsets", share_topic, unique_name("missing"))
+    body = {"group_ids": [group], "include_authorized_operations": False}
+    wire_pair.assert_same(DESCRIBE, 1, body, ignore=EPOCHS, unordered=("subscribed_topic_names",))
+    wire_pair.assert_same(HEARTBEAT, 1, _heartbeat_body(group, "member-one", -1), ignore=EPOCHS)
 
 
 def test_list_and_delete_share_groups(wire_pair: WirePair, share_topic: str) -> None:

@@ -22,6 +22,9 @@ Assignment = dict[uuid.UUID, list[int]]
 # Kafka's only share group assignor (group.share.assignors default "simple").
 SIMPLE_ASSIGNOR = "simple"
 
+# The epochs of a share group that has no record of them yet (observed on Kafka 4.3.1).
+FIRST_EPOCH = 1
+
 # Kafka's MemberState byte in ShareGroupCurrentMemberAssignmentValue: a share member is always STABLE.
 MEMBER_STATE_STABLE = 0
 
@@ -63,10 +66,12 @@ class ShareGroup:
     """A share group's state, as its records in ``__consumer_offsets`` rebuild it."""
 
     group_id: str
-    group_epoch: int = 0
+    # A new share group starts at epoch 1 (and assignment epoch 1) in Kafka 4.3.1: its first member's
+    # join writes group epoch 2, and a group that AlterShareGroupOffsets created describes as 1/1.
+    group_epoch: int = FIRST_EPOCH
     # Kafka's MetadataHash: changes when a subscribed topic is created, deleted or grows partitions.
     metadata_hash: int = 0
-    assignment_epoch: int = 0
+    assignment_epoch: int = FIRST_EPOCH
     members: dict[str, ShareGroupMember] = field(default_factory=dict)
     # member id -> the assignment the assignor computed at ``assignment_epoch``.
     target: dict[str, Assignment] = field(default_factory=dict)

@@ -40,6 +40,8 @@ log = logging.getLogger("kafkapy.coordinator")
 
 # ShareGroupHeartbeat's member epoch to leave the group.
 LEAVE_GROUP_MEMBER_EPOCH = -1
+# The longest member id Kafka 4.3.1 accepts (a UUID's string form; clients send 22-character ids).
+MAX_MEMBER_ID_LENGTH = 36
 
 
 class ShareStates(Protocol):
@@ -226,6 +228,28 @@ class ShareGroupCoordinator:
         group = self.groups.get(group_id)
         return set() if group is None else set(group.members)
 
+    def offsets_altered(self, group_id: str, topic_id: uuid.UUID, topic: str, partitions: list[int]) -> None:
+        """AlterShareGroupOffsets wrote the state of these share partitions (the share partition side did):
+        an absent group is created empty, as Kafka 4.3.1 does, and they are recorded initialized, so a member
+        joining later does not initialize them again. KafkaError GROUP_ID_NOT_FOUND for another type's id."""
+        group = replace(self._group_for(group_id, create=True))
+        _mark_initialized(group, {topic_id: TopicPartitions(topic, set(partitions))})
+        self._append(group_id, [records.state_partition_metadata(group)])
+        self.groups[group_id] = group
+
+    def offsets_deleted(self, group_id: str, topic_ids: Iterable[uuid.UUID]) -> None:
+        """DeleteShareGroupOffsets dropped the state of these topics' share partitions: no longer recorded
+        initialized, so the next assignment initializes them afresh (share.auto.offset.reset)."""
+        group = self.groups.get(group_id)
+        gone = set(topic_ids)
+        if group is None or not gone & {*group.initialized, *group.initializing}:
+            return
+        group = replace(group)
+        group.initialized = {t: tp for t, tp in group.initialized.items() if t not in gone}
+        group.initializing = {t: tp for t, tp in group.initializing.items() if t not in gone}
+        self._append(group_id, [records.state_partition_metadata(group)])
+        self.groups[group_id] = group
+
     # --- ShareGroupHeartbeat
 
     def heartbeat(self, request: HeartbeatRequest, now: float) -> HeartbeatResult:
@@ -372,14 +396,7 @@ class ShareGroupCoordinator:
             return
         for topic_id, tp in wanted.items():
             self.share_states.initialize(group.group_id, topic_id, tp.name, sorted(tp.partitions))
-        initialized = {t: TopicPartitions(tp.name, set(tp.partitions)) for t, tp in group.initialized.items()}
-        for topic_id, tp in wanted.items():
-            initialized.setdefault(topic_id, TopicPartitions(tp.name)).partitions |= tp.partitions
-            pending = group.initializing.get(topic_id)
-            if pending is not None:
-                pending.partitions -= tp.partitions
-        group.initialized = initialized
-        group.initializing = {t: tp for t, tp in group.initializing.items() if tp.partitions}
+        _mark_initialized(group, wanted)
         self._append(group.group_id, [records.state_partition_metadata(group)])
 
     # --- leaving
@@ -412,6 +429,18 @@ class ShareGroupCoordinator:
         self.share_states.member_removed(group.group_id, member_id)
 
 
+def _mark_initialized(group: ShareGroup, done: dict[uuid.UUID, TopicPartitions]) -> None:
+    """Record ``done`` initialized (and no longer initializing) in ``group``, copying what it changes."""
+    initialized = {t: TopicPartitions(tp.name, set(tp.partitions)) for t, tp in group.initialized.items()}
+    initializing = {t: TopicPartitions(tp.name, set(tp.partitions)) for t, tp in group.initializing.items()}
+    for topic_id, tp in done.items():
+        initialized.setdefault(topic_id, TopicPartitions(tp.name)).partitions |= tp.partitions
+        if topic_id in initializing:
+            initializing[topic_id].partitions -= tp.partitions
+    group.initialized = initialized
+    group.initializing = {t: tp for t, tp in initializing.items() if tp.partitions}
+
+
 def _forget_deleted_topics(group: ShareGroup, topics: dict[str, TopicState]) -> bool:
     """Drop the share partition records of topics that no longer exist (their share state went with
     the topic; a topic created again has a new id and is initialized afresh). Whether any was dropped."""
@@ -424,9 +453,9 @@ def _forget_deleted_topics(group: ShareGroup, topics: dict[str, TopicState]) -> 
 
 
 def _validate(request: HeartbeatRequest) -> None:
-    """Kafka's throwIfShareGroupHeartbeatRequestIsInvalid (an empty member id is refused before it, by
-    KafkaApis, without a message)."""
-    if not request.member_id:
+    """Kafka's throwIfShareGroupHeartbeatRequestIsInvalid (an empty or too long member id is refused
+    before it, without a message, as Kafka 4.3.1 answers)."""
+    if not request.member_id or len(request.member_id) > MAX_MEMBER_ID_LENGTH:
         raise KafkaError(ErrorCode.INVALID_REQUEST)
     if not request.group_id:
         raise KafkaError(ErrorCode.INVALID_REQUEST, "GroupId can't be empty.")

@@ -157,9 +157,10 @@ def _decode_value(record_type: int, value: bytes) -> c.Container:
 
 def groups_from(records: Iterable[tuple[int, bytes, bytes]]) -> dict[str, ShareGroup]:
     """Rebuild the share groups from their live records (LoadedState.records_of(RECORD_TYPES)); a record
-    that cannot be decoded is logged and skipped. A group without its ShareGroupMetadata (deleted) is dropped."""
+    that cannot be decoded is logged and skipped. Any live record makes a group, as in Kafka's replay
+    (AlterShareGroupOffsets creates a group with only its ShareGroupStatePartitionMetadata); a deleted
+    group has none left."""
     groups: dict[str, ShareGroup] = {}
-    with_metadata: set[str] = set()
     for record_type, key, value in records:
         try:
             k = _decode_key(record_type, key)
@@ -167,11 +168,8 @@ def groups_from(records: Iterable[tuple[int, bytes, bytes]]) -> dict[str, ShareG
         except (c.ConstructError, ValueError, struct.error) as exc:
             log.warning("skipped an undecodable share group record", extra={"type": record_type, "error": str(exc)})
             continue
-        group = groups.setdefault(k.group_id, ShareGroup(k.group_id))
-        _apply(group, record_type, k, v)
-        if record_type == GROUP_METADATA:
-            with_metadata.add(k.group_id)
-    return {g: group for g, group in groups.items() if g in with_metadata}
+        _apply(groups.setdefault(k.group_id, ShareGroup(k.group_id)), record_type, k, v)
+    return groups
 
 
 def _apply(group: ShareGroup, record_type: int, k: c.Container, v: c.Container) -> None:

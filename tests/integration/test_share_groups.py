@@ -3,15 +3,24 @@ DeleteGroups, session expiry and the groups surviving kill -9 (issue #16)."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
+
+from kafkapy.acl import AclOperation, ResourceType, allow_everything
 from kafkapy.client.wire import WireClient
+from kafkapy.protocol.errors import ErrorCode
+from kafkapy.testing.broker import KafkaBroker
 from tests.broker_process import BrokerProcess
 from tests.integration.clientutil import create_topic_wire
 
 HEARTBEAT, DESCRIBE, LIST_GROUPS, DELETE_GROUPS, JOIN_GROUP = 76, 77, 16, 42, 11
+JAVA_LIB = Path(__file__).resolve().parents[2] / "compat_tests" / "apache-kafka" / "target" / "lib"
 # A short session (Kafka's default is 45 s) so that the test sees it expire.
 SHORT_SESSION = ("--override", "group.share.session.timeout.ms=1500")
 
@@ -37,20 +46,20 @@ def test_members_share_the_partitions_and_describe_shows_them(broker: BrokerProc
     with WireClient.connect(broker.bootstrap) as client:
         create_topic_wire(client, "queue", 2)
         a = heartbeat(client, "sg", "member-a", 0, ["queue"])
-        assert (a.error_code, a.member_id, a.member_epoch, a.heartbeat_interval_ms) == (0, "member-a", 1, 5000)
+        assert (a.error_code, a.member_id, a.member_epoch, a.heartbeat_interval_ms) == (0, "member-a", 2, 5000)
         (topic_id,) = partitions(a)
         assert partitions(a) == {topic_id: [0, 1]}
         b = heartbeat(client, "sg", "member-b", 0, ["queue"])
-        assert b.member_epoch == 2 and len(partitions(b)[topic_id]) == 1
-        a = heartbeat(client, "sg", "member-a", 1)
-        assert a.member_epoch == 2 and sorted(partitions(a)[topic_id] + partitions(b)[topic_id]) == [0, 1]
-        assert heartbeat(client, "sg", "member-a", 2).assignment is None, "unchanged: no assignment sent"
+        assert b.member_epoch == 3 and len(partitions(b)[topic_id]) == 1
+        a = heartbeat(client, "sg", "member-a", 2)
+        assert a.member_epoch == 3 and sorted(partitions(a)[topic_id] + partitions(b)[topic_id]) == [0, 1]
+        assert heartbeat(client, "sg", "member-a", 3).assignment is None, "unchanged: no assignment sent"
         c = heartbeat(client, "sg", "member-c", 0, ["queue"])
         assert c.error_code == 0 and partitions(c)[topic_id], "a third member shares a partition"
 
         (group,) = describe(client, "sg")
         summary = (group.error_code, group.group_state, group.group_epoch, group.assignor_name)
-        assert summary == (0, "Stable", 3, "simple")
+        assert summary == (0, "Stable", 4, "simple")
         members = {m.member_id: m for m in group.members}
         assert set(members) == {"member-a", "member-b", "member-c"}
         assert members["member-a"].client_host == "/127.0.0.1"
@@ -75,7 +84,7 @@ def test_heartbeat_errors(broker: BrokerProcess) -> None:
         assert heartbeat(client, "g", "m", -2).error_message == "MemberEpoch is invalid."
         gone = heartbeat(client, "g", "m", 3)
         assert (gone.error_code, gone.error_message) == (69, "Share group g not found.")
-        assert heartbeat(client, "g", "m", 0, ["t"]).member_epoch == 1
+        assert heartbeat(client, "g", "m", 0, ["t"]).member_epoch == 2
         fenced = heartbeat(client, "g", "m", 5)
         assert fenced.error_code == 110 and "greater member epoch (5)" in fenced.error_message
         unknown = heartbeat(client, "g", "x", 1)
@@ -118,7 +127,7 @@ def test_groups_survive_kill_9(broker: BrokerProcess) -> None:
         create_topic_wire(client, "t", 3)
         heartbeat(client, "g", "a", 0, ["t"])
         heartbeat(client, "g", "b", 0, ["t"])
-        a = heartbeat(client, "g", "a", 1)
+        a = heartbeat(client, "g", "a", 2)
         (before,) = describe(client, "g")
     broker.restart(crash=True)
     with WireClient.connect(broker.bootstrap) as client:
@@ -131,3 +140,63 @@ def test_groups_survive_kill_9(broker: BrokerProcess) -> None:
         assert member_assignments(after) == member_assignments(before)
         again = heartbeat(client, "g", "a", a.member_epoch)
         assert (again.error_code, again.member_epoch) == (0, a.member_epoch), "the member carries on after restart"
+
+
+@pytest.mark.skipif(
+    shutil.which("java") is None or not (JAVA_LIB / "kafka-clients-4.3.1.jar").exists(),
+    reason="needs java and the Kafka client jars (compat_tests/apache-kafka/target/lib)",
+)
+def test_java_share_consumers_join_share_and_leave(broker_factory: Callable[..., BrokerProcess]) -> None:
+    """Kafka's KafkaShareConsumer (kafka-clients 4.3.1): three join and split a 2-partition topic (one
+    partition shared), one closes and the others take over, all close and the group is Empty."""
+    # A 1 s heartbeat interval (Kafka's default is 5 s) so that reassignments reach members sooner.
+    broker = broker_factory(extra_args=("--override", "group.share.heartbeat.interval.ms=1000"))
+    with WireClient.connect(broker.bootstrap) as client:
+        create_topic_wire(client, "java-queue", 2)
+    program = Path(__file__).parent / "java" / "ShareGroupMembers.java"
+    result = subprocess.run(
+        ["java", "-cp", f"{JAVA_LIB}/*", str(program), broker.bootstrap, "java-share", "java-queue", "2"],
+        capture_output=True,
+        text=True,
+        timeout=110,  # three stages of at most 30 s each, within the integration tests' 120 s
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.splitlines()[-3:] == [
+        "joined: 3 members, every partition assigned",
+        "left: 2 members, every partition assigned",
+        "closed: Empty",
+    ]
+
+
+class HideTopic:
+    """An authorizer that allows everything but DESCRIBE on one topic."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+
+    def __call__(self, ctx: object, operation: AclOperation, resource_type: ResourceType, name: str) -> bool:
+        return not (resource_type == ResourceType.TOPIC and operation == AclOperation.DESCRIBE and name == self.topic)
+
+
+def test_topics_the_principal_may_not_describe() -> None:
+    """A heartbeat subscribing to a topic the principal may not DESCRIBE is TOPIC_AUTHORIZATION_FAILED, and
+    ShareGroupDescribe of a group assigned such a topic answers that error with Kafka's message."""
+    with KafkaBroker(in_process=True, storage="memory") as kafka:
+        kafka.create_topic("open", 1)
+        kafka.create_topic("secret", 1)
+        broker = kafka._thread._broker
+        with kafka.client() as client:
+            assert heartbeat(client, "g", "m", 0, ["open", "secret"]).member_epoch == 2
+            broker.authorizer = HideTopic("secret")
+            try:
+                denied = heartbeat(client, "g", "other", 0, ["open", "secret"])
+                assert (denied.error_code, denied.member_id) == (ErrorCode.TOPIC_AUTHORIZATION_FAILED, None)
+                assert heartbeat(client, "g", "other", 0, ["open"]).error_code == 0
+                (group,) = describe(client, "g")
+                assert (group.error_code, group.error_message, group.members) == (
+                    ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                    "The described group uses topics that the client is not authorized to describe.",
+                    [],
+                )
+            finally:
+                broker.authorizer = allow_everything
