@@ -133,3 +133,5 @@ def test_alter_and_delete_share_group_offsets(wire_pair: WirePair) -> None:
     described = {"groups": [{"group_id": group, "topics": [{"topic_name": topic, "partitions": [0]}]}]}
     wire_pair.assert_same(90, 1, described, ignore=["topic_id"])
     wire_pair.assert_same(92, 0, delete, ignore=["topic_id"])
+    # Deleting offsets of a group that does not exist: GROUP_ID_NOT_FOUND, "Group X not found."
+    wire_pair.assert_same(92, 0, {**delete, "group_id": unique_name("no-such-group")})

@@ -42,7 +42,7 @@ def share_group_error(ctx: RequestContext, group_id: str, *, must_be_empty: bool
     owner = registry.type_of(group_id)
     if owner is not None and owner != GroupType.SHARE:
         return ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a share group."
-    if must_be_empty and share_group_members(ctx, group_id):
+    if must_be_empty and ctx.broker.share_groups.member_ids(group_id):
         return ErrorCode.NON_EMPTY_GROUP, "The group is not empty."
     return ErrorCode.NONE, None
 
@@ -55,10 +55,3 @@ def refuse_offsets_request(ctx: RequestContext, group_id: str, operation: AclOpe
         return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     error, message = share_group_error(ctx, group_id, must_be_empty=True)
     return ctx.error_response(error, message) if error != ErrorCode.NONE else None
-
-
-def share_group_members(ctx: RequestContext, group_id: str) -> set[str]:
-    """The member ids of a share group (none for a group the share group coordinator does not hold)."""
-    groups = ctx.broker.group_registry.kind(GroupType.SHARE)
-    member_ids = getattr(groups, "member_ids", None)
-    return set(member_ids(group_id)) if member_ids is not None else set()

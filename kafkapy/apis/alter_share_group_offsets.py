@@ -51,4 +51,11 @@ async def handle_alter_share_group_offsets(ctx: RequestContext, request: dict) -
             refused.append({"topic_name": name, "partitions": partitions})
         else:
             responses.append({"topic_name": name, "topic_id": state.topic_id, "partitions": partitions})
+            altered = [p["partition_index"] for p in partitions if p["error_code"] == ErrorCode.NONE]
+            if altered:
+                # The share group records them initialized (creating the group if absent, as Kafka does).
+                try:
+                    ctx.broker.share_groups.offsets_altered(group_id, state.topic_id, name, altered)
+                except KafkaError as exc:
+                    return ctx.error_response(exc.code, exc.message)
     return {"responses": refused + responses}

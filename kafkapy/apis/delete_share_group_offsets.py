@@ -22,6 +22,8 @@ def _topic(ctx: RequestContext, group_id: str, name: str) -> dict:
         return {"topic_name": name, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "error_message": NOT_HOSTED}
     try:
         ctx.broker.share_partitions.delete(group_id, [state.topic_id])
+        # The next assignment of the topic initializes its share partitions afresh.
+        ctx.broker.share_groups.offsets_deleted(group_id, [state.topic_id])
     except (KafkaError, OSError):
         return {"topic_name": name, "topic_id": state.topic_id, "error_code": ErrorCode.COORDINATOR_NOT_AVAILABLE}
     return {"topic_name": name, "topic_id": state.topic_id, "error_code": ErrorCode.NONE}
@@ -33,4 +35,6 @@ async def handle_delete_share_group_offsets(ctx: RequestContext, request: dict) 
     refused = refuse_offsets_request(ctx, group_id, AclOperation.DELETE)
     if refused is not None:
         return refused
+    if not ctx.broker.share_groups.owns(group_id):
+        return ctx.error_response(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} not found.")
     return {"responses": [_topic(ctx, group_id, topic["topic_name"]) for topic in request["topics"]]}

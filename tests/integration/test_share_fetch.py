@@ -320,6 +320,11 @@ def test_alter_and_delete_share_group_offsets(share_broker: BrokerProcess) -> No
         deleted = client.request(92, 0, delete)
         assert deleted.error_code == 0 and deleted.responses[0].error_code == 0
         assert start_offset(client, topic) == -1
+        # The next assignment initializes the share partition afresh (at the log end).
+        join(client)
+        assert start_offset(client, topic) == 5
+        missing = client.request(92, 0, {**delete, "group_id": "no-such-share-group"})
+        assert (missing.error_code, missing.error_message) == (69, "Group no-such-share-group not found.")
 
 
 def test_isolation_level_and_earliest_reset_from_group_configs() -> None:
