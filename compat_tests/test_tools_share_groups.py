@@ -15,8 +15,10 @@ from test_wire_share_group import _heartbeat_body, _join
 from wire_diff import WirePair, unique_name
 
 from kafkapy.client.wire import WireClient
+from kafkapy.protocol.records import build_batch
 from tests.broker_process import BrokerProcess
-from tests.integration.clientutil import create_topic_wire
+from tests.integration.clientutil import create_topic_wire, produce_wire
+from tests.integration.test_share_fetch import ACCEPT, REJECT, share_fetch
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +100,31 @@ def test_kafka_dump_log_decodes_kafkapys_share_group_records(tmp_path: Path) -> 
     assert sorted(set(keys)) == ["10", "11", "12", "13", "14", "15"], result.output
     assert "<DELETE>" in result.stdout and "Unknown" not in result.stdout and "error" not in result.stdout.lower()
     assert '"subscribedTopicNames":["dump-queue"]' in result.stdout
+
+
+def test_kafka_dump_log_decodes_kafkapys_share_group_state(tmp_path: Path) -> None:
+    """Kafka's kafka-dump-log --share-group-state-decoder reads the ShareSnapshot records kafkapy writes to
+    __share_group_state (initialization, acknowledgements, a deletion's tombstone)."""
+    broker = BrokerProcess(tmp_path / "data", log_path=tmp_path / "broker.log").start()
+    try:
+        with WireClient.connect(broker.bootstrap) as client:
+            create_topic_wire(client, "state-queue", 1)
+            topic_id = client.request(3, 12, {"topics": [{"name": "state-queue"}]}).topics[0].topic_id
+            answer = client.request(76, 1, _heartbeat_body("share-fetch-group", "member-a", 0, ["state-queue"]))
+            assert answer.error_code == 0, answer
+            produce_wire(client, "state-queue", build_batch([(None, b"v%d" % i, [], 0) for i in range(4)]))
+            share_fetch(client, "member-a", 0, topic_id)
+            share_fetch(client, "member-a", 1, topic_id, [(0, 1, ACCEPT), (2, 2, REJECT)])
+    finally:
+        broker.close()
+    files = sorted(str(p) for p in (tmp_path / "data").glob("__share_group_state-*/*.log"))
+    try:
+        result = run_tool("kafka-dump-log", "--share-group-state-decoder", "--files", ",".join(files))
+    except ReferenceKafkaError as exc:
+        pytest.skip(f"no Kafka tools to run: {exc}")
+    assert result.returncode == 0, result.output
+    assert "Unknown" not in result.stdout and "error" not in result.stdout.lower(), result.output
+    keys = re.findall(r'key: \{"type":"(\d+)"', result.stdout)
+    assert keys == ["0", "0"], result.output
+    # Initialized at the log end (0) before the records came; then 0-1 accepted and 2 rejected, 3 in flight.
+    assert '"startOffset":0' in result.stdout and '"startOffset":3' in result.stdout, result.output

@@ -71,8 +71,10 @@ def _key(record_type: int, key: ShareKey) -> bytes:
 def _batches(batches: list[StateBatch]) -> list[dict[str, Any]]:
     """State batches as persisted. Kafka persists no acquisition (only what acknowledgements, releases and
     lock expiries change), so an acquired range is written as it was before that acquisition: available,
-    one delivery fewer. After a crash it is delivered again with the count Kafka would give it."""
-    return [
+    one delivery fewer. After a crash it is delivered again with the count Kafka would give it. A range
+    that is then available and never delivered is left out: a record outside every persisted range is
+    just that."""
+    persisted = [
         {
             "first_offset": b.first_offset,
             "last_offset": b.last_offset,
@@ -81,6 +83,7 @@ def _batches(batches: list[StateBatch]) -> list[dict[str, Any]]:
         }
         for b in batches
     ]
+    return [b for b in persisted if b["delivery_state"] != RecordState.AVAILABLE or b["delivery_count"] > 0]
 
 
 def snapshot_record(key: ShareKey, state: PersistedState | None, now_ms: int) -> tuple[bytes, bytes | None]:
