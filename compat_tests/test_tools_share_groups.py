@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka_tools import run_tool
@@ -77,6 +78,18 @@ def test_leave_empties_the_group(wire_pair: WirePair, share_group: str) -> None:
     assert outputs["kafkapy"] == outputs["reference"]
 
 
+def _dump_log(data_dir: Path, topic: str, decoder: str) -> tuple[Any, list[str]]:
+    """kafka-dump-log with ``decoder`` over every segment of ``topic`` in a kafkapy data dir: the result
+    and the record types of the keys it decoded (skips the test without Kafka's tools)."""
+    files = sorted(str(p) for p in data_dir.glob(f"{topic}-*/*.log"))
+    try:
+        result = run_tool("kafka-dump-log", decoder, "--files", ",".join(files))
+    except ReferenceKafkaError as exc:
+        pytest.skip(f"no Kafka tools to run: {exc}")
+    assert result.returncode == 0, result.output
+    return result, re.findall(r'key: \{"type":"(\d+)"', result.stdout)
+
+
 def test_kafka_dump_log_decodes_kafkapys_share_group_records(tmp_path: Path) -> None:
     """Kafka's kafka-dump-log --offsets-decoder reads the ShareGroup* records kafkapy writes (a join,
     a second member, a leave), every one of them."""
@@ -90,13 +103,7 @@ def test_kafka_dump_log_decodes_kafkapys_share_group_records(tmp_path: Path) -> 
                 assert answer.error_code == 0, answer
     finally:
         broker.close()
-    files = sorted(str(p) for p in (tmp_path / "data").glob("__consumer_offsets-*/*.log"))
-    try:
-        result = run_tool("kafka-dump-log", "--offsets-decoder", "--files", ",".join(files))
-    except ReferenceKafkaError as exc:
-        pytest.skip(f"no Kafka tools to run: {exc}")
-    assert result.returncode == 0, result.output
-    keys = re.findall(r'key: \{"type":"(\d+)"', result.stdout)
+    result, keys = _dump_log(tmp_path / "data", "__consumer_offsets", "--offsets-decoder")
     assert sorted(set(keys)) == ["10", "11", "12", "13", "14", "15"], result.output
     assert "<DELETE>" in result.stdout and "Unknown" not in result.stdout and "error" not in result.stdout.lower()
     assert '"subscribedTopicNames":["dump-queue"]' in result.stdout
@@ -117,14 +124,8 @@ def test_kafka_dump_log_decodes_kafkapys_share_group_state(tmp_path: Path) -> No
             share_fetch(client, "member-a", 1, topic_id, [(0, 1, ACCEPT), (2, 2, REJECT)])
     finally:
         broker.close()
-    files = sorted(str(p) for p in (tmp_path / "data").glob("__share_group_state-*/*.log"))
-    try:
-        result = run_tool("kafka-dump-log", "--share-group-state-decoder", "--files", ",".join(files))
-    except ReferenceKafkaError as exc:
-        pytest.skip(f"no Kafka tools to run: {exc}")
-    assert result.returncode == 0, result.output
+    result, keys = _dump_log(tmp_path / "data", "__share_group_state", "--share-group-state-decoder")
     assert "Unknown" not in result.stdout and "error" not in result.stdout.lower(), result.output
-    keys = re.findall(r'key: \{"type":"(\d+)"', result.stdout)
     assert keys == ["0", "0"], result.output
     # Initialized at the log end (0) before the records came; then 0-1 accepted and 2 rejected, 3 in flight.
     assert '"startOffset":0' in result.stdout and '"startOffset":3' in result.stdout, result.output
