@@ -49,7 +49,16 @@ public class ShareGroupMembers {
         String seen = "";
         while (System.currentTimeMillis() < deadline) {
             for (KafkaShareConsumer<byte[], byte[]> consumer : consumers) consumer.poll(Duration.ofMillis(100));
-            ShareGroupDescription d = admin.describeShareGroups(List.of(group)).describedGroups().get(group).get();
+            ShareGroupDescription d;
+            try {
+                d = admin.describeShareGroups(List.of(group)).describedGroups().get(group).get();
+            } catch (java.util.concurrent.ExecutionException e) {
+                // The consumers' first heartbeats, which create the group, may not have landed yet.
+                if (!(e.getCause() instanceof org.apache.kafka.common.errors.GroupIdNotFoundException)) throw e;
+                seen = "no group yet";
+                Thread.sleep(200);
+                continue;
+            }
             Set<TopicPartition> assigned = new HashSet<>();
             boolean everyMemberHasOne = true;
             for (ShareMemberDescription m : d.members()) {
