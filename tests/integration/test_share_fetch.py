@@ -204,6 +204,18 @@ def test_share_session_epochs(share_broker: BrokerProcess) -> None:
         assert client.request(79, 1, {**ack, "share_session_epoch": 3}).error_code == ErrorCode.SHARE_SESSION_NOT_FOUND
 
 
+def test_share_session_limit(broker_factory: Callable[..., BrokerProcess]) -> None:
+    broker = broker_factory("one-session", extra_args=("--override", "group.share.max.share.sessions=1"))
+    with WireClient.connect(broker.bootstrap) as client:
+        _, topic_id = create(client)
+        assert share_fetch(client, "a", 0, topic_id).error_code == 0
+        assert share_fetch(client, "b", 0, topic_id).error_code == ErrorCode.SHARE_SESSION_LIMIT_REACHED
+        # Opening again replaces a member's own session; closing one makes room.
+        assert share_fetch(client, "a", 0, topic_id).error_code == 0
+        assert share_fetch(client, "a", -1, topic_id).error_code == 0
+        assert share_fetch(client, "b", 0, topic_id).error_code == 0
+
+
 def test_closing_a_session_releases_its_records(share_broker: BrokerProcess) -> None:
     with WireClient.connect(share_broker.bootstrap) as client:
         topic_id = acquired_by_a(client, 3)
