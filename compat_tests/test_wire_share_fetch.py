@@ -50,6 +50,8 @@ def test_share_fetch_session_errors(wire_pair: WirePair) -> None:
     wire_pair.assert_same(78, 1, _share_fetch(group, 0, _acks(uuid.uuid4())))
     # A session opened with nothing to fetch answers no partitions.
     wire_pair.assert_same(78, 2, _share_fetch(group, 0))
+    # IsRenewAck: INVALID_REQUEST.
+    wire_pair.assert_same(78, 2, {**_share_fetch(group, 1), "is_renew_ack": True})
 
 
 def test_share_acknowledge_session_errors(wire_pair: WirePair) -> None:

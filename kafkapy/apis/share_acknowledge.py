@@ -12,18 +12,21 @@ from __future__ import annotations
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis._share import leader, share_topic
+from kafkapy.coordinator.share_partition import AcknowledgeType
 from kafkapy.coordinator.share_partitions import FINAL_EPOCH, INITIAL_EPOCH
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 
 def acknowledge_topics(
-    ctx: RequestContext, group_id: str, member_id: str, topics: list[dict], error_field: str
+    ctx: RequestContext, group_id: str, member_id: str, request: dict, error_field: str
 ) -> dict:
     """Apply the AcknowledgementBatches of every listed partition; the entries with their outcome in
-    ``error_field``, by topic id and partition (only the partitions that had acknowledgements)."""
+    ``error_field``, by topic id and partition (only the partitions that had acknowledgements). A RENEW
+    (4) in a request without IsRenewAck is that partition's INVALID_REQUEST, as Kafka 4.3.1 answers it."""
     entries: dict = {}
     manager = ctx.broker.share_partitions
-    for topic in topics:
+    renew_allowed = bool(request.get("is_renew_ack"))
+    for topic in request["topics"]:
         acked = [p for p in topic["partitions"] if p["acknowledgement_batches"]]
         if not acked:
             continue
@@ -33,8 +36,11 @@ def acknowledge_topics(
             code = error
             if state is not None and not 0 <= index < len(state.partitions):
                 code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            batches = partition["acknowledgement_batches"]
+            if not renew_allowed and any(AcknowledgeType.RENEW in b["acknowledge_types"] for b in batches):
+                code = ErrorCode.INVALID_REQUEST
             if state is not None and code == ErrorCode.NONE:
-                code = manager.acknowledge(group_id, member_id, state, index, partition["acknowledgement_batches"])
+                code = manager.acknowledge(group_id, member_id, state, index, batches)
             entries.setdefault(topic["topic_id"], {})[index] = {"partition_index": index, error_field: code}
     return entries
 
@@ -51,7 +57,7 @@ async def handle_share_acknowledge(ctx: RequestContext, request: dict) -> dict:
         manager.session(group_id, member_id, epoch)
     except KafkaError as exc:
         return ctx.error_response(exc.code, exc.message)
-    acks = acknowledge_topics(ctx, group_id, member_id, request["topics"], "error_code")
+    acks = acknowledge_topics(ctx, group_id, member_id, request, "error_code")
     if epoch == FINAL_EPOCH:
         manager.close_session(group_id, member_id)
     return {

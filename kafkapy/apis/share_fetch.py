@@ -5,8 +5,9 @@ v1: share sessions (epoch 0 opens, -1 closes, else the session's next epoch), ac
     for the session's partitions, AcquiredRecords ranges with their delivery counts beside the batches'
     bytes (the client delivers only the acquired records), MaxRecords, BatchSize and the acquisition lock
     timeout in the response.
-v2: ShareAcquireMode (batch-optimized 0 or record-limit 1) and IsRenewAck (a request renewing locks
-    fetches nothing, KIP-1222).
+v2: ShareAcquireMode (batch-optimized 0 or record-limit 1: kafkapy acquires whole batches in both) and
+    IsRenewAck (refused with INVALID_REQUEST, as Kafka 4.3.1 answered every such request tried; a RENEW
+    acknowledgement without it is the partition's INVALID_REQUEST).
 The long poll ends at MaxWaitMs or as soon as records are acquired, woken by appends like Fetch's.
 """
 
@@ -108,8 +109,9 @@ async def handle_share_fetch(ctx: RequestContext, request: dict) -> dict:
     if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
         return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     has_acks = any(p["acknowledgement_batches"] for t in request["topics"] for p in t["partitions"])
-    if epoch == INITIAL_EPOCH and has_acks:
-        # Kafka 4.3.1 answers this without a message.
+    # Kafka 4.3.1 answers both without a message. It refused every ShareFetch with IsRenewAck we tried
+    # (with and without acknowledgements, MaxWaitMs 0, MaxRecords 0), before the session epoch moves on.
+    if (epoch == INITIAL_EPOCH and has_acks) or request.get("is_renew_ack"):
         return ctx.error_response(ErrorCode.INVALID_REQUEST)
     manager = ctx.broker.share_partitions
     try:
@@ -117,13 +119,11 @@ async def handle_share_fetch(ctx: RequestContext, request: dict) -> dict:
     except KafkaError as exc:
         return ctx.error_response(exc.code, exc.message)
     lock_ms = int(ctx.broker.group_configs.value(group_id, "share.record.lock.duration.ms"))
-    acks = acknowledge_topics(ctx, group_id, member_id, request["topics"], "acknowledge_error_code")
+    acks = acknowledge_topics(ctx, group_id, member_id, request, "acknowledge_error_code")
     if epoch == FINAL_EPOCH:
         manager.close_session(group_id, member_id)
         return _response(ctx, lock_ms, acks)
     _session_partitions(session, request)
-    if request.get("is_renew_ack"):
-        return _response(ctx, lock_ms, acks)
     readable, errors = _fetchable(ctx, session)
     # Start at another partition each time, so that one with a backlog does not take every fetch's budget.
     if readable:

@@ -158,11 +158,14 @@ def test_acquire_acknowledge_release_and_redeliver(share_broker: BrokerProcess) 
         second = share_fetch(client, "a", 2, topic_id, [(0, 4, ACCEPT), (5, 9, RELEASE)])
         assert partition_entry(second).acknowledge_error_code == 0
         assert acquired(second) == [(5, 9, 2)]
+        # RENEW without IsRenewAck: that partition's INVALID_REQUEST, nothing changed.
+        renew = share_fetch(client, "a", 3, topic_id, [(5, 9, 4)])
+        assert partition_entry(renew).acknowledge_error_code == ErrorCode.INVALID_REQUEST
         # Acknowledging records it does not hold: INVALID_RECORD_STATE, nothing changed.
         wrong = share_fetch(client, "b", 1, topic_id, [(5, 9, ACCEPT)])
         assert partition_entry(wrong).acknowledge_error_code == ErrorCode.INVALID_RECORD_STATE
         # Released again at the delivery count limit (2): archived, never delivered again.
-        third = share_fetch(client, "a", 3, topic_id, [(5, 9, RELEASE)])
+        third = share_fetch(client, "a", 4, topic_id, [(5, 9, RELEASE)])
         assert partition_entry(third).acknowledge_error_code == 0 and acquired(third) == []
         asked = {"group_id": GROUP, "topics": [{"topic_name": topic, "partitions": [0]}]}
         described = client.request(90, 1, {"groups": [asked]}).groups[0].topics[0].partitions[0]
