@@ -41,7 +41,7 @@ _DURATION = re.compile(
 def parse_duration_ms(text: str) -> int:
     """An ISO-8601 duration (``PT1H30M``, ``P2D``) in milliseconds, as Java's Duration.parse reads it."""
     match = _DURATION.match(text.strip())
-    if match is None or match.group(0).upper().endswith("T"):
+    if match is None or match.group(0).upper().endswith("T") or not any(match.groups()[1:5]):
         raise ValueError(f"not an ISO-8601 duration: {text!r}")
     sign, days, hours, minutes, seconds, fraction = match.groups()
     ms = (int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60 + int(seconds or 0)) * 1000

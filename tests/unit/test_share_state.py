@@ -1,11 +1,15 @@
-"""__share_group_state records: Kafka's ShareSnapshot/ShareUpdate layouts, written and replayed."""
+"""__share_group_state records: Kafka's ShareSnapshot/ShareUpdate layouts, written and replayed; the
+duration syntax of share.auto.offset.reset=by_duration."""
 
 from __future__ import annotations
 
 import struct
 import uuid
 
+import pytest
+
 from kafkapy.coordinator.share_partition import RecordState, StateBatch
+from kafkapy.coordinator.share_partitions import parse_duration_ms
 from kafkapy.coordinator.share_state import (
     SNAPSHOT_TYPE,
     UPDATE_TYPE,
@@ -73,3 +77,18 @@ def test_updates_written_by_kafka_apply_over_the_snapshot() -> None:
 def test_coordinator_key_is_kafkas() -> None:
     # Kafka's Uuid.toString is URL-safe base64 without padding.
     assert coordinator_key(KEY) == "g:EjRWeBI0VngSNFZ4EjRWeA:3"
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [("PT1H", 3_600_000), ("P1D", 86_400_000), ("PT1M30.5S", 90_500), ("PT0S", 0), ("-PT2S", -2000), ("pt10s", 10_000)],
+)
+def test_by_duration_reads_javas_duration_syntax(text: str, ms: int) -> None:
+    """share.auto.offset.reset=by_duration:<duration> takes Java's Duration.parse syntax."""
+    assert parse_duration_ms(text) == ms
+
+
+@pytest.mark.parametrize("text", ["1h", "P", "PT", "P1DT", "", "PT1X"])
+def test_by_duration_refuses_what_java_refuses(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration_ms(text)
