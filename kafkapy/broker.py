@@ -15,7 +15,7 @@ from kafkapy.coordinator.group_configs import GroupConfigs
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
 from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
 from kafkapy.coordinator.group_types import GroupRegistry
-from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
+from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, SHARE_GROUP_STATE_TOPIC, TRANSACTION_STATE_TOPIC
 from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_use
 from kafkapy.coordinator.share_group_coordinator import ShareGroupCoordinator
 from kafkapy.coordinator.share_group_records import RECORD_TYPES as SHARE_GROUP_RECORD_TYPES
@@ -226,6 +226,8 @@ class Broker:
                 return self.groups.store.ensure_topic()
             if name == TRANSACTION_STATE_TOPIC:
                 return self.transactions.store.ensure_topic()
+            if name == SHARE_GROUP_STATE_TOPIC:
+                return self.share_partitions.store.ensure_topic()
             state = self.logs.create_topic(name, self.config.num_partitions)
             log.info("auto-created topic", extra={"topic": name, "partitions": self.config.num_partitions})
         return state

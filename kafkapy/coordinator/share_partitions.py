@@ -214,10 +214,18 @@ class SharePartitionManager:
                 self._available(key)
 
     async def run(self) -> None:
-        """Expire acquisition locks every LOCK_CHECK_INTERVAL_S, in the broker's nursery."""
+        """Expire acquisition locks every LOCK_CHECK_INTERVAL_S and prune __share_group_state every
+        PRUNE_INTERVAL_S, in the broker's nursery."""
+        next_prune = trio.current_time() + PRUNE_INTERVAL_S
         while True:
             await trio.sleep(LOCK_CHECK_INTERVAL_S)
             self.expire_locks()
+            if trio.current_time() >= next_prune:
+                next_prune = trio.current_time() + PRUNE_INTERVAL_S
+                try:
+                    self.store.prune()
+                except (KafkaError, OSError) as exc:
+                    log.error("could not prune the share group state topic", extra={"error": repr(exc)})
 
     # ----------------------------------------------------------------------------------------------
     # records
@@ -336,6 +344,8 @@ class SharePartitionManager:
 
 # How often acquisition locks are checked for expiry: a lock ends at most this late.
 LOCK_CHECK_INTERVAL_S = 0.2
+# Kafka's share.coordinator.state.topic.prune.interval.ms default (5 minutes).
+PRUNE_INTERVAL_S = 300.0
 
 # Kafka's ShareRequestMetadata: 0 opens a share session, -1 closes it; epochs wrap after Integer.MAX_VALUE.
 INITIAL_EPOCH = 0

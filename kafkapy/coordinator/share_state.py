@@ -6,8 +6,10 @@ their delivery counts) in this topic, keyed by group id, topic id and partition,
 goes to partition abs(javaHashCode("group:topicId:partition")) % partitions, as Kafka's
 SharePartitionKey.asCoordinatorKey. kafkapy writes a whole ShareSnapshot at each change (Kafka writes
 ShareUpdate deltas between snapshots); loading takes the last snapshot per key, applies the updates a
-Kafka broker may have written after it, and a tombstone deletes. The topic is compacted: only the last
-snapshot of each key matters (Kafka prunes its topic with DeleteRecords instead).
+Kafka broker may have written after it, and a tombstone deletes. As Kafka's, the topic is not compacted
+(cleanup.policy=delete, retention.ms=-1): the share coordinator prunes it with DeleteRecords up to the
+oldest record some share partition still needs (its last snapshot), every
+share.coordinator.state.topic.prune.interval.ms.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from kafkapy.storage.log_manager import LogManager, TopicState, uuid_to_kafka_st
 
 log = logging.getLogger("kafkapy.coordinator")
 
-# Kafka's share.coordinator.state.topic.segment.bytes default.
-SHARE_STATE_TOPIC_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": str(100 * 1024 * 1024)}
+# The configs Kafka 4.3.1 creates __share_group_state with (checked on the reference): kept forever, pruned
+# by the coordinator; share.coordinator.state.topic.segment.bytes' default.
+SHARE_STATE_TOPIC_CONFIGS = {"cleanup.policy": "delete", "retention.ms": "-1", "segment.bytes": str(100 * 1024 * 1024)}
 
 # The record types (the int16 before each key): Kafka's CoordinatorRecordType for the share coordinator.
 SNAPSHOT_TYPE = 0
@@ -136,8 +139,9 @@ def _apply_update(state: PersistedState, value: c.Container) -> None:
     state.state_batches = sorted(kept + updated)
 
 
-def replay(found: dict[ShareKey, PersistedState], key: bytes, value: bytes | None) -> None:
-    """Fold one record of the topic into ``found``; raises what decoding a malformed record raises."""
+def replay(found: dict[ShareKey, PersistedState], key: bytes, value: bytes | None) -> ShareKey:
+    """Fold one record of the topic into ``found``; its share partition. Raises what decoding a malformed
+    record raises."""
     (record_type,) = _INT16.unpack_from(key)
     if record_type not in (SNAPSHOT_TYPE, UPDATE_TYPE):
         raise ValueError(f"record type {record_type}")
@@ -146,12 +150,13 @@ def replay(found: dict[ShareKey, PersistedState], key: bytes, value: bytes | Non
     share_key: ShareKey = (k.group_id, k.topic_id, k.partition)
     if value is None:
         found.pop(share_key, None)
-        return
+        return share_key
     v = _schema(f"{name}Value").parse(value[_INT16.size :])
     if record_type == SNAPSHOT_TYPE:
         found[share_key] = PersistedState(v.start_offset, _state_batches(v), v.snapshot_epoch, v.create_timestamp)
     elif share_key in found:
         _apply_update(found[share_key], v)
+    return share_key
 
 
 def coordinator_key(key: ShareKey) -> str:
@@ -166,6 +171,8 @@ class ShareStateTopic:
     def __init__(self, logs: LogManager, num_partitions: int) -> None:
         self._logs = logs
         self._configured_partitions = num_partitions
+        # Where each share partition's last snapshot lies (topic partition, offset): what pruning keeps.
+        self._latest: dict[ShareKey, tuple[int, int]] = {}
 
     def ensure_topic(self) -> TopicState:
         topic = self._logs.topics.get(SHARE_GROUP_STATE_TOPIC)
@@ -182,27 +189,52 @@ class ShareStateTopic:
     def write(self, key: ShareKey, state: PersistedState | None, now_ms: int) -> None:
         """Write a share partition's snapshot (or tombstone); raises KafkaError or OSError when it cannot."""
         topic = self.ensure_topic()
-        partition = topic.partitions[partition_for(coordinator_key(key), len(topic.partitions))]
+        index = partition_for(coordinator_key(key), len(topic.partitions))
         record_key, value = snapshot_record(key, state, now_ms)
         batch = bytearray(build_batch([(record_key, value, [], now_ms)]))
-        partition.append(batch, validate_batches(batch), now_ms=now_ms)
+        appended = topic.partitions[index].append(batch, validate_batches(batch), now_ms=now_ms)
+        if state is None:
+            self._latest.pop(key, None)
+        else:
+            self._latest[key] = (index, appended.first_offset)
+
+    def prune(self) -> None:
+        """Delete the records no share partition needs any more (Kafka's share coordinator prunes with
+        DeleteRecords): in each partition of the topic, everything before the oldest last snapshot of a
+        share partition it holds, or everything when it holds none."""
+        topic = self._logs.topics.get(SHARE_GROUP_STATE_TOPIC)
+        if topic is None:
+            return
+        needed: dict[int, int] = {}
+        for index, offset in self._latest.values():
+            needed[index] = min(offset, needed.get(index, offset))
+        for index, partition in enumerate(topic.partitions):
+            keep = needed.get(index, partition.high_watermark)
+            if keep > partition.log_start_offset:
+                partition.delete_records_before(keep)
 
     def load(self) -> dict[ShareKey, PersistedState]:
         """Replay every partition (nothing if the topic does not exist yet)."""
         found: dict[ShareKey, PersistedState] = {}
+        self._latest.clear()
         topic = self._logs.topics.get(SHARE_GROUP_STATE_TOPIC)
         if topic is None:
             return found
         skipped = SkippedRecords(SHARE_GROUP_STATE_TOPIC)
-        for partition in topic.partitions:
+        for index, partition in enumerate(topic.partitions):
             for header, records in read_batches(partition, skipped):
                 for record in records:
                     if record.key is None:
                         continue
                     try:
-                        replay(found, record.key, record.value)
+                        share_key = replay(found, record.key, record.value)
                     except Exception as exc:  # whatever a bogus record raises, start-up goes on without it
                         skipped.skip(partition, header.base_offset, exc)
+                        continue
+                    if share_key not in found:
+                        self._latest.pop(share_key, None)
+                    elif record.key[:2] == _INT16.pack(SNAPSHOT_TYPE):
+                        self._latest[share_key] = (index, record.offset)
         skipped.report()
         log.info("loaded share partition states", extra={"share_partitions": len(found)})
         return found

@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import struct
 import uuid
+from pathlib import Path
 
 import pytest
 
+from kafkapy.coordinator.internal_topics import SHARE_GROUP_STATE_TOPIC
 from kafkapy.coordinator.share_partition import RecordState, StateBatch
 from kafkapy.coordinator.share_partitions import parse_duration_ms
 from kafkapy.coordinator.share_state import (
     SNAPSHOT_TYPE,
     UPDATE_TYPE,
     PersistedState,
+    ShareStateTopic,
     _schema,
     coordinator_key,
     replay,
     snapshot_record,
 )
+from kafkapy.storage.log_config import LogConfig
+from kafkapy.storage.log_manager import LogManager
 
 TOPIC = uuid.UUID("12345678-1234-5678-1234-567812345678")
 KEY = ("g", TOPIC, 3)
@@ -92,3 +97,27 @@ def test_by_duration_reads_javas_duration_syntax(text: str, ms: int) -> None:
 def test_by_duration_refuses_what_java_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration_ms(text)
+
+
+def test_pruning_keeps_each_share_partitions_last_snapshot(tmp_path: Path) -> None:
+    """The topic is pruned up to the oldest last snapshot (Kafka's DeleteRecords pruning), and what is left
+    loads to the same states, after a reopen too; a deleted share partition holds nothing back."""
+    logs = LogManager.open(tmp_path, LogConfig())
+    store = ShareStateTopic(logs, 1)
+    other = ("g", TOPIC, 4)
+    for start in range(5):
+        store.write(KEY, PersistedState(start, [StateBatch(start, start, RecordState.ARCHIVED, 1)]), 1)
+    store.write(other, PersistedState(7), 1)  # offset 5
+    store.write(KEY, PersistedState(9), 1)  # offset 6
+    store.prune()
+    partition = logs.topics[SHARE_GROUP_STATE_TOPIC].partitions[0]
+    assert partition.log_start_offset == 5
+    assert {k: s.start_offset for k, s in store.load().items()} == {KEY: 9, other: 7}
+    store.write(other, None, 1)  # offset 7, a tombstone
+    store.prune()
+    assert partition.log_start_offset == 6
+    logs.close()
+    reopened = ShareStateTopic(LogManager.open(tmp_path, LogConfig()), 1)
+    assert {k: s.start_offset for k, s in reopened.load().items()} == {KEY: 9}
+    reopened.prune()  # the reload found where KEY's snapshot lies
+    assert reopened._logs.topics[SHARE_GROUP_STATE_TOPIC].partitions[0].log_start_offset == 6
