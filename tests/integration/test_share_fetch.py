@@ -408,4 +408,4 @@ def test_share_drain_bench_runs(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(root)},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "share group:" in result.stdout and "classic consumer group:" in result.stdout, result.stdout
+    assert "delivery: classic consumer group" in result.stdout and "end to end:" in result.stdout, result.stdout
