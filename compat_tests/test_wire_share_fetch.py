@@ -137,3 +137,25 @@ def test_alter_and_delete_share_group_offsets(wire_pair: WirePair) -> None:
     wire_pair.assert_same(92, 0, delete, ignore=["topic_id"])
     # Deleting offsets of a group that does not exist: GROUP_ID_NOT_FOUND, "Group X not found."
     wire_pair.assert_same(92, 0, {**delete, "group_id": unique_name("no-such-group")})
+
+
+def test_share_version_0_refuses_the_share_record_apis(wire_pair: WirePair) -> None:
+    """With share.version finalized at 0, Kafka 4.3.1 answers ShareFetch, ShareAcknowledge and the share group
+    offsets APIs UNSUPPORTED_VERSION (91 and 92 with the error's default message)."""
+
+    def share_version(level: int, upgrade_type: int) -> None:
+        update = {"feature": "share.version", "max_version_level": level, "upgrade_type": upgrade_type}
+        body = {"timeout_ms": 30000, "feature_updates": [update], "validate_only": False}
+        for broker, answer in wire_pair.request(57, 1, body).items():
+            assert answer["error_code"] == 0, (broker, answer)
+
+    group = unique_name("share-wire")
+    share_version(0, 2)  # SAFE_DOWNGRADE
+    try:
+        wire_pair.assert_same(78, 1, _share_fetch(group, 0))
+        wire_pair.assert_same(79, 1, {"group_id": group, "member_id": MEMBER, "share_session_epoch": 1, "topics": []})
+        wire_pair.assert_same(90, 1, {"groups": [{"group_id": group, "topics": None}]})
+        wire_pair.assert_same(91, 0, {"group_id": group, "topics": []})
+        wire_pair.assert_same(92, 0, {"group_id": group, "topics": []})
+    finally:
+        share_version(1, 1)  # UPGRADE

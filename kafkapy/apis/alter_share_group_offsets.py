@@ -3,6 +3,7 @@ without members (KIP-932; Admin.alterShareGroupOffsets, kafka-share-groups --res
 
 v0: per topic name and partition, the new start offset; the in-flight records are forgotten and the
     state is written to __share_group_state. A group with members: NON_EMPTY_GROUP.
+Served while share.version is finalized at 1 or more, UNSUPPORTED_VERSION otherwise, as Kafka 4.3.1.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis._share import refuse_offsets_request
 from kafkapy.apis.describe_quorum import NOT_HOSTED
+from kafkapy.apis.share_group_heartbeat import share_groups_enabled
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 
@@ -30,6 +32,9 @@ def _partition(ctx: RequestContext, group_id: str, name: str, partition: dict) -
 
 @handler(91, 0, 0, acl=((ResourceType.GROUP, AclOperation.READ), (ResourceType.TOPIC, AclOperation.READ)))
 async def handle_alter_share_group_offsets(ctx: RequestContext, request: dict) -> dict:
+    if not share_groups_enabled(ctx):
+        # Kafka 4.3.1 sends this one with the error's default message.
+        return ctx.error_response(ErrorCode.UNSUPPORTED_VERSION, "The version of API is not supported.")
     group_id = request["group_id"]
     refused = refuse_offsets_request(ctx, group_id, AclOperation.READ)
     if refused is not None:

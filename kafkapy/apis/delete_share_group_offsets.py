@@ -3,6 +3,7 @@ topics (KIP-932; Admin.deleteShareGroupOffsets, kafka-share-groups --delete-offs
 
 v0: per topic name; the state is tombstoned in __share_group_state, and the next member to fetch the
     topic starts again from share.auto.offset.reset. A group with members: NON_EMPTY_GROUP.
+Served while share.version is finalized at 1 or more, UNSUPPORTED_VERSION otherwise, as Kafka 4.3.1.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis._share import refuse_offsets_request
 from kafkapy.apis.describe_quorum import NOT_HOSTED
+from kafkapy.apis.share_group_heartbeat import share_groups_enabled
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
 
@@ -31,6 +33,9 @@ def _topic(ctx: RequestContext, group_id: str, name: str) -> dict:
 
 @handler(92, 0, 0, acl=((ResourceType.GROUP, AclOperation.DELETE), (ResourceType.TOPIC, AclOperation.READ)))
 async def handle_delete_share_group_offsets(ctx: RequestContext, request: dict) -> dict:
+    if not share_groups_enabled(ctx):
+        # Kafka 4.3.1 sends this one with the error's default message.
+        return ctx.error_response(ErrorCode.UNSUPPORTED_VERSION, "The version of API is not supported.")
     group_id = request["group_id"]
     refused = refuse_offsets_request(ctx, group_id, AclOperation.DELETE)
     if refused is not None:

@@ -4,6 +4,7 @@ groups (KIP-932), as Admin.listShareGroupOffsets and kafka-share-groups --descri
 v0: start offset and leader epoch per partition; a null topic list describes every topic the group has
     share-partition state for.
 v1: the lag (records past the start offset not yet delivered to completion).
+Served while share.version is finalized at 1 or more, UNSUPPORTED_VERSION otherwise, as Kafka 4.3.1.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis._share import share_group_error
+from kafkapy.apis.share_group_heartbeat import share_groups_enabled
 from kafkapy.coordinator.share_partition import delivery_complete_count
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.storage.log_manager import TopicState
@@ -60,6 +62,8 @@ def _topics(ctx: RequestContext, group_id: str, topics: list[dict] | None) -> li
 
 @handler(90, 0, 1, acl=((ResourceType.GROUP, AclOperation.DESCRIBE), (ResourceType.TOPIC, AclOperation.DESCRIBE)))
 async def handle_describe_share_group_offsets(ctx: RequestContext, request: dict) -> dict:
+    if not share_groups_enabled(ctx):
+        return ctx.error_response(ErrorCode.UNSUPPORTED_VERSION)
     groups = []
     for group in request["groups"]:
         group_id = group["group_id"]

@@ -5,6 +5,7 @@ v1: AcknowledgementBatches of the share session's partitions: ACCEPT, RELEASE, R
     that hold no record); the epoch must be the session's next one, -1 closes the session after them.
 v2: IsRenewAck and the RENEW type (KIP-1222), and the acquisition lock timeout in the response.
 The new states are written to __share_group_state before the answer.
+Served while share.version is finalized at 1 or more, UNSUPPORTED_VERSION otherwise, as Kafka 4.3.1.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis._share import leader, share_topic
+from kafkapy.apis.share_group_heartbeat import share_groups_enabled
 from kafkapy.coordinator.share_partition import AcknowledgeType
 from kafkapy.coordinator.share_partitions import FINAL_EPOCH, INITIAL_EPOCH
 from kafkapy.protocol.errors import ErrorCode, KafkaError
@@ -47,6 +49,8 @@ def acknowledge_topics(
 
 @handler(79, 1, 2, acl=((ResourceType.GROUP, AclOperation.READ), (ResourceType.TOPIC, AclOperation.READ)))
 async def handle_share_acknowledge(ctx: RequestContext, request: dict) -> dict:
+    if not share_groups_enabled(ctx):
+        return ctx.error_response(ErrorCode.UNSUPPORTED_VERSION)
     group_id, member_id, epoch = request["group_id"] or "", request["member_id"] or "", request["share_session_epoch"]
     if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
         return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)

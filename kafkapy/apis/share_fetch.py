@@ -9,6 +9,7 @@ v2: ShareAcquireMode (batch-optimized 0 or record-limit 1: kafkapy acquires whol
     IsRenewAck (refused with INVALID_REQUEST, as Kafka 4.3.1 answered every such request tried; a RENEW
     acknowledgement without it is the partition's INVALID_REQUEST).
 The long poll ends at MaxWaitMs or as soon as records are acquired, woken by appends like Fetch's.
+Served while share.version is finalized at 1 or more, UNSUPPORTED_VERSION otherwise, as Kafka 4.3.1.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis._share import leader, share_topic
 from kafkapy.apis.share_acknowledge import acknowledge_topics
+from kafkapy.apis.share_group_heartbeat import share_groups_enabled
 from kafkapy.coordinator.share_partitions import FINAL_EPOCH, INITIAL_EPOCH, SharePartitionManager, ShareSession
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import TopicState
@@ -105,6 +107,8 @@ def _response(ctx: RequestContext, lock_ms: int, *parts: dict) -> dict:
 
 @handler(78, 1, 2, acl=((ResourceType.GROUP, AclOperation.READ), (ResourceType.TOPIC, AclOperation.READ)))
 async def handle_share_fetch(ctx: RequestContext, request: dict) -> dict:
+    if not share_groups_enabled(ctx):
+        return ctx.error_response(ErrorCode.UNSUPPORTED_VERSION)
     group_id, member_id, epoch = request["group_id"] or "", request["member_id"] or "", request["share_session_epoch"]
     if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
         return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)

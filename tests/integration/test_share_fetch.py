@@ -409,3 +409,18 @@ def test_share_drain_bench_runs(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "delivery: classic consumer group" in result.stdout and "end to end:" in result.stdout, result.stdout
+
+
+def test_share_version_0_refuses_the_share_record_apis(share_broker: BrokerProcess) -> None:
+    with WireClient.connect(share_broker.bootstrap) as client:
+        update = {"feature": "share.version", "max_version_level": 0, "upgrade_type": 2}
+        body = {"timeout_ms": 30000, "feature_updates": [update], "validate_only": False}
+        assert client.request(57, 1, body).error_code == 0
+        _, topic_id = create(client)
+        assert share_fetch(client, "a", 0, topic_id).error_code == ErrorCode.UNSUPPORTED_VERSION
+        ack = {"group_id": GROUP, "member_id": "a", "share_session_epoch": 1, "topics": []}
+        assert client.request(79, 1, ack).error_code == ErrorCode.UNSUPPORTED_VERSION
+        described = client.request(90, 1, {"groups": [{"group_id": GROUP, "topics": None}]}).groups[0]
+        assert described.error_code == ErrorCode.UNSUPPORTED_VERSION
+        for key in (91, 92):
+            assert client.request(key, 0, {"group_id": GROUP, "topics": []}).error_code == ErrorCode.UNSUPPORTED_VERSION
