@@ -260,15 +260,7 @@ class ShareGroupCoordinator:
         group = self._group_for(request.group_id, create=request.member_epoch == 0)
         member = self._member_for(group, request)
         group_id = group.group_id
-        updated = replace(
-            member,
-            rack_id=request.rack_id if request.rack_id is not None else member.rack_id,
-            client_id=request.client_id,
-            client_host=request.client_host,
-            subscribed_topic_names=sorted(set(request.subscribed_topic_names))
-            if request.subscribed_topic_names is not None
-            else member.subscribed_topic_names,
-        )
+        updated = _with_request(member, request)
         batch: list[Record] = []
         new_group = replace(group, members={**group.members, updated.member_id: updated})
         topics = self._topics()
@@ -464,6 +456,18 @@ def _validate(request: HeartbeatRequest) -> None:
             raise KafkaError(ErrorCode.INVALID_REQUEST, "SubscribedTopicNames must be set in first request.")
     elif request.member_epoch < LEAVE_GROUP_MEMBER_EPOCH:
         raise KafkaError(ErrorCode.INVALID_REQUEST, "MemberEpoch is invalid.")
+
+
+def _with_request(member: ShareGroupMember, request: HeartbeatRequest) -> ShareGroupMember:
+    """A copy of ``member`` with what the heartbeat says (a null rack or subscription: unchanged)."""
+    topics = request.subscribed_topic_names
+    return replace(
+        member,
+        rack_id=request.rack_id if request.rack_id is not None else member.rack_id,
+        client_id=request.client_id,
+        client_host=request.client_host,
+        subscribed_topic_names=sorted(set(topics)) if topics is not None else member.subscribed_topic_names,
+    )
 
 
 def _unknown_member(group_id: str, member_id: str) -> KafkaError:

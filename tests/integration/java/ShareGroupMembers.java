@@ -1,13 +1,15 @@
 import java.time.Duration;
 import java.util.*;
+import java.util.concurrent.ExecutionException;
 import org.apache.kafka.clients.admin.*;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.GroupIdNotFoundException;
 
 /**
  * Three KafkaShareConsumers (kafka-clients 4.3.1) join one share group on a topic: every partition is
- * assigned and every member gets one; one consumer closes (leaves) and the other two take its
- * partitions; both close and the group is Empty. Prints one line per stage; exits 1 on a timeout.
+ * assigned and every member gets one; one consumer closes (leaves the group); the other two close and
+ * the group is Empty. Prints one line per stage; exits 1 on a timeout.
  * Usage: ShareGroupMembers bootstrap group topic partitions
  */
 public class ShareGroupMembers {
@@ -31,8 +33,8 @@ public class ShareGroupMembers {
             await(admin, consumers, group, topic, partitions, 3, "Stable");
             System.out.println("joined: 3 members, every partition assigned");
             consumers.remove(0).close();
-            await(admin, consumers, group, topic, partitions, 2, "Stable");
-            System.out.println("left: 2 members, every partition assigned");
+            awaitMembers(admin, consumers, group, 2);
+            System.out.println("left: 2 members");
             for (KafkaShareConsumer<byte[], byte[]> consumer : consumers) consumer.close();
             consumers.clear();
             await(admin, consumers, group, topic, partitions, 0, "Empty");
@@ -40,6 +42,20 @@ public class ShareGroupMembers {
         } finally {
             for (KafkaShareConsumer<byte[], byte[]> consumer : consumers) consumer.close();
         }
+    }
+
+    /** Poll every consumer until the group has ``members`` members. */
+    private static void awaitMembers(Admin admin, List<KafkaShareConsumer<byte[], byte[]>> consumers, String group,
+                                     int members) throws Exception {
+        long deadline = System.currentTimeMillis() + DEADLINE_MS;
+        int seen = -1;
+        while (System.currentTimeMillis() < deadline) {
+            for (KafkaShareConsumer<byte[], byte[]> consumer : consumers) consumer.poll(Duration.ofMillis(100));
+            seen = admin.describeShareGroups(List.of(group)).describedGroups().get(group).get().members().size();
+            if (seen == members) return;
+        }
+        System.out.println("timeout waiting for " + members + " members; last seen " + seen);
+        System.exit(1);
     }
 
     /** Poll every consumer until the group shows ``members`` members in ``state``, all partitions assigned. */
@@ -52,11 +68,9 @@ public class ShareGroupMembers {
             ShareGroupDescription d;
             try {
                 d = admin.describeShareGroups(List.of(group)).describedGroups().get(group).get();
-            } catch (java.util.concurrent.ExecutionException e) {
-                // The consumers' first heartbeats, which create the group, may not have landed yet.
-                if (!(e.getCause() instanceof org.apache.kafka.common.errors.GroupIdNotFoundException)) throw e;
-                seen = "no group yet";
-                Thread.sleep(200);
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof GroupIdNotFoundException)) throw e;
+                seen = "no group yet";  // the consumers' first heartbeats create it
                 continue;
             }
             Set<TopicPartition> assigned = new HashSet<>();
@@ -65,7 +79,12 @@ public class ShareGroupMembers {
                 assigned.addAll(m.assignment().topicPartitions());
                 everyMemberHasOne &= !m.assignment().topicPartitions().isEmpty();
             }
-            seen = d.groupState() + " " + d.members().size() + " members, assigned " + assigned;
+            StringBuilder detail = new StringBuilder();
+            for (ShareMemberDescription m : d.members()) {
+                detail.append(" ").append(m.consumerId()).append("@").append(m.memberEpoch())
+                    .append(m.assignment().topicPartitions());
+            }
+            seen = d.groupState() + " epoch " + d.groupEpoch() + " " + d.members().size() + " members:" + detail;
             boolean allAssigned = members == 0 || assigned.size() == partitions;
             if (d.groupState().toString().equals(state) && d.members().size() == members && allAssigned
                     && everyMemberHasOne) {
