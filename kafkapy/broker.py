@@ -17,8 +17,12 @@ from kafkapy.coordinator.group_coordinator import GroupCoordinator
 from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
 from kafkapy.coordinator.group_migration import GroupMigration
 from kafkapy.coordinator.group_types import GroupRegistry
-from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
+from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, SHARE_GROUP_STATE_TOPIC, TRANSACTION_STATE_TOPIC
 from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_use
+from kafkapy.coordinator.share_group_coordinator import ShareGroupCoordinator
+from kafkapy.coordinator.share_group_records import RECORD_TYPES as SHARE_GROUP_RECORD_TYPES
+from kafkapy.coordinator.share_partitions import SharePartitionManager
+from kafkapy.coordinator.share_state import ShareStateTopic
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
 from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.dynamic_broker_config import MIN_INSYNC_REPLICAS, DynamicBrokerConfig
@@ -99,6 +103,20 @@ class Broker:
         self.groups.owned_elsewhere = self.group_registry.owned_elsewhere
         self.groups.offsets_owner = self.group_registry.offsets_owner
         self.groups.group_manager.subscribed_elsewhere = self.consumer_groups.is_subscribed
+        # Share groups' share partitions and share sessions, kept in __share_group_state (KIP-932).
+        self.share_partitions = SharePartitionManager(
+            logs,
+            self.group_configs,
+            ShareStateTopic(logs, config.share_coordinator_state_topic_num_partitions),
+            self.clock,
+            on_available=self.wake_fetches,
+        )
+        # KIP-932 share groups: membership and assignment (the share partitions' state is kept apart).
+        self.share_groups = ShareGroupCoordinator(
+            self.groups.store, lambda: logs.topics, self.group_configs, self.group_registry, self.clock.wall_ms
+        )
+        self.group_registry.register(self.share_groups)
+        self.share_groups.share_states = self.share_partitions
         self.transactions = TransactionCoordinator(
             config,
             logs,
@@ -141,6 +159,8 @@ class Broker:
                 nursery.start_soon(self.cleaner.run)
             await nursery.start(self.groups.run)
             await nursery.start(self.consumer_groups.run)
+            await nursery.start(self.share_groups.run)
+            nursery.start_soon(self.share_partitions.run)
             await nursery.start(self.transactions.run)
             task_status.started()
             await trio.sleep_forever()
@@ -166,6 +186,8 @@ class Broker:
         broker = cls(config, logs)
         broker.groups.load()
         broker.consumer_groups.load(broker.groups.group_manager.loaded)
+        broker.share_groups.load(broker.groups.group_manager.loaded.records_of(SHARE_GROUP_RECORD_TYPES))
+        broker.share_partitions.load()
         broker.transactions.load()
         return broker
 
@@ -222,6 +244,8 @@ class Broker:
                 return self.groups.store.ensure_topic()
             if name == TRANSACTION_STATE_TOPIC:
                 return self.transactions.store.ensure_topic()
+            if name == SHARE_GROUP_STATE_TOPIC:
+                return self.share_partitions.store.ensure_topic()
             state = self.logs.create_topic(name, self.config.num_partitions)
             log.info("auto-created topic", extra={"topic": name, "partitions": self.config.num_partitions})
         return state
@@ -236,9 +260,14 @@ class Broker:
     def on_high_watermark_updated(self, log: Log, high_watermark: int) -> None:
         """An append to ``log`` (Kafka's LogOffsetsListener): wake the fetches waiting on it, and fsync
         in a worker thread when its flush policy says so."""
+        self.wake_fetches(log)
+        self._maybe_flush(log)
+
+    def wake_fetches(self, log: Log) -> None:
+        """End the long polls waiting on ``log``: it has new records, or (share groups) records that
+        became available again."""
         for waiter in self._fetch_waiters.pop(log, ()):
             waiter.set()
-        self._maybe_flush(log)
 
     def _maybe_flush(self, log: Log) -> None:
         """Start an fsync of ``log`` if its flush policy asks and none is running for it."""
@@ -297,6 +326,8 @@ class Broker:
             self.logs.delete_topic(name)
         self.groups.reset()
         self.consumer_groups.reset()
+        self.share_groups.reset()
+        self.share_partitions.reset()
         self.transactions.reset()
         if self.acls is not None:
             self.acls.clear()

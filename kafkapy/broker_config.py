@@ -102,6 +102,9 @@ class BrokerConfig:
     transactional_id_expiration_ms: int = 7 * 24 * 3600 * 1000
     transaction_abort_timed_out_transaction_cleanup_interval_ms: int = 10000
     transaction_remove_expired_transaction_cleanup_interval_ms: int = 3600000
+    # The share coordinator's __share_group_state (KIP-932); Kafka's share.coordinator.state.topic.num.partitions
+    # is 50, one partition suits a single test broker as for the offsets topic.
+    share_coordinator_state_topic_num_partitions: int = 1
     # Kafka's producer.id.expiration.ms (1 day since 3.0), checked every producer.id.expiration.check.interval.ms
     # (10 min): an idle producer id leaves each partition's producer state.
     producer_id_expiration_ms: int = PRODUCER_ID_EXPIRATION_MS
@@ -281,6 +284,7 @@ _PROPERTIES: dict[str, tuple[str, Callable[[str], object]]] = {
     "offsets.retention.check.interval.ms": ("offsets_retention_check_interval_ms", _positive_long),
     "offset.metadata.max.bytes": ("offset_metadata_max_bytes", _non_negative),
     "transaction.state.log.num.partitions": ("transaction_state_log_num_partitions", _positive),
+    "share.coordinator.state.topic.num.partitions": ("share_coordinator_state_topic_num_partitions", _positive),
     "transaction.max.timeout.ms": ("transaction_max_timeout_ms", _positive),
     "transactional.id.expiration.ms": ("transactional_id_expiration_ms", _positive),
     "transaction.abort.timed.out.transaction.cleanup.interval.ms": (

@@ -54,7 +54,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature(KRAFT_VERSION, 0, 0, 0),
     # KIP-848 consumer groups, KIP-932 share groups, KIP-1071 streams groups: issue #16 raises these.
     Feature("group.version", 0, 1, 1),
-    Feature("share.version", 0, 0, 0),
+    # KIP-932 share groups (ShareGroupHeartbeat ...): served, so 1 as Kafka 4.3.1 finalizes it.
+    Feature("share.version", 0, 1, 1),
     Feature("streams.version", 0, 0, 0),
     # KIP-966 eligible leader replicas: one replica per partition, nothing to elect from.
     Feature("eligible.leader.replicas.version", 0, 0, 0),

@@ -16,8 +16,10 @@ import base64
 import inspect
 import json
 import sys
+import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
@@ -359,6 +361,79 @@ class LiveMembers:
         await asyncio.gather(self.pumps.pop(name), return_exceptions=True)
         del self.slots[name]
         return {"assigned": sorted(slot.assigned), "messages": [m.to_wire() for m in slot.read.values()]}
+
+
+class ShareDeliveries:
+    """What the share consumers of a `share_consume` run saw, and which acknowledgement each record gets
+    (README.md): `reject` values are rejected, `poison` values released at every delivery, `release`
+    values released at their first delivery only, every other record accepted."""
+
+    def __init__(self, request: dict[str, Any]) -> None:
+        self.count = int(request["count"])
+        self.release = {b64d(v) for v in request.get("release", [])}
+        self.reject = {b64d(v) for v in request.get("reject", [])}
+        self.poison = {b64d(v) for v in request.get("poison", [])}
+        self.poison_deliveries = int(request.get("poison_deliveries", 1))
+        self.deliveries: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def ack(self, member: int, msg: Message, delivery_count: int | None) -> str:
+        """Record one delivery; the acknowledge type to give it (ACCEPT, RELEASE or REJECT)."""
+        if msg.value in self.reject:
+            ack = "REJECT"
+        elif msg.value in self.poison or (msg.value in self.release and delivery_count == 1):
+            ack = "RELEASE"
+        else:
+            ack = "ACCEPT"
+        with self._lock:
+            self.deliveries.append({"member": member, **msg.to_wire(), "delivery_count": delivery_count, "ack": ack})
+        return ack
+
+    def done(self) -> bool:
+        """Every record accepted, rejected, or (poison) delivered `poison_deliveries` times."""
+        with self._lock:
+            accepted = {d["value"] for d in self.deliveries if d["ack"] == "ACCEPT"}
+            rejected = {d["value"] for d in self.deliveries if d["ack"] == "REJECT"}
+            poisoned = Counter(d["value"] for d in self.deliveries if b64d(d["value"]) in self.poison)
+        finished = len(accepted) + len(rejected) + len(self.poison)
+        return finished >= self.count and all(poisoned[b64e(v)] >= self.poison_deliveries for v in self.poison)
+
+
+ShareMember = Callable[[ShareDeliveries, threading.Event], None]
+
+
+def run_share(request: dict[str, Any], members: list[ShareMember]) -> dict[str, Any]:
+    """Run `share_consume`'s members (each a loop polling, acknowledging and committing until told to
+    stop) on threads until every record is finished, then `settle_ms` more (a record delivered again
+    then would show), and return the deliveries."""
+    seen = ShareDeliveries(request)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def member(loop: Callable[[ShareDeliveries, threading.Event], None]) -> None:
+        try:
+            loop(seen, stop)
+        except BaseException as exc:  # noqa: BLE001 - reported as the op's failure
+            failures.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=member, args=(loop,), daemon=True) for loop in members]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + int(request.get("timeout_ms", 60000)) / 1000
+    while not seen.done() and not failures and time.monotonic() < deadline:
+        time.sleep(0.05)
+    finished = seen.done()
+    if finished:
+        time.sleep(int(request.get("settle_ms", 2000)) / 1000)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    if failures:
+        raise failures[0]
+    if not finished:
+        raise ClientError("Timeout", f"share_consume: not done, deliveries {seen.deliveries}")
+    return {"deliveries": seen.deliveries}
 
 
 def instance_ids(request: dict[str, Any]) -> list[str | None]:

@@ -7,6 +7,7 @@ v5: group instance id (static membership, KIP-345).  v6: flexible.
 v7: protocol type and nullable protocol name in the response.  v8: reason (KIP-800).
 v9: skip_assignment for a rejoining static leader (KIP-814).
 The request is parked until the phase completes (all members rejoined or the rebalance timeout).
+A share or streams group's id answers INCONSISTENT_GROUP_PROTOCOL.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.coordinator.group_coordinator import JoinRequest
+from kafkapy.coordinator.group_types import GroupType
 from kafkapy.protocol.errors import ErrorCode
 
 
@@ -26,6 +28,9 @@ def client_host(ctx: RequestContext) -> str:
 async def handle_join_group(ctx: RequestContext, request: dict) -> dict:
     if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
         return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
+    # A share or streams group's id cannot take classic members (Kafka's classicGroupJoin).
+    if ctx.broker.group_registry.type_of(request["group_id"]) in (GroupType.SHARE, GroupType.STREAMS):
+        return ctx.error_response(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
     version = ctx.version
     session_timeout = request["session_timeout_ms"]
     result = await ctx.broker.groups.join_group(

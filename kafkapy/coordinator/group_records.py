@@ -204,6 +204,26 @@ def partition_for(group_id: str, partitions: int) -> int:
     return (0 if h == -(1 << 31) else abs(h)) % partitions
 
 
+def coordinator_order(group_ids: list[str], partitions: int) -> list[str]:
+    """Group ids in the order Kafka's GroupCoordinatorService answers a multi-group describe: grouped by
+    their ``__consumer_offsets`` partition, the partitions in the iteration order of a Java HashMap keyed
+    by TopicPartition (bucket of its hashCode, table grown at 0.75 load), request order within each."""
+    by_partition: dict[int, list[str]] = {}
+    for group_id in group_ids:
+        by_partition.setdefault(partition_for(group_id, partitions), []).append(group_id)
+    capacity = 16
+    while len(by_partition) > capacity * 3 // 4:
+        capacity *= 2
+
+    def bucket(partition: int) -> int:
+        # TopicPartition.hashCode: 31 * (31 + partition) + topic.hashCode(), then HashMap.hash's spread.
+        h = (31 * (31 + partition) + java_string_hash(OFFSETS_TOPIC)) & 0xFFFFFFFF
+        return (h ^ (h >> 16)) & (capacity - 1)
+
+    order = sorted(by_partition, key=bucket)  # stable: insertion order within a bucket
+    return [group_id for partition in order for group_id in by_partition[partition]]
+
+
 class OffsetsTopic:
     """Appends to and replays ``__consumer_offsets``, creating it on first use."""
 

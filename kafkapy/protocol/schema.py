@@ -360,7 +360,8 @@ _FIXED = {
     "float64": c.Float64b,
     "bool": c.Flag,
 }
-_ZERO = {"bool": False, "string": "", "bytes": b"", "records": None, "uuid": ZERO_UUID}
+# A non-nullable records field (ShareFetch v1+) left out is empty, as Kafka writes MemoryRecords.EMPTY.
+_ZERO = {"bool": False, "string": "", "bytes": b"", "records": b"", "uuid": ZERO_UUID}
 
 
 def _primitive(ptype: str, compact: bool, field: str | None) -> c.Construct:

@@ -78,6 +78,13 @@ DENIED: dict[int, ErrorCode | None] = {
     69: ErrorCode.GROUP_AUTHORIZATION_FAILED,
     74: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
     75: ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+    76: ErrorCode.GROUP_AUTHORIZATION_FAILED,
+    77: ErrorCode.GROUP_AUTHORIZATION_FAILED,
+    78: ErrorCode.GROUP_AUTHORIZATION_FAILED,
+    79: ErrorCode.GROUP_AUTHORIZATION_FAILED,
+    90: ErrorCode.GROUP_AUTHORIZATION_FAILED,
+    91: ErrorCode.GROUP_AUTHORIZATION_FAILED,
+    92: ErrorCode.GROUP_AUTHORIZATION_FAILED,
 }
 # DeleteTopics v6 takes a name or an id, not both (the sample has both): v5 names the topic.
 VERSION = {20: 5}

@@ -35,12 +35,14 @@ from pydriver import (  # noqa: E402
     Driver,
     LiveMembers,
     Message,
+    ShareDeliveries,
     Unsupported,
     codec,
     instance_ids,
     isolation_level,
     messages,
     run_group,
+    run_share,
     send_offsets,
     serve,
     start_offsets,
@@ -308,6 +310,32 @@ class ConfluentDriver(Driver):
 
     async def op_member_stop(self, request: dict[str, Any]) -> dict[str, Any]:
         return await self.live.stop(request["name"])
+
+    def op_share_consume(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`share_consume` with librdkafka's ShareConsumer (KIP-932, explicit acknowledgement); this
+        client's admin has no listShareGroupOffsets, so `offsets` is null."""
+        conf = {**self.conf, "group.id": request["group"], "share.acknowledgement.mode": "explicit"}
+        conf.pop("error_cb", None)
+        acks = {name: getattr(confluent_kafka.AcknowledgeType, name) for name in ("ACCEPT", "RELEASE", "REJECT")}
+
+        def member(index: int) -> Any:
+            def loop(seen: ShareDeliveries, stop: Any) -> None:
+                consumer = confluent_kafka.ShareConsumer(conf)
+                try:
+                    consumer.subscribe([request["topic"]])
+                    while not stop.is_set():
+                        polled = list(consumer.poll(0.2))
+                        for m in polled:
+                            consumer.acknowledge(m, acks[seen.ack(index, to_message(m), m.delivery_count())])
+                        if polled:
+                            consumer.commit_sync()
+                finally:
+                    consumer.close()
+
+            return loop
+
+        reply = run_share(request, [member(i) for i in range(int(request.get("members", 1)))])
+        return {**reply, "offsets": None}
 
     def partitions(self, topic: str) -> list[int]:
         md = self.admin().list_topics(topic, timeout=REQUEST_TIMEOUT_S).topics[topic]

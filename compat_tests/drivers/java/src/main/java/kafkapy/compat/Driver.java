@@ -32,16 +32,20 @@ import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.DeletedRecords;
 import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.ListShareGroupOffsetsSpec;
+import org.apache.kafka.clients.admin.SharePartitionOffsetInfo;
 import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.AcknowledgeType;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -73,7 +77,7 @@ public final class Driver {
             "hello", "create_topic", "metadata", "produce", "consume", "watermarks", "offsets_for_times",
             "group_consume", "txn_produce", "delete_topic", "create_partitions", "describe_configs", "alter_configs",
             "delete_records", "list_groups", "describe_group", "delete_group",
-            "member_start", "members_await", "member_commit", "member_stop");
+            "member_start", "members_await", "member_commit", "member_stop", "share_consume");
     static final Map<String, String> ASSIGNORS = Map.of(
             "range", "org.apache.kafka.clients.consumer.RangeAssignor",
             "roundrobin", "org.apache.kafka.clients.consumer.RoundRobinAssignor",
@@ -294,6 +298,8 @@ public final class Driver {
                 return memberCommit(req);
             case "member_stop":
                 return memberStop(req);
+            case "share_consume":
+                return shareConsume(req);
             default:
                 return new JSONObject().put("ok", false).put("unsupported", true)
                         .put("message", "op not implemented by the java driver: " + op);
@@ -774,6 +780,132 @@ public final class Driver {
             Thread.sleep(50);
         }
         return null;
+    }
+
+    // ---------------------------------------------------------------- share groups (KIP-932)
+
+    /** What the share consumers of a share_consume run saw, and the acknowledgement each record gets. */
+    static final class ShareRun {
+        final Set<String> release = new java.util.HashSet<>();
+        final Set<String> reject = new java.util.HashSet<>();
+        final Set<String> poison = new java.util.HashSet<>();
+        final long count;
+        final int poisonDeliveries;
+        final List<JSONObject> deliveries = Collections.synchronizedList(new ArrayList<>());
+
+        ShareRun(JSONObject req) {
+            for (String key : List.of("release", "reject", "poison")) {
+                JSONArray values = req.optJSONArray(key);
+                Set<String> into = key.equals("release") ? release : key.equals("reject") ? reject : poison;
+                for (int i = 0; values != null && i < values.length(); i++) {
+                    into.add(values.getString(i));
+                }
+            }
+            count = req.getLong("count");
+            poisonDeliveries = req.optInt("poison_deliveries", 1);
+        }
+
+        AcknowledgeType ack(int member, ConsumerRecord<byte[], byte[]> r) {
+            String value = String.valueOf(b64(r.value()));
+            int deliveryCount = r.deliveryCount().map(Short::intValue).orElse(-1);
+            AcknowledgeType type;
+            if (reject.contains(value)) {
+                type = AcknowledgeType.REJECT;
+            } else if (poison.contains(value) || (release.contains(value) && deliveryCount == 1)) {
+                type = AcknowledgeType.RELEASE;
+            } else {
+                type = AcknowledgeType.ACCEPT;
+            }
+            deliveries.add(recordJson(r).put("member", member)
+                    .put("delivery_count", r.deliveryCount().isPresent() ? deliveryCount : JSONObject.NULL)
+                    .put("ack", type.name()));
+            return type;
+        }
+
+        boolean done() {
+            Set<String> finished = new java.util.HashSet<>(poison);
+            Map<String, Integer> poisoned = new HashMap<>();
+            synchronized (deliveries) {
+                for (JSONObject d : deliveries) {
+                    String value = String.valueOf(d.get("value"));
+                    if (!d.getString("ack").equals("RELEASE")) {
+                        finished.add(value);
+                    }
+                    if (poison.contains(value)) {
+                        poisoned.merge(value, 1, Integer::sum);
+                    }
+                }
+            }
+            return finished.size() >= count && poison.stream().allMatch(v -> poisoned.getOrDefault(v, 0) >= poisonDeliveries);
+        }
+    }
+
+    /** N KafkaShareConsumers in explicit acknowledgement mode (README.md: share_consume). */
+    JSONObject shareConsume(JSONObject req) throws Exception {
+        String topic = req.getString("topic");
+        String group = req.getString("group");
+        int n = req.optInt("members", 1);
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(req.optLong("timeout_ms", 60000));
+        ShareRun run = new ShareRun(req);
+        Properties p = common();
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        p.put("share.acknowledgement.mode", "explicit");
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
+        List<Thread> threads = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            final int member = i;
+            Thread t = new Thread(() -> {
+                try (KafkaShareConsumer<byte[], byte[]> c =
+                        new KafkaShareConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+                    c.subscribe(List.of(topic));
+                    while (!stop.get()) {
+                        ConsumerRecords<byte[], byte[]> polled = c.poll(Duration.ofMillis(200));
+                        for (ConsumerRecord<byte[], byte[]> r : polled) {
+                            c.acknowledge(r, run.ack(member, r));
+                        }
+                        if (!polled.isEmpty()) {
+                            c.commitSync();
+                        }
+                    }
+                } catch (Throwable e) {
+                    failures.add(e);
+                    stop.set(true);
+                }
+            });
+            t.start();
+            threads.add(t);
+        }
+        while (!run.done() && failures.isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        boolean finished = run.done();
+        if (finished) {
+            Thread.sleep(req.optLong("settle_ms", 2000));
+        }
+        stop.set(true);
+        for (Thread t : threads) {
+            t.join(30000);
+        }
+        if (!failures.isEmpty()) {
+            return error(failures.get(0));
+        }
+        if (!finished) {
+            return new JSONObject().put("ok", false).put("error", "Timeout")
+                    .put("message", "share_consume: not done, deliveries " + new JSONArray(run.deliveries));
+        }
+        Map<TopicPartition, SharePartitionOffsetInfo> described = admin()
+                .listShareGroupOffsets(Map.of(group, new ListShareGroupOffsetsSpec()))
+                .partitionsToOffsetInfo(group).get(30, TimeUnit.SECONDS);
+        JSONObject offsets = new JSONObject();
+        for (Map.Entry<TopicPartition, SharePartitionOffsetInfo> e : described.entrySet()) {
+            if (e.getKey().topic().equals(topic)) {
+                offsets.put(String.valueOf(e.getKey().partition()), new JSONObject()
+                        .put("start_offset", e.getValue().startOffset())
+                        .put("lag", e.getValue().lag().map(l -> (Object) l).orElse(JSONObject.NULL)));
+            }
+        }
+        return ok().put("deliveries", new JSONArray(run.deliveries)).put("offsets", offsets);
     }
 
     JSONObject groupConsume(JSONObject req) throws Exception {
