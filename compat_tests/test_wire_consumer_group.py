@@ -259,3 +259,13 @@ def test_a_commit_at_an_older_epoch_is_taken_for_partitions_owned_then(wire_pair
     fetch = {"groups": [{"group_id": group, "member_id": "m1", "member_epoch": 2, "topics": None}],
              "require_stable": False}  # fmt: skip
     on_both_same(wire_pair, 9, 9, fetch, "a fetch at an older epoch")
+
+
+def test_offset_delete_of_a_subscribed_topic(wire_pair: WirePair, topic: str) -> None:
+    """OffsetDelete on a consumer group: GROUP_SUBSCRIBED_TO_TOPIC while a member subscribes to it."""
+    group = joined(wire_pair, topic)
+    on_both_same(wire_pair, 8, 9, _commit_body(group, topic, "member-a", 2), "a commit")
+    body = {"group_id": group, "topics": [{"name": topic, "partitions": [{"partition_index": 0}]}]}
+    on_both_same(wire_pair, 47, 0, body, "deleting a subscribed topic's offsets")
+    on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "member-a", -1), "a leave")
+    on_both_same(wire_pair, 47, 0, body, "deleting them once the group is empty")
