@@ -269,3 +269,9 @@ def test_offset_delete_of_a_subscribed_topic(wire_pair: WirePair, topic: str) ->
     on_both_same(wire_pair, 47, 0, body, "deleting a subscribed topic's offsets")
     on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "member-a", -1), "a leave")
     on_both_same(wire_pair, 47, 0, body, "deleting them once the group is empty")
+
+
+def test_the_members_preferred_assignor(wire_pair: WirePair, topic: str) -> None:
+    group = unique_name("cg")
+    on_both_same(wire_pair, HEARTBEAT, 1, join_body(group, "m1", topic, server_assignor="range"), "a range join")
+    on_both_same(wire_pair, DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": False})
