@@ -651,11 +651,13 @@ class ConsumerGroupCoordinator:
         (admin tools, assign()) to an empty group. ``api_version`` None: a TxnOffsetCommit."""
         group = self.groups[group_id]
         member = group.members.get(member_id)
+        if api_version is None:
+            return dict.fromkeys(partitions, self._txn_offset_commit_error(member, member_epoch))
         if member_epoch < 0 and not group.members:
             error = ErrorCode.NONE
         elif member is None:
             error = ErrorCode.UNKNOWN_MEMBER_ID
-        elif api_version is not None and api_version < 9:
+        elif api_version < 9:
             # Members of the consumer protocol commit with OffsetCommit v9+ (Kafka's UnsupportedVersionException).
             error = ErrorCode.UNSUPPORTED_VERSION
         elif member_epoch < member.member_epoch:
@@ -665,6 +667,17 @@ class ConsumerGroupCoordinator:
         else:
             error = ErrorCode.NONE
         return dict.fromkeys(partitions, error)
+
+    @staticmethod
+    def _txn_offset_commit_error(member: ConsumerGroupMember | None, member_epoch: int) -> ErrorCode:
+        """Kafka 4.3.1's answers to TxnOffsetCommit on a consumer group (wire diffs): without an epoch
+        (the producer's group-id-only API) the commit is taken even while the group has members; with
+        one, from its member only, at its current epoch (ILLEGAL_GENERATION otherwise)."""
+        if member_epoch < 0:
+            return ErrorCode.NONE
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        return ErrorCode.NONE if member_epoch == member.member_epoch else ErrorCode.ILLEGAL_GENERATION
 
     def _older_epoch_error(self, member: ConsumerGroupMember, epoch: int, tp: tuple[str, int]) -> ErrorCode:
         state = self.logs.topics.get(tp[0])
