@@ -143,6 +143,7 @@ def test_heartbeat_v0_join_without_member_id_gets_one(wire_pair: WirePair, topic
 
 def test_join_heartbeat_and_leave(wire_pair: WirePair, topic: str) -> None:
     group = joined(wire_pair, topic)
+    on_both_same(wire_pair, HEARTBEAT, 1, join_body(group, "member-a", topic), "a rejoin with the same member id")
     on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "member-a", 1), "a heartbeat")
     on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "member-b", 1), "an unknown member")
     on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "member-a", 7), "a fenced epoch")

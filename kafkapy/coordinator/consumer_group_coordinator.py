@@ -699,7 +699,10 @@ class ConsumerGroupCoordinator:
 def _throw_if_epoch_invalid(member: ConsumerGroupMember, epoch: int, owned: Assignment | None) -> None:
     """Kafka's throwIfMemberEpochIsInvalid: a zombie (an epoch the coordinator did not give) is fenced.
     The previous epoch is still accepted with a subset of the current partitions: the answer that
-    bumped the epoch may have been lost."""
+    bumped the epoch may have been lost. Epoch 0 from a known member is a rejoin (after an error), which
+    Kafka 4.3.1 answers with the member's current epoch and assignment."""
+    if epoch == JOIN_GROUP_MEMBER_EPOCH:
+        return
     if epoch > member.member_epoch:
         raise KafkaError(
             ErrorCode.FENCED_MEMBER_EPOCH,
