@@ -241,6 +241,8 @@ class ConsumerGroupCoordinator:
         group = self._group(request.group_id, create=request.member_epoch == JOIN_GROUP_MEMBER_EPOCH)
         member_id = request.member_id or str(uuid.uuid4())
         try:
+            # Kafka checks the size at every heartbeat: a member it does not know is refused by a full group.
+            self._throw_if_full(group, member_id)
             if request.instance_id is None:
                 member = self._dynamic_member(group, member_id, request)
             else:
@@ -379,7 +381,6 @@ class ConsumerGroupCoordinator:
                 raise KafkaError(
                     ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member_id} is not a member of group {group.group_id}."
                 )
-            self._throw_if_full(group, member_id)
             log.info("member joins the consumer group", extra={"group": group.group_id, "member": member_id})
             return ConsumerGroupMember(member_id)
         _throw_if_epoch_invalid(member, request.member_epoch, request.owned)
@@ -393,7 +394,6 @@ class ConsumerGroupCoordinator:
         existing = group.static_member(instance_id)
         if request.member_epoch == JOIN_GROUP_MEMBER_EPOCH:
             if existing is None:
-                self._throw_if_full(group, member_id)
                 return ConsumerGroupMember(member_id, instance_id=instance_id)
             if existing.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH:
                 raise KafkaError(
