@@ -721,7 +721,9 @@ class GroupCoordinator:
         errors: dict[TopicPartition, ErrorCode] = {}
         deletable: set[TopicPartition] = set()
         for tp in partitions:
-            if not group.is_in(GroupState.EMPTY) and group.is_subscribed_to(tp[0]):
+            subscribed = not group.is_in(GroupState.EMPTY) and group.is_subscribed_to(tp[0])
+            # A consumer group's offsets are kept here by group id; its own coordinator knows its subscriptions.
+            if subscribed or self.group_manager.subscribed_elsewhere(group_id, tp[0]):
                 errors[tp] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
             else:
                 errors[tp] = ErrorCode.NONE
