@@ -11,6 +11,7 @@ import trio
 from kafkapy.acl import Authorizer, allow_everything
 from kafkapy.broker_config import BrokerConfig
 from kafkapy.clock import SYSTEM_CLOCK, Clock
+from kafkapy.coordinator.consumer_group_coordinator import ConsumerGroupCoordinator, OffsetsHolder
 from kafkapy.coordinator.group_config_store import GroupConfigStore
 from kafkapy.coordinator.group_configs import GroupConfigs
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
@@ -86,6 +87,16 @@ class Broker:
         self.group_configs = GroupConfigs(config.group_properties, lambda name: self.dynamic_config.value(name, None))
         # The GROUP config resources: per-group overrides kept in the data dir, loaded into group_configs.
         self.group_config_store = GroupConfigStore(logs.data_dir, logs.fs, self.group_configs)
+        self.consumer_groups = ConsumerGroupCoordinator(
+            logs,
+            self.group_configs,
+            self.groups.store,
+            OffsetsHolder(self.groups.delete_offsets_of, self.groups.member_count),
+            clock=self.clock,
+        )
+        self.group_registry.register(self.consumer_groups)
+        self.groups.owned_elsewhere = self.group_registry.owned_elsewhere
+        self.groups.offsets_owner = self.group_registry.offsets_owner
         self.transactions = TransactionCoordinator(
             config,
             logs,
@@ -127,6 +138,7 @@ class Broker:
             if self.config.log_cleaner_enable:
                 nursery.start_soon(self.cleaner.run)
             await nursery.start(self.groups.run)
+            await nursery.start(self.consumer_groups.run)
             await nursery.start(self.transactions.run)
             task_status.started()
             await trio.sleep_forever()
@@ -151,6 +163,7 @@ class Broker:
         )
         broker = cls(config, logs)
         broker.groups.load()
+        broker.consumer_groups.load(broker.groups.group_manager.loaded)
         broker.transactions.load()
         return broker
 
@@ -281,6 +294,7 @@ class Broker:
         for name in list(self.logs.topics):
             self.logs.delete_topic(name)
         self.groups.reset()
+        self.consumer_groups.reset()
         self.transactions.reset()
         if self.acls is not None:
             self.acls.clear()

@@ -26,7 +26,8 @@ from kafkapy.protocol.specs import (
 )
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "kafka-protocol"
-OLD_REF, NEW_REF = "kafka-4.0-dev", "kafka-4.3"
+# kafka-4.3.1 is the complete 4.3 set (kafka-4.3 lacks the group APIs of KIP-848/932/1071).
+OLD_REF, NEW_REF = "kafka-4.0-dev", "kafka-4.3.1"
 
 # The APIs the broker speaks, by key.
 EXPECTED_APIS: dict[int, str] = {
@@ -42,7 +43,8 @@ EXPECTED_APIS: dict[int, str] = {
     47: "OffsetDelete", 48: "DescribeClientQuotas", 49: "AlterClientQuotas", 50: "DescribeUserScramCredentials",
     51: "AlterUserScramCredentials", 55: "DescribeQuorum", 57: "UpdateFeatures", 60: "DescribeCluster",
     61: "DescribeProducers", 65: "DescribeTransactions",
-    66: "ListTransactions", 74: "ListConfigResources", 75: "DescribeTopicPartitions",
+    66: "ListTransactions", 68: "ConsumerGroupHeartbeat", 69: "ConsumerGroupDescribe",
+    74: "ListConfigResources", 75: "DescribeTopicPartitions",
 }  # fmt: skip
 
 NULLABLE_TYPES = frozenset({"string", "bytes", "records", "array", "struct"})
