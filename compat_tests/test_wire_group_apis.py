@@ -14,6 +14,8 @@ import uuid
 import pytest
 from wire_diff import WirePair, unique_name
 
+from kafkapy.client.wire import WireClient
+
 FIND_COORDINATOR, DESCRIBE_GROUPS = 10, 15
 SHARE_KEY = 2
 WAIT_S = 60.0
@@ -93,3 +95,26 @@ def test_group_key(wire_pair: WirePair, groups_ready: None, version: int) -> Non
 def test_describe_unknown_group(wire_pair: WirePair, groups_ready: None, version: int, operations: bool) -> None:
     body = {"groups": [unique_name("nope")], "include_authorized_operations": operations}
     wire_pair.assert_same(DESCRIBE_GROUPS, version, body)
+
+
+def test_metadata_by_topic_id_with_an_empty_name(wire_pair: WirePair) -> None:
+    """The Java consumer of a KIP-848 regex subscription (SubscriptionPattern) asks for its assigned
+    topics by id with the name "": Kafka answers by the id (an unknown id UNKNOWN_TOPIC_ID)."""
+    topic = unique_name("by-id")
+    wire_pair.create_topics(topic)
+    ids = wire_pair.request(3, 12, {"topics": [{"name": topic, "topic_id": uuid.UUID(int=0)}],
+                                    "allow_auto_topic_creation": False, "include_topic_authorized_operations": False})
+    for broker, response in ids.items():
+        body = {
+            "topics": [
+                {"name": "", "topic_id": uuid.UUID(response["topics"][0]["topic_id"])},
+                {"name": "", "topic_id": uuid.uuid4()},
+            ],
+            "allow_auto_topic_creation": False,
+            "include_topic_authorized_operations": False,
+        }
+        with WireClient.connect(wire_pair.bootstraps[broker], timeout=30.0) as client:
+            answer = client.request(3, 13, body)
+        # Kafka lists the topics in no fixed order.
+        found = sorted(((t.name, t.error_code) for t in answer.topics), key=repr)
+        assert found == sorted([(topic, 0), (None, 100)], key=repr), (broker, answer)
