@@ -118,3 +118,94 @@ def test_metadata_by_topic_id_with_an_empty_name(wire_pair: WirePair) -> None:
         # Kafka lists the topics in no fixed order.
         found = sorted(((t.name, t.error_code) for t in answer.topics), key=repr)
         assert found == sorted([(topic, 0), (None, 100)], key=repr), (broker, answer)
+
+
+class Member:
+    """One KIP-848 consumer group member per broker, driven by raw ConsumerGroupHeartbeat v1."""
+
+    def __init__(self, wire_pair: WirePair, group: str, topic: str) -> None:
+        self.wire_pair, self.group, self.topic = wire_pair, group, topic
+        self.member_id = uuid.uuid4().hex[:22]
+        self.epochs: dict[str, int] = {}
+
+    def heartbeat(self, broker: str, epoch: int) -> dict:
+        body = {
+            "group_id": self.group,
+            "member_id": self.member_id,
+            "member_epoch": epoch,
+            "rebalance_timeout_ms": 30000,
+            "subscribed_topic_names": [self.topic] if epoch == 0 else None,
+            "topic_partitions": [] if epoch == 0 else None,
+        }
+        with WireClient.connect(self.wire_pair.bootstraps[broker], timeout=30.0) as client:
+            response = client.request(68, 1, body)
+        assert response.error_code == 0, (broker, response)
+        self.epochs[broker] = response.member_epoch
+        return response
+
+    def join(self) -> None:
+        for broker in self.wire_pair.bootstraps:
+            self.heartbeat(broker, 0)
+
+    def leave(self) -> None:
+        for broker in self.wire_pair.bootstraps:
+            self.heartbeat(broker, -1)
+
+    def commit(self, partition: int) -> None:
+        """OffsetCommit v9 with the member's epoch on each broker (the epochs may differ)."""
+        for broker, bootstrap in self.wire_pair.bootstraps.items():
+            body = {
+                "group_id": self.group,
+                "generation_id_or_member_epoch": self.epochs[broker],
+                "member_id": self.member_id,
+                "group_instance_id": None,
+                "topics": [
+                    {
+                        "name": self.topic,
+                        "partitions": [
+                            {"partition_index": partition, "committed_offset": 0, "committed_leader_epoch": -1,
+                             "committed_metadata": ""}
+                        ],
+                    }
+                ],
+            }
+            with WireClient.connect(bootstrap, timeout=30.0) as client:
+                response = client.request(8, 9, body)
+            assert response.topics[0].partitions[0].error_code == 0, (broker, response)
+
+
+def _listed(wire_pair: WirePair, group: str, version: int, body: dict) -> None:
+    """ListGroups lists the group alike on both brokers (other groups of the session left out)."""
+    answers = wire_pair.request(16, version, body)
+    entries = {broker: [g for g in answer["groups"] if g["group_id"] == group] for broker, answer in answers.items()}
+    assert entries["kafkapy"] == entries["reference"], entries
+
+
+def test_shared_apis_on_a_consumer_group(wire_pair: WirePair, groups_ready: None) -> None:
+    """A KIP-848 consumer group through the APIs every group type shares: listed as a consumer group,
+    described by DescribeGroups as not a classic group, not deleted while it has a member, OffsetDelete
+    keeping the offsets of a topic it subscribes to; once empty, offsets and the group go."""
+    topic, other, group = unique_name("cg-in"), unique_name("cg-other"), unique_name("cg")
+    wire_pair.create_topics(topic, partitions=2)
+    wire_pair.create_topics(other)
+    member = Member(wire_pair, group, topic)
+    member.join()
+    for filters in ([], ["consumer"], ["Classic"]):
+        _listed(wire_pair, group, 5, {"states_filter": [], "types_filter": filters})
+    _listed(wire_pair, group, 4, {"states_filter": []})
+    for version in (0, 5, 6):
+        for operations in (False, True):
+            body = {"groups": [group], "include_authorized_operations": operations}
+            wire_pair.assert_same(DESCRIBE_GROUPS, version, body)
+    member.commit(0)
+    partition_0 = [{"partition_index": 0}]
+    offsets = {"group_id": group, "topics": [{"name": n, "partitions": partition_0} for n in (topic, other)]}
+    wire_pair.assert_same(47, 0, offsets)
+    wire_pair.assert_same(42, 2, {"groups_names": [group]})
+    member.leave()
+    _listed(wire_pair, group, 5, {"states_filter": ["empty"], "types_filter": []})
+    wire_pair.assert_same(47, 0, offsets)
+    wire_pair.assert_same(47, 0, offsets)
+    wire_pair.assert_same(42, 2, {"groups_names": [group, group]})
+    wire_pair.assert_same(DESCRIBE_GROUPS, 6, {"groups": [group], "include_authorized_operations": False})
+    wire_pair.assert_same(47, 0, offsets)

@@ -546,6 +546,16 @@ class ConsumerGroupCoordinator:
     def owns(self, group_id: str) -> bool:
         return group_id in self.groups
 
+    def is_subscribed_to(self, group_id: str, topic: str) -> bool:
+        """Whether a member subscribes to the topic by name or regex (Kafka's isSubscribedToTopic;
+        OffsetDelete keeps such a topic's offsets)."""
+        group = self.groups.get(group_id)
+        return group is not None and any(
+            topic in m.subscribed_topic_names
+            or (m.subscribed_topic_regex is not None and self._regex(m.subscribed_topic_regex).fullmatch(topic))
+            for m in group.members.values()
+        )
+
     def listings(self) -> Iterable[GroupListing]:
         for group in self.groups.values():
             yield GroupListing(group.group_id, "consumer", group.state().value, GroupType.CONSUMER)
