@@ -72,3 +72,25 @@ def test_reset_forgets_group_configs(broker: BrokerProcess) -> None:
     assert alter_group(broker.bootstrap, "g", ("consumer.session.timeout.ms", SET, "50000"))["error_code"] == 0
     broker.reset()
     assert described(broker.bootstrap, "g")["consumer.session.timeout.ms"] == ("45000", 5)
+
+
+def test_an_override_takes_effect_on_the_next_heartbeat(broker: BrokerProcess) -> None:
+    """consumer.heartbeat.interval.ms set on the GROUP resource is what the coordinator tells the
+    group's members (ConsumerGroupHeartbeat's heartbeat_interval_ms), from the next heartbeat on."""
+    with WireClient.connect(broker.bootstrap, timeout=TIMEOUT) as client:
+        body = {"topics": [{"name": "t", "num_partitions": 1, "replication_factor": 1, "assignments": [],
+                            "configs": []}], "timeout_ms": 10000, "validate_only": False}
+        assert client.request(19, 5, body).topics[0].error_code == 0
+
+        def heartbeat(epoch: int) -> tuple[int, int]:
+            request = {"group_id": "g", "member_id": "m" * 22, "member_epoch": epoch, "rebalance_timeout_ms": 30000,
+                       "subscribed_topic_names": ["t"] if epoch == 0 else None,
+                       "topic_partitions": [] if epoch == 0 else None}
+            response = client.request(68, 1, request)
+            assert response.error_code == 0, response
+            return response.member_epoch, response.heartbeat_interval_ms
+
+        epoch, interval = heartbeat(0)
+        assert interval == 5000  # Kafka's group.consumer.heartbeat.interval.ms
+        assert alter_group(broker.bootstrap, "g", ("consumer.heartbeat.interval.ms", SET, "6000"))["error_code"] == 0
+        assert heartbeat(epoch)[1] == 6000
