@@ -9,6 +9,8 @@ validate_only, which Kafka checks in full without applying.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from kafka_tools import run_tool
 from wire_diff import WirePair, unique_name
@@ -229,3 +231,33 @@ def test_groups_with_configs_listed(wire_pair: WirePair) -> None:
     answer = wire_pair.assert_same(74, 1, {"resource_types": [GROUP]})
     names = [r["resource_name"] for r in answer["config_resources"]]
     assert kept in names and emptied not in names, names
+
+
+def test_deleting_a_group_keeps_its_configs(wire_pair: WirePair) -> None:
+    """DeleteGroups of a group with overrides leaves them (Kafka keeps group configs apart from groups)."""
+    group, topic = unique_name("gcfg"), unique_name("gcfg-topic")
+    wire_pair.create_topics(topic)
+    commit = {
+        "group_id": group,
+        "generation_id_or_member_epoch": -1,
+        "member_id": "",
+        "group_instance_id": None,
+        "topics": [
+            {"name": topic, "partitions": [{"partition_index": 0, "committed_offset": 0, "committed_leader_epoch": -1,
+                                            "committed_metadata": ""}]}
+        ],
+    }  # fmt: skip
+    deadline = time.monotonic() + 60
+    # Kafka creates __consumer_offsets at the first FindCoordinator and answers NOT_COORDINATOR until
+    # it is loaded.
+    find = {"key_type": 0, "coordinator_keys": [group]}
+    while (
+        wire_pair.request(10, 4, find)["reference"]["coordinators"][0]["error_code"] != 0
+        or wire_pair.request(8, 8, commit)["reference"]["topics"][0]["partitions"][0]["error_code"] != 0
+    ):
+        assert time.monotonic() < deadline, "the reference's group coordinator did not come up"
+        time.sleep(0.2)
+    wire_pair.assert_same(8, 8, commit)
+    wire_pair.assert_same(44, 1, incremental(group, ("consumer.session.timeout.ms", SET, "50000"), validate_only=False))
+    wire_pair.assert_same(42, 2, {"groups_names": [group]})
+    wire_pair.assert_same(32, 4, describe(group, ["consumer.session.timeout.ms"]))
