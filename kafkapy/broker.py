@@ -97,6 +97,7 @@ class Broker:
         self.group_registry.register(self.consumer_groups)
         self.groups.owned_elsewhere = self.group_registry.owned_elsewhere
         self.groups.offsets_owner = self.group_registry.offsets_owner
+        self.groups.group_manager.subscribed_elsewhere = self.consumer_groups.is_subscribed
         self.transactions = TransactionCoordinator(
             config,
             logs,

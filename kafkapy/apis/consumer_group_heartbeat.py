@@ -35,7 +35,6 @@ def _request(ctx: RequestContext, request: dict) -> HeartbeatRequest:
         server_assignor=request.get("server_assignor"),
         owned=owned,
         client_id=ctx.request.client_id or "",
-        # Kafka's InetAddress form ("/127.0.0.1"), as JoinGroup keeps it for classic members.
         client_host=client_host(ctx),
         version=ctx.version,
     )

@@ -36,8 +36,8 @@ async def handle_offset_delete(ctx: RequestContext, request: dict) -> dict:
     owner = ctx.broker.group_registry.owner(group_id)
     if owner is None or owner.group_type == GroupType.CLASSIC:
         group_error, results = ctx.broker.groups.delete_offsets(group_id, deletable)
-    elif hasattr(owner, "is_subscribed_to"):
-        subscribed = functools.partial(owner.is_subscribed_to, group_id)
+    elif hasattr(owner, "is_subscribed"):
+        subscribed = functools.partial(owner.is_subscribed, group_id)
         group_error, results = ctx.broker.groups.delete_offsets(group_id, deletable, subscribed)
     else:
         group_error, results = ErrorCode.GROUP_ID_NOT_FOUND, {}

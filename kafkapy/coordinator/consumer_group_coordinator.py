@@ -9,7 +9,7 @@ nursery) fences members whose session ran out or who did not revoke in their reb
 
 Committed offsets stay with the classic GroupMetadataManager, which keeps them per group id as
 Kafka 4's OffsetMetadataManager does; this coordinator only validates commits and fetches against
-member epochs (``offset_commit_error``/``offset_fetch_error``) and deletes the offsets with the group.
+member epochs (``offset_commit_errors``/``offset_fetch_error``) and deletes the offsets with the group.
 """
 
 from __future__ import annotations
@@ -35,7 +35,14 @@ from kafkapy.coordinator.consumer_group import (
     is_subset,
     next_assignment,
 )
-from kafkapy.coordinator.consumer_group_records import RECORD_TYPES, Records, changes, group_records, load_groups
+from kafkapy.coordinator.consumer_group_records import (
+    RECORD_TYPES,
+    MemberRecordsCache,
+    Records,
+    changes,
+    group_records,
+    load_groups,
+)
 from kafkapy.coordinator.consumer_group_records import metadata_hash as topics_hash
 from kafkapy.coordinator.group_configs import GroupConfigs
 from kafkapy.coordinator.group_records import LoadedState, OffsetsTopic
@@ -58,6 +65,24 @@ _APPEND_ERRORS = {
 # A refused regex is the client's error, answered; RE2 need not log it to stderr too.
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
+# Compiled subscription regexes kept for reuse; more distinct patterns than this start the cache over.
+_MAX_CACHED_REGEXES = 1024
+# RE2's error texts as RE2/J (which Kafka uses) describes them in INVALID_REGULAR_EXPRESSION messages.
+_RE2J_DESCRIPTIONS = {
+    "missing )": "missing closing )",
+    # RE2/J reports an unmatched ")" as an internal error.
+    "unexpected )": "regexp/syntax: internal error",
+    "missing ]": "missing closing ]",
+    "invalid escape sequence": "invalid escape sequence",
+    "no argument for repetition operator": "missing argument to repetition operator",
+    "bad repetition operator": "invalid nested repetition operator",
+    "invalid repetition size": "invalid repeat count",
+    "invalid character class range": "invalid character class range",
+    "invalid character class": "invalid character class",
+    "invalid named capture group": "invalid named capture",
+    "trailing \\": "trailing backslash at end of expression",
+    "invalid perl operator": "invalid or unsupported Perl syntax",
+}
 
 
 @dataclass
@@ -117,6 +142,7 @@ class ConsumerGroupCoordinator:
         self.groups: dict[str, ConsumerGroup] = {}
         # The records last written for each group: what the next change is written against.
         self._written: dict[str, Records] = {}
+        self._encoded: dict[str, MemberRecordsCache] = {}
         self._regexes: dict[str, re2._Regexp] = {}
         self._wakeup = trio.Event()
 
@@ -134,7 +160,8 @@ class ConsumerGroupCoordinator:
     def _persist(self, group_id: str) -> ErrorCode:
         """Append what changed in the group's records since the last write (tombstones for what went)."""
         group = self.groups.get(group_id)
-        now = {} if group is None else group_records(group, self._regex_topics(group))
+        cache = self._encoded.setdefault(group_id, {}) if group is not None else self._encoded.pop(group_id, None)
+        now = {} if group is None else group_records(group, self._regex_topics(group), cache)
         records = changes(self._written.get(group_id, {}), now)
         try:
             self.store.append(group_id, records, self.clock.wall_ms())
@@ -214,24 +241,26 @@ class ConsumerGroupCoordinator:
         group = self._group(request.group_id, create=request.member_epoch == JOIN_GROUP_MEMBER_EPOCH)
         member_id = request.member_id or str(uuid.uuid4())
         try:
+            # Kafka checks the size at every heartbeat: a member it does not know is refused by a full group.
+            self._throw_if_full(group, member_id)
             if request.instance_id is None:
                 member = self._dynamic_member(group, member_id, request)
             else:
                 member = self._static_member(group, member_id, request)
         except KafkaError:
-            if not group.members and group.group_epoch == 0:
+            if not group.members and group.group_id not in self._written:
                 # Created for this refused join: as in Kafka, where its records are never written.
                 del self.groups[group.group_id]
             raise
         updated = ConsumerGroupMember(**{**member.__dict__})
         self._apply_request(updated, request)
-        bump = member.member_id not in group.members or _subscription_changed(member, updated)
+        bump = _subscription_changed(member, updated)
         group.update_member(group.members.get(member.member_id), updated)
         metadata_hash = self._metadata_hash(group)
         if bump or metadata_hash != group.metadata_hash:
             group.group_epoch += 1
             group.metadata_hash = metadata_hash
-        if group.group_epoch > group.assignment_epoch:
+        if group.group_epoch > group.assignment_epoch and self._may_assign(group):
             self._update_target_assignment(group)
         reconciled = next_assignment(
             updated,
@@ -308,11 +337,17 @@ class ConsumerGroupCoordinator:
             try:
                 compiled = re2.compile(pattern, options=_RE2_OPTIONS)
             except re2.error as exc:
-                reason = exc.args[0].decode(errors="replace") if exc.args else ""
+                raw = exc.args[0].decode(errors="replace") if exc.args else ""
+                head, _, operator = raw.partition(": ")
+                # RE2/J reads "(?<" as the start of a named group, whatever follows.
+                reason = "invalid named capture" if operator.startswith("(?<") else _RE2J_DESCRIPTIONS.get(head, raw)
                 raise KafkaError(
                     ErrorCode.INVALID_REGULAR_EXPRESSION,
                     f"SubscribedTopicRegex `{pattern}` is not a valid regular expression: {reason}.",
                 ) from exc
+            if len(self._regexes) >= _MAX_CACHED_REGEXES:
+                # Clients choose the patterns: the cache must not grow with what they send.
+                self._regexes.clear()
             self._regexes[pattern] = compiled
         return compiled
 
@@ -326,7 +361,9 @@ class ConsumerGroupCoordinator:
             raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
         if not create:
             raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Consumer group {group_id} not found.")
-        group = self.groups[group_id] = ConsumerGroup(group_id)
+        # A new group starts at group and assignment epoch 1 (Kafka 4.3's ModernGroup), so a first member
+        # subscribing to topics moves it to 2, one joining with no subscription leaves it at 1.
+        group = self.groups[group_id] = ConsumerGroup(group_id, group_epoch=1, assignment_epoch=1)
         return group
 
     def _throw_if_full(self, group: ConsumerGroup, member_id: str) -> None:
@@ -344,7 +381,6 @@ class ConsumerGroupCoordinator:
                 raise KafkaError(
                     ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member_id} is not a member of group {group.group_id}."
                 )
-            self._throw_if_full(group, member_id)
             log.info("member joins the consumer group", extra={"group": group.group_id, "member": member_id})
             return ConsumerGroupMember(member_id)
         _throw_if_epoch_invalid(member, request.member_epoch, request.owned)
@@ -358,12 +394,12 @@ class ConsumerGroupCoordinator:
         existing = group.static_member(instance_id)
         if request.member_epoch == JOIN_GROUP_MEMBER_EPOCH:
             if existing is None:
-                self._throw_if_full(group, member_id)
                 return ConsumerGroupMember(member_id, instance_id=instance_id)
             if existing.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH:
                 raise KafkaError(
                     ErrorCode.UNRELEASED_INSTANCE_ID,
-                    f"Static member {existing.member_id} with instance id {instance_id} is not released yet.",
+                    f"Static member {member_id} with instance id {instance_id} cannot join the group because "
+                    f"the instance id is owned by {existing.member_id} member.",
                 )
             replacement = ConsumerGroupMember(**{**existing.__dict__})
             replacement.member_id = member_id
@@ -373,18 +409,15 @@ class ConsumerGroupCoordinator:
             if existing.member_id in group.target:
                 group.target[member_id] = group.target.pop(existing.member_id)
             return replacement
-        member = group.members.get(member_id)
-        if member is None:
-            raise KafkaError(
-                ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member_id} is not a member of group {group.group_id}."
-            )
-        if existing is None or existing.member_id != member_id:
+        if existing is None:
+            raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {instance_id} is unknown.")
+        if existing.member_id != member_id:
             raise KafkaError(
                 ErrorCode.FENCED_INSTANCE_ID,
-                f"Static member {member_id} with instance id {instance_id} was fenced by another member.",
+                f"Static member {member_id} with instance id {instance_id} was fenced by member {existing.member_id}.",
             )
-        _throw_if_epoch_invalid(member, request.member_epoch, request.owned)
-        return member
+        _throw_if_epoch_invalid(existing, request.member_epoch, request.owned)
+        return existing
 
     @staticmethod
     def _apply_request(member: ConsumerGroupMember, request: HeartbeatRequest) -> None:
@@ -422,6 +455,14 @@ class ConsumerGroupCoordinator:
             topics.update(self._subscribed_topics(member))
         return topics_hash((name, s.topic_id, len(s.partitions)) for name, s in topics.items())
 
+    def _may_assign(self, group: ConsumerGroup) -> bool:
+        """Kafka 4.3 computes a group's target assignment at most once per consumer.assignment.interval.ms:
+        a heartbeat before then leaves the group Assigning (members keep the current target) and a later
+        heartbeat computes it."""
+        interval_ms = int(self.configs.value(group.group_id, "consumer.assignment.interval.ms"))
+        last = group.last_assignment
+        return last is None or trio.current_time() - last >= interval_ms / 1000
+
     def _update_target_assignment(self, group: ConsumerGroup) -> None:
         """A new target assignment for the group epoch, by the members' preferred assignor (else the default)."""
         assignor = ASSIGNORS[self._assignor_for(group)]
@@ -435,6 +476,7 @@ class ConsumerGroupCoordinator:
             )
         group.target = assignor.assign(specs, partitions)
         group.assignment_epoch = group.group_epoch
+        group.last_assignment = trio.current_time()
         group.assignor_name = assignor.name
         log.info(
             "new target assignment",
@@ -460,7 +502,9 @@ class ConsumerGroupCoordinator:
     def _leave(self, request: HeartbeatRequest) -> HeartbeatResult:
         """Kafka's consumerGroupLeave: epoch -1 removes the member; -2 keeps a static member's place and
         assignment for its replacement until its session ends."""
-        group = self._group(request.group_id, create=False)
+        group = self.groups.get(request.group_id)
+        if group is None:
+            raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request.group_id} not found.")
         if request.instance_id is None:
             member = group.members.get(request.member_id)
         else:
@@ -476,7 +520,6 @@ class ConsumerGroupCoordinator:
                 ErrorCode.UNKNOWN_MEMBER_ID,
                 f"Member {request.member_id} is not a member of group {group.group_id}.",
             )
-        interval = self._heartbeat_interval_ms(group.group_id)
         if request.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH:
             left = ConsumerGroupMember(**{**member.__dict__})
             left.previous_member_epoch = member.member_epoch
@@ -489,7 +532,8 @@ class ConsumerGroupCoordinator:
         error = self._persist(group.group_id)
         if error != ErrorCode.NONE:
             raise KafkaError(error)
-        return HeartbeatResult(request.member_id, request.member_epoch, interval)
+        # A member that left gets no heartbeat interval (0), as from Kafka.
+        return HeartbeatResult(request.member_id, request.member_epoch, 0)
 
     def _remove_member(self, group: ConsumerGroup, member: ConsumerGroupMember) -> None:
         """Fence or remove a member: its partitions are free at once, and the group epoch moves on."""
@@ -526,7 +570,8 @@ class ConsumerGroupCoordinator:
                 "client_id": m.client_id,
                 "client_host": m.client_host,
                 "subscribed_topic_names": m.subscribed_topic_names,
-                "subscribed_topic_regex": m.subscribed_topic_regex,
+                # Kafka describes a member without a regex with "", not null.
+                "subscribed_topic_regex": m.subscribed_topic_regex or "",
                 "assignment": assignment(m.assigned),
                 "target_assignment": assignment(group.target.get(m.member_id, {})),
                 # Kafka's MemberType: 1 for a member of the consumer protocol.
@@ -546,15 +591,15 @@ class ConsumerGroupCoordinator:
     def owns(self, group_id: str) -> bool:
         return group_id in self.groups
 
-    def is_subscribed_to(self, group_id: str, topic: str) -> bool:
-        """Whether a member subscribes to the topic by name or regex (Kafka's isSubscribedToTopic;
-        OffsetDelete keeps such a topic's offsets)."""
-        group = self.groups.get(group_id)
-        return group is not None and any(
-            topic in m.subscribed_topic_names
-            or (m.subscribed_topic_regex is not None and self._regex(m.subscribed_topic_regex).fullmatch(topic))
-            for m in group.members.values()
-        )
+    def is_subscribed(self, group_id: str, topic: str) -> bool:
+        """Whether an owned group's members subscribe to the topic (its offsets then never expire)."""
+        return group_id in self.groups and topic in self.subscribed_topics(group_id)
+
+    def subscribed_topics(self, group_id: str) -> set[str]:
+        """The existing topics an owned group's members subscribe to, by name or regex (OffsetDelete's
+        GROUP_SUBSCRIBED_TO_TOPIC)."""
+        group = self.groups[group_id]
+        return {name for member in group.members.values() for name in self._subscribed_topics(member)}
 
     def listings(self) -> Iterable[GroupListing]:
         for group in self.groups.values():
@@ -580,6 +625,7 @@ class ConsumerGroupCoordinator:
         """Forget every group (KafkaBroker.reset; ``__consumer_offsets`` is deleted with the topics)."""
         self.groups.clear()
         self._written.clear()
+        self._encoded.clear()
         self._poke()
 
     def rewrite_offsets_topic(self) -> None:
@@ -590,23 +636,53 @@ class ConsumerGroupCoordinator:
 
     # Offsets (Kafka's ConsumerGroup.validateOffsetCommit / validateOffsetFetch).
 
-    def offset_commit_error(
-        self, group_id: str, member_id: str, member_epoch: int, instance_id: str | None, *, api_version: int | None
-    ) -> ErrorCode:
-        """Whether a commit may go to this group: from a member at its current epoch, or with epoch -1
+    def offset_commit_errors(
+        self,
+        group_id: str,
+        member_id: str,
+        member_epoch: int,
+        instance_id: str | None,
+        partitions: list[tuple[str, int]],
+        *,
+        api_version: int | None,
+    ) -> dict[tuple[str, int], ErrorCode]:
+        """Whether each partition's commit may go to this group: from a member at its current epoch, or
+        at an older one for a partition it already owned then (KIP-1251, Kafka 4.3), or with epoch -1
         (admin tools, assign()) to an empty group. ``api_version`` None: a TxnOffsetCommit."""
         group = self.groups[group_id]
-        if member_epoch < 0 and not group.members:
-            return ErrorCode.NONE
         member = group.members.get(member_id)
+        if api_version is None:
+            return dict.fromkeys(partitions, self._txn_offset_commit_error(member, member_epoch))
+        if member_epoch < 0 and not group.members:
+            error = ErrorCode.NONE
+        elif member is None:
+            error = ErrorCode.UNKNOWN_MEMBER_ID
+        elif api_version < 9:
+            # Members of the consumer protocol commit with OffsetCommit v9+ (Kafka's UnsupportedVersionException).
+            error = ErrorCode.UNSUPPORTED_VERSION
+        elif member_epoch < member.member_epoch:
+            return {tp: self._older_epoch_error(member, member_epoch, tp) for tp in partitions}
+        elif member_epoch > member.member_epoch:
+            error = ErrorCode.STALE_MEMBER_EPOCH
+        else:
+            error = ErrorCode.NONE
+        return dict.fromkeys(partitions, error)
+
+    @staticmethod
+    def _txn_offset_commit_error(member: ConsumerGroupMember | None, member_epoch: int) -> ErrorCode:
+        """Kafka 4.3.1's answers to TxnOffsetCommit on a consumer group (wire diffs): without an epoch
+        (the producer's group-id-only API) the commit is taken even while the group has members; with
+        one, from its member only, at its current epoch (ILLEGAL_GENERATION otherwise)."""
+        if member_epoch < 0:
+            return ErrorCode.NONE
         if member is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
-        if api_version is not None and api_version < 9:
-            # Members of the consumer protocol commit with OffsetCommit v9+ (Kafka's UnsupportedVersionException).
-            return ErrorCode.UNSUPPORTED_VERSION
-        if member_epoch != member.member_epoch:
-            return ErrorCode.STALE_MEMBER_EPOCH
-        return ErrorCode.NONE
+        return ErrorCode.NONE if member_epoch == member.member_epoch else ErrorCode.ILLEGAL_GENERATION
+
+    def _older_epoch_error(self, member: ConsumerGroupMember, epoch: int, tp: tuple[str, int]) -> ErrorCode:
+        state = self.logs.topics.get(tp[0])
+        assigned_at = None if state is None else member.assignment_epochs.get((state.topic_id, tp[1]))
+        return ErrorCode.NONE if assigned_at is not None and assigned_at <= epoch else ErrorCode.STALE_MEMBER_EPOCH
 
     def offset_fetch_error(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
         group = self.groups[group_id]
@@ -623,7 +699,10 @@ class ConsumerGroupCoordinator:
 def _throw_if_epoch_invalid(member: ConsumerGroupMember, epoch: int, owned: Assignment | None) -> None:
     """Kafka's throwIfMemberEpochIsInvalid: a zombie (an epoch the coordinator did not give) is fenced.
     The previous epoch is still accepted with a subset of the current partitions: the answer that
-    bumped the epoch may have been lost."""
+    bumped the epoch may have been lost. Epoch 0 from a known member is a rejoin (after an error), which
+    Kafka 4.3.1 answers with the member's current epoch and assignment."""
+    if epoch == JOIN_GROUP_MEMBER_EPOCH:
+        return
     if epoch > member.member_epoch:
         raise KafkaError(
             ErrorCode.FENCED_MEMBER_EPOCH,
@@ -641,9 +720,9 @@ def _throw_if_epoch_invalid(member: ConsumerGroupMember, epoch: int, owned: Assi
 
 
 def _subscription_changed(old: ConsumerGroupMember, new: ConsumerGroupMember) -> bool:
+    """Kafka's hasMemberSubscriptionChanged: the topic names or the regex (a new member counts from an
+    empty subscription, so joining with none moves no epoch)."""
     return (
         old.subscribed_topic_names != new.subscribed_topic_names
         or old.subscribed_topic_regex != new.subscribed_topic_regex
-        or old.server_assignor != new.server_assignor
-        or old.rack_id != new.rack_id
     )
