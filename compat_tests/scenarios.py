@@ -443,13 +443,17 @@ def check_split(members: list[dict[str, object]], partitions: int, sent: list[Me
         assert read == want, f"owner of {sorted(mine)} read {len(read)} of its {len(want)} records"
 
 
-def groups(assignor: str | None) -> Scenario:
+def groups(assignor: str | None, **options: object) -> Scenario:
+    """The group scenario; ``options`` go to every group_consume (group_protocol, issue #16)."""
+
     def run(ctx: Ctx, client: Client) -> None:
         partitions = 4
         topic = ctx.create_topic(f"group-{client.name}", partitions=partitions)
         group = ctx.topic(f"g-{client.name}")
         sent = produce_per_partition(client, topic, partitions, 3, "first")
-        reply = group_consume(client, topic, group, len(sent), members=2, assignor=assignor, commit=True, leave=True)
+        reply = group_consume(
+            client, topic, group, len(sent), members=2, assignor=assignor, commit=True, leave=True, **options
+        )
         check_split(reply["members"], partitions, sent)  # type: ignore[arg-type]
         # Member 0 left (LeaveGroup): the rebalance gave its partitions to member 1.
         assert reply["after_leave"] == [list(range(partitions))], reply["after_leave"]
@@ -457,13 +461,15 @@ def groups(assignor: str | None) -> Scenario:
         assert committed == dict.fromkeys(range(partitions), 3), f"committed offsets: {committed}"
         # A new member of the group resumes at the committed offsets: it reads only newer records.
         more = produce_per_partition(client, topic, partitions, 1, "second")
-        again = group_consume(client, topic, group, len(more), members=1, assignor=assignor, commit=True)
+        again = group_consume(client, topic, group, len(more), members=1, assignor=assignor, commit=True, **options)
         [member] = again["members"]  # type: ignore[misc]
         assert sorted(member["assigned"]) == list(range(partitions)), member["assigned"]
         values = sorted(Message.from_wire(m).value or b"" for m in member["messages"])
         assert values == sorted(m.value or b"" for m in more), values
         committed = committed_offsets(ctx, group, topic, partitions)
         assert committed == dict.fromkeys(range(partitions), 4), f"committed offsets: {committed}"
+        if "group_protocol" in options:
+            check_group_type(ctx, group, str(options["group_protocol"]))
 
     run.__doc__ = (
         f"Two members split 4 partitions ({assignor or 'client default'} assignor), one leaves and its "
@@ -803,3 +809,44 @@ def share_group(ctx: Ctx, client: Client) -> None:
         # The client's own admin (Java's Admin.listShareGroupOffsets) sees the same.
         described = {int(p): (o["start_offset"], o["lag"]) for p, o in reply["offsets"].items()}  # type: ignore[union-attr]
         assert all(lag == 0 and 0 <= start <= 4 for start, lag in described.values()), described
+
+
+# --- group configs, shared group APIs, KIP-848 compat cells (issue #16) -------------------------
+# Driver options of group_consume: `group_protocol` ("consumer": KIP-848, the broker assigns) and
+# `topic_regex` (subscribe by a regular expression; with group_protocol "consumer" the broker matches
+# it, RE2/J syntax). A client without them answers `unsupported` (drivers/README.md).
+
+
+def check_group_type(ctx: Ctx, group: str, group_type: str) -> None:
+    """The group is listed (ListGroups v5, KIP-848 types) with this type: a driver that ignored
+    group_protocol would have made a classic group."""
+    found = listed_group_type(ctx, group).lower()
+    assert found == group_type, f"group {group} listed as {found}, not {group_type}"
+
+
+# KIP-848: the group scenario with group.protocol=consumer: the broker assigns, member 0 leaves with
+# a leave heartbeat (epoch -1), commits carry member epochs.
+scenario("group_consumer_protocol")(groups(None, group_protocol="consumer"))
+
+
+@scenario("regex_subscription")
+def regex_subscription(ctx: Ctx, client: Client) -> None:
+    """Two KIP-848 members subscribe by a regular expression that the broker matches
+    (ConsumerGroupHeartbeat SubscribedTopicRegex, RE2/J): they split the one matching topic and read
+    nothing of a topic the expression does not match. Java: subscribe(SubscriptionPattern);
+    confluent-kafka: a subscription starting with '^'; franz-go: ConsumeRegex with ServerSideBalancer."""
+    prefix = ctx.topic(f"rx-{client.name}")
+    partitions = 2
+    matching = ctx.create_topic(f"{prefix}-in", partitions=partitions)
+    other = ctx.create_topic(f"{prefix}-out", partitions=partitions)
+    sent = produce_per_partition(client, matching, partitions, 3, "in")
+    produce_per_partition(client, other, partitions, 3, "out")
+    group = ctx.topic(f"grx-{client.name}")
+    reply = group_consume(
+        client, matching, group, len(sent), members=2, commit=True, group_protocol="consumer",
+        topic_regex=f"^{prefix}-in-.*",
+    )  # fmt: skip
+    check_split(reply["members"], partitions, sent)  # type: ignore[arg-type]
+    assert committed_offsets(ctx, group, matching, partitions) == dict.fromkeys(range(partitions), 3)
+    assert committed_offsets(ctx, group, other, partitions) == dict.fromkeys(range(partitions), -1)
+    check_group_type(ctx, group, "consumer")

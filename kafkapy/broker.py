@@ -12,6 +12,7 @@ from kafkapy.acl import Authorizer, allow_everything
 from kafkapy.broker_config import BrokerConfig
 from kafkapy.clock import SYSTEM_CLOCK, Clock
 from kafkapy.coordinator.consumer_group_coordinator import ConsumerGroupCoordinator, OffsetsHolder
+from kafkapy.coordinator.group_config_store import GroupConfigStore
 from kafkapy.coordinator.group_configs import GroupConfigs
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
 from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
@@ -89,6 +90,8 @@ class Broker:
         self.group_registry = GroupRegistry()
         self.group_registry.register(self.groups)
         self.group_configs = GroupConfigs(config.group_properties, lambda name: self.dynamic_config.value(name, None))
+        # The GROUP config resources: per-group overrides kept in the data dir, loaded into group_configs.
+        self.group_config_store = GroupConfigStore(logs.data_dir, logs.fs, self.group_configs)
         self.consumer_groups = ConsumerGroupCoordinator(
             logs,
             self.group_configs,
@@ -316,7 +319,7 @@ class Broker:
         Every topic is deleted as by DeleteTopics, internal ones included, so consumer groups,
         committed offsets, transactions and the producer state kept per partition go with them;
         the coordinators then forget what they hold in memory, every ACL is deleted (super.users
-        stay), client quotas are removed, the dynamic broker configs are a new data dir's and finalized
+        stay), client quotas are removed, the dynamic broker and group configs are a new data dir's and finalized
         features go back to their first levels.
         Connected clients see a fresh broker: UNKNOWN_TOPIC_OR_PARTITION, unknown members, offsets
         starting at 0 for re-created topics.
@@ -333,13 +336,14 @@ class Broker:
             self.acls.clear()
         self.client_quotas.store.clear()
         self.dynamic_config.reset()
+        self.group_config_store.reset()
         self.features.reset()
         # Long-polling fetches on deleted logs return now and see the topic gone.
         for waiters in self._fetch_waiters.values():
             for waiter in waiters:
                 waiter.set()
         log.info(
-            "reset: every topic, group, transaction, ACL, client quota and dynamic broker config removed,"
+            "reset: every topic, group, transaction, ACL, client quota, dynamic broker and group config removed,"
             " features as first finalized"
         )
 

@@ -387,14 +387,19 @@ def _java_hash(text: str) -> int:
     return value
 
 
-def _names(names: Iterable[str]) -> str:
-    """Config names as Kafka lists them in a message: a java.util.HashSet's order (by spread hash bucket)."""
+def hash_set_order(names: Iterable[str]) -> list[str]:
+    """Distinct names in a java.util.HashSet's (or HashMap's) iteration order: by spread hash bucket."""
     found = list(dict.fromkeys(names))
     capacity = 16
     while len(found) > capacity * 0.75:
         capacity *= 2
     found.sort(key=lambda name: (_java_hash(name) ^ (_java_hash(name) >> 16)) & (capacity - 1))
-    return f"[{', '.join(found)}]"
+    return found
+
+
+def _names(names: Iterable[str]) -> str:
+    """Config names as Kafka lists them in a message (a HashSet's order)."""
+    return f"[{', '.join(hash_set_order(names))}]"
 
 
 def _request_error(message: str) -> KafkaError:
@@ -430,11 +435,19 @@ def check_broker_resource(name: str, node_id: int) -> None:
         raise _request_error(f"Unexpected broker id, expected {node_id}, but received {name}")
 
 
-def incremental_changes(
-    current: Mapping[str, str], changes: Iterable[tuple[str, int, str | None]], effective: Callable[[str], str | None]
+# What APPEND or SUBTRACT does to a resource's new set: (new set, name, operation, value) -> None.
+ListChange = Callable[[dict[str, str], str, int, "str | None"], None]
+
+
+def apply_changes(
+    current: Mapping[str, str],
+    changes: Iterable[tuple[str, int, str | None]],
+    list_change: ListChange,
+    unknown_operation: Callable[[int], KafkaError],
 ) -> dict[str, str]:
-    """A resource's dynamic set after IncrementalAlterConfigs on a broker (Kafka's ConfigAdminManager):
-    APPEND and SUBTRACT start from the config's effective value (``effective``), unknown names are kept."""
+    """A resource's set after IncrementalAlterConfigs' (name, operation, value) changes, as Kafka's
+    ConfigAdminManager applies them: a name twice and a null SET are INVALID_REQUEST; the resource kind
+    decides APPEND/SUBTRACT (``list_change``) and the error of an unknown operation."""
     changes = list(changes)
     names = [name for name, _, _ in changes]
     if len(set(names)) != len(names):
@@ -448,17 +461,31 @@ def incremental_changes(
         elif operation == OP_DELETE:
             result.pop(name, None)
         elif operation in (OP_APPEND, OP_SUBTRACT):
-            # Kafka's ConfigDef type of the name (the generated table is imported only here, when needed).
-            from kafkapy.kafka_broker_configs import BROKER_CONFIGS
-
-            if name not in BROKER_CONFIGS:
-                raise _config_error(f"Unknown config name: {name}")
-            if BROKER_CONFIGS[name][0] != "LIST":
-                raise list_operation_error(name, operation)
-            result[name] = list_operation(_items(result.get(name, effective(name))), _items(value), operation)
+            list_change(result, name, operation, value)
         else:
-            raise _request_error(f"Unknown operations type {operation}")
+            raise unknown_operation(operation)
     return result
+
+
+def incremental_changes(
+    current: Mapping[str, str], changes: Iterable[tuple[str, int, str | None]], effective: Callable[[str], str | None]
+) -> dict[str, str]:
+    """A resource's dynamic set after IncrementalAlterConfigs on a broker (Kafka's ConfigAdminManager):
+    APPEND and SUBTRACT start from the config's effective value (``effective``), unknown names are kept."""
+
+    def list_change(result: dict[str, str], name: str, operation: int, value: str | None) -> None:
+        # Kafka's ConfigDef type of the name (the generated table is imported only here, when needed).
+        from kafkapy.kafka_broker_configs import BROKER_CONFIGS
+
+        if name not in BROKER_CONFIGS:
+            raise _config_error(f"Unknown config name: {name}")
+        if BROKER_CONFIGS[name][0] != "LIST":
+            raise list_operation_error(name, operation)
+        result[name] = list_operation(_items(result.get(name, effective(name))), _items(value), operation)
+
+    return apply_changes(
+        current, changes, list_change, lambda operation: _request_error(f"Unknown operations type {operation}")
+    )
 
 
 def _items(value: str | None) -> list[str]:

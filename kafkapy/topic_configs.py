@@ -51,6 +51,8 @@ class ConfigSource(IntEnum):
     DYNAMIC_DEFAULT_BROKER_CONFIG = 3
     STATIC_BROKER_CONFIG = 4
     DEFAULT_CONFIG = 5
+    # A group's own config override (GROUP resources, Kafka's GroupConfig).
+    DYNAMIC_GROUP_CONFIG = 8
 
 
 class ConfigResourceType(IntEnum):

@@ -445,6 +445,23 @@ def instance_ids(request: dict[str, Any]) -> list[str | None]:
     return list(ids)
 
 
+def group_protocol(request: dict[str, Any]) -> str:
+    """group_consume's rebalance protocol: "classic" (JoinGroup/SyncGroup, the default) or "consumer"
+    (KIP-848, ConsumerGroupHeartbeat: the broker assigns)."""
+    protocol = request.get("group_protocol") or "classic"
+    if protocol not in ("classic", "consumer"):
+        raise ValueError(f"group_protocol {protocol!r}")
+    return protocol
+
+
+def classic_group_only(request: dict[str, Any], client: str) -> None:
+    """Refuse (unsupported) a group_consume this client can only run with the classic protocol."""
+    if group_protocol(request) != "classic":
+        raise Unsupported(f"{client} has no KIP-848 consumer group protocol (group.protocol=consumer)")
+    if request.get("topic_regex"):
+        raise Unsupported(f"{client} has no broker-side regex subscription")
+
+
 def isolation_level(request: dict[str, Any]) -> str:
     """consume's isolation level: read_uncommitted (Kafka's default) unless asked otherwise."""
     level = request.get("isolation_level") or "read_uncommitted"

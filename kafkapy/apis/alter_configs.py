@@ -5,7 +5,9 @@ v0: resources with their complete new set of configs, validate_only.  v1: same a
 Configs left out return to their defaults. For a topic, invalid names or values are INVALID_CONFIG;
 the alter.config.policy may refuse with POLICY_VIOLATION (validate_only included). A BROKER resource
 is this node ("1") or the cluster-wide default (""): its dynamic configs, checked and worded as Kafka
-4.3.1 does (kafkapy.dynamic_broker_config), persisted and applied at once. Broker loggers are
+4.3.1 does (kafkapy.dynamic_broker_config), persisted and applied at once. A GROUP resource (any
+non-empty group id) gets its whole set of group config overrides, checked as Kafka's GroupConfig does
+(kafkapy.coordinator.group_config_store), persisted, read by the coordinators at their next use. Broker loggers are
 INVALID_REQUEST "Unknown resource type 8" here, as in Kafka (IncrementalAlterConfigs changes them).
 """
 
@@ -35,6 +37,10 @@ def current_overrides(ctx: RequestContext, kind: int, name: str) -> dict[str, st
     if kind == ConfigResourceType.BROKER:
         check_broker_resource(name, ctx.broker.node_id)
         return dict(ctx.broker.dynamic_config.layer(name))
+    if kind == ConfigResourceType.GROUP:
+        if not name:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, "Default group resources are not allowed.")
+        return ctx.broker.group_config_store.overrides(name)
     if kind == ConfigResourceType.BROKER_LOGGER:
         # Kafka's AlterConfigs has no broker loggers (IncrementalAlterConfigs sets their levels).
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown resource type {kind}")
@@ -44,10 +50,12 @@ def current_overrides(ctx: RequestContext, kind: int, name: str) -> dict[str, st
 def alter_resource(
     ctx: RequestContext, kind: int, name: str, configs: dict[str, str], validate_only: bool, requested: list[str]
 ) -> None:
-    """Validate (configs, policy) and unless ``validate_only`` apply a topic's new overrides or a broker
-    resource's new dynamic set; ``requested`` are the config names the request names."""
+    """Validate (configs, policy) and unless ``validate_only`` apply a topic's or a group's new overrides
+    or a broker resource's new dynamic set; ``requested`` are the config names the request names."""
     if kind == ConfigResourceType.BROKER:
         _check_broker_configs(ctx, name, configs, requested)
+    elif kind == ConfigResourceType.GROUP:
+        ctx.broker.group_config_store.validate(configs)
     else:
         ctx.broker.logs.default_config.with_overrides(configs)
     policy.check(ctx.broker.config.alter_config_policy_class_name, policy.AlterConfigRequest(kind, name, configs))
@@ -55,6 +63,8 @@ def alter_resource(
         return
     if kind == ConfigResourceType.BROKER:
         ctx.broker.dynamic_config.replace(name, configs)
+    elif kind == ConfigResourceType.GROUP:
+        ctx.broker.group_config_store.replace(name, configs)
     else:
         ctx.broker.logs.alter_topic_configs(name, configs)
         ctx.broker.cleaner.trigger()

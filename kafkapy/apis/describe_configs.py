@@ -6,8 +6,10 @@ v2: same as v1.  v3: config type and documentation (include_documentation).  v4:
 Topics list every topic config Apache Kafka 4 has (kafkapy.topic_configs), with Kafka's documentation.
 This broker lists every broker config of Kafka 4.3.1 as Kafka does (kafkapy.broker_config_describe:
 values, sources, types, read-only exactly for Kafka's dynamic configs, synonyms); the cluster-wide
-default resource ("") lists the dynamic cluster defaults. A successful result's error_message is "",
-as Kafka's. Broker loggers and groups are INVALID_REQUEST. An invalid topic name is
+default resource ("") lists the dynamic cluster defaults. A group lists Kafka 4.3.1's 17 group configs
+(kafkapy.coordinator.group_config_store), its overrides over the broker's group.* configs, whether or
+not the group exists; an empty group name is INVALID_REQUEST. A successful result's error_message is "",
+as Kafka's. Broker loggers are INVALID_REQUEST. An invalid topic name is
 INVALID_TOPIC_EXCEPTION; a resource type Kafka does not know fails the whole request, every resource
 INVALID_REQUEST, as Kafka 4.3.1 answers. (Kafka 4 no longer serves v0, KIP-896; kafkapy still does.)
 """
@@ -87,6 +89,10 @@ def _configs(ctx: RequestContext, kind: int, name: str, keys: list[str] | None) 
 
         describe = describe_broker if name else describe_cluster_default
         return describe(ctx.broker.config, ctx.broker.dynamic_config, keys), None
+    if kind == ConfigResourceType.GROUP:
+        if not name:
+            return [], KafkaError(ErrorCode.INVALID_REQUEST, "Group name must not be empty")
+        return ctx.broker.group_config_store.describe(name, keys, ctx.broker.config.group_properties), None
     return [], KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {kind}")
 
 

@@ -6,6 +6,9 @@ v1: throttle time.  v2: same as v1.
 v3: authorized operations on request, from the authorizer.
 v4: members' group instance ids.  v5: flexible.
 v6: an unknown group answers GROUP_ID_NOT_FOUND with a message (KIP-1043); before, state Dead.
+Only classic groups are described here: a group of another type (KIP-848 consumer, share, streams:
+each described by its own API) answers as an unknown one does, with v6's message "Group X is not a
+classic group.", as Kafka 4.3.1 does. An error leaves the authorized operations unset.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from kafkapy.acl import OPERATIONS_NOT_REQUESTED, AclOperation, ResourceType, authorized_operations
 from kafkapy.apis import RequestContext, handler
 from kafkapy.coordinator.group import GroupState
+from kafkapy.coordinator.group_types import GroupType
 from kafkapy.protocol.errors import ErrorCode
 
 
@@ -22,12 +26,17 @@ def _describe(ctx: RequestContext, group_id: str, include_operations: bool) -> d
     if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
         entry.update(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
         return entry
-    entry["authorized_operations"] = authorized_operations(ctx, ResourceType.GROUP, group_id, include_operations)
-    if group is None or group.is_in(GroupState.DEAD):
+    operations = authorized_operations(ctx, ResourceType.GROUP, group_id, include_operations)
+    group_type = ctx.broker.group_registry.type_of(group_id)
+    if group is None or group.is_in(GroupState.DEAD) or group_type not in (None, GroupType.CLASSIC):
         entry.update(group_state=GroupState.DEAD.value, protocol_type="", protocol_data="", members=[])
-        if ctx.version >= 6:
-            entry.update(error_code=ErrorCode.GROUP_ID_NOT_FOUND, error_message=f"Group {group_id} not found.")
+        if ctx.version < 6:
+            entry["authorized_operations"] = operations
+        else:
+            kind = "not found" if group_type in (None, GroupType.CLASSIC) else "is not a classic group"
+            entry.update(error_code=ErrorCode.GROUP_ID_NOT_FOUND, error_message=f"Group {group_id} {kind}.")
         return entry
+    entry["authorized_operations"] = operations
     stable = group.is_in(GroupState.STABLE) and group.protocol_name is not None
     protocol = group.protocol_name if stable else ""
     entry.update(

@@ -8,7 +8,8 @@ do invalid names or values. A config named twice is INVALID_REQUEST. A BROKER re
 ("1") or the cluster-wide default (""): APPEND and SUBTRACT start from the config's effective value,
 and the new set is checked, stored and applied as AlterConfigs does (kafkapy.dynamic_broker_config).
 A BROKER_LOGGER resource (this node) sets Python logging levels for Kafka's log4j ones
-(kafkapy.broker_loggers).
+(kafkapy.broker_loggers). A GROUP resource sets or deletes a group's config overrides (no group config is
+a list: APPEND and SUBTRACT are INVALID_CONFIG), the new set checked as AlterConfigs does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
 from kafkapy.apis.alter_configs import alter_resources
+from kafkapy.coordinator.group_config_store import group_incremental_changes
 from kafkapy.dynamic_broker_config import incremental_changes
 from kafkapy.topic_configs import BROKER_SYNONYMS, ConfigResourceType, apply_incremental
 
@@ -32,6 +34,8 @@ def _apply(ctx: RequestContext, kind: int, current: dict[str, str], entries: lis
     changes = [(e["name"], e["config_operation"], e["value"]) for e in entries]
     if kind == ConfigResourceType.BROKER:
         return incremental_changes(current, changes, lambda name: _effective_broker_value(ctx, name))
+    if kind == ConfigResourceType.GROUP:
+        return group_incremental_changes(current, changes)
     return apply_incremental(current, changes)
 
 

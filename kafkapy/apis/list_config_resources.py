@@ -3,8 +3,9 @@
 v0 (ListClientMetricsResources): the client metrics subscriptions only.
 v1: resource types asked for (empty: every type Kafka supports: groups, client metrics, broker
 loggers, brokers, topics); any other type is UNSUPPORTED_VERSION with no resources, as Kafka's
-KafkaApis answers. Listed in Kafka's order: groups with configs, client metrics subscriptions (kafkapy
-keeps neither: none), this node as broker logger and as broker, then every topic, internal ones too.
+KafkaApis answers. Listed in Kafka's order: groups with config overrides (in its hash map's order),
+client metrics subscriptions (kafkapy keeps none), this node as broker logger and as broker, then every
+topic, internal ones too.
 Needs DESCRIBE_CONFIGS on the cluster.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.dynamic_broker_config import hash_set_order
 from kafkapy.protocol.errors import ErrorCode
 from kafkapy.topic_configs import ConfigResourceType
 
@@ -30,6 +32,8 @@ def _names(ctx: RequestContext, kind: ConfigResourceType) -> list[str]:
         return [str(ctx.broker.node_id)]
     if kind == ConfigResourceType.TOPIC:
         return sorted(ctx.broker.logs.topics)
+    if kind == ConfigResourceType.GROUP:
+        return hash_set_order(ctx.broker.group_configs.overrides)
     return []
 
 

@@ -53,7 +53,9 @@ def topic_entry(ctx: RequestContext, state: TopicState) -> dict:
 def _requested_topic(ctx: RequestContext, wanted: dict, auto_create: bool) -> dict:
     name = wanted.get("name")
     topic_id = wanted.get("topic_id") or ZERO_UUID
-    if name is None:
+    # A topic id, when given, names the topic whatever the name says: the Java consumer of a KIP-848
+    # regex subscription asks for its assigned topics by id with the name "" (Kafka 4.3.1 answers them).
+    if name is None or topic_id != ZERO_UUID:
         state, error = resolve_topic(ctx, None, topic_id, AclOperation.DESCRIBE)
         if state is None:
             return {"error_code": error, "name": None, "topic_id": topic_id}

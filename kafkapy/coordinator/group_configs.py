@@ -116,7 +116,8 @@ def typed(kind: str, raw: str) -> ConfigValue:
         return raw.strip().lower() == "true"
     if kind == "LIST":
         return [item.strip() for item in raw.split(",") if item.strip()]
-    return raw
+    # Kafka's ConfigDef trims a STRING value too.
+    return raw.strip()
 
 
 class GroupConfigs:

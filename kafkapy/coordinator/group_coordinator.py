@@ -710,25 +710,33 @@ class GroupCoordinator:
         return self.group_manager.fetch_offsets(group_id, partitions)
 
     def delete_offsets(
-        self, group_id: str, partitions: list[TopicPartition]
+        self, group_id: str, partitions: list[TopicPartition], subscribed: Callable[[str], bool] | None = None
     ) -> tuple[ErrorCode, dict[TopicPartition, ErrorCode]]:
-        """OffsetDelete: drop offsets of topics the group does not subscribe to (all of them if it is empty)."""
+        """OffsetDelete: drop offsets of topics the group does not subscribe to (all of them if it is empty).
+
+        ``subscribed``: for a group of another kind (KIP-848 consumer) that owns the id, whether it
+        subscribes to a topic; its offsets are held here, and the group stays when the last one goes."""
         group = self.groups.get(group_id)
-        if group is None or group.is_in(GroupState.DEAD):
-            return ErrorCode.GROUP_ID_NOT_FOUND, {}
-        if not group.is_in(GroupState.EMPTY) and group.protocol_type != "consumer":
-            return ErrorCode.NON_EMPTY_GROUP, {}
+        if subscribed is None:
+            if group is None or group.is_in(GroupState.DEAD):
+                return ErrorCode.GROUP_ID_NOT_FOUND, {}
+            if not group.is_in(GroupState.EMPTY) and group.protocol_type != "consumer":
+                return ErrorCode.NON_EMPTY_GROUP, {}
+            classic = group
+
+            def subscribed(topic: str) -> bool:
+                return not classic.is_in(GroupState.EMPTY) and classic.is_subscribed_to(topic)
+
         errors: dict[TopicPartition, ErrorCode] = {}
         deletable: set[TopicPartition] = set()
         for tp in partitions:
-            subscribed = not group.is_in(GroupState.EMPTY) and group.is_subscribed_to(tp[0])
-            # A consumer group's offsets are kept here by group id; its own coordinator knows its subscriptions.
-            if subscribed or self.group_manager.subscribed_elsewhere(group_id, tp[0]):
+            if subscribed(tp[0]):
                 errors[tp] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
             else:
                 errors[tp] = ErrorCode.NONE
                 deletable.add(tp)
-        self.group_manager.cleanup([group], lambda g: [tp for tp in g.offsets if tp in deletable])
+        if group is not None and not group.is_in(GroupState.DEAD):
+            self.group_manager.cleanup([group], lambda g: [tp for tp in g.offsets if tp in deletable])
         return ErrorCode.NONE, errors
 
     def delete_topic_offsets(self, topics: Iterable[str]) -> None:

@@ -28,7 +28,7 @@ from kafkapy.protocol.records import Header, RecordTuple, build_batch, decode_re
 from kafkapy.protocol.specs import ApiKey
 
 # The consumer protocol assignment decoder kafkapy's admin tool uses (kafkapy groups describe).
-from kafkapy.tools.admin import _assignment_partitions as assignment_partitions
+from kafkapy.tools.admin import assignment_partitions
 
 T = TypeVar("T")
 # Request versions both kafkapy and Apache Kafka 4.x serve, addressing topics by name.

@@ -1,4 +1,4 @@
-"""``kafkapy topics ...`` and ``kafkapy groups ...``, printing like kafka-topics.sh and kafka-consumer-groups.sh."""
+"""``kafkapy topics ...``, printing like kafka-topics.sh, and helpers of the other tools (kafkapy.tools.groups)."""
 
 from __future__ import annotations
 
@@ -14,21 +14,7 @@ from kafkapy.tools import ToolError
 from kafkapy.topic_configs import ConfigResourceType, ConfigSource
 
 _ALL = None
-# kafka-consumer-groups.sh --describe columns.
-GROUP_COLUMNS = (
-    "GROUP",
-    "TOPIC",
-    "PARTITION",
-    "CURRENT-OFFSET",
-    "LOG-END-OFFSET",
-    "LAG",
-    "CONSUMER-ID",
-    "HOST",
-    "CLIENT-ID",
-)
-
-
-def _check(code: int, message: str | None = None) -> None:
+def check(code: int, message: str | None = None) -> None:
     if code != ErrorCode.NONE:
         raise KafkaError(ErrorCode(code), message)
 
@@ -50,7 +36,7 @@ def describe_broker(client: WireClient, address: str) -> str:
     """One line saying which broker answered ApiVersions and Metadata at ``address`` (``kafkapy health``)."""
     body = {"client_software_name": "kafkapy-cli", "client_software_version": __version__}
     versions = client.request(ApiKey.API_VERSIONS, 3, body)
-    _check(versions.error_code)
+    check(versions.error_code)
     meta = client.request(ApiKey.METADATA, 12, {"topics": [], "allow_auto_topic_creation": False})
     return (
         f"broker {meta.controller_id if not meta.brokers else meta.brokers[0].node_id} of cluster {meta.cluster_id}"
@@ -79,7 +65,7 @@ def topics_create(client: WireClient, args: argparse.Namespace) -> None:
     result = client.request(ApiKey.CREATE_TOPICS, 7, {"topics": [topic], "timeout_ms": 30000}).topics[0]
     if args.if_not_exists and result.error_code == ErrorCode.TOPIC_ALREADY_EXISTS:
         return
-    _check(result.error_code, result.error_message)
+    check(result.error_code, result.error_message)
     print(f"Created topic {args.topic}.")
 
 
@@ -89,7 +75,7 @@ def topics_delete(client: WireClient, args: argparse.Namespace) -> None:
     ]
     if args.if_exists and result.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
         return
-    _check(result.error_code, result.error_message)
+    check(result.error_code, result.error_message)
     print(f"Deleted topic {args.topic}.")
 
 
@@ -98,7 +84,7 @@ def _overrides(client: WireClient, topic: str) -> str:
     resource = {"resource_type": ConfigResourceType.TOPIC, "resource_name": topic, "configuration_keys": None}
     body = {"resources": [resource], "include_synonyms": False, "include_documentation": False}
     result = client.request(ApiKey.DESCRIBE_CONFIGS, 4, body).results[0]
-    _check(result.error_code, result.error_message)
+    check(result.error_code, result.error_message)
     shown = (c for c in result.configs if c.config_source != ConfigSource.DEFAULT_CONFIG and not c.is_sensitive)
     return ",".join(f"{c.name}={c.value}" for c in shown)
 
@@ -107,7 +93,7 @@ def topics_describe(client: WireClient, args: argparse.Namespace) -> None:
     for topic in _metadata(client, [args.topic] if args.topic else _ALL):
         if topic.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
             raise ToolError(f"topic '{topic.name}' does not exist")
-        _check(topic.error_code, topic.name)
+        check(topic.error_code, topic.name)
         replicas = len(topic.partitions[0].replica_nodes) if topic.partitions else 0
         topic_id = uuid_to_kafka_string(topic.topic_id)
         print(
@@ -123,14 +109,7 @@ def topics_describe(client: WireClient, args: argparse.Namespace) -> None:
             )
 
 
-def groups_list(client: WireClient, args: argparse.Namespace) -> None:
-    response = client.request(ApiKey.LIST_GROUPS, 5, {"states_filter": [], "types_filter": []})
-    _check(response.error_code)
-    for group in sorted(response.groups, key=lambda g: g.group_id):
-        print(group.group_id)
-
-
-def _assignment_partitions(assignment: bytes) -> list[tuple[str, int]]:
+def assignment_partitions(assignment: bytes) -> list[tuple[str, int]]:
     """Topic partitions in a consumer protocol assignment (ConsumerProtocolAssignment v0+)."""
     if len(assignment) < 6:
         return []
@@ -150,51 +129,14 @@ def _assignment_partitions(assignment: bytes) -> list[tuple[str, int]]:
     return out
 
 
-def groups_describe(client: WireClient, args: argparse.Namespace) -> None:
-    group = client.request(ApiKey.DESCRIBE_GROUPS, 5, {"groups": [args.group]}).groups[0]
-    _check(group.error_code, args.group)
-    if group.group_state == "Dead":
-        # DescribeGroups answers an unknown group as an empty Dead one; kafka-consumer-groups.sh fails.
-        raise ToolError(f"consumer group '{args.group}' does not exist")
-    owners = {
-        tp: member for member in group.members for tp in _assignment_partitions(bytes(member.member_assignment))
-    }
-    fetched = client.request(ApiKey.OFFSET_FETCH, 8, {"groups": [{"group_id": args.group, "topics": None}]}).groups[0]
-    _check(fetched.error_code, args.group)
-    rows = []
-    for topic in fetched.topics:
-        ends = _log_end_offsets(client, topic.name, [p.partition_index for p in topic.partitions])
-        for p in topic.partitions:
-            member = owners.get((topic.name, p.partition_index))
-            end = ends.get(p.partition_index, -1)
-            lag = end - p.committed_offset if p.committed_offset >= 0 and end >= 0 else "-"
-            rows.append(
-                (
-                    args.group,
-                    topic.name,
-                    p.partition_index,
-                    p.committed_offset,
-                    end,
-                    lag,
-                    member.member_id if member else "-",
-                    member.client_host if member else "-",
-                    member.client_id if member else "-",
-                )
-            )
-    if not rows:
-        print(f"Consumer group '{args.group}' has no committed offsets; it is {group.group_state}.")
-        return
-    _print_table([GROUP_COLUMNS, *sorted(rows, key=lambda r: (r[1], r[2]))])
-
-
-def _log_end_offsets(client: WireClient, topic: str, partitions: list[int]) -> dict[int, int]:
+def log_end_offsets(client: WireClient, topic: str, partitions: list[int]) -> dict[int, int]:
     parts = [{"partition_index": p, "timestamp": -1} for p in partitions]
     body = {"replica_id": -1, "topics": [{"name": topic, "partitions": parts}]}
     response = client.request(ApiKey.LIST_OFFSETS, 7, body)
     return {p.partition_index: p.offset for t in response.topics for p in t.partitions if p.error_code == 0}
 
 
-def _print_table(rows: list[tuple]) -> None:
+def print_table(rows: list[tuple]) -> None:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print(" ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

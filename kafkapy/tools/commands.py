@@ -13,6 +13,7 @@ from pathlib import Path
 from kafkapy.client.wire import WireClient
 from kafkapy.protocol.errors import KafkaError
 from kafkapy.tools import ToolError, admin, clients, users
+from kafkapy.tools import groups as groups_tool
 from kafkapy.tools.dump_log import dump_log
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
@@ -125,13 +126,22 @@ def _topic_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _group_parsers(sub: argparse._SubParsersAction) -> None:
-    groups = sub.add_parser("groups", help="list or describe consumer groups").add_subparsers(
+    groups = sub.add_parser("groups", help="list or describe groups, like kafka-consumer-groups.sh").add_subparsers(
         dest="action", required=True
     )
-    _with_bootstrap(groups.add_parser("list", help="print every group's id"), admin.groups_list)
+    p = groups.add_parser("list", help="print every group's id (--type, --state: with those columns)")
+    p.add_argument("--type", nargs="?", const="", metavar="TYPES",
+                   help="show each group's type; given types (classic,consumer,share,streams), only those")
+    p.add_argument("--state", nargs="?", const="", metavar="STATES",
+                   help="show each group's state; given states (Stable,Empty,...), only those")  # fmt: skip
+    _with_bootstrap(p, groups_tool.groups_list)
     p = groups.add_parser("describe", help="offsets and lag, like kafka-consumer-groups.sh --describe")
     p.add_argument("group", help="the group id")
-    _with_bootstrap(p, admin.groups_describe)
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--state", action="store_true", help="coordinator, assignor, state, members, epochs")
+    view.add_argument("--members", action="store_true", help="each member and how many partitions it has")
+    p.add_argument("--verbose", action="store_true", help="with --members: epochs, current and target assignments")
+    _with_bootstrap(p, groups_tool.groups_describe)
 
 
 def _client_parsers(sub: argparse._SubParsersAction) -> None:

@@ -105,6 +105,26 @@ def produce_wire(client: WireClient, topic: str, batch: bytes, partition: int = 
     return result.base_offset
 
 
+def incremental_alter_configs(
+    bootstrap: str, kind: int, name: str, *entries: tuple[str, int, str | None], timeout: float = 15.0
+) -> dict:
+    """IncrementalAlterConfigs v1 (not validate_only) of one resource through kafkapy's wire client:
+    its result (error code and message)."""
+    body = {
+        "resources": [
+            {
+                "resource_type": kind,
+                "resource_name": name,
+                "configs": [{"name": n, "config_operation": op, "value": v} for n, op, v in entries],
+            }
+        ],
+        "validate_only": False,
+    }
+    with WireClient.connect(bootstrap, timeout=timeout) as client:
+        (result,) = client.request(44, 1, body)["responses"]
+    return dict(result)
+
+
 def wait_for_partitions(admin: AdminClient, name: str, partitions: int, timeout: float = 15.0) -> None:
     """Poll Metadata until `name` has `partitions` partitions, each with a leader."""
     deadline = Deadline(timeout, f"metadata for topic {name!r} with {partitions} partitions")

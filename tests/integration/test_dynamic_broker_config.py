@@ -14,7 +14,15 @@ from kafkapy.client.wire import WireClient
 from kafkapy.dynamic_broker_config import FILE_NAME
 from kafkapy.protocol.errors import ErrorCode
 from tests.broker_process import BrokerProcess
-from tests.integration.clientutil import Deadline, base_conf, consumer, produce_confluent, producer, unique_topic
+from tests.integration.clientutil import (
+    Deadline,
+    base_conf,
+    consumer,
+    incremental_alter_configs,
+    produce_confluent,
+    producer,
+    unique_topic,
+)
 
 TIMEOUT = 15
 # Kafka's log.retention.check.interval.ms is 5 minutes; retention must run within the test.
@@ -24,18 +32,7 @@ FAST_HOUSEKEEPING = ("--override", "log.retention.check.interval.ms=200")
 def alter_broker(bootstrap: str, name: str, *entries: tuple[str, int, str | None], kind: int = 4) -> None:
     """IncrementalAlterConfigs v1 on BROKER ``name`` ("" is the cluster default, which librdkafka's admin
     client cannot name) or another ``kind`` through kafkapy's wire client, failing on any error."""
-    body = {
-        "resources": [
-            {
-                "resource_type": kind,
-                "resource_name": name,
-                "configs": [{"name": n, "config_operation": op, "value": v} for n, op, v in entries],
-            }
-        ],
-        "validate_only": False,
-    }
-    with WireClient.connect(bootstrap, timeout=TIMEOUT) as client:
-        (result,) = client.request(44, 1, body)["responses"]
+    result = incremental_alter_configs(bootstrap, kind, name, *entries, timeout=TIMEOUT)
     assert result["error_code"] == 0, result
 
 

@@ -29,6 +29,7 @@ from pydriver import (  # noqa: E402
     Driver,
     Message,
     Unsupported,
+    classic_group_only,
     codec,
     instance_ids,
     isolation_level,
@@ -261,6 +262,7 @@ class AiokafkaDriver(Driver):
         return {"results": [{"partition": md.partition, "offset": md.offset} for md in sent]}
 
     async def op_group_consume(self, request: dict[str, Any]) -> dict[str, Any]:
+        classic_group_only(request, "aiokafka")
         settings: dict[str, Any] = {
             **self.common,
             "group_id": request["group"],

@@ -38,6 +38,7 @@ from pydriver import (  # noqa: E402
     ShareDeliveries,
     Unsupported,
     codec,
+    group_protocol,
     instance_ids,
     isolation_level,
     messages,
@@ -108,9 +109,11 @@ def assign_only_noise(msg: Any) -> bool:
 class Member:
     """One subscribed consumer of a group_consume run (see pydriver.run_group)."""
 
-    def __init__(self, conf: dict[str, Any], topic: str) -> None:
+    def __init__(self, conf: dict[str, Any], subscription: str) -> None:
+        # A name starting with "^" is a regex (librdkafka's): with group.protocol=consumer the broker
+        # matches it (KIP-848, RE2/J syntax), with the classic protocol librdkafka does.
         self.consumer = Consumer(conf)
-        self.consumer.subscribe([topic])
+        self.consumer.subscribe([subscription])
 
     def poll(self, timeout_s: float) -> list[Message]:
         return [to_message(m) for m in self.consumer.consume(num_messages=100, timeout=timeout_s)]
@@ -268,14 +271,25 @@ class ConfluentDriver(Driver):
             "group.id": request["group"],
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
-            "session.timeout.ms": int(request.get("session_timeout_ms", 6000)),
-            "heartbeat.interval.ms": 500,
         }
-        if request.get("assignor"):
-            conf["partition.assignment.strategy"] = request["assignor"]
+        if group_protocol(request) == "consumer":
+            # KIP-848: the broker owns the session timeout, heartbeat interval and assignor (librdkafka
+            # refuses the classic settings with this protocol); a named assignor is the broker's.
+            conf["group.protocol"] = "consumer"
+            if request.get("assignor"):
+                conf["group.remote.assignor"] = request["assignor"]
+        else:
+            conf["session.timeout.ms"] = int(request.get("session_timeout_ms", 6000))
+            conf["heartbeat.interval.ms"] = 500
+            if request.get("assignor"):
+                conf["partition.assignment.strategy"] = request["assignor"]
+        regex = request.get("topic_regex")
+        if regex is not None and not regex.startswith("^"):
+            raise Unsupported("librdkafka takes a regex subscription only as a pattern starting with '^'")
         members = []
         for instance in instance_ids(request):
-            members.append(Member({**conf, **({"group.instance.id": instance} if instance else {})}, request["topic"]))
+            settings = {**conf, **({"group.instance.id": instance} if instance else {})}
+            members.append(Member(settings, regex or request["topic"]))
         return await run_group(request, members)
 
     async def op_member_start(self, request: dict[str, Any]) -> dict[str, Any]:

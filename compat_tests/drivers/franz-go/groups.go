@@ -21,6 +21,8 @@ type groupFields struct {
 	Group            string                     `json:"group"`
 	Members          int                        `json:"members"`
 	Assignor         *string                    `json:"assignor"`
+	GroupProtocol    string                     `json:"group_protocol"`
+	TopicRegex       *string                    `json:"topic_regex"`
 	InstanceIDs      []string                   `json:"instance_ids"`
 	SessionTimeoutMs int                        `json:"session_timeout_ms"`
 	Commit           bool                       `json:"commit"`
@@ -176,7 +178,23 @@ func waitFor(ms []*member, deadline time.Time, what string, cond func() bool) er
 
 func (d *driver) groupConsume(req *request) reply {
 	balancer := kgo.GroupBalancer(nil)
-	if req.Assignor != nil {
+	kip848 := req.GroupProtocol == "consumer"
+	if kip848 {
+		// KIP-848 (ServerSideBalancer): kgo speaks ConsumerGroupHeartbeat only with the range or a
+		// sticky balancer, whose server-side assignors are "range" and "uniform".
+		balancer = kgo.RangeBalancer()
+		if req.Assignor != nil {
+			switch *req.Assignor {
+			case "range":
+			case "uniform":
+				balancer = kgo.StickyBalancer()
+			default:
+				return badRequest("unknown server-side assignor " + *req.Assignor)
+			}
+		}
+	} else if req.GroupProtocol != "" && req.GroupProtocol != "classic" {
+		return badRequest("unknown group_protocol " + req.GroupProtocol)
+	} else if req.Assignor != nil {
 		switch *req.Assignor {
 		case "range":
 			balancer = kgo.RangeBalancer()
@@ -209,9 +227,13 @@ func (d *driver) groupConsume(req *request) reply {
 	}()
 	for i := 0; i < n; i++ {
 		m := &member{assigned: map[int32]bool{}, read: map[string]reply{}, done: make(chan struct{})}
+		subscription := req.Topic
+		if req.TopicRegex != nil {
+			subscription = *req.TopicRegex
+		}
 		opts := append(d.baseOpts(),
 			kgo.ConsumerGroup(req.Group),
-			kgo.ConsumeTopics(req.Topic),
+			kgo.ConsumeTopics(subscription),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 			kgo.DisableAutoCommit(),
 			kgo.SessionTimeout(session),
@@ -224,6 +246,14 @@ func (d *driver) groupConsume(req *request) reply {
 		)
 		if balancer != nil {
 			opts = append(opts, kgo.Balancers(balancer))
+		}
+		if kip848 {
+			opts = append(opts, kgo.ServerSideBalancer())
+		}
+		if req.TopicRegex != nil {
+			// With ServerSideBalancer kgo sends the regex to the broker (SubscribedTopicRegex),
+			// wrapped in .*(?:...).* since Go's MatchString matches anywhere in a name.
+			opts = append(opts, kgo.ConsumeRegex())
 		}
 		if req.InstanceIDs != nil {
 			opts = append(opts, kgo.InstanceID(req.InstanceIDs[i]))

@@ -22,6 +22,7 @@ from pydriver import (  # noqa: E402
     ClientError,
     Driver,
     Unsupported,
+    classic_group_only,
     codec,
     instance_ids,
     isolation_level,
@@ -230,6 +231,7 @@ class KafkaPythonDriver(Driver):
 
     def op_group_consume(self, request: dict[str, Any]) -> dict[str, Any]:
         """pydriver.run_group over members that each run in a child process (group_member.py says why)."""
+        classic_group_only(request, "kafka-python")
         assignor = request.get("assignor")
         if assignor and assignor not in ASSIGNORS:
             raise Unsupported(f"assignor {assignor!r}")

@@ -527,6 +527,9 @@ async function waitFor(ms, deadline, what, cond) {
 }
 
 async function groupConsume(req) {
+  if ((req.group_protocol && req.group_protocol !== 'classic') || req.topic_regex) {
+    return unsupported('kafkajs has no KIP-848 consumer group protocol (group.protocol=consumer) nor broker-side regex')
+  }
   if (req.instance_ids) return unsupported('kafkajs has no static membership (group.instance.id, KIP-345)')
   if (req.assignor && req.assignor !== 'roundrobin') {
     // kafkajs ships only its round-robin assigner (and no cooperative rebalancing, KIP-429).

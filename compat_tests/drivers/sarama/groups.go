@@ -19,6 +19,8 @@ type groupFields struct {
 	Group            string                     `json:"group"`
 	Members          int                        `json:"members"`
 	Assignor         *string                    `json:"assignor"`
+	GroupProtocol    string                     `json:"group_protocol"`
+	TopicRegex       *string                    `json:"topic_regex"`
 	InstanceIDs      []string                   `json:"instance_ids"`
 	SessionTimeoutMs int                        `json:"session_timeout_ms"`
 	Commit           bool                       `json:"commit"`
@@ -167,6 +169,9 @@ func (d *driver) groupConsume(req *request) reply {
 	c.Consumer.Offsets.AutoCommit.Enable = false
 	c.Consumer.Return.Errors = true
 	c.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
+	if (req.GroupProtocol != "" && req.GroupProtocol != "classic") || req.TopicRegex != nil {
+		return unsupported("sarama has no KIP-848 consumer group protocol (group.protocol=consumer) nor regex subscription")
+	}
 	c.Consumer.Group.Session.Timeout = 6 * time.Second
 	if req.SessionTimeoutMs > 0 {
 		c.Consumer.Group.Session.Timeout = time.Duration(req.SessionTimeoutMs) * time.Millisecond

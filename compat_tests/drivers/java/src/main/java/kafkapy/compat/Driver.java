@@ -44,10 +44,12 @@ import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.GroupProtocol;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
+import org.apache.kafka.clients.consumer.SubscriptionPattern;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -684,6 +686,8 @@ public final class Driver {
     static final class Member implements Runnable {
         final KafkaConsumer<byte[], byte[]> consumer;
         final String topic;
+        /** A broker-side regex subscription (KIP-848, RE2/J syntax), or null: subscribe to {@code topic}. */
+        final String regex;
         final Map<String, JSONObject> read = new ConcurrentHashMap<>();
         volatile Set<Integer> assigned = Set.of();
         /** The consumer's position on each partition it owns (where it reads next). */
@@ -697,15 +701,20 @@ public final class Driver {
         volatile boolean closed;
         volatile Throwable failure;
 
-        Member(Properties p, String topic) {
+        Member(Properties p, String topic, String regex) {
             this.consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
             this.topic = topic;
+            this.regex = regex;
         }
 
         @Override
         public void run() {
             try {
-                consumer.subscribe(List.of(topic));
+                if (regex != null) {
+                    consumer.subscribe(new SubscriptionPattern(regex));
+                } else {
+                    consumer.subscribe(List.of(topic));
+                }
                 while (!closeRequested) {
                     for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
                         read.put(r.partition() + "/" + r.offset(), recordJson(r));
@@ -917,14 +926,29 @@ public final class Driver {
         base.put(ConsumerConfig.GROUP_ID_CONFIG, req.getString("group"));
         base.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         base.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        base.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, String.valueOf(req.optInt("session_timeout_ms", 6000)));
-        base.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
-        if (!isNull(req, "assignor")) {
-            String cls = ASSIGNORS.get(req.getString("assignor"));
-            if (cls == null) {
-                throw new BadRequest("unknown assignor " + req.getString("assignor"));
+        boolean kip848 = "consumer".equals(req.optString("group_protocol", "classic"));
+        String regex = isNull(req, "topic_regex") ? null : req.getString("topic_regex");
+        if (kip848) {
+            // KIP-848: the broker owns the session timeout, heartbeat interval and assignment (the
+            // client refuses the classic settings); a named assignor is one of the broker's.
+            base.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, GroupProtocol.CONSUMER.name());
+            if (!isNull(req, "assignor")) {
+                base.put(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG, req.getString("assignor"));
             }
-            base.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, cls);
+        } else {
+            if (regex != null) {
+                return new JSONObject().put("ok", false).put("unsupported", true)
+                        .put("message", "SubscriptionPattern (broker-side regex) needs group.protocol=consumer");
+            }
+            base.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, String.valueOf(req.optInt("session_timeout_ms", 6000)));
+            base.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
+            if (!isNull(req, "assignor")) {
+                String cls = ASSIGNORS.get(req.getString("assignor"));
+                if (cls == null) {
+                    throw new BadRequest("unknown assignor " + req.getString("assignor"));
+                }
+                base.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, cls);
+            }
         }
         JSONArray ids = req.optJSONArray("instance_ids");
         List<Member> ms = new ArrayList<>();
@@ -936,7 +960,7 @@ public final class Driver {
                 if (ids != null) {
                     p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, ids.getString(i));
                 }
-                Member m = new Member(p, topic);
+                Member m = new Member(p, topic, regex);
                 ms.add(m);
                 Thread t = new Thread(m, "member-" + i);
                 threads.add(t);
