@@ -17,6 +17,7 @@ from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
 from kafkapy.coordinator.group_types import GroupRegistry
 from kafkapy.coordinator.internal_topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafkapy.coordinator.producer_ids import ProducerIdManager, producer_ids_in_use
+from kafkapy.coordinator.streams_group_coordinator import StreamsGroupCoordinator
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
 from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.dynamic_broker_config import MIN_INSYNC_REPLICAS, DynamicBrokerConfig
@@ -83,6 +84,8 @@ class Broker:
         self.group_registry = GroupRegistry()
         self.group_registry.register(self.groups)
         self.group_configs = GroupConfigs(config.group_properties, lambda name: self.dynamic_config.value(name, None))
+        self.streams_groups = StreamsGroupCoordinator(self)
+        self.group_registry.register(self.streams_groups)
         self.transactions = TransactionCoordinator(
             config,
             logs,
@@ -124,6 +127,7 @@ class Broker:
             if self.config.log_cleaner_enable:
                 nursery.start_soon(self.cleaner.run)
             await nursery.start(self.groups.run)
+            await nursery.start(self.streams_groups.run)
             await nursery.start(self.transactions.run)
             task_status.started()
             await trio.sleep_forever()
@@ -148,6 +152,7 @@ class Broker:
         )
         broker = cls(config, logs)
         broker.groups.load()
+        broker.streams_groups.load()
         broker.transactions.load()
         return broker
 
@@ -278,6 +283,7 @@ class Broker:
         for name in list(self.logs.topics):
             self.logs.delete_topic(name)
         self.groups.reset()
+        self.streams_groups.reset()
         self.transactions.reset()
         if self.acls is not None:
             self.acls.clear()

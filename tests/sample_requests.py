@@ -78,7 +78,7 @@ def _string(name: str, names: Names) -> str:
 def _strings(name: str, names: Names) -> list[str]:
     if name == "topic_names":
         return [names.topic]
-    if name in ("groups", "groups_names", "coordinator_keys"):
+    if name in ("groups", "groups_names", "group_ids", "coordinator_keys"):
         return [names.group]
     if name == "transactional_ids":
         return [names.transactional_id]

@@ -76,6 +76,8 @@ DENIED: dict[int, ErrorCode | None] = {
     66: None,
     74: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
     75: ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+    88: ErrorCode.GROUP_AUTHORIZATION_FAILED,
+    89: ErrorCode.GROUP_AUTHORIZATION_FAILED,
 }
 # DeleteTopics v6 takes a name or an id, not both (the sample has both): v5 names the topic.
 VERSION = {20: 5}

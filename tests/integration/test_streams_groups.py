@@ -1,0 +1,189 @@
+"""KIP-1071 streams groups over the wire (StreamsGroupHeartbeat 88, StreamsGroupDescribe 89) against a
+real broker process: joining with a topology, the broker creating the internal topics, task
+assignment and incremental reconciliation between two members, describe, leave, and the group
+surviving kill -9."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from kafkapy.client.wire import WireClient
+from kafkapy.protocol.errors import ErrorCode
+from kafkapy.protocol.specs import ApiKey
+from tests.broker_process import BrokerProcess
+
+HEARTBEAT, DESCRIBE = 88, 89
+
+
+def streams_broker(broker_factory: Callable[..., BrokerProcess], delay_ms: int = 0) -> BrokerProcess:
+    overrides = [f"group.streams.initial.rebalance.delay.ms={delay_ms}", "group.streams.num.standby.replicas=1"]
+    args: list[str] = []
+    for item in overrides:
+        args += ["--override", item]
+    return broker_factory(extra_args=tuple(args), num_partitions=1)
+
+
+def create(client: WireClient, name: str, partitions: int) -> None:
+    body = {"topics": [{"name": name, "num_partitions": partitions, "replication_factor": 1}]}
+    assert client.request(ApiKey.CREATE_TOPICS, 7, body).topics[0].error_code == ErrorCode.NONE
+
+
+def topology(app: str, source: str) -> dict:
+    """The word count's two subtopologies: source -> repartition topic -> a store with its changelog."""
+    info = {"replication_factor": 0, "topic_configs": []}
+    repartition = f"{app}-words-repartition"
+    changelog = {"name": f"{app}-counts-changelog", "partitions": 0, **info,
+                 "topic_configs": [{"key": "cleanup.policy", "value": "compact"}]}  # fmt: skip
+    return {
+        "epoch": 0,
+        "subtopologies": [
+            {"subtopology_id": "0", "source_topics": [source], "source_topic_regex": [],
+             "state_changelog_topics": [], "repartition_sink_topics": [repartition],
+             "repartition_source_topics": [], "copartition_groups": []},
+            {"subtopology_id": "1", "source_topics": [], "source_topic_regex": [],
+             "state_changelog_topics": [changelog], "repartition_sink_topics": [],
+             "repartition_source_topics": [{"name": repartition, "partitions": 0, **info}], "copartition_groups": []},
+        ],
+    }  # fmt: skip
+
+
+def join(client: WireClient, group: str, member: str, process: str, topo: dict) -> dict:
+    body = {"group_id": group, "member_id": member, "member_epoch": 0, "endpoint_information_epoch": 0,
+            "rebalance_timeout_ms": 30000, "topology": topo, "process_id": process,
+            "user_endpoint": {"host": "localhost", "port": 8080}, "client_tags": []}  # fmt: skip
+    return client.request(HEARTBEAT, 0, body)
+
+
+def beat(client: WireClient, group: str, member: str, epoch: int, owned: dict | None = None) -> dict:
+    body: dict = {"group_id": group, "member_id": member, "member_epoch": epoch, "endpoint_information_epoch": 0}
+    if owned is not None:
+        body.update(owned)
+    return client.request(HEARTBEAT, 0, body)
+
+
+def tasks(resp: dict, kind: str = "active_tasks") -> set[tuple[str, int]]:
+    return {(t.subtopology_id, p) for t in resp[kind] or () for p in t.partitions}
+
+
+def as_owned(active: set, standby: set = frozenset()) -> dict:
+    def ids(ts: set) -> list[dict]:
+        subs = sorted({s for s, _ in ts})
+        return [{"subtopology_id": s, "partitions": sorted(p for t, p in ts if t == s)} for s in subs]
+
+    return {"active_tasks": ids(active), "standby_tasks": ids(standby), "warmup_tasks": []}
+
+
+def describe(client: WireClient, group: str) -> dict:
+    return client.request(DESCRIBE, 0, {"group_ids": [group], "include_authorized_operations": False}).groups[0]
+
+
+def test_missing_source_topic_is_a_status_then_tasks_once_it_exists(
+    broker_factory: Callable[..., BrokerProcess],
+) -> None:
+    broker = streams_broker(broker_factory)
+    app, source = f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}"
+    with WireClient.connect(broker.bootstrap) as client:
+        resp = join(client, app, "m1", "p1", topology(app, source))
+        assert resp.error_code == ErrorCode.NONE, resp
+        assert [(s.status_code, s.status_detail) for s in resp.status] == [(1, f"Source topics {source} are missing.")]
+        assert describe(client, app).group_state == "NotReady"
+        create(client, source, 3)
+        resp = beat(client, app, "m1", resp.member_epoch)
+        assert list(resp.status) == []
+        assert tasks(resp) == {("0", 0), ("0", 1), ("0", 2), ("1", 0), ("1", 1), ("1", 2)}
+        # The broker made the repartition topic (as many partitions as the source) and the compacted changelog.
+        meta = client.request(ApiKey.METADATA, 12, {"topics": None, "allow_auto_topic_creation": False})
+        counts = {t.name: len(t.partitions) for t in meta.topics}
+        assert counts[f"{app}-words-repartition"] == 3 and counts[f"{app}-counts-changelog"] == 3
+
+
+def test_tasks_move_to_a_second_member_only_after_the_first_revokes(
+    broker_factory: Callable[..., BrokerProcess],
+) -> None:
+    broker = streams_broker(broker_factory)
+    app, source = f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}"
+    with WireClient.connect(broker.bootstrap) as client:
+        create(client, source, 2)
+        first = join(client, app, "m1", "p1", topology(app, source))
+        everything = {("0", 0), ("0", 1), ("1", 0), ("1", 1)}
+        assert tasks(first) == everything and first.member_epoch == 1
+        second = join(client, app, "m2", "p2", topology(app, source))
+        # m1 still has every task active: m2 gets none of them yet, only standbys (another process).
+        assert tasks(second) == set() and second.member_epoch == 2
+        assert tasks(second, "standby_tasks") and tasks(second, "standby_tasks") <= everything
+        revoking = beat(client, app, "m1", 1)
+        assert revoking.member_epoch == 1 and len(tasks(revoking)) == 2  # told to keep only half
+        kept = tasks(revoking)
+        again = beat(client, app, "m2", 2)
+        assert tasks(again) is not None and not (tasks(again) or set())  # not released yet
+        done = beat(client, app, "m1", 1, as_owned(kept))
+        assert done.member_epoch == 2
+        released = beat(client, app, "m2", 2)
+        assert tasks(released) == everything - kept
+        assert describe(client, app).group_state == "Stable"
+        # A zombie at an old epoch is fenced.
+        assert beat(client, app, "m1", 1).error_code == ErrorCode.FENCED_MEMBER_EPOCH
+        # m2 leaves: m1 gets everything back at a new epoch.
+        assert beat(client, app, "m2", -1).member_epoch == -1
+        # It first drops its standby tasks (revoked before they come back as active ones)...
+        dropping = beat(client, app, "m1", 2)
+        assert dropping.member_epoch == 2 and tasks(dropping) == kept and tasks(dropping, "standby_tasks") == set()
+        back = beat(client, app, "m1", 2, as_owned(kept))
+        assert tasks(back) == everything and back.member_epoch == 3
+
+
+def test_describe_shows_topology_members_and_assignment(broker_factory: Callable[..., BrokerProcess]) -> None:
+    broker = streams_broker(broker_factory)
+    app, source = f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}"
+    with WireClient.connect(broker.bootstrap) as client:
+        create(client, source, 2)
+        join(client, app, "m1", "p1", topology(app, source))
+        group = describe(client, app)
+        assert group.error_code == ErrorCode.NONE and group.group_state == "Stable"
+        assert (group.group_epoch, group.assignment_epoch) == (1, 1)
+        subs = {s.subtopology_id: s for s in group.topology.subtopologies}
+        assert [t.partitions for t in subs["1"].repartition_source_topics] == [2]
+        assert [t.partitions for t in subs["1"].state_changelog_topics] == [2]
+        (member,) = group.members
+        assert (member.member_id, member.process_id, member.member_epoch) == ("m1", "p1", 1)
+        assert member.user_endpoint.port == 8080
+        assert len(member.assignment.active_tasks) == 2
+        missing = describe(client, "no-such-group")
+        expected = (ErrorCode.GROUP_ID_NOT_FOUND, "Group no-such-group not found.")
+        assert (missing.error_code, missing.error_message) == expected
+        listed = client.request(ApiKey.LIST_GROUPS, 5, {"states_filter": [], "types_filter": ["streams"]}).groups
+        assert [(g.group_id, g.group_type, g.group_state) for g in listed] == [(app, "streams", "Stable")]
+
+
+def test_invalid_heartbeats_get_kafkas_errors(broker_factory: Callable[..., BrokerProcess]) -> None:
+    broker = streams_broker(broker_factory)
+    with WireClient.connect(broker.bootstrap) as client:
+        resp = beat(client, "g", "m", 0)
+        assert (resp.error_code, resp.error_message) == (
+            ErrorCode.INVALID_REQUEST, "RebalanceTimeoutMs must be provided when joining the group."
+        )  # fmt: skip
+        resp = beat(client, "nope", "m", 3)
+        assert (resp.error_code, resp.error_message) == (ErrorCode.GROUP_ID_NOT_FOUND, "Streams group nope not found.")
+
+
+@pytest.mark.timeout(120)
+def test_group_survives_kill_9(broker_factory: Callable[..., BrokerProcess]) -> None:
+    broker = streams_broker(broker_factory)
+    app, source = f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}"
+    with WireClient.connect(broker.bootstrap) as client:
+        create(client, source, 2)
+        first = join(client, app, "m1", "p1", topology(app, source))
+        before = describe(client, app)
+    broker.kill9()
+    broker.start()
+    with WireClient.connect(broker.bootstrap) as client:
+        after = describe(client, app)
+        assert after.group_state == "Stable"
+        assert (after.group_epoch, after.assignment_epoch) == (before.group_epoch, before.assignment_epoch)
+        assert after.topology == before.topology and after.members == before.members
+        resp = beat(client, app, "m1", first.member_epoch)
+        assert resp.error_code == ErrorCode.NONE and resp.member_epoch == first.member_epoch
+        assert tasks(resp) == tasks(first)
