@@ -26,6 +26,12 @@ def streams_enabled(ctx: RequestContext) -> bool:
     return STREAMS in protocols and ctx.broker.features.level("streams.version") >= 1
 
 
+def error(ctx: RequestContext, code: ErrorCode, message: str | None = None) -> dict:
+    """An error answer as Kafka's: its Status list is empty, not null (the Java default of a nullable
+    array without a default)."""
+    return {**(ctx.error_response(code, message) or {}), "status": []}
+
+
 @handler(
     88, 0, 0,
     acl=(
@@ -37,15 +43,15 @@ def streams_enabled(ctx: RequestContext) -> bool:
 )  # fmt: skip
 async def handle_streams_group_heartbeat(ctx: RequestContext, request: dict) -> dict:
     if not streams_enabled(ctx):
-        return ctx.error_response(ErrorCode.UNSUPPORTED_VERSION)
+        return error(ctx, ErrorCode.UNSUPPORTED_VERSION)
     if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
-        return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
+        return error(ctx, ErrorCode.GROUP_AUTHORIZATION_FAILED)
     topology = request.get("topology")
     if topology is not None:
         names = topology_topics(topology)
         denied = sorted(t for t in names if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, t))
         if denied:
-            return ctx.error_response(ErrorCode.TOPIC_AUTHORIZATION_FAILED, f"Unauthorized topics: {', '.join(denied)}")
+            return error(ctx, ErrorCode.TOPIC_AUTHORIZATION_FAILED, f"Unauthorized topics: {', '.join(denied)}")
     may_create_all = ctx.authorize(AclOperation.CREATE, ResourceType.CLUSTER)
 
     def may_create(topic: str) -> bool:
@@ -56,4 +62,4 @@ async def handle_streams_group_heartbeat(ctx: RequestContext, request: dict) -> 
             request, ctx.request.client_id or "", client_host(ctx), may_create=may_create
         )
     except KafkaError as exc:
-        return ctx.error_response(exc.code, exc.message)
+        return error(ctx, exc.code, exc.message)

@@ -68,6 +68,7 @@ class Status(IntEnum):
     INCORRECTLY_PARTITIONED_TOPICS = 2
     MISSING_INTERNAL_TOPICS = 3
     SHUTDOWN_APPLICATION = 4
+    ASSIGNMENT_DELAYED = 5
 
 
 class MemberState(IntEnum):
@@ -194,7 +195,9 @@ def configure(topology: dict, partitions_of: Callable[[str], int | None]) -> Con
     counts.update(_repartition_counts(subtopologies, partitions_of))
     _copartition(subtopologies, counts, statuses)
     task_counts: dict[str, int] = {}
+    # Repartition topics first, then changelog topics, as Kafka lists them.
     missing: dict[str, InternalTopic] = {}
+    changelogs: dict[str, InternalTopic] = {}
     for sub in subtopologies:
         inputs = [counts.get(t, 0) for t in sub["source_topics"]]
         inputs += [counts.get(t["name"], 0) for t in sub["repartition_source_topics"]]
@@ -214,8 +217,8 @@ def configure(topology: dict, partitions_of: Callable[[str], int | None]) -> Con
                 )
         for info in sub["state_changelog_topics"]:
             if partitions_of(info["name"]) is None and tasks:
-                missing[info["name"]] = InternalTopic(info["name"], tasks, _configs(info))
-    return ConfiguredTopology(task_counts, list(missing.values()), statuses, counts)
+                changelogs[info["name"]] = InternalTopic(info["name"], tasks, _configs(info))
+    return ConfiguredTopology(task_counts, [*missing.values(), *changelogs.values()], statuses, counts)
 
 
 def topology_topics(topology: dict) -> set[str]:

@@ -51,10 +51,10 @@ MEMBER_RECORDS = (rec.CURRENT_MEMBER_ASSIGNMENT, rec.TARGET_ASSIGNMENT_MEMBER, r
 
 LEAVE_EPOCH = -1
 LEAVE_STATIC_EPOCH = -2
-# Kafka Streams' acceptable.recovery.lag default (records), which the group coordinator hands out.
-ACCEPTABLE_RECOVERY_LAG = 10000
-# How often members report their task changelog offsets (Kafka's group.streams.task.offset.interval.ms is 60 s).
-TASK_OFFSET_INTERVAL_MS = 60000
+# Kafka 4.3.1 answers 0 for both (its assignor has no warm-up tasks; members need not report task offsets).
+ACCEPTABLE_RECOVERY_LAG = 0
+TASK_OFFSET_INTERVAL_MS = 0
+ASSIGNMENT_DELAYED = "Assignment delayed due to the configured initial rebalance delay."
 EXPIRY_CHECK_S = 1.0
 
 
@@ -160,11 +160,9 @@ def validate(request: dict) -> None:
         raise _invalid("InstanceId can't be null.")
     if epoch == 0:
         if request.get("rebalance_timeout_ms", -1) == -1:
-            raise _invalid("RebalanceTimeoutMs must be provided when joining the group.")
+            raise _invalid("RebalanceTimeoutMs must be provided in first request.")
         if request.get("topology") is None:
-            raise _invalid("Topology must be non-null when joining the group.")
-        if request.get("process_id") is None:
-            raise _invalid("ProcessId can't be null.")
+            raise _invalid("Topology must be non-null when (re-)joining.")
         for kind in ("active_tasks", "standby_tasks", "warmup_tasks"):
             if request.get(kind):
                 raise _invalid(f"{kind.title().replace('_', '')} must be empty when (re-)joining.")
@@ -368,8 +366,9 @@ class StreamsGroupCoordinator:
             return
         configured = configure(group.topology, self._partitions_of)
         if configured.missing_internal and not configured.statuses:
+            # Created now, but the group is ready from the next heartbeat on, as on Kafka, which creates
+            # them asynchronously and answers this heartbeat with MISSING_INTERNAL_TOPICS.
             self._create_internal_topics(group, configured, may_create)
-            configured = configure(group.topology, self._partitions_of)
         group.configured = configured
         digest = zlib.crc32(repr(sorted(configured.task_counts.items())).encode()) if configured.ready else 0
         if digest != group.metadata_hash:
@@ -417,7 +416,8 @@ class StreamsGroupCoordinator:
             if not tasks.same_as(group.target.get(member_id, EMPTY)):
                 fields = rec.tasks_fields(tasks)
                 records.append(rec.record(rec.TARGET_ASSIGNMENT_MEMBER, group.group_id, member_id, fields))
-        if target != group.target:
+        if target != group.target and any(m.user_endpoint is not None for m in group.members.values()):
+            # The partitions of the endpoints (Interactive Queries) moved: members fetch them again.
             group.endpoint_epoch += 1
         group.target = target
         group.assignment_epoch = group.epoch
@@ -493,6 +493,8 @@ class StreamsGroupCoordinator:
     @staticmethod
     def _statuses(group: StreamsGroup, member: StreamsMember) -> list[tuple[int, str]]:
         statuses: list[tuple[int, str]] = []
+        if group.delayed:
+            statuses.append((Status.ASSIGNMENT_DELAYED, ASSIGNMENT_DELAYED))
         if group.shutdown_requested_by is not None:
             statuses.append(
                 (Status.SHUTDOWN_APPLICATION, f"Streams group member {group.shutdown_requested_by} encountered a "
@@ -506,8 +508,8 @@ class StreamsGroupCoordinator:
         if group.configured is not None:
             statuses += group.configured.statuses
             if group.configured.missing_internal and not group.configured.statuses:
-                names = ", ".join(sorted(t.name for t in group.configured.missing_internal))
-                statuses.append((Status.MISSING_INTERNAL_TOPICS, f"Internal topics are missing: [{names}]"))
+                names = ", ".join(t.name for t in group.configured.missing_internal)
+                statuses.append((Status.MISSING_INTERNAL_TOPICS, f"Internal topics are missing: {names}"))
         return statuses
 
     def _partitions_by_endpoint(self, group: StreamsGroup) -> list[dict]:
@@ -563,9 +565,9 @@ class StreamsGroupCoordinator:
     def _described_topology(group: StreamsGroup) -> dict | None:
         if group.topology is None:
             return None
-        configured = group.configured
-        if configured is None or not configured.ready:
-            return {"epoch": group.topology["epoch"], "subtopologies": None}
+        # Until the group is ready Kafka 4.3.1 describes the topology as the members sent it (partition
+        # counts 0 where they left them open), not null as the message's documentation says.
+        configured = group.configured or ConfiguredTopology({}, [], [], {})
         subtopologies = [
             {
                 "subtopology_id": sub["subtopology_id"],

@@ -16,6 +16,7 @@ from kafkapy.protocol.specs import ApiKey
 from tests.broker_process import BrokerProcess
 
 HEARTBEAT, DESCRIBE = 88, 89
+MISSING_INTERNAL_TOPICS = 3
 
 
 def streams_broker(broker_factory: Callable[..., BrokerProcess], delay_ms: int = 0) -> BrokerProcess:
@@ -57,6 +58,15 @@ def join(client: WireClient, group: str, member: str, process: str, topo: dict) 
     return client.request(HEARTBEAT, 0, body)
 
 
+def join_ready(client: WireClient, group: str, member: str, process: str, topo: dict) -> dict:
+    """Join, then heartbeat once more if the join created the internal topics (ready from then on)."""
+    resp = join(client, group, member, process, topo)
+    if [s.status_code for s in resp.status] == [MISSING_INTERNAL_TOPICS]:
+        resp = beat(client, group, member, resp.member_epoch)
+    assert resp.error_code == ErrorCode.NONE and list(resp.status) == [], resp
+    return resp
+
+
 def beat(client: WireClient, group: str, member: str, epoch: int, owned: dict | None = None) -> dict:
     body: dict = {"group_id": group, "member_id": member, "member_epoch": epoch, "endpoint_information_epoch": 0}
     if owned is not None:
@@ -91,6 +101,14 @@ def test_missing_source_topic_is_a_status_then_tasks_once_it_exists(
         assert [(s.status_code, s.status_detail) for s in resp.status] == [(1, f"Source topics {source} are missing.")]
         assert describe(client, app).group_state == "NotReady"
         create(client, source, 3)
+        # The broker creates the internal topics and says so (as Kafka, whose creation is asynchronous)...
+        resp = beat(client, app, "m1", resp.member_epoch)
+        names = f"{app}-words-repartition, {app}-counts-changelog"
+        assert [(s.status_code, s.status_detail) for s in resp.status] == [
+            (MISSING_INTERNAL_TOPICS, f"Internal topics are missing: {names}")
+        ]
+        assert tasks(resp) == set()
+        # ...and assigns the tasks from the next heartbeat on.
         resp = beat(client, app, "m1", resp.member_epoch)
         assert list(resp.status) == []
         assert tasks(resp) == {("0", 0), ("0", 1), ("0", 2), ("1", 0), ("1", 1), ("1", 2)}
@@ -107,32 +125,34 @@ def test_tasks_move_to_a_second_member_only_after_the_first_revokes(
     app, source = f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}"
     with WireClient.connect(broker.bootstrap) as client:
         create(client, source, 2)
-        first = join(client, app, "m1", "p1", topology(app, source))
+        first = join_ready(client, app, "m1", "p1", topology(app, source))
         everything = {("0", 0), ("0", 1), ("1", 0), ("1", 1)}
-        assert tasks(first) == everything and first.member_epoch == 1
+        e = first.member_epoch
+        assert tasks(first) == everything
         second = join(client, app, "m2", "p2", topology(app, source))
         # m1 still has every task active: m2 gets none of them yet, only standbys (another process).
-        assert tasks(second) == set() and second.member_epoch == 2
+        assert tasks(second) == set() and second.member_epoch == e + 1
         assert tasks(second, "standby_tasks") and tasks(second, "standby_tasks") <= everything
-        revoking = beat(client, app, "m1", 1)
-        assert revoking.member_epoch == 1 and len(tasks(revoking)) == 2  # told to keep only half
+        revoking = beat(client, app, "m1", e)
+        assert revoking.member_epoch == e and len(tasks(revoking)) == 2  # told to keep only half
         kept = tasks(revoking)
-        again = beat(client, app, "m2", 2)
-        assert tasks(again) is not None and not (tasks(again) or set())  # not released yet
-        done = beat(client, app, "m1", 1, as_owned(kept))
-        assert done.member_epoch == 2
-        released = beat(client, app, "m2", 2)
+        again = beat(client, app, "m2", e + 1)
+        assert not tasks(again)  # not released yet
+        done = beat(client, app, "m1", e, as_owned(kept))
+        assert done.member_epoch == e + 1
+        released = beat(client, app, "m2", e + 1)
         assert tasks(released) == everything - kept
         assert describe(client, app).group_state == "Stable"
         # A zombie at an old epoch is fenced.
-        assert beat(client, app, "m1", 1).error_code == ErrorCode.FENCED_MEMBER_EPOCH
+        assert beat(client, app, "m1", e).error_code == ErrorCode.FENCED_MEMBER_EPOCH
         # m2 leaves: m1 gets everything back at a new epoch.
         assert beat(client, app, "m2", -1).member_epoch == -1
         # It first drops its standby tasks (revoked before they come back as active ones)...
-        dropping = beat(client, app, "m1", 2)
-        assert dropping.member_epoch == 2 and tasks(dropping) == kept and tasks(dropping, "standby_tasks") == set()
-        back = beat(client, app, "m1", 2, as_owned(kept))
-        assert tasks(back) == everything and back.member_epoch == 3
+        dropping = beat(client, app, "m1", e + 1)
+        assert dropping.member_epoch == e + 1 and tasks(dropping) == kept
+        assert tasks(dropping, "standby_tasks") == set()
+        back = beat(client, app, "m1", e + 1, as_owned(kept))
+        assert tasks(back) == everything and back.member_epoch == e + 2
 
 
 def test_describe_shows_topology_members_and_assignment(broker_factory: Callable[..., BrokerProcess]) -> None:
@@ -140,15 +160,15 @@ def test_describe_shows_topology_members_and_assignment(broker_factory: Callable
     app, source = f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}"
     with WireClient.connect(broker.bootstrap) as client:
         create(client, source, 2)
-        join(client, app, "m1", "p1", topology(app, source))
+        joined = join_ready(client, app, "m1", "p1", topology(app, source))
         group = describe(client, app)
         assert group.error_code == ErrorCode.NONE and group.group_state == "Stable"
-        assert (group.group_epoch, group.assignment_epoch) == (1, 1)
+        assert group.group_epoch == group.assignment_epoch == joined.member_epoch
         subs = {s.subtopology_id: s for s in group.topology.subtopologies}
         assert [t.partitions for t in subs["1"].repartition_source_topics] == [2]
         assert [t.partitions for t in subs["1"].state_changelog_topics] == [2]
         (member,) = group.members
-        assert (member.member_id, member.process_id, member.member_epoch) == ("m1", "p1", 1)
+        assert (member.member_id, member.process_id, member.member_epoch) == ("m1", "p1", joined.member_epoch)
         assert member.user_endpoint.port == 8080
         assert len(member.assignment.active_tasks) == 2
         missing = describe(client, "no-such-group")
@@ -163,7 +183,7 @@ def test_invalid_heartbeats_get_kafkas_errors(broker_factory: Callable[..., Brok
     with WireClient.connect(broker.bootstrap) as client:
         resp = beat(client, "g", "m", 0)
         assert (resp.error_code, resp.error_message) == (
-            ErrorCode.INVALID_REQUEST, "RebalanceTimeoutMs must be provided when joining the group."
+            ErrorCode.INVALID_REQUEST, "RebalanceTimeoutMs must be provided in first request."
         )  # fmt: skip
         resp = beat(client, "nope", "m", 3)
         assert (resp.error_code, resp.error_message) == (ErrorCode.GROUP_ID_NOT_FOUND, "Streams group nope not found.")
@@ -175,7 +195,7 @@ def test_group_survives_kill_9(broker_factory: Callable[..., BrokerProcess]) -> 
     app, source = f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}"
     with WireClient.connect(broker.bootstrap) as client:
         create(client, source, 2)
-        first = join(client, app, "m1", "p1", topology(app, source))
+        first = join_ready(client, app, "m1", "p1", topology(app, source))
         before = describe(client, app)
     broker.kill9()
     broker.start()
