@@ -11,6 +11,7 @@ import trio
 from kafkapy.acl import Authorizer, allow_everything
 from kafkapy.broker_config import BrokerConfig
 from kafkapy.clock import SYSTEM_CLOCK, Clock
+from kafkapy.coordinator.consumer_group_coordinator import ConsumerGroupCoordinator, OffsetsHolder
 from kafkapy.coordinator.group_configs import GroupConfigs
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
 from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
@@ -84,6 +85,15 @@ class Broker:
         self.group_registry = GroupRegistry()
         self.group_registry.register(self.groups)
         self.group_configs = GroupConfigs(config.group_properties, lambda name: self.dynamic_config.value(name, None))
+        self.consumer_groups = ConsumerGroupCoordinator(
+            logs,
+            self.group_configs,
+            OffsetsHolder(self.groups.delete_offsets_of, self.groups.member_count),
+            clock=self.clock,
+        )
+        self.group_registry.register(self.consumer_groups)
+        self.groups.owned_elsewhere = self.group_registry.owned_elsewhere
+        self.groups.offsets_owner = self.group_registry.offsets_owner
         self.streams_groups = StreamsGroupCoordinator(self)
         self.group_registry.register(self.streams_groups)
         self.transactions = TransactionCoordinator(
@@ -127,6 +137,7 @@ class Broker:
             if self.config.log_cleaner_enable:
                 nursery.start_soon(self.cleaner.run)
             await nursery.start(self.groups.run)
+            await nursery.start(self.consumer_groups.run)
             await nursery.start(self.streams_groups.run)
             await nursery.start(self.transactions.run)
             task_status.started()
@@ -283,6 +294,7 @@ class Broker:
         for name in list(self.logs.topics):
             self.logs.delete_topic(name)
         self.groups.reset()
+        self.consumer_groups.reset()
         self.streams_groups.reset()
         self.transactions.reset()
         if self.acls is not None:

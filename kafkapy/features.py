@@ -53,7 +53,7 @@ FEATURES: tuple[Feature, ...] = (
     # KIP-853 dynamic quorums (AddRaftVoter/RemoveRaftVoter): not served, so level 0 (static quorum).
     Feature(KRAFT_VERSION, 0, 0, 0),
     # KIP-848 consumer groups, KIP-932 share groups, KIP-1071 streams groups: issue #16 raises these.
-    Feature("group.version", 0, 0, 0),
+    Feature("group.version", 0, 1, 1),
     Feature("share.version", 0, 0, 0),
     Feature("streams.version", 0, 1, 1),
     # KIP-966 eligible leader replicas: one replica per partition, nothing to elect from.

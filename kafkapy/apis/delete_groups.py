@@ -16,6 +16,11 @@ from kafkapy.protocol.errors import ErrorCode
 async def handle_delete_groups(ctx: RequestContext, request: dict) -> dict:
     wanted = list(dict.fromkeys(request["groups_names"]))
     denied = {g for g in wanted if not ctx.authorize(AclOperation.DELETE, ResourceType.GROUP, g)}
-    errors = ctx.broker.groups.delete_groups([g for g in wanted if g not in denied])
+    allowed = [g for g in wanted if g not in denied]
+    # A group of another kind (KIP-848 consumer, ...) is deleted by its own coordinator.
+    owners = {g: ctx.broker.group_registry.owner(g) for g in allowed}
+    typed = {g: owner for g, owner in owners.items() if owner is not None and owner is not ctx.broker.groups}
+    errors = ctx.broker.groups.delete_groups([g for g in allowed if g not in typed])
+    errors.update({g: owner.delete_group(g) for g, owner in typed.items()})
     errors.update(dict.fromkeys(denied, ErrorCode.GROUP_AUTHORIZATION_FAILED))
     return {"results": [{"group_id": group_id, "error_code": errors[group_id]} for group_id in wanted]}

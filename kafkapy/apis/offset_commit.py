@@ -4,7 +4,9 @@ v0: offsets and metadata by group (Kafka 4 dropped v0-v1; served here for old cl
 v1: generation and member id; a per-partition commit timestamp.
 v2: retention time instead of the commit timestamp (an explicit expire timestamp, as in Kafka).
 v3: throttle time.  v4: same as v3.  v5: no retention time.  v6: committed leader epoch.
-v7: group instance id (static membership).  v8: flexible.  v9: same as v8 (KIP-848 groups are not served).
+v7: group instance id (static membership).  v8: flexible.
+v9: the member epoch of a KIP-848 consumer group in GenerationIdOrMemberEpoch (STALE_MEMBER_EPOCH); its
+    members must commit with v9+ (UNSUPPORTED_VERSION), except in a transaction.
 v10: topics addressed by topic id.
 Offsets are in the log before the response goes out. Generation -1 without a member id commits for
 a group that does not use group management (a consumer using assign()).
@@ -72,6 +74,7 @@ async def handle_offset_commit(ctx: RequestContext, request: dict) -> dict:
         request.get("member_id", ""),
         request.get("group_instance_id"),
         offsets,
+        api_version=version,
     )
     topics: list[dict] = []
     by_entry: dict[int, dict] = {}

@@ -5,7 +5,8 @@ v2: a null topic list means every partition with an offset; top-level error code
 v3: throttle time.  v4: same as v3.  v5: committed leader epoch.  v6: flexible.
 v7: require_stable: a partition with an offset pending in an ongoing transaction (TxnOffsetCommit)
     answers UNSTABLE_OFFSET_COMMIT, and the client retries (KIP-447).
-v8: several groups in one request.  v9: member id and epoch, only checked by KIP-848 groups (not served).
+v8: several groups in one request.
+v9: member id and epoch, checked by KIP-848 consumer groups (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH).
 v10: topics addressed by topic id.
 A partition without a committed offset answers offset -1, leader epoch -1 and empty metadata.
 """
@@ -79,10 +80,17 @@ def _group_topics(ctx: RequestContext, group_id: str, requested: list[dict] | No
     return _all_topics(ctx, group_id) if requested is None else _listed_topics(ctx, group_id, requested, require_stable)
 
 
-def _group(ctx: RequestContext, group_id: str, requested: list[dict] | None, require_stable: bool) -> dict:
-    """One group's entry (v8+), GROUP_AUTHORIZATION_FAILED for a group the principal may not describe."""
+def _group(ctx: RequestContext, entry: dict, require_stable: bool) -> dict:
+    """One group's entry (v8+), GROUP_AUTHORIZATION_FAILED for a group the principal may not describe;
+    a KIP-848 group checks the member id and epoch (v9+) first."""
+    group_id, requested = entry["group_id"], entry["topics"]
     if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
         return {"group_id": group_id, "topics": [], "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED}
+    owner = ctx.broker.group_registry.offsets_owner(group_id)
+    if owner is not None:
+        error = owner.offset_fetch_error(group_id, entry.get("member_id"), entry.get("member_epoch", -1))
+        if error != ErrorCode.NONE:
+            return {"group_id": group_id, "topics": [], "error_code": error}
     return {
         "group_id": group_id,
         "topics": _group_topics(ctx, group_id, requested, require_stable),
@@ -94,7 +102,7 @@ def _group(ctx: RequestContext, group_id: str, requested: list[dict] | None, req
 async def handle_offset_fetch(ctx: RequestContext, request: dict) -> dict:
     stable = request.get("require_stable", False)
     if ctx.version >= 8:
-        return {"groups": [_group(ctx, g["group_id"], g["topics"], stable) for g in request["groups"]]}
+        return {"groups": [_group(ctx, g, stable) for g in request["groups"]]}
     if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, request["group_id"]):
         return ctx.error_response(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     topics = _group_topics(ctx, request["group_id"], request["topics"], stable)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import trio
@@ -37,7 +37,7 @@ from kafkapy.coordinator.group import (
 )
 from kafkapy.coordinator.group_metadata_manager import GroupMetadataManager
 from kafkapy.coordinator.group_records import OffsetsTopic
-from kafkapy.coordinator.group_types import GroupListing, GroupType
+from kafkapy.coordinator.group_types import GroupListing, GroupOffsetsValidation, GroupType
 from kafkapy.protocol.common import TopicPartition
 from kafkapy.protocol.errors import ErrorCode
 
@@ -79,6 +79,11 @@ class GroupCoordinator:
         self._wakeup = trio.Event()
         # When the timer task is due to wake next; earlier deadlines must wake it.
         self._wake_at = float("inf")
+        # The offsets of a group of another kind (a KIP-848 consumer group...) are kept here by group id,
+        # in an offsets-only ClassicGroup that must not show as a classic group; that owner validates
+        # the offset requests. Both set by the broker from its GroupRegistry.
+        self.owned_elsewhere: Callable[[str], bool] = lambda group_id: False
+        self.offsets_owner: Callable[[str], GroupOffsetsValidation | None] = lambda group_id: None
 
     @property
     def groups(self) -> dict[str, ClassicGroup]:
@@ -569,9 +574,15 @@ class GroupCoordinator:
         member_id: str,
         instance_id: str | None,
         offsets: dict[TopicPartition, OffsetAndMetadata],
+        *,
+        api_version: int = 10,
     ) -> dict[TopicPartition, ErrorCode]:
         """Store offsets (already validated per partition by the handler); an error per partition."""
-        error = self._commit_error(group_id, generation_id, member_id, instance_id)
+        owner = self.offsets_owner(group_id)
+        if owner is not None:
+            error = owner.offset_commit_error(group_id, member_id, generation_id, instance_id, api_version=api_version)
+        else:
+            error = self._commit_error(group_id, generation_id, member_id, instance_id)
         if error == ErrorCode.NONE and offsets:
             error = self.group_manager.store_offsets(group_id, offsets)
         return {tp: error for tp in offsets}
@@ -615,7 +626,11 @@ class GroupCoordinator:
         offsets: dict[TopicPartition, OffsetAndMetadata],
     ) -> ErrorCode:
         """Kafka's handleTxnCommitOffsets, once the transaction coordinator accepted ``producer`` (id, epoch)."""
-        error = self._txn_commit_error(self.groups.get(group_id), generation_id, member_id, instance_id)
+        owner = self.offsets_owner(group_id)
+        if owner is not None:
+            error = owner.offset_commit_error(group_id, member_id, generation_id, instance_id, api_version=None)
+        else:
+            error = self._txn_commit_error(self.groups.get(group_id), generation_id, member_id, instance_id)
         if error != ErrorCode.NONE or not offsets:
             return error
         return self.group_manager.store_txn_offsets(group_id, offsets, producer)
@@ -701,15 +716,27 @@ class GroupCoordinator:
 
     def owns(self, group_id: str) -> bool:
         group = self.groups.get(group_id)
-        return group is not None and not group.is_in(GroupState.DEAD)
+        return group is not None and not group.is_in(GroupState.DEAD) and not self.owned_elsewhere(group_id)
 
     def listings(self) -> Iterable[GroupListing]:
         for group in self.groups.values():
-            if not group.is_in(GroupState.DEAD):
+            if not group.is_in(GroupState.DEAD) and not self.owned_elsewhere(group.group_id):
                 yield GroupListing(group.group_id, group.protocol_type or "", group.state.value, GroupType.CLASSIC)
 
     def delete_group(self, group_id: str) -> ErrorCode:
         return self.delete_groups([group_id])[group_id]
+
+    def member_count(self, group_id: str) -> int | None:
+        """How many members a live classic group with this id has (None: there is none)."""
+        group = self.groups.get(group_id)
+        return None if group is None or group.is_in(GroupState.DEAD) else len(group.members)
+
+    def delete_offsets_of(self, group_id: str) -> None:
+        """Drop every committed offset of a group id (its group of another kind was deleted)."""
+        group = self.groups.get(group_id)
+        if group is not None and group.is_in(GroupState.EMPTY):
+            group.transition(GroupState.DEAD, self.clock.wall_ms())
+            self.group_manager.cleanup([group], lambda g: list(g.offsets))
 
     def delete_groups(self, group_ids: list[str]) -> dict[str, ErrorCode]:
         errors: dict[str, ErrorCode] = {}

@@ -59,6 +59,23 @@ class TypedGroups(Protocol):
         ...
 
 
+class GroupOffsetsValidation(Protocol):
+    """What a kind of group other than classic checks of OffsetCommit/TxnOffsetCommit/OffsetFetch on its
+    groups (Kafka's Group.validateOffsetCommit/validateOffsetFetch). The offsets themselves are kept per
+    group id by the classic GroupMetadataManager whatever the group's kind, as Kafka 4's
+    OffsetMetadataManager keeps them."""
+
+    def offset_commit_error(
+        self, group_id: str, member_id: str, member_epoch: int, instance_id: str | None, *, api_version: int | None
+    ) -> ErrorCode:
+        """NONE if the commit may go to this owned group; ``api_version`` None for a TxnOffsetCommit."""
+        ...
+
+    def offset_fetch_error(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
+        """NONE if OffsetFetch v9+ with this member id and epoch may read this owned group's offsets."""
+        ...
+
+
 class GroupRegistry:
     """Which coordinator owns each group id; registered at broker construction, classic first."""
 
@@ -78,6 +95,18 @@ class GroupRegistry:
             if groups.owns(group_id):
                 return groups
         return None
+
+    def offsets_owner(self, group_id: str) -> GroupOffsetsValidation | None:
+        """The owner of a group of a kind other than classic, when it validates offset requests itself."""
+        for group_type, groups in self._kinds.items():
+            if group_type != GroupType.CLASSIC and hasattr(groups, "offset_commit_error") and groups.owns(group_id):
+                return groups  # type: ignore[return-value]
+        return None
+
+    def owned_elsewhere(self, group_id: str) -> bool:
+        """Whether a group of a kind other than classic has this id (its offsets, kept by the classic
+        coordinator per group id, then make no classic group)."""
+        return any(t != GroupType.CLASSIC and g.owns(group_id) for t, g in self._kinds.items())
 
     def type_of(self, group_id: str) -> GroupType | None:
         owner = self.owner(group_id)

@@ -26,11 +26,14 @@ def open_store(tmp_path: Path) -> FeatureStore:
 
 def test_a_fresh_data_dir_gets_kafkas_format_levels_and_keeps_them(tmp_path: Path) -> None:
     store = open_store(tmp_path)
-    assert store.finalized() == {"metadata.version": 30, "transaction.version": 2, "streams.version": 1}
+    assert store.finalized() == {
+        "metadata.version": 30, "transaction.version": 2, "group.version": 1, "streams.version": 1
+    }
     assert (tmp_path / FILE_NAME).exists()
     assert [(f.name, f.min_level, f.max_level) for f in store.supported()] == [
         ("metadata.version", 7, 30),
         ("transaction.version", 0, 2),
+        ("group.version", 0, 1),
         ("streams.version", 0, 1),
     ]
     store.update([FeatureUpdate("transaction.version", 1, SAFE_DOWNGRADE)], validate_only=False)
@@ -49,7 +52,7 @@ def test_validate_only_changes_nothing(tmp_path: Path) -> None:
 def test_a_level_0_feature_is_no_longer_finalized(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     store.update([FeatureUpdate("transaction.version", 0, SAFE_DOWNGRADE)], validate_only=False)
-    assert store.finalized() == {"metadata.version": 30, "streams.version": 1}
+    assert store.finalized() == {"metadata.version": 30, "group.version": 1, "streams.version": 1}
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"epoch": "x", "levels": {}}', "[]", ""])
@@ -93,8 +96,8 @@ def test_memory_storage_writes_nothing_to_disk(tmp_path: Path) -> None:
          "Local controller 1 does not support this feature."),
         (("nope.version", 0, SAFE_DOWNGRADE), "Invalid update version 0 for feature nope.version. "
          "Feature nope.version not found."),
-        (("group.version", 1, UPGRADE), "Invalid update version 1 for feature group.version. "
-         "Local controller 1 does not support this feature."),
+        (("group.version", 2, UPGRADE), "Invalid update version 2 for feature group.version. "
+         "Local controller 1 only supports versions 0-1"),
         (("metadata.version", 29, SAFE_DOWNGRADE), "Unsupported metadata.version downgrade from 30 to 29. "
          "Refusing to perform the requested downgrade because it might delete metadata information."),
         (("metadata.version", 29, UNSAFE_DOWNGRADE), "Unsupported metadata.version downgrade from 30 to 29. "

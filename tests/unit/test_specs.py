@@ -26,9 +26,8 @@ from kafkapy.protocol.specs import (
 )
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "kafka-protocol"
-OLD_REF, NEW_REF = "kafka-4.0-dev", "kafka-4.3"
-# Kafka 4.3.1's complete set of definitions (issue #16): the 4.3 snapshot lacks the newest group APIs.
-FULL_REF = "kafka-4.3.1"
+# kafka-4.3.1 is the complete 4.3 set (kafka-4.3 lacks the group APIs of KIP-848/932/1071).
+OLD_REF, NEW_REF = "kafka-4.0-dev", "kafka-4.3.1"
 
 # The APIs the broker speaks, by key.
 EXPECTED_APIS: dict[int, str] = {
@@ -44,8 +43,8 @@ EXPECTED_APIS: dict[int, str] = {
     47: "OffsetDelete", 48: "DescribeClientQuotas", 49: "AlterClientQuotas", 50: "DescribeUserScramCredentials",
     51: "AlterUserScramCredentials", 55: "DescribeQuorum", 57: "UpdateFeatures", 60: "DescribeCluster",
     61: "DescribeProducers", 65: "DescribeTransactions",
-    66: "ListTransactions", 74: "ListConfigResources", 75: "DescribeTopicPartitions",
-    88: "StreamsGroupHeartbeat", 89: "StreamsGroupDescribe",
+    66: "ListTransactions", 68: "ConsumerGroupHeartbeat", 69: "ConsumerGroupDescribe",
+    74: "ListConfigResources", 75: "DescribeTopicPartitions", 88: "StreamsGroupHeartbeat", 89: "StreamsGroupDescribe",
 }  # fmt: skip
 
 NULLABLE_TYPES = frozenset({"string", "bytes", "records", "array", "struct"})
@@ -157,11 +156,8 @@ def _in(text: str | None, version: int) -> bool:
 
 @cache
 def _load_reference(folder: str, name: str) -> dict[str, Any] | None:
-    """One reference JSON file (comments stripped), or None if that snapshot lacks it (4.3's falls back
-    to 4.3.1's)."""
+    """One reference JSON file (comments stripped), or None if that snapshot lacks it."""
     path = REFERENCE_DIR / folder / f"{name}.json"
-    if not path.exists() and folder == NEW_REF:
-        path = REFERENCE_DIR / FULL_REF / f"{name}.json"
     if not path.exists():
         return None
     text = re.sub(r"^\s*//.*$", "", path.read_text(), flags=re.M)

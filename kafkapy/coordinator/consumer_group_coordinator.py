@@ -1,0 +1,568 @@
+"""The KIP-848 consumer group coordinator (the consumer group half of Kafka 4's GroupMetadataManager).
+
+Members drive everything with ConsumerGroupHeartbeat: a heartbeat updates the member (subscription,
+assignor, rack), bumps the group epoch when the subscriptions or the subscribed topics changed,
+recomputes the target assignment when the group epoch is ahead of the assignment epoch, and moves
+the member one reconciliation step towards its target (consumer_group.py). Like the classic
+coordinator it runs on the trio loop without locks; one timer task (``run``, in the broker's
+nursery) fences members whose session ran out or who did not revoke in their rebalance timeout.
+
+Committed offsets stay with the classic GroupMetadataManager, which keeps them per group id as
+Kafka 4's OffsetMetadataManager does; this coordinator only validates commits and fetches against
+member epochs (``offset_commit_error``/``offset_fetch_error``) and deletes the offsets with the group.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import re2
+import trio
+
+from kafkapy.clock import Clock
+from kafkapy.coordinator.assignors import ASSIGNORS, Assignment, MemberSpec
+from kafkapy.coordinator.consumer_group import (
+    JOIN_GROUP_MEMBER_EPOCH,
+    LEAVE_GROUP_MEMBER_EPOCH,
+    LEAVE_GROUP_STATIC_MEMBER_EPOCH,
+    ConsumerGroup,
+    ConsumerGroupMember,
+    MemberState,
+    is_subset,
+    next_assignment,
+)
+from kafkapy.coordinator.group_configs import GroupConfigs
+from kafkapy.coordinator.group_types import GroupListing, GroupType
+from kafkapy.coordinator.internal_topics import is_internal
+from kafkapy.protocol.errors import ErrorCode, KafkaError
+from kafkapy.storage.log_manager import LogManager, TopicState
+
+log = logging.getLogger("kafkapy.coordinator")
+
+# A refused regex is the client's error, answered; RE2 need not log it to stderr too.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+@dataclass
+class HeartbeatRequest:
+    """A ConsumerGroupHeartbeat request, with the client it came from (Kafka's RequestContext)."""
+
+    group_id: str
+    member_id: str
+    member_epoch: int
+    instance_id: str | None
+    rack_id: str | None
+    rebalance_timeout_ms: int
+    subscribed_topic_names: list[str] | None
+    subscribed_topic_regex: str | None
+    server_assignor: str | None
+    owned: Assignment | None
+    client_id: str = ""
+    client_host: str = ""
+    version: int = 1
+
+
+@dataclass
+class HeartbeatResult:
+    member_id: str
+    member_epoch: int
+    heartbeat_interval_ms: int
+    # None: unchanged since the member last heard it, so not sent.
+    assignment: Assignment | None = None
+
+
+def _throw_if_empty(value: str | None, message: str) -> None:
+    if value is not None and not value.strip():
+        raise KafkaError(ErrorCode.INVALID_REQUEST, message)
+
+
+@dataclass
+class OffsetsHolder:
+    """What this coordinator needs of the classic one: the offsets kept per group id."""
+
+    delete_offsets: Callable[[str], None]
+    classic_group_members: Callable[[str], int | None]
+
+
+class ConsumerGroupCoordinator:
+    """Every KIP-848 consumer group of this broker, and the timers that fence their members."""
+
+    group_type = GroupType.CONSUMER
+
+    def __init__(self, logs: LogManager, configs: GroupConfigs, offsets: OffsetsHolder, *, clock: Clock) -> None:
+        self.logs = logs
+        self.configs = configs
+        self.offsets = offsets
+        self.clock = clock
+        self.groups: dict[str, ConsumerGroup] = {}
+        self._regexes: dict[str, re2._Regexp] = {}
+        self._wakeup = trio.Event()
+
+    # Timers.
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Fence members whose session or rebalance timeout passed; members loaded at start-up get a
+        full session to come back."""
+        now = trio.current_time()
+        for group in self.groups.values():
+            for member in group.members.values():
+                member.session_deadline = now + self._session_timeout_ms(group.group_id) / 1000
+        task_status.started()
+        while True:
+            self._wakeup = trio.Event()
+            with trio.move_on_at(self._next_deadline()):
+                await self._wakeup.wait()
+            self.fire_timers(trio.current_time())
+
+    def _next_deadline(self) -> float:
+        deadlines = [
+            d
+            for group in self.groups.values()
+            for m in group.members.values()
+            for d in (m.session_deadline, m.revocation_deadline)
+            if d is not None
+        ]
+        return min(deadlines, default=float("inf"))
+
+    def fire_timers(self, now: float) -> None:
+        for group in list(self.groups.values()):
+            for member in list(group.members.values()):
+                if member.session_deadline <= now:
+                    log.info("member session expired", extra={"group": group.group_id, "member": member.member_id})
+                    self._remove_member(group, member)
+                elif member.revocation_deadline is not None and member.revocation_deadline <= now:
+                    log.info(
+                        "member did not revoke its partitions in its rebalance timeout",
+                        extra={"group": group.group_id, "member": member.member_id},
+                    )
+                    self._remove_member(group, member)
+
+    def _poke(self) -> None:
+        self._wakeup.set()
+
+    def _session_timeout_ms(self, group_id: str) -> int:
+        return int(self.configs.value(group_id, "consumer.session.timeout.ms"))
+
+    def _heartbeat_interval_ms(self, group_id: str) -> int:
+        return int(self.configs.value(group_id, "consumer.heartbeat.interval.ms"))
+
+    # ConsumerGroupHeartbeat.
+
+    def heartbeat(self, request: HeartbeatRequest) -> HeartbeatResult:
+        """Kafka's consumerGroupHeartbeat; raises KafkaError with Kafka's code and message."""
+        self._validate(request)
+        if request.member_epoch in (LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH):
+            return self._leave(request)
+        group = self._group(request.group_id, create=request.member_epoch == JOIN_GROUP_MEMBER_EPOCH)
+        member_id = request.member_id or str(uuid.uuid4())
+        try:
+            if request.instance_id is None:
+                member = self._dynamic_member(group, member_id, request)
+            else:
+                member = self._static_member(group, member_id, request)
+        except KafkaError:
+            if not group.members and group.group_epoch == 0:
+                # Created for this refused join: as in Kafka, where its records are never written.
+                del self.groups[group.group_id]
+            raise
+        updated = ConsumerGroupMember(**{**member.__dict__})
+        self._apply_request(updated, request)
+        bump = member.member_id not in group.members or _subscription_changed(member, updated)
+        group.update_member(group.members.get(member.member_id), updated)
+        metadata_hash = self._metadata_hash(group)
+        if bump or metadata_hash != group.metadata_hash:
+            group.group_epoch += 1
+            group.metadata_hash = metadata_hash
+        if group.group_epoch > group.assignment_epoch:
+            self._update_target_assignment(group)
+        reconciled = next_assignment(
+            updated,
+            group.assignment_epoch,
+            group.target.get(updated.member_id, {}),
+            group.current_partition_epoch,
+            request.owned,
+        )
+        self._track_revocation(reconciled, updated)
+        group.update_member(updated, reconciled)
+        reconciled.session_deadline = trio.current_time() + self._session_timeout_ms(group.group_id) / 1000
+        self._poke()
+        full = request.member_epoch == JOIN_GROUP_MEMBER_EPOCH or (
+            request.rebalance_timeout_ms != -1
+            and (request.subscribed_topic_names is not None or request.subscribed_topic_regex is not None)
+            and request.owned is not None
+        )
+        # Kafka sends the assignment to a full request (a join, or a member recovering from an error)
+        # and when it changed.
+        send = full or reconciled.assigned != member.assigned
+        return HeartbeatResult(
+            reconciled.member_id,
+            reconciled.member_epoch,
+            self._heartbeat_interval_ms(group.group_id),
+            reconciled.assigned if send else None,
+        )
+
+    def _validate(self, request: HeartbeatRequest) -> None:
+        """Kafka's throwIfConsumerGroupHeartbeatRequestIsInvalid."""
+        epoch = request.member_epoch
+        if request.version >= 1 or epoch > 0 or epoch == LEAVE_GROUP_MEMBER_EPOCH:
+            _throw_if_empty(request.member_id, "MemberId can't be empty.")
+        _throw_if_empty(request.group_id, "GroupId can't be empty.")
+        _throw_if_empty(request.instance_id, "InstanceId can't be empty.")
+        _throw_if_empty(request.rack_id, "RackId can't be empty.")
+        if epoch == JOIN_GROUP_MEMBER_EPOCH:
+            if request.rebalance_timeout_ms == -1:
+                raise KafkaError(ErrorCode.INVALID_REQUEST, "RebalanceTimeoutMs must be provided in first request.")
+            if request.owned is None or request.owned:
+                raise KafkaError(ErrorCode.INVALID_REQUEST, "TopicPartitions must be empty when (re-)joining.")
+            if request.subscribed_topic_names is None and request.subscribed_topic_regex is None:
+                raise KafkaError(
+                    ErrorCode.INVALID_REQUEST,
+                    "Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining.",
+                )
+        elif epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH:
+            if request.instance_id is None:
+                raise KafkaError(ErrorCode.INVALID_REQUEST, "InstanceId can't be null.")
+        elif epoch < LEAVE_GROUP_STATIC_MEMBER_EPOCH:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, "MemberEpoch is invalid.")
+        if request.subscribed_topic_regex is not None:
+            self._regex(request.subscribed_topic_regex)
+        assignors = self._assignor_names()
+        if request.server_assignor is not None and request.server_assignor not in assignors:
+            raise KafkaError(
+                ErrorCode.UNSUPPORTED_ASSIGNOR,
+                f"ServerAssignor {request.server_assignor} is not supported. Supported assignors: "
+                f"{', '.join(assignors)}.",
+            )
+
+    def _assignor_names(self) -> list[str]:
+        """group.consumer.assignors, the names kafkapy has an assignor for (the first is the default)."""
+        names = self.configs.broker_value("group.consumer.assignors")
+        assert isinstance(names, list)
+        return [n for n in names if n in ASSIGNORS] or ["uniform"]
+
+    def _regex(self, pattern: str) -> re2._Regexp:
+        """A subscription regex in RE2 syntax (Kafka reads them with RE2/J); INVALID_REGULAR_EXPRESSION if not."""
+        compiled = self._regexes.get(pattern)
+        if compiled is None:
+            try:
+                compiled = re2.compile(pattern, options=_RE2_OPTIONS)
+            except re2.error as exc:
+                reason = exc.args[0].decode(errors="replace") if exc.args else ""
+                raise KafkaError(
+                    ErrorCode.INVALID_REGULAR_EXPRESSION,
+                    f"SubscribedTopicRegex `{pattern}` is not a valid regular expression: {reason}.",
+                ) from exc
+            self._regexes[pattern] = compiled
+        return compiled
+
+    def _group(self, group_id: str, *, create: bool) -> ConsumerGroup:
+        """Kafka's getOrMaybeCreateConsumerGroup."""
+        group = self.groups.get(group_id)
+        if group is not None:
+            return group
+        classic_members = self.offsets.classic_group_members(group_id)
+        if classic_members:
+            raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
+        if not create:
+            raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Consumer group {group_id} not found.")
+        group = self.groups[group_id] = ConsumerGroup(group_id)
+        return group
+
+    def _throw_if_full(self, group: ConsumerGroup, member_id: str) -> None:
+        max_size = int(self.configs.broker_value("group.consumer.max.size"))
+        if member_id not in group.members and len(group.members) >= max_size:
+            raise KafkaError(
+                ErrorCode.GROUP_MAX_SIZE_REACHED,
+                f"The consumer group has reached its maximum capacity of {max_size} members.",
+            )
+
+    def _dynamic_member(self, group: ConsumerGroup, member_id: str, request: HeartbeatRequest) -> ConsumerGroupMember:
+        member = group.members.get(member_id)
+        if member is None:
+            if request.member_epoch != JOIN_GROUP_MEMBER_EPOCH:
+                raise KafkaError(
+                    ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member_id} is not a member of group {group.group_id}."
+                )
+            self._throw_if_full(group, member_id)
+            log.info("member joins the consumer group", extra={"group": group.group_id, "member": member_id})
+            return ConsumerGroupMember(member_id)
+        _throw_if_epoch_invalid(member, request.member_epoch, request.owned)
+        return member
+
+    def _static_member(self, group: ConsumerGroup, member_id: str, request: HeartbeatRequest) -> ConsumerGroupMember:
+        """Kafka's getOrMaybeSubscribeStaticConsumerGroupMember: a new member id with a known instance id
+        replaces the member that left with epoch -2, and takes over its epoch and assignment."""
+        instance_id = request.instance_id
+        assert instance_id is not None
+        existing = group.static_member(instance_id)
+        if request.member_epoch == JOIN_GROUP_MEMBER_EPOCH:
+            if existing is None:
+                self._throw_if_full(group, member_id)
+                return ConsumerGroupMember(member_id, instance_id=instance_id)
+            if existing.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH:
+                raise KafkaError(
+                    ErrorCode.UNRELEASED_INSTANCE_ID,
+                    f"Static member {existing.member_id} with instance id {instance_id} is not released yet.",
+                )
+            replacement = ConsumerGroupMember(**{**existing.__dict__})
+            replacement.member_id = member_id
+            replacement.member_epoch = existing.previous_member_epoch
+            group.update_member(existing, None)
+            group.update_member(None, replacement)
+            if existing.member_id in group.target:
+                group.target[member_id] = group.target.pop(existing.member_id)
+            return replacement
+        member = group.members.get(member_id)
+        if member is None:
+            raise KafkaError(
+                ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member_id} is not a member of group {group.group_id}."
+            )
+        if existing is None or existing.member_id != member_id:
+            raise KafkaError(
+                ErrorCode.FENCED_INSTANCE_ID,
+                f"Static member {member_id} with instance id {instance_id} was fenced by another member.",
+            )
+        _throw_if_epoch_invalid(member, request.member_epoch, request.owned)
+        return member
+
+    @staticmethod
+    def _apply_request(member: ConsumerGroupMember, request: HeartbeatRequest) -> None:
+        """The fields a heartbeat sends when they change (null: unchanged)."""
+        if request.instance_id is not None:
+            member.instance_id = request.instance_id
+        if request.rack_id is not None:
+            member.rack_id = request.rack_id
+        if request.rebalance_timeout_ms != -1:
+            member.rebalance_timeout_ms = request.rebalance_timeout_ms
+        if request.server_assignor is not None:
+            member.server_assignor = request.server_assignor
+        if request.subscribed_topic_names is not None:
+            member.subscribed_topic_names = sorted(set(request.subscribed_topic_names))
+        if request.subscribed_topic_regex is not None:
+            member.subscribed_topic_regex = request.subscribed_topic_regex or None
+        member.client_id = request.client_id
+        member.client_host = request.client_host
+
+    def _subscribed_topics(self, member: ConsumerGroupMember) -> dict[str, TopicState]:
+        """The existing topics the member subscribes to, by name or by its regex (internal topics never match)."""
+        topics = self.logs.topics
+        found = {name: topics[name] for name in member.subscribed_topic_names if name in topics}
+        if member.subscribed_topic_regex:
+            regex = self._regex(member.subscribed_topic_regex)
+            found.update(
+                (name, state) for name, state in topics.items() if not is_internal(name) and regex.fullmatch(name)
+            )
+        return found
+
+    def _metadata_hash(self, group: ConsumerGroup) -> int:
+        """What the assignment depends on of the subscribed topics: ids and partition counts."""
+        topics: dict[str, TopicState] = {}
+        for member in group.members.values():
+            topics.update(self._subscribed_topics(member))
+        return hash(tuple(sorted((name, s.topic_id, len(s.partitions)) for name, s in topics.items())))
+
+    def _update_target_assignment(self, group: ConsumerGroup) -> None:
+        """A new target assignment for the group epoch, by the members' preferred assignor (else the default)."""
+        assignor = ASSIGNORS[self._assignor_for(group)]
+        partitions: dict[uuid.UUID, int] = {}
+        specs: dict[str, MemberSpec] = {}
+        for member in group.members.values():
+            subscribed = self._subscribed_topics(member)
+            partitions.update((s.topic_id, len(s.partitions)) for s in subscribed.values())
+            specs[member.member_id] = MemberSpec(
+                frozenset(s.topic_id for s in subscribed.values()), group.target.get(member.member_id, {})
+            )
+        group.target = assignor.assign(specs, partitions)
+        group.assignment_epoch = group.group_epoch
+        group.assignor_name = assignor.name
+        log.info(
+            "new target assignment",
+            extra={"group": group.group_id, "epoch": group.group_epoch, "assignor": assignor.name},
+        )
+
+    def _assignor_for(self, group: ConsumerGroup) -> str:
+        """Kafka's preferred server assignor: the one most members ask for, else group.consumer.assignors' first."""
+        names = self._assignor_names()
+        wanted = Counter(m.server_assignor for m in group.members.values() if m.server_assignor in names)
+        if wanted:
+            return max(sorted(wanted), key=lambda n: wanted[n])
+        return names[0]
+
+    def _track_revocation(self, reconciled: ConsumerGroupMember, before: ConsumerGroupMember) -> None:
+        """A member asked to revoke has its rebalance timeout to do so (Kafka's
+        scheduleConsumerGroupRebalanceTimeout)."""
+        if reconciled.state != MemberState.UNREVOKED_PARTITIONS:
+            reconciled.revocation_deadline = None
+        elif before.state != MemberState.UNREVOKED_PARTITIONS or reconciled.revocation_deadline is None:
+            reconciled.revocation_deadline = trio.current_time() + max(reconciled.rebalance_timeout_ms, 0) / 1000
+
+    def _leave(self, request: HeartbeatRequest) -> HeartbeatResult:
+        """Kafka's consumerGroupLeave: epoch -1 removes the member; -2 keeps a static member's place and
+        assignment for its replacement until its session ends."""
+        group = self._group(request.group_id, create=False)
+        if request.instance_id is None:
+            member = group.members.get(request.member_id)
+        else:
+            member = group.static_member(request.instance_id)
+            if member is not None and member.member_id != request.member_id:
+                raise KafkaError(
+                    ErrorCode.FENCED_INSTANCE_ID,
+                    f"Static member {request.member_id} with instance id {request.instance_id} "
+                    f"was fenced by member {member.member_id}.",
+                )
+        if member is None:
+            raise KafkaError(
+                ErrorCode.UNKNOWN_MEMBER_ID,
+                f"Member {request.member_id} is not a member of group {group.group_id}.",
+            )
+        interval = self._heartbeat_interval_ms(group.group_id)
+        if request.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH:
+            left = ConsumerGroupMember(**{**member.__dict__})
+            left.previous_member_epoch = member.member_epoch
+            left.member_epoch = LEAVE_GROUP_STATIC_MEMBER_EPOCH
+            group.update_member(member, left)
+            log.info("static member leaves temporarily", extra={"group": group.group_id, "member": member.member_id})
+        else:
+            log.info("member leaves the consumer group", extra={"group": group.group_id, "member": member.member_id})
+            self._remove_member(group, member)
+        return HeartbeatResult(request.member_id, request.member_epoch, interval)
+
+    def _remove_member(self, group: ConsumerGroup, member: ConsumerGroupMember) -> None:
+        """Fence or remove a member: its partitions are free at once, and the group epoch moves on."""
+        group.update_member(member, None)
+        group.target.pop(member.member_id, None)
+        group.group_epoch += 1
+        self._poke()
+
+    # ConsumerGroupDescribe, ListGroups, DeleteGroups (the registry's view).
+
+    def describe(self, group_id: str, topic_names: Mapping[uuid.UUID, str]) -> dict:
+        """One ConsumerGroupDescribe entry; GROUP_ID_NOT_FOUND for a group of another kind or none."""
+        group = self.groups.get(group_id)
+        if group is None:
+            if self.offsets.classic_group_members(group_id) is not None:
+                raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
+            raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} not found.")
+
+        def assignment(parts: Assignment) -> dict:
+            return {
+                "topic_partitions": [
+                    {"topic_id": t, "topic_name": topic_names.get(t, ""), "partitions": sorted(p)}
+                    for t, p in sorted(parts.items())
+                    if t in topic_names
+                ]
+            }
+
+        members = [
+            {
+                "member_id": m.member_id,
+                "instance_id": m.instance_id,
+                "rack_id": m.rack_id,
+                "member_epoch": m.member_epoch,
+                "client_id": m.client_id,
+                "client_host": m.client_host,
+                "subscribed_topic_names": m.subscribed_topic_names,
+                "subscribed_topic_regex": m.subscribed_topic_regex,
+                "assignment": assignment(m.assigned),
+                "target_assignment": assignment(group.target.get(m.member_id, {})),
+                # Kafka's MemberType: 1 for a member of the consumer protocol.
+                "member_type": 1,
+            }
+            for m in group.members.values()
+        ]
+        return {
+            "group_id": group_id,
+            "group_state": group.state().value,
+            "group_epoch": group.group_epoch,
+            "assignment_epoch": group.assignment_epoch,
+            "assignor_name": group.assignor_name or self._assignor_names()[0],
+            "members": members,
+        }
+
+    def owns(self, group_id: str) -> bool:
+        return group_id in self.groups
+
+    def listings(self) -> Iterable[GroupListing]:
+        for group in self.groups.values():
+            yield GroupListing(group.group_id, "consumer", group.state().value, GroupType.CONSUMER)
+
+    def delete_group(self, group_id: str) -> ErrorCode:
+        """DeleteGroups: only an empty group goes, with its committed offsets."""
+        group = self.groups.get(group_id)
+        if group is None:
+            return ErrorCode.GROUP_ID_NOT_FOUND
+        if group.members:
+            return ErrorCode.NON_EMPTY_GROUP
+        del self.groups[group_id]
+        self.offsets.delete_offsets(group_id)
+        log.info("group removed", extra={"group": group_id})
+        return ErrorCode.NONE
+
+    def reset(self) -> None:
+        self.groups.clear()
+        self._poke()
+
+    # Offsets (Kafka's ConsumerGroup.validateOffsetCommit / validateOffsetFetch).
+
+    def offset_commit_error(
+        self, group_id: str, member_id: str, member_epoch: int, instance_id: str | None, *, api_version: int | None
+    ) -> ErrorCode:
+        """Whether a commit may go to this group: from a member at its current epoch, or with epoch -1
+        (admin tools, assign()) to an empty group. ``api_version`` None: a TxnOffsetCommit."""
+        group = self.groups[group_id]
+        if member_epoch < 0 and not group.members:
+            return ErrorCode.NONE
+        member = group.members.get(member_id)
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if api_version is not None and api_version < 9:
+            # Members of the consumer protocol commit with OffsetCommit v9+ (Kafka's UnsupportedVersionException).
+            return ErrorCode.UNSUPPORTED_VERSION
+        if member_epoch != member.member_epoch:
+            return ErrorCode.STALE_MEMBER_EPOCH
+        return ErrorCode.NONE
+
+    def offset_fetch_error(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
+        group = self.groups[group_id]
+        if member_id is None and member_epoch < 0:
+            return ErrorCode.NONE
+        member = group.members.get(member_id or "")
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if member_epoch != member.member_epoch:
+            return ErrorCode.STALE_MEMBER_EPOCH
+        return ErrorCode.NONE
+
+
+def _throw_if_epoch_invalid(member: ConsumerGroupMember, epoch: int, owned: Assignment | None) -> None:
+    """Kafka's throwIfMemberEpochIsInvalid: a zombie (an epoch the coordinator did not give) is fenced.
+    The previous epoch is still accepted with a subset of the current partitions: the answer that
+    bumped the epoch may have been lost."""
+    if epoch > member.member_epoch:
+        raise KafkaError(
+            ErrorCode.FENCED_MEMBER_EPOCH,
+            f"The consumer group member has a greater member epoch ({epoch}) than the one known by the group "
+            f"coordinator ({member.member_epoch}). The member must abandon all its partitions and rejoin.",
+        )
+    if epoch < member.member_epoch and (
+        epoch != member.previous_member_epoch or owned is None or not is_subset(owned, member.assigned)
+    ):
+        raise KafkaError(
+            ErrorCode.FENCED_MEMBER_EPOCH,
+            f"The consumer group member has a smaller member epoch ({epoch}) than the one known by the group "
+            f"coordinator ({member.member_epoch}). The member must abandon all its partitions and rejoin.",
+        )
+
+
+def _subscription_changed(old: ConsumerGroupMember, new: ConsumerGroupMember) -> bool:
+    return (
+        old.subscribed_topic_names != new.subscribed_topic_names
+        or old.subscribed_topic_regex != new.subscribed_topic_regex
+        or old.server_assignor != new.server_assignor
+        or old.rack_id != new.rack_id
+    )
