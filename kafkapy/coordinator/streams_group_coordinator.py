@@ -203,11 +203,46 @@ class StreamsGroupCoordinator:
             return ErrorCode.NON_EMPTY_GROUP
         self._write(group_id, self._tombstones(group))
         del self.groups[group_id]
+        self.broker.groups.delete_offsets_of(group_id)
         return ErrorCode.NONE
 
     def reset(self) -> None:
         """Forget every streams group (KafkaBroker.reset: __consumer_offsets is gone too)."""
         self.groups = {}
+
+    # --- offsets (Kafka's StreamsGroup.validateOffsetCommit / validateOffsetFetch) ---
+
+    def offset_commit_error(
+        self, group_id: str, member_id: str, member_epoch: int, instance_id: str | None, *, api_version: int | None
+    ) -> ErrorCode:
+        """Whether a commit may go to this group: from a member at its epoch, or with epoch -1 (admin
+        tools) to an empty group. ``api_version`` None: a TxnOffsetCommit, which Kafka Streams (exactly
+        once) sends with the epoch of its consumer's last heartbeat answer: an older epoch of a live
+        member is accepted (its tasks are only taken once it has acknowledged the revocation), a newer
+        one is ILLEGAL_GENERATION, the error the producer's TxnOffsetCommit handling knows."""
+        group = self.groups[group_id]
+        if member_epoch < 0 and not group.members:
+            return ErrorCode.NONE
+        member = group.members.get(member_id)
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if api_version is None:
+            return ErrorCode.ILLEGAL_GENERATION if member_epoch > member.assignment.epoch else ErrorCode.NONE
+        if member_epoch != member.assignment.epoch:
+            return ErrorCode.STALE_MEMBER_EPOCH
+        return ErrorCode.NONE
+
+    def offset_fetch_error(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
+        """Whether OffsetFetch v9+ may read this group's offsets: a member at its epoch, or no member."""
+        group = self.groups[group_id]
+        if member_id is None and member_epoch < 0:
+            return ErrorCode.NONE
+        member = group.members.get(member_id or "")
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if member_epoch != member.assignment.epoch:
+            return ErrorCode.STALE_MEMBER_EPOCH
+        return ErrorCode.NONE
 
     # --- settings ---
 
@@ -230,9 +265,7 @@ class StreamsGroupCoordinator:
         now = self._now()
         self.expire(now)
         group_id, member_id, epoch = request["group_id"], request["member_id"], request["member_epoch"]
-        owner = self.broker.group_registry.owner(group_id)
-        if owner is not None and owner is not self:
-            raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a streams group.")
+        self._check_kind(group_id)
         if epoch in (LEAVE_EPOCH, LEAVE_STATIC_EPOCH):
             return self._leave(group_id, member_id, epoch)
         records: list[rec_record] = []
@@ -261,6 +294,17 @@ class StreamsGroupCoordinator:
             records.append(rec.record(rec.CURRENT_MEMBER_ASSIGNMENT, group_id, member_id, member.assignment_value()))
         self._write(group_id, records)
         return self._response(group, member, request)
+
+    def _check_kind(self, group_id: str) -> None:
+        """A group id held by another kind of group is refused, except an empty classic group (offsets
+        only, as a Streams application leaves after running with the classic protocol), which the
+        streams group takes over with its offsets."""
+        owner = self.broker.group_registry.owner(group_id)
+        if owner is None or owner is self:
+            return
+        if owner is self.broker.groups and not self.broker.groups.member_count(group_id):
+            return
+        raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a streams group.")
 
     def _group_for(self, group_id: str, epoch: int, now: int) -> StreamsGroup:
         group = self.groups.get(group_id)

@@ -207,3 +207,30 @@ def test_group_survives_kill_9(broker_factory: Callable[..., BrokerProcess]) -> 
         resp = beat(client, app, "m1", first.member_epoch)
         assert resp.error_code == ErrorCode.NONE and resp.member_epoch == first.member_epoch
         assert tasks(resp) == tasks(first)
+
+
+def commit(client: WireClient, group: str, topic: str, member: str, epoch: int, offset: int) -> int:
+    body = {"group_id": group, "generation_id_or_member_epoch": epoch, "member_id": member,
+            "topics": [{"name": topic, "partitions": [{"partition_index": 0, "committed_offset": offset,
+                                                       "committed_metadata": ""}]}]}  # fmt: skip
+    return client.request(ApiKey.OFFSET_COMMIT, 9, body).topics[0].partitions[0].error_code
+
+
+def test_offset_commits_are_checked_against_member_epochs(broker_factory: Callable[..., BrokerProcess]) -> None:
+    """Kafka Streams commits with OffsetCommit (its member id and epoch) into its streams group."""
+    broker = streams_broker(broker_factory)
+    app, source = f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}"
+    with WireClient.connect(broker.bootstrap) as client:
+        create(client, source, 1)
+        epoch = join_ready(client, app, "m1", "p1", topology(app, source)).member_epoch
+        assert commit(client, app, source, "m1", epoch, 42) == ErrorCode.NONE
+        assert commit(client, app, source, "m1", epoch - 1, 43) == ErrorCode.STALE_MEMBER_EPOCH
+        assert commit(client, app, source, "zombie", epoch, 44) == ErrorCode.UNKNOWN_MEMBER_ID
+        body = {"groups": [{"group_id": app, "member_id": "m1", "member_epoch": epoch,
+                            "topics": [{"name": source, "partition_indexes": [0]}]}],
+                "require_stable": False}  # fmt: skip
+        fetched = client.request(ApiKey.OFFSET_FETCH, 9, body).groups[0]
+        assert fetched.error_code == ErrorCode.NONE and fetched.topics[0].partitions[0].committed_offset == 42
+        # The streams group is listed as such, not as a classic group holding its offsets.
+        listed = client.request(ApiKey.LIST_GROUPS, 5, {"states_filter": [], "types_filter": []}).groups
+        assert [(g.group_id, g.group_type) for g in listed if g.group_id == app] == [(app, "streams")]
