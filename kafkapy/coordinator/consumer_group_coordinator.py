@@ -36,7 +36,7 @@ from kafkapy.coordinator.consumer_group import (
     next_assignment,
 )
 from kafkapy.coordinator.group_configs import GroupConfigs
-from kafkapy.coordinator.group_types import GroupListing, GroupType
+from kafkapy.coordinator.group_types import GroupListing, GroupType, offset_fetch_check
 from kafkapy.coordinator.internal_topics import is_internal
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import LogManager, TopicState
@@ -528,15 +528,8 @@ class ConsumerGroupCoordinator:
         return ErrorCode.NONE
 
     def offset_fetch_error(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
-        group = self.groups[group_id]
-        if member_id is None and member_epoch < 0:
-            return ErrorCode.NONE
-        member = group.members.get(member_id or "")
-        if member is None:
-            return ErrorCode.UNKNOWN_MEMBER_ID
-        if member_epoch != member.member_epoch:
-            return ErrorCode.STALE_MEMBER_EPOCH
-        return ErrorCode.NONE
+        members = self.groups[group_id].members
+        return offset_fetch_check(lambda m: members[m].member_epoch if m in members else None, member_id, member_epoch)
 
 
 def _throw_if_epoch_invalid(member: ConsumerGroupMember, epoch: int, owned: Assignment | None) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from kafkapy.coordinator import streams_group_records as rec
-from kafkapy.coordinator.group_types import GroupListing, GroupType
+from kafkapy.coordinator.group_types import GroupListing, GroupType, offset_fetch_check
 from kafkapy.coordinator.streams_group import (
     EMPTY,
     AssignmentMember,
@@ -234,15 +234,10 @@ class StreamsGroupCoordinator:
 
     def offset_fetch_error(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
         """Whether OffsetFetch v9+ may read this group's offsets: a member at its epoch, or no member."""
-        group = self.groups[group_id]
-        if member_id is None and member_epoch < 0:
-            return ErrorCode.NONE
-        member = group.members.get(member_id or "")
-        if member is None:
-            return ErrorCode.UNKNOWN_MEMBER_ID
-        if member_epoch != member.assignment.epoch:
-            return ErrorCode.STALE_MEMBER_EPOCH
-        return ErrorCode.NONE
+        members = self.groups[group_id].members
+        return offset_fetch_check(
+            lambda m: members[m].assignment.epoch if m in members else None, member_id, member_epoch
+        )
 
     # --- settings ---
 
