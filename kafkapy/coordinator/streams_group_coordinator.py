@@ -381,8 +381,6 @@ class StreamsGroupCoordinator:
         if after != before:
             if any(before[k] != after[k] for k in ("process_id", "rack_id", "client_tags")):
                 group.stale = True
-            if before["user_endpoint"] != after["user_endpoint"]:
-                group.endpoint_epoch += 1
             records.append(rec.record(rec.MEMBER_METADATA, group.group_id, member.member_id, after))
 
     def _update_topology(self, group: StreamsGroup, request: dict, records: list[rec_record]) -> None:
@@ -451,11 +449,11 @@ class StreamsGroupCoordinator:
             for m in group.members.values()
         }
         target = assign(members, task_counts, self._setting(group.group_id, "streams.num.standby.replicas"))
-        for member_id, tasks in target.items():
-            if not tasks.same_as(group.target.get(member_id, EMPTY)):
-                fields = rec.tasks_fields(tasks)
-                records.append(rec.record(rec.TARGET_ASSIGNMENT_MEMBER, group.group_id, member_id, fields))
-        if target != group.target and any(m.user_endpoint is not None for m in group.members.values()):
+        changed = [m for m, tasks in target.items() if not tasks.same_as(group.target.get(m, EMPTY))]
+        for member_id in changed:
+            fields = rec.tasks_fields(target[member_id])
+            records.append(rec.record(rec.TARGET_ASSIGNMENT_MEMBER, group.group_id, member_id, fields))
+        if changed and any(m.user_endpoint is not None for m in group.members.values()):
             # The partitions of the endpoints (Interactive Queries) moved: members fetch them again.
             group.endpoint_epoch += 1
         group.target = target
@@ -525,8 +523,10 @@ class StreamsGroupCoordinator:
         if member.sent is None or not member.sent.same_as(assigned) or request["member_epoch"] == 0:
             response.update(rec.tasks_fields(assigned))
             member.sent = assigned
-        if request["endpoint_information_epoch"] != group.endpoint_epoch:
-            response["partitions_by_user_endpoint"] = self._partitions_by_endpoint(group)
+        # The endpoints' partitions go to a joining member and to one behind the endpoint epoch, when
+        # some member has an endpoint (Kafka 4.3.1 sends null otherwise).
+        if request["member_epoch"] == 0 or request["endpoint_information_epoch"] != group.endpoint_epoch:
+            response["partitions_by_user_endpoint"] = self._partitions_by_endpoint(group) or None
         return response
 
     @staticmethod
