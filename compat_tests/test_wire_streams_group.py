@@ -14,7 +14,7 @@ import time
 import pytest
 from wire_diff import WirePair, differences, unique_name
 
-HEARTBEAT, DESCRIBE, METADATA, FIND_COORDINATOR = 88, 89, 3, 10
+HEARTBEAT, DESCRIBE, METADATA, FIND_COORDINATOR, CONSUMER_GROUP_HEARTBEAT = 88, 89, 3, 10, 68
 COORDINATOR_WAIT_S = 60.0
 # Kafka's group.streams.initial.rebalance.delay.ms default, plus room.
 INITIAL_DELAY_S = 3.0 + 1.0
@@ -123,4 +123,15 @@ def test_join_gets_tasks_and_internal_topics(wire_pair: WirePair) -> None:
 
 def test_describe_unknown_and_other_groups(wire_pair: WirePair) -> None:
     group = coordinator_ready(wire_pair, unique_name("none"))
+    wire_pair.assert_same(DESCRIBE, 0, {"group_ids": [group], "include_authorized_operations": False})
+
+
+def test_a_consumer_group_id_is_not_a_streams_group(wire_pair: WirePair) -> None:
+    """One id namespace: a streams heartbeat or describe of a KIP-848 consumer group is refused."""
+    group = coordinator_ready(wire_pair, unique_name("cg"))
+    join = {"group_id": group, "member_id": "consumer-1", "member_epoch": 0, "rebalance_timeout_ms": 30000,
+            "subscribed_topic_names": ["t"], "topic_partitions": []}  # fmt: skip
+    for name, answer in wire_pair.request(CONSUMER_GROUP_HEARTBEAT, 0, join).items():
+        assert answer["error_code"] == 0, (name, answer)
+    wire_pair.assert_same(HEARTBEAT, 0, join_body(group, "in"))
     wire_pair.assert_same(DESCRIBE, 0, {"group_ids": [group], "include_authorized_operations": False})

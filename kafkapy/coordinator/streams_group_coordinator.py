@@ -77,6 +77,8 @@ class StreamsMember:
     assignment: MemberAssignment = field(default_factory=MemberAssignment)
     # The wall clock time (ms) after which a member without a heartbeat is removed.
     deadline_ms: int = 0
+    # When a member told to revoke tasks must have done so (0: nothing to revoke).
+    revocation_deadline_ms: int = 0
     # The assignment the last response carried (None: send it whole next time).
     sent: Tasks | None = None
 
@@ -285,6 +287,11 @@ class StreamsGroupCoordinator:
             lambda task: group.active_elsewhere(member_id, task),
             owned_tasks(request),
         )
+        if member.assignment.state != MemberState.UNREVOKED_TASKS:
+            member.revocation_deadline_ms = 0
+        elif before.state != MemberState.UNREVOKED_TASKS:
+            # Kafka's rebalance timeout: a member that keeps tasks it was told to give up is removed.
+            member.revocation_deadline_ms = now + max(member.rebalance_timeout_ms, 0)
         if member.assignment != before:
             records.append(rec.record(rec.CURRENT_MEMBER_ASSIGNMENT, group_id, member_id, member.assignment_value()))
         self._write(group_id, records)
@@ -483,6 +490,8 @@ class StreamsGroupCoordinator:
         group.members.pop(member_id, None)
         group.target.pop(member_id, None)
         group.epoch += 1
+        if not group.members:
+            group.shutdown_requested_by = None
         records = [rec.record(kind, group.group_id, member_id) for kind in MEMBER_RECORDS]
         records.append(rec.record(rec.METADATA, group.group_id, fields=self._metadata_value(group)))
         self._write(group.group_id, records)
@@ -493,6 +502,12 @@ class StreamsGroupCoordinator:
             for member in list(group.members.values()):
                 if member.deadline_ms and now > member.deadline_ms:
                     log.info("streams group %s: member %s session expired", group.group_id, member.member_id)
+                    self._remove(group, member.member_id)
+                elif member.revocation_deadline_ms and now > member.revocation_deadline_ms:
+                    log.info(
+                        "streams group %s: member %s did not revoke its tasks within its rebalance timeout",
+                        group.group_id, member.member_id,
+                    )  # fmt: skip
                     self._remove(group, member.member_id)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

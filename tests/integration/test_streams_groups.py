@@ -5,6 +5,7 @@ surviving kill -9."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 
@@ -51,16 +52,18 @@ def topology(app: str, source: str) -> dict:
     }  # fmt: skip
 
 
-def join(client: WireClient, group: str, member: str, process: str, topo: dict) -> dict:
+def join(client: WireClient, group: str, member: str, process: str, topo: dict, rebalance_ms: int = 30000) -> dict:
     body = {"group_id": group, "member_id": member, "member_epoch": 0, "endpoint_information_epoch": 0,
-            "rebalance_timeout_ms": 30000, "topology": topo, "process_id": process,
+            "rebalance_timeout_ms": rebalance_ms, "topology": topo, "process_id": process,
             "user_endpoint": {"host": "localhost", "port": 8080}, "client_tags": []}  # fmt: skip
     return client.request(HEARTBEAT, 0, body)
 
 
-def join_ready(client: WireClient, group: str, member: str, process: str, topo: dict) -> dict:
+def join_ready(
+    client: WireClient, group: str, member: str, process: str, topo: dict, rebalance_ms: int = 30000
+) -> dict:
     """Join, then heartbeat once more if the join created the internal topics (ready from then on)."""
-    resp = join(client, group, member, process, topo)
+    resp = join(client, group, member, process, topo, rebalance_ms)
     if [s.status_code for s in resp.status] == [MISSING_INTERNAL_TOPICS]:
         resp = beat(client, group, member, resp.member_epoch)
     assert resp.error_code == ErrorCode.NONE and list(resp.status) == [], resp
@@ -234,3 +237,29 @@ def test_offset_commits_are_checked_against_member_epochs(broker_factory: Callab
         # The streams group is listed as such, not as a classic group holding its offsets.
         listed = client.request(ApiKey.LIST_GROUPS, 5, {"states_filter": [], "types_filter": []}).groups
         assert [(g.group_id, g.group_type) for g in listed if g.group_id == app] == [(app, "streams")]
+
+
+def test_a_member_that_does_not_revoke_within_its_rebalance_timeout_is_removed(
+    broker_factory: Callable[..., BrokerProcess],
+) -> None:
+    broker = streams_broker(broker_factory)
+    app, source = f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}"
+    with WireClient.connect(broker.bootstrap) as client:
+        create(client, source, 2)
+        first = join_ready(client, app, "m1", "p1", topology(app, source), rebalance_ms=300)
+        everything = tasks(first)
+        second = join(client, app, "m2", "p2", topology(app, source))
+        revoking = beat(client, app, "m1", first.member_epoch)
+        assert len(tasks(revoking)) == 2  # told to give up half, which it never acknowledges
+        # m2 heartbeats, reporting the tasks it was last given, until m1 is gone and m2 has every task.
+        deadline = time.monotonic() + 30
+        got, standby, epoch = tasks(second), tasks(second, "standby_tasks"), second.member_epoch
+        while got != everything:
+            assert time.monotonic() < deadline, f"m2 still has {got} of {everything}"
+            time.sleep(0.2)
+            resp = beat(client, app, "m2", epoch, as_owned(got, standby))
+            assert resp.error_code == ErrorCode.NONE, resp
+            epoch = resp.member_epoch
+            if resp.active_tasks is not None:
+                got, standby = tasks(resp), tasks(resp, "standby_tasks")
+        assert beat(client, app, "m1", first.member_epoch).error_code == ErrorCode.UNKNOWN_MEMBER_ID
