@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -20,12 +21,29 @@ HEARTBEAT, DESCRIBE = 88, 89
 MISSING_INTERNAL_TOPICS = 3
 
 
-def streams_broker(broker_factory: Callable[..., BrokerProcess], delay_ms: int = 0) -> BrokerProcess:
-    overrides = [f"group.streams.initial.rebalance.delay.ms={delay_ms}", "group.streams.num.standby.replicas=1"]
+def streams_broker(broker_factory: Callable[..., BrokerProcess]) -> BrokerProcess:
+    overrides = ["group.streams.initial.rebalance.delay.ms=0", "group.streams.num.standby.replicas=1"]
     args: list[str] = []
     for item in overrides:
         args += ["--override", item]
     return broker_factory(extra_args=tuple(args), num_partitions=1)
+
+
+@dataclass
+class App:
+    """A streams application's names on a fresh broker (initial delay 0, one standby replica)."""
+
+    broker: BrokerProcess
+    client: WireClient
+    app: str
+    source: str
+
+
+@pytest.fixture
+def streams_app(broker_factory: Callable[..., BrokerProcess]) -> Iterator[App]:
+    broker = streams_broker(broker_factory)
+    with WireClient.connect(broker.bootstrap) as client:
+        yield App(broker, client, f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}")
 
 
 def create(client: WireClient, name: str, partitions: int) -> None:
@@ -93,92 +111,82 @@ def describe(client: WireClient, group: str) -> dict:
     return client.request(DESCRIBE, 0, {"group_ids": [group], "include_authorized_operations": False}).groups[0]
 
 
-def test_missing_source_topic_is_a_status_then_tasks_once_it_exists(
-    broker_factory: Callable[..., BrokerProcess],
-) -> None:
-    broker = streams_broker(broker_factory)
-    app, source = f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}"
-    with WireClient.connect(broker.bootstrap) as client:
-        resp = join(client, app, "m1", "p1", topology(app, source))
-        assert resp.error_code == ErrorCode.NONE, resp
-        assert [(s.status_code, s.status_detail) for s in resp.status] == [(1, f"Source topics {source} are missing.")]
-        assert describe(client, app).group_state == "NotReady"
-        create(client, source, 3)
-        # The broker creates the internal topics and says so (as Kafka, whose creation is asynchronous)...
-        resp = beat(client, app, "m1", resp.member_epoch)
-        names = f"{app}-words-repartition, {app}-counts-changelog"
-        assert [(s.status_code, s.status_detail) for s in resp.status] == [
-            (MISSING_INTERNAL_TOPICS, f"Internal topics are missing: {names}")
-        ]
-        assert tasks(resp) == set()
-        # ...and assigns the tasks from the next heartbeat on.
-        resp = beat(client, app, "m1", resp.member_epoch)
-        assert list(resp.status) == []
-        assert tasks(resp) == {("0", 0), ("0", 1), ("0", 2), ("1", 0), ("1", 1), ("1", 2)}
-        # The broker made the repartition topic (as many partitions as the source) and the compacted changelog.
-        meta = client.request(ApiKey.METADATA, 12, {"topics": None, "allow_auto_topic_creation": False})
-        counts = {t.name: len(t.partitions) for t in meta.topics}
-        assert counts[f"{app}-words-repartition"] == 3 and counts[f"{app}-counts-changelog"] == 3
+def test_missing_source_topic_is_a_status_then_tasks_once_it_exists(streams_app: App) -> None:
+    client, app, source = streams_app.client, streams_app.app, streams_app.source
+    resp = join(client, app, "m1", "p1", topology(app, source))
+    assert resp.error_code == ErrorCode.NONE, resp
+    assert [(s.status_code, s.status_detail) for s in resp.status] == [(1, f"Source topics {source} are missing.")]
+    assert describe(client, app).group_state == "NotReady"
+    create(client, source, 3)
+    # The broker creates the internal topics and says so (as Kafka, whose creation is asynchronous)...
+    resp = beat(client, app, "m1", resp.member_epoch)
+    names = f"{app}-words-repartition, {app}-counts-changelog"
+    assert [(s.status_code, s.status_detail) for s in resp.status] == [
+        (MISSING_INTERNAL_TOPICS, f"Internal topics are missing: {names}")
+    ]
+    assert tasks(resp) == set()
+    # ...and assigns the tasks from the next heartbeat on.
+    resp = beat(client, app, "m1", resp.member_epoch)
+    assert list(resp.status) == []
+    assert tasks(resp) == {("0", 0), ("0", 1), ("0", 2), ("1", 0), ("1", 1), ("1", 2)}
+    # The broker made the repartition topic (as many partitions as the source) and the compacted changelog.
+    meta = client.request(ApiKey.METADATA, 12, {"topics": None, "allow_auto_topic_creation": False})
+    counts = {t.name: len(t.partitions) for t in meta.topics}
+    assert counts[f"{app}-words-repartition"] == 3 and counts[f"{app}-counts-changelog"] == 3
 
 
-def test_tasks_move_to_a_second_member_only_after_the_first_revokes(
-    broker_factory: Callable[..., BrokerProcess],
-) -> None:
-    broker = streams_broker(broker_factory)
-    app, source = f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}"
-    with WireClient.connect(broker.bootstrap) as client:
-        create(client, source, 2)
-        first = join_ready(client, app, "m1", "p1", topology(app, source))
-        everything = {("0", 0), ("0", 1), ("1", 0), ("1", 1)}
-        e = first.member_epoch
-        assert tasks(first) == everything
-        second = join(client, app, "m2", "p2", topology(app, source))
-        # m1 still has every task active: m2 gets none of them yet, only standbys (another process).
-        assert tasks(second) == set() and second.member_epoch == e + 1
-        assert tasks(second, "standby_tasks") and tasks(second, "standby_tasks") <= everything
-        revoking = beat(client, app, "m1", e)
-        assert revoking.member_epoch == e and len(tasks(revoking)) == 2  # told to keep only half
-        kept = tasks(revoking)
-        again = beat(client, app, "m2", e + 1)
-        assert not tasks(again)  # not released yet
-        done = beat(client, app, "m1", e, as_owned(kept))
-        assert done.member_epoch == e + 1
-        released = beat(client, app, "m2", e + 1)
-        assert tasks(released) == everything - kept
-        assert describe(client, app).group_state == "Stable"
-        # A zombie at an old epoch is fenced.
-        assert beat(client, app, "m1", e).error_code == ErrorCode.FENCED_MEMBER_EPOCH
-        # m2 leaves: m1 gets everything back at a new epoch.
-        assert beat(client, app, "m2", -1).member_epoch == -1
-        # It first drops its standby tasks (revoked before they come back as active ones)...
-        dropping = beat(client, app, "m1", e + 1)
-        assert dropping.member_epoch == e + 1 and tasks(dropping) == kept
-        assert tasks(dropping, "standby_tasks") == set()
-        back = beat(client, app, "m1", e + 1, as_owned(kept))
-        assert tasks(back) == everything and back.member_epoch == e + 2
+def test_tasks_move_to_a_second_member_only_after_the_first_revokes(streams_app: App) -> None:
+    client, app, source = streams_app.client, streams_app.app, streams_app.source
+    create(client, source, 2)
+    first = join_ready(client, app, "m1", "p1", topology(app, source))
+    everything = {("0", 0), ("0", 1), ("1", 0), ("1", 1)}
+    e = first.member_epoch
+    assert tasks(first) == everything
+    second = join(client, app, "m2", "p2", topology(app, source))
+    # m1 still has every task active: m2 gets none of them yet, only standbys (another process).
+    assert tasks(second) == set() and second.member_epoch == e + 1
+    assert tasks(second, "standby_tasks") and tasks(second, "standby_tasks") <= everything
+    revoking = beat(client, app, "m1", e)
+    assert revoking.member_epoch == e and len(tasks(revoking)) == 2  # told to keep only half
+    kept = tasks(revoking)
+    again = beat(client, app, "m2", e + 1)
+    assert not tasks(again)  # not released yet
+    done = beat(client, app, "m1", e, as_owned(kept))
+    assert done.member_epoch == e + 1
+    released = beat(client, app, "m2", e + 1)
+    assert tasks(released) == everything - kept
+    assert describe(client, app).group_state == "Stable"
+    # A zombie at an old epoch is fenced.
+    assert beat(client, app, "m1", e).error_code == ErrorCode.FENCED_MEMBER_EPOCH
+    # m2 leaves: m1 gets everything back at a new epoch.
+    assert beat(client, app, "m2", -1).member_epoch == -1
+    # It first drops its standby tasks (revoked before they come back as active ones)...
+    dropping = beat(client, app, "m1", e + 1)
+    assert dropping.member_epoch == e + 1 and tasks(dropping) == kept
+    assert tasks(dropping, "standby_tasks") == set()
+    back = beat(client, app, "m1", e + 1, as_owned(kept))
+    assert tasks(back) == everything and back.member_epoch == e + 2
 
 
-def test_describe_shows_topology_members_and_assignment(broker_factory: Callable[..., BrokerProcess]) -> None:
-    broker = streams_broker(broker_factory)
-    app, source = f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}"
-    with WireClient.connect(broker.bootstrap) as client:
-        create(client, source, 2)
-        joined = join_ready(client, app, "m1", "p1", topology(app, source))
-        group = describe(client, app)
-        assert group.error_code == ErrorCode.NONE and group.group_state == "Stable"
-        assert group.group_epoch == group.assignment_epoch == joined.member_epoch
-        subs = {s.subtopology_id: s for s in group.topology.subtopologies}
-        assert [t.partitions for t in subs["1"].repartition_source_topics] == [2]
-        assert [t.partitions for t in subs["1"].state_changelog_topics] == [2]
-        (member,) = group.members
-        assert (member.member_id, member.process_id, member.member_epoch) == ("m1", "p1", joined.member_epoch)
-        assert member.user_endpoint.port == 8080
-        assert len(member.assignment.active_tasks) == 2
-        missing = describe(client, "no-such-group")
-        expected = (ErrorCode.GROUP_ID_NOT_FOUND, "Group no-such-group not found.")
-        assert (missing.error_code, missing.error_message) == expected
-        listed = client.request(ApiKey.LIST_GROUPS, 5, {"states_filter": [], "types_filter": ["streams"]}).groups
-        assert [(g.group_id, g.group_type, g.group_state) for g in listed] == [(app, "streams", "Stable")]
+def test_describe_shows_topology_members_and_assignment(streams_app: App) -> None:
+    client, app, source = streams_app.client, streams_app.app, streams_app.source
+    create(client, source, 2)
+    joined = join_ready(client, app, "m1", "p1", topology(app, source))
+    group = describe(client, app)
+    assert group.error_code == ErrorCode.NONE and group.group_state == "Stable"
+    assert group.group_epoch == group.assignment_epoch == joined.member_epoch
+    subs = {s.subtopology_id: s for s in group.topology.subtopologies}
+    assert [t.partitions for t in subs["1"].repartition_source_topics] == [2]
+    assert [t.partitions for t in subs["1"].state_changelog_topics] == [2]
+    (member,) = group.members
+    assert (member.member_id, member.process_id, member.member_epoch) == ("m1", "p1", joined.member_epoch)
+    assert member.user_endpoint.port == 8080
+    assert len(member.assignment.active_tasks) == 2
+    missing = describe(client, "no-such-group")
+    expected = (ErrorCode.GROUP_ID_NOT_FOUND, "Group no-such-group not found.")
+    assert (missing.error_code, missing.error_message) == expected
+    listed = client.request(ApiKey.LIST_GROUPS, 5, {"states_filter": [], "types_filter": ["streams"]}).groups
+    assert [(g.group_id, g.group_type, g.group_state) for g in listed] == [(app, "streams", "Stable")]
 
 
 def test_invalid_heartbeats_get_kafkas_errors(broker_factory: Callable[..., BrokerProcess]) -> None:
@@ -219,47 +227,41 @@ def commit(client: WireClient, group: str, topic: str, member: str, epoch: int, 
     return client.request(ApiKey.OFFSET_COMMIT, 9, body).topics[0].partitions[0].error_code
 
 
-def test_offset_commits_are_checked_against_member_epochs(broker_factory: Callable[..., BrokerProcess]) -> None:
+def test_offset_commits_are_checked_against_member_epochs(streams_app: App) -> None:
     """Kafka Streams commits with OffsetCommit (its member id and epoch) into its streams group."""
-    broker = streams_broker(broker_factory)
-    app, source = f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}"
-    with WireClient.connect(broker.bootstrap) as client:
-        create(client, source, 1)
-        epoch = join_ready(client, app, "m1", "p1", topology(app, source)).member_epoch
-        assert commit(client, app, source, "m1", epoch, 42) == ErrorCode.NONE
-        assert commit(client, app, source, "m1", epoch - 1, 43) == ErrorCode.STALE_MEMBER_EPOCH
-        assert commit(client, app, source, "zombie", epoch, 44) == ErrorCode.UNKNOWN_MEMBER_ID
-        body = {"groups": [{"group_id": app, "member_id": "m1", "member_epoch": epoch,
-                            "topics": [{"name": source, "partition_indexes": [0]}]}],
-                "require_stable": False}  # fmt: skip
-        fetched = client.request(ApiKey.OFFSET_FETCH, 9, body).groups[0]
-        assert fetched.error_code == ErrorCode.NONE and fetched.topics[0].partitions[0].committed_offset == 42
-        # The streams group is listed as such, not as a classic group holding its offsets.
-        listed = client.request(ApiKey.LIST_GROUPS, 5, {"states_filter": [], "types_filter": []}).groups
-        assert [(g.group_id, g.group_type) for g in listed if g.group_id == app] == [(app, "streams")]
+    client, app, source = streams_app.client, streams_app.app, streams_app.source
+    create(client, source, 1)
+    epoch = join_ready(client, app, "m1", "p1", topology(app, source)).member_epoch
+    assert commit(client, app, source, "m1", epoch, 42) == ErrorCode.NONE
+    assert commit(client, app, source, "m1", epoch - 1, 43) == ErrorCode.STALE_MEMBER_EPOCH
+    assert commit(client, app, source, "zombie", epoch, 44) == ErrorCode.UNKNOWN_MEMBER_ID
+    body = {"groups": [{"group_id": app, "member_id": "m1", "member_epoch": epoch,
+                        "topics": [{"name": source, "partition_indexes": [0]}]}],
+            "require_stable": False}  # fmt: skip
+    fetched = client.request(ApiKey.OFFSET_FETCH, 9, body).groups[0]
+    assert fetched.error_code == ErrorCode.NONE and fetched.topics[0].partitions[0].committed_offset == 42
+    # The streams group is listed as such, not as a classic group holding its offsets.
+    listed = client.request(ApiKey.LIST_GROUPS, 5, {"states_filter": [], "types_filter": []}).groups
+    assert [(g.group_id, g.group_type) for g in listed if g.group_id == app] == [(app, "streams")]
 
 
-def test_a_member_that_does_not_revoke_within_its_rebalance_timeout_is_removed(
-    broker_factory: Callable[..., BrokerProcess],
-) -> None:
-    broker = streams_broker(broker_factory)
-    app, source = f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}"
-    with WireClient.connect(broker.bootstrap) as client:
-        create(client, source, 2)
-        first = join_ready(client, app, "m1", "p1", topology(app, source), rebalance_ms=300)
-        everything = tasks(first)
-        second = join(client, app, "m2", "p2", topology(app, source))
-        revoking = beat(client, app, "m1", first.member_epoch)
-        assert len(tasks(revoking)) == 2  # told to give up half, which it never acknowledges
-        # m2 heartbeats, reporting the tasks it was last given, until m1 is gone and m2 has every task.
-        deadline = time.monotonic() + 30
-        got, standby, epoch = tasks(second), tasks(second, "standby_tasks"), second.member_epoch
-        while got != everything:
-            assert time.monotonic() < deadline, f"m2 still has {got} of {everything}"
-            time.sleep(0.2)
-            resp = beat(client, app, "m2", epoch, as_owned(got, standby))
-            assert resp.error_code == ErrorCode.NONE, resp
-            epoch = resp.member_epoch
-            if resp.active_tasks is not None:
-                got, standby = tasks(resp), tasks(resp, "standby_tasks")
-        assert beat(client, app, "m1", first.member_epoch).error_code == ErrorCode.UNKNOWN_MEMBER_ID
+def test_a_member_that_does_not_revoke_within_its_rebalance_timeout_is_removed(streams_app: App) -> None:
+    client, app, source = streams_app.client, streams_app.app, streams_app.source
+    create(client, source, 2)
+    first = join_ready(client, app, "m1", "p1", topology(app, source), rebalance_ms=300)
+    everything = tasks(first)
+    second = join(client, app, "m2", "p2", topology(app, source))
+    revoking = beat(client, app, "m1", first.member_epoch)
+    assert len(tasks(revoking)) == 2  # told to give up half, which it never acknowledges
+    # m2 heartbeats, reporting the tasks it was last given, until m1 is gone and m2 has every task.
+    deadline = time.monotonic() + 30
+    got, standby, epoch = tasks(second), tasks(second, "standby_tasks"), second.member_epoch
+    while got != everything:
+        assert time.monotonic() < deadline, f"m2 still has {got} of {everything}"
+        time.sleep(0.2)
+        resp = beat(client, app, "m2", epoch, as_owned(got, standby))
+        assert resp.error_code == ErrorCode.NONE, resp
+        epoch = resp.member_epoch
+        if resp.active_tasks is not None:
+            got, standby = tasks(resp), tasks(resp, "standby_tasks")
+    assert beat(client, app, "m1", first.member_epoch).error_code == ErrorCode.UNKNOWN_MEMBER_ID
