@@ -135,3 +135,15 @@ def test_a_consumer_group_id_is_not_a_streams_group(wire_pair: WirePair) -> None
         assert answer["error_code"] == 0, (name, answer)
     wire_pair.assert_same(HEARTBEAT, 0, join_body(group, "in"))
     wire_pair.assert_same(DESCRIBE, 0, {"group_ids": [group], "include_authorized_operations": False})
+
+
+def regex_topology(pattern: str) -> dict:
+    sub = {"subtopology_id": "0", "source_topics": [], "source_topic_regex": [pattern], "state_changelog_topics": [],
+           "repartition_sink_topics": [], "repartition_source_topics": [], "copartition_groups": []}  # fmt: skip
+    return {"epoch": 0, "subtopologies": [sub]}
+
+
+def test_source_topic_regex_is_refused(wire_pair: WirePair) -> None:
+    """Kafka 4.3.1 refuses a topology with a source regex (INVALID_REQUEST, "not supported yet")."""
+    group = coordinator_ready(wire_pair, unique_name("sg"))
+    wire_pair.assert_same(HEARTBEAT, 0, join_body(group, "", topology=regex_topology(f"{unique_name('rx')}-.*")))

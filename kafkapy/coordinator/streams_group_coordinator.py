@@ -170,6 +170,10 @@ def validate(request: dict) -> None:
                 raise _invalid(f"{kind.title().replace('_', '')} must be empty when (re-)joining.")
     elif request.get("topology") is not None:
         raise _invalid("Topology can only be provided when (re-)joining.")
+    topology = request.get("topology")
+    if topology is not None and any(sub["source_topic_regex"] for sub in topology["subtopologies"]):
+        # Kafka 4.3.1's answer: a Streams application subscribed by pattern cannot use streams groups yet.
+        raise _invalid("Regular expressions for source topics are not supported yet.")
 
 
 def owned_tasks(request: dict) -> Tasks | None:
