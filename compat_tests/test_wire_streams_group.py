@@ -147,3 +147,11 @@ def test_source_topic_regex_is_refused(wire_pair: WirePair) -> None:
     """Kafka 4.3.1 refuses a topology with a source regex (INVALID_REQUEST, "not supported yet")."""
     group = coordinator_ready(wire_pair, unique_name("sg"))
     wire_pair.assert_same(HEARTBEAT, 0, join_body(group, "", topology=regex_topology(f"{unique_name('rx')}-.*")))
+
+
+def test_static_membership_is_refused(wire_pair: WirePair) -> None:
+    """Kafka 4.3.1 refuses an instance id (INVALID_REQUEST "Static membership is not yet supported."), on a
+    join as on a static leave."""
+    group = coordinator_ready(wire_pair, unique_name("sg"))
+    wire_pair.assert_same(HEARTBEAT, 0, join_body(group, "in", instance_id="instance-1"))
+    wire_pair.assert_same(HEARTBEAT, 0, join_body(group, "in", instance_id="instance-1", member_epoch=-2))

@@ -156,6 +156,9 @@ def validate(request: dict) -> None:
         raise _invalid("GroupId can't be empty.")
     if not request["member_id"]:
         raise _invalid("MemberId can't be empty.")
+    if request.get("instance_id") is not None:
+        # Kafka 4.3.1's answer: streams groups have no static members yet.
+        raise _invalid("Static membership is not yet supported.")
     if epoch < LEAVE_STATIC_EPOCH:
         raise _invalid(f"MemberEpoch is {epoch}, but must be greater than or equal to -2.")
     if epoch == LEAVE_STATIC_EPOCH and request.get("instance_id") is None:
