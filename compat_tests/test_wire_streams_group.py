@@ -155,3 +155,36 @@ def test_static_membership_is_refused(wire_pair: WirePair) -> None:
     group = coordinator_ready(wire_pair, unique_name("sg"))
     wire_pair.assert_same(HEARTBEAT, 0, join_body(group, "in", instance_id="instance-1"))
     wire_pair.assert_same(HEARTBEAT, 0, join_body(group, "in", instance_id="instance-1", member_epoch=-2))
+
+
+def topology_with(group: str, source: str, change: str) -> dict:
+    """The word count topology with one defect."""
+    subs = subtopologies(group, source)
+    if change == "changelog with partitions":
+        subs[1]["state_changelog_topics"][0]["partitions"] = 3
+    elif change == "sink that no subtopology reads":
+        subs[0]["repartition_sink_topics"] = ["nobody-reads-this"]
+    elif change == "same subtopology id twice":
+        subs[1]["subtopology_id"] = "0"
+    elif change == "no subtopologies":
+        subs = []
+    elif change == "copartition index out of range":
+        group_of = {"source_topics": [5], "source_topic_regex": [], "repartition_source_topics": []}
+        subs[0]["copartition_groups"] = [group_of]
+    elif change == "internal topic named as a source":
+        subs[0]["source_topics"] = [f"{group}-words-repartition"]
+    return {"epoch": 0, "subtopologies": subs}
+
+
+INVALID_TOPOLOGIES = ["changelog with partitions", "sink that no subtopology reads", "same subtopology id twice",
+                      "no subtopologies", "copartition index out of range", "internal topic named as a source"]
+
+
+@pytest.mark.parametrize("change", INVALID_TOPOLOGIES)
+def test_invalid_topologies(wire_pair: WirePair, change: str) -> None:
+    """Kafka 4.3.1's STREAMS_INVALID_TOPOLOGY answers, its UNKNOWN_SERVER_ERROR for a subtopology id given
+    twice or a copartition index out of range, and what it accepts (no subtopologies, ...)."""
+    group, source = coordinator_ready(wire_pair, unique_name("sg")), unique_name("in")
+    wire_pair.create_topics(source, partitions=2)
+    answers = wire_pair.request(HEARTBEAT, 0, join_body(group, source, topology=topology_with(group, source, change)))
+    assert not differences(*(sorted_topics_status(answers[name]) for name in ("kafkapy", "reference")))

@@ -174,9 +174,44 @@ def validate(request: dict) -> None:
     elif request.get("topology") is not None:
         raise _invalid("Topology can only be provided when (re-)joining.")
     topology = request.get("topology")
-    if topology is not None and any(sub["source_topic_regex"] for sub in topology["subtopologies"]):
-        # Kafka 4.3.1's answer: a Streams application subscribed by pattern cannot use streams groups yet.
-        raise _invalid("Regular expressions for source topics are not supported yet.")
+    if topology is not None:
+        if any(sub["source_topic_regex"] for sub in topology["subtopologies"]):
+            # Kafka 4.3.1's answer: a Streams application subscribed by pattern cannot use streams groups yet.
+            raise _invalid("Regular expressions for source topics are not supported yet.")
+        validate_topology(topology)
+
+
+def validate_topology(topology: dict) -> None:
+    """Kafka 4.3.1's checks of a topology a member joins with: STREAMS_INVALID_TOPOLOGY with its messages;
+    a subtopology id given twice or a copartition group naming a topic index that does not exist fail
+    inside Kafka, which answers UNKNOWN_SERVER_ERROR without a message: so does kafkapy."""
+    subtopologies = topology["subtopologies"]
+    ids = [sub["subtopology_id"] for sub in subtopologies]
+    if len(set(ids)) != len(ids):
+        raise KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR)
+    for sub in subtopologies:
+        for group in sub["copartition_groups"]:
+            for field_name in ("source_topics", "repartition_source_topics"):
+                if any(not 0 <= i < len(sub[field_name]) for i in group[field_name]):
+                    raise KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR)
+        for info in sub["state_changelog_topics"]:
+            if info["partitions"] != 0:
+                raise KafkaError(
+                    ErrorCode.STREAMS_INVALID_TOPOLOGY,
+                    f"Changelog topic {info['name']} must have an undefined partition count, but it is set to "
+                    f"{info['partitions']}.",
+                )
+    sinks = {t for sub in subtopologies for t in sub["repartition_sink_topics"]}
+    if any(
+        info["partitions"] == 0 and info["name"] not in sinks
+        for sub in subtopologies
+        for info in sub["repartition_source_topics"]
+    ):
+        raise KafkaError(
+            ErrorCode.STREAMS_INVALID_TOPOLOGY,
+            "Failed to compute number of partitions for all repartition topics, because a repartition source "
+            "topic is never used as a sink topic.",
+        )
 
 
 def owned_tasks(request: dict) -> Tasks | None:
