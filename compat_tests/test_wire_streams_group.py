@@ -188,3 +188,23 @@ def test_invalid_topologies(wire_pair: WirePair, change: str) -> None:
     wire_pair.create_topics(source, partitions=2)
     answers = wire_pair.request(HEARTBEAT, 0, join_body(group, source, topology=topology_with(group, source, change)))
     assert not differences(*(sorted_topics_status(answers[name]) for name in ("kafkapy", "reference")))
+
+
+def test_topology_epochs(wire_pair: WirePair) -> None:
+    """A member joining with another topology epoch is refused ("Topology updates are not supported yet."),
+    one with the group's epoch joins."""
+    group, source = coordinator_ready(wire_pair, unique_name("sg")), unique_name("in")
+    wire_pair.create_topics(source, partitions=2)
+    answers = wire_pair.request(HEARTBEAT, 0, join_body(group, source))
+    assert not differences(*(sorted_topics_status(answers[name]) for name in ("kafkapy", "reference")))
+    newer = {"epoch": 1, "subtopologies": subtopologies(group, source)}
+    wire_pair.assert_same(HEARTBEAT, 0, join_body(group, source, member_id="member-2", topology=newer),
+                          unordered=("active_tasks", "standby_tasks"))  # fmt: skip
+    time.sleep(INITIAL_DELAY_S)  # Kafka creates the internal topics asynchronously
+    beat = {"group_id": group, "member_id": "member-1", "member_epoch": 1, "endpoint_information_epoch": 0}
+    wire_pair.assert_same(HEARTBEAT, 0, beat, unordered=("active_tasks",))
+    older = {"epoch": 0, "subtopologies": subtopologies(group, source)}
+    wire_pair.assert_same(HEARTBEAT, 0, join_body(group, source, member_id="member-3", topology=older),
+                          unordered=("active_tasks", "standby_tasks"))  # fmt: skip
+    wire_pair.assert_same(DESCRIBE, 0, {"group_ids": [group], "include_authorized_operations": False},
+                          ignore=("client_host",), unordered=("members",))  # fmt: skip

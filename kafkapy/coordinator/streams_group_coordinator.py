@@ -55,6 +55,7 @@ LEAVE_STATIC_EPOCH = -2
 ACCEPTABLE_RECOVERY_LAG = 0
 TASK_OFFSET_INTERVAL_MS = 0
 ASSIGNMENT_DELAYED = "Assignment delayed due to the configured initial rebalance delay."
+ASSIGNMENT_INTERVAL = "Assignment delayed due to the configured assignment interval."
 EXPIRY_CHECK_S = 1.0
 
 
@@ -118,6 +119,10 @@ class StreamsGroup:
     assign_after_ms: int = 0
     # Something the assignment depends on changed in this heartbeat: the group epoch moves on.
     stale: bool = False
+    # When the last target assignment was computed (wall clock ms), and whether this heartbeat's was
+    # put off until the assignment interval since then has passed.
+    assigned_at_ms: int = 0
+    interval_deferred: bool = False
     # Whether the last target assignment was an empty one made during that delay.
     delayed: bool = False
     shutdown_requested_by: str | None = None
@@ -309,6 +314,10 @@ class StreamsGroupCoordinator:
             return self._leave(group_id, member_id, epoch)
         records: list[rec_record] = []
         group = self._group_for(group_id, epoch, now)
+        topology = request.get("topology")
+        if topology is not None and group.topology is not None and topology["epoch"] != group.topology["epoch"]:
+            # Kafka 4.3.1's answer to a member joining with another topology epoch than the group's.
+            raise _invalid("Topology updates are not supported yet.")
         member = self._member_for(group, request, now, records)
         member.deadline_ms = now + self._setting(group_id, "streams.session.timeout.ms")
         self._update_member(group, member, request, client_id, client_host, records)
@@ -433,9 +442,9 @@ class StreamsGroupCoordinator:
             records.append(rec.record(rec.MEMBER_METADATA, group.group_id, member.member_id, after))
 
     def _update_topology(self, group: StreamsGroup, request: dict, records: list[rec_record]) -> None:
-        """The first topology a member sends is the group's; a newer epoch replaces it."""
+        """The first topology a member sends is the group's (later members send the same epoch)."""
         topology = request.get("topology")
-        if topology is None or (group.topology is not None and topology["epoch"] <= group.topology["epoch"]):
+        if topology is None or group.topology is not None:
             return
         group.topology = rec.plain(topology)
         group.stale = True
@@ -488,9 +497,18 @@ class StreamsGroupCoordinator:
             # The initial delay is over: the tasks are assigned at a new group epoch.
             group.delayed = False
             group.epoch += 1
+        group.interval_deferred = False
         if group.epoch == group.assignment_epoch:
             return
+        interval = self._setting(group.group_id, "streams.assignment.interval.ms")
+        if group.assignment_epoch > 0 and not delayed and now < group.assigned_at_ms + interval:
+            # Kafka's streams.assignment.interval.ms: at most one new target assignment per interval; the
+            # members reconcile towards the last one meanwhile.
+            group.interval_deferred = True
+            records.append(rec.record(rec.METADATA, group.group_id, fields=self._metadata_value(group)))
+            return
         group.delayed = delayed
+        group.assigned_at_ms = now
         ready = group.configured is not None and group.configured.ready and not delayed
         task_counts = group.configured.task_counts if ready and group.configured is not None else {}
         members = {
@@ -591,15 +609,12 @@ class StreamsGroupCoordinator:
         statuses: list[tuple[int, str]] = []
         if group.delayed:
             statuses.append((Status.ASSIGNMENT_DELAYED, ASSIGNMENT_DELAYED))
+        if group.interval_deferred:
+            statuses.append((Status.ASSIGNMENT_DELAYED, ASSIGNMENT_INTERVAL))
         if group.shutdown_requested_by is not None:
             statuses.append(
                 (Status.SHUTDOWN_APPLICATION, f"Streams group member {group.shutdown_requested_by} encountered a "
                  "fatal error and requested a shutdown for the entire application.")
-            )  # fmt: skip
-        if group.topology is not None and member.topology_epoch < group.topology["epoch"]:
-            statuses.append(
-                (Status.STALE_TOPOLOGY, f"The member's topology epoch {member.topology_epoch} is behind the group's "
-                 f"topology epoch {group.topology['epoch']}.")
             )  # fmt: skip
         if group.configured is not None:
             statuses += group.configured.statuses
@@ -729,6 +744,7 @@ class StreamsGroupCoordinator:
             group.topology = fields
         elif record_type == rec.TARGET_ASSIGNMENT_METADATA:
             group.assignment_epoch = fields["assignment_epoch"]
+            group.assigned_at_ms = fields["assignment_timestamp"]
         elif member_id is not None and record_type == rec.TARGET_ASSIGNMENT_MEMBER:
             group.target[member_id] = rec.tasks_from(
                 fields["active_tasks"], fields["standby_tasks"], fields["warmup_tasks"]

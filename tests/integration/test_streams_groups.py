@@ -22,7 +22,11 @@ MISSING_INTERNAL_TOPICS = 3
 
 
 def streams_broker(broker_factory: Callable[..., BrokerProcess]) -> BrokerProcess:
-    overrides = ["group.streams.initial.rebalance.delay.ms=0", "group.streams.num.standby.replicas=1"]
+    overrides = [
+        "group.streams.initial.rebalance.delay.ms=0",
+        "group.streams.assignment.interval.ms=0",
+        "group.streams.num.standby.replicas=1",
+    ]
     args: list[str] = []
     for item in overrides:
         args += ["--override", item]
