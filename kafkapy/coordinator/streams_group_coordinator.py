@@ -378,6 +378,12 @@ class StreamsGroupCoordinator:
                 raise KafkaError(
                     ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member_id} is not a member of group {group.group_id}."
                 )
+            max_size = self.broker.group_configs.broker_value("group.streams.max.size")
+            if isinstance(max_size, int) and len(group.members) >= max_size:
+                raise KafkaError(
+                    ErrorCode.GROUP_MAX_SIZE_REACHED,
+                    f"The streams group has reached its maximum capacity of {max_size} members.",
+                )
             member = group.members[member_id] = StreamsMember(member_id)
             group.stale = True
             return member

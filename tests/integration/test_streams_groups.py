@@ -21,11 +21,12 @@ HEARTBEAT, DESCRIBE = 88, 89
 MISSING_INTERNAL_TOPICS = 3
 
 
-def streams_broker(broker_factory: Callable[..., BrokerProcess]) -> BrokerProcess:
+def streams_broker(broker_factory: Callable[..., BrokerProcess], *extra: str) -> BrokerProcess:
     overrides = [
         "group.streams.initial.rebalance.delay.ms=0",
         "group.streams.assignment.interval.ms=0",
         "group.streams.num.standby.replicas=1",
+        *extra,
     ]
     args: list[str] = []
     for item in overrides:
@@ -269,3 +270,14 @@ def test_a_member_that_does_not_revoke_within_its_rebalance_timeout_is_removed(s
         if resp.active_tasks is not None:
             got, standby = tasks(resp), tasks(resp, "standby_tasks")
     assert beat(client, app, "m1", first.member_epoch).error_code == ErrorCode.UNKNOWN_MEMBER_ID
+
+
+def test_group_streams_max_size(broker_factory: Callable[..., BrokerProcess]) -> None:
+    broker = streams_broker(broker_factory, "group.streams.max.size=1")
+    app, source = f"app-{uuid.uuid4().hex[:6]}", f"in-{uuid.uuid4().hex[:6]}"
+    with WireClient.connect(broker.bootstrap) as client:
+        assert join(client, app, "m1", "p1", topology(app, source)).error_code == ErrorCode.NONE
+        full = join(client, app, "m2", "p2", topology(app, source))
+        message = "The streams group has reached its maximum capacity of 1 members."
+        expected = (ErrorCode.GROUP_MAX_SIZE_REACHED, message)
+        assert (full.error_code, full.error_message) == expected
