@@ -281,3 +281,22 @@ def test_group_streams_max_size(broker_factory: Callable[..., BrokerProcess]) ->
         message = "The streams group has reached its maximum capacity of 1 members."
         expected = (ErrorCode.GROUP_MAX_SIZE_REACHED, message)
         assert (full.error_code, full.error_message) == expected
+
+
+def test_delete_group_after_the_last_member_left_and_it_stays_deleted(streams_app: App) -> None:
+    client, app, source = streams_app.client, streams_app.app, streams_app.source
+    create(client, source, 1)
+    epoch = join_ready(client, app, "m1", "p1", topology(app, source)).member_epoch
+    assert commit(client, app, source, "m1", epoch, 7) == ErrorCode.NONE
+    deleted = client.request(ApiKey.DELETE_GROUPS, 2, {"groups_names": [app]}).results[0]
+    assert deleted.error_code == ErrorCode.NON_EMPTY_GROUP
+    assert beat(client, app, "m1", -1).error_code == ErrorCode.NONE
+    assert describe(client, app).group_state == "Empty"
+    deleted = client.request(ApiKey.DELETE_GROUPS, 2, {"groups_names": [app]}).results[0]
+    assert deleted.error_code == ErrorCode.NONE
+    streams_app.broker.kill9()
+    streams_app.broker.start()
+    with WireClient.connect(streams_app.broker.bootstrap) as after:
+        assert describe(after, app).error_code == ErrorCode.GROUP_ID_NOT_FOUND
+        body = {"groups": [{"group_id": app, "topics": None}], "require_stable": False}
+        assert list(after.request(ApiKey.OFFSET_FETCH, 9, body).groups[0].topics) == []
