@@ -88,6 +88,7 @@ class Broker:
         self.consumer_groups = ConsumerGroupCoordinator(
             logs,
             self.group_configs,
+            self.groups.store,
             OffsetsHolder(self.groups.delete_offsets_of, self.groups.member_count),
             clock=self.clock,
         )
@@ -163,6 +164,7 @@ class Broker:
         )
         broker = cls(config, logs)
         broker.groups.load()
+        broker.consumer_groups.load(broker.groups.group_manager.loaded)
         broker.streams_groups.load()
         broker.transactions.load()
         return broker

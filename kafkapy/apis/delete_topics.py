@@ -49,6 +49,7 @@ def _delete(ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None, e
     ctx.broker.cleaner.forget(name)
     if name == OFFSETS_TOPIC:
         ctx.broker.groups.rewrite_offsets_topic()
+        ctx.broker.consumer_groups.rewrite_offsets_topic()
     elif name == TRANSACTION_STATE_TOPIC:
         ctx.broker.transactions.rewrite_state_topic()
     entry.update(name=name, topic_id=state.topic_id)

@@ -35,7 +35,10 @@ from kafkapy.coordinator.consumer_group import (
     is_subset,
     next_assignment,
 )
+from kafkapy.coordinator.consumer_group_records import RECORD_TYPES, Records, changes, group_records, load_groups
+from kafkapy.coordinator.consumer_group_records import metadata_hash as topics_hash
 from kafkapy.coordinator.group_configs import GroupConfigs
+from kafkapy.coordinator.group_records import LoadedState, OffsetsTopic
 from kafkapy.coordinator.group_types import GroupListing, GroupType, offset_fetch_check
 from kafkapy.coordinator.internal_topics import is_internal
 from kafkapy.protocol.errors import ErrorCode, KafkaError
@@ -43,9 +46,34 @@ from kafkapy.storage.log_manager import LogManager, TopicState
 
 log = logging.getLogger("kafkapy.coordinator")
 
+# Append errors as the group APIs answer them (Kafka's CoordinatorRuntime on a failed write).
+_APPEND_ERRORS = {
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.NOT_ENOUGH_REPLICAS: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.KAFKA_STORAGE_ERROR: ErrorCode.NOT_COORDINATOR,
+    ErrorCode.MESSAGE_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
+    ErrorCode.RECORD_LIST_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
+}
+
 # A refused regex is the client's error, answered; RE2 need not log it to stderr too.
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
+# RE2's error texts as RE2/J (which Kafka uses) describes them in INVALID_REGULAR_EXPRESSION messages.
+_RE2J_DESCRIPTIONS = {
+    "missing )": "missing closing )",
+    # RE2/J reports an unmatched ")" as an internal error.
+    "unexpected )": "regexp/syntax: internal error",
+    "missing ]": "missing closing ]",
+    "invalid escape sequence": "invalid escape sequence",
+    "no argument for repetition operator": "missing argument to repetition operator",
+    "bad repetition operator": "invalid nested repetition operator",
+    "invalid repetition size": "invalid repeat count",
+    "invalid character class range": "invalid character class range",
+    "invalid character class": "invalid character class",
+    "invalid named capture group": "invalid named capture",
+    "trailing \\": "trailing backslash at end of expression",
+    "invalid perl operator": "invalid or unsupported Perl syntax",
+}
 
 
 @dataclass
@@ -94,14 +122,53 @@ class ConsumerGroupCoordinator:
 
     group_type = GroupType.CONSUMER
 
-    def __init__(self, logs: LogManager, configs: GroupConfigs, offsets: OffsetsHolder, *, clock: Clock) -> None:
+    def __init__(
+        self, logs: LogManager, configs: GroupConfigs, store: OffsetsTopic, offsets: OffsetsHolder, *, clock: Clock
+    ) -> None:
         self.logs = logs
         self.configs = configs
+        self.store = store
         self.offsets = offsets
         self.clock = clock
         self.groups: dict[str, ConsumerGroup] = {}
+        # The records last written for each group: what the next change is written against.
+        self._written: dict[str, Records] = {}
         self._regexes: dict[str, re2._Regexp] = {}
         self._wakeup = trio.Event()
+
+    # Persistence.
+
+    def load(self, loaded: LoadedState) -> None:
+        """Rebuild the groups from ``__consumer_offsets`` (after the classic load); members come back with
+        their epochs and assignments, and ``run`` restarts their sessions."""
+        rebuilt = load_groups(loaded.records_of(RECORD_TYPES))
+        self.groups = {gid: group for gid, (group, _) in rebuilt.items()}
+        self._written = {gid: written for gid, (_, written) in rebuilt.items()}
+        if self.groups:
+            log.info("loaded consumer groups", extra={"groups": len(self.groups)})
+
+    def _persist(self, group_id: str) -> ErrorCode:
+        """Append what changed in the group's records since the last write (tombstones for what went)."""
+        group = self.groups.get(group_id)
+        now = {} if group is None else group_records(group, self._regex_topics(group))
+        records = changes(self._written.get(group_id, {}), now)
+        try:
+            self.store.append(group_id, records, self.clock.wall_ms())
+        except (KafkaError, OSError) as exc:
+            log.error("writing to the offsets topic failed", extra={"group": group_id, "error": str(exc)})
+            # Kafka's coordinator answers a failed write of its records as NOT_COORDINATOR / unavailable.
+            return ErrorCode.NOT_COORDINATOR if isinstance(exc, OSError) else _APPEND_ERRORS.get(exc.code, exc.code)
+        if group is None:
+            self._written.pop(group_id, None)
+        else:
+            self._written[group_id] = now
+        return ErrorCode.NONE
+
+    def _regex_topics(self, group: ConsumerGroup) -> dict[str, list[str]]:
+        """Each regex the members subscribe with, and the topics it matches now."""
+        topics = [name for name in self.logs.topics if not is_internal(name)]
+        regexes = {m.subscribed_topic_regex for m in group.members.values() if m.subscribed_topic_regex}
+        return {r: [t for t in topics if self._regex(r).fullmatch(t)] for r in regexes}
 
     # Timers.
 
@@ -135,12 +202,14 @@ class ConsumerGroupCoordinator:
                 if member.session_deadline <= now:
                     log.info("member session expired", extra={"group": group.group_id, "member": member.member_id})
                     self._remove_member(group, member)
+                    self._persist(group.group_id)
                 elif member.revocation_deadline is not None and member.revocation_deadline <= now:
                     log.info(
                         "member did not revoke its partitions in its rebalance timeout",
                         extra={"group": group.group_id, "member": member.member_id},
                     )
                     self._remove_member(group, member)
+                    self._persist(group.group_id)
 
     def _poke(self) -> None:
         self._wakeup.set()
@@ -172,7 +241,11 @@ class ConsumerGroupCoordinator:
             raise
         updated = ConsumerGroupMember(**{**member.__dict__})
         self._apply_request(updated, request)
-        bump = member.member_id not in group.members or _subscription_changed(member, updated)
+        if group.group_epoch == 0:
+            # A new group starts at epoch 1 (Kafka 4.3.1: a first member subscribing to topics moves it to 2
+            # at once, one with an empty subscription leaves it at 1).
+            group.group_epoch = 1
+        bump = _subscription_changed(member, updated)
         group.update_member(group.members.get(member.member_id), updated)
         metadata_hash = self._metadata_hash(group)
         if bump or metadata_hash != group.metadata_hash:
@@ -191,6 +264,9 @@ class ConsumerGroupCoordinator:
         group.update_member(updated, reconciled)
         reconciled.session_deadline = trio.current_time() + self._session_timeout_ms(group.group_id) / 1000
         self._poke()
+        error = self._persist(group.group_id)
+        if error != ErrorCode.NONE:
+            raise KafkaError(error)
         full = request.member_epoch == JOIN_GROUP_MEMBER_EPOCH or (
             request.rebalance_timeout_ms != -1
             and (request.subscribed_topic_names is not None or request.subscribed_topic_regex is not None)
@@ -252,7 +328,10 @@ class ConsumerGroupCoordinator:
             try:
                 compiled = re2.compile(pattern, options=_RE2_OPTIONS)
             except re2.error as exc:
-                reason = exc.args[0].decode(errors="replace") if exc.args else ""
+                raw = exc.args[0].decode(errors="replace") if exc.args else ""
+                head, _, operator = raw.partition(": ")
+                # RE2/J reads "(?<" as the start of a named group, whatever follows.
+                reason = "invalid named capture" if operator.startswith("(?<") else _RE2J_DESCRIPTIONS.get(head, raw)
                 raise KafkaError(
                     ErrorCode.INVALID_REGULAR_EXPRESSION,
                     f"SubscribedTopicRegex `{pattern}` is not a valid regular expression: {reason}.",
@@ -307,7 +386,8 @@ class ConsumerGroupCoordinator:
             if existing.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH:
                 raise KafkaError(
                     ErrorCode.UNRELEASED_INSTANCE_ID,
-                    f"Static member {existing.member_id} with instance id {instance_id} is not released yet.",
+                    f"Static member {member_id} with instance id {instance_id} cannot join the group because "
+                    f"the instance id is owned by {existing.member_id} member.",
                 )
             replacement = ConsumerGroupMember(**{**existing.__dict__})
             replacement.member_id = member_id
@@ -317,18 +397,15 @@ class ConsumerGroupCoordinator:
             if existing.member_id in group.target:
                 group.target[member_id] = group.target.pop(existing.member_id)
             return replacement
-        member = group.members.get(member_id)
-        if member is None:
-            raise KafkaError(
-                ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member_id} is not a member of group {group.group_id}."
-            )
-        if existing is None or existing.member_id != member_id:
+        if existing is None:
+            raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {instance_id} is unknown.")
+        if existing.member_id != member_id:
             raise KafkaError(
                 ErrorCode.FENCED_INSTANCE_ID,
-                f"Static member {member_id} with instance id {instance_id} was fenced by another member.",
+                f"Static member {member_id} with instance id {instance_id} was fenced by member {existing.member_id}.",
             )
-        _throw_if_epoch_invalid(member, request.member_epoch, request.owned)
-        return member
+        _throw_if_epoch_invalid(existing, request.member_epoch, request.owned)
+        return existing
 
     @staticmethod
     def _apply_request(member: ConsumerGroupMember, request: HeartbeatRequest) -> None:
@@ -364,7 +441,7 @@ class ConsumerGroupCoordinator:
         topics: dict[str, TopicState] = {}
         for member in group.members.values():
             topics.update(self._subscribed_topics(member))
-        return hash(tuple(sorted((name, s.topic_id, len(s.partitions)) for name, s in topics.items())))
+        return topics_hash((name, s.topic_id, len(s.partitions)) for name, s in topics.items())
 
     def _update_target_assignment(self, group: ConsumerGroup) -> None:
         """A new target assignment for the group epoch, by the members' preferred assignor (else the default)."""
@@ -404,7 +481,9 @@ class ConsumerGroupCoordinator:
     def _leave(self, request: HeartbeatRequest) -> HeartbeatResult:
         """Kafka's consumerGroupLeave: epoch -1 removes the member; -2 keeps a static member's place and
         assignment for its replacement until its session ends."""
-        group = self._group(request.group_id, create=False)
+        group = self.groups.get(request.group_id)
+        if group is None:
+            raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request.group_id} not found.")
         if request.instance_id is None:
             member = group.members.get(request.member_id)
         else:
@@ -420,7 +499,6 @@ class ConsumerGroupCoordinator:
                 ErrorCode.UNKNOWN_MEMBER_ID,
                 f"Member {request.member_id} is not a member of group {group.group_id}.",
             )
-        interval = self._heartbeat_interval_ms(group.group_id)
         if request.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH:
             left = ConsumerGroupMember(**{**member.__dict__})
             left.previous_member_epoch = member.member_epoch
@@ -430,7 +508,11 @@ class ConsumerGroupCoordinator:
         else:
             log.info("member leaves the consumer group", extra={"group": group.group_id, "member": member.member_id})
             self._remove_member(group, member)
-        return HeartbeatResult(request.member_id, request.member_epoch, interval)
+        error = self._persist(group.group_id)
+        if error != ErrorCode.NONE:
+            raise KafkaError(error)
+        # A member that left gets no heartbeat interval (0), as from Kafka.
+        return HeartbeatResult(request.member_id, request.member_epoch, 0)
 
     def _remove_member(self, group: ConsumerGroup, member: ConsumerGroupMember) -> None:
         """Fence or remove a member: its partitions are free at once, and the group epoch moves on."""
@@ -467,7 +549,8 @@ class ConsumerGroupCoordinator:
                 "client_id": m.client_id,
                 "client_host": m.client_host,
                 "subscribed_topic_names": m.subscribed_topic_names,
-                "subscribed_topic_regex": m.subscribed_topic_regex,
+                # Kafka describes a member without a regex with "", not null.
+                "subscribed_topic_regex": m.subscribed_topic_regex or "",
                 "assignment": assignment(m.assigned),
                 "target_assignment": assignment(group.target.get(m.member_id, {})),
                 # Kafka's MemberType: 1 for a member of the consumer protocol.
@@ -487,6 +570,12 @@ class ConsumerGroupCoordinator:
     def owns(self, group_id: str) -> bool:
         return group_id in self.groups
 
+    def subscribed_topics(self, group_id: str) -> set[str]:
+        """The existing topics an owned group's members subscribe to, by name or regex (OffsetDelete's
+        GROUP_SUBSCRIBED_TO_TOPIC)."""
+        group = self.groups[group_id]
+        return {name for member in group.members.values() for name in self._subscribed_topics(member)}
+
     def listings(self) -> Iterable[GroupListing]:
         for group in self.groups.values():
             yield GroupListing(group.group_id, "consumer", group.state().value, GroupType.CONSUMER)
@@ -499,13 +588,25 @@ class ConsumerGroupCoordinator:
         if group.members:
             return ErrorCode.NON_EMPTY_GROUP
         del self.groups[group_id]
+        error = self._persist(group_id)
+        if error != ErrorCode.NONE:
+            self.groups[group_id] = group
+            return error
         self.offsets.delete_offsets(group_id)
         log.info("group removed", extra={"group": group_id})
         return ErrorCode.NONE
 
     def reset(self) -> None:
+        """Forget every group (KafkaBroker.reset; ``__consumer_offsets`` is deleted with the topics)."""
         self.groups.clear()
+        self._written.clear()
         self._poke()
+
+    def rewrite_offsets_topic(self) -> None:
+        """After DeleteTopics took ``__consumer_offsets``: write every group's records again."""
+        self._written.clear()
+        for group_id in list(self.groups):
+            self._persist(group_id)
 
     # Offsets (Kafka's ConsumerGroup.validateOffsetCommit / validateOffsetFetch).
 
@@ -553,9 +654,9 @@ def _throw_if_epoch_invalid(member: ConsumerGroupMember, epoch: int, owned: Assi
 
 
 def _subscription_changed(old: ConsumerGroupMember, new: ConsumerGroupMember) -> bool:
+    """Kafka's hasMemberSubscriptionChanged: the topic names or the regex (a new member counts from an
+    empty subscription, so joining with none moves no epoch)."""
     return (
         old.subscribed_topic_names != new.subscribed_topic_names
         or old.subscribed_topic_regex != new.subscribed_topic_regex
-        or old.server_assignor != new.server_assignor
-        or old.rack_id != new.rack_id
     )

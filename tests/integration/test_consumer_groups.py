@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewPartitions
 
+from kafkapy.client.wire import WireClient
 from kafkapy.testing.process import BrokerProcess
 from tests.integration.clientutil import (
     Deadline,
@@ -42,6 +46,17 @@ def _produce(bootstrap: str, topic: str, partitions: int, per_partition: int) ->
     flush_all(p)
 
 
+def _started(
+    broker_factory: Callable[..., BrokerProcess], partitions: int, per_partition: int
+) -> tuple[BrokerProcess, str, str]:
+    """A broker with a topic of ``partitions`` holding ``per_partition`` records each, and a group name."""
+    broker = broker_factory(extra_args=FAST)
+    topic, group = unique_topic("cg"), unique_topic("group")
+    create_topic(broker.bootstrap, topic, partitions)
+    _produce(broker.bootstrap, topic, partitions, per_partition)
+    return broker, topic, group
+
+
 def _poll_until(consumers: list[Consumer], done: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     deadline = Deadline(timeout, what)
     while not done():
@@ -54,10 +69,7 @@ def _poll_until(consumers: list[Consumer], done: Callable[[], bool], what: str, 
 def test_a_consumer_protocol_member_gets_every_partition_consumes_and_commits(
     broker_factory: Callable[..., BrokerProcess],
 ) -> None:
-    broker = broker_factory(extra_args=FAST)
-    topic, group = unique_topic("cg"), unique_topic("group")
-    create_topic(broker.bootstrap, topic, 3)
-    _produce(broker.bootstrap, topic, 3, 5)
+    broker, topic, group = _started(broker_factory, 3, 5)
     c = _consumer(broker.bootstrap, group)
     try:
         c.subscribe([topic])
@@ -101,3 +113,158 @@ def test_two_members_split_the_partitions_without_overlap(broker_factory: Callab
     finally:
         a.close()
         b.close()
+
+
+def _describe(bootstrap: str, group: str) -> Any:
+    with WireClient.connect(bootstrap) as client:
+        return client.request(69, 1, {"group_ids": [group], "include_authorized_operations": False}).groups[0]
+
+
+def _list_groups(bootstrap: str) -> dict[str, tuple[str, str]]:
+    with WireClient.connect(bootstrap) as client:
+        groups = client.request(16, 5, {"states_filter": [], "types_filter": []}).groups
+    return {g.group_id: (g.group_type, g.group_state) for g in groups}
+
+
+def test_a_consumer_group_survives_kill9_with_its_members_epochs_and_offsets(
+    broker_factory: Callable[..., BrokerProcess],
+) -> None:
+    """Members, epochs and assignments come back from ``__consumer_offsets`` after a crash, and the group
+    is still a consumer group (not an offsets-only classic group); its commits are still there."""
+    broker, topic, group = _started(broker_factory, 2, 3)
+    c = _consumer(broker.bootstrap, group)
+    try:
+        c.subscribe([topic])
+        _poll_until([c], lambda: len(c.assignment()) == 2, "the member owns both partitions")
+        c.commit(offsets=[TopicPartition(topic, 0, 2), TopicPartition(topic, 1, 3)], asynchronous=False)
+        before = _describe(broker.bootstrap, group)
+        assert before.error_code == 0 and before.group_state == "Stable" and len(before.members) == 1
+        broker.restart(crash=True)
+        after = _describe(broker.bootstrap, group)
+        assert (after.group_epoch, after.assignment_epoch) == (before.group_epoch, before.assignment_epoch)
+        [was], [member] = before.members, after.members
+        assert (member.member_id, member.member_epoch) == (was.member_id, was.member_epoch)
+        assert [sorted(tp.partitions) for tp in member.assignment.topic_partitions] == [[0, 1]]
+        assert _list_groups(broker.bootstrap)[group] == ("consumer", "Stable")
+        # The reloaded member commits at its reloaded epoch (OffsetCommit v9 checks it).
+        c.commit(offsets=[TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 3)], asynchronous=False)
+    finally:
+        c.close()
+    # The member left with epoch -1: the group is empty, its offsets kept.
+    deadline = Deadline(30, "the group empty after its member left")
+    while _describe(broker.bootstrap, group).group_state != "Empty":
+        deadline.check()
+        time.sleep(0.1)
+    fresh = _consumer(broker.bootstrap, group)
+    try:
+        committed = fresh.committed([TopicPartition(topic, p) for p in range(2)], timeout=10)
+        assert [tp.offset for tp in committed] == [3, 3]
+    finally:
+        fresh.close()
+    broker.restart(crash=True)
+    assert _list_groups(broker.bootstrap)[group] == ("consumer", "Empty")
+
+
+def _owned(c: Consumer) -> set[tuple[str, int]]:
+    return {(tp.topic, tp.partition) for tp in c.assignment()}
+
+
+def test_a_regex_subscription_follows_new_topics_and_partitions(broker_factory: Callable[..., BrokerProcess]) -> None:
+    """SubscribedTopicRegex (RE2): a topic created later that matches is assigned, and so are partitions
+    added to a subscribed topic (the subscribed topics' metadata is compared at each heartbeat)."""
+    broker, topic, group = _started(broker_factory, 1, 1)
+    prefix = topic.rsplit("-", 1)[0]
+    c = _consumer(broker.bootstrap, group)
+    try:
+        c.subscribe([f"^{prefix}-.*"])
+        _poll_until([c], lambda: _owned(c) == {(topic, 0)}, "the matching topic assigned")
+        later = f"{prefix}-later"
+        create_topic(broker.bootstrap, later, 2)
+        _poll_until([c], lambda: _owned(c) == {(topic, 0), (later, 0), (later, 1)}, "the new topic assigned")
+        admin = AdminClient(base_conf(broker.bootstrap))
+        admin.create_partitions([NewPartitions(topic, 3)])[topic].result(timeout=30)
+        want = {(topic, 0), (topic, 1), (topic, 2), (later, 0), (later, 1)}
+        _poll_until([c], lambda: _owned(c) == want, "the added partitions assigned")
+    finally:
+        c.close()
+
+
+def test_a_silent_member_is_fenced_after_its_session_timeout(broker_factory: Callable[..., BrokerProcess]) -> None:
+    broker = broker_factory(extra_args=(*FAST, "--override", "group.consumer.session.timeout.ms=1000"))
+    group = unique_topic("group")
+    with WireClient.connect(broker.bootstrap) as client:
+        client.request(10, 3, {"key": group, "key_type": 0})
+        body = {
+            "group_id": group, "member_id": "silent", "member_epoch": 0, "rebalance_timeout_ms": 5000,
+            "subscribed_topic_names": [], "topic_partitions": [],
+        }  # fmt: skip
+        assert client.request(68, 1, body).error_code == 0
+    assert len(_describe(broker.bootstrap, group).members) == 1
+    deadline = Deadline(30, "the silent member fenced")
+    while _describe(broker.bootstrap, group).members:
+        deadline.check()
+        time.sleep(0.1)
+    assert _describe(broker.bootstrap, group).group_state == "Empty"
+
+
+def test_a_static_member_that_restarts_keeps_its_partitions(broker_factory: Callable[..., BrokerProcess]) -> None:
+    """group.instance.id: a member leaving with epoch -2 keeps its place; its replacement (a new member id)
+    gets the same partitions back while the other member's stay put."""
+    broker, topic, group = _started(broker_factory, 4, 1)
+    a = _consumer(broker.bootstrap, group, **{"group.instance.id": "a"})
+    b = _consumer(broker.bootstrap, group, **{"group.instance.id": "b"})
+    try:
+        a.subscribe([topic])
+        b.subscribe([topic])
+        _poll_until([a, b], lambda: len(_owned(a)) == 2 and len(_owned(b)) == 2, "2 partitions each")
+        before_a, before_b = _owned(a), _owned(b)
+        b.close()
+        b = _consumer(broker.bootstrap, group, **{"group.instance.id": "b"})
+        b.subscribe([topic])
+        _poll_until([a, b], lambda: _owned(b) == before_b, "the restarted static member's partitions back")
+        assert _owned(a) == before_a
+    finally:
+        a.close()
+        b.close()
+
+
+def test_transactional_offsets_of_a_consumer_protocol_group_commit_with_the_transaction(
+    broker_factory: Callable[..., BrokerProcess],
+) -> None:
+    """TxnOffsetCommit with the member's epoch (send_offsets_to_transaction with the consumer's group
+    metadata) is accepted by a consumer group and its offsets apply at the commit."""
+    broker, topic, group = _started(broker_factory, 1, 3)
+    c = _consumer(broker.bootstrap, group)
+    p = producer(broker.bootstrap, **{"transactional.id": unique_topic("txn")})
+    try:
+        c.subscribe([topic])
+        _poll_until([c], lambda: _owned(c) == {(topic, 0)}, "the partition assigned")
+        p.init_transactions(30)
+        p.begin_transaction()
+        p.send_offsets_to_transaction([TopicPartition(topic, 0, 2)], c.consumer_group_metadata(), 30)
+        p.commit_transaction(30)
+        assert c.committed([TopicPartition(topic, 0)], timeout=10)[0].offset == 2
+    finally:
+        c.close()
+
+
+def test_a_full_group_refuses_a_new_member(broker_factory: Callable[..., BrokerProcess]) -> None:
+    broker = broker_factory(extra_args=("--override", "group.consumer.max.size=1"))
+    group = unique_topic("group")
+
+    def join(member: str) -> Any:
+        body = {
+            "group_id": group, "member_id": member, "member_epoch": 0, "rebalance_timeout_ms": 5000,
+            "subscribed_topic_names": [], "topic_partitions": [],
+        }  # fmt: skip
+        with WireClient.connect(broker.bootstrap) as client:
+            client.request(10, 3, {"key": group, "key_type": 0})
+            return client.request(68, 1, body)
+
+    assert join("first").error_code == 0
+    refused = join("second")
+    assert (refused.error_code, refused.error_message) == (
+        81,
+        "The consumer group has reached its maximum capacity of 1 members.",
+    )
+    assert [m.member_id for m in _describe(broker.bootstrap, group).members] == ["first"]
