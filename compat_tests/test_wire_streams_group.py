@@ -119,6 +119,17 @@ def test_join_gets_tasks_and_internal_topics(wire_pair: WirePair) -> None:
     names = [f"{group}-words-repartition", f"{group}-counts-changelog"]
     body = {"topics": [{"name": n} for n in names], "allow_auto_topic_creation": False}
     wire_pair.assert_same(METADATA, 12, body, ignore=("topic_id",))
+    # Each internal topic got exactly the configs the topology gave it (the changelog is compacted).
+    for name in names:
+        resource = {"resource_type": 2, "resource_name": name, "configuration_keys": None}
+        answers = wire_pair.request(32, 4, {"resources": [resource], "include_synonyms": False,
+                                            "include_documentation": False})  # fmt: skip
+        overrides = {
+            broker: sorted((c["name"], c["value"]) for c in answer["results"][0]["configs"] if c["config_source"] == 1)
+            for broker, answer in answers.items()
+        }
+        assert overrides["kafkapy"] == overrides["reference"], (name, overrides)
+        assert (("cleanup.policy", "compact") in overrides["kafkapy"]) == name.endswith("-changelog")
 
 
 def test_describe_unknown_and_other_groups(wire_pair: WirePair) -> None:
