@@ -522,11 +522,13 @@ class StreamsGroupCoordinator:
             for m in group.members.values()
         }
         target = assign(members, task_counts, self._setting(group.group_id, "streams.num.standby.replicas"))
-        changed = [m for m, tasks in target.items() if not tasks.same_as(group.target.get(m, EMPTY))]
+        # A member's record is written when its target changes, and for a new member even when empty.
+        changed = [m for m, tasks in target.items() if m not in group.target or not tasks.same_as(group.target[m])]
         for member_id in changed:
             fields = rec.tasks_fields(target[member_id])
             records.append(rec.record(rec.TARGET_ASSIGNMENT_MEMBER, group.group_id, member_id, fields))
-        if changed and any(m.user_endpoint is not None for m in group.members.values()):
+        moved = any(not target[m].same_as(group.target.get(m, EMPTY)) for m in changed)
+        if moved and any(m.user_endpoint is not None for m in group.members.values()):
             # The partitions of the endpoints (Interactive Queries) moved: members fetch them again.
             group.endpoint_epoch += 1
         group.target = target
