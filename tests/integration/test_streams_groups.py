@@ -161,8 +161,12 @@ def test_tasks_move_to_a_second_member_only_after_the_first_revokes(streams_app:
     released = beat(client, app, "m2", e + 1)
     assert tasks(released) == everything - kept
     assert describe(client, app).group_state == "Stable"
+    # The previous epoch with a subset of the tasks is a member whose last answer was lost: accepted.
+    lost = beat(client, app, "m1", e, as_owned(kept))
+    assert lost.error_code == ErrorCode.NONE and lost.member_epoch == e + 1 and tasks(lost) == kept
     # A zombie at an old epoch is fenced.
     assert beat(client, app, "m1", e).error_code == ErrorCode.FENCED_MEMBER_EPOCH
+    assert beat(client, app, "m1", e + 5).error_code == ErrorCode.FENCED_MEMBER_EPOCH
     # m2 leaves: m1 gets everything back at a new epoch.
     assert beat(client, app, "m2", -1).member_epoch == -1
     # It first drops its standby tasks (revoked before they come back as active ones)...

@@ -139,3 +139,23 @@ def test_records_round_trip_in_kafkas_layouts() -> None:
     assert decode_value(TOPOLOGY, value(TOPOLOGY, WORD_COUNT)) == WORD_COUNT
     assert decode_key(key(TOPOLOGY, "g")) == (TOPOLOGY, "g", None)
     assert EMPTY.is_empty()
+
+
+def test_a_standby_task_becoming_active_on_the_same_member_is_revoked_as_standby_first() -> None:
+    current = MemberAssignment(epoch=2, assigned=Tasks.of(active=[("0", 0)], standby=[("0", 1)]))
+    target = Tasks.of(active=[("0", 0), ("0", 1)])
+    step = reconcile(current, target, 3, lambda t: False, None)
+    assert (step.state, step.epoch) == (MemberState.UNREVOKED_TASKS, 2)
+    assert task_set(step.pending_revocation.standby) == {("0", 1)} and not task_set(step.assigned.standby)
+    done = reconcile(step, target, 3, lambda t: False, Tasks.of(active=[("0", 0)]))
+    assert (done.state, done.epoch) == (MemberState.STABLE, 3)
+    assert task_set(done.assigned.active) == {("0", 0), ("0", 1)}
+
+
+def test_assign_spreads_tasks_over_processes_before_members() -> None:
+    """Two members on one process and one on another: the lone member's process gets its share too."""
+    members = {"a1": AssignmentMember("p1"), "a2": AssignmentMember("p1"), "b": AssignmentMember("p2")}
+    target = assign(members, {"0": 6}, 0)
+    assert sorted(len(task_set(t.active)) for t in target.values()) == [2, 2, 2]
+    assert assign({}, {"0": 3}, 1) == {}
+    assert all(t.is_empty() for t in assign(members, {}, 1).values())
