@@ -113,7 +113,12 @@ def test_join_gets_tasks_and_internal_topics(wire_pair: WirePair) -> None:
     beat = {"group_id": group, "member_id": "member-1", "member_epoch": first["member_epoch"],
             "endpoint_information_epoch": 0}  # fmt: skip
     # Kafka lists an endpoint's topics in no particular order (a hash map's).
-    wire_pair.assert_same(HEARTBEAT, 0, beat, unordered=("active_tasks", "active_partitions", "standby_partitions"))
+    ready = wire_pair.assert_same(
+        HEARTBEAT, 0, beat, unordered=("active_tasks", "active_partitions", "standby_partitions")
+    )
+    # Zombie epochs: a greater one, and the previous one without the tasks that show a lost answer.
+    wire_pair.assert_same(HEARTBEAT, 0, {**beat, "member_epoch": ready["member_epoch"] + 5})
+    wire_pair.assert_same(HEARTBEAT, 0, {**beat, "member_epoch": ready["member_epoch"] - 1})
     wire_pair.assert_same(DESCRIBE, 0, {"group_ids": [group], "include_authorized_operations": True},
                           )  # fmt: skip
     names = [f"{group}-words-repartition", f"{group}-counts-changelog"]

@@ -403,9 +403,10 @@ class StreamsGroupCoordinator:
                 )
             )
             if not lost_response:
+                relation = "greater" if epoch > member.assignment.epoch else "smaller"
                 raise KafkaError(
                     ErrorCode.FENCED_MEMBER_EPOCH,
-                    f"The streams group member has a smaller member epoch ({epoch}) than the one known by the "
+                    f"The streams group member has a {relation} member epoch ({epoch}) than the one known by the "
                     f"group coordinator ({member.assignment.epoch}). The member must abandon all its partitions "
                     "and rejoin.",
                 )
