@@ -224,3 +224,26 @@ def test_topology_epochs(wire_pair: WirePair) -> None:
                           unordered=("active_tasks", "standby_tasks"))  # fmt: skip
     wire_pair.assert_same(DESCRIBE, 0, {"group_ids": [group], "include_authorized_operations": False},
                           unordered=("members",))  # fmt: skip
+
+
+def test_offset_commit_and_fetch_with_member_epochs(wire_pair: WirePair) -> None:
+    """Kafka Streams commits into its streams group with its member id and epoch (OffsetCommit v9+)."""
+    group, source = coordinator_ready(wire_pair, unique_name("sg")), unique_name("in")
+    wire_pair.create_topics(source, partitions=2)
+    wire_pair.request(HEARTBEAT, 0, join_body(group, source))
+    time.sleep(INITIAL_DELAY_S)
+    beat = {"group_id": group, "member_id": "member-1", "member_epoch": 1, "endpoint_information_epoch": 0}
+    epoch = wire_pair.assert_same(HEARTBEAT, 0, beat, unordered=("active_tasks",))["member_epoch"]
+
+    def commit(member: str, member_epoch: int) -> dict:
+        partitions = [{"partition_index": 0, "committed_offset": 5, "committed_metadata": ""}]
+        return {"group_id": group, "generation_id_or_member_epoch": member_epoch, "member_id": member,
+                "topics": [{"name": source, "partitions": partitions}]}  # fmt: skip
+
+    for member, member_epoch in (("member-1", epoch), ("member-1", epoch - 1), ("member-1", epoch + 1),
+                                 ("nobody", epoch), ("", -1)):  # fmt: skip
+        wire_pair.assert_same(8, 9, commit(member, member_epoch))
+    for member, member_epoch in (("member-1", epoch), ("member-1", epoch - 1), ("nobody", epoch)):
+        body = {"groups": [{"group_id": group, "member_id": member, "member_epoch": member_epoch,
+                            "topics": [{"name": source, "partition_indexes": [0, 1]}]}], "require_stable": False}
+        wire_pair.assert_same(9, 9, body)  # fmt: skip
