@@ -121,6 +121,9 @@ def test_join_gets_tasks_and_internal_topics(wire_pair: WirePair) -> None:
     wire_pair.assert_same(HEARTBEAT, 0, {**beat, "member_epoch": ready["member_epoch"] - 1})
     wire_pair.assert_same(DESCRIBE, 0, {"group_ids": [group], "include_authorized_operations": True},
                           )  # fmt: skip
+    listed = wire_pair.request(16, 5, {"states_filter": [], "types_filter": ["streams"]})
+    entries = {broker: [g for g in answer["groups"] if g["group_id"] == group] for broker, answer in listed.items()}
+    assert entries["kafkapy"] == entries["reference"] and len(entries["kafkapy"]) == 1, entries
     names = [f"{group}-words-repartition", f"{group}-counts-changelog"]
     body = {"topics": [{"name": n} for n in names], "allow_auto_topic_creation": False}
     wire_pair.assert_same(METADATA, 12, body, ignore=("topic_id",))
