@@ -250,3 +250,9 @@ def test_offset_commit_and_fetch_with_member_epochs(wire_pair: WirePair) -> None
         body = {"groups": [{"group_id": group, "member_id": member, "member_epoch": member_epoch,
                             "topics": [{"name": source, "partition_indexes": [0, 1]}]}], "require_stable": False}
         wire_pair.assert_same(9, 9, body)  # fmt: skip
+
+
+def test_classic_describe_groups_of_a_streams_group(wire_pair: WirePair) -> None:
+    group = coordinator_ready(wire_pair, unique_name("sg"))
+    wire_pair.request(HEARTBEAT, 0, join_body(group, unique_name("missing")))
+    wire_pair.assert_same(15, 5, {"groups": [group], "include_authorized_operations": False})
