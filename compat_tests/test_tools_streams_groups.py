@@ -10,11 +10,10 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 from kafka_tools import ToolResult, run_tool
-from test_wire_streams_group import HEARTBEAT, INITIAL_DELAY_S, coordinator_ready, join_body
+from test_wire_streams_group import HEARTBEAT, join_body, running_group
 from wire_diff import WirePair, unique_name
 
 from kafkapy.client.wire import WireClient
@@ -42,13 +41,7 @@ def assert_same_output(wire_pair: WirePair, *args: str) -> list[str]:
 
 
 def test_kafka_streams_groups_describes_as_on_kafka(wire_pair: WirePair) -> None:
-    group, source = coordinator_ready(wire_pair, unique_name("sg")), unique_name("in")
-    wire_pair.create_topics(source, partitions=2)
-    wire_pair.request(HEARTBEAT, 0, join_body(group, source))
-    time.sleep(INITIAL_DELAY_S)
-    beat = {"group_id": group, "member_id": "member-1", "member_epoch": 1, "endpoint_information_epoch": 0}
-    for name, answer in wire_pair.request(HEARTBEAT, 0, beat).items():
-        assert answer["error_code"] == 0 and answer["active_tasks"], (name, answer)
+    group, _, beat, _ = running_group(wire_pair)
     assert group in assert_same_output(wire_pair, "--list")
     assert_same_output(wire_pair, "--describe", "--group", group)
     assert_same_output(wire_pair, "--describe", "--group", group, "--state", "--verbose")

@@ -16,6 +16,7 @@ from wire_diff import WirePair, differences, unique_name
 
 HEARTBEAT, DESCRIBE, METADATA, FIND_COORDINATOR, CONSUMER_GROUP_HEARTBEAT = 88, 89, 3, 10, 68
 COORDINATOR_WAIT_S = 60.0
+NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS = 16, 14
 # Kafka's group.streams.initial.rebalance.delay.ms default, plus room.
 INITIAL_DELAY_S = 3.0 + 1.0
 
@@ -24,13 +25,31 @@ def coordinator_ready(wire_pair: WirePair, group: str) -> str:
     """The group's coordinator loaded on both brokers (a fresh Kafka answers NOT_COORDINATOR until its
     __consumer_offsets partition is), polled with FindCoordinator; returns the group id."""
     body = {"key_type": 0, "coordinator_keys": [group]}
+    describe = {"group_ids": [group], "include_authorized_operations": False}
+    loading = {NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS}
     deadline = time.monotonic() + COORDINATOR_WAIT_S
     while True:
         answers = wire_pair.request(FIND_COORDINATOR, 4, body)
         if all(a["coordinators"][0]["error_code"] == 0 for a in answers.values()):
-            return group
+            # Found is not loaded: a describe answers COORDINATOR_LOAD_IN_PROGRESS until it is.
+            described = wire_pair.request(DESCRIBE, 0, describe)
+            if all(a["groups"][0]["error_code"] not in loading for a in described.values()):
+                return group
         assert time.monotonic() < deadline, answers
         time.sleep(0.2)
+
+
+def running_group(wire_pair: WirePair) -> tuple[str, str, dict, int]:
+    """A group whose one member ("member-1") runs the word count's tasks on both brokers: the group id, its
+    2-partition source topic, the member's heartbeat body and its epoch."""
+    group, source = coordinator_ready(wire_pair, unique_name("sg")), unique_name("in")
+    wire_pair.create_topics(source, partitions=2)
+    wire_pair.request(HEARTBEAT, 0, join_body(group, source))
+    time.sleep(INITIAL_DELAY_S)
+    beat = {"group_id": group, "member_id": "member-1", "member_epoch": 1, "endpoint_information_epoch": 0}
+    ready = wire_pair.assert_same(HEARTBEAT, 0, beat, unordered=("active_tasks",))
+    assert ready["active_tasks"], ready
+    return group, source, beat, ready["member_epoch"]
 
 
 def sorted_topics_status(response: dict) -> dict:
@@ -231,12 +250,7 @@ def test_topology_epochs(wire_pair: WirePair) -> None:
 
 def test_offset_commit_and_fetch_with_member_epochs(wire_pair: WirePair) -> None:
     """Kafka Streams commits into its streams group with its member id and epoch (OffsetCommit v9+)."""
-    group, source = coordinator_ready(wire_pair, unique_name("sg")), unique_name("in")
-    wire_pair.create_topics(source, partitions=2)
-    wire_pair.request(HEARTBEAT, 0, join_body(group, source))
-    time.sleep(INITIAL_DELAY_S)
-    beat = {"group_id": group, "member_id": "member-1", "member_epoch": 1, "endpoint_information_epoch": 0}
-    epoch = wire_pair.assert_same(HEARTBEAT, 0, beat, unordered=("active_tasks",))["member_epoch"]
+    group, source, beat, epoch = running_group(wire_pair)
 
     def commit(member: str, member_epoch: int) -> dict:
         partitions = [{"partition_index": 0, "committed_offset": 5, "committed_metadata": ""}]
@@ -256,3 +270,14 @@ def test_classic_describe_groups_of_a_streams_group(wire_pair: WirePair) -> None
     group = coordinator_ready(wire_pair, unique_name("sg"))
     wire_pair.request(HEARTBEAT, 0, join_body(group, unique_name("missing")))
     wire_pair.assert_same(15, 5, {"groups": [group], "include_authorized_operations": False})
+
+
+def test_source_topic_grows(wire_pair: WirePair) -> None:
+    """Partitions added to the source topic: the repartition topic no longer matches it."""
+    group, source, beat, epoch = running_group(wire_pair)
+    grow = {"topics": [{"name": source, "count": 3, "assignments": None}], "timeout_ms": 30000, "validate_only": False}
+    for name, answer in wire_pair.request(37, 3, grow).items():
+        assert answer["results"][0]["error_code"] == 0, (name, answer)
+    time.sleep(INITIAL_DELAY_S)
+    wire_pair.assert_same(HEARTBEAT, 0, {**beat, "member_epoch": epoch}, unordered=("active_tasks",))
+    wire_pair.assert_same(DESCRIBE, 0, {"group_ids": [group], "include_authorized_operations": False})

@@ -127,14 +127,13 @@ def _configs(topic_info: dict) -> tuple[tuple[str, str], ...]:
 def _repartition_counts(subtopologies: list[dict], partitions_of: Callable[[str], int | None]) -> dict[str, int]:
     """Partition counts of the repartition topics, as Kafka's RepartitionTopics derives them: the count
     the topology fixes, else the count of the subtopology writing to it (the largest of its source
-    topics), repeated until nothing changes (a repartition topic may feed another)."""
+    topics), repeated until nothing changes (a repartition topic may feed another). An existing topic's
+    own count is used only for a topic nothing determines."""
     counts: dict[str, int] = {}
     for sub in subtopologies:
         for info in sub["repartition_source_topics"]:
             if info["partitions"] > 0:
                 counts[info["name"]] = info["partitions"]
-            elif (existing := partitions_of(info["name"])) is not None:
-                counts[info["name"]] = existing
     changed = True
     while changed:
         changed = False
@@ -148,6 +147,10 @@ def _repartition_counts(subtopologies: list[dict], partitions_of: Callable[[str]
                 if sink not in counts:
                     counts[sink] = max(known)
                     changed = True
+    for sub in subtopologies:
+        for info in sub["repartition_source_topics"]:
+            if info["name"] not in counts and (existing := partitions_of(info["name"])) is not None:
+                counts[info["name"]] = existing
     return counts
 
 
@@ -176,6 +179,26 @@ def _copartition(subtopologies: list[dict], counts: dict[str, int], statuses: li
                     counts[info["name"]] = target
 
 
+def _internal_topic(
+    info: dict, expected: int, partitions_of: Callable[[str], int | None], statuses: list[tuple[Status, str]]
+) -> bool:
+    """Whether an internal topic is to be created (it does not exist and its count is known); one that
+    exists with another partition count than the topology needs is a status (Kafka's message)."""
+    existing = partitions_of(info["name"])
+    if existing is None:
+        return expected > 0
+    mismatch_known = any(code == Status.INCORRECTLY_PARTITIONED_TOPICS for code, _ in statuses)
+    if expected and existing != expected and not mismatch_known:
+        statuses.append(
+            (
+                Status.INCORRECTLY_PARTITIONED_TOPICS,
+                f"Existing topic {info['name']} has different number of partitions: expected {expected}, "
+                f"found {existing}",
+            )
+        )
+    return False
+
+
 def configure(topology: dict, partitions_of: Callable[[str], int | None]) -> ConfiguredTopology:
     """Configure a topology (the heartbeat's Topology, snake_case) against the topics that exist.
 
@@ -201,22 +224,17 @@ def configure(topology: dict, partitions_of: Callable[[str], int | None]) -> Con
     for sub in subtopologies:
         inputs = [counts.get(t, 0) for t in sub["source_topics"]]
         inputs += [counts.get(t["name"], 0) for t in sub["repartition_source_topics"]]
-        tasks = max(inputs, default=0)
-        task_counts[sub["subtopology_id"]] = tasks
+        task_counts[sub["subtopology_id"]] = max(inputs, default=0)
+    # Kafka checks the repartition topics, then the changelog topics, and reports the first mismatch.
+    for sub in subtopologies:
         for info in sub["repartition_source_topics"]:
-            existing = partitions_of(info["name"])
-            if existing is None and counts.get(info["name"]):
-                missing[info["name"]] = InternalTopic(info["name"], counts[info["name"]], _configs(info))
-            elif existing is not None and existing != counts.get(info["name"], existing):
-                statuses.append(
-                    (
-                        Status.INCORRECTLY_PARTITIONED_TOPICS,
-                        f"Existing internal topic {info['name']} has invalid number of partitions: "
-                        f"{existing} (expected {counts[info['name']]}).",
-                    )
-                )
+            expected = counts.get(info["name"], 0)
+            if _internal_topic(info, expected, partitions_of, statuses):
+                missing[info["name"]] = InternalTopic(info["name"], expected, _configs(info))
+    for sub in subtopologies:
+        tasks = task_counts[sub["subtopology_id"]]
         for info in sub["state_changelog_topics"]:
-            if partitions_of(info["name"]) is None and tasks:
+            if _internal_topic(info, tasks, partitions_of, statuses):
                 changelogs[info["name"]] = InternalTopic(info["name"], tasks, _configs(info))
     return ConfiguredTopology(task_counts, [*missing.values(), *changelogs.values()], statuses, counts)
 

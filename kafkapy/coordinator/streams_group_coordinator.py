@@ -687,7 +687,9 @@ class StreamsGroupCoordinator:
             return None
         # Until the group is ready Kafka 4.3.1 describes the topology as the members sent it (partition
         # counts 0 where they left them open), not null as the message's documentation says.
-        configured = group.configured or ConfiguredTopology({}, [], [], {})
+        configured = group.configured
+        if configured is None or not configured.ready:
+            configured = ConfiguredTopology({}, [], [], {})
         subtopologies = [
             {
                 "subtopology_id": sub["subtopology_id"],
