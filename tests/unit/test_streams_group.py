@@ -159,3 +159,14 @@ def test_assign_spreads_tasks_over_processes_before_members() -> None:
     assert sorted(len(task_set(t.active)) for t in target.values()) == [2, 2, 2]
     assert assign({}, {"0": 3}, 1) == {}
     assert all(t.is_empty() for t in assign(members, {}, 1).values())
+
+
+def test_configure_reports_the_first_internal_topic_that_no_longer_fits() -> None:
+    """The source topic grew to 3 partitions: the repartition topic (2) must have 3, and so must the
+    changelog; Kafka reports the repartition topic alone, and the group gets no tasks meanwhile."""
+    grown = configure(WORD_COUNT, {"in": 3, "app-rep": 2, "app-log": 2}.get)
+    assert grown.statuses == [
+        (Status.INCORRECTLY_PARTITIONED_TOPICS, "Existing topic app-rep has different number of partitions: "
+         "expected 3, found 2")
+    ]  # fmt: skip
+    assert not grown.ready and not grown.missing_internal
