@@ -158,8 +158,9 @@ def test_describe_unknown_and_classic_groups(wire_pair: WirePair, topic: str) ->
                                                    "committed_leader_epoch": -1, "committed_metadata": ""}]}],
     }  # fmt: skip
     on_both_same(wire_pair, 8, 9, commit, "a commit of a classic group")
-    body = {"group_ids": [unique_name("none"), classic], "include_authorized_operations": False}
-    on_both_same(wire_pair, DESCRIBE, 1, body)
+    # One group per request: Kafka answers several in the order of their coordinator partitions.
+    for group in (unique_name("none"), classic):
+        on_both_same(wire_pair, DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": False})
 
 
 def _commit_body(group: str, topic: str, member: str, epoch: int) -> dict:
@@ -239,3 +240,38 @@ def test_static_membership(wire_pair: WirePair, topic: str) -> None:
     on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "m1", -2, **static), "the old member id leaving")
     on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "m9", -1), "an unknown member leaving")
     on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "m3", 2, instance_id="i9"), "an unknown instance")
+
+
+def test_a_commit_at_an_older_epoch_is_taken_for_partitions_owned_then(wire_pair: WirePair, topic: str) -> None:
+    """KIP-1251 (Kafka 4.3): each partition keeps the member epoch it was assigned at; a commit with an
+    older epoch is accepted for the partitions the member already owned at that epoch, STALE_MEMBER_EPOCH
+    for the others. The sleeps let consumer.assignment.interval.ms (1 s) pass so each change is assigned."""
+    later = unique_name("cg-wire-later")
+    wire_pair.create_topics(later, partitions=2)
+    group = unique_name("cg")
+    on_both_same(wire_pair, HEARTBEAT, 1, join_body(group, "m1", topic), "the join")
+    time.sleep(1.5)
+    resubscribe = heartbeat_body(group, "m1", 2, subscribed_topic_names=[topic, later])
+    on_both_same(wire_pair, HEARTBEAT, 1, resubscribe, "a new subscription")
+    for epoch in (3, 2, 1, 4):
+        for name in (topic, later):
+            on_both_same(wire_pair, 8, 9, _commit_body(group, name, "m1", epoch), f"a commit at epoch {epoch}")
+    fetch = {"groups": [{"group_id": group, "member_id": "m1", "member_epoch": 2, "topics": None}],
+             "require_stable": False}  # fmt: skip
+    on_both_same(wire_pair, 9, 9, fetch, "a fetch at an older epoch")
+
+
+def test_offset_delete_of_a_subscribed_topic(wire_pair: WirePair, topic: str) -> None:
+    """OffsetDelete on a consumer group: GROUP_SUBSCRIBED_TO_TOPIC while a member subscribes to it."""
+    group = joined(wire_pair, topic)
+    on_both_same(wire_pair, 8, 9, _commit_body(group, topic, "member-a", 2), "a commit")
+    body = {"group_id": group, "topics": [{"name": topic, "partitions": [{"partition_index": 0}]}]}
+    on_both_same(wire_pair, 47, 0, body, "deleting a subscribed topic's offsets")
+    on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "member-a", -1), "a leave")
+    on_both_same(wire_pair, 47, 0, body, "deleting them once the group is empty")
+
+
+def test_the_members_preferred_assignor(wire_pair: WirePair, topic: str) -> None:
+    group = unique_name("cg")
+    on_both_same(wire_pair, HEARTBEAT, 1, join_body(group, "m1", topic, server_assignor="range"), "a range join")
+    on_both_same(wire_pair, DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": False})

@@ -97,6 +97,7 @@ class Broker:
         self.groups.offsets_owner = self.group_registry.offsets_owner
         self.streams_groups = StreamsGroupCoordinator(self)
         self.group_registry.register(self.streams_groups)
+        self.groups.group_manager.subscribed_elsewhere = self._subscribed_elsewhere
         self.transactions = TransactionCoordinator(
             config,
             logs,
@@ -181,6 +182,11 @@ class Broker:
         backoff = dynamic.value("log.cleaner.backoff.ms", str(static.log_cleaner_backoff_ms))
         self.cleaner.backoff_ms = int(backoff or static.log_cleaner_backoff_ms)
         self.cleaner.trigger()
+
+    def _subscribed_elsewhere(self, group_id: str, topic: str) -> bool:
+        """Whether a consumer or streams group with this id reads the topic: its offsets then do not
+        expire (Kafka's isSubscribedToTopic)."""
+        return self.consumer_groups.is_subscribed(group_id, topic) or self.streams_groups.is_subscribed(group_id, topic)
 
     def _producer_ids_in_use(self) -> Iterator[int]:
         """For a damaged producer-ids file: the ids partitions and transactional ids still hold."""

@@ -82,6 +82,9 @@ class ConsumerGroupMember:
     server_assignor: str | None = None
     assigned: Assignment = field(default_factory=dict)
     pending_revocation: Assignment = field(default_factory=dict)
+    # The member epoch at which each owned partition was assigned to it (KIP-1251, Kafka 4.3): a commit
+    # with an older epoch is still accepted for a partition the member already owned at that epoch.
+    assignment_epochs: dict[tuple[uuid.UUID, int], int] = field(default_factory=dict)
     # trio times: the session's end, and the end of the time the member has to revoke partitions.
     session_deadline: float = float("inf")
     revocation_deadline: float | None = None
@@ -105,6 +108,8 @@ class ConsumerGroup:
     metadata_hash: int = 0
     # The assignor the last target assignment used.
     assignor_name: str = ""
+    # When (trio time) the target assignment was last computed; None: not since this broker started.
+    last_assignment: float | None = None
     # (topic id, partition) -> the epoch of the member that holds it (assigned or pending revocation).
     partition_epochs: dict[tuple[uuid.UUID, int], int] = field(default_factory=dict)
 
@@ -199,8 +204,12 @@ def _compute(
         # Revocation first: the member keeps its epoch until it stops reporting those partitions.
         new.state = MemberState.UNREVOKED_PARTITIONS
         new.assigned, new.pending_revocation = assigned, revoking
-        return new
-    new.member_epoch = target_epoch
-    new.assigned, new.pending_revocation = merge(assigned, adding), {}
-    new.state = MemberState.UNRELEASED_PARTITIONS if unreleased else MemberState.STABLE
+    else:
+        new.member_epoch = target_epoch
+        new.assigned, new.pending_revocation = merge(assigned, adding), {}
+        new.state = MemberState.UNRELEASED_PARTITIONS if unreleased else MemberState.STABLE
+    owned_now = new.owned()
+    new.assignment_epochs = {
+        (t, p): member.assignment_epochs.get((t, p), new.member_epoch) for t, parts in owned_now.items() for p in parts
+    }
     return new

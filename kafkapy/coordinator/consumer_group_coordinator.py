@@ -9,7 +9,7 @@ nursery) fences members whose session ran out or who did not revoke in their reb
 
 Committed offsets stay with the classic GroupMetadataManager, which keeps them per group id as
 Kafka 4's OffsetMetadataManager does; this coordinator only validates commits and fetches against
-member epochs (``offset_commit_error``/``offset_fetch_error``) and deletes the offsets with the group.
+member epochs (``offset_commit_errors``/``offset_fetch_error``) and deletes the offsets with the group.
 """
 
 from __future__ import annotations
@@ -35,7 +35,14 @@ from kafkapy.coordinator.consumer_group import (
     is_subset,
     next_assignment,
 )
-from kafkapy.coordinator.consumer_group_records import RECORD_TYPES, Records, changes, group_records, load_groups
+from kafkapy.coordinator.consumer_group_records import (
+    RECORD_TYPES,
+    MemberRecordsCache,
+    Records,
+    changes,
+    group_records,
+    load_groups,
+)
 from kafkapy.coordinator.consumer_group_records import metadata_hash as topics_hash
 from kafkapy.coordinator.group_configs import GroupConfigs
 from kafkapy.coordinator.group_records import LoadedState, OffsetsTopic
@@ -58,6 +65,8 @@ _APPEND_ERRORS = {
 # A refused regex is the client's error, answered; RE2 need not log it to stderr too.
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
+# Compiled subscription regexes kept for reuse; more distinct patterns than this start the cache over.
+_MAX_CACHED_REGEXES = 1024
 # RE2's error texts as RE2/J (which Kafka uses) describes them in INVALID_REGULAR_EXPRESSION messages.
 _RE2J_DESCRIPTIONS = {
     "missing )": "missing closing )",
@@ -133,6 +142,7 @@ class ConsumerGroupCoordinator:
         self.groups: dict[str, ConsumerGroup] = {}
         # The records last written for each group: what the next change is written against.
         self._written: dict[str, Records] = {}
+        self._encoded: dict[str, MemberRecordsCache] = {}
         self._regexes: dict[str, re2._Regexp] = {}
         self._wakeup = trio.Event()
 
@@ -150,7 +160,8 @@ class ConsumerGroupCoordinator:
     def _persist(self, group_id: str) -> ErrorCode:
         """Append what changed in the group's records since the last write (tombstones for what went)."""
         group = self.groups.get(group_id)
-        now = {} if group is None else group_records(group, self._regex_topics(group))
+        cache = self._encoded.setdefault(group_id, {}) if group is not None else self._encoded.pop(group_id, None)
+        now = {} if group is None else group_records(group, self._regex_topics(group), cache)
         records = changes(self._written.get(group_id, {}), now)
         try:
             self.store.append(group_id, records, self.clock.wall_ms())
@@ -235,23 +246,19 @@ class ConsumerGroupCoordinator:
             else:
                 member = self._static_member(group, member_id, request)
         except KafkaError:
-            if not group.members and group.group_epoch == 0:
+            if not group.members and group.group_id not in self._written:
                 # Created for this refused join: as in Kafka, where its records are never written.
                 del self.groups[group.group_id]
             raise
         updated = ConsumerGroupMember(**{**member.__dict__})
         self._apply_request(updated, request)
-        if group.group_epoch == 0:
-            # A new group starts at epoch 1 (Kafka 4.3.1: a first member subscribing to topics moves it to 2
-            # at once, one with an empty subscription leaves it at 1).
-            group.group_epoch = 1
         bump = _subscription_changed(member, updated)
         group.update_member(group.members.get(member.member_id), updated)
         metadata_hash = self._metadata_hash(group)
         if bump or metadata_hash != group.metadata_hash:
             group.group_epoch += 1
             group.metadata_hash = metadata_hash
-        if group.group_epoch > group.assignment_epoch:
+        if group.group_epoch > group.assignment_epoch and self._may_assign(group):
             self._update_target_assignment(group)
         reconciled = next_assignment(
             updated,
@@ -336,6 +343,9 @@ class ConsumerGroupCoordinator:
                     ErrorCode.INVALID_REGULAR_EXPRESSION,
                     f"SubscribedTopicRegex `{pattern}` is not a valid regular expression: {reason}.",
                 ) from exc
+            if len(self._regexes) >= _MAX_CACHED_REGEXES:
+                # Clients choose the patterns: the cache must not grow with what they send.
+                self._regexes.clear()
             self._regexes[pattern] = compiled
         return compiled
 
@@ -349,7 +359,9 @@ class ConsumerGroupCoordinator:
             raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
         if not create:
             raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Consumer group {group_id} not found.")
-        group = self.groups[group_id] = ConsumerGroup(group_id)
+        # A new group starts at group and assignment epoch 1 (Kafka 4.3's ModernGroup), so a first member
+        # subscribing to topics moves it to 2, one joining with no subscription leaves it at 1.
+        group = self.groups[group_id] = ConsumerGroup(group_id, group_epoch=1, assignment_epoch=1)
         return group
 
     def _throw_if_full(self, group: ConsumerGroup, member_id: str) -> None:
@@ -443,6 +455,14 @@ class ConsumerGroupCoordinator:
             topics.update(self._subscribed_topics(member))
         return topics_hash((name, s.topic_id, len(s.partitions)) for name, s in topics.items())
 
+    def _may_assign(self, group: ConsumerGroup) -> bool:
+        """Kafka 4.3 computes a group's target assignment at most once per consumer.assignment.interval.ms:
+        a heartbeat before then leaves the group Assigning (members keep the current target) and a later
+        heartbeat computes it."""
+        interval_ms = int(self.configs.value(group.group_id, "consumer.assignment.interval.ms"))
+        last = group.last_assignment
+        return last is None or trio.current_time() - last >= interval_ms / 1000
+
     def _update_target_assignment(self, group: ConsumerGroup) -> None:
         """A new target assignment for the group epoch, by the members' preferred assignor (else the default)."""
         assignor = ASSIGNORS[self._assignor_for(group)]
@@ -456,6 +476,7 @@ class ConsumerGroupCoordinator:
             )
         group.target = assignor.assign(specs, partitions)
         group.assignment_epoch = group.group_epoch
+        group.last_assignment = trio.current_time()
         group.assignor_name = assignor.name
         log.info(
             "new target assignment",
@@ -570,6 +591,10 @@ class ConsumerGroupCoordinator:
     def owns(self, group_id: str) -> bool:
         return group_id in self.groups
 
+    def is_subscribed(self, group_id: str, topic: str) -> bool:
+        """Whether an owned group's members subscribe to the topic (its offsets then never expire)."""
+        return group_id in self.groups and topic in self.subscribed_topics(group_id)
+
     def subscribed_topics(self, group_id: str) -> set[str]:
         """The existing topics an owned group's members subscribe to, by name or regex (OffsetDelete's
         GROUP_SUBSCRIBED_TO_TOPIC)."""
@@ -600,6 +625,7 @@ class ConsumerGroupCoordinator:
         """Forget every group (KafkaBroker.reset; ``__consumer_offsets`` is deleted with the topics)."""
         self.groups.clear()
         self._written.clear()
+        self._encoded.clear()
         self._poke()
 
     def rewrite_offsets_topic(self) -> None:
@@ -610,23 +636,40 @@ class ConsumerGroupCoordinator:
 
     # Offsets (Kafka's ConsumerGroup.validateOffsetCommit / validateOffsetFetch).
 
-    def offset_commit_error(
-        self, group_id: str, member_id: str, member_epoch: int, instance_id: str | None, *, api_version: int | None
-    ) -> ErrorCode:
-        """Whether a commit may go to this group: from a member at its current epoch, or with epoch -1
+    def offset_commit_errors(
+        self,
+        group_id: str,
+        member_id: str,
+        member_epoch: int,
+        instance_id: str | None,
+        partitions: list[tuple[str, int]],
+        *,
+        api_version: int | None,
+    ) -> dict[tuple[str, int], ErrorCode]:
+        """Whether each partition's commit may go to this group: from a member at its current epoch, or
+        at an older one for a partition it already owned then (KIP-1251, Kafka 4.3), or with epoch -1
         (admin tools, assign()) to an empty group. ``api_version`` None: a TxnOffsetCommit."""
         group = self.groups[group_id]
-        if member_epoch < 0 and not group.members:
-            return ErrorCode.NONE
         member = group.members.get(member_id)
-        if member is None:
-            return ErrorCode.UNKNOWN_MEMBER_ID
-        if api_version is not None and api_version < 9:
+        if member_epoch < 0 and not group.members:
+            error = ErrorCode.NONE
+        elif member is None:
+            error = ErrorCode.UNKNOWN_MEMBER_ID
+        elif api_version is not None and api_version < 9:
             # Members of the consumer protocol commit with OffsetCommit v9+ (Kafka's UnsupportedVersionException).
-            return ErrorCode.UNSUPPORTED_VERSION
-        if member_epoch != member.member_epoch:
-            return ErrorCode.STALE_MEMBER_EPOCH
-        return ErrorCode.NONE
+            error = ErrorCode.UNSUPPORTED_VERSION
+        elif member_epoch < member.member_epoch:
+            return {tp: self._older_epoch_error(member, member_epoch, tp) for tp in partitions}
+        elif member_epoch > member.member_epoch:
+            error = ErrorCode.STALE_MEMBER_EPOCH
+        else:
+            error = ErrorCode.NONE
+        return dict.fromkeys(partitions, error)
+
+    def _older_epoch_error(self, member: ConsumerGroupMember, epoch: int, tp: tuple[str, int]) -> ErrorCode:
+        state = self.logs.topics.get(tp[0])
+        assigned_at = None if state is None else member.assignment_epochs.get((state.topic_id, tp[1]))
+        return ErrorCode.NONE if assigned_at is not None and assigned_at <= epoch else ErrorCode.STALE_MEMBER_EPOCH
 
     def offset_fetch_error(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
         members = self.groups[group_id].members

@@ -59,25 +59,54 @@ def _value(record_type: int, fields: dict[str, Any]) -> bytes:
     return _INT16.pack(0) + _schema(f"{RECORD_TYPES[record_type]}Value").build(fields)
 
 
-def _partitions(assignment: Assignment) -> list[dict]:
-    return [{"topic_id": t, "partitions": sorted(p)} for t, p in sorted(assignment.items())]
+def _partitions(assignment: Assignment, epochs: dict[tuple[uuid.UUID, int], int] | None = None) -> list[dict]:
+    """TopicPartitions entries; with ``epochs``, each partition's assignment epoch beside it (AssignmentEpochs)."""
+    out = []
+    for t, parts in sorted(assignment.items()):
+        entry: dict[str, Any] = {"topic_id": t, "partitions": sorted(parts)}
+        if epochs is not None:
+            entry["assignment_epochs"] = [epochs.get((t, p), -1) for p in entry["partitions"]]
+        out.append(entry)
+    return out
 
 
 def _assignment(entries: Iterable[Any]) -> Assignment:
     return {e.topic_id: frozenset(e.partitions) for e in entries if e.partitions}
 
 
+def _epochs(entries: Iterable[Any]) -> dict[tuple[uuid.UUID, int], int]:
+    return {
+        (e.topic_id, p): epoch
+        for e in entries
+        if e.get("assignment_epochs") is not None
+        for p, epoch in zip(e.partitions, e.assignment_epochs, strict=False)
+    }
+
+
 def metadata_hash(topics: Iterable[tuple[str, uuid.UUID, int]]) -> int:
     """A stable int64 of the subscribed topics' names, ids and partition counts (Kafka's MetadataHash
     plays this part; the value is only compared by the coordinator that wrote it)."""
+    ordered = sorted(topics)
+    if not ordered:
+        return 0  # a new group's: subscribing to nothing that exists changes nothing
     digest = hashlib.blake2b(digest_size=8)
-    for name, topic_id, partitions in sorted(topics):
+    for name, topic_id, partitions in ordered:
         digest.update(f"{name}\0{topic_id}\0{partitions}\0".encode())
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
-def group_records(group: ConsumerGroup, regexes: dict[str, list[str]]) -> Records:
-    """Every live record of ``group`` (``regexes``: each subscribed regex with the topics it matches)."""
+# A member's records by member id, with the member object, target and state they were encoded from
+# (``group_records``' cache). Members and targets are replaced, never changed in place, when they change
+# (only their deadlines are set in place), so the same objects mean the same records.
+MemberRecordsCache = dict[str, tuple[ConsumerGroupMember, Assignment, Any, Records]]
+
+
+def group_records(
+    group: ConsumerGroup, regexes: dict[str, list[str]], cache: MemberRecordsCache | None = None
+) -> Records:
+    """Every live record of ``group`` (``regexes``: each subscribed regex with the topics it matches).
+    With ``cache``, a member whose state did not change since its records were encoded is not encoded
+    again: a steady heartbeat of a large group costs comparisons, not encodings."""
     gid = group.group_id
     out: Records = {
         _key(CONSUMER_GROUP_METADATA, {"group_id": gid}): _value(
@@ -88,7 +117,19 @@ def group_records(group: ConsumerGroup, regexes: dict[str, list[str]]) -> Record
         ),
     }
     for member in group.members.values():
-        out.update(_member_records(gid, member, group.target.get(member.member_id, {})))
+        target = group.target.get(member.member_id, {})
+        cached = None if cache is None else cache.get(member.member_id)
+        if cached is not None and cached[0] is member and cached[1] is target:
+            out.update(cached[3])
+            continue
+        state = ({k: v for k, v in member.__dict__.items() if not k.endswith("_deadline")}, target)
+        records = cached[3] if cached is not None and cached[2] == state else _member_records(gid, member, target)
+        if cache is not None:
+            cache[member.member_id] = (member, target, state, records)
+        out.update(records)
+    if cache is not None:
+        for gone in cache.keys() - group.members.keys():
+            del cache[gone]
     for regex, topics in sorted(regexes.items()):
         key = _key(CONSUMER_GROUP_REGULAR_EXPRESSION, {"group_id": gid, "regular_expression": regex})
         out[key] = _value(CONSUMER_GROUP_REGULAR_EXPRESSION, {"topics": sorted(topics), "version": 0, "timestamp": 0})
@@ -112,8 +153,8 @@ def _member_records(group_id: str, member: ConsumerGroupMember, target: Assignme
         "member_epoch": member.member_epoch,
         "previous_member_epoch": member.previous_member_epoch,
         "state": MEMBER_STATE_CODES[member.state],
-        "assigned_partitions": _partitions(member.assigned),
-        "partitions_pending_revocation": _partitions(member.pending_revocation),
+        "assigned_partitions": _partitions(member.assigned, member.assignment_epochs),
+        "partitions_pending_revocation": _partitions(member.pending_revocation, member.assignment_epochs),
     }
     return {
         _key(CONSUMER_GROUP_MEMBER_METADATA, ids): _value(CONSUMER_GROUP_MEMBER_METADATA, metadata),
@@ -178,6 +219,10 @@ def load_groups(records: Iterable[tuple[int, bytes, bytes]]) -> dict[str, tuple[
             member.state = _STATES.get(current.state, MemberState.UNKNOWN)
             member.assigned = _assignment(current.assigned_partitions)
             member.pending_revocation = _assignment(current.partitions_pending_revocation)
+            member.assignment_epochs = {
+                **_epochs(current.assigned_partitions),
+                **_epochs(current.partitions_pending_revocation),
+            }
         groups[group_id].update_member(None, member)
     for (group_id, member_id), target in targets.items():
         if member_id in groups[group_id].members:

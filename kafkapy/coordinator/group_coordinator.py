@@ -580,9 +580,14 @@ class GroupCoordinator:
         """Store offsets (already validated per partition by the handler); an error per partition."""
         owner = self.offsets_owner(group_id)
         if owner is not None:
-            error = owner.offset_commit_error(group_id, member_id, generation_id, instance_id, api_version=api_version)
-        else:
-            error = self._commit_error(group_id, generation_id, member_id, instance_id)
+            errors = owner.offset_commit_errors(
+                group_id, member_id, generation_id, instance_id, list(offsets), api_version=api_version
+            )
+            accepted = {tp: offset for tp, offset in offsets.items() if errors[tp] == ErrorCode.NONE}
+            if accepted:
+                errors.update(dict.fromkeys(accepted, self.group_manager.store_offsets(group_id, accepted)))
+            return errors
+        error = self._commit_error(group_id, generation_id, member_id, instance_id)
         if error == ErrorCode.NONE and offsets:
             error = self.group_manager.store_offsets(group_id, offsets)
         return {tp: error for tp in offsets}
@@ -628,7 +633,10 @@ class GroupCoordinator:
         """Kafka's handleTxnCommitOffsets, once the transaction coordinator accepted ``producer`` (id, epoch)."""
         owner = self.offsets_owner(group_id)
         if owner is not None:
-            error = owner.offset_commit_error(group_id, member_id, generation_id, instance_id, api_version=None)
+            errors = owner.offset_commit_errors(
+                group_id, member_id, generation_id, instance_id, list(offsets), api_version=None
+            )
+            error = next((e for e in errors.values() if e != ErrorCode.NONE), ErrorCode.NONE)
         else:
             error = self._txn_commit_error(self.groups.get(group_id), generation_id, member_id, instance_id)
         if error != ErrorCode.NONE or not offsets:
@@ -673,7 +681,9 @@ class GroupCoordinator:
         errors: dict[TopicPartition, ErrorCode] = {}
         deletable: set[TopicPartition] = set()
         for tp in partitions:
-            if not group.is_in(GroupState.EMPTY) and group.is_subscribed_to(tp[0]):
+            subscribed = not group.is_in(GroupState.EMPTY) and group.is_subscribed_to(tp[0])
+            # A consumer group's offsets are kept here by group id; its own coordinator knows its subscriptions.
+            if subscribed or self.group_manager.subscribed_elsewhere(group_id, tp[0]):
                 errors[tp] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
             else:
                 errors[tp] = ErrorCode.NONE

@@ -58,6 +58,10 @@ class GroupMetadataManager:
         self.groups: dict[str, ClassicGroup] = {}
         # What the last load found of Kafka 4's other group types (their coordinators rebuild from it).
         self.loaded = LoadedState({}, {})
+        # Whether a group of another kind (a KIP-848 consumer group...) with this id subscribes to the
+        # topic: its offsets here do not expire then, as Kafka's isSubscribedToTopic keeps them. Set by
+        # the broker.
+        self.subscribed_elsewhere: Callable[[str, str], bool] = lambda group_id, topic: False
 
     def load(self) -> None:
         """Rebuild every group from ``__consumer_offsets``; done before the broker serves requests."""
@@ -131,7 +135,7 @@ class GroupMetadataManager:
             for tp, offset in group.offsets.items():
                 if tp[0] not in topics:
                     out.append(tp)
-                elif group.is_subscribed_to(tp[0]):
+                elif group.is_subscribed_to(tp[0]) or self.subscribed_elsewhere(group.group_id, tp[0]):
                     continue
                 elif offset.expire_timestamp is not None:
                     if now_ms >= offset.expire_timestamp:

@@ -65,10 +65,18 @@ class GroupOffsetsValidation(Protocol):
     group id by the classic GroupMetadataManager whatever the group's kind, as Kafka 4's
     OffsetMetadataManager keeps them."""
 
-    def offset_commit_error(
-        self, group_id: str, member_id: str, member_epoch: int, instance_id: str | None, *, api_version: int | None
-    ) -> ErrorCode:
-        """NONE if the commit may go to this owned group; ``api_version`` None for a TxnOffsetCommit."""
+    def offset_commit_errors(
+        self,
+        group_id: str,
+        member_id: str,
+        member_epoch: int,
+        instance_id: str | None,
+        partitions: list[tuple[str, int]],
+        *,
+        api_version: int | None,
+    ) -> dict[tuple[str, int], ErrorCode]:
+        """For each (topic, partition): NONE if the commit may go to this owned group, else why not
+        (``api_version`` None for a TxnOffsetCommit)."""
         ...
 
     def offset_fetch_error(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
@@ -111,7 +119,7 @@ class GroupRegistry:
     def offsets_owner(self, group_id: str) -> GroupOffsetsValidation | None:
         """The owner of a group of a kind other than classic, when it validates offset requests itself."""
         for group_type, groups in self._kinds.items():
-            if group_type != GroupType.CLASSIC and hasattr(groups, "offset_commit_error") and groups.owns(group_id):
+            if group_type != GroupType.CLASSIC and hasattr(groups, "offset_commit_errors") and groups.owns(group_id):
                 return groups  # type: ignore[return-value]
         return None
 

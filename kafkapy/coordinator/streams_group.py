@@ -333,6 +333,15 @@ class MemberAssignment:
     state: MemberState = MemberState.STABLE
     assigned: Tasks = EMPTY
     pending_revocation: Tasks = EMPTY
+    # The member epoch at which each active task was given to the member (KIP-1251, Kafka 4.3): an
+    # offset commit at an older epoch is accepted for the tasks it already had then.
+    active_epochs: Mapping[Task, int] = field(default_factory=dict)
+
+    def active_since(self, task: Task) -> int | None:
+        """The epoch the member has had an active task since (None: it does not have it)."""
+        if task not in task_set(self.assigned.active):
+            return None
+        return self.active_epochs.get(task, self.epoch)
 
 
 def _owned_covers_no_revocation(owned: Tasks | None, pending: Tasks) -> bool:
@@ -377,15 +386,23 @@ def _next_assignment(
     kept = [have & want for have, want in pairs]
     revoked = [have - want for have, want in pairs]
     if any(revoked):
+        epochs = _epochs(current, kept[0], current.epoch)
         return MemberAssignment(
             current.epoch,
             current.previous_epoch,
             MemberState.UNREVOKED_TASKS,
             Tasks.of(*kept),
             Tasks.of(*revoked),
+            epochs,
         )
     wanted_active = task_set(target.active)
     unreleased = {t for t in wanted_active - kept[0] if active_elsewhere(t)}
-    assigned = Tasks.of(wanted_active - unreleased, task_set(target.standby), task_set(target.warmup))
+    active = wanted_active - unreleased
+    assigned = Tasks.of(active, task_set(target.standby), task_set(target.warmup))
     state = MemberState.UNRELEASED_TASKS if unreleased else MemberState.STABLE
-    return MemberAssignment(target_epoch, current.epoch, state, assigned, EMPTY)
+    return MemberAssignment(target_epoch, current.epoch, state, assigned, EMPTY, _epochs(current, active, target_epoch))
+
+
+def _epochs(current: MemberAssignment, active: set[Task], epoch: int) -> dict[Task, int]:
+    """The assignment epoch of each active task: kept from before, or ``epoch`` for a task it gets now."""
+    return {t: since if (since := current.active_since(t)) is not None else epoch for t in active}

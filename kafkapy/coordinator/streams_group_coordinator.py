@@ -95,9 +95,11 @@ class StreamsMember:
     def assignment_value(self) -> dict[str, Any]:
         """The StreamsGroupCurrentMemberAssignment value."""
         a = self.assignment
+        epochs = {t: a.active_epochs.get(t, a.epoch) for t in task_set(a.assigned.active)}
         return {
             "member_epoch": a.epoch, "previous_member_epoch": a.previous_epoch, "state": int(a.state),
-            **rec.tasks_fields(a.assigned), **rec.tasks_fields(a.pending_revocation, "_pending_revocation"),
+            **rec.tasks_fields(a.assigned), "active_tasks": rec.task_ids(a.assigned.active, epochs),
+            **rec.tasks_fields(a.pending_revocation, "_pending_revocation"),
         }  # fmt: skip
 
 
@@ -261,25 +263,54 @@ class StreamsGroupCoordinator:
 
     # --- offsets (Kafka's StreamsGroup.validateOffsetCommit / validateOffsetFetch) ---
 
-    def offset_commit_error(
-        self, group_id: str, member_id: str, member_epoch: int, instance_id: str | None, *, api_version: int | None
-    ) -> ErrorCode:
-        """Whether a commit may go to this group: from a member at its epoch, or with epoch -1 (admin
-        tools) to an empty group. ``api_version`` None: a TxnOffsetCommit, which Kafka Streams (exactly
-        once) sends with the epoch of its consumer's last heartbeat answer: an older epoch of a live
-        member is accepted (its tasks are only taken once it has acknowledged the revocation), a newer
-        one is ILLEGAL_GENERATION, the error the producer's TxnOffsetCommit handling knows."""
+    def offset_commit_errors(
+        self,
+        group_id: str,
+        member_id: str,
+        member_epoch: int,
+        instance_id: str | None,
+        partitions: list[tuple[str, int]],
+        *,
+        api_version: int | None,
+    ) -> dict[tuple[str, int], ErrorCode]:
+        """Whether each partition's commit (OffsetCommit, or TxnOffsetCommit with ``api_version`` None)
+        may go to this group: from a member at its epoch; at an older epoch for a partition of an active
+        task it already had then (KIP-1251, Kafka 4.3); with epoch -1 (admin tools) to an empty group.
+        Else UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH, as Kafka's StreamsGroup.validateOffsetCommit."""
         group = self.groups[group_id]
-        if member_epoch < 0 and not group.members:
-            return ErrorCode.NONE
         member = group.members.get(member_id)
-        if member is None:
-            return ErrorCode.UNKNOWN_MEMBER_ID
-        if api_version is None:
-            return ErrorCode.ILLEGAL_GENERATION if member_epoch > member.assignment.epoch else ErrorCode.NONE
-        if member_epoch != member.assignment.epoch:
-            return ErrorCode.STALE_MEMBER_EPOCH
-        return ErrorCode.NONE
+        if member_epoch < 0 and not group.members:
+            error = ErrorCode.NONE
+        elif member is None:
+            error = ErrorCode.UNKNOWN_MEMBER_ID
+        elif member_epoch < member.assignment.epoch:
+            return {tp: self._older_epoch_error(group, member, member_epoch, tp) for tp in partitions}
+        elif member_epoch > member.assignment.epoch:
+            error = ErrorCode.STALE_MEMBER_EPOCH
+        else:
+            error = ErrorCode.NONE
+        return dict.fromkeys(partitions, error)
+
+    @staticmethod
+    def _older_epoch_error(group: StreamsGroup, member: StreamsMember, epoch: int, tp: tuple[str, int]) -> ErrorCode:
+        """NONE if the member had, at ``epoch``, an active task reading the partition."""
+        topic, partition = tp
+        for sub in (group.topology or {}).get("subtopologies", []):
+            inputs = [*sub["source_topics"], *(t["name"] for t in sub["repartition_source_topics"])]
+            since = member.assignment.active_since((sub["subtopology_id"], partition)) if topic in inputs else None
+            if since is not None and since <= epoch:
+                return ErrorCode.NONE
+        return ErrorCode.STALE_MEMBER_EPOCH
+
+    def is_subscribed(self, group_id: str, topic: str) -> bool:
+        """Whether an owned group's topology reads the topic (its offsets then never expire)."""
+        group = self.groups.get(group_id)
+        if group is None or group.topology is None:
+            return False
+        return any(
+            topic in sub["source_topics"] or topic in (t["name"] for t in sub["repartition_source_topics"])
+            for sub in group.topology["subtopologies"]
+        )
 
     def offset_fetch_error(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
         """Whether OffsetFetch v9+ may read this group's offsets: a member at its epoch, or no member."""
@@ -776,6 +807,7 @@ class StreamsGroupCoordinator:
                         fields["standby_tasks_pending_revocation"],
                         fields["warmup_tasks_pending_revocation"],
                     ),
+                    rec.task_epochs(fields["active_tasks"]),
                 )
 
 

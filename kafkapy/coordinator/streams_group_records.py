@@ -8,6 +8,7 @@ the value fields. The group id starts every key (group_records.record_group_id r
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -89,9 +90,26 @@ def plain(obj: Any) -> Any:
     return obj
 
 
-def task_ids(tasks: TaskMap) -> list[dict[str, Any]]:
-    """Kafka's []TaskIds, sorted by subtopology then partition."""
-    return [{"subtopology_id": s, "partitions": sorted(tasks[s])} for s in sorted(tasks) if tasks[s]]
+def task_ids(tasks: TaskMap, epochs: Mapping[tuple[str, int], int] | None = None) -> list[dict[str, Any]]:
+    """Kafka's []TaskIds, sorted by subtopology then partition (with each task's assignment epoch)."""
+    out = []
+    for s in sorted(tasks):
+        if tasks[s]:
+            entry: dict[str, Any] = {"subtopology_id": s, "partitions": sorted(tasks[s])}
+            if epochs is not None:
+                entry["assignment_epochs"] = [epochs[(s, p)] for p in entry["partitions"]]
+            out.append(entry)
+    return out
+
+
+def task_epochs(ids: list[dict] | None) -> dict[tuple[str, int], int]:
+    """The assignment epochs of []TaskIds that carry them."""
+    return {
+        (t["subtopology_id"], p): e
+        for t in ids or ()
+        if t.get("assignment_epochs") is not None
+        for p, e in zip(t["partitions"], t["assignment_epochs"], strict=False)
+    }
 
 
 def tasks_from(active: list[dict] | None, standby: list[dict] | None, warmup: list[dict] | None) -> Tasks:

@@ -107,7 +107,9 @@ def test_two_members_split_the_partitions_without_overlap(broker_factory: Callab
 
         def split() -> bool:
             mine, theirs = {tp.partition for tp in a.assignment()}, {tp.partition for tp in b.assignment()}
-            return len(mine) == 2 and len(theirs) == 2 and not mine & theirs
+            # Revocation before reassignment: at no point do both members hold a partition.
+            assert not mine & theirs, (mine, theirs)
+            return len(mine) == 2 and len(theirs) == 2
 
         _poll_until([a, b], split, "the two members own 2 partitions each")
     finally:
@@ -165,6 +167,17 @@ def test_a_consumer_group_survives_kill9_with_its_members_epochs_and_offsets(
     assert _list_groups(broker.bootstrap)[group] == ("consumer", "Empty")
 
 
+def _wire_join(bootstrap: str, group: str, member: str, topics: list[str]) -> Any:
+    """A ConsumerGroupHeartbeat v1 join (epoch 0) over kafkapy's wire client, once the coordinator is there."""
+    body = {
+        "group_id": group, "member_id": member, "member_epoch": 0, "rebalance_timeout_ms": 5000,
+        "subscribed_topic_names": topics, "topic_partitions": [],
+    }  # fmt: skip
+    with WireClient.connect(bootstrap) as client:
+        client.request(10, 3, {"key": group, "key_type": 0})
+        return client.request(68, 1, body)
+
+
 def _owned(c: Consumer) -> set[tuple[str, int]]:
     return {(tp.topic, tp.partition) for tp in c.assignment()}
 
@@ -192,13 +205,7 @@ def test_a_regex_subscription_follows_new_topics_and_partitions(broker_factory: 
 def test_a_silent_member_is_fenced_after_its_session_timeout(broker_factory: Callable[..., BrokerProcess]) -> None:
     broker = broker_factory(extra_args=(*FAST, "--override", "group.consumer.session.timeout.ms=1000"))
     group = unique_topic("group")
-    with WireClient.connect(broker.bootstrap) as client:
-        client.request(10, 3, {"key": group, "key_type": 0})
-        body = {
-            "group_id": group, "member_id": "silent", "member_epoch": 0, "rebalance_timeout_ms": 5000,
-            "subscribed_topic_names": [], "topic_partitions": [],
-        }  # fmt: skip
-        assert client.request(68, 1, body).error_code == 0
+    assert _wire_join(broker.bootstrap, group, "silent", []).error_code == 0
     assert len(_describe(broker.bootstrap, group).members) == 1
     deadline = Deadline(30, "the silent member fenced")
     while _describe(broker.bootstrap, group).members:
@@ -251,20 +258,66 @@ def test_transactional_offsets_of_a_consumer_protocol_group_commit_with_the_tran
 def test_a_full_group_refuses_a_new_member(broker_factory: Callable[..., BrokerProcess]) -> None:
     broker = broker_factory(extra_args=("--override", "group.consumer.max.size=1"))
     group = unique_topic("group")
-
-    def join(member: str) -> Any:
-        body = {
-            "group_id": group, "member_id": member, "member_epoch": 0, "rebalance_timeout_ms": 5000,
-            "subscribed_topic_names": [], "topic_partitions": [],
-        }  # fmt: skip
-        with WireClient.connect(broker.bootstrap) as client:
-            client.request(10, 3, {"key": group, "key_type": 0})
-            return client.request(68, 1, body)
-
-    assert join("first").error_code == 0
-    refused = join("second")
+    assert _wire_join(broker.bootstrap, group, "first", []).error_code == 0
+    refused = _wire_join(broker.bootstrap, group, "second", [])
     assert (refused.error_code, refused.error_message) == (
         81,
         "The consumer group has reached its maximum capacity of 1 members.",
     )
     assert [m.member_id for m in _describe(broker.bootstrap, group).members] == ["first"]
+
+
+def test_the_target_assignment_waits_for_the_assignment_interval(broker_factory: Callable[..., BrokerProcess]) -> None:
+    """Kafka 4.3 computes a group's target at most once per group.consumer.assignment.interval.ms: a
+    member joining within it gets the current assignment epoch and nothing yet, the group is Assigning."""
+    broker = broker_factory(extra_args=("--override", "group.consumer.assignment.interval.ms=600000"))
+    topic, group = unique_topic("cg"), unique_topic("group")
+    create_topic(broker.bootstrap, topic, 2)
+    first = _wire_join(broker.bootstrap, group, "first", [topic])
+    assert (first.member_epoch, [tp.partitions for tp in first.assignment.topic_partitions]) == (2, [[0, 1]])
+    second = _wire_join(broker.bootstrap, group, "second", [topic])
+    assert (second.member_epoch, second.assignment.topic_partitions) == (2, [])
+    described = _describe(broker.bootstrap, group)
+    assert (described.group_state, described.group_epoch, described.assignment_epoch) == ("Assigning", 3, 2)
+
+
+def test_a_member_that_does_not_revoke_in_its_rebalance_timeout_is_fenced(
+    broker_factory: Callable[..., BrokerProcess],
+) -> None:
+    """Revocation before reassignment, and its limit: the partitions go to the new member only once the
+    old one stops reporting them, and a member that keeps them past its rebalance timeout is fenced."""
+    broker = broker_factory(extra_args=("--override", "group.consumer.assignment.interval.ms=0"))
+    topic, group = unique_topic("cg"), unique_topic("group")
+    create_topic(broker.bootstrap, topic, 2)
+
+    def heartbeat(member: str, epoch: int, owned: list[int]) -> Any:
+        with WireClient.connect(broker.bootstrap) as client:
+            topic_id = client.request(3, 12, {"topics": [{"name": topic}]}).topics[0].topic_id
+            body = {"group_id": group, "member_id": member, "member_epoch": epoch,
+                    "topic_partitions": [{"topic_id": topic_id, "partitions": owned}]}  # fmt: skip
+            return client.request(68, 1, body)
+
+    first = _wire_join(broker.bootstrap, group, "hoarder", [topic])
+    assert [tp.partitions for tp in first.assignment.topic_partitions] == [[0, 1]]
+    second = _wire_join(broker.bootstrap, group, "newcomer", [topic])
+    assert (second.error_code, second.assignment.topic_partitions) == (0, [])
+    # The hoarder is asked to give one partition up, keeps its epoch, and the newcomer waits for it.
+    asked = heartbeat("hoarder", first.member_epoch, [0, 1])
+    assert asked.member_epoch == first.member_epoch and len(asked.assignment.topic_partitions[0].partitions) == 1
+    waiting = heartbeat("newcomer", second.member_epoch, [])
+    assert waiting.error_code == 0 and not (waiting.assignment and waiting.assignment.topic_partitions)
+    # Still reporting both past its rebalance timeout (5 s): fenced, and the newcomer gets both.
+    deadline = Deadline(60, "the hoarder fenced")
+    while heartbeat("hoarder", first.member_epoch, [0, 1]).error_code == 0:
+        deadline.check()
+        time.sleep(0.5)
+    assert heartbeat("hoarder", first.member_epoch, [0, 1]).error_code == 25  # UNKNOWN_MEMBER_ID
+    deadline = Deadline(30, "the newcomer owns both partitions")
+    epoch, owned = waiting.member_epoch, []
+    while owned != [0, 1]:
+        answer = heartbeat("newcomer", epoch, owned)
+        assert answer.error_code == 0, answer
+        epoch = answer.member_epoch
+        if answer.assignment is not None and answer.assignment.topic_partitions:
+            owned = sorted(answer.assignment.topic_partitions[0].partitions)
+        deadline.check(f"owned {owned}")

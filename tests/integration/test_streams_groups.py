@@ -158,6 +158,12 @@ def test_tasks_move_to_a_second_member_only_after_the_first_revokes(streams_app:
     assert not tasks(again)  # not released yet
     done = beat(client, app, "m1", e, as_owned(kept))
     assert done.member_epoch == e + 1
+    # KIP-1251: a commit at the older epoch e still goes through for a partition of a task m1 kept (it has
+    # had it since e), not for one of a task it gave up.
+    inputs = {"0": source, "1": f"{app}-words-repartition"}
+    (kept_sub, kept_partition), (gone_sub, gone_partition) = sorted(kept)[0], sorted(everything - kept)[0]
+    assert commit(client, app, inputs[kept_sub], "m1", e, 1, kept_partition) == ErrorCode.NONE
+    assert commit(client, app, inputs[gone_sub], "m1", e, 1, gone_partition) == ErrorCode.STALE_MEMBER_EPOCH
     released = beat(client, app, "m2", e + 1)
     assert tasks(released) == everything - kept
     assert describe(client, app).group_state == "Stable"
@@ -229,9 +235,9 @@ def test_group_survives_kill_9(broker_factory: Callable[..., BrokerProcess]) -> 
         assert tasks(resp) == tasks(first)
 
 
-def commit(client: WireClient, group: str, topic: str, member: str, epoch: int, offset: int) -> int:
+def commit(client: WireClient, group: str, topic: str, member: str, epoch: int, offset: int, partition: int = 0) -> int:
     body = {"group_id": group, "generation_id_or_member_epoch": epoch, "member_id": member,
-            "topics": [{"name": topic, "partitions": [{"partition_index": 0, "committed_offset": offset,
+            "topics": [{"name": topic, "partitions": [{"partition_index": partition, "committed_offset": offset,
                                                        "committed_metadata": ""}]}]}  # fmt: skip
     return client.request(ApiKey.OFFSET_COMMIT, 9, body).topics[0].partitions[0].error_code
 

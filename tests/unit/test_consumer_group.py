@@ -15,7 +15,7 @@ from kafkapy.coordinator.consumer_group import (
     MemberState,
     next_assignment,
 )
-from kafkapy.coordinator.consumer_group_coordinator import _throw_if_epoch_invalid
+from kafkapy.coordinator.consumer_group_coordinator import ConsumerGroupCoordinator, _throw_if_epoch_invalid
 from kafkapy.coordinator.consumer_group_records import changes, group_records, load_groups
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
@@ -53,6 +53,12 @@ def test_a_partition_still_held_by_another_member_is_not_given_until_released() 
     group.update_member(holder, None)
     done = next_assignment(step, 2, {T1: frozenset({0, 1})}, group.current_partition_epoch, owned={T1: frozenset({1})})
     assert done.state == MemberState.STABLE and done.assigned == {T1: frozenset({0, 1})}
+
+
+def test_each_partition_keeps_the_epoch_it_was_assigned_at() -> None:
+    member = ConsumerGroupMember("a", member_epoch=2, assigned={T1: frozenset({0})}, assignment_epochs={(T1, 0): 2})
+    step = next_assignment(member, 3, {T1: frozenset({0}), T2: frozenset({0})}, _free, owned={T1: frozenset({0})})
+    assert step.assignment_epochs == {(T1, 0): 2, (T2, 0): 3}
 
 
 def test_group_states_follow_the_epochs() -> None:
@@ -117,10 +123,12 @@ def test_records_rebuild_the_group_and_tombstone_what_went() -> None:
     stable = ConsumerGroupMember(
         "a", member_epoch=4, previous_member_epoch=3, instance_id="i", client_id="c", client_host="/h",
         rebalance_timeout_ms=3000, subscribed_topic_names=["t"], server_assignor="range", assigned={T1: frozenset({0})},
+        assignment_epochs={(T1, 0): 3},
     )  # fmt: skip
     revoking = ConsumerGroupMember(
         "b", member_epoch=3, previous_member_epoch=3, state=MemberState.UNREVOKED_PARTITIONS,
         subscribed_topic_regex="t.*", assigned={T1: frozenset({1})}, pending_revocation={T2: frozenset({0, 1})},
+        assignment_epochs={(T1, 1): 2, (T2, 0): 1, (T2, 1): 3},
     )  # fmt: skip
     group.update_member(None, stable)
     group.update_member(None, revoking)
@@ -141,3 +149,14 @@ def test_records_rebuild_the_group_and_tombstone_what_went() -> None:
     out = changes(written, group_records(group, {}))
     assert sorted(v is None for _, v in out) == [True] * 4  # b's three records and the regex
     assert all(written[k] is not None for k, _ in out)
+
+
+def test_the_regex_cache_does_not_grow_with_what_clients_send() -> None:
+    coordinator = ConsumerGroupCoordinator(None, None, None, None, clock=None)  # type: ignore[arg-type]
+    for i in range(3000):
+        coordinator._regex(f"topic-{i}-.*")
+    assert 0 < len(coordinator._regexes) <= 1024
+    with pytest.raises(KafkaError) as raised:
+        coordinator._regex("a(b")
+    assert raised.value.code == ErrorCode.INVALID_REGULAR_EXPRESSION
+    assert raised.value.message == "SubscribedTopicRegex `a(b` is not a valid regular expression: missing closing )."

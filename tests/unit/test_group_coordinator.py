@@ -320,6 +320,18 @@ async def test_expire_offsets_and_deleted_topics(coordinator: GroupCoordinator) 
     assert "new" not in coordinator.groups
 
 
+async def test_offsets_of_topics_a_group_of_another_kind_subscribes_to_do_not_expire(
+    coordinator: GroupCoordinator,
+) -> None:
+    """A KIP-848 consumer group's offsets are kept here by group id; its coordinator says what it subscribes to."""
+    day = 24 * 3600 * 1000
+    coordinator.group_manager.subscribed_elsewhere = lambda group_id, topic: (group_id, topic) == ("modern", "t")
+    old = OffsetAndMetadata(1, -1, "", 0)
+    coordinator.commit_offsets("modern", -1, "", None, {("t", 0): old, ("u", 0): old})
+    coordinator.expire_offsets(8 * day)
+    assert coordinator.fetch_offsets("modern", None) == {("t", 0): old}
+
+
 async def test_offsets_expire_on_the_timer_by_the_injected_clock(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -170,3 +170,17 @@ def test_configure_reports_the_first_internal_topic_that_no_longer_fits() -> Non
          "expected 3, found 2")
     ]  # fmt: skip
     assert not grown.ready and not grown.missing_internal
+
+
+def test_each_active_task_keeps_the_epoch_it_was_assigned_at() -> None:
+    """KIP-1251: a task kept across epochs keeps its assignment epoch; a task given later has the later one."""
+    first = reconcile(MemberAssignment(), Tasks.of(active=[("0", 0)]), 1, lambda t: False, None)
+    assert first.active_since(("0", 0)) == 1
+    second = reconcile(first, Tasks.of(active=[("0", 0), ("0", 1)]), 2, lambda t: False, None)
+    assert (second.active_since(("0", 0)), second.active_since(("0", 1)), second.active_since(("0", 2))) == (1, 2, None)
+    fields = {"member_epoch": 2, "previous_member_epoch": 1, "state": 1,
+              "active_tasks": [{"subtopology_id": "0", "partitions": [0, 1], "assignment_epochs": [1, 2]}],
+              "standby_tasks": [], "warmup_tasks": [], "active_tasks_pending_revocation": [],
+              "standby_tasks_pending_revocation": [], "warmup_tasks_pending_revocation": []}  # fmt: skip
+    decoded = decode_value(CURRENT_MEMBER_ASSIGNMENT, value(CURRENT_MEMBER_ASSIGNMENT, fields))
+    assert decoded["active_tasks"][0]["assignment_epochs"] == [1, 2]
