@@ -341,7 +341,8 @@ class StreamsGroupCoordinator:
         self.expire(now)
         group_id, member_id, epoch = request["group_id"], request["member_id"], request["member_epoch"]
         self._check_kind(group_id)
-        if epoch in (LEAVE_EPOCH, LEAVE_STATIC_EPOCH):
+        if epoch == LEAVE_EPOCH:
+            # (A static leave, epoch -2, needs an instance id, which validate() refuses as Kafka 4.3.1 does.)
             return self._leave(group_id, member_id, epoch)
         records: list[rec_record] = []
         group = self._group_for(group_id, epoch, now)
@@ -458,9 +459,8 @@ class StreamsGroupCoordinator:
         before = member.metadata()
         if request.get("process_id") is not None:
             member.process_id = request["process_id"]
-        for name in ("instance_id", "rack_id"):
-            if request.get(name) is not None:
-                setattr(member, name, request[name])
+        if request.get("rack_id") is not None:
+            member.rack_id = request["rack_id"]
         if request.get("rebalance_timeout_ms", -1) != -1:
             member.rebalance_timeout_ms = request["rebalance_timeout_ms"]
         if request.get("topology") is not None:
