@@ -2,6 +2,7 @@
 APIs' member epochs answered as Apache Kafka 4.3.1 answers them.
 
 Topic ids and generated member ids differ between the two brokers: they are compared by presence only.
+Both brokers see the client at 127.0.0.1, so client hosts are compared ("/127.0.0.1", Java's InetAddress).
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ import time
 from typing import Any
 
 import pytest
+from test_wire_errmap import _init_producer, _same_per_broker, _txn_offset_commit
 from wire_diff import WirePair, differences, normalize, plain, unique_name
 
 from kafkapy.client.wire import WireClient
 
 HEARTBEAT, DESCRIBE = 68, 69
 NOT_READY = (14, 15, 16)  # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR
-IGNORE = ("topic_id", "client_host")
+IGNORE = ("topic_id",)
 
 
 def heartbeat_body(group: str, member: str, epoch: int, **fields: Any) -> dict:
@@ -142,6 +144,7 @@ def test_heartbeat_v0_join_without_member_id_gets_one(wire_pair: WirePair, topic
 
 def test_join_heartbeat_and_leave(wire_pair: WirePair, topic: str) -> None:
     group = joined(wire_pair, topic)
+    on_both_same(wire_pair, HEARTBEAT, 1, join_body(group, "member-a", topic), "a rejoin with the same member id")
     on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "member-a", 1), "a heartbeat")
     on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "member-b", 1), "an unknown member")
     on_both_same(wire_pair, HEARTBEAT, 1, heartbeat_body(group, "member-a", 7), "a fenced epoch")
@@ -275,3 +278,25 @@ def test_the_members_preferred_assignor(wire_pair: WirePair, topic: str) -> None
     group = unique_name("cg")
     on_both_same(wire_pair, HEARTBEAT, 1, join_body(group, "m1", topic, server_assignor="range"), "a range join")
     on_both_same(wire_pair, DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": False})
+
+
+@pytest.mark.parametrize(
+    ("generation", "member"), [(2, "member-a"), (3, "member-a"), (1, "member-a"), (-1, ""), (2, "member-z")]
+)
+def test_txn_offset_commit_to_a_consumer_group(wire_pair: WirePair, topic: str, generation: int, member: str) -> None:
+    """TxnOffsetCommit v3 with the member's epoch (Java EOS with group.protocol=consumer), a wrong epoch,
+    none (the deprecated group-id-only API) and an unknown member, to a group with a member."""
+    group = joined(wire_pair, topic)
+    txn_id = unique_name("cg-txn")
+    producers = wire_pair.on_both(lambda bootstrap: _init_producer(bootstrap, txn_id))
+
+    def add_offsets(producer_id: int, epoch: int) -> dict:
+        return {"transactional_id": txn_id, "group_id": group, "producer_id": producer_id, "producer_epoch": epoch}
+
+    assert _same_per_broker(wire_pair, 25, 3, producers, add_offsets)["error_code"] == 0
+    commit = _txn_offset_commit(txn_id, group, topic)
+
+    def body(producer_id: int, epoch: int) -> dict:
+        return {**commit(producer_id, epoch), "generation_id": generation, "member_id": member}
+
+    _same_per_broker(wire_pair, 28, 3, producers, body)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from kafkapy.acl import AclOperation, ResourceType
 from kafkapy.apis import RequestContext, handler
+from kafkapy.apis.join_group import client_host
 from kafkapy.coordinator.consumer_group_coordinator import HeartbeatRequest
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 
@@ -34,7 +35,7 @@ def _request(ctx: RequestContext, request: dict) -> HeartbeatRequest:
         server_assignor=request.get("server_assignor"),
         owned=owned,
         client_id=ctx.request.client_id or "",
-        client_host=ctx.client_host,
+        client_host=client_host(ctx),
         version=ctx.version,
     )
 

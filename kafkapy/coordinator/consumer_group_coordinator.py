@@ -241,6 +241,8 @@ class ConsumerGroupCoordinator:
         group = self._group(request.group_id, create=request.member_epoch == JOIN_GROUP_MEMBER_EPOCH)
         member_id = request.member_id or str(uuid.uuid4())
         try:
+            # Kafka checks the size at every heartbeat: a member it does not know is refused by a full group.
+            self._throw_if_full(group, member_id)
             if request.instance_id is None:
                 member = self._dynamic_member(group, member_id, request)
             else:
@@ -379,7 +381,6 @@ class ConsumerGroupCoordinator:
                 raise KafkaError(
                     ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member_id} is not a member of group {group.group_id}."
                 )
-            self._throw_if_full(group, member_id)
             log.info("member joins the consumer group", extra={"group": group.group_id, "member": member_id})
             return ConsumerGroupMember(member_id)
         _throw_if_epoch_invalid(member, request.member_epoch, request.owned)
@@ -393,7 +394,6 @@ class ConsumerGroupCoordinator:
         existing = group.static_member(instance_id)
         if request.member_epoch == JOIN_GROUP_MEMBER_EPOCH:
             if existing is None:
-                self._throw_if_full(group, member_id)
                 return ConsumerGroupMember(member_id, instance_id=instance_id)
             if existing.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH:
                 raise KafkaError(
@@ -651,11 +651,13 @@ class ConsumerGroupCoordinator:
         (admin tools, assign()) to an empty group. ``api_version`` None: a TxnOffsetCommit."""
         group = self.groups[group_id]
         member = group.members.get(member_id)
+        if api_version is None:
+            return dict.fromkeys(partitions, self._txn_offset_commit_error(member, member_epoch))
         if member_epoch < 0 and not group.members:
             error = ErrorCode.NONE
         elif member is None:
             error = ErrorCode.UNKNOWN_MEMBER_ID
-        elif api_version is not None and api_version < 9:
+        elif api_version < 9:
             # Members of the consumer protocol commit with OffsetCommit v9+ (Kafka's UnsupportedVersionException).
             error = ErrorCode.UNSUPPORTED_VERSION
         elif member_epoch < member.member_epoch:
@@ -665,6 +667,17 @@ class ConsumerGroupCoordinator:
         else:
             error = ErrorCode.NONE
         return dict.fromkeys(partitions, error)
+
+    @staticmethod
+    def _txn_offset_commit_error(member: ConsumerGroupMember | None, member_epoch: int) -> ErrorCode:
+        """Kafka 4.3.1's answers to TxnOffsetCommit on a consumer group (wire diffs): without an epoch
+        (the producer's group-id-only API) the commit is taken even while the group has members; with
+        one, from its member only, at its current epoch (ILLEGAL_GENERATION otherwise)."""
+        if member_epoch < 0:
+            return ErrorCode.NONE
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        return ErrorCode.NONE if member_epoch == member.member_epoch else ErrorCode.ILLEGAL_GENERATION
 
     def _older_epoch_error(self, member: ConsumerGroupMember, epoch: int, tp: tuple[str, int]) -> ErrorCode:
         state = self.logs.topics.get(tp[0])
@@ -679,7 +692,10 @@ class ConsumerGroupCoordinator:
 def _throw_if_epoch_invalid(member: ConsumerGroupMember, epoch: int, owned: Assignment | None) -> None:
     """Kafka's throwIfMemberEpochIsInvalid: a zombie (an epoch the coordinator did not give) is fenced.
     The previous epoch is still accepted with a subset of the current partitions: the answer that
-    bumped the epoch may have been lost."""
+    bumped the epoch may have been lost. Epoch 0 from a known member is a rejoin (after an error), which
+    Kafka 4.3.1 answers with the member's current epoch and assignment."""
+    if epoch == JOIN_GROUP_MEMBER_EPOCH:
+        return
     if epoch > member.member_epoch:
         raise KafkaError(
             ErrorCode.FENCED_MEMBER_EPOCH,

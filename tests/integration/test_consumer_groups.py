@@ -265,6 +265,10 @@ def test_a_full_group_refuses_a_new_member(broker_factory: Callable[..., BrokerP
         "The consumer group has reached its maximum capacity of 1 members.",
     )
     assert [m.member_id for m in _describe(broker.bootstrap, group).members] == ["first"]
+    # Checked at every heartbeat, before the member: an unknown member of a full group hears it too.
+    with WireClient.connect(broker.bootstrap) as client:
+        stranger = client.request(68, 1, {"group_id": group, "member_id": "stranger", "member_epoch": 3})
+    assert stranger.error_code == 81
 
 
 def test_the_target_assignment_waits_for_the_assignment_interval(broker_factory: Callable[..., BrokerProcess]) -> None:

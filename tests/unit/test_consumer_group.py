@@ -160,3 +160,9 @@ def test_the_regex_cache_does_not_grow_with_what_clients_send() -> None:
         coordinator._regex("a(b")
     assert raised.value.code == ErrorCode.INVALID_REGULAR_EXPRESSION
     assert raised.value.message == "SubscribedTopicRegex `a(b` is not a valid regular expression: missing closing )."
+
+
+def test_a_known_member_rejoining_with_epoch_0_is_not_fenced() -> None:
+    """Kafka 4.3.1 answers such a rejoin (a client recovering from an error) with the member's epoch."""
+    member = ConsumerGroupMember("a", member_epoch=5, previous_member_epoch=4, assigned={T1: frozenset({0})})
+    _throw_if_epoch_invalid(member, 0, {})
