@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from test_wire_errmap import _init_producer, _same_per_broker, _txn_offset_commit
 from wire_diff import WirePair, differences, unique_name
 
 HEARTBEAT, DESCRIBE, METADATA, FIND_COORDINATOR, CONSUMER_GROUP_HEARTBEAT = 88, 89, 3, 10, 68
@@ -280,4 +281,35 @@ def test_source_topic_grows(wire_pair: WirePair) -> None:
         assert answer["results"][0]["error_code"] == 0, (name, answer)
     time.sleep(INITIAL_DELAY_S)
     wire_pair.assert_same(HEARTBEAT, 0, {**beat, "member_epoch": epoch}, unordered=("active_tasks",))
+    wire_pair.assert_same(DESCRIBE, 0, {"group_ids": [group], "include_authorized_operations": False})
+
+
+@pytest.mark.parametrize("change", ["current", "older", "newer", "none", "unknown"])
+def test_txn_offset_commit_to_a_streams_group(wire_pair: WirePair, change: str) -> None:
+    """TxnOffsetCommit v3 as Kafka Streams sends it with exactly-once (its member id and epoch), with an
+    older or newer epoch, without one (the group-id-only API) and from an unknown member."""
+    group, source, _, epoch = running_group(wire_pair)
+    cases = {"current": (epoch, "member-1"), "older": (epoch - 1, "member-1"), "newer": (epoch + 1, "member-1"),
+             "none": (-1, ""), "unknown": (epoch, "nobody")}  # fmt: skip
+    generation, member = cases[change]
+    txn_id = unique_name("sg-txn")
+    producers = wire_pair.on_both(lambda bootstrap: _init_producer(bootstrap, txn_id))
+
+    def add_offsets(producer_id: int, producer_epoch: int) -> dict:
+        return {"transactional_id": txn_id, "group_id": group, "producer_id": producer_id,
+                "producer_epoch": producer_epoch}  # fmt: skip
+
+    assert _same_per_broker(wire_pair, 25, 3, producers, add_offsets)["error_code"] == 0
+    commit = _txn_offset_commit(txn_id, group, source)
+
+    def body(producer_id: int, producer_epoch: int) -> dict:
+        return {**commit(producer_id, producer_epoch), "generation_id": generation, "member_id": member}
+
+    _same_per_broker(wire_pair, 28, 3, producers, body)
+
+
+def test_a_member_rejoining_with_its_own_id(wire_pair: WirePair) -> None:
+    """A known member joining again (epoch 0, same member id), as a Streams client recovering from an error."""
+    group, source, _, _ = running_group(wire_pair)
+    wire_pair.assert_same(HEARTBEAT, 0, join_body(group, source), unordered=("active_tasks",))
     wire_pair.assert_same(DESCRIBE, 0, {"group_ids": [group], "include_authorized_operations": False})

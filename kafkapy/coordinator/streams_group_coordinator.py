@@ -276,10 +276,15 @@ class StreamsGroupCoordinator:
         """Whether each partition's commit (OffsetCommit, or TxnOffsetCommit with ``api_version`` None)
         may go to this group: from a member at its epoch; at an older epoch for a partition of an active
         task it already had then (KIP-1251, Kafka 4.3); with epoch -1 (admin tools) to an empty group.
-        Else UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH, as Kafka's StreamsGroup.validateOffsetCommit."""
+        Else UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH, as Kafka 4.3.1 answers (wire diffs). A
+        TxnOffsetCommit without an epoch is taken even while the group has members, and one at another
+        epoch than the member's is ILLEGAL_GENERATION (wire diffs too)."""
         group = self.groups[group_id]
         member = group.members.get(member_id)
-        if member_epoch < 0 and not group.members:
+        if api_version is None and member_epoch >= 0 and member is not None:
+            txn_error = ErrorCode.NONE if member_epoch == member.assignment.epoch else ErrorCode.ILLEGAL_GENERATION
+            return dict.fromkeys(partitions, txn_error)
+        if member_epoch < 0 and (not group.members or api_version is None):
             error = ErrorCode.NONE
         elif member is None:
             error = ErrorCode.UNKNOWN_MEMBER_ID
@@ -420,10 +425,9 @@ class StreamsGroupCoordinator:
             group.stale = True
             return member
         if epoch == 0:
-            # A member rejoining with epoch 0 has dropped its tasks: it starts over.
-            member.assignment = MemberAssignment()
+            # A known member joining again (a client recovering from an error) is given its current epoch
+            # and tasks whole, as Kafka 4.3.1 answers (wire diff): nothing moves in the group.
             member.sent = None
-            group.stale = True
         elif epoch != member.assignment.epoch:
             owned = owned_tasks(request)
             lost_response = (
