@@ -355,6 +355,7 @@ class StreamsGroupCoordinator:
         if topology is not None and group.topology is not None and topology["epoch"] != group.topology["epoch"]:
             # Kafka 4.3.1's answer to a member joining with another topology epoch than the group's.
             raise _invalid("Topology updates are not supported yet.")
+        self._throw_if_full(group, member_id)
         member = self._member_for(group, request, now, records)
         member.deadline_ms = now + self._setting(group_id, "streams.session.timeout.ms")
         self._update_member(group, member, request, client_id, client_host, records)
@@ -396,6 +397,16 @@ class StreamsGroupCoordinator:
             return
         raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a streams group.")
 
+    def _throw_if_full(self, group: StreamsGroup, member_id: str) -> None:
+        """Kafka's throwIfStreamsGroupIsFull, before the member is looked up: a member the group does
+        not have gets GROUP_MAX_SIZE_REACHED once group.streams.max.size members are in it."""
+        max_size = self.broker.group_configs.broker_value("group.streams.max.size")
+        if member_id not in group.members and isinstance(max_size, int) and len(group.members) >= max_size:
+            raise KafkaError(
+                ErrorCode.GROUP_MAX_SIZE_REACHED,
+                f"The streams group has reached its maximum capacity of {max_size} members.",
+            )
+
     def _group_for(self, group_id: str, epoch: int, now: int) -> StreamsGroup:
         group = self.groups.get(group_id)
         if group is None:
@@ -414,12 +425,6 @@ class StreamsGroupCoordinator:
             if epoch != 0:
                 raise KafkaError(
                     ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member_id} is not a member of group {group.group_id}."
-                )
-            max_size = self.broker.group_configs.broker_value("group.streams.max.size")
-            if isinstance(max_size, int) and len(group.members) >= max_size:
-                raise KafkaError(
-                    ErrorCode.GROUP_MAX_SIZE_REACHED,
-                    f"The streams group has reached its maximum capacity of {max_size} members.",
                 )
             member = group.members[member_id] = StreamsMember(member_id)
             group.stale = True

@@ -291,6 +291,9 @@ def test_group_streams_max_size(broker_factory: Callable[..., BrokerProcess]) ->
         message = "The streams group has reached its maximum capacity of 1 members."
         expected = (ErrorCode.GROUP_MAX_SIZE_REACHED, message)
         assert (full.error_code, full.error_message) == expected
+        assert (beat(client, app, "m3", 4).error_code, beat(client, app, "m1", -1).error_code) == (
+            ErrorCode.GROUP_MAX_SIZE_REACHED, ErrorCode.NONE
+        )  # fmt: skip
 
 
 def test_delete_group_after_the_last_member_left_and_it_stays_deleted(streams_app: App) -> None:
