@@ -219,6 +219,17 @@ def word_counts(lines: list[str]) -> Counter[str]:
 
 
 def test_streams_wordcount_exactly_once(target: Target, apps: list[JavaApp], tmp_path: Path) -> None:
+    run_wordcount(target, apps, tmp_path, [])
+
+
+def test_streams_protocol(target: Target, apps: list[JavaApp], tmp_path: Path) -> None:
+    """The same word count with ``group.protocol=streams``: a KIP-1071 streams group, whose internal topics
+    the broker creates and whose tasks the broker assigns (issue #16)."""
+    run_wordcount(target, apps, tmp_path, ["streams"])
+
+
+def run_wordcount(target: Target, apps: list[JavaApp], tmp_path: Path, protocol: list[str]) -> None:
+    """The word count scenario; ``protocol`` is [] (Streams' default, classic) or [group.protocol]."""
     started = time.monotonic()
     build(STREAMS_DIR, STREAMS_DIR / "target" / "wordcount.jar", tmp_path)
     bootstrap = target.bootstrap
@@ -230,7 +241,7 @@ def test_streams_wordcount_exactly_once(target: Target, apps: list[JavaApp], tmp
 
     def start(state_dir: str) -> JavaApp:
         command = ["java", *JAVA_OPTS, "-cp", classpath, "kafkapy.compat.WordCount",
-                   bootstrap, app_id, input_topic, output_topic, str(tmp_path / state_dir)]  # fmt: skip
+                   bootstrap, app_id, input_topic, output_topic, str(tmp_path / state_dir), *protocol]  # fmt: skip
         app = JavaApp("wordcount", command, tmp_path / "wordcount.log", tmp_path)
         apps.append(app)
         return app

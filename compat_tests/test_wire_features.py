@@ -1,8 +1,8 @@
 """Wire diffs of finalized features and transaction version 2: kafkapy answers as Apache Kafka 4.3.1 does.
 
 ApiVersions v3+ features are compared for the features kafkapy supports (metadata.version,
-transaction.version, group.version); those it deliberately leaves at level 0 (kraft.version, share.version,
-streams.version, eligible.leader.replicas.version) must be absent from its answer, not different.
+transaction.version, group.version, streams.version); those it deliberately leaves at level 0 (kraft.version,
+share.version, eligible.leader.replicas.version) must be absent from its answer, not different.
 The finalized features epoch is Kafka's metadata log offset, which moves on its own: only its validity
 (>= 0) is compared. Updates that change levels put them back, as both brokers serve the whole session.
 """

@@ -24,6 +24,7 @@ from kafkapy.coordinator.share_group_coordinator import ShareGroupCoordinator
 from kafkapy.coordinator.share_group_records import RECORD_TYPES as SHARE_GROUP_RECORD_TYPES
 from kafkapy.coordinator.share_partitions import SharePartitionManager
 from kafkapy.coordinator.share_state import ShareStateTopic
+from kafkapy.coordinator.streams_group_coordinator import StreamsGroupCoordinator
 from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator
 from kafkapy.coordinator.transaction_log import TransactionStateTopic
 from kafkapy.dynamic_broker_config import MIN_INSYNC_REPLICAS, DynamicBrokerConfig
@@ -105,7 +106,6 @@ class Broker:
         self.groups.migration = self.consumer_groups.migration = migration
         self.groups.owned_elsewhere = self.group_registry.owned_elsewhere
         self.groups.offsets_owner = self.group_registry.offsets_owner
-        self.groups.group_manager.subscribed_elsewhere = self.consumer_groups.is_subscribed
         # Share groups' share partitions and share sessions, kept in __share_group_state (KIP-932).
         self.share_partitions = SharePartitionManager(
             logs,
@@ -120,6 +120,9 @@ class Broker:
         )
         self.group_registry.register(self.share_groups)
         self.share_groups.share_states = self.share_partitions
+        self.streams_groups = StreamsGroupCoordinator(self)
+        self.group_registry.register(self.streams_groups)
+        self.groups.group_manager.subscribed_elsewhere = self._subscribed_elsewhere
         self.transactions = TransactionCoordinator(
             config,
             logs,
@@ -164,6 +167,7 @@ class Broker:
             await nursery.start(self.consumer_groups.run)
             await nursery.start(self.share_groups.run)
             nursery.start_soon(self.share_partitions.run)
+            await nursery.start(self.streams_groups.run)
             await nursery.start(self.transactions.run)
             task_status.started()
             await trio.sleep_forever()
@@ -191,6 +195,7 @@ class Broker:
         broker.consumer_groups.load(broker.groups.group_manager.loaded)
         broker.share_groups.load(broker.groups.group_manager.loaded.records_of(SHARE_GROUP_RECORD_TYPES))
         broker.share_partitions.load()
+        broker.streams_groups.load()
         broker.transactions.load()
         return broker
 
@@ -206,6 +211,11 @@ class Broker:
         backoff = dynamic.value("log.cleaner.backoff.ms", str(static.log_cleaner_backoff_ms))
         self.cleaner.backoff_ms = int(backoff or static.log_cleaner_backoff_ms)
         self.cleaner.trigger()
+
+    def _subscribed_elsewhere(self, group_id: str, topic: str) -> bool:
+        """Whether a consumer or streams group with this id reads the topic: its offsets then do not
+        expire (Kafka's isSubscribedToTopic)."""
+        return self.consumer_groups.is_subscribed(group_id, topic) or self.streams_groups.is_subscribed(group_id, topic)
 
     def _producer_ids_in_use(self) -> Iterator[int]:
         """For a damaged producer-ids file: the ids partitions and transactional ids still hold."""
@@ -331,6 +341,7 @@ class Broker:
         self.consumer_groups.reset()
         self.share_groups.reset()
         self.share_partitions.reset()
+        self.streams_groups.reset()
         self.transactions.reset()
         if self.acls is not None:
             self.acls.clear()

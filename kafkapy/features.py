@@ -56,7 +56,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("group.version", 0, 1, 1),
     # KIP-932 share groups (ShareGroupHeartbeat ...): served, so 1 as Kafka 4.3.1 finalizes it.
     Feature("share.version", 0, 1, 1),
-    Feature("streams.version", 0, 0, 0),
+    Feature("streams.version", 0, 1, 1),
     # KIP-966 eligible leader replicas: one replica per partition, nothing to elect from.
     Feature("eligible.leader.replicas.version", 0, 0, 0),
 )

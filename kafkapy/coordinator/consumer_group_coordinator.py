@@ -47,7 +47,7 @@ from kafkapy.coordinator.consumer_group_records import metadata_hash as topics_h
 from kafkapy.coordinator.group_configs import GroupConfigs
 from kafkapy.coordinator.group_migration import GroupMigration
 from kafkapy.coordinator.group_records import LoadedState, OffsetsTopic
-from kafkapy.coordinator.group_types import GroupListing, GroupType
+from kafkapy.coordinator.group_types import GroupListing, GroupType, offset_fetch_check
 from kafkapy.coordinator.internal_topics import is_internal
 from kafkapy.protocol.errors import ErrorCode, KafkaError
 from kafkapy.storage.log_manager import LogManager, TopicState
@@ -705,15 +705,8 @@ class ConsumerGroupCoordinator:
         return ErrorCode.NONE if assigned_at is not None and assigned_at <= epoch else _stale(member)
 
     def offset_fetch_error(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
-        group = self.groups[group_id]
-        if member_id is None and member_epoch < 0:
-            return ErrorCode.NONE
-        member = group.members.get(member_id or "")
-        if member is None:
-            return ErrorCode.UNKNOWN_MEMBER_ID
-        if member_epoch != member.member_epoch:
-            return ErrorCode.STALE_MEMBER_EPOCH
-        return ErrorCode.NONE
+        members = self.groups[group_id].members
+        return offset_fetch_check(lambda m: members[m].member_epoch if m in members else None, member_id, member_epoch)
 
 
 def _stale(member: ConsumerGroupMember) -> ErrorCode:

@@ -11,7 +11,7 @@ through one coordinator's internals.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -82,6 +82,18 @@ class GroupOffsetsValidation(Protocol):
     def offset_fetch_error(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
         """NONE if OffsetFetch v9+ with this member id and epoch may read this owned group's offsets."""
         ...
+
+
+def offset_fetch_check(member_epoch_of: Callable[[str], int | None], member_id: str | None, epoch: int) -> ErrorCode:
+    """Kafka's validateOffsetFetch of a group with member epochs: no member id and a negative epoch (an
+    admin) may read; else the member must exist (UNKNOWN_MEMBER_ID) at that epoch (STALE_MEMBER_EPOCH).
+    ``member_epoch_of(member_id)``: the member's epoch, None if there is no such member."""
+    if member_id is None and epoch < 0:
+        return ErrorCode.NONE
+    current = member_epoch_of(member_id or "")
+    if current is None:
+        return ErrorCode.UNKNOWN_MEMBER_ID
+    return ErrorCode.STALE_MEMBER_EPOCH if epoch != current else ErrorCode.NONE
 
 
 class GroupRegistry:

@@ -27,7 +27,11 @@ def open_store(tmp_path: Path) -> FeatureStore:
 def test_a_fresh_data_dir_gets_kafkas_format_levels_and_keeps_them(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     assert store.finalized() == {
-        "metadata.version": 30, "transaction.version": 2, "group.version": 1, "share.version": 1
+        "metadata.version": 30,
+        "transaction.version": 2,
+        "group.version": 1,
+        "share.version": 1,
+        "streams.version": 1,
     }
     assert (tmp_path / FILE_NAME).exists()
     assert [(f.name, f.min_level, f.max_level) for f in store.supported()] == [
@@ -35,6 +39,7 @@ def test_a_fresh_data_dir_gets_kafkas_format_levels_and_keeps_them(tmp_path: Pat
         ("transaction.version", 0, 2),
         ("group.version", 0, 1),
         ("share.version", 0, 1),
+        ("streams.version", 0, 1),
     ]
     store.update([FeatureUpdate("transaction.version", 1, SAFE_DOWNGRADE)], validate_only=False)
     reopened = open_store(tmp_path)
@@ -52,7 +57,9 @@ def test_validate_only_changes_nothing(tmp_path: Path) -> None:
 def test_a_level_0_feature_is_no_longer_finalized(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     store.update([FeatureUpdate("transaction.version", 0, SAFE_DOWNGRADE)], validate_only=False)
-    assert store.finalized() == {"metadata.version": 30, "group.version": 1, "share.version": 1}
+    assert store.finalized() == {
+        "metadata.version": 30, "group.version": 1, "share.version": 1, "streams.version": 1
+    }
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"epoch": "x", "levels": {}}', "[]", ""])

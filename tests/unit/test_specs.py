@@ -49,6 +49,7 @@ EXPECTED_APIS: dict[int, str] = {
     74: "ListConfigResources", 75: "DescribeTopicPartitions",
     76: "ShareGroupHeartbeat", 77: "ShareGroupDescribe",
     78: "ShareFetch", 79: "ShareAcknowledge",
+    88: "StreamsGroupHeartbeat", 89: "StreamsGroupDescribe",
     90: "DescribeShareGroupOffsets", 91: "AlterShareGroupOffsets", 92: "DeleteShareGroupOffsets",
 }  # fmt: skip
 

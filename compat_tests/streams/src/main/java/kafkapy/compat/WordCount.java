@@ -32,8 +32,8 @@ public final class WordCount {
     private WordCount() {}
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 5) {
-            System.err.println("usage: WordCount BOOTSTRAP APP_ID INPUT OUTPUT STATE_DIR");
+        if (args.length != 5 && args.length != 6) {
+            System.err.println("usage: WordCount BOOTSTRAP APP_ID INPUT OUTPUT STATE_DIR [GROUP_PROTOCOL]");
             System.exit(2);
         }
         String bootstrap = args[0], appId = args[1], input = args[2], output = args[3], stateDir = args[4];
@@ -52,6 +52,10 @@ public final class WordCount {
         props.put(StreamsConfig.consumerPrefix("session.timeout.ms"), 6000);
         props.put(StreamsConfig.consumerPrefix("heartbeat.interval.ms"), 1000);
         props.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
+        // "classic" (the consumer rebalance protocol, the default) or "streams" (KIP-1071 streams groups).
+        if (args.length == 6) {
+            props.put(StreamsConfig.GROUP_PROTOCOL_CONFIG, args[5]);
+        }
 
         StreamsBuilder builder = new StreamsBuilder();
         KStream<String, String> lines = builder.stream(input, Consumed.with(Serdes.String(), Serdes.String()));
