@@ -47,10 +47,17 @@ def assert_same_description(wire_pair: WirePair) -> list[str]:
     return ours
 
 
+def transaction_version(lines: list[str]) -> str:
+    """The `describe` line of transaction.version."""
+    return next(line for line in lines if line.split()[1] == "transaction.version")
+
+
 def test_describe(wire_pair: WirePair) -> None:
     lines = assert_same_description(wire_pair)
-    assert [line.split()[1] for line in lines] == ["metadata.version", "transaction.version"]
-    assert "FinalizedVersionLevel: 2" in lines[1]
+    assert [line.split()[1] for line in lines] == [
+        "group.version", "metadata.version", "share.version", "streams.version", "transaction.version"
+    ]
+    assert "FinalizedVersionLevel: 2" in transaction_version(lines)
 
 
 @pytest.mark.parametrize(
@@ -77,13 +84,13 @@ def test_downgrade_disable_and_upgrade_transaction_version(wire_pair: WirePair) 
         assert "transaction.version was downgraded to 1." in assert_same_output(
             wire_pair, "downgrade", "--feature", "transaction.version=1"
         )
-        assert "FinalizedVersionLevel: 1" in assert_same_description(wire_pair)[1]
+        assert "FinalizedVersionLevel: 1" in transaction_version(assert_same_description(wire_pair))
         assert "transaction.version was disabled." in assert_same_output(
             wire_pair, "disable", "--feature", "transaction.version"
         )
-        assert "FinalizedVersionLevel: 0" in assert_same_description(wire_pair)[1]
+        assert "FinalizedVersionLevel: 0" in transaction_version(assert_same_description(wire_pair))
     finally:
         assert "transaction.version was upgraded to 2." in assert_same_output(
             wire_pair, "upgrade", "--feature", "transaction.version=2"
         )
-    assert "FinalizedVersionLevel: 2" in assert_same_description(wire_pair)[1]
+    assert "FinalizedVersionLevel: 2" in transaction_version(assert_same_description(wire_pair))

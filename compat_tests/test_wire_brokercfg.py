@@ -35,7 +35,7 @@ PATH_VALUES = frozenset({"log.dirs"})
 # the DEFAULT_CONFIG values differ.
 KAFKAPY_DEFAULTS = frozenset(
     {"group.initial.rebalance.delay.ms", "offsets.topic.num.partitions", "transaction.state.log.num.partitions",
-     "listeners", "log.dir"}
+     "share.coordinator.state.topic.num.partitions", "listeners", "log.dir"}
 )
 _PORT = re.compile(r":\d+")
 

@@ -21,6 +21,11 @@ from kafkapy.storage.log_manager import TopicState
 UNKNOWN = -1
 
 
+def java_long(value: int) -> int:
+    """``value`` as a Java long computation gives it (two's complement, 64 bits)."""
+    return (value + 2**63) % 2**64 - 2**63
+
+
 def _partition(ctx: RequestContext, group_id: str, state: TopicState, index: int) -> dict:
     entry = {"partition_index": index, "start_offset": UNKNOWN, "leader_epoch": 0, "lag": UNKNOWN}
     if not 0 <= index < len(state.partitions):
@@ -28,8 +33,9 @@ def _partition(ctx: RequestContext, group_id: str, state: TopicState, index: int
     sp = ctx.broker.share_partitions.partitions.get((group_id, state.topic_id, index))
     if sp is not None:
         done = delivery_complete_count(sp.snapshot())
-        # Kafka 4.3.1 does not bound it: a start offset moved past the log end shows a negative lag.
-        lag = state.partitions[index].high_watermark - sp.start_offset - done
+        # Kafka 4.3.1 does not bound it: a start offset moved past the log end shows a negative lag, and
+        # one altered to a huge negative offset wraps around as Java's long arithmetic does.
+        lag = java_long(state.partitions[index].high_watermark - sp.start_offset - done)
         entry.update(start_offset=sp.start_offset, lag=lag)
     return entry
 

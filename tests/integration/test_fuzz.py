@@ -157,8 +157,11 @@ class Generator:
             return seen
         if name.endswith("_ms"):
             # Waits (long polls, join timeouts) are kept short so a case is answered quickly.
-            return rng.choice((-1, 0, 1, 50))
-        return rng.choice((0, 0, 1, -1, 2, 3, high, low, rng.randint(low, high), rng.randint(-5, 100)))
+            candidates: tuple[int, ...] = (-1, 0, 1, 50)
+        else:
+            candidates = (0, 0, 1, -1, 2, 3, high, low, rng.randint(low, high), rng.randint(-5, 100))
+        # Only what the type can carry (an unsigned port cannot be -1): mutations make the rest.
+        return rng.choice([v for v in candidates if low <= v <= high])
 
     def seen(self, name: str) -> Any:
         """Half the time, a value the broker answered for a field of this name (None: none yet)."""

@@ -342,6 +342,20 @@ def test_alter_and_delete_share_group_offsets(share_broker: BrokerProcess) -> No
         assert (missing.error_code, missing.error_message) == (69, "Group no-such-share-group not found.")
 
 
+def test_a_start_offset_altered_to_the_lowest_long_is_described_with_javas_lag(share_broker: BrokerProcess) -> None:
+    """Found by the live fuzzer: the lag of a start offset altered to Long.MIN_VALUE overflowed int64 and
+    the answer could not be encoded (the connection was dropped); Kafka's long arithmetic wraps around."""
+    with WireClient.connect(share_broker.bootstrap) as client:
+        topic, _ = create(client)
+        produce(client, topic, 3)
+        alter = {"group_id": "lowest", "topics": [{"topic_name": topic, "partitions": [
+            {"partition_index": 0, "start_offset": -(2**63)}]}]}  # fmt: skip
+        assert client.request(91, 0, alter).responses[0].partitions[0].error_code == 0
+        asked = {"group_id": "lowest", "topics": [{"topic_name": topic, "partitions": [0]}]}
+        described = client.request(90, 1, {"groups": [asked]}).groups[0].topics[0].partitions[0]
+        assert (described.start_offset, described.lag) == (-(2**63), 3 + 2**63 - 2**64)
+
+
 def test_isolation_level_and_earliest_reset_from_group_configs() -> None:
     """share.isolation.level=read_committed archives an aborted transaction's records and the markers;
     read_uncommitted delivers the aborted records too; share.auto.offset.reset=earliest starts at the log

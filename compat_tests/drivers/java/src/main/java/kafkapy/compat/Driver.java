@@ -1039,7 +1039,7 @@ public final class Driver {
                 p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, cls);
             }
         }
-        Member m = new Member(p, req.getString("topic"));
+        Member m = new Member(p, req.getString("topic"), null);
         Thread t = new Thread(m, "member-" + name);
         live.put(name, m);
         liveThreads.put(name, t);
