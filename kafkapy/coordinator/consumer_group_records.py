@@ -12,6 +12,7 @@ group that is deleted leaves tombstones, and a failed write is retried by the ne
 from __future__ import annotations
 
 import hashlib
+import logging
 import struct
 import uuid
 from collections.abc import Iterable
@@ -25,6 +26,8 @@ from kafkapy.coordinator.consumer_group import MEMBER_STATE_CODES, ConsumerGroup
 from kafkapy.coordinator.group_migration import ClassicMemberMetadata
 from kafkapy.protocol.schema import message_construct
 from kafkapy.protocol.specs import internal_specs
+
+log = logging.getLogger("kafkapy.coordinator")
 
 # Kafka's CoordinatorRecordType, the int16 that opens each key.
 CONSUMER_GROUP_METADATA = 3
@@ -190,11 +193,17 @@ def load_groups(records: Iterable[tuple[int, bytes, bytes]]) -> dict[str, tuple[
     for record_type, key, value in records:
         if record_type not in RECORD_TYPES:
             continue
-        k, v = _decode(record_type, key, value)
+        try:
+            k, v = _decode(record_type, key, value)
+        except (c.ConstructError, ValueError, struct.error) as exc:
+            # Start-up goes on without it, as with any record the offsets topic cannot use.
+            log.warning("skipped an undecodable consumer group record", extra={"type": record_type, "error": str(exc)})
+            continue
         group = groups.setdefault(k.group_id, ConsumerGroup(k.group_id))
         written.setdefault(k.group_id, {})[key] = value
         if record_type == CONSUMER_GROUP_METADATA:
-            group.group_epoch, group.metadata_hash = v.epoch, v.metadata_hash
+            # MetadataHash is a tagged field: absent when it was written at its default (0).
+            group.group_epoch, group.metadata_hash = v.epoch, v.get("metadata_hash", 0)
         elif record_type == CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA:
             group.assignment_epoch = v.assignment_epoch
         elif record_type == CONSUMER_GROUP_MEMBER_METADATA:

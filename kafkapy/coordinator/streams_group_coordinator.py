@@ -795,7 +795,8 @@ class StreamsGroupCoordinator:
             group.topology = fields
         elif record_type == rec.TARGET_ASSIGNMENT_METADATA:
             group.assignment_epoch = fields["assignment_epoch"]
-            group.assigned_at_ms = fields["assignment_timestamp"]
+            # A tagged field: absent when it was written at its default (0).
+            group.assigned_at_ms = fields.get("assignment_timestamp", 0)
         elif member_id is not None and record_type == rec.TARGET_ASSIGNMENT_MEMBER:
             group.target[member_id] = rec.tasks_from(
                 fields["active_tasks"], fields["standby_tasks"], fields["warmup_tasks"]

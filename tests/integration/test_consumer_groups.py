@@ -178,6 +178,20 @@ def _wire_join(bootstrap: str, group: str, member: str, topics: list[str]) -> An
         return client.request(68, 1, body)
 
 
+def test_a_group_subscribed_to_no_existing_topic_survives_a_restart(
+    broker_factory: Callable[..., BrokerProcess],
+) -> None:
+    """Found by the live fuzzer: a group whose subscribed topics do not exist has metadata hash 0, the
+    tagged field's default, so its ConsumerGroupMetadata record carries no MetadataHash, and reading it
+    back stopped the broker from starting."""
+    broker = broker_factory()
+    joined = _wire_join(broker.bootstrap, "nothing-yet", "m-1", ["no-such-topic"])
+    assert joined.error_code == 0
+    broker.restart(crash=True)
+    described = _describe(broker.bootstrap, "nothing-yet")
+    assert described.error_code == 0 and [m.member_id for m in described.members] == ["m-1"]
+
+
 def _owned(c: Consumer) -> set[tuple[str, int]]:
     return {(tp.topic, tp.partition) for tp in c.assignment()}
 
